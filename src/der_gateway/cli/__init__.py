@@ -1,0 +1,1 @@
+"""The der-gateway command line."""

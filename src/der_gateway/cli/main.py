@@ -1,0 +1,25 @@
+"""Entry point: der-gateway <command>."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import certs_cmd, serve_cmd
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="der-gateway", description="An IEEE 2030.5 server for DER.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    certs_cmd.register(commands)
+    serve_cmd.register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.run(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""der-gateway serve: run the 2030.5 server."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+from pathlib import Path
+
+from .. import pki
+from ..config import Config
+from ..xsd import PROFILES, SchemaError
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("serve", help="run the 2030.5 server over mutual TLS")
+    p.add_argument("--config", type=Path, help="a TOML file of settings (see der_gateway/config.py)")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.add_argument("--profile", choices=PROFILES)
+    p.add_argument("--data-dir", type=Path)
+    p.add_argument("--certs-dir", type=Path)
+    p.add_argument("--schema-dir", type=Path, help="directory holding the 2030.5 and CSIP-AUS XSDs")
+    p.add_argument("--ciphers", help="OpenSSL cipher list (default ECDHE-ECDSA-AES128-CCM8)")
+    p.set_defaults(run=run)
+
+
+def config_from(args: argparse.Namespace) -> Config:
+    return Config.load(args.config, host=args.host, port=args.port, profile=args.profile,
+                       data_dir=args.data_dir, certs_dir=args.certs_dir, schema_dir=args.schema_dir,
+                       ciphers=args.ciphers)
+
+
+def connection_help(url: str, config: Config) -> str:
+    certs = config.certs_dir
+    lines = [f"der-gateway serving 2030.5 ({config.profile}) at {url}/dcap",
+             f"  TLS {config.tls_versions[0]}..{config.tls_versions[1]}, ciphers {config.ciphers}, "
+             "client certificate required",
+             f"  a device needs: the trust anchor {certs / 'serca.pem'}, and its own certificate chain and key "
+             f"(e.g. {certs / 'device1.pem'} and {certs / 'device1.key'})",
+             f"  try: curl --cacert {certs / 'serca.pem'} --cert {certs / 'device1.pem'} --key {certs / 'device1.key'} "
+             f"--ciphers {config.ciphers} --tlsv1.2 --tls-max 1.2 -k {url}/dcap"]
+    try:
+        for cert in pki.read_manifest(certs):
+            if cert.kind != "server":
+                lines.append(f"  {cert.kind:<10} {cert.name:<12} LFDI {cert.lfdi} SFDI {cert.sfdi}")
+    except pki.PKIError:
+        pass
+    return "\n".join(lines)
+
+
+async def serve(config: Config) -> None:
+    from ..server.runner import start_server
+
+    if not config.proxy_mode and pki.ensure_pki(config.certs_dir):
+        print(f"generated a test PKI in {config.certs_dir}/ (der-gateway certs init)")
+    server = await start_server(config)
+    print(connection_help(server.url, config), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        config = config_from(args)
+        asyncio.run(serve(config))
+    except SchemaError as exc:
+        print(f"der-gateway: {exc}")
+        return 2
+    return 0

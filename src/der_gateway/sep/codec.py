@@ -1,0 +1,230 @@
+"""XML encoding and decoding of the resource dataclasses in sep.model.
+
+Decoding is two steps: ``parse_document`` turns untrusted bytes into an lxml
+element with a hardened parser, and ``decode`` maps a schema-valid element onto
+a dataclass.  Encoding writes elements in field order, which is XSD order.
+Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import typing
+from dataclasses import dataclass
+from types import UnionType
+from typing import Any, TypeVar
+
+from lxml import etree
+
+from . import model
+from .fields import CSIPAUS_NS, SEP_NS
+
+T = TypeVar("T")
+
+MAX_DOCUMENT_BYTES = 64 * 1024
+
+ROOTS: dict[str, type] = {f"{{{SEP_NS}}}{cls.__name__}": cls for cls in model.ROOT_ELEMENTS}
+ROOTS.update({f"{{{CSIPAUS_NS}}}{cls.__name__}": cls for cls in model.CSIPAUS_ROOT_ELEMENTS})
+CSIPAUS_ROOTS = frozenset(model.CSIPAUS_ROOT_ELEMENTS)
+
+
+class DecodeError(ValueError):
+    """A request body that cannot be accepted; the message says why."""
+
+
+@dataclass(frozen=True)
+class FieldPlan:
+    name: str
+    tag: str  # as written: "name" or "csipaus:name"
+    clark: str  # as parsed: "{ns}name"
+    attribute: bool
+    csipaus: bool
+    many: bool
+    scalar: type | None  # int, str or bool
+    nested: type | None  # a dataclass
+
+
+@functools.cache
+def plan(cls: type) -> tuple[FieldPlan, ...]:
+    hints = typing.get_type_hints(cls, vars(model))
+    plans = []
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        many = typing.get_origin(hint) is list
+        if many:
+            (hint,) = typing.get_args(hint)
+        elif isinstance(hint, UnionType) or typing.get_origin(hint) is typing.Union:
+            hint = next(a for a in typing.get_args(hint) if a is not type(None))
+        ns = f.metadata.get("ns", SEP_NS)
+        scalar = hint if hint in (int, str, bool) else None
+        plans.append(FieldPlan(
+            name=f.name,
+            tag=f"csipaus:{f.name}" if ns == CSIPAUS_NS else f.name,
+            clark=f.name if f.metadata.get("xml") == "attribute" else f"{{{ns}}}{f.name}",
+            attribute=f.metadata.get("xml") == "attribute",
+            csipaus=ns == CSIPAUS_NS,
+            many=many,
+            scalar=scalar,
+            nested=None if scalar else hint,
+        ))
+    return tuple(plans)
+
+
+# -- encoding ---------------------------------------------------------------
+
+_TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+_ATTR_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"})
+
+
+def _scalar_text(value: Any) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    return str(value)
+
+
+def _write(obj: Any, tag: str, out: list[str], uses_csipaus: list[bool], head_extra: str = "") -> None:
+    attrs = []
+    body: list[str] = []
+    for p in plan(type(obj)):
+        value = getattr(obj, p.name)
+        if value is None or (p.many and not value):
+            continue
+        if p.attribute:
+            attrs.append(f' {p.name}="{_scalar_text(value).translate(_ATTR_ESCAPES)}"')
+            continue
+        if p.csipaus:
+            uses_csipaus[0] = True
+        for item in value if p.many else (value,):
+            if p.scalar is None:
+                _write(item, p.tag, body, uses_csipaus)
+            else:
+                body.append(f"<{p.tag}>{_scalar_text(item).translate(_TEXT_ESCAPES)}</{p.tag}>")
+    open_tag = f"<{tag}{head_extra}{''.join(attrs)}"
+    if body:
+        out.append(f"{open_tag}>")
+        out.extend(body)
+        out.append(f"</{tag}>")
+    else:
+        out.append(f"{open_tag}/>")
+
+
+def encode(obj: Any) -> bytes:
+    """The resource as an XML document in the 2030.5 namespace, elements in XSD order."""
+    cls = type(obj)
+    if cls in CSIPAUS_ROOTS:
+        tag, head = f"csipaus:{cls.__name__}", f' xmlns="{SEP_NS}" xmlns:csipaus="{CSIPAUS_NS}"'
+    else:
+        tag, head = cls.__name__, f' xmlns="{SEP_NS}"'
+    out: list[str] = []
+    uses_csipaus = [cls in CSIPAUS_ROOTS]
+    _write(obj, tag, out, uses_csipaus, head)
+    if uses_csipaus[0] and cls not in CSIPAUS_ROOTS:
+        out[0] = out[0].replace(head, f'{head} xmlns:csipaus="{CSIPAUS_NS}"', 1)
+    return "".join(out).encode()
+
+
+# -- decoding ---------------------------------------------------------------
+
+_PARSER = etree.XMLParser(
+    resolve_entities=False,
+    no_network=True,
+    load_dtd=False,
+    dtd_validation=False,
+    huge_tree=False,
+    remove_comments=True,
+    remove_pis=True,
+)
+
+
+def parse_document(body: bytes, max_bytes: int = MAX_DOCUMENT_BYTES) -> etree._Element:
+    """Parse untrusted XML: no DTDs, no entities, no network, bounded size."""
+    if len(body) > max_bytes:
+        raise DecodeError(f"document is {len(body)} bytes; the limit is {max_bytes}")
+    if not body.strip():
+        raise DecodeError("the request body is empty")
+    if b"<!DOCTYPE" in body or b"<!ENTITY" in body:
+        raise DecodeError("DTDs and entity declarations are not allowed")
+    try:
+        root = etree.fromstring(body, _PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise DecodeError(f"malformed XML: {exc}") from None
+    if root is None:
+        raise DecodeError("the request body is not an XML document")
+    return root
+
+
+def _scalar(kind: type, text: str | None) -> Any:
+    text = (text or "").strip()
+    if kind is int:
+        return int(text)
+    if kind is bool:
+        return text in ("true", "1")
+    return text
+
+
+def _read(cls: type[T], element: etree._Element) -> T:
+    plans = plan(cls)
+    by_clark = {p.clark: p for p in plans}
+    values: dict[str, Any] = {}
+    for name, raw in element.attrib.items():
+        p = by_clark.get(name)
+        if p is not None:
+            values[p.name] = _scalar(p.scalar, raw)
+    for child in element:
+        p = by_clark.get(child.tag)
+        if p is None:
+            raise DecodeError(f"unexpected element {child.tag} in {cls.__name__}")
+        value = _read(p.nested, child) if p.scalar is None else _scalar(p.scalar, child.text)
+        if p.many:
+            values.setdefault(p.name, []).append(value)
+        else:
+            values[p.name] = value
+    try:
+        return cls(**values)
+    except TypeError as exc:
+        raise DecodeError(f"incomplete {cls.__name__}: {exc}") from None
+
+
+def decode(element: etree._Element, expected: tuple[type[T], ...] | type[T]) -> T:
+    """Map a schema-valid element onto its dataclass, which must be one of expected."""
+    expected = expected if isinstance(expected, tuple) else (expected,)
+    cls = ROOTS.get(element.tag)
+    if cls not in expected:
+        names = " or ".join(c.__name__ for c in expected)
+        raise DecodeError(f"expected {names}, got {etree.QName(element).localname}")
+    return _read(cls, element)
+
+
+def decode_bytes(body: bytes, expected: tuple[type[T], ...] | type[T]) -> T:
+    """Parse and decode without schema validation: for documents this server wrote."""
+    return decode(parse_document(body, max_bytes=len(body) + 1), expected)
+
+
+# -- plain data (for storage) ------------------------------------------------
+
+def to_data(obj: Any) -> dict[str, Any]:
+    """A JSON-ready dict of the set fields."""
+    data: dict[str, Any] = {}
+    for p in plan(type(obj)):
+        value = getattr(obj, p.name)
+        if value is None or (p.many and not value):
+            continue
+        if p.scalar is None:
+            value = [to_data(v) for v in value] if p.many else to_data(value)
+        data[p.name] = value
+    return data
+
+
+def from_data(cls: type[T], data: dict[str, Any]) -> T:
+    values: dict[str, Any] = {}
+    for p in plan(cls):
+        if p.name not in data:
+            continue
+        value = data[p.name]
+        if p.nested is not None:
+            value = [from_data(p.nested, v) for v in value] if p.many else from_data(p.nested, value)
+        values[p.name] = value
+    return cls(**values)

@@ -1,0 +1,25 @@
+"""Device identity from a certificate: LFDI and SFDI (IEEE 2030.5 §6.3.4)."""
+
+from __future__ import annotations
+
+import hashlib
+
+
+def lfdi_from_certificate(der: bytes) -> str:
+    """The first 160 bits of SHA-256 over the certificate's DER encoding, as 40 upper-case hex digits."""
+    return hashlib.sha256(der).hexdigest()[:40].upper()
+
+
+def sfdi_from_lfdi(lfdi: str) -> int:
+    """The LFDI's first 36 bits in decimal, followed by a check digit making the digit sum a multiple of 10."""
+    base = int(lfdi[:9], 16)
+    check = -sum(int(digit) for digit in str(base)) % 10
+    return base * 10 + check
+
+
+def normalize_lfdi(value: str) -> str:
+    """An LFDI in canonical form (upper-case); ValueError if it is not 40 hex digits."""
+    if len(value) != 40:
+        raise ValueError("an LFDI is 40 hex digits")
+    int(value, 16)
+    return value.upper()

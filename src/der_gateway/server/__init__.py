@@ -1,0 +1,1 @@
+"""The aiohttp edge: TLS, client identity, routes."""

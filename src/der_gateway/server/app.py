@@ -1,0 +1,63 @@
+"""The aiohttp application: identity and error middleware around the route tables."""
+
+from __future__ import annotations
+
+import logging
+from typing import Awaitable, Callable
+
+from aiohttp import web
+
+from ..config import Config
+from ..domain.clients import Client
+from ..domain.registration import Refused
+from ..store import Store
+from ..xsd import SchemaSet
+from .http import INVALID_FORMAT, Problem, error_response
+from .identity import ProxiedCertificates, client_lfdi
+from .routes import ALL
+from .state import CLIENT, CONFIG, SCHEMAS, STORE
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@web.middleware
+async def answer_problems(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except Problem as exc:
+        return error_response(exc.status, exc.reason, exc.reason_code)
+    except Refused as exc:
+        return error_response(exc.status, exc.reason)
+    except web.HTTPMethodNotAllowed as exc:
+        response = error_response(405, f"{request.method} is not allowed on {request.path}", INVALID_FORMAT)
+        response.headers["Allow"] = ", ".join(sorted(exc.allowed_methods))
+        return response
+    except web.HTTPNotFound:
+        return error_response(404, f"no resource at {request.path}")
+    except web.HTTPRequestEntityTooLarge:
+        return error_response(413, "request body too large")
+
+
+def identify(proxied: ProxiedCertificates | None) -> Callable:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        lfdi = client_lfdi(request, proxied)
+        request[CLIENT] = Client(lfdi, await request.app[STORE].is_aggregator(lfdi))
+        return await handler(request)
+
+    return middleware
+
+
+def create_app(config: Config, store: Store, schemas: SchemaSet) -> web.Application:
+    proxied = (ProxiedCertificates(config.proxy_cert_header, config.trusted_proxies, config.certs_dir)
+               if config.proxy_mode else None)
+    app = web.Application(middlewares=[answer_problems, identify(proxied)],
+                          client_max_size=config.max_body_bytes)
+    app[CONFIG] = config
+    app[STORE] = store
+    app[SCHEMAS] = schemas
+    for table in ALL:
+        app.add_routes(table)
+    return app

@@ -1,0 +1,104 @@
+"""2030.5 over HTTP: media type, request bodies, list paging and error answers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from aiohttp import web
+
+from ..sep import codec, model
+from .state import CONFIG, SCHEMAS
+
+T = TypeVar("T")
+
+SEP_XML = "application/sep+xml"
+
+# Error.reasonCode values (2030.5 Error resource)
+INVALID_FORMAT = 0
+INVALID_VALUES = 1
+RESOURCE_LIMIT = 2
+
+
+class Problem(Exception):
+    """An answer other than success, with a reason a person can act on."""
+
+    def __init__(self, status: int, reason: str, reason_code: int = INVALID_VALUES) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.reason_code = reason_code
+
+
+def error_response(status: int, reason: str, reason_code: int = INVALID_VALUES) -> web.Response:
+    """The reason goes in the status line and the X-Reason header; the body is a 2030.5 Error."""
+    line = " ".join(reason.split())[:300]
+    body = codec.encode(model.Error(reasonCode=reason_code)) if status < 500 else None
+    return web.Response(status=status, reason=line, body=body, content_type=SEP_XML if body else None,
+                        headers={"X-Reason": line.encode("ascii", "replace").decode()})
+
+
+def sep_response(resource: Any, status: int = 200, location: str | None = None) -> web.Response:
+    headers = {"Location": location} if location else None
+    return web.Response(status=status, body=codec.encode(resource), content_type=SEP_XML, headers=headers)
+
+
+def created(location: str) -> web.Response:
+    return web.Response(status=201, headers={"Location": location})
+
+
+def no_content() -> web.Response:
+    return web.Response(status=204)
+
+
+async def read_resource(request: web.Request, expected: type[T] | tuple[type[T], ...]) -> T:
+    """The request body as a schema-valid resource of an expected type, or a Problem."""
+    if request.content_type != SEP_XML:
+        raise Problem(415, f"Content-Type must be {SEP_XML}, not {request.content_type or 'absent'}",
+                      INVALID_FORMAT)
+    limit = request.app[CONFIG].max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise Problem(413, f"body of {request.content_length} bytes exceeds the {limit}-byte limit", RESOURCE_LIMIT)
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise Problem(413, f"body exceeds the {limit}-byte limit", RESOURCE_LIMIT) from None
+    try:
+        element = codec.parse_document(body, limit)
+    except codec.DecodeError as exc:
+        raise Problem(400, str(exc), INVALID_FORMAT) from None
+    errors = request.app[SCHEMAS].errors(element)
+    if errors:
+        raise Problem(400, f"schema-invalid: {'; '.join(errors[:3])}", INVALID_VALUES)
+    try:
+        return codec.decode(element, expected)
+    except codec.DecodeError as exc:
+        raise Problem(400, str(exc), INVALID_VALUES) from None
+
+
+@dataclass(frozen=True)
+class Paging:
+    start: int
+    after: int | None
+    limit: int
+
+
+def _query_int(request: web.Request, name: str, default: int | None, maximum: int) -> int | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit():
+        raise Problem(400, f"query parameter {name} must be a non-negative integer, not {raw[:20]!r}")
+    value = int(raw)
+    if value > maximum:
+        raise Problem(400, f"query parameter {name} must be at most {maximum}")
+    return value
+
+
+def paging(request: web.Request) -> Paging:
+    """The list query parameters s (start), a (after, a time) and l (limit; the standard's default is 1)."""
+    config = request.app[CONFIG]
+    start = _query_int(request, "s", 0, 2**32 - 1)
+    after = _query_int(request, "a", None, 2**63 - 1)
+    limit = _query_int(request, "l", 1, 2**32 - 1)
+    return Paging(start, after, min(limit, config.max_list_limit))

@@ -1,0 +1,85 @@
+"""Who is calling: the LFDI of the client's certificate.
+
+Directly over TLS the certificate comes from the handshake, which has already
+checked its chain against the SERCA.  Behind a TLS-terminating proxy it comes
+from a header, honoured only on connections from a configured proxy address,
+and its chain is checked here against the same trust anchors.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from urllib.parse import unquote
+
+from aiohttp import web
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from ..sep.identity import lfdi_from_certificate
+from .http import Problem
+
+
+def handshake_certificate(request: web.Request) -> bytes | None:
+    ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
+    return ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+
+
+class ProxiedCertificates:
+    """Reads the client certificate a trusted proxy forwards, and checks its chain."""
+
+    def __init__(self, header: str, proxies: tuple[str, ...], certs_dir: Path) -> None:
+        self.header = header
+        self.proxies = [ipaddress.ip_network(p, strict=False) for p in proxies]
+        self.authorities = {c.subject.public_bytes(): c for c in _load_authorities(certs_dir)}
+
+    def certificate(self, request: web.Request) -> bytes:
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        address = ipaddress.ip_address(peer[0]) if peer else None
+        if address is None or not any(address in net for net in self.proxies):
+            raise Problem(403, "client certificates are accepted only from a trusted proxy")
+        raw = request.headers.get(self.header)
+        if not raw:
+            raise Problem(403, f"no client certificate in {self.header}")
+        try:
+            chain = x509.load_pem_x509_certificates(unquote(raw).encode())
+        except ValueError:
+            raise Problem(403, f"{self.header} does not hold a PEM certificate") from None
+        self._verify(chain)
+        return chain[0].public_bytes(Encoding.DER)
+
+    def _verify(self, chain: list[x509.Certificate]) -> None:
+        known = {c.subject.public_bytes(): c for c in chain[1:]}
+        known.update(self.authorities)  # configured authorities win over forwarded ones
+        cert = chain[0]
+        for _ in range(4):
+            issuer = known.get(cert.issuer.public_bytes())
+            if issuer is None:
+                break
+            try:
+                cert.verify_directly_issued_by(issuer)
+            except (ValueError, TypeError, InvalidSignature):
+                break
+            if issuer.subject == issuer.issuer:
+                if any(issuer == root for root in self.authorities.values()):
+                    return
+                break
+            cert = issuer
+        raise Problem(403, "the forwarded client certificate does not chain to the SERCA")
+
+
+def _load_authorities(certs_dir: Path) -> list[x509.Certificate]:
+    found = []
+    for name in ("serca.pem", "mica.pem"):
+        path = certs_dir / name
+        if path.is_file():
+            found.extend(x509.load_pem_x509_certificates(path.read_bytes()))
+    return found
+
+
+def client_lfdi(request: web.Request, proxied: ProxiedCertificates | None) -> str:
+    der = proxied.certificate(request) if proxied is not None else handshake_certificate(request)
+    if der is None:
+        raise Problem(403, "a client certificate is required")
+    return lfdi_from_certificate(der)

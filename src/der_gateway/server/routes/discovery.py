@@ -1,0 +1,41 @@
+"""DeviceCapability (/dcap) and Time (/tm)."""
+
+from __future__ import annotations
+
+import time
+
+from aiohttp import web
+
+from ...domain.time import zone_times
+from ...sep import model
+from .. import paths
+from ..http import sep_response
+from ..state import CLIENT, CONFIG, STORE
+
+routes = web.RouteTableDef()
+
+
+@routes.get(paths.DCAP)
+async def device_capability(request: web.Request) -> web.Response:
+    client = request[CLIENT]
+    store = request.app[STORE]
+    end_devices = await store.end_devices_visible_to(client.lfdi, 0, 0)
+    mirrors = await store.mirror_usage_points(client.lfdi, 0, 0)
+    return sep_response(model.DeviceCapability(
+        href=paths.DCAP,
+        pollRate=request.app[CONFIG].poll_rate,
+        TimeLink=model.Link(href=paths.TIME),
+        EndDeviceListLink=model.ListLink(href=paths.EDEV_LIST, all=end_devices.all),
+        MirrorUsagePointListLink=model.ListLink(href=paths.MUP_LIST, all=mirrors.all),
+    ))
+
+
+@routes.get(paths.TIME)
+async def time_resource(request: web.Request) -> web.Response:
+    config = request.app[CONFIG]
+    now = int(time.time())
+    zone = zone_times(config.timezone, now)
+    return sep_response(model.Time(
+        href=paths.TIME, pollRate=config.poll_rate, currentTime=now, dstEndTime=zone.dstEndTime,
+        dstOffset=zone.dstOffset, dstStartTime=zone.dstStartTime, localTime=zone.localTime,
+        quality=config.time_quality, tzOffset=zone.tzOffset))

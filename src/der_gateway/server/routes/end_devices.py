@@ -1,0 +1,133 @@
+"""EndDevice, Registration, FunctionSetAssignments and (CSIP-AUS) ConnectionPoint."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+
+from aiohttp import web
+
+from ...domain import registration as rules
+from ...sep import model
+from ...store import EndDeviceRecord
+from .. import paths, views
+from ..access import path_int, visible_end_device
+from ..http import Problem, created, no_content, paging, read_resource, sep_response
+from ..state import CLIENT, CONFIG, STORE
+
+routes = web.RouteTableDef()
+
+
+async def _view(request: web.Request, record: EndDeviceRecord) -> model.EndDevice:
+    store = request.app[STORE]
+    ders = len(await store.der_numbers(record.id))
+    logs = (await store.log_events(record.id, 0, 0)).all
+    return views.end_device(record, ders=ders, log_events=logs, config=request.app[CONFIG])
+
+
+@routes.get(paths.EDEV_LIST)
+async def list_end_devices(request: web.Request) -> web.Response:
+    page_args = paging(request)
+    page = await request.app[STORE].end_devices_visible_to(
+        request[CLIENT].lfdi, page_args.start, page_args.limit, page_args.after)
+    items = [await _view(request, r) for r in page.items]
+    return sep_response(model.EndDeviceList(href=paths.EDEV_LIST, subscribable=0, all=page.all,
+                                            results=len(items), pollRate=request.app[CONFIG].poll_rate,
+                                            EndDevice=items))
+
+
+@routes.post(paths.EDEV_LIST)
+async def register_end_device(request: web.Request) -> web.Response:
+    client = request[CLIENT]
+    store = request.app[STORE]
+    posted = await read_resource(request, model.EndDevice)
+    identity = rules.identity_of(client, posted.lFDI, posted.sFDI)
+    rules.check_may_register(client, identity)
+    existing = await store.end_device_by_identity(identity.lfdi, identity.sfdi)
+    repeat = rules.match_existing(
+        client, identity, [rules.Existing(r.lFDI, r.sFDI, r.owner_lfdi) for r in existing])
+    now = int(time.time())
+    if repeat is not None:
+        record = next(r for r in existing if r.lFDI == repeat.lfdi)
+        await store.update_end_device(replace(
+            record, changedTime=posted.changedTime, deviceCategory=posted.deviceCategory,
+            postRate=posted.postRate if posted.postRate is not None else record.postRate))
+        return created(paths.edev(record.id))
+    record = await store.create_end_device(EndDeviceRecord(
+        id=0, lFDI=identity.lfdi, sFDI=identity.sfdi, owner_lfdi=client.lfdi, changedTime=posted.changedTime,
+        pIN=rules.new_pin(), dateTimeRegistered=now, deviceCategory=posted.deviceCategory,
+        postRate=posted.postRate))
+    return created(paths.edev(record.id))
+
+
+@routes.get("/edev/{edev}")
+async def get_end_device(request: web.Request) -> web.Response:
+    return sep_response(await _view(request, await visible_end_device(request)))
+
+
+@routes.put("/edev/{edev}")
+async def put_end_device(request: web.Request) -> web.Response:
+    record = await visible_end_device(request)
+    posted = await read_resource(request, model.EndDevice)
+    if posted.sFDI != record.sFDI or (posted.lFDI is not None and posted.lFDI.upper() != record.lFDI):
+        raise Problem(400, "an EndDevice's sFDI and lFDI cannot be changed")
+    await request.app[STORE].update_end_device(replace(
+        record, changedTime=posted.changedTime, deviceCategory=posted.deviceCategory,
+        postRate=posted.postRate if posted.postRate is not None else record.postRate))
+    return no_content()
+
+
+@routes.delete("/edev/{edev}")
+async def delete_end_device(request: web.Request) -> web.Response:
+    record = await visible_end_device(request)
+    if record.owner_lfdi != request[CLIENT].lfdi:
+        raise Problem(403, "only the client that registered this EndDevice may delete it")
+    await request.app[STORE].delete_end_device(record.id)
+    return no_content()
+
+
+@routes.get("/edev/{edev}/rg")
+async def get_registration(request: web.Request) -> web.Response:
+    return sep_response(views.registration(await visible_end_device(request), request.app[CONFIG]))
+
+
+@routes.get("/edev/{edev}/fsa")
+async def list_function_set_assignments(request: web.Request) -> web.Response:
+    record = await visible_end_device(request)
+    paging(request)
+    return sep_response(model.FunctionSetAssignmentsList(
+        href=paths.fsa_list(record.id), subscribable=0, all=0, results=0,
+        pollRate=request.app[CONFIG].poll_rate))
+
+
+@routes.get("/fsa/{fsa}")
+async def get_function_set_assignments(request: web.Request) -> web.Response:
+    path_int(request, "fsa")
+    raise Problem(404, f"no FunctionSetAssignments at {request.path}")
+
+
+def _require_aus(request: web.Request) -> None:
+    if request.app[CONFIG].profile != "csip-aus":
+        raise Problem(404, "ConnectionPoint is a CSIP-AUS resource; this server runs the csip profile")
+
+
+@routes.get("/edev/{edev}/cp")
+async def get_connection_point(request: web.Request) -> web.Response:
+    _require_aus(request)
+    record = await visible_end_device(request)
+    if record.connectionPointId is None:
+        raise Problem(404, "no ConnectionPoint has been set for this EndDevice")
+    return sep_response(model.ConnectionPoint(href=paths.connection_point(record.id),
+                                              connectionPointId=record.connectionPointId))
+
+
+@routes.put("/edev/{edev}/cp")
+@routes.post("/edev/{edev}/cp")
+async def put_connection_point(request: web.Request) -> web.Response:
+    _require_aus(request)
+    record = await visible_end_device(request)
+    posted = await read_resource(request, model.ConnectionPoint)
+    await request.app[STORE].update_end_device(replace(record, connectionPointId=posted.connectionPointId))
+    if record.connectionPointId is None:
+        return created(paths.connection_point(record.id))
+    return no_content()

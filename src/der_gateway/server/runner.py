@@ -1,0 +1,63 @@
+"""Starting and stopping a server: store, schemas, TLS and the listening socket."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from .. import pki
+from ..config import Config
+from ..store.sqlite import SQLiteStore
+from ..tls import server_context
+from ..xsd import load_schemas
+from .app import create_app
+
+
+@dataclass
+class RunningServer:
+    config: Config
+    store: SQLiteStore
+    runner: web.AppRunner
+    port: int
+
+    @property
+    def url(self) -> str:
+        scheme = "http" if self.config.proxy_mode else "https"
+        return f"{scheme}://{self.config.host}:{self.port}"
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+        await self.store.close()
+
+
+async def register_manifest_aggregators(config: Config, store: SQLiteStore) -> list[pki.IssuedCertificate]:
+    """Aggregators issued by `der-gateway certs` are known to this server."""
+    try:
+        issued = pki.read_manifest(config.certs_dir)
+    except pki.PKIError:
+        return []
+    aggregators = [c for c in issued if c.kind == "aggregator"]
+    for cert in aggregators:
+        await store.add_aggregator(cert.lfdi, cert.name)
+    return aggregators
+
+
+async def start_server(config: Config, sock: socket.socket | None = None) -> RunningServer:
+    schemas = load_schemas(config.profile, config.schema_dir)
+    tls: ssl.SSLContext | None = None
+    if not config.proxy_mode:
+        tls = server_context(config.certs_dir, config.server_cert, config.ciphers, config.tls_versions)
+    store = await SQLiteStore.open(config.data_dir)
+    await register_manifest_aggregators(config, store)
+    runner = web.AppRunner(create_app(config, store, schemas), access_log=None)
+    await runner.setup()
+    if sock is not None:
+        site: web.BaseSite = web.SockSite(runner, sock, ssl_context=tls)
+    else:
+        site = web.TCPSite(runner, config.host, config.port, ssl_context=tls, reuse_address=True)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # the real port when config.port is 0
+    return RunningServer(config, store, runner, port)

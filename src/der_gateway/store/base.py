@@ -1,0 +1,82 @@
+"""The storage interface the server talks to.
+
+Resources whose bodies the server only stores and returns (DER documents,
+MirrorUsagePoints, readings, log events) are kept as the plain data of their
+sep.model dataclass (codec.to_data).  Every write method returns only after the
+change is durable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+T = TypeVar("T")
+
+DER_DOCUMENT_KINDS = ("dercap", "derg", "ders", "dera")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    all: int
+    items: list[T]
+
+
+@dataclass(frozen=True)
+class EndDeviceRecord:
+    id: int
+    lFDI: str
+    sFDI: int
+    owner_lfdi: str  # the certificate that may act for this EndDevice: itself, or its aggregator
+    changedTime: int
+    pIN: int
+    dateTimeRegistered: int
+    deviceCategory: str | None = None
+    enabled: bool = True
+    postRate: int | None = None
+    connectionPointId: str | None = None
+
+
+@dataclass(frozen=True)
+class MirrorUsagePointRecord:
+    id: int
+    owner_lfdi: str
+    mRID: str
+    data: dict[str, Any]  # the MirrorUsagePoint without its MirrorMeterReadings
+
+
+class Store(Protocol):
+    async def close(self) -> None: ...
+
+    # clients
+    async def add_aggregator(self, lfdi: str, name: str) -> None: ...
+    async def is_aggregator(self, lfdi: str) -> bool: ...
+
+    # EndDevice and Registration
+    async def end_device(self, end_device_id: int) -> EndDeviceRecord | None: ...
+    async def end_device_by_identity(self, lfdi: str | None, sfdi: int) -> list[EndDeviceRecord]: ...
+    async def end_devices_visible_to(self, client_lfdi: str, start: int, limit: int,
+                                     changed_after: int | None = None) -> Page[EndDeviceRecord]: ...
+    async def create_end_device(self, record: EndDeviceRecord) -> EndDeviceRecord: ...
+    async def update_end_device(self, record: EndDeviceRecord) -> None: ...
+    async def delete_end_device(self, end_device_id: int) -> None: ...
+
+    # DER, with its DERCapability, DERSettings, DERStatus and DERAvailability
+    async def der_numbers(self, end_device_id: int) -> list[int]: ...
+    async def der_document(self, end_device_id: int, der: int, kind: str) -> dict[str, Any] | None: ...
+    async def put_der_document(self, end_device_id: int, der: int, kind: str, data: dict[str, Any]) -> bool: ...
+
+    # LogEvent
+    async def log_events(self, end_device_id: int, start: int, limit: int,
+                         after: int | None = None) -> Page[tuple[int, dict[str, Any]]]: ...
+    async def log_event(self, end_device_id: int, log_event_id: int) -> dict[str, Any] | None: ...
+    async def add_log_event(self, end_device_id: int, data: dict[str, Any]) -> int: ...
+
+    # MirrorUsagePoint and its readings
+    async def mirror_usage_points(self, owner_lfdi: str, start: int, limit: int) -> Page[MirrorUsagePointRecord]: ...
+    async def mirror_usage_point(self, mup_id: int) -> MirrorUsagePointRecord | None: ...
+    async def upsert_mirror_usage_point(self, owner_lfdi: str, data: dict[str, Any],
+                                        readings: list[dict[str, Any]]) -> tuple[int, bool]: ...
+    async def delete_mirror_usage_point(self, mup_id: int) -> None: ...
+    async def mirror_meter_readings(self, mup_id: int) -> list[dict[str, Any]]: ...
+    async def add_mirror_meter_readings(self, mup_id: int, readings: list[dict[str, Any]]) -> None: ...

@@ -1,0 +1,279 @@
+"""The embedded store: one SQLite file in WAL mode with synchronous=FULL.
+
+Reads run on the event loop on their own connection (WAL lets them proceed
+beside a write); writes run one at a time on a dedicated thread, so a commit's
+fsync never stalls the loop, and each write returns only once committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from .base import EndDeviceRecord, MirrorUsagePointRecord, Page
+from .migrations import MIGRATIONS
+
+T = TypeVar("T")
+
+_END_DEVICE_COLUMNS = ("id, lfdi, sfdi, owner_lfdi, changed_time, pin, registered_at, device_category, "
+                       "enabled, post_rate, connection_point_id")
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=5000")
+    return conn
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > len(MIGRATIONS):
+        raise RuntimeError(f"the database is at schema version {version}, newer than this "
+                           f"der-gateway ({len(MIGRATIONS)}); upgrade der-gateway")
+    for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+        conn.executescript(f"BEGIN IMMEDIATE; {script}; PRAGMA user_version={number}; COMMIT;")
+    return len(MIGRATIONS)
+
+
+def _end_device(row: tuple) -> EndDeviceRecord:
+    return EndDeviceRecord(id=row[0], lFDI=row[1], sFDI=row[2], owner_lfdi=row[3], changedTime=row[4],
+                           pIN=row[5], dateTimeRegistered=row[6], deviceCategory=row[7],
+                           enabled=bool(row[8]), postRate=row[9], connectionPointId=row[10])
+
+
+class SQLiteStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._writer_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+        self._writer: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
+
+    @classmethod
+    async def open(cls, data_dir: Path) -> SQLiteStore:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        store = cls(data_dir / "der-gateway.sqlite3")
+        await store._write(store._open_writer)
+        store._reader = _connect(store.path)
+        return store
+
+    def _open_writer(self) -> None:
+        self._writer = _connect(self.path)
+        migrate(self._writer)
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+        if self._writer is not None:
+            await self._write(self._writer.close)
+            self._writer = None
+        self._writer_pool.shutdown(wait=True)
+
+    # -- plumbing -----------------------------------------------------------
+
+    async def _write(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._writer_pool, fn, *args)
+
+    def _transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = self._writer
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = fn(conn)
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+    async def _in_transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._write(self._transaction, fn)
+
+    def _rows(self, sql: str, params: tuple = ()) -> list[tuple]:
+        return self._reader.execute(sql, params).fetchall()
+
+    def _one(self, sql: str, params: tuple = ()) -> tuple | None:
+        return self._reader.execute(sql, params).fetchone()
+
+    # -- clients --------------------------------------------------------------
+
+    async def add_aggregator(self, lfdi: str, name: str) -> None:
+        await self._in_transaction(lambda c: c.execute(
+            "INSERT INTO aggregators (lfdi, name, created) VALUES (?, ?, ?) "
+            "ON CONFLICT (lfdi) DO UPDATE SET name = excluded.name", (lfdi, name, int(time.time()))))
+
+    async def is_aggregator(self, lfdi: str) -> bool:
+        return self._one("SELECT 1 FROM aggregators WHERE lfdi = ?", (lfdi,)) is not None
+
+    # -- EndDevice ------------------------------------------------------------
+
+    async def end_device(self, end_device_id: int) -> EndDeviceRecord | None:
+        row = self._one(f"SELECT {_END_DEVICE_COLUMNS} FROM end_devices WHERE id = ?", (end_device_id,))
+        return _end_device(row) if row else None
+
+    async def end_device_by_identity(self, lfdi: str | None, sfdi: int) -> list[EndDeviceRecord]:
+        rows = self._rows(f"SELECT {_END_DEVICE_COLUMNS} FROM end_devices WHERE lfdi = ? OR sfdi = ?",
+                          (lfdi, sfdi))
+        return [_end_device(r) for r in rows]
+
+    async def end_devices_visible_to(self, client_lfdi: str, start: int, limit: int,
+                                     changed_after: int | None = None) -> Page[EndDeviceRecord]:
+        where = "(lfdi = ? OR owner_lfdi = ?)"
+        params: tuple = (client_lfdi, client_lfdi)
+        if changed_after is not None:
+            where += " AND changed_time >= ?"
+            params += (changed_after,)
+        total = self._one(f"SELECT count(*) FROM end_devices WHERE {where}", params)[0]
+        rows = self._rows(f"SELECT {_END_DEVICE_COLUMNS} FROM end_devices WHERE {where} "
+                          "ORDER BY sfdi LIMIT ? OFFSET ?", params + (limit, start))
+        return Page(total, [_end_device(r) for r in rows])
+
+    async def create_end_device(self, record: EndDeviceRecord) -> EndDeviceRecord:
+        def insert(c: sqlite3.Connection) -> int:
+            cur = c.execute(
+                "INSERT INTO end_devices (lfdi, sfdi, owner_lfdi, changed_time, pin, registered_at, "
+                "device_category, enabled, post_rate, connection_point_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (record.lFDI, record.sFDI, record.owner_lfdi, record.changedTime, record.pIN,
+                 record.dateTimeRegistered, record.deviceCategory, int(record.enabled), record.postRate,
+                 record.connectionPointId))
+            c.execute("INSERT INTO ders (end_device_id, n) VALUES (?, 1)", (cur.lastrowid,))
+            return cur.lastrowid
+        return replace(record, id=await self._in_transaction(insert))
+
+    async def update_end_device(self, record: EndDeviceRecord) -> None:
+        await self._in_transaction(lambda c: c.execute(
+            "UPDATE end_devices SET changed_time = ?, device_category = ?, enabled = ?, post_rate = ?, "
+            "connection_point_id = ? WHERE id = ?",
+            (record.changedTime, record.deviceCategory, int(record.enabled), record.postRate,
+             record.connectionPointId, record.id)))
+
+    async def delete_end_device(self, end_device_id: int) -> None:
+        await self._in_transaction(lambda c: c.execute("DELETE FROM end_devices WHERE id = ?", (end_device_id,)))
+
+    # -- DER --------------------------------------------------------------------
+
+    async def der_numbers(self, end_device_id: int) -> list[int]:
+        return [r[0] for r in self._rows("SELECT n FROM ders WHERE end_device_id = ? ORDER BY n", (end_device_id,))]
+
+    async def der_document(self, end_device_id: int, der: int, kind: str) -> dict[str, Any] | None:
+        row = self._one("SELECT body FROM der_documents WHERE end_device_id = ? AND n = ? AND kind = ?",
+                        (end_device_id, der, kind))
+        return json.loads(row[0]) if row else None
+
+    async def put_der_document(self, end_device_id: int, der: int, kind: str, data: dict[str, Any]) -> bool:
+        def upsert(c: sqlite3.Connection) -> bool:
+            created = c.execute("SELECT 1 FROM der_documents WHERE end_device_id = ? AND n = ? AND kind = ?",
+                                (end_device_id, der, kind)).fetchone() is None
+            c.execute("INSERT INTO der_documents (end_device_id, n, kind, body) VALUES (?, ?, ?, ?) "
+                      "ON CONFLICT (end_device_id, n, kind) DO UPDATE SET body = excluded.body",
+                      (end_device_id, der, kind, json.dumps(data)))
+            return created
+        return await self._in_transaction(upsert)
+
+    # -- LogEvent ---------------------------------------------------------------
+
+    async def log_events(self, end_device_id: int, start: int, limit: int,
+                         after: int | None = None) -> Page[tuple[int, dict[str, Any]]]:
+        where, params = "end_device_id = ?", (end_device_id,)
+        if after is not None:
+            where, params = where + " AND created >= ?", params + (after,)
+        total = self._one(f"SELECT count(*) FROM log_events WHERE {where}", params)[0]
+        rows = self._rows(f"SELECT id, body FROM log_events WHERE {where} "
+                          "ORDER BY created DESC, log_event_id DESC, id DESC LIMIT ? OFFSET ?",
+                          params + (limit, start))
+        return Page(total, [(r[0], json.loads(r[1])) for r in rows])
+
+    async def log_event(self, end_device_id: int, log_event_id: int) -> dict[str, Any] | None:
+        row = self._one("SELECT body FROM log_events WHERE end_device_id = ? AND id = ?",
+                        (end_device_id, log_event_id))
+        return json.loads(row[0]) if row else None
+
+    async def add_log_event(self, end_device_id: int, data: dict[str, Any]) -> int:
+        return await self._in_transaction(lambda c: c.execute(
+            "INSERT INTO log_events (end_device_id, created, log_event_id, body) VALUES (?, ?, ?, ?)",
+            (end_device_id, data["createdDateTime"], data["logEventID"], json.dumps(data))).lastrowid)
+
+    # -- MirrorUsagePoint ------------------------------------------------------
+
+    async def mirror_usage_points(self, owner_lfdi: str, start: int, limit: int) -> Page[MirrorUsagePointRecord]:
+        total = self._one("SELECT count(*) FROM mirror_usage_points WHERE owner_lfdi = ?", (owner_lfdi,))[0]
+        rows = self._rows("SELECT id, owner_lfdi, mrid, body FROM mirror_usage_points WHERE owner_lfdi = ? "
+                          "ORDER BY mrid LIMIT ? OFFSET ?", (owner_lfdi, limit, start))
+        return Page(total, [MirrorUsagePointRecord(r[0], r[1], r[2], json.loads(r[3])) for r in rows])
+
+    async def mirror_usage_point(self, mup_id: int) -> MirrorUsagePointRecord | None:
+        r = self._one("SELECT id, owner_lfdi, mrid, body FROM mirror_usage_points WHERE id = ?", (mup_id,))
+        return MirrorUsagePointRecord(r[0], r[1], r[2], json.loads(r[3])) if r else None
+
+    async def upsert_mirror_usage_point(self, owner_lfdi: str, data: dict[str, Any],
+                                        readings: list[dict[str, Any]]) -> tuple[int, bool]:
+        def upsert(c: sqlite3.Connection) -> tuple[int, bool]:
+            row = c.execute("SELECT id FROM mirror_usage_points WHERE owner_lfdi = ? AND mrid = ?",
+                            (owner_lfdi, data["mRID"])).fetchone()
+            if row:
+                mup_id = row[0]
+                c.execute("UPDATE mirror_usage_points SET body = ? WHERE id = ?", (json.dumps(data), mup_id))
+            else:
+                mup_id = c.execute("INSERT INTO mirror_usage_points (owner_lfdi, mrid, body) VALUES (?, ?, ?)",
+                                   (owner_lfdi, data["mRID"], json.dumps(data))).lastrowid
+            _store_readings(c, mup_id, readings)
+            return mup_id, row is None
+        return await self._in_transaction(upsert)
+
+    async def delete_mirror_usage_point(self, mup_id: int) -> None:
+        await self._in_transaction(lambda c: c.execute("DELETE FROM mirror_usage_points WHERE id = ?", (mup_id,)))
+
+    async def mirror_meter_readings(self, mup_id: int) -> list[dict[str, Any]]:
+        """Each MirrorMeterReading with its newest Reading (the history stays in the readings table)."""
+        result = []
+        for mmr_id, body in self._rows("SELECT id, body FROM mirror_meter_readings WHERE mup_id = ? ORDER BY mrid",
+                                       (mup_id,)):
+            mmr = json.loads(body)
+            latest = self._one("SELECT body FROM readings WHERE mmr_id = ? ORDER BY start DESC, id DESC LIMIT 1",
+                               (mmr_id,))
+            if latest:
+                mmr["Reading"] = json.loads(latest[0])
+            result.append(mmr)
+        return result
+
+    async def add_mirror_meter_readings(self, mup_id: int, readings: list[dict[str, Any]]) -> None:
+        await self._in_transaction(lambda c: _store_readings(c, mup_id, readings))
+
+    async def readings(self, mup_id: int, mmr_mrid: str) -> list[dict[str, Any]]:
+        rows = self._rows("SELECT r.body FROM readings r JOIN mirror_meter_readings m ON r.mmr_id = m.id "
+                          "WHERE m.mup_id = ? AND m.mrid = ? ORDER BY r.start, r.id", (mup_id, mmr_mrid))
+        return [json.loads(r[0]) for r in rows]
+
+
+def _store_readings(c: sqlite3.Connection, mup_id: int, mmrs: list[dict[str, Any]]) -> None:
+    """Merge MirrorMeterReadings by mRID: the header is replaced where given, readings are appended."""
+    now = int(time.time())
+    for mmr in mmrs:
+        header = {k: v for k, v in mmr.items() if k not in ("MirrorReadingSet", "Reading")}
+        row = c.execute("SELECT id, body FROM mirror_meter_readings WHERE mup_id = ? AND mrid = ?",
+                        (mup_id, mmr["mRID"])).fetchone()
+        if row:
+            mmr_id = row[0]
+            merged = {**json.loads(row[1]), **header}
+            c.execute("UPDATE mirror_meter_readings SET body = ? WHERE id = ?", (json.dumps(merged), mmr_id))
+        else:
+            mmr_id = c.execute("INSERT INTO mirror_meter_readings (mup_id, mrid, body) VALUES (?, ?, ?)",
+                               (mup_id, mmr["mRID"], json.dumps(header))).lastrowid
+        batches = [(s.get("mRID"), s.get("Reading", [])) for s in mmr.get("MirrorReadingSet", [])]
+        if "Reading" in mmr:
+            batches.append((None, [mmr["Reading"]]))
+        for set_mrid, readings in batches:
+            for reading in readings:
+                period = reading.get("timePeriod") or {}
+                c.execute("INSERT INTO readings (mmr_id, reading_set_mrid, start, duration, value, body, received) "
+                          "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                          (mmr_id, set_mrid, period.get("start"), period.get("duration"), reading.get("value"),
+                           json.dumps(reading), now))
