@@ -112,7 +112,9 @@ class Generator:
             elif el.min_occurs == 0:
                 lines.append(f"    {el.local_name}: {pt} | None = {ns + '(None)' if ns else 'None'}")
             else:
-                lines.append(f"    {el.local_name}: {pt}" + (f" = {ns}()" if ns else ""))
+                # CSIP-AUS elements stay optional in the model: the plain csip profile lacks them,
+                # and the csip-aus schema enforces the ones it requires.
+                lines.append(f"    {el.local_name}: {pt} | None = csipaus(None)" if ns else f"    {el.local_name}: {pt}")
         bases = f"({base_cls})" if base_cls else ""
         body = "\n".join(lines) or "    pass"
         self.emitted[cls] = f"@dataclass(kw_only=True)\nclass {cls}{bases}:\n{body}\n"

@@ -47,7 +47,7 @@ class FieldPlan:
 
 @functools.cache
 def plan(cls: type) -> tuple[FieldPlan, ...]:
-    hints = typing.get_type_hints(cls, vars(model))
+    hints = typing.get_type_hints(cls, vars(model), vars(model))
     plans = []
     for f in dataclasses.fields(cls):
         hint = hints[f.name]
@@ -153,15 +153,18 @@ def parse_document(body: bytes, max_bytes: int = MAX_DOCUMENT_BYTES) -> etree._E
         raise DecodeError(f"malformed XML: {exc}") from None
     if root is None:
         raise DecodeError("the request body is not an XML document")
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None:
+        raise DecodeError("DTDs and entity declarations are not allowed")
     return root
 
 
 def _scalar(kind: type, text: str | None) -> Any:
-    text = (text or "").strip()
+    text = text or ""
     if kind is int:
-        return int(text)
+        return int(text.strip())
     if kind is bool:
-        return text in ("true", "1")
+        return text.strip() in ("true", "1")
     return text
 
 
@@ -194,7 +197,9 @@ def decode(element: etree._Element, expected: tuple[type[T], ...] | type[T]) -> 
     cls = ROOTS.get(element.tag)
     if cls not in expected:
         names = " or ".join(c.__name__ for c in expected)
-        raise DecodeError(f"expected {names}, got {etree.QName(element).localname}")
+        qname = etree.QName(element)
+        got = qname.localname if qname.namespace in (SEP_NS, CSIPAUS_NS) else element.tag
+        raise DecodeError(f"expected {names}, got {got}")
     return _read(cls, element)
 
 

@@ -177,7 +177,7 @@ class DERCapability(Resource):
     rtgUnderExcitedW: ActivePower | None = None
     rtgVNom: VoltageRMS | None = None
     type: int
-    doeModesSupported: str = csipaus()
+    doeModesSupported: str | None = csipaus(None)
 
 
 @dataclass(kw_only=True)
@@ -698,7 +698,7 @@ class Error:
 
 @dataclass(kw_only=True)
 class ConnectionPoint(Resource):
-    connectionPointId: str = csipaus()
+    connectionPointId: str | None = csipaus(None)
 
 
 ROOT_ELEMENTS: tuple[type, ...] = (DeviceCapability, Time, EndDeviceList, EndDevice, Registration, FunctionSetAssignmentsList, FunctionSetAssignments, DERList, DER, DERCapability, DERSettings, DERStatus, DERAvailability, MirrorUsagePointList, MirrorUsagePoint, MirrorMeterReadingList, MirrorMeterReading, LogEventList, LogEvent, DERProgramList, DERProgram, DERControlList, DERControl, DefaultDERControl, DERCurveList, DERCurve, SubscriptionList, Subscription, Notification, ResponseSetList, ResponseSet, ResponseList, DERControlResponse, Error)

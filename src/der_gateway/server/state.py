@@ -5,10 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..config import Config
+from ..domain.clients import Client
 from ..store import Store
 from ..xsd import SchemaSet
 
 CONFIG = web.AppKey("config", Config)
 STORE = web.AppKey("store", Store)
 SCHEMAS = web.AppKey("schemas", SchemaSet)
-CLIENT = "client"  # request key: the calling domain.clients.Client
+CLIENT = web.RequestKey("client", Client)

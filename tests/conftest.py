@@ -1,0 +1,154 @@
+"""Real servers on loopback over mutual TLS, with certificates from der_gateway.pki."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import AsyncIterator, Callable
+
+import aiohttp
+import pytest
+from lxml import etree
+
+from der_gateway import pki
+from der_gateway.config import Config
+from der_gateway.server.runner import RunningServer, start_server
+from der_gateway.tls import client_context
+from der_gateway.xsd import load_schemas
+
+SEP_XML = "application/sep+xml"
+
+
+@pytest.fixture(scope="session")
+def certs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    directory = tmp_path_factory.mktemp("certs")
+    pki.init_pki(directory, devices=3)
+    pki.issue(directory, "aggregator", "aggregator2")
+    return directory
+
+
+@pytest.fixture(scope="session")
+def foreign_certs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second, unrelated PKI: its certificates must be refused."""
+    directory = tmp_path_factory.mktemp("foreign-certs")
+    pki.init_pki(directory, devices=1)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def identities(certs_dir: Path) -> dict[str, pki.IssuedCertificate]:
+    return {c.name: c for c in pki.read_manifest(certs_dir)}
+
+
+@dataclass
+class Reply:
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    reason: str
+    element: etree._Element | None = None
+
+
+@dataclass
+class SepClient:
+    """A 2030.5 client over a real TLS connection; checks every document it receives against the schema."""
+
+    session: aiohttp.ClientSession
+    base_url: str
+    profile: str
+    received: list[bytes] = field(default_factory=list)
+
+    async def request(self, method: str, path: str, body: bytes | str | None = None,
+                      content_type: str = SEP_XML, headers: dict[str, str] | None = None) -> Reply:
+        data = body.encode() if isinstance(body, str) else body
+        all_headers = {"Accept": SEP_XML, **(headers or {})}
+        if data is not None and content_type:
+            all_headers["Content-Type"] = content_type
+        async with self.session.request(method, self.base_url + path, data=data, headers=all_headers) as resp:
+            raw = await resp.read()
+            reply = Reply(resp.status, dict(resp.headers), raw, resp.reason or "")
+        if raw and reply.headers.get("Content-Type", "").startswith(SEP_XML):
+            element = etree.fromstring(raw)
+            errors = load_schemas(self.profile).errors(element)
+            assert errors == [], f"{method} {path} returned a schema-invalid document: {errors}\n{raw!r}"
+            self.received.append(raw)
+            reply.element = element
+        return reply
+
+    async def get(self, path: str, **kw) -> Reply:
+        return await self.request("GET", path, **kw)
+
+    async def post(self, path: str, body: bytes | str, **kw) -> Reply:
+        return await self.request("POST", path, body, **kw)
+
+    async def put(self, path: str, body: bytes | str, **kw) -> Reply:
+        return await self.request("PUT", path, body, **kw)
+
+    async def delete(self, path: str, **kw) -> Reply:
+        return await self.request("DELETE", path, **kw)
+
+
+@dataclass
+class Harness:
+    config: Config
+    server: RunningServer | None = None
+    sessions: list[aiohttp.ClientSession] = field(default_factory=list)
+
+    async def start(self) -> RunningServer:
+        self.server = await start_server(self.config)
+        return self.server
+
+    async def stop(self) -> None:
+        for s in self.sessions:
+            await s.close()
+        self.sessions.clear()
+        if self.server is not None:
+            await self.server.stop()
+            self.server = None
+
+    async def restart(self) -> None:
+        port = self.server.port
+        await self.stop()
+        self.config.port = port
+        await self.start()
+
+    def client(self, name: str | None, certs: Path | None = None, ciphers: str | None = None) -> SepClient:
+        ctx = client_context(certs or self.config.certs_dir, name, ciphers or self.config.ciphers)
+        session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx))
+        self.sessions.append(session)
+        return SepClient(session, self.server.url, self.config.profile)
+
+    def snapshot(self) -> dict[str, list[tuple]]:
+        """Every row of every table, to show a refused request changed nothing."""
+        conn = sqlite3.connect(self.server.store.path)
+        try:
+            tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            return {t: conn.execute(f"SELECT * FROM {t} ORDER BY rowid").fetchall() for t in tables}
+        finally:
+            conn.close()
+
+
+@pytest.fixture
+def make_harness(tmp_path: Path, certs_dir: Path) -> Callable[..., Harness]:
+    def make(**overrides) -> Harness:
+        settings = dict(port=0, data_dir=tmp_path / "var", certs_dir=certs_dir)
+        settings.update(overrides)
+        return Harness(Config(**settings))
+    return make
+
+
+@pytest.fixture
+async def harness(make_harness) -> AsyncIterator[Harness]:
+    h = make_harness()
+    await h.start()
+    yield h
+    await h.stop()
+
+
+@pytest.fixture
+async def aus_harness(make_harness) -> AsyncIterator[Harness]:
+    h = make_harness(profile="csip-aus")
+    await h.start()
+    yield h
+    await h.stop()

@@ -1,0 +1,156 @@
+"""A device's whole discovery walk over mutual TLS: dcap -> edev -> rg -> der -> documents, and mup."""
+
+from __future__ import annotations
+
+import time
+
+from der_gateway.sep import codec, model
+
+from . import documents
+
+NS = {"s": "urn:ieee:std:2030.5:ns"}
+
+
+def decoded(reply, cls):
+    return codec.decode(reply.element, cls)
+
+
+async def test_device_walk(harness, identities):
+    me = identities["device1"]
+    device = harness.client("device1")
+
+    dcap = decoded(await device.get("/dcap"), model.DeviceCapability)
+    assert dcap.EndDeviceListLink.all == 0 and dcap.TimeLink.href == "/tm"
+    assert dcap.pollRate == 900
+
+    tm = decoded(await device.get(dcap.TimeLink.href), model.Time)
+    assert abs(tm.currentTime - time.time()) < 5
+    assert tm.tzOffset == 0 and tm.dstOffset == 0
+
+    posted = await device.post(dcap.EndDeviceListLink.href, documents.end_device(me.lfdi))
+    assert posted.status == 201, posted.reason
+    edev_href = posted.headers["Location"]
+    assert edev_href.startswith("/edev/")
+
+    dcap = decoded(await device.get("/dcap"), model.DeviceCapability)
+    assert dcap.EndDeviceListLink.all == 1
+    listed = decoded(await device.get("/edev?l=10"), model.EndDeviceList)
+    assert (listed.all, listed.results) == (1, 1)
+    edev = listed.EndDevice[0]
+    assert edev.href == edev_href and edev.lFDI == me.lfdi and edev.sFDI == me.sfdi
+    assert edev.changedTime == 1700000000 and edev.enabled is True and edev.postRate == 300
+
+    rg = decoded(await device.get(edev.RegistrationLink.href), model.Registration)
+    assert len(str(rg.pIN)) == 6 and sum(map(int, str(rg.pIN))) % 10 == 0
+    assert abs(rg.dateTimeRegistered - time.time()) < 5
+
+    fsa = decoded(await device.get(edev.FunctionSetAssignmentsListLink.href), model.FunctionSetAssignmentsList)
+    assert (fsa.all, fsa.results) == (0, 0)
+
+    ders = decoded(await device.get(edev.DERListLink.href + "?l=5"), model.DERList)
+    assert (ders.all, ders.results) == (1, 1)
+    der = ders.DER[0]
+    assert der.href == f"{edev_href}/der/1"
+
+    written = {
+        der.DERCapabilityLink.href: documents.der_capability(),
+        der.DERSettingsLink.href: documents.der_settings(),
+        der.DERStatusLink.href: documents.der_status(),
+        der.DERAvailabilityLink.href: documents.der_availability(),
+    }
+    for href, document in written.items():
+        assert (await device.get(href)).status == 404
+        first = await device.put(href, codec.encode(document))
+        assert first.status == 201 and first.headers["Location"] == href
+        again = await device.put(href, codec.encode(document))
+        assert again.status == 204
+        got = decoded(await device.get(href), type(document))
+        assert got.href == href
+        got.href = None
+        assert got == document, f"{href} did not return what was written"
+
+    # a changed document replaces the old one, field for field
+    status = documents.der_status()
+    status.readingTime, status.inverterStatus.value = 1700000300, 1
+    await device.put(der.DERStatusLink.href, codec.encode(status))
+    got = decoded(await device.get(der.DERStatusLink.href), model.DERStatus)
+    assert got.readingTime == 1700000300 and got.inverterStatus.value == 1
+
+
+async def test_mirror_usage_point_walk(harness, identities):
+    me = identities["device1"]
+    device = harness.client("device1")
+    created = await device.post("/mup", documents.mirror_usage_point(me.lfdi, readings=2))
+    assert created.status == 201, created.reason
+    location = created.headers["Location"]
+
+    mup = decoded(await device.get(location), model.MirrorUsagePoint)
+    assert mup.deviceLFDI == me.lfdi and mup.postRate == 300 and mup.href == location
+    assert [m.Reading.value for m in mup.MirrorMeterReading] == [3000, 3001]
+    assert mup.MirrorMeterReading[0].ReadingType.uom == 38
+
+    # the same mRID again is the same MirrorUsagePoint
+    again = await device.post("/mup", documents.mirror_usage_point(me.lfdi, readings=1))
+    assert again.status == 201 and again.headers["Location"] == location
+    listed = decoded(await device.get("/mup?l=10"), model.MirrorUsagePointList)
+    assert (listed.all, listed.results) == (1, 1)
+
+    mrid = mup.MirrorMeterReading[0].mRID
+    later = documents.mirror_meter_reading(mrid, 4500, start=1700000300)
+    assert (await device.post(location, codec.encode(later))).status == 204
+    batch = model.MirrorMeterReadingList(all=1, results=1, MirrorMeterReading=[
+        documents.mirror_meter_reading(mrid, 4600, start=1700000600)])
+    assert (await device.post(location, codec.encode(batch))).status == 204
+
+    mup = decoded(await device.get(location), model.MirrorUsagePoint)
+    assert mup.MirrorMeterReading[0].Reading.value == 4600
+    history = await harness.server.store.readings(int(location.rsplit("/", 1)[1]), mrid)
+    assert [r["value"] for r in history] == [3000, 3000, 4500, 4600]
+
+    assert (await device.delete(location)).status == 204
+    assert (await device.get(location)).status == 404
+    assert decoded(await device.get("/mup"), model.MirrorUsagePointList).all == 0
+
+
+async def test_log_events_newest_first(harness, identities):
+    device = harness.client("device1")
+    edev = (await device.post("/edev", documents.end_device(identities["device1"].lfdi))).headers["Location"]
+    for event_id, created in [(1, 1700000000), (2, 1700000500), (3, 1700000200)]:
+        reply = await device.post(f"{edev}/lel", documents.log_event(event_id, created))
+        assert reply.status == 201 and reply.headers["Location"].startswith(f"{edev}/lel/")
+    page = decoded(await device.get(f"{edev}/lel?l=2"), model.LogEventList)
+    assert (page.all, page.results) == (3, 2)
+    assert [e.logEventID for e in page.LogEvent] == [2, 3]
+    rest = decoded(await device.get(f"{edev}/lel?s=2&l=2"), model.LogEventList)
+    assert [e.logEventID for e in rest.LogEvent] == [1]
+    one = decoded(await device.get(rest.LogEvent[0].href), model.LogEvent)
+    assert one.details == "comms restored"
+    after = decoded(await device.get(f"{edev}/lel?a=1700000200&l=10"), model.LogEventList)
+    assert [e.logEventID for e in after.LogEvent] == [2, 3]
+    edev_doc = decoded(await device.get(edev), model.EndDevice)
+    assert edev_doc.LogEventListLink.all == 3
+
+
+async def test_list_paging_default_limit_is_one(harness, identities):
+    aggregator = harness.client("aggregator")
+    for name in ("device1", "device2", "device3"):
+        assert (await aggregator.post("/edev", documents.end_device(identities[name].lfdi))).status == 201
+    default = decoded(await aggregator.get("/edev"), model.EndDeviceList)
+    assert (default.all, default.results) == (3, 1)
+    every = decoded(await aggregator.get("/edev?l=100"), model.EndDeviceList)
+    sfdis = [e.sFDI for e in every.EndDevice]
+    assert sfdis == sorted(sfdis) and len(sfdis) == 3
+    pages = [decoded(await aggregator.get(f"/edev?s={s}&l=1"), model.EndDeviceList).EndDevice[0].sFDI
+             for s in range(3)]
+    assert pages == sfdis
+    beyond = decoded(await aggregator.get("/edev?s=5&l=10"), model.EndDeviceList)
+    assert (beyond.all, beyond.results) == (3, 0)
+
+
+async def test_head_and_method_not_allowed(harness):
+    device = harness.client("device1")
+    head = await device.request("HEAD", "/dcap")
+    assert head.status == 200 and head.body == b"" and int(head.headers["Content-Length"]) > 0
+    refused = await device.request("DELETE", "/dcap")
+    assert refused.status == 405 and set(refused.headers["Allow"].replace(" ", "").split(",")) >= {"GET", "HEAD"}
+    assert (await device.get("/nowhere")).status == 404
