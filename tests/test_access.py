@@ -1,0 +1,91 @@
+"""Each client sees and writes only what it may: its own EndDevice, or those it registered."""
+
+from __future__ import annotations
+
+from der_gateway.sep import codec, model
+
+from . import documents
+
+
+async def register(client, lfdi: str) -> str:
+    reply = await client.post("/edev", documents.end_device(lfdi))
+    assert reply.status == 201, reply.reason
+    return reply.headers["Location"]
+
+
+async def test_two_devices_are_isolated(harness, identities):
+    one, two = harness.client("device1"), harness.client("device2")
+    edev1 = await register(one, identities["device1"].lfdi)
+    edev2 = await register(two, identities["device2"].lfdi)
+    await one.put(f"{edev1}/der/1/ders", codec.encode(documents.der_status()))
+    mup1 = (await one.post("/mup", documents.mirror_usage_point(identities["device1"].lfdi))).headers["Location"]
+
+    listed = codec.decode((await two.get("/edev?l=10")).element, model.EndDeviceList)
+    assert [e.href for e in listed.EndDevice] == [edev2]
+    dcap = codec.decode((await two.get("/dcap")).element, model.DeviceCapability)
+    assert dcap.EndDeviceListLink.all == 1 and dcap.MirrorUsagePointListLink.all == 0
+
+    before = harness.snapshot()
+    for path in (edev1, f"{edev1}/rg", f"{edev1}/der", f"{edev1}/der/1", f"{edev1}/der/1/ders",
+                 f"{edev1}/lel", f"{edev1}/fsa", mup1):
+        assert (await two.get(path)).status == 404, path
+    assert (await two.put(f"{edev1}/der/1/ders", codec.encode(documents.der_status()))).status == 404
+    assert (await two.put(edev1, documents.end_device(identities["device1"].lfdi))).status == 404
+    assert (await two.delete(edev1)).status == 404
+    assert (await two.post(f"{edev1}/lel", documents.log_event(1, 1700000000))).status == 404
+    assert (await two.post(mup1, codec.encode(documents.mirror_meter_reading("AB" * 16, 1)))).status == 404
+    assert (await two.delete(mup1)).status == 404
+    assert harness.snapshot() == before
+
+
+async def test_a_device_cannot_register_another_device(harness, identities):
+    device = harness.client("device1")
+    before = harness.snapshot()
+    refused = await device.post("/edev", documents.end_device(identities["device2"].lfdi))
+    assert refused.status == 403 and "aggregator" in refused.reason
+    assert harness.snapshot() == before
+
+
+async def test_a_device_cannot_mirror_for_another(harness, identities):
+    device = harness.client("device1")
+    before = harness.snapshot()
+    refused = await device.post("/mup", documents.mirror_usage_point(identities["device2"].lfdi))
+    assert refused.status == 403
+    assert harness.snapshot() == before
+
+
+async def test_aggregators_own_what_they_register(harness, identities):
+    agg1, agg2 = harness.client("aggregator"), harness.client("aggregator2")
+    own1 = await register(agg1, identities["aggregator"].lfdi)
+    dev1 = await register(agg1, identities["device1"].lfdi)
+    dev2 = await register(agg2, identities["device2"].lfdi)
+
+    seen1 = codec.decode((await agg1.get("/edev?l=10")).element, model.EndDeviceList)
+    assert sorted(e.href for e in seen1.EndDevice) == sorted([own1, dev1])
+    seen2 = codec.decode((await agg2.get("/edev?l=10")).element, model.EndDeviceList)
+    assert [e.href for e in seen2.EndDevice] == [dev2]
+
+    # agg1 acts for its device: DER documents, log events, mirrors on its behalf
+    assert (await agg1.put(f"{dev1}/der/1/dercap", codec.encode(documents.der_capability()))).status == 201
+    assert (await agg1.post(f"{dev1}/lel", documents.log_event(7, 1700000000))).status == 201
+    assert (await agg1.post("/mup", documents.mirror_usage_point(identities["device1"].lfdi))).status == 201
+
+    before = harness.snapshot()
+    assert (await agg2.get(dev1)).status == 404
+    assert (await agg2.put(f"{dev1}/der/1/dercap", codec.encode(documents.der_capability()))).status == 404
+    assert (await agg2.delete(dev1)).status == 404
+    # agg2 cannot take over agg1's device by registering it again
+    taken = await agg2.post("/edev", documents.end_device(identities["device1"].lfdi))
+    assert taken.status == 403 and "another client" in taken.reason
+    assert (await agg2.post("/mup", documents.mirror_usage_point(identities["device1"].lfdi))).status == 403
+    assert harness.snapshot() == before
+
+    # the device itself sees its own EndDevice, registered by its aggregator
+    device = harness.client("device1")
+    mine = codec.decode((await device.get("/edev?l=10")).element, model.EndDeviceList)
+    assert [e.href for e in mine.EndDevice] == [dev1]
+    assert (await device.get(f"{dev1}/der/1/dercap")).status == 200
+    # but only the aggregator that registered it may delete it
+    assert (await device.delete(dev1)).status == 403
+    assert (await agg1.delete(dev1)).status == 204
+    assert (await agg1.get(dev1)).status == 404

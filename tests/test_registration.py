@@ -1,0 +1,107 @@
+"""In-band registration (POST /edev) and duplicate sFDI/lFDI handling."""
+
+from __future__ import annotations
+
+from der_gateway.sep import codec, model
+from der_gateway.sep.identity import sfdi_from_lfdi
+
+from . import documents
+
+
+async def test_repeat_registration_returns_the_existing_end_device(harness, identities):
+    device = harness.client("device1")
+    lfdi = identities["device1"].lfdi
+    first = await device.post("/edev", documents.end_device(lfdi, changed=1700000000))
+    pin = codec.decode((await device.get(first.headers["Location"] + "/rg")).element, model.Registration).pIN
+    again = await device.post("/edev", documents.end_device(lfdi, changed=1700000900, category="00080000"))
+    assert again.status == 201 and again.headers["Location"] == first.headers["Location"]
+    listed = codec.decode((await device.get("/edev?l=10")).element, model.EndDeviceList)
+    assert listed.all == 1
+    edev = listed.EndDevice[0]
+    assert edev.changedTime == 1700000900 and edev.deviceCategory == "00080000"
+    rg = codec.decode((await device.get(edev.RegistrationLink.href)).element, model.Registration)
+    assert rg.pIN == pin
+
+
+async def test_lower_case_lfdi_is_the_same_device(harness, identities):
+    device = harness.client("device1")
+    lfdi = identities["device1"].lfdi
+    first = await device.post("/edev", documents.end_device(lfdi))
+    again = await device.post("/edev", documents.end_device(lfdi.lower()))
+    assert again.headers["Location"] == first.headers["Location"]
+
+
+async def test_sfdi_must_match_lfdi(harness, identities):
+    device = harness.client("device1")
+    lfdi = identities["device1"].lfdi
+    body = codec.encode(model.EndDevice(lFDI=lfdi, sFDI=sfdi_from_lfdi(lfdi) + 1, changedTime=1))
+    before = harness.snapshot()
+    refused = await device.post("/edev", body)
+    assert refused.status == 400 and "sFDI" in refused.reason
+    assert harness.snapshot() == before
+
+
+async def test_own_registration_without_lfdi(harness, identities):
+    me = identities["device1"]
+    device = harness.client("device1")
+    created = await device.post("/edev", codec.encode(model.EndDevice(sFDI=me.sfdi, changedTime=1)))
+    assert created.status == 201
+    edev = codec.decode((await device.get(created.headers["Location"])).element, model.EndDevice)
+    assert edev.lFDI == me.lfdi
+    other = await device.post("/edev", codec.encode(model.EndDevice(sFDI=identities["device2"].sfdi, changedTime=1)))
+    assert other.status == 400
+
+
+async def test_put_end_device_keeps_identity(harness, identities):
+    device = harness.client("device1")
+    lfdi = identities["device1"].lfdi
+    href = (await device.post("/edev", documents.end_device(lfdi))).headers["Location"]
+    assert (await device.put(href, documents.end_device(lfdi, changed=1700001000))).status == 204
+    assert codec.decode((await device.get(href)).element, model.EndDevice).changedTime == 1700001000
+    before = harness.snapshot()
+    aggregator_lfdi = identities["aggregator"].lfdi
+    assert (await device.put(href, documents.end_device(aggregator_lfdi))).status == 400
+    assert harness.snapshot() == before
+
+
+async def test_aggregator_registers_many(harness, identities):
+    aggregator = harness.client("aggregator")
+    hrefs = set()
+    for name in ("device1", "device2", "device3"):
+        hrefs.add((await aggregator.post("/edev", documents.end_device(identities[name].lfdi))).headers["Location"])
+    assert len(hrefs) == 3
+    dcap = codec.decode((await aggregator.get("/dcap")).element, model.DeviceCapability)
+    assert dcap.EndDeviceListLink.all == 3
+
+
+async def test_connection_point_under_csip_aus(aus_harness, identities):
+    device = aus_harness.client("device1")
+    href = (await device.post("/edev", documents.end_device(identities["device1"].lfdi))).headers["Location"]
+    edev = codec.decode((await device.get(href)).element, model.EndDevice)
+    assert edev.ConnectionPointLink.href == f"{href}/cp"
+    assert (await device.get(f"{href}/cp")).status == 404
+    body = codec.encode(model.ConnectionPoint(connectionPointId="4102345678"))
+    assert (await device.put(f"{href}/cp", body)).status == 201
+    cp = codec.decode((await device.get(f"{href}/cp")).element, model.ConnectionPoint)
+    assert cp.connectionPointId == "4102345678" and cp.href == f"{href}/cp"
+    assert (await device.post(f"{href}/cp", codec.encode(model.ConnectionPoint(connectionPointId="NMI2")))).status == 204
+    assert codec.decode((await device.get(f"{href}/cp")).element, model.ConnectionPoint).connectionPointId == "NMI2"
+
+
+async def test_csip_aus_dercapability_requires_doe_modes(aus_harness, identities):
+    device = aus_harness.client("device1")
+    href = (await device.post("/edev", documents.end_device(identities["device1"].lfdi))).headers["Location"]
+    plain = documents.der_capability()
+    assert (await device.put(f"{href}/der/1/dercap", codec.encode(plain))).status == 400
+    plain.doeModesSupported = "03"
+    assert (await device.put(f"{href}/der/1/dercap", codec.encode(plain))).status == 201
+    got = codec.decode((await device.get(f"{href}/der/1/dercap")).element, model.DERCapability)
+    assert got.doeModesSupported == "03"
+
+
+async def test_no_connection_point_under_csip(harness, identities):
+    device = harness.client("device1")
+    href = (await device.post("/edev", documents.end_device(identities["device1"].lfdi))).headers["Location"]
+    edev = codec.decode((await device.get(href)).element, model.EndDevice)
+    assert edev.ConnectionPointLink is None
+    assert (await device.get(f"{href}/cp")).status == 404
