@@ -89,3 +89,14 @@ async def test_aggregators_own_what_they_register(harness, identities):
     assert (await device.delete(dev1)).status == 403
     assert (await agg1.delete(dev1)).status == 204
     assert (await agg1.get(dev1)).status == 404
+
+
+async def test_aggregator_added_from_the_command_line(harness, identities):
+    from der_gateway.cli.main import main
+
+    client = harness.client("device3")
+    body = documents.end_device(identities["device2"].lfdi)
+    assert (await client.post("/edev", body)).status == 403
+    assert main(["aggregators", "add", identities["device3"].lfdi.lower(), "--name", "acme",
+                 "--data-dir", str(harness.config.data_dir)]) == 0
+    assert (await client.post("/edev", body)).status == 201

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import certs_cmd, serve_cmd
+from . import aggregators_cmd, certs_cmd, serve_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -13,6 +13,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     certs_cmd.register(commands)
     serve_cmd.register(commands)
+    aggregators_cmd.register(commands)
     return parser
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
@@ -33,8 +34,17 @@ def _transition(zone: ZoneInfo, lo: int, hi: int) -> int:
 
 
 def zone_times(zone_name: str, now: int) -> ZoneTimes:
-    zone = ZoneInfo(zone_name)
     year = datetime.fromtimestamp(now, timezone.utc).year
+    standard, dst_offset, dst_start, dst_end = _dst_window(zone_name, year)
+    if dst_offset == 0:
+        standard = _offset(ZoneInfo(zone_name), now)
+    return ZoneTimes(standard, dst_offset, dst_start, dst_end, now + _offset(ZoneInfo(zone_name), now))
+
+
+@functools.lru_cache(maxsize=64)
+def _dst_window(zone_name: str, year: int) -> tuple[int, int, int, int]:
+    """(standard offset, DST offset, DST start, DST end) for the DST period that starts in year."""
+    zone = ZoneInfo(zone_name)
     start = int(datetime(year, 1, 1, tzinfo=timezone.utc).timestamp())
     end = int(datetime(year + 1, 1, 1, tzinfo=timezone.utc).timestamp())
     day = int(timedelta(days=1).total_seconds())
@@ -42,15 +52,14 @@ def zone_times(zone_name: str, now: int) -> ZoneTimes:
     for t in range(start, end, day):
         if _offset(zone, t) != _offset(zone, min(t + day, end)):
             transitions.append(_transition(zone, t, min(t + day, end)))
-    local_now = now + _offset(zone, now)
     if len(transitions) < 2:
-        return ZoneTimes(_offset(zone, now), 0, 0, 0, local_now)
+        return (_offset(zone, start), 0, 0, 0)
     first, second = transitions[0], transitions[1]
     offset_after_first = _offset(zone, first)
     offset_before_first = _offset(zone, first - 1)
     if offset_after_first > offset_before_first:  # northern hemisphere: DST inside the year
         standard, dst_start, dst_end = offset_before_first, first, second
     else:  # southern: DST spans the new year; report the window that starts this year
-        standard, dst_start, dst_end = offset_after_first, second, first + (end - start)
-        dst_end = _transition(zone, end, end + 200 * day) if dst_start < end else dst_end
-    return ZoneTimes(standard, abs(offset_after_first - offset_before_first), dst_start, dst_end, local_now)
+        standard, dst_start = offset_after_first, second
+        dst_end = _transition(zone, end, end + 200 * day)
+    return (standard, abs(offset_after_first - offset_before_first), dst_start, dst_end)

@@ -110,6 +110,9 @@ class SQLiteStore:
             "INSERT INTO aggregators (lfdi, name, created) VALUES (?, ?, ?) "
             "ON CONFLICT (lfdi) DO UPDATE SET name = excluded.name", (lfdi, name, int(time.time()))))
 
+    async def aggregators(self) -> list[tuple[str, str]]:
+        return [(r[0], r[1]) for r in self._rows("SELECT lfdi, name FROM aggregators ORDER BY name")]
+
     async def is_aggregator(self, lfdi: str) -> bool:
         return self._one("SELECT 1 FROM aggregators WHERE lfdi = ?", (lfdi,)) is not None
 
@@ -267,12 +270,13 @@ def _store_readings(c: sqlite3.Connection, mup_id: int, mmrs: list[dict[str, Any
         else:
             mmr_id = c.execute("INSERT INTO mirror_meter_readings (mup_id, mrid, body) VALUES (?, ?, ?)",
                                (mup_id, mmr["mRID"], json.dumps(header))).lastrowid
-        batches = [(s.get("mRID"), s.get("Reading", [])) for s in mmr.get("MirrorReadingSet", [])]
+        batches = [(s.get("mRID"), s.get("timePeriod") or {}, s.get("Reading", []))
+                   for s in mmr.get("MirrorReadingSet", [])]
         if "Reading" in mmr:
-            batches.append((None, [mmr["Reading"]]))
-        for set_mrid, readings in batches:
+            batches.append((None, {}, [mmr["Reading"]]))
+        for set_mrid, set_period, readings in batches:
             for reading in readings:
-                period = reading.get("timePeriod") or {}
+                period = reading.get("timePeriod") or set_period
                 c.execute("INSERT INTO readings (mmr_id, reading_set_mrid, start, duration, value, body, received) "
                           "VALUES (?, ?, ?, ?, ?, ?, ?)",
                           (mmr_id, set_mrid, period.get("start"), period.get("duration"), reading.get("value"),
