@@ -92,11 +92,14 @@ async def test_aggregators_own_what_they_register(harness, identities):
 
 
 async def test_aggregator_added_from_the_command_line(harness, identities):
+    import asyncio
+
     from der_gateway.cli.main import main
 
     client = harness.client("device3")
     body = documents.end_device(identities["device2"].lfdi)
     assert (await client.post("/edev", body)).status == 403
-    assert main(["aggregators", "add", identities["device3"].lfdi.lower(), "--name", "acme",
-                 "--data-dir", str(harness.config.data_dir)]) == 0
+    command = ["aggregators", "add", identities["device3"].lfdi.lower(), "--name", "acme",
+               "--data-dir", str(harness.config.data_dir)]
+    assert await asyncio.to_thread(main, command) == 0
     assert (await client.post("/edev", body)).status == 201
