@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import signal
+import sys
 from pathlib import Path
 
 from .. import pki
@@ -71,6 +72,6 @@ def run(args: argparse.Namespace) -> int:
         config = config_from(args)
         asyncio.run(serve(config))
     except SchemaError as exc:
-        print(f"der-gateway: {exc}")
+        print(f"der-gateway: {exc}", file=sys.stderr)
         return 2
     return 0

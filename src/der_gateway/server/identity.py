@@ -47,6 +47,8 @@ class ProxiedCertificates:
         except ValueError:
             raise Problem(403, f"{self.header} does not hold a PEM certificate") from None
         self._verify(chain)
+        if _is_ca(chain[0]):
+            raise Problem(403, "a CA certificate is not a client identity")
         return chain[0].public_bytes(Encoding.DER)
 
     def _verify(self, chain: list[x509.Certificate]) -> None:
@@ -67,6 +69,13 @@ class ProxiedCertificates:
                 break
             cert = issuer
         raise Problem(403, "the forwarded client certificate does not chain to the SERCA")
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    except x509.ExtensionNotFound:
+        return False
 
 
 def _load_authorities(certs_dir: Path) -> list[x509.Certificate]:

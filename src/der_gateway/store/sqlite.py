@@ -61,8 +61,12 @@ class SQLiteStore:
     async def open(cls, data_dir: Path) -> SQLiteStore:
         data_dir.mkdir(parents=True, exist_ok=True)
         store = cls(data_dir / "der-gateway.sqlite3")
-        await store._write(store._open_writer)
-        store._reader = _connect(store.path)
+        try:
+            await store._write(store._open_writer)
+            store._reader = _connect(store.path)
+        except BaseException:
+            await store.close()
+            raise
         return store
 
     def _open_writer(self) -> None:

@@ -1,0 +1,221 @@
+"""What is written stays written: across a restart, a kill -9, and store schema versions."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from der_gateway.sep import codec, model
+from der_gateway.store.migrations import MIGRATIONS
+from der_gateway.store.sqlite import SQLiteStore
+from der_gateway.tls import client_context
+
+from . import documents
+from .conftest import SepClient
+
+
+def decoded(reply, cls):
+    return codec.decode(reply.element, cls)
+
+
+MMR_MRID = "00" * 12 + "000D8C5E"  # the first MirrorMeterReading of documents.mirror_usage_point
+
+
+async def populate(device: SepClient, lfdi: str) -> tuple[list[str], str, str]:
+    """Register device1 and write one of everything; return the paths that read it back, the EndDevice
+    and the MirrorUsagePoint."""
+    posted = await device.post("/edev", documents.end_device(lfdi))
+    assert posted.status == 201, posted.reason
+    edev = posted.headers["Location"]
+    der = f"{edev}/der/1"
+    for kind, document in [("dercap", documents.der_capability()), ("derg", documents.der_settings()),
+                           ("ders", documents.der_status()), ("dera", documents.der_availability())]:
+        reply = await device.put(f"{der}/{kind}", codec.encode(document))
+        assert reply.status == 201, (kind, reply.reason)
+
+    mup_reply = await device.post("/mup", documents.mirror_usage_point(lfdi, readings=2))
+    assert mup_reply.status == 201, mup_reply.reason
+    mup = mup_reply.headers["Location"]
+    later = documents.mirror_meter_reading(MMR_MRID, 4500, start=1700000300)
+    assert (await device.post(mup, codec.encode(later))).status == 204
+
+    events = []
+    for event_id, created in [(1, 1700000000), (2, 1700000500), (3, 1700000200)]:
+        reply = await device.post(f"{edev}/lel", documents.log_event(event_id, created))
+        assert reply.status == 201, reply.reason
+        events.append(reply.headers["Location"])
+
+    paths = ["/dcap", "/edev?l=10", edev, f"{edev}/rg", f"{edev}/fsa", f"{edev}/der?l=5", der,
+             f"{der}/dercap", f"{der}/derg", f"{der}/ders", f"{der}/dera",
+             "/mup?l=10", mup, f"{edev}/lel?l=10", *events]
+    return paths, edev, mup
+
+
+async def read_all(device: SepClient, paths: list[str]) -> dict[str, tuple[int, bytes]]:
+    result = {}
+    for path in paths:
+        reply = await device.get(path)
+        assert reply.status == 200, (path, reply.status, reply.reason)
+        result[path] = (reply.status, reply.body)
+    return result
+
+
+async def test_everything_survives_a_restart(harness, identities):
+    lfdi = identities["device1"].lfdi
+    paths, edev, mup = await populate(harness.client("device1"), lfdi)
+    before = await read_all(harness.client("device1"), paths)
+    mup_id = int(mup.rsplit("/", 1)[1])
+    history = await harness.server.store.readings(mup_id, MMR_MRID)
+    rows = harness.snapshot()
+
+    await harness.restart()
+
+    after = await read_all(harness.client("device1"), paths)
+    for path in paths:
+        assert after[path] == before[path], f"{path} changed across the restart"
+    assert await harness.server.store.readings(mup_id, MMR_MRID) == history
+    assert [r["value"] for r in history] == [3000, 4500]
+    assert harness.snapshot() == rows
+    # and the restarted server goes on writing after the old rows
+    assert (await harness.client("device1").post(f"{edev}/lel", documents.log_event(4, 1700000900))).status == 201
+
+
+# -- kill -9 ---------------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Subprocess:
+    def __init__(self, data_dir: Path, certs_dir: Path, log: Path) -> None:
+        self.port = free_port()
+        self.log = log
+        self._log_file = log.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "der_gateway", "serve", "--port", str(self.port),
+             "--data-dir", str(data_dir), "--certs-dir", str(certs_dir)],
+            stdout=self._log_file, stderr=subprocess.STDOUT)
+
+    async def wait_ready(self, certs_dir: Path, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        ctx = client_context(certs_dir, "device1")
+        while True:
+            if self.proc.poll() is not None:
+                pytest.fail(f"server exited with {self.proc.returncode}:\n{self.log.read_text()}")
+            try:
+                _, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", self.port, ssl=ctx), 2)
+            except (OSError, asyncio.TimeoutError):
+                if time.monotonic() > deadline:
+                    pytest.fail(f"server did not accept TLS within {timeout}s:\n{self.log.read_text()}")
+                await asyncio.sleep(0.05)
+                continue
+            writer.close()
+            return
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()  # SIGKILL: no clean shutdown, no checkpoint
+        self.proc.wait(10)
+        self._log_file.close()
+
+
+async def test_writes_survive_kill_9(tmp_path, certs_dir, identities):
+    data_dir = tmp_path / "var"
+    lfdi = identities["device1"].lfdi
+    ctx = client_context(certs_dir, "device1")
+    status = documents.der_status()
+
+    first = Subprocess(data_dir, certs_dir, tmp_path / "first.log")
+    try:
+        await first.wait_ready(certs_dir)
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx)) as session:
+            device = SepClient(session, f"https://127.0.0.1:{first.port}", "csip")
+            posted = await device.post("/edev", documents.end_device(lfdi))
+            assert posted.status == 201, posted.reason
+            edev = posted.headers["Location"]
+            put = await device.put(f"{edev}/der/1/ders", codec.encode(status))
+            assert put.status == 201, put.reason
+            edev_before = (await device.get(edev)).body
+    finally:
+        first.kill()
+    assert first.proc.returncode == -9
+
+    second = Subprocess(data_dir, certs_dir, tmp_path / "second.log")
+    try:
+        await second.wait_ready(certs_dir)
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=ctx)) as session:
+            device = SepClient(session, f"https://127.0.0.1:{second.port}", "csip")
+            got_edev = await device.get(edev)
+            assert got_edev.status == 200 and got_edev.body == edev_before
+            assert decoded(got_edev, model.EndDevice).lFDI == lfdi
+            listed = decoded(await device.get("/edev?l=10"), model.EndDeviceList)
+            assert [e.href for e in listed.EndDevice] == [edev]
+            got = await device.get(f"{edev}/der/1/ders")
+            assert got.status == 200, got.reason
+            back = decoded(got, model.DERStatus)
+            back.href = None
+            assert back == status
+    finally:
+        second.kill()
+
+
+# -- store schema versions ---------------------------------------------------------------------------------------
+
+
+async def test_fresh_store_is_migrated_with_wal_and_full_sync(tmp_path):
+    store = await SQLiteStore.open(tmp_path / "var")
+    try:
+        def pragmas(conn: sqlite3.Connection) -> tuple:
+            return tuple(conn.execute(f"PRAGMA {p}").fetchone()[0]
+                         for p in ("user_version", "journal_mode", "synchronous"))
+
+        expected = (len(MIGRATIONS), "wal", 2)
+        assert pragmas(store._reader) == expected
+        assert await store._write(lambda: pragmas(store._writer)) == expected
+    finally:
+        await store.close()
+
+    # reopening an up-to-date store changes nothing
+    store = await SQLiteStore.open(tmp_path / "var")
+    try:
+        assert store._reader.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    finally:
+        await store.close()
+    conn = sqlite3.connect(tmp_path / "var" / "der-gateway.sqlite3")
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # persistent in the file
+    finally:
+        conn.close()
+
+
+async def test_store_newer_than_the_code_is_refused(tmp_path):
+    data_dir = tmp_path / "var"
+    data_dir.mkdir()
+    path = data_dir / "der-gateway.sqlite3"
+    future = len(MIGRATIONS) + 1
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA user_version={future}")
+    conn.close()
+
+    with pytest.raises(RuntimeError) as excinfo:
+        await SQLiteStore.open(data_dir)
+    message = str(excinfo.value)
+    assert f"version {future}" in message and str(len(MIGRATIONS)) in message and "upgrade" in message
+
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == future
+        assert conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
+    finally:
+        conn.close()
