@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 from ..sep.identity import normalize_lfdi, sfdi_from_lfdi
 from .clients import Client
@@ -50,19 +51,20 @@ def check_may_register(client: Client, identity: Identity) -> None:
         raise Refused(403, "only an aggregator may register an EndDevice whose lFDI is not its own certificate's")
 
 
-@dataclass(frozen=True)
-class Existing:
-    lfdi: str
-    sfdi: int
+class Registered(Protocol):
+    lFDI: str
     owner_lfdi: str
 
 
-def match_existing(client: Client, identity: Identity, existing: list[Existing]) -> Existing | None:
+R = TypeVar("R", bound=Registered)
+
+
+def match_existing(client: Client, identity: Identity, existing: list[R]) -> R | None:
     """The EndDevice this registration repeats, or None for a new one; Refused on a conflict."""
     for record in existing:
-        if record.lfdi != identity.lfdi:
+        if record.lFDI != identity.lfdi:
             raise Refused(409, f"sFDI {identity.sfdi} is already registered with a different lFDI")
-        if not client.may_act_for(record.lfdi, record.owner_lfdi):
+        if not client.may_act_for(record.lFDI, record.owner_lfdi):
             raise Refused(403, f"lFDI {identity.lfdi} is registered to another client")
         return record
     return None

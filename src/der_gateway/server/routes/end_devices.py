@@ -44,20 +44,21 @@ async def register_end_device(request: web.Request) -> web.Response:
     identity = rules.identity_of(client, posted.lFDI, posted.sFDI)
     rules.check_may_register(client, identity)
     existing = await store.end_device_by_identity(identity.lfdi, identity.sfdi)
-    repeat = rules.match_existing(
-        client, identity, [rules.Existing(r.lFDI, r.sFDI, r.owner_lfdi) for r in existing])
-    now = int(time.time())
+    repeat = rules.match_existing(client, identity, existing)
     if repeat is not None:
-        record = next(r for r in existing if r.lFDI == repeat.lfdi)
-        await store.update_end_device(replace(
-            record, changedTime=posted.changedTime, deviceCategory=posted.deviceCategory,
-            postRate=posted.postRate if posted.postRate is not None else record.postRate))
-        return created(paths.edev(record.id))
+        await store.update_end_device(_updated(repeat, posted))
+        return created(paths.edev(repeat.id))
     record = await store.create_end_device(EndDeviceRecord(
         id=0, lFDI=identity.lfdi, sFDI=identity.sfdi, owner_lfdi=client.lfdi, changedTime=posted.changedTime,
-        pIN=rules.new_pin(), dateTimeRegistered=now, deviceCategory=posted.deviceCategory,
+        pIN=rules.new_pin(), dateTimeRegistered=int(time.time()), deviceCategory=posted.deviceCategory,
         postRate=posted.postRate))
     return created(paths.edev(record.id))
+
+
+def _updated(record: EndDeviceRecord, posted: model.EndDevice) -> EndDeviceRecord:
+    """The fields a client may change by POSTing or PUTting its EndDevice again."""
+    return replace(record, changedTime=posted.changedTime, deviceCategory=posted.deviceCategory,
+                   postRate=posted.postRate if posted.postRate is not None else record.postRate)
 
 
 @routes.get("/edev/{edev}")
@@ -71,9 +72,7 @@ async def put_end_device(request: web.Request) -> web.Response:
     posted = await read_resource(request, model.EndDevice)
     if posted.sFDI != record.sFDI or (posted.lFDI is not None and posted.lFDI.upper() != record.lFDI):
         raise Problem(400, "an EndDevice's sFDI and lFDI cannot be changed")
-    await request.app[STORE].update_end_device(replace(
-        record, changedTime=posted.changedTime, deviceCategory=posted.deviceCategory,
-        postRate=posted.postRate if posted.postRate is not None else record.postRate))
+    await request.app[STORE].update_end_device(_updated(record, posted))
     return no_content()
 
 
