@@ -22,6 +22,7 @@ class Config:
     tls_versions: tuple[str, str] = ("TLSv1_2", "TLSv1_2")
     max_body_bytes: int = 64 * 1024
     max_list_limit: int = 500
+    response_cache_entries: int = 10_000  # encoded GET answers kept until the store changes; 0: none
     timezone: str = "UTC"
     time_quality: int = 4
     poll_rate: int = 900

@@ -13,7 +13,9 @@ from ..domain.registration import Refused
 from ..store import Store
 from ..xsd import SchemaSet
 from .http import INVALID_FORMAT, Problem, error_response
-from .identity import ProxiedCertificates, client_lfdi
+from . import paths
+from .cache import ResponseCache
+from .identity import ConnectionIdentities, ProxiedCertificates
 from .routes import ALL
 from .state import CLIENT, CONFIG, SCHEMAS, STORE
 
@@ -40,12 +42,23 @@ async def answer_problems(request: web.Request, handler: Handler) -> web.StreamR
         return error_response(413, "request body too large")
 
 
-def identify(proxied: ProxiedCertificates | None) -> Callable:
+def identify_and_cache(identities: ConnectionIdentities, cache: ResponseCache) -> Callable:
+    """Names the caller, then answers a repeated GET from the cache while the store is unchanged."""
+
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        lfdi = client_lfdi(request, proxied)
-        request[CLIENT] = Client(lfdi, await request.app[STORE].is_aggregator(lfdi))
-        return await handler(request)
+        lfdi = identities.lfdi(request)
+        store = request.app[STORE]
+        if not cache.cacheable(request):
+            request[CLIENT] = Client(lfdi, await store.is_aggregator(lfdi))
+            return await handler(request)
+        key, version = (lfdi, request.path_qs), await store.version()
+        response = cache.lookup(key, version)
+        if response is None:
+            request[CLIENT] = Client(lfdi, await store.is_aggregator(lfdi))
+            response = await handler(request)
+            cache.keep(key, version, response)
+        return response
 
     return middleware
 
@@ -53,7 +66,8 @@ def identify(proxied: ProxiedCertificates | None) -> Callable:
 def create_app(config: Config, store: Store, schemas: SchemaSet) -> web.Application:
     proxied = (ProxiedCertificates(config.proxy_cert_header, config.trusted_proxies, config.certs_dir)
                if config.proxy_mode else None)
-    app = web.Application(middlewares=[answer_problems, identify(proxied)],
+    cache = ResponseCache(config.response_cache_entries, uncached_paths=frozenset({paths.TIME}))
+    app = web.Application(middlewares=[answer_problems, identify_and_cache(ConnectionIdentities(proxied), cache)],
                           client_max_size=config.max_body_bytes)
     app[CONFIG] = config
     app[STORE] = store

@@ -9,6 +9,8 @@ and its chain is checked here against the same trust anchors.
 from __future__ import annotations
 
 import ipaddress
+import ssl
+import weakref
 from pathlib import Path
 from urllib.parse import unquote
 
@@ -19,11 +21,6 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from ..sep.identity import lfdi_from_certificate
 from .http import Problem
-
-
-def handshake_certificate(request: web.Request) -> bytes | None:
-    ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
-    return ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
 
 
 class ProxiedCertificates:
@@ -87,8 +84,23 @@ def _load_authorities(certs_dir: Path) -> list[x509.Certificate]:
     return found
 
 
-def client_lfdi(request: web.Request, proxied: ProxiedCertificates | None) -> str:
-    der = proxied.certificate(request) if proxied is not None else handshake_certificate(request)
-    if der is None:
-        raise Problem(403, "a client certificate is required")
-    return lfdi_from_certificate(der)
+class ConnectionIdentities:
+    """The caller's LFDI; over direct TLS, worked out once per connection."""
+
+    def __init__(self, proxied: ProxiedCertificates | None) -> None:
+        self.proxied = proxied
+        self._by_connection: weakref.WeakKeyDictionary[ssl.SSLObject, str] = weakref.WeakKeyDictionary()
+
+    def lfdi(self, request: web.Request) -> str:
+        if self.proxied is not None:  # one proxy connection carries many clients
+            return lfdi_from_certificate(self.proxied.certificate(request))
+        ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
+        if ssl_object is None:
+            raise Problem(403, "a client certificate is required")
+        lfdi = self._by_connection.get(ssl_object)
+        if lfdi is None:
+            der = ssl_object.getpeercert(binary_form=True)
+            if der is None:
+                raise Problem(403, "a client certificate is required")
+            lfdi = self._by_connection[ssl_object] = lfdi_from_certificate(der)
+        return lfdi

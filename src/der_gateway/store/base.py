@@ -47,6 +47,7 @@ class MirrorUsagePointRecord:
 
 class Store(Protocol):
     async def close(self) -> None: ...
+    async def version(self) -> int: ...  # moves on with every committed change
 
     # clients
     async def add_aggregator(self, lfdi: str, name: str) -> None: ...

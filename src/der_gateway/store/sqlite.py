@@ -107,6 +107,10 @@ class SQLiteStore:
     def _one(self, sql: str, params: tuple = ()) -> tuple | None:
         return self._reader.execute(sql, params).fetchone()
 
+    async def version(self) -> int:
+        """Changes whenever any connection, in any process, has committed since the last call."""
+        return self._reader.execute("PRAGMA data_version").fetchone()[0]
+
     # -- clients --------------------------------------------------------------
 
     async def add_aggregator(self, lfdi: str, name: str) -> None:
@@ -139,6 +143,8 @@ class SQLiteStore:
             where += " AND changed_time >= ?"
             params += (changed_after,)
         total = self._one(f"SELECT count(*) FROM end_devices WHERE {where}", params)[0]
+        if limit == 0:
+            return Page(total, [])
         rows = self._rows(f"SELECT {_END_DEVICE_COLUMNS} FROM end_devices WHERE {where} "
                           "ORDER BY sfdi LIMIT ? OFFSET ?", params + (limit, start))
         return Page(total, [_end_device(r) for r in rows])
@@ -212,6 +218,8 @@ class SQLiteStore:
 
     async def mirror_usage_points(self, owner_lfdi: str, start: int, limit: int) -> Page[MirrorUsagePointRecord]:
         total = self._one("SELECT count(*) FROM mirror_usage_points WHERE owner_lfdi = ?", (owner_lfdi,))[0]
+        if limit == 0:
+            return Page(total, [])
         rows = self._rows("SELECT id, owner_lfdi, mrid, body FROM mirror_usage_points WHERE owner_lfdi = ? "
                           "ORDER BY mrid LIMIT ? OFFSET ?", (owner_lfdi, limit, start))
         return Page(total, [MirrorUsagePointRecord(r[0], r[1], r[2], json.loads(r[3])) for r in rows])
