@@ -1,8 +1,7 @@
-"""The aiohttp application: identity and error middleware around the route tables."""
+"""The aiohttp application: error, identity and cache middleware around the route tables."""
 
 from __future__ import annotations
 
-import logging
 from typing import Awaitable, Callable
 
 from aiohttp import web
@@ -12,14 +11,12 @@ from ..domain.clients import Client
 from ..domain.registration import Refused
 from ..store import Store
 from ..xsd import SchemaSet
-from .http import INVALID_FORMAT, Problem, error_response
 from . import paths
 from .cache import ResponseCache
+from .http import INVALID_FORMAT, Problem, error_response
 from .identity import ConnectionIdentities, ProxiedCertificates
 from .routes import ALL
 from .state import CLIENT, CONFIG, SCHEMAS, STORE
-
-log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
