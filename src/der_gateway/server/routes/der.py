@@ -56,9 +56,9 @@ def _kind(request: web.Request) -> str:
 async def get_der_document(request: web.Request) -> web.Response:
     kind = _kind(request)
     record = await visible_end_device(request)
-    n = await _der_number(request, record.id)
-    data = await request.app[STORE].der_document(record.id, n, kind)
+    data = await request.app[STORE].der_document(record.id, path_int(request, "der"), kind)
     if data is None:
+        await _der_number(request, record.id)  # which 404: no such DER, or nothing written yet
         raise Problem(404, f"no {DOCUMENTS[kind].__name__} has been written at {request.path}")
     document = codec.from_data(DOCUMENTS[kind], data)
     document.href = request.path
