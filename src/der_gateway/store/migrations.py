@@ -70,3 +70,103 @@ MIGRATIONS: list[str] = [
     CREATE INDEX readings_by_mmr ON readings (mmr_id, start);
     """,
 ]
+
+MIGRATIONS.append(
+    # 2: the control plane: programs, their defaults, curves and events; groups (FSAs),
+    # access grants, responses, subscriptions, and the change log and notification outbox
+    """
+    CREATE TABLE programs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        mrid TEXT NOT NULL UNIQUE,
+        description TEXT,
+        primacy INTEGER NOT NULL,
+        version INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE default_controls (
+        program_id INTEGER PRIMARY KEY REFERENCES programs (id) ON DELETE CASCADE,
+        mrid TEXT NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE TABLE curves (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        program_id INTEGER NOT NULL REFERENCES programs (id) ON DELETE CASCADE,
+        mrid TEXT NOT NULL UNIQUE,
+        body TEXT NOT NULL
+    );
+    CREATE TABLE controls (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        program_id INTEGER NOT NULL REFERENCES programs (id) ON DELETE CASCADE,
+        mrid TEXT NOT NULL UNIQUE,
+        creation_time INTEGER NOT NULL,
+        start INTEGER NOT NULL,
+        duration INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        status_time INTEGER NOT NULL,
+        potentially_superseded_time INTEGER,
+        cancelled_at INTEGER
+    );
+    CREATE INDEX controls_by_program ON controls (program_id, start, creation_time DESC);
+    CREATE TABLE groups (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        mrid TEXT NOT NULL UNIQUE,
+        description TEXT,
+        version INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE group_members (
+        group_id INTEGER NOT NULL REFERENCES groups (id) ON DELETE CASCADE,
+        end_device_id INTEGER NOT NULL REFERENCES end_devices (id) ON DELETE CASCADE,
+        PRIMARY KEY (group_id, end_device_id)
+    );
+    CREATE INDEX group_members_by_device ON group_members (end_device_id);
+    CREATE TABLE group_programs (
+        group_id INTEGER NOT NULL REFERENCES groups (id) ON DELETE CASCADE,
+        program_id INTEGER NOT NULL REFERENCES programs (id) ON DELETE CASCADE,
+        PRIMARY KEY (group_id, program_id)
+    );
+    CREATE TABLE end_device_access (
+        end_device_id INTEGER NOT NULL REFERENCES end_devices (id) ON DELETE CASCADE,
+        client_lfdi TEXT NOT NULL,
+        PRIMARY KEY (end_device_id, client_lfdi)
+    );
+    CREATE INDEX end_device_access_by_client ON end_device_access (client_lfdi);
+    CREATE TABLE responses (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        control_id INTEGER NOT NULL REFERENCES controls (id) ON DELETE CASCADE,
+        end_device_lfdi TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        created INTEGER NOT NULL,
+        received INTEGER NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX responses_by_control ON responses (control_id, end_device_lfdi, received);
+    CREATE TABLE subscriptions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        end_device_id INTEGER NOT NULL REFERENCES end_devices (id) ON DELETE CASCADE,
+        client_lfdi TEXT NOT NULL,
+        resource TEXT NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX subscriptions_by_resource ON subscriptions (resource);
+    CREATE TABLE changes (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        resource TEXT NOT NULL,
+        status INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        subscription_id INTEGER NOT NULL,
+        uri TEXT NOT NULL,
+        body BLOB NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt INTEGER NOT NULL,
+        last_error TEXT
+    );
+    CREATE INDEX outbox_by_uri ON outbox (uri, id);
+    CREATE TABLE rates (
+        resource TEXT PRIMARY KEY,
+        poll_rate INTEGER,
+        post_rate INTEGER
+    );
+    """
+)
