@@ -25,6 +25,7 @@ class Config:
     response_cache_entries: int = 10_000  # encoded GET answers kept until the store changes; 0: none
     timezone: str = "UTC"
     time_quality: int = 4
+    pen: int = 40732  # IANA Private Enterprise Number ending the mRIDs this server creates
     poll_rate: int = 900
     post_rate: int = 300
     # Behind a TLS-terminating proxy: the header carrying the client's PEM

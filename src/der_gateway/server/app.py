@@ -6,6 +6,7 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
+from ..clock import Clock, SystemClock
 from ..config import Config
 from ..domain.clients import Client
 from ..domain.registration import Refused
@@ -16,7 +17,7 @@ from .cache import ResponseCache
 from .http import INVALID_FORMAT, Problem, error_response
 from .identity import ConnectionIdentities, ProxiedCertificates
 from .routes import ALL
-from .state import CLIENT, CONFIG, SCHEMAS, STORE
+from .state import CLIENT, CLOCK, CONFIG, SCHEMAS, STORE
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -60,7 +61,7 @@ def identify_and_cache(identities: ConnectionIdentities, cache: ResponseCache) -
     return middleware
 
 
-def create_app(config: Config, store: Store, schemas: SchemaSet) -> web.Application:
+def create_app(config: Config, store: Store, schemas: SchemaSet, clock: Clock | None = None) -> web.Application:
     proxied = (ProxiedCertificates(config.proxy_cert_header, config.trusted_proxies, config.certs_dir)
                if config.proxy_mode else None)
     cache = ResponseCache(config.response_cache_entries, uncached_paths=frozenset({paths.TIME}))
@@ -69,6 +70,7 @@ def create_app(config: Config, store: Store, schemas: SchemaSet) -> web.Applicat
     app[CONFIG] = config
     app[STORE] = store
     app[SCHEMAS] = schemas
+    app[CLOCK] = clock or SystemClock()
     for table in ALL:
         app.add_routes(table)
     return app

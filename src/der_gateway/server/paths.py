@@ -44,3 +44,61 @@ def connection_point(edev_id: int) -> str:
 
 def mup(mup_id: int) -> str:
     return f"/mup/{mup_id}"
+
+
+def subscription_list(edev_id: int) -> str:
+    return f"/edev/{edev_id}/sub"
+
+
+def subscription(edev_id: int, sub_id: int) -> str:
+    return f"/edev/{edev_id}/sub/{sub_id}"
+
+
+def fsa(group_id: int) -> str:
+    return f"/fsa/{group_id}"
+
+
+def program_list(group_id: int) -> str:
+    return f"/fsa/{group_id}/derp"
+
+
+def program(program_id: int) -> str:
+    return f"/derp/{program_id}"
+
+
+def control_list(program_id: int) -> str:
+    return f"/derp/{program_id}/derc"
+
+
+def control(program_id: int, control_id: int) -> str:
+    return f"/derp/{program_id}/derc/{control_id}"
+
+
+def active_control_list(program_id: int) -> str:
+    return f"/derp/{program_id}/actderc"
+
+
+def default_control(program_id: int) -> str:
+    return f"/derp/{program_id}/dderc"
+
+
+def curve_list(program_id: int) -> str:
+    return f"/derp/{program_id}/dc"
+
+
+def curve(program_id: int, curve_id: int) -> str:
+    return f"/derp/{program_id}/dc/{curve_id}"
+
+
+RESPONSE_SET_LIST = "/rsps"
+DER_RESPONSE_SET = "/rsps/1"  # the one ResponseSet: responses to DER events
+DER_RESPONSES = "/rsps/1/rsp"
+
+
+def response(response_id: int) -> str:
+    return f"/rsps/1/rsp/{response_id}"
+
+
+def program_changes(program_id: int) -> list[str]:
+    """What a change to a program's events touches."""
+    return [control_list(program_id), active_control_list(program_id)]

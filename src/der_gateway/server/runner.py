@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from .. import pki
+from ..clock import Clock
 from ..config import Config
 from ..store.sqlite import SQLiteStore
 from ..tls import server_context
@@ -45,14 +46,14 @@ async def register_manifest_aggregators(config: Config, store: SQLiteStore) -> l
     return aggregators
 
 
-async def start_server(config: Config, sock: socket.socket | None = None) -> RunningServer:
+async def start_server(config: Config, sock: socket.socket | None = None, clock: Clock | None = None) -> RunningServer:
     schemas = load_schemas(config.profile, config.schema_dir)
     tls: ssl.SSLContext | None = None
     if not config.proxy_mode:
         tls = server_context(config.certs_dir, config.server_cert, config.ciphers, config.tls_versions)
     store = await SQLiteStore.open(config.data_dir)
     await register_manifest_aggregators(config, store)
-    runner = web.AppRunner(create_app(config, store, schemas), access_log=None)
+    runner = web.AppRunner(create_app(config, store, schemas, clock), access_log=None)
     await runner.setup()
     if sock is not None:
         site: web.BaseSite = web.SockSite(runner, sock, ssl_context=tls)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..clock import Clock
 from ..config import Config
 from ..domain.clients import Client
 from ..store import Store
@@ -12,4 +13,5 @@ from ..xsd import SchemaSet
 CONFIG = web.AppKey("config", Config)
 STORE = web.AppKey("store", Store)
 SCHEMAS = web.AppKey("schemas", SchemaSet)
+CLOCK = web.AppKey("clock", Clock)
 CLIENT = web.RequestKey("client", Client)

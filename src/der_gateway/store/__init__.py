@@ -1,5 +1,7 @@
 """Durable state behind a small async interface; see base.Store."""
 
-from .base import EndDeviceRecord, MirrorUsagePointRecord, Page, Store
+from .base import (ControlRecord, EndDeviceRecord, GroupRecord, MirrorUsagePointRecord, OutboxItem, Page,
+                   ProgramRecord, ResponseRecord, Store, SubscriptionRecord)
 
-__all__ = ["EndDeviceRecord", "MirrorUsagePointRecord", "Page", "Store"]
+__all__ = ["ControlRecord", "EndDeviceRecord", "GroupRecord", "MirrorUsagePointRecord", "OutboxItem", "Page",
+           "ProgramRecord", "ResponseRecord", "Store", "SubscriptionRecord"]

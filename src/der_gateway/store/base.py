@@ -83,3 +83,65 @@ class Store(Protocol):
     async def mirror_meter_readings(self, mup_id: int) -> list[dict[str, Any]]: ...
     async def add_mirror_meter_readings(self, mup_id: int, readings: list[dict[str, Any]]) -> None: ...
     async def readings(self, mup_id: int, mmr_mrid: str) -> list[dict[str, Any]]: ...
+
+
+# -- the control plane ----------------------------------------------------------
+
+@dataclass(frozen=True)
+class ProgramRecord:
+    id: int
+    mRID: str
+    description: str | None
+    primacy: int
+    version: int
+
+
+@dataclass(frozen=True)
+class ControlRecord:
+    id: int
+    program_id: int
+    mRID: str
+    creation_time: int
+    start: int
+    duration: int
+    data: dict[str, Any]  # the DERControl without its href and EventStatus
+    status: int
+    status_time: int
+    potentially_superseded_time: int | None
+    cancelled_at: int | None
+
+
+@dataclass(frozen=True)
+class GroupRecord:
+    id: int
+    mRID: str
+    description: str | None
+    version: int
+
+
+@dataclass(frozen=True)
+class ResponseRecord:
+    id: int
+    control_id: int
+    end_device_lfdi: str
+    status: int
+    created: int
+    received: int
+
+
+@dataclass(frozen=True)
+class SubscriptionRecord:
+    id: int
+    end_device_id: int
+    client_lfdi: str
+    resource: str
+    data: dict[str, Any]  # the Subscription as POSTed
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    id: int
+    subscription_id: int
+    uri: str
+    body: bytes
+    attempts: int

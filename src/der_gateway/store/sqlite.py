@@ -18,6 +18,7 @@ from typing import Any, Callable, TypeVar
 
 from .base import EndDeviceRecord, MirrorUsagePointRecord, Page
 from .migrations import MIGRATIONS
+from .sqlite_control_plane import ControlPlaneStore
 
 T = TypeVar("T")
 
@@ -50,7 +51,7 @@ def _end_device(row: tuple) -> EndDeviceRecord:
                            enabled=bool(row[8]), postRate=row[9], connectionPointId=row[10])
 
 
-class SQLiteStore:
+class SQLiteStore(ControlPlaneStore):
     def __init__(self, path: Path) -> None:
         self.path = path
         self._writer_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
@@ -137,8 +138,9 @@ class SQLiteStore:
 
     async def end_devices_visible_to(self, client_lfdi: str, start: int, limit: int,
                                      changed_after: int | None = None) -> Page[EndDeviceRecord]:
-        where = "(lfdi = ? OR owner_lfdi = ?)"
-        params: tuple = (client_lfdi, client_lfdi)
+        where = ("(lfdi = ? OR owner_lfdi = ? OR id IN "
+                 "(SELECT end_device_id FROM end_device_access WHERE client_lfdi = ?))")
+        params: tuple = (client_lfdi, client_lfdi, client_lfdi)
         if changed_after is not None:
             where += " AND changed_time >= ?"
             params += (changed_after,)

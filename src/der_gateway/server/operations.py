@@ -1,0 +1,114 @@
+"""What the operator and the scheduler do to events: each step reads the program, works out
+the new states with domain.events, and writes them with the changes clients are told of."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from ..clock import Clock
+from ..domain import events as lifecycle
+from ..domain.identifiers import new_mrid
+from ..sep import codec, model
+from ..store import ControlRecord
+from . import paths
+
+StateRow = tuple[int, int, int, int | None]
+
+
+def modes_of(base: model.DERControlBase) -> frozenset[str]:
+    """The DERControlBase fields an event sets: the controls it exercises."""
+    return frozenset(f.name for f in dataclasses.fields(base) if getattr(base, f.name) is not None)
+
+
+def as_event(record: ControlRecord) -> lifecycle.Event:
+    data = record.data
+    return lifecycle.Event(
+        id=record.id, creation_time=record.creation_time, start=record.start, duration=record.duration,
+        modes=frozenset(data.get("DERControlBase", {})),
+        randomized=bool(data.get("randomizeStart") or data.get("randomizeDuration")),
+        cancelled_at=record.cancelled_at)
+
+
+def _moved(records: list[ControlRecord], states: dict[int, lifecycle.EventState]) -> list[StateRow]:
+    rows = []
+    for r in records:
+        s = states[r.id]
+        if (r.status, r.status_time, r.potentially_superseded_time) != (
+                int(s.status), s.status_time, s.potentially_superseded_time):
+            rows.append((r.id, int(s.status), s.status_time, s.potentially_superseded_time))
+    return rows
+
+
+async def create_event(store, clock: Clock, pen: int, program_id: int, control: model.DERControl) -> ControlRecord:
+    """Stores a new event for the program; its mRID, creationTime and status are the server's."""
+    now = clock.now()
+    existing = await store.controls(program_id)
+    provisional_id = max((r.id for r in existing), default=0) + 1
+    control = dataclasses.replace(control, href=None, mRID=control.mRID or new_mrid(pen), creationTime=now)
+    event = lifecycle.Event(provisional_id, now, control.interval.start, control.interval.duration,
+                            modes_of(control.DERControlBase),
+                            bool(control.randomizeStart or control.randomizeDuration))
+    program = [as_event(r) for r in existing] + [event]
+    states = lifecycle.states_at(program, now)
+    data = codec.to_data(control)
+    data.pop("EventStatus", None)
+    new_state = states[provisional_id]
+    control_id = await store.add_control(
+        program_id, control.mRID.upper(), now, event.start, event.duration, data, int(new_state.status),
+        new_state.status_time, states=_moved(existing, states), changed=paths.program_changes(program_id))
+    return await store.control(control_id)
+
+
+class CannotCancel(Exception):
+    pass
+
+
+async def cancel_event(store, clock: Clock, control_id: int) -> ControlRecord:
+    now = clock.now()
+    record = await store.control(control_id)
+    program = await store.controls(record.program_id)
+    events = [as_event(r) for r in program]
+    state = lifecycle.state_at(as_event(record), events, now)
+    if state.status in (lifecycle.Status.CANCELLED, lifecycle.Status.CANCELLED_WITH_RANDOMIZATION):
+        raise CannotCancel("the event is already cancelled")
+    if state.status == lifecycle.Status.SUPERSEDED:
+        raise CannotCancel("the event has been superseded")
+    if state.program_event_status == lifecycle.ProgramEventStatus.COMPLETED:
+        raise CannotCancel("the event has already completed")
+    events = [dataclasses.replace(e, cancelled_at=now) if e.id == control_id else e for e in events]
+    states = lifecycle.states_at(events, now)
+    await store.cancel_control(control_id, now, _moved(program, states),
+                               changed=paths.program_changes(record.program_id))
+    return await store.control(control_id)
+
+
+async def refresh_states(store, clock: Clock, since: int | None = None) -> int | None:
+    """Writes every event state that time has moved on since `since`; returns when the next change is due."""
+    now = clock.now()
+    by_program: dict[int, list[ControlRecord]] = {}
+    for r in await store.all_controls():
+        by_program.setdefault(r.program_id, []).append(r)
+    rows: list[StateRow] = []
+    changed: list[str] = []
+    upcoming: list[int] = []
+    for program_id, records in by_program.items():
+        events = [as_event(r) for r in records]
+        moved = _moved(records, lifecycle.states_at(events, now))
+        if moved:
+            rows.extend(moved)
+            changed.extend(paths.program_changes(program_id))
+        due = lifecycle.next_change(events, now)
+        if due is not None:
+            upcoming.append(due)
+    # an event reaching its end changes no stored status, but it leaves the active list
+    for program_id, records in by_program.items():
+        ended = any((since is None or since < r.start + r.duration) and r.start + r.duration <= now for r in records)
+        if ended and paths.active_control_list(program_id) not in changed:
+            changed.extend(paths.program_changes(program_id))
+    if rows or changed:
+        await store.set_control_states(rows, changed=changed)
+    return min(upcoming) if upcoming else None
+
+
+def event_states(records: list[ControlRecord], now: int) -> dict[int, lifecycle.EventState]:
+    return lifecycle.states_at([as_event(r) for r in records], now)

@@ -1,0 +1,382 @@
+"""SQLite persistence of programs, events, groups, grants, responses, subscriptions and the outbox.
+
+Writes that change a resource clients may subscribe to take `changed`: the
+hrefs of those resources.  They are logged in the same transaction as the
+change, so the notifier can never miss one, even across a crash.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any, Iterable, Sequence
+
+from .base import ControlRecord, GroupRecord, OutboxItem, ProgramRecord, ResponseRecord, SubscriptionRecord
+
+Changes = Sequence[str | tuple[str, int]]
+
+
+def log_changes(c: sqlite3.Connection, changed: Changes) -> None:
+    """Each change is a resource href, or (href, Notification status) for a deletion."""
+    rows = [(x, 0) if isinstance(x, str) else x for x in changed]
+    c.executemany("INSERT INTO changes (resource, status) VALUES (?, ?)", rows)
+
+
+_CONTROL_COLUMNS = ("id, program_id, mrid, creation_time, start, duration, body, status, status_time, "
+                    "potentially_superseded_time, cancelled_at")
+
+
+def _control(r: tuple) -> ControlRecord:
+    return ControlRecord(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7], r[8], r[9], r[10])
+
+
+def _program(r: tuple) -> ProgramRecord:
+    return ProgramRecord(r[0], r[1], r[2], r[3], r[4])
+
+
+class ControlPlaneStore:
+    """Mixed into SQLiteStore, which provides _rows, _one and _in_transaction."""
+
+    # -- programs -------------------------------------------------------------
+
+    async def create_program(self, mrid: str, description: str | None, primacy: int, changed: Changes = ()) -> int:
+        def insert(c: sqlite3.Connection) -> int:
+            pid = c.execute("INSERT INTO programs (mrid, description, primacy) VALUES (?, ?, ?)",
+                            (mrid, description, primacy)).lastrowid
+            log_changes(c, changed)
+            return pid
+        return await self._in_transaction(insert)
+
+    async def update_program(self, program_id: int, description: str | None, primacy: int,
+                             changed: Changes = ()) -> None:
+        def update(c: sqlite3.Connection) -> None:
+            c.execute("UPDATE programs SET description = ?, primacy = ?, version = version + 1 WHERE id = ?",
+                      (description, primacy, program_id))
+            log_changes(c, changed)
+        await self._in_transaction(update)
+
+    async def delete_program(self, program_id: int, changed: Changes = ()) -> None:
+        def delete(c: sqlite3.Connection) -> None:
+            c.execute("DELETE FROM programs WHERE id = ?", (program_id,))
+            log_changes(c, changed)
+        await self._in_transaction(delete)
+
+    async def program(self, program_id: int) -> ProgramRecord | None:
+        r = self._one("SELECT id, mrid, description, primacy, version FROM programs WHERE id = ?", (program_id,))
+        return _program(r) if r else None
+
+    async def programs(self) -> list[ProgramRecord]:
+        return [_program(r) for r in self._rows(
+            "SELECT id, mrid, description, primacy, version FROM programs ORDER BY primacy, id")]
+
+    async def programs_of_group(self, group_id: int) -> list[ProgramRecord]:
+        return [_program(r) for r in self._rows(
+            "SELECT p.id, p.mrid, p.description, p.primacy, p.version FROM programs p "
+            "JOIN group_programs g ON g.program_id = p.id WHERE g.group_id = ? ORDER BY p.primacy, p.id",
+            (group_id,))]
+
+    # -- DefaultDERControl and DERCurves -----------------------------------------
+
+    async def set_default_control(self, program_id: int, mrid: str, data: dict[str, Any],
+                                  changed: Changes = ()) -> None:
+        def upsert(c: sqlite3.Connection) -> None:
+            c.execute("INSERT INTO default_controls (program_id, mrid, body) VALUES (?, ?, ?) "
+                      "ON CONFLICT (program_id) DO UPDATE SET mrid = excluded.mrid, body = excluded.body",
+                      (program_id, mrid, json.dumps(data)))
+            log_changes(c, changed)
+        await self._in_transaction(upsert)
+
+    async def default_control(self, program_id: int) -> dict[str, Any] | None:
+        r = self._one("SELECT body FROM default_controls WHERE program_id = ?", (program_id,))
+        return json.loads(r[0]) if r else None
+
+    async def add_curve(self, program_id: int, mrid: str, data: dict[str, Any], changed: Changes = ()) -> int:
+        def insert(c: sqlite3.Connection) -> int:
+            cid = c.execute("INSERT INTO curves (program_id, mrid, body) VALUES (?, ?, ?)",
+                            (program_id, mrid, json.dumps(data))).lastrowid
+            log_changes(c, changed)
+            return cid
+        return await self._in_transaction(insert)
+
+    async def curves(self, program_id: int) -> list[tuple[int, dict[str, Any]]]:
+        return [(r[0], json.loads(r[1])) for r in self._rows(
+            "SELECT id, body FROM curves WHERE program_id = ? ORDER BY id", (program_id,))]
+
+    async def curve(self, program_id: int, curve_id: int) -> dict[str, Any] | None:
+        r = self._one("SELECT body FROM curves WHERE program_id = ? AND id = ?", (program_id, curve_id))
+        return json.loads(r[0]) if r else None
+
+    async def delete_curve(self, program_id: int, curve_id: int, changed: Changes = ()) -> None:
+        def delete(c: sqlite3.Connection) -> None:
+            c.execute("DELETE FROM curves WHERE program_id = ? AND id = ?", (program_id, curve_id))
+            log_changes(c, changed)
+        await self._in_transaction(delete)
+
+    # -- DERControls (events) ----------------------------------------------------
+
+    async def add_control(self, program_id: int, mrid: str, creation_time: int, start: int, duration: int,
+                          data: dict[str, Any], status: int, status_time: int,
+                          states: Iterable[tuple[int, int, int, int | None]] = (), changed: Changes = ()) -> int:
+        """Adds an event and, in the same transaction, the new states of its program's other events."""
+        def insert(c: sqlite3.Connection) -> int:
+            cid = c.execute(
+                "INSERT INTO controls (program_id, mrid, creation_time, start, duration, body, status, status_time) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (program_id, mrid, creation_time, start, duration, json.dumps(data), status, status_time)).lastrowid
+            _set_states(c, states)
+            log_changes(c, changed)
+            return cid
+        return await self._in_transaction(insert)
+
+    async def controls(self, program_id: int) -> list[ControlRecord]:
+        """A program's events, in the standard's order: start ascending, then newest first."""
+        return [_control(r) for r in self._rows(
+            f"SELECT {_CONTROL_COLUMNS} FROM controls WHERE program_id = ? ORDER BY start, creation_time DESC, id DESC",
+            (program_id,))]
+
+    async def all_controls(self) -> list[ControlRecord]:
+        return [_control(r) for r in self._rows(
+            f"SELECT {_CONTROL_COLUMNS} FROM controls ORDER BY program_id, start, creation_time DESC, id DESC")]
+
+    async def control(self, control_id: int) -> ControlRecord | None:
+        r = self._one(f"SELECT {_CONTROL_COLUMNS} FROM controls WHERE id = ?", (control_id,))
+        return _control(r) if r else None
+
+    async def control_by_mrid(self, mrid: str) -> ControlRecord | None:
+        r = self._one(f"SELECT {_CONTROL_COLUMNS} FROM controls WHERE mrid = ?", (mrid.upper(),))
+        return _control(r) if r else None
+
+    async def cancel_control(self, control_id: int, at: int, states: Iterable[tuple[int, int, int, int | None]],
+                             changed: Changes = ()) -> None:
+        def cancel(c: sqlite3.Connection) -> None:
+            c.execute("UPDATE controls SET cancelled_at = ? WHERE id = ? AND cancelled_at IS NULL", (at, control_id))
+            _set_states(c, states)
+            log_changes(c, changed)
+        await self._in_transaction(cancel)
+
+    async def set_control_states(self, states: Iterable[tuple[int, int, int, int | None]],
+                                 changed: Changes = ()) -> None:
+        """(control id, status, status time, potentiallySupersededTime) for each event whose state moved."""
+        def update(c: sqlite3.Connection) -> None:
+            _set_states(c, states)
+            log_changes(c, changed)
+        await self._in_transaction(update)
+
+    async def clear_controls(self, program_id: int, changed: Changes = ()) -> int:
+        def clear(c: sqlite3.Connection) -> int:
+            n = c.execute("DELETE FROM controls WHERE program_id = ?", (program_id,)).rowcount
+            log_changes(c, changed)
+            return n
+        return await self._in_transaction(clear)
+
+    # -- groups (FunctionSetAssignments) ----------------------------------------
+
+    async def create_group(self, mrid: str, description: str | None) -> int:
+        return await self._in_transaction(lambda c: c.execute(
+            "INSERT INTO groups (mrid, description) VALUES (?, ?)", (mrid, description)).lastrowid)
+
+    async def group(self, group_id: int) -> GroupRecord | None:
+        r = self._one("SELECT id, mrid, description, version FROM groups WHERE id = ?", (group_id,))
+        return GroupRecord(*r) if r else None
+
+    async def groups(self) -> list[GroupRecord]:
+        return [GroupRecord(*r) for r in self._rows("SELECT id, mrid, description, version FROM groups ORDER BY id")]
+
+    async def delete_group(self, group_id: int, changed: Changes = ()) -> None:
+        def delete(c: sqlite3.Connection) -> None:
+            c.execute("DELETE FROM groups WHERE id = ?", (group_id,))
+            log_changes(c, changed)
+        await self._in_transaction(delete)
+
+    async def groups_of(self, end_device_id: int) -> list[GroupRecord]:
+        return [GroupRecord(*r) for r in self._rows(
+            "SELECT g.id, g.mrid, g.description, g.version FROM groups g JOIN group_members m ON m.group_id = g.id "
+            "WHERE m.end_device_id = ? ORDER BY g.id", (end_device_id,))]
+
+    async def group_members(self, group_id: int) -> list[int]:
+        return [r[0] for r in self._rows(
+            "SELECT end_device_id FROM group_members WHERE group_id = ? ORDER BY end_device_id", (group_id,))]
+
+    async def count_group_members(self, group_id: int) -> int:
+        return self._one("SELECT count(*) FROM group_members WHERE group_id = ?", (group_id,))[0]
+
+    async def set_membership(self, group_id: int, end_device_ids: Sequence[int], member: bool,
+                             changed: Changes = ()) -> None:
+        def apply(c: sqlite3.Connection) -> None:
+            if member:
+                c.executemany("INSERT OR IGNORE INTO group_members (group_id, end_device_id) VALUES (?, ?)",
+                              [(group_id, e) for e in end_device_ids])
+            else:
+                c.executemany("DELETE FROM group_members WHERE group_id = ? AND end_device_id = ?",
+                              [(group_id, e) for e in end_device_ids])
+            log_changes(c, changed)
+        await self._in_transaction(apply)
+
+    async def set_group_program(self, group_id: int, program_id: int, assigned: bool, changed: Changes = ()) -> None:
+        def apply(c: sqlite3.Connection) -> None:
+            if assigned:
+                c.execute("INSERT OR IGNORE INTO group_programs (group_id, program_id) VALUES (?, ?)",
+                          (group_id, program_id))
+            else:
+                c.execute("DELETE FROM group_programs WHERE group_id = ? AND program_id = ?", (group_id, program_id))
+            c.execute("UPDATE groups SET version = version + 1 WHERE id = ?", (group_id,))
+            log_changes(c, changed)
+        await self._in_transaction(apply)
+
+    async def groups_with_program(self, program_id: int) -> list[int]:
+        return [r[0] for r in self._rows(
+            "SELECT group_id FROM group_programs WHERE program_id = ? ORDER BY group_id", (program_id,))]
+
+    async def program_visible_to(self, client_lfdi: str, program_id: int) -> bool:
+        """Whether the program is assigned to a group holding an EndDevice the client acts for."""
+        return self._one(
+            "SELECT 1 FROM group_programs gp JOIN group_members m ON m.group_id = gp.group_id "
+            "JOIN end_devices e ON e.id = m.end_device_id "
+            "WHERE gp.program_id = ? AND e.enabled = 1 AND (e.lfdi = ? OR e.owner_lfdi = ? OR e.id IN "
+            "(SELECT end_device_id FROM end_device_access WHERE client_lfdi = ?)) LIMIT 1",
+            (program_id, client_lfdi, client_lfdi, client_lfdi)) is not None
+
+    # -- access grants -------------------------------------------------------------
+
+    async def set_access(self, end_device_id: int, client_lfdi: str, granted: bool) -> None:
+        sql = ("INSERT OR IGNORE INTO end_device_access (end_device_id, client_lfdi) VALUES (?, ?)" if granted
+               else "DELETE FROM end_device_access WHERE end_device_id = ? AND client_lfdi = ?")
+        await self._in_transaction(lambda c: c.execute(sql, (end_device_id, client_lfdi)))
+
+    async def has_access(self, end_device_id: int, client_lfdi: str) -> bool:
+        return self._one("SELECT 1 FROM end_device_access WHERE end_device_id = ? AND client_lfdi = ?",
+                         (end_device_id, client_lfdi)) is not None
+
+    async def access_grants(self, end_device_id: int) -> list[str]:
+        return [r[0] for r in self._rows(
+            "SELECT client_lfdi FROM end_device_access WHERE end_device_id = ? ORDER BY client_lfdi",
+            (end_device_id,))]
+
+    # -- responses ---------------------------------------------------------------------
+
+    async def add_response(self, control_id: int, end_device_lfdi: str, status: int, created: int, received: int,
+                           data: dict[str, Any]) -> int:
+        return await self._in_transaction(lambda c: c.execute(
+            "INSERT INTO responses (control_id, end_device_lfdi, status, created, received, body) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (control_id, end_device_lfdi, status, created, received, json.dumps(data))).lastrowid)
+
+    async def responses(self, control_id: int) -> list[ResponseRecord]:
+        return [ResponseRecord(*r) for r in self._rows(
+            "SELECT id, control_id, end_device_lfdi, status, created, received FROM responses "
+            "WHERE control_id = ? ORDER BY end_device_lfdi, received, id", (control_id,))]
+
+    async def response_page(self, start: int, limit: int, visible_lfdis: Sequence[str] | None
+                            ) -> tuple[int, list[tuple[int, dict[str, Any]]]]:
+        """Responses, newest first; only those from visible_lfdis unless it is None."""
+        where, params = "", ()
+        if visible_lfdis is not None:
+            where = f"WHERE end_device_lfdi IN ({','.join('?' * len(visible_lfdis))})"
+            params = tuple(visible_lfdis)
+        total = self._one(f"SELECT count(*) FROM responses {where}", params)[0]
+        rows = self._rows(f"SELECT id, body FROM responses {where} ORDER BY created DESC, id DESC LIMIT ? OFFSET ?",
+                          params + (limit, start))
+        return total, [(r[0], json.loads(r[1])) for r in rows]
+
+    # -- subscriptions and the outbox -------------------------------------------------
+
+    async def add_subscription(self, end_device_id: int, client_lfdi: str, resource: str,
+                               data: dict[str, Any]) -> int:
+        return await self._in_transaction(lambda c: c.execute(
+            "INSERT INTO subscriptions (end_device_id, client_lfdi, resource, body) VALUES (?, ?, ?, ?)",
+            (end_device_id, client_lfdi, resource, json.dumps(data))).lastrowid)
+
+    async def subscriptions(self, end_device_id: int) -> list[SubscriptionRecord]:
+        return [SubscriptionRecord(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in self._rows(
+            "SELECT id, end_device_id, client_lfdi, resource, body FROM subscriptions WHERE end_device_id = ? "
+            "ORDER BY id", (end_device_id,))]
+
+    async def subscription(self, subscription_id: int) -> SubscriptionRecord | None:
+        r = self._one("SELECT id, end_device_id, client_lfdi, resource, body FROM subscriptions WHERE id = ?",
+                      (subscription_id,))
+        return SubscriptionRecord(r[0], r[1], r[2], r[3], json.loads(r[4])) if r else None
+
+    async def subscriptions_to(self, resource: str) -> list[SubscriptionRecord]:
+        return [SubscriptionRecord(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in self._rows(
+            "SELECT id, end_device_id, client_lfdi, resource, body FROM subscriptions WHERE resource = ? ORDER BY id",
+            (resource,))]
+
+    async def count_subscriptions(self, client_lfdi: str) -> int:
+        return self._one("SELECT count(*) FROM subscriptions WHERE client_lfdi = ?", (client_lfdi,))[0]
+
+    async def delete_subscriptions(self, subscription_ids: Sequence[int],
+                                   farewells: Sequence[tuple[int, str, bytes]] = ()) -> None:
+        """Deletes subscriptions, queueing their last notifications (subscription id, uri, body) at once."""
+        def delete(c: sqlite3.Connection) -> None:
+            c.executemany("DELETE FROM subscriptions WHERE id = ?", [(i,) for i in subscription_ids])
+            _enqueue(c, farewells)
+        await self._in_transaction(delete)
+
+    async def pending_changes(self, limit: int = 1000) -> list[tuple[int, str, int]]:
+        return list(self._rows("SELECT id, resource, status FROM changes ORDER BY id LIMIT ?", (limit,)))
+
+    async def fan_out(self, change_ids: Sequence[int], notifications: Sequence[tuple[int, str, bytes]],
+                      ended_subscriptions: Sequence[int] = ()) -> None:
+        """Replaces handled changes by their notifications, in one transaction."""
+        def apply(c: sqlite3.Connection) -> None:
+            c.executemany("DELETE FROM changes WHERE id = ?", [(i,) for i in change_ids])
+            c.executemany("DELETE FROM subscriptions WHERE id = ?", [(i,) for i in ended_subscriptions])
+            _enqueue(c, notifications)
+        await self._in_transaction(apply)
+
+    async def outbox_heads(self, now: int, limit: int = 500) -> list[OutboxItem]:
+        """The oldest undelivered notification of each notificationURI that is due, so order holds per URI."""
+        return [OutboxItem(*r) for r in self._rows(
+            "SELECT o.id, o.subscription_id, o.uri, o.body, o.attempts FROM outbox o "
+            "JOIN (SELECT uri, min(id) AS id FROM outbox GROUP BY uri) h ON h.id = o.id "
+            "WHERE o.next_attempt <= ? ORDER BY o.id LIMIT ?", (now, limit))]
+
+    async def outbox_queue(self, uri: str, limit: int) -> list[OutboxItem]:
+        return [OutboxItem(*r) for r in self._rows(
+            "SELECT id, subscription_id, uri, body, attempts FROM outbox WHERE uri = ? ORDER BY id LIMIT ?",
+            (uri, limit))]
+
+    async def outbox_size(self) -> int:
+        return self._one("SELECT count(*) FROM outbox")[0]
+
+    async def next_outbox_attempt(self) -> int | None:
+        return self._one("SELECT min(next_attempt) FROM outbox")[0]
+
+    async def outbox_delivered(self, item_ids: Sequence[int]) -> None:
+        await self._in_transaction(lambda c: c.executemany(
+            "DELETE FROM outbox WHERE id = ?", [(i,) for i in item_ids]))
+
+    async def outbox_retry(self, uri: str, next_attempt: int, error: str) -> None:
+        """Holds back every notification to uri until next_attempt, counting an attempt on the head."""
+        def retry(c: sqlite3.Connection) -> None:
+            c.execute("UPDATE outbox SET next_attempt = ? WHERE uri = ?", (next_attempt, uri))
+            c.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ? "
+                      "WHERE id = (SELECT min(id) FROM outbox WHERE uri = ?)", (error[:500], uri))
+        await self._in_transaction(retry)
+
+    # -- poll and post rates --------------------------------------------------------
+
+    async def set_rate(self, resource: str, poll_rate: int | None, post_rate: int | None) -> None:
+        await self._in_transaction(lambda c: c.execute(
+            "INSERT INTO rates (resource, poll_rate, post_rate) VALUES (?, ?, ?) ON CONFLICT (resource) "
+            "DO UPDATE SET poll_rate = excluded.poll_rate, post_rate = excluded.post_rate",
+            (resource, poll_rate, post_rate)))
+
+    async def rates(self) -> dict[str, tuple[int | None, int | None]]:
+        return {r[0]: (r[1], r[2]) for r in self._rows("SELECT resource, poll_rate, post_rate FROM rates")}
+
+    # -- mirrors, for the operator --------------------------------------------------------
+
+    async def delete_mirror_usage_points_of(self, owner_lfdi: str) -> int:
+        return await self._in_transaction(lambda c: c.execute(
+            "DELETE FROM mirror_usage_points WHERE owner_lfdi = ?", (owner_lfdi,)).rowcount)
+
+
+def _set_states(c: sqlite3.Connection, states: Iterable[tuple[int, int, int, int | None]]) -> None:
+    c.executemany("UPDATE controls SET status = ?, status_time = ?, potentially_superseded_time = ? WHERE id = ?",
+                  [(s, t, p, i) for i, s, t, p in states])
+
+
+def _enqueue(c: sqlite3.Connection, items: Iterable[tuple[int, str, bytes]]) -> None:
+    c.executemany("INSERT INTO outbox (subscription_id, uri, body, next_attempt) VALUES (?, ?, ?, 0)",
+                  [(s, u, b) for s, u, b in items])
