@@ -25,6 +25,9 @@ class Config:
     response_cache_entries: int = 10_000  # encoded GET answers kept until the store changes; 0: none
     timezone: str = "UTC"
     time_quality: int = 4
+    max_subscriptions_per_client: int = 100
+    # notificationURIs must start with one of these; add "http://..." prefixes to allow plain http
+    notification_allow: tuple[str, ...] = ("https://",)
     pen: int = 40732  # IANA Private Enterprise Number ending the mRIDs this server creates
     poll_rate: int = 900
     post_rate: int = 300
@@ -33,6 +36,20 @@ class Config:
     # only on connections from these addresses.  Empty: off.
     proxy_cert_header: str = "X-SSL-Client-Cert"
     trusted_proxies: tuple[str, ...] = field(default_factory=tuple)
+    # The operator's admin API (der_gateway.admin): JSON over plain HTTP on its own
+    # listener, loopback by default.  Every request carries "Authorization: Bearer
+    # <admin_token>".  admin_token None: a random token is generated at start,
+    # written to data_dir/admin-token (mode 0600) and logged.  admin_port 0: any free port.
+    admin_enabled: bool = True
+    admin_host: str = "127.0.0.1"
+    admin_port: int = 8444
+    admin_token: str | None = None
+    admin_max_body_bytes: int = 1024 * 1024
+    # Notifications (server/delivery.py): URIs served at once, seconds per POST, and the
+    # longest wait between retries of a failing notificationURI (no item is ever dropped).
+    notification_concurrency: int = 64
+    notification_timeout: float = 10.0
+    notification_max_backoff: int = 300
 
     @property
     def proxy_mode(self) -> bool:
@@ -51,7 +68,7 @@ class Config:
         for name in ("data_dir", "certs_dir", "schema_dir"):
             if values.get(name) is not None:
                 values[name] = Path(values[name])
-        for name in ("tls_versions", "trusted_proxies"):
+        for name in ("tls_versions", "trusted_proxies", "notification_allow"):
             if name in values:
                 values[name] = tuple(values[name])
         return cls(**values)

@@ -85,8 +85,16 @@ def _scalar_text(value: Any) -> str:
     return str(value)
 
 
-def _write(obj: Any, tag: str, out: list[str], uses_csipaus: list[bool], head_extra: str = "") -> None:
+XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
+XSI_TYPE = f"{{{XSI_NS}}}type"
+
+
+def _write(obj: Any, tag: str, out: list[str], uses: list[bool], head_extra: str = "",
+           declared: type | None = None) -> None:
     attrs = []
+    if declared is not None and type(obj) is not declared:  # a derived type in a base-typed slot
+        attrs.append(f' xsi:type="{type(obj).__name__}"')
+        uses[1] = True
     body: list[str] = []
     for p in plan(type(obj)):
         value = getattr(obj, p.name)
@@ -96,10 +104,10 @@ def _write(obj: Any, tag: str, out: list[str], uses_csipaus: list[bool], head_ex
             attrs.append(f' {p.name}="{_scalar_text(value).translate(_ATTR_ESCAPES)}"')
             continue
         if p.csipaus:
-            uses_csipaus[0] = True
+            uses[0] = True
         for item in value if p.many else (value,):
             if p.scalar is None:
-                _write(item, p.tag, body, uses_csipaus)
+                _write(item, p.tag, body, uses, declared=p.nested)
             else:
                 body.append(f"<{p.tag}>{_scalar_text(item).translate(_TEXT_ESCAPES)}</{p.tag}>")
     open_tag = f"<{tag}{head_extra}{''.join(attrs)}"
@@ -119,10 +127,12 @@ def encode(obj: Any) -> bytes:
     else:
         tag, head = cls.__name__, f' xmlns="{SEP_NS}"'
     out: list[str] = []
-    uses_csipaus = [cls in CSIPAUS_ROOTS]
-    _write(obj, tag, out, uses_csipaus, head)
-    if uses_csipaus[0] and cls not in CSIPAUS_ROOTS:
-        out[0] = out[0].replace(head, f'{head} xmlns:csipaus="{CSIPAUS_NS}"', 1)
+    uses = [cls in CSIPAUS_ROOTS, False]  # [csipaus namespace, xsi namespace]
+    _write(obj, tag, out, uses, head)
+    extra = (f' xmlns:csipaus="{CSIPAUS_NS}"' if uses[0] and cls not in CSIPAUS_ROOTS else "") + (
+        f' xmlns:xsi="{XSI_NS}"' if uses[1] else "")
+    if extra:
+        out[0] = out[0].replace(head, head + extra, 1)
     return "".join(out).encode()
 
 
@@ -180,7 +190,10 @@ def _read(cls: type[T], element: etree._Element) -> T:
         p = by_clark.get(child.tag)
         if p is None:
             raise DecodeError(f"unexpected element {child.tag} in {cls.__name__}")
-        value = _read(p.nested, child) if p.scalar is None else _scalar(p.scalar, child.text)
+        if p.scalar is None:
+            value = _read(_derived_type(child, p.nested), child)
+        else:
+            value = _scalar(p.scalar, child.text)
         if p.many:
             values.setdefault(p.name, []).append(value)
         else:
@@ -189,6 +202,17 @@ def _read(cls: type[T], element: etree._Element) -> T:
         return cls(**values)
     except TypeError as exc:
         raise DecodeError(f"incomplete {cls.__name__}: {exc}") from None
+
+
+def _derived_type(element: etree._Element, declared: type) -> type:
+    """The class an xsi:type names, when it names a subclass of the declared one."""
+    named = element.get(XSI_TYPE)
+    if named is None:
+        return declared
+    cls = getattr(model, named.rpartition(":")[2], None)
+    if not (isinstance(cls, type) and issubclass(cls, declared)):
+        raise DecodeError(f"xsi:type {named} is not a kind of {declared.__name__}")
+    return cls
 
 
 def decode(element: etree._Element, expected: tuple[type[T], ...] | type[T]) -> T:

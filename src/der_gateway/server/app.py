@@ -64,7 +64,7 @@ def identify_and_cache(identities: ConnectionIdentities, cache: ResponseCache) -
 def create_app(config: Config, store: Store, schemas: SchemaSet, clock: Clock | None = None) -> web.Application:
     proxied = (ProxiedCertificates(config.proxy_cert_header, config.trusted_proxies, config.certs_dir)
                if config.proxy_mode else None)
-    cache = ResponseCache(config.response_cache_entries, uncached_paths=frozenset({paths.TIME}))
+    cache = ResponseCache(config.response_cache_entries, time_dependent=paths.TIME_DEPENDENT)
     app = web.Application(middlewares=[answer_problems, identify_and_cache(ConnectionIdentities(proxied), cache)],
                           client_max_size=config.max_body_bytes)
     app[CONFIG] = config

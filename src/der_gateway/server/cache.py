@@ -2,13 +2,15 @@
 
 Devices poll the same resources again and again between changes.  A GET's
 answer is a function of the caller, the path and query, and the store's
-contents (Time excepted), so it is kept under (caller, path) together with the
-store version it was built from, and served again while that version holds.
-Any committed write, from this process or another, moves the version on.
+contents, so it is kept under (caller, path) together with the store version
+it was built from, and served again while that version holds.  Any committed
+write, from this process or another, moves the version on.  Answers that also
+depend on the clock (Time, and event states) are never kept.
 """
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -23,14 +25,14 @@ class Entry:
 
 
 class ResponseCache:
-    def __init__(self, max_entries: int = 10_000, uncached_paths: frozenset[str] = frozenset()) -> None:
+    def __init__(self, max_entries: int = 10_000, time_dependent: re.Pattern[str] | None = None) -> None:
         self.max_entries = max_entries
-        self.uncached_paths = uncached_paths
+        self.time_dependent = time_dependent
         self._entries: OrderedDict[tuple[str, str], Entry] = OrderedDict()
 
     def cacheable(self, request: web.Request) -> bool:
         return (self.max_entries > 0 and request.method in ("GET", "HEAD")
-                and request.path not in self.uncached_paths)
+                and not (self.time_dependent and self.time_dependent.match(request.path)))
 
     def lookup(self, key: tuple[str, str], version: int) -> web.Response | None:
         entry = self._entries.get(key)

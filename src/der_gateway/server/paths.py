@@ -1,5 +1,7 @@
 """The resource paths this server serves (the standard's conventional names)."""
 
+import re
+
 DCAP = "/dcap"
 TIME = "/tm"
 EDEV_LIST = "/edev"
@@ -102,3 +104,7 @@ def response(response_id: int) -> str:
 def program_changes(program_id: int) -> list[str]:
     """What a change to a program's events touches."""
     return [control_list(program_id), active_control_list(program_id)]
+
+
+# answers that change with the clock alone: Time, and anything showing event states
+TIME_DEPENDENT = re.compile(r"^(/tm|/derp/\d+(/derc(/\d+)?|/actderc)?|/fsa/\d+/derp)$")

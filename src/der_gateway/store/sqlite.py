@@ -18,7 +18,7 @@ from typing import Any, Callable, TypeVar
 
 from .base import EndDeviceRecord, MirrorUsagePointRecord, Page
 from .migrations import MIGRATIONS
-from .sqlite_control_plane import ControlPlaneStore
+from .sqlite_control_plane import Changes, ControlPlaneStore, log_changes
 
 T = TypeVar("T")
 
@@ -163,15 +163,21 @@ class SQLiteStore(ControlPlaneStore):
             return cur.lastrowid
         return replace(record, id=await self._in_transaction(insert))
 
-    async def update_end_device(self, record: EndDeviceRecord) -> None:
-        await self._in_transaction(lambda c: c.execute(
-            "UPDATE end_devices SET changed_time = ?, device_category = ?, enabled = ?, post_rate = ?, "
-            "connection_point_id = ? WHERE id = ?",
-            (record.changedTime, record.deviceCategory, int(record.enabled), record.postRate,
-             record.connectionPointId, record.id)))
+    async def update_end_device(self, record: EndDeviceRecord, changed: Changes = ()) -> None:
+        def update(c: sqlite3.Connection) -> None:
+            c.execute(
+                "UPDATE end_devices SET changed_time = ?, device_category = ?, enabled = ?, post_rate = ?, "
+                "connection_point_id = ? WHERE id = ?",
+                (record.changedTime, record.deviceCategory, int(record.enabled), record.postRate,
+                 record.connectionPointId, record.id))
+            log_changes(c, changed)
+        await self._in_transaction(update)
 
-    async def delete_end_device(self, end_device_id: int) -> None:
-        await self._in_transaction(lambda c: c.execute("DELETE FROM end_devices WHERE id = ?", (end_device_id,)))
+    async def delete_end_device(self, end_device_id: int, changed: Changes = ()) -> None:
+        def delete(c: sqlite3.Connection) -> None:
+            c.execute("DELETE FROM end_devices WHERE id = ?", (end_device_id,))
+            log_changes(c, changed)
+        await self._in_transaction(delete)
 
     # -- DER --------------------------------------------------------------------
 

@@ -227,6 +227,21 @@ class ControlPlaneStore:
         return [r[0] for r in self._rows(
             "SELECT group_id FROM group_programs WHERE program_id = ? ORDER BY group_id", (program_id,))]
 
+    async def group_visible_to(self, client_lfdi: str, group_id: int) -> bool:
+        """Whether the group holds an enabled EndDevice the client acts for."""
+        return self._one(
+            "SELECT 1 FROM group_members m JOIN end_devices e ON e.id = m.end_device_id "
+            "WHERE m.group_id = ? AND e.enabled = 1 AND (e.lfdi = ? OR e.owner_lfdi = ? OR e.id IN "
+            "(SELECT end_device_id FROM end_device_access WHERE client_lfdi = ?)) LIMIT 1",
+            (group_id, client_lfdi, client_lfdi, client_lfdi)) is not None
+
+    async def lfdis_acted_for(self, client_lfdi: str) -> list[str]:
+        """The client's own LFDI and those of the EndDevices it acts for."""
+        rows = self._rows("SELECT lfdi FROM end_devices WHERE lfdi = ? OR owner_lfdi = ? OR id IN "
+                          "(SELECT end_device_id FROM end_device_access WHERE client_lfdi = ?)",
+                          (client_lfdi, client_lfdi, client_lfdi))
+        return sorted({client_lfdi, *(r[0] for r in rows)})
+
     async def program_visible_to(self, client_lfdi: str, program_id: int) -> bool:
         """Whether the program is assigned to a group holding an EndDevice the client acts for."""
         return self._one(
@@ -265,6 +280,10 @@ class ControlPlaneStore:
         return [ResponseRecord(*r) for r in self._rows(
             "SELECT id, control_id, end_device_lfdi, status, created, received FROM responses "
             "WHERE control_id = ? ORDER BY end_device_lfdi, received, id", (control_id,))]
+
+    async def response(self, response_id: int) -> tuple[str, dict[str, Any]] | None:
+        r = self._one("SELECT end_device_lfdi, body FROM responses WHERE id = ?", (response_id,))
+        return (r[0], json.loads(r[1])) if r else None
 
     async def response_page(self, start: int, limit: int, visible_lfdis: Sequence[str] | None
                             ) -> tuple[int, list[tuple[int, dict[str, Any]]]]:

@@ -1,5 +1,6 @@
 """One module per function set; each exposes `routes`, an aiohttp RouteTableDef."""
 
-from . import der, discovery, end_devices, log_events, mirror_usage_points
+from . import der, discovery, end_devices, log_events, mirror_usage_points, programs, responses, subscriptions
 
-ALL = (discovery.routes, end_devices.routes, der.routes, log_events.routes, mirror_usage_points.routes)
+ALL = (discovery.routes, end_devices.routes, programs.routes, der.routes, log_events.routes,
+       mirror_usage_points.routes, responses.routes, subscriptions.routes)

@@ -10,8 +10,8 @@ from aiohttp import web
 from ...domain import registration as rules
 from ...sep import model
 from ...store import EndDeviceRecord
-from .. import paths, views
-from ..access import path_int, visible_end_device
+from .. import paths, resources, views
+from ..access import path_int, viewer, visible_end_device
 from ..http import Problem, created, no_content, paging, read_resource, sep_response
 from ..state import CLIENT, CONFIG, STORE
 
@@ -19,10 +19,7 @@ routes = web.RouteTableDef()
 
 
 async def _view(request: web.Request, record: EndDeviceRecord) -> model.EndDevice:
-    store = request.app[STORE]
-    ders = len(await store.der_numbers(record.id))
-    logs = (await store.log_events(record.id, 0, 0)).all
-    return views.end_device(record, ders=ders, log_events=logs, config=request.app[CONFIG])
+    return await resources.end_device(viewer(request), record)
 
 
 @routes.get(paths.EDEV_LIST)
@@ -32,7 +29,7 @@ async def list_end_devices(request: web.Request) -> web.Response:
         request[CLIENT].lfdi, page_args.start, page_args.limit, page_args.after)
     items = [await _view(request, r) for r in page.items]
     return sep_response(model.EndDeviceList(href=paths.EDEV_LIST, subscribable=0, all=page.all,
-                                            results=len(items), pollRate=request.app[CONFIG].poll_rate,
+                                            results=len(items), pollRate=await viewer(request).poll_rate("edev"),
                                             EndDevice=items))
 
 
@@ -46,7 +43,7 @@ async def register_end_device(request: web.Request) -> web.Response:
     existing = await store.end_device_by_identity(identity.lfdi, identity.sfdi)
     repeat = rules.match_existing(client, identity, existing)
     if repeat is not None:
-        await store.update_end_device(_updated(repeat, posted))
+        await store.update_end_device(_updated(repeat, posted), changed=[paths.edev(repeat.id)])
         return created(paths.edev(repeat.id))
     record = await store.create_end_device(EndDeviceRecord(
         id=0, lFDI=identity.lfdi, sFDI=identity.sfdi, owner_lfdi=client.lfdi, changedTime=posted.changedTime,
@@ -72,7 +69,7 @@ async def put_end_device(request: web.Request) -> web.Response:
     posted = await read_resource(request, model.EndDevice)
     if posted.sFDI != record.sFDI or (posted.lFDI is not None and posted.lFDI.upper() != record.lFDI):
         raise Problem(400, "an EndDevice's sFDI and lFDI cannot be changed")
-    await request.app[STORE].update_end_device(_updated(record, posted))
+    await request.app[STORE].update_end_device(_updated(record, posted), changed=[paths.edev(record.id)])
     return no_content()
 
 
@@ -81,28 +78,14 @@ async def delete_end_device(request: web.Request) -> web.Response:
     record = await visible_end_device(request)
     if record.owner_lfdi != request[CLIENT].lfdi:
         raise Problem(403, "only the client that registered this EndDevice may delete it")
-    await request.app[STORE].delete_end_device(record.id)
+    await request.app[STORE].delete_end_device(
+        record.id, changed=[(paths.edev(record.id), 4), (paths.fsa_list(record.id), 4)])
     return no_content()
 
 
 @routes.get("/edev/{edev}/rg")
 async def get_registration(request: web.Request) -> web.Response:
     return sep_response(views.registration(await visible_end_device(request), request.app[CONFIG]))
-
-
-@routes.get("/edev/{edev}/fsa")
-async def list_function_set_assignments(request: web.Request) -> web.Response:
-    record = await visible_end_device(request)
-    paging(request)
-    return sep_response(model.FunctionSetAssignmentsList(
-        href=paths.fsa_list(record.id), subscribable=0, all=0, results=0,
-        pollRate=request.app[CONFIG].poll_rate))
-
-
-@routes.get("/fsa/{fsa}")
-async def get_function_set_assignments(request: web.Request) -> web.Response:
-    path_int(request, "fsa")
-    raise Problem(404, f"no FunctionSetAssignments at {request.path}")
 
 
 def _require_aus(request: web.Request) -> None:

@@ -1,0 +1,226 @@
+"""The 2030.5 representations of stored state, as one caller sees them.
+
+GET handlers and the notifier both build resources here, so a notification
+carries exactly what a GET of the subscribed resource would return.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..clock import Clock
+from ..config import Config
+from ..domain.clients import Client
+from ..sep import codec, model
+from ..store import ControlRecord, EndDeviceRecord, GroupRecord, ProgramRecord
+from . import paths
+from .operations import event_states
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Everything a representation depends on: the store, the settings, the time and the caller."""
+
+    store: object
+    config: Config
+    clock: Clock
+    client: Client
+
+    async def poll_rate(self, resource: str) -> int:
+        rate = (await self.store.rates()).get(resource, (None, None))[0]
+        return rate if rate is not None else self.config.poll_rate
+
+    async def post_rate(self, resource: str) -> int:
+        rate = (await self.store.rates()).get(resource, (None, None))[1]
+        return rate if rate is not None else self.config.post_rate
+
+    async def may_see_end_device(self, record: EndDeviceRecord | None) -> bool:
+        if record is None:
+            return False
+        return (self.client.may_act_for(record.lFDI, record.owner_lfdi)
+                or await self.store.has_access(record.id, self.client.lfdi))
+
+
+# -- EndDevice and FunctionSetAssignments ---------------------------------------
+
+async def end_device(v: Viewer, record: EndDeviceRecord) -> model.EndDevice:
+    store = v.store
+    ders = len(await store.der_numbers(record.id))
+    logs = (await store.log_events(record.id, 0, 0)).all
+    groups = len(await store.groups_of(record.id)) if record.enabled else 0
+    subscriptions = len(await store.subscriptions(record.id))
+    post_rate = record.postRate if record.postRate is not None else await v.post_rate("edev")
+    return model.EndDevice(
+        href=paths.edev(record.id),
+        subscribable=1,
+        DERListLink=model.ListLink(href=paths.der_list(record.id), all=ders),
+        deviceCategory=record.deviceCategory,
+        lFDI=record.lFDI,
+        LogEventListLink=model.ListLink(href=paths.log_event_list(record.id), all=logs),
+        sFDI=record.sFDI,
+        changedTime=record.changedTime,
+        enabled=record.enabled,
+        FunctionSetAssignmentsListLink=model.ListLink(href=paths.fsa_list(record.id), all=groups),
+        postRate=post_rate,
+        RegistrationLink=model.Link(href=paths.registration(record.id)),
+        SubscriptionListLink=model.ListLink(href=paths.subscription_list(record.id), all=subscriptions),
+        ConnectionPointLink=(model.Link(href=paths.connection_point(record.id))
+                             if v.config.profile == "csip-aus" else None),
+    )
+
+
+async def fsa(v: Viewer, group: GroupRecord) -> model.FunctionSetAssignments:
+    programs = len(await v.store.programs_of_group(group.id))
+    return model.FunctionSetAssignments(
+        href=paths.fsa(group.id), subscribable=0,
+        DERProgramListLink=model.ListLink(href=paths.program_list(group.id), all=programs),
+        TimeLink=model.Link(href=paths.TIME), mRID=group.mRID, description=group.description,
+        version=group.version)
+
+
+async def fsa_list(v: Viewer, record: EndDeviceRecord, start: int, limit: int) -> model.FunctionSetAssignmentsList:
+    groups = await v.store.groups_of(record.id) if record.enabled else []
+    shown = groups[start:start + limit]
+    return model.FunctionSetAssignmentsList(
+        href=paths.fsa_list(record.id), subscribable=1, all=len(groups), results=len(shown),
+        pollRate=await v.poll_rate("fsa"), FunctionSetAssignments=[await fsa(v, g) for g in shown])
+
+
+# -- DERProgram and what hangs off it -----------------------------------------------
+
+def _visible_controls(records: list[ControlRecord], now: int) -> list[ControlRecord]:
+    """Events not yet over, counting randomization; cancelled and superseded ones stay until then."""
+    def over(r: ControlRecord) -> int:
+        spread = max(abs(r.data.get("randomizeStart") or 0), abs(r.data.get("randomizeDuration") or 0))
+        return r.start + r.duration + spread
+    return [r for r in records if over(r) > now]
+
+
+async def program(v: Viewer, record: ProgramRecord) -> model.DERProgram:
+    store, now = v.store, v.clock.now()
+    controls = await store.controls(record.id)
+    states = event_states(controls, now)
+    visible = _visible_controls(controls, now)
+    return model.DERProgram(
+        href=paths.program(record.id), subscribable=0, mRID=record.mRID, description=record.description,
+        version=record.version,
+        ActiveDERControlListLink=model.ListLink(href=paths.active_control_list(record.id),
+                                                all=sum(states[r.id].active for r in visible)),
+        DefaultDERControlLink=(model.Link(href=paths.default_control(record.id))
+                               if await store.default_control(record.id) is not None else None),
+        DERControlListLink=model.ListLink(href=paths.control_list(record.id), all=len(visible)),
+        DERCurveListLink=model.ListLink(href=paths.curve_list(record.id), all=len(await store.curves(record.id))),
+        primacy=record.primacy)
+
+
+async def program_list(v: Viewer, group_id: int, start: int, limit: int) -> model.DERProgramList:
+    programs = await v.store.programs_of_group(group_id)
+    shown = programs[start:start + limit]
+    return model.DERProgramList(href=paths.program_list(group_id), subscribable=1, all=len(programs),
+                                results=len(shown), pollRate=await v.poll_rate("derp"),
+                                DERProgram=[await program(v, p) for p in shown])
+
+
+def control(record: ControlRecord, state) -> model.DERControl:
+    der_control = codec.from_data(model.DERControl, {
+        **record.data, "mRID": record.mRID, "creationTime": record.creation_time,
+        "EventStatus": {"currentStatus": 0, "dateTime": 0, "potentiallySuperseded": False}})
+    der_control.href = paths.control(record.program_id, record.id)
+    der_control.subscribable = 0
+    der_control.replyTo = paths.DER_RESPONSES
+    der_control.EventStatus = model.EventStatus(
+        currentStatus=int(state.status), dateTime=state.status_time,
+        potentiallySuperseded=state.potentially_superseded,
+        potentiallySupersededTime=state.potentially_superseded_time)
+    return der_control
+
+
+async def control_list(v: Viewer, program_id: int, start: int, limit: int, *,
+                       active_only: bool = False) -> model.DERControlList:
+    now = v.clock.now()
+    records = await v.store.controls(program_id)
+    states = event_states(records, now)
+    chosen = [r for r in _visible_controls(records, now) if not active_only or states[r.id].active]
+    shown = chosen[start:start + limit]
+    href = paths.active_control_list(program_id) if active_only else paths.control_list(program_id)
+    return model.DERControlList(href=href, subscribable=0 if active_only else 1, all=len(chosen),
+                                results=len(shown), DERControl=[control(r, states[r.id]) for r in shown])
+
+
+async def default_control(v: Viewer, program_id: int) -> model.DefaultDERControl | None:
+    data = await v.store.default_control(program_id)
+    if data is None:
+        return None
+    dderc = codec.from_data(model.DefaultDERControl, data)
+    dderc.href, dderc.subscribable = paths.default_control(program_id), 1
+    return dderc
+
+
+def _curve(program_id: int, curve_id: int, data: dict) -> model.DERCurve:
+    curve = codec.from_data(model.DERCurve, data)
+    curve.href = paths.curve(program_id, curve_id)
+    return curve
+
+
+async def curve_list(v: Viewer, program_id: int, start: int, limit: int) -> model.DERCurveList:
+    curves = await v.store.curves(program_id)
+    shown = curves[start:start + limit]
+    return model.DERCurveList(href=paths.curve_list(program_id), all=len(curves), results=len(shown),
+                              DERCurve=[_curve(program_id, cid, data) for cid, data in shown])
+
+
+async def curve(v: Viewer, program_id: int, curve_id: int) -> model.DERCurve | None:
+    data = await v.store.curve(program_id, curve_id)
+    return _curve(program_id, curve_id, data) if data is not None else None
+
+
+# -- subscribable resources, by href ---------------------------------------------------
+
+_SUBSCRIBABLE = [
+    (re.compile(r"^/edev/(\d+)$"), "edev"),
+    (re.compile(r"^/edev/(\d+)/fsa$"), "fsa_list"),
+    (re.compile(r"^/fsa/(\d+)/derp$"), "program_list"),
+    (re.compile(r"^/derp/(\d+)/derc$"), "control_list"),
+    (re.compile(r"^/derp/(\d+)/dderc$"), "default_control"),
+    (re.compile(r"^/derp/(\d+)/dc$"), "curve_list"),
+]
+
+
+def subscribable_kind(href: str) -> tuple[str, int] | None:
+    for pattern, kind in _SUBSCRIBABLE:
+        m = pattern.match(href)
+        if m:
+            return kind, int(m.group(1))
+    return None
+
+
+async def in_scope(v: Viewer, href: str) -> bool:
+    """Whether the caller may see (and so subscribe to) the resource at href."""
+    found = subscribable_kind(href)
+    if found is None:
+        return False
+    kind, ident = found
+    if kind in ("edev", "fsa_list"):
+        return await v.may_see_end_device(await v.store.end_device(ident))
+    if kind == "program_list":
+        return await v.store.group_visible_to(v.client.lfdi, ident)
+    return await v.store.program_visible_to(v.client.lfdi, ident)
+
+
+async def render(v: Viewer, href: str, limit: int) -> model.Resource | None:
+    """The subscribed resource as a notification carries it, or None if the caller can no longer see it."""
+    if not await in_scope(v, href):
+        return None
+    kind, ident = subscribable_kind(href)
+    if kind == "edev":
+        return await end_device(v, await v.store.end_device(ident))
+    if kind == "fsa_list":
+        return await fsa_list(v, await v.store.end_device(ident), 0, limit)
+    if kind == "program_list":
+        return await program_list(v, ident, 0, limit)
+    if kind == "control_list":
+        return await control_list(v, ident, 0, limit)
+    if kind == "curve_list":
+        return await curve_list(v, ident, 0, limit)
+    return await default_control(v, ident)
