@@ -12,6 +12,7 @@ import pytest
 from lxml import etree
 
 from der_gateway import pki
+from der_gateway.clock import ManualClock
 from der_gateway.config import Config
 from der_gateway.server.runner import RunningServer, start_server
 from der_gateway.tls import client_context
@@ -92,12 +93,17 @@ class SepClient:
 @dataclass
 class Harness:
     config: Config
+    clock: ManualClock | None = None
     server: RunningServer | None = None
     sessions: list[aiohttp.ClientSession] = field(default_factory=list)
 
     async def start(self) -> RunningServer:
-        self.server = await start_server(self.config)
+        self.server = await start_server(self.config, clock=self.clock)
         return self.server
+
+    @property
+    def store(self):
+        return self.server.store
 
     async def stop(self) -> None:
         for s in self.sessions:
@@ -131,10 +137,10 @@ class Harness:
 
 @pytest.fixture
 def make_harness(tmp_path: Path, certs_dir: Path) -> Callable[..., Harness]:
-    def make(**overrides) -> Harness:
+    def make(clock: ManualClock | None = None, **overrides) -> Harness:
         settings = dict(port=0, data_dir=tmp_path / "var", certs_dir=certs_dir)
         settings.update(overrides)
-        return Harness(Config(**settings))
+        return Harness(Config(**settings), clock)
     return make
 
 

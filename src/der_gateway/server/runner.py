@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from .. import pki
-from ..clock import Clock
+from ..clock import Clock, SystemClock
 from ..config import Config
 from ..store.sqlite import SQLiteStore
 from ..tls import server_context
 from ..xsd import load_schemas
 from .app import create_app
+from .background import Background
 
 
 @dataclass
@@ -23,6 +24,7 @@ class RunningServer:
     store: SQLiteStore
     runner: web.AppRunner
     port: int
+    background: Background
 
     @property
     def url(self) -> str:
@@ -30,6 +32,7 @@ class RunningServer:
         return f"{scheme}://{self.config.host}:{self.port}"
 
     async def stop(self) -> None:
+        await self.background.stop()
         await self.runner.cleanup()
         await self.store.close()
 
@@ -53,6 +56,8 @@ async def start_server(config: Config, sock: socket.socket | None = None, clock:
         tls = server_context(config.certs_dir, config.server_cert, config.ciphers, config.tls_versions)
     store = await SQLiteStore.open(config.data_dir)
     await register_manifest_aggregators(config, store)
+    clock = clock or SystemClock()
+    background = Background(store, config, clock)
     runner = web.AppRunner(create_app(config, store, schemas, clock), access_log=None)
     await runner.setup()
     if sock is not None:
@@ -61,4 +66,5 @@ async def start_server(config: Config, sock: socket.socket | None = None, clock:
         site = web.TCPSite(runner, config.host, config.port, ssl_context=tls, reuse_address=True)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # the real port when config.port is 0
-    return RunningServer(config, store, runner, port)
+    await background.start()
+    return RunningServer(config, store, runner, port, background)

@@ -1,0 +1,70 @@
+"""The server's background work: the event scheduler, the notifier and notification delivery."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from ..clock import Clock
+from ..config import Config
+from .delivery import NotificationDelivery
+from .notifier import Notifier
+from .scheduler import EventScheduler
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.25  # how soon a change written by another process (the admin CLI, say) is noticed
+
+
+class Background:
+    def __init__(self, store, config: Config, clock: Clock) -> None:
+        self.clock = clock
+        self.scheduler = EventScheduler(store, clock)
+        self.notifier = Notifier(store, config, clock)
+        self.delivery = NotificationDelivery(store, config, clock)
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    def changed(self) -> None:
+        """Something was written: look for due events and pending notifications now."""
+        self._wake.set()
+
+    async def settle(self) -> None:
+        """One full pass: states, then notifications, then delivery (tests drive time with this)."""
+        await self.scheduler.run_once()
+        while await self.notifier.fan_out_pending():
+            pass
+        await self.delivery.deliver_due()
+
+    async def start(self) -> None:
+        await self.delivery.start()
+        self._task = asyncio.create_task(self._run(), name="der-gateway background")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.delivery.stop()
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                due = await self.scheduler.run_once()
+                queued = 0
+                while True:
+                    n = await self.notifier.fan_out_pending()
+                    queued += n
+                    if not n:
+                        break
+                if queued:
+                    self.delivery.wake()
+            except Exception:  # keep serving: log, and try again on the next pass
+                log.exception("background pass failed")
+                due = None
+            wait = POLL_SECONDS if due is None else min(POLL_SECONDS, max(0, due - self.clock.now()))
+            self._wake.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)

@@ -1,0 +1,196 @@
+"""Delivering queued notifications: POSTs from the durable outbox to each subscriber's notificationURI.
+
+Each notificationURI is a queue served in order: its items are POSTed one after
+another and the first failure stops it, so a later notification never overtakes
+an earlier one.  Different URIs are served concurrently, at most
+`config.notification_concurrency` at once, over one shared HTTP client session
+(pooled keep-alive connections).  https URIs are reached over 2030.5 TLS,
+presenting the server's own certificate (`config.server_cert`) as the client
+certificate.
+
+A 2xx answer means delivered; anything else (another status, a refused or
+reset connection, no answer within `config.notification_timeout`, a bad URI)
+holds the URI back, with a wait that doubles with each failed attempt of its
+head item: 1, 2, 4, ... seconds, at most `config.notification_max_backoff`.
+
+Nothing is ever dropped: there is no maximum number of attempts.  An item
+leaves the outbox only when it has been delivered, or when other code deletes
+it (with its subscription).  Delivery is at least once: an item POSTed just
+before a crash or `stop()` may be POSTed again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+
+import aiohttp
+
+from ..clock import Clock, SystemClock
+from ..config import Config
+from ..store.base import OutboxItem
+from ..store.sqlite import SQLiteStore
+from ..tls import client_context
+
+log = logging.getLogger(__name__)
+
+SEP_XML = "application/sep+xml"
+
+
+class NotificationDelivery:
+    """Sends the outbox: `deliver_due()` for one pass, or `start()` for a background task."""
+
+    def __init__(self, store: SQLiteStore, config: Config, clock: Clock = SystemClock(), *,
+                 batch: int = 100, heads: int = 500, poll: float = 5.0) -> None:
+        self.store = store
+        self.config = config
+        self.clock = clock
+        self.batch = batch  # items of one URI sent per pass, and marked delivered together
+        self.heads = heads  # URIs looked at per pass
+        self.poll = poll  # longest sleep, so that items queued by another process are seen
+        self.delivered_total = 0
+        self.failed_total = 0
+        self._limit = asyncio.Semaphore(config.notification_concurrency)
+        self._wake = asyncio.Event()
+        self._session: aiohttp.ClientSession | None = None
+        self._tls: ssl.SSLContext | None = None
+        self._busy: dict[str, asyncio.Task[int]] = {}  # URI -> the task sending its queue
+        self._held: dict[str, int] = {}  # URI -> when this process will retry it
+        self._task: asyncio.Task[None] | None = None
+
+    # -- lifecycle ------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="notification-delivery")
+
+    async def stop(self) -> None:
+        """Stops the background task and any POSTs under way, and closes the connections."""
+        tasks = [t for t in (self._task, *self._busy.values()) if t is not None]
+        self._task = None
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def wake(self) -> None:
+        """New items are in the outbox: look now rather than at the next poll (call on the event loop)."""
+        self._wake.set()
+
+    # -- delivery -------------------------------------------------------------
+
+    async def deliver_due(self) -> int:
+        """One pass: each URI with a due head sends up to `batch` of its items. Returns how many were delivered."""
+        tasks = await self._launch_due()
+        return sum(await asyncio.gather(*tasks))
+
+    async def _launch_due(self) -> list[asyncio.Task[int]]:
+        due = await self.store.outbox_heads(self.clock.now(), self.heads)
+        tasks = []
+        for head in due:
+            if head.uri not in self._busy:
+                task = asyncio.create_task(self._send_queue(head.uri))
+                self._busy[head.uri] = task
+                task.add_done_callback(lambda t, uri=head.uri: self._finished(uri, t))
+                tasks.append(task)
+        return tasks
+
+    def _finished(self, uri: str, task: asyncio.Task[int]) -> None:
+        self._busy.pop(uri, None)
+        if task.cancelled():
+            return
+        if task.exception() is not None:  # the store failed: left to the next poll
+            log.error("sending notifications to %s failed", uri, exc_info=task.exception())
+            return
+        self._wake.set()  # more may be queued for it, or it now waits for a retry
+
+    async def _send_queue(self, uri: str) -> int:
+        async with self._limit:
+            items = await self.store.outbox_queue(uri, self.batch)
+            delivered: list[int] = []
+            failure: tuple[OutboxItem, str] | None = None
+            try:
+                for item in items:
+                    error = await self._post(item)
+                    if error is not None:
+                        failure = (item, error)
+                        break
+                    delivered.append(item.id)
+            finally:  # also when stopped midway: what was acknowledged is not sent again
+                if delivered:
+                    await self.store.outbox_delivered(delivered)
+                    self.delivered_total += len(delivered)
+            if failure is not None:  # after outbox_delivered, so the failed item is the head
+                item, error = failure
+                self.failed_total += 1
+                backoff = min(self.config.notification_max_backoff, 1 << min(item.attempts, 30))
+                retry_at = self.clock.now() + backoff
+                self._held[uri] = retry_at
+                await self.store.outbox_retry(uri, retry_at, error)
+                log.info("notification %d to %s failed (attempt %d, retry in %d s): %s",
+                         item.id, uri, item.attempts + 1, backoff, error)
+            else:
+                self._held.pop(uri, None)
+            return len(delivered)
+
+    async def _post(self, item: OutboxItem) -> str | None:
+        """None when the receiver answered 2xx, else what went wrong."""
+        try:
+            session = self._client()
+            tls = self._client_tls() if item.uri.lower().startswith("https:") else True
+            async with session.post(item.uri, data=item.body, headers={"Content-Type": SEP_XML}, ssl=tls,
+                                    allow_redirects=False) as resp:
+                await resp.read()
+                if 200 <= resp.status < 300:
+                    return None
+                return f"HTTP {resp.status} {resp.reason or ''}".strip()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # refused, reset, timed out, TLS, bad URI: all retried
+            return f"{type(exc).__name__}: {exc}"
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(limit=self.config.notification_concurrency),
+                timeout=aiohttp.ClientTimeout(total=self.config.notification_timeout))
+        return self._session
+
+    def _client_tls(self) -> ssl.SSLContext:
+        if self._tls is None:
+            self._tls = client_context(self.config.certs_dir, self.config.server_cert, self.config.ciphers,
+                                       self.config.tls_versions)
+        return self._tls
+
+    # -- the background task --------------------------------------------------
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self._launch_due()
+                delay = await self._delay()
+            except Exception:
+                log.exception("notification delivery pass failed")
+                delay = self.poll
+            if delay > 0:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), delay)
+                except TimeoutError:
+                    pass
+
+    async def _delay(self) -> float:
+        """Seconds until something may be due that no running task will wake us for."""
+        next_attempt = await self.store.next_outbox_attempt()
+        if next_attempt is None:
+            return self.poll
+        now = self.clock.now()
+        if next_attempt <= now:
+            # What is due is being sent (its task wakes us when done), or is queued behind
+            # a held-back head (new items carry next_attempt 0): wait for the earliest hold.
+            self._held = {u: t for u, t in self._held.items() if t > now}
+            next_attempt = min(self._held.values(), default=now + self.poll)
+        return min(self.poll, next_attempt - now)

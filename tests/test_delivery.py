@@ -1,0 +1,352 @@
+"""Notification delivery from the durable outbox to real receivers on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import socket
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+from aiohttp import web
+
+from der_gateway import pki
+from der_gateway.clock import ManualClock, SystemClock
+from der_gateway.config import Config
+from der_gateway.sep.identity import lfdi_from_certificate
+from der_gateway.server.delivery import NotificationDelivery
+from der_gateway.store.sqlite import SQLiteStore
+from der_gateway.tls import server_context
+
+T0 = 1_700_000_000
+
+
+@dataclass
+class Receiver:
+    """A subscriber's notification endpoint: records every POST and answers `answer(path, body)`."""
+
+    answer: Callable[[str, bytes], Any] = lambda path, body: 201  # a status, or an awaitable of one
+    seen: list[tuple[str, bytes]] = field(default_factory=list)  # every POST, in arrival order
+    accepted: list[tuple[str, bytes]] = field(default_factory=list)  # those answered 2xx
+    content_types: set[str] = field(default_factory=set)
+    peer_certs: list[bytes | None] = field(default_factory=list)
+    runner: web.AppRunner | None = None
+    port: int = 0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.seen.append((request.path, body))
+        self.content_types.add(request.headers.get("Content-Type", ""))
+        ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
+        self.peer_certs.append(ssl_object.getpeercert(binary_form=True) if ssl_object else None)
+        status = self.answer(request.path, body)
+        if inspect.isawaitable(status):
+            status = await status
+        if 200 <= status < 300:
+            self.accepted.append((request.path, body))
+        return web.Response(status=status)
+
+    async def start(self, port: int = 0, tls: ssl.SSLContext | None = None) -> Receiver:
+        app = web.Application()
+        app.router.add_post("/{tail:.*}", self.handle)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", port, ssl_context=tls, reuse_address=True)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
+        return self
+
+    def url(self, path: str = "/notify", scheme: str = "http") -> str:
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
+
+    def bodies(self, path: str = "/notify") -> list[bytes]:
+        return [b for p, b in self.accepted if p == path]
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+
+def free_port() -> int:
+    """A port nothing listens on (until a receiver is started on it)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def body(n: int) -> bytes:
+    return f'<Notification xmlns="urn:ieee:std:2030.5:ns"><n>{n}</n></Notification>'.encode()
+
+
+@pytest.fixture
+async def store(tmp_path: Path):
+    s = await SQLiteStore.open(tmp_path / "data")
+    yield s
+    await s.close()
+
+
+@pytest.fixture
+async def receivers():
+    started: list[Receiver] = []
+
+    async def make(answer: Callable[[str, bytes], Any] | None = None, port: int = 0,
+                   tls: ssl.SSLContext | None = None) -> Receiver:
+        r = Receiver() if answer is None else Receiver(answer)
+        started.append(r)
+        return await r.start(port, tls)
+
+    yield make
+    for r in started:
+        await r.stop()
+
+
+@pytest.fixture
+async def delivery_for():
+    made: list[NotificationDelivery] = []
+
+    def make(store: SQLiteStore, config: Config | None = None, clock=None, **kw) -> NotificationDelivery:
+        d = NotificationDelivery(store, config or Config(), clock or ManualClock(T0), **kw)
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        await d.stop()
+
+
+async def enqueue(store: SQLiteStore, uri: str, numbers, sub_id: int = 1) -> None:
+    await store.fan_out([], [(sub_id, uri, body(n)) for n in numbers])
+
+
+async def wait_for(condition: Callable[[], bool], timeout: float = 20.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            pytest.fail("timed out waiting for delivery")
+        await asyncio.sleep(0.02)
+
+
+# -- delivered ------------------------------------------------------------------
+
+
+async def test_delivers_in_order_as_sep_xml_and_empties_the_outbox(store, receivers, delivery_for):
+    receiver = await receivers()
+    await enqueue(store, receiver.url(), range(1, 6))
+    delivery = delivery_for(store)
+    assert await delivery.deliver_due() == 5
+    assert receiver.bodies() == [body(n) for n in range(1, 6)]
+    assert receiver.content_types == {"application/sep+xml"}
+    assert await store.outbox_size() == 0
+    assert await store.next_outbox_attempt() is None
+    assert (delivery.delivered_total, delivery.failed_total) == (5, 0)
+    assert await delivery.deliver_due() == 0
+
+
+async def test_https_presents_the_server_certificate(tmp_path, store, receivers, delivery_for):
+    certs = tmp_path / "certs"
+    issued = {c.name: c for c in pki.init_pki(certs, devices=1)}
+    # The receiver: TLS 1.2 CCM8 with device1's certificate, requiring a client certificate from serca.pem.
+    tls = server_context(certs, "device1")
+    assert tls.verify_mode == ssl.CERT_REQUIRED
+    receiver = await receivers(tls=tls)
+    await enqueue(store, receiver.url(scheme="https"), [1, 2])
+    delivery = delivery_for(store, Config(certs_dir=certs))
+    assert await delivery.deliver_due() == 2
+    assert receiver.bodies() == [body(1), body(2)]
+    assert all(der is not None and lfdi_from_certificate(der) == issued["server"].lfdi
+               for der in receiver.peer_certs)
+    assert await store.outbox_size() == 0
+
+
+async def test_https_without_the_server_certificate_is_retried_not_dropped(tmp_path, store, receivers,
+                                                                           delivery_for):
+    certs = tmp_path / "certs"
+    pki.init_pki(certs, devices=1)
+    receiver = await receivers(tls=server_context(certs, "device1"))
+    await enqueue(store, receiver.url(scheme="https"), [1])
+    delivery = delivery_for(store, Config(certs_dir=certs, server_cert="missing"))
+    assert await delivery.deliver_due() == 0
+    assert delivery.failed_total == 1 and receiver.seen == []
+    assert await store.outbox_size() == 1
+
+
+# -- failures and retries ----------------------------------------------------------
+
+
+async def test_receiver_down_then_back_gets_everything_in_order(store, receivers, delivery_for):
+    port = free_port()
+    uri = f"http://127.0.0.1:{port}/notify"
+    await enqueue(store, uri, [1, 2, 3])
+    clock = ManualClock(T0)
+    delivery = delivery_for(store, clock=clock)
+
+    assert await delivery.deliver_due() == 0  # connection refused
+    (head, *_) = await store.outbox_queue(uri, 10)
+    assert head.attempts == 1 and await store.next_outbox_attempt() == T0 + 1
+    assert await delivery.deliver_due() == 0  # held back: not due yet
+    assert delivery.failed_total == 1
+
+    clock.advance(1)
+    assert await delivery.deliver_due() == 0  # still down
+    assert (await store.outbox_queue(uri, 10))[0].attempts == 2
+    assert await store.next_outbox_attempt() == T0 + 1 + 2
+
+    clock.advance(2)
+    assert await delivery.deliver_due() == 0  # still down: 4 s
+    assert await store.next_outbox_attempt() == T0 + 3 + 4
+
+    receiver = await receivers(port=port)
+    clock.advance(1)
+    assert await delivery.deliver_due() == 0  # up, but the backoff has not run out
+    assert receiver.seen == []
+    clock.advance(3)
+    assert await delivery.deliver_due() == 3
+    assert receiver.bodies() == [body(1), body(2), body(3)]
+    assert await store.outbox_size() == 0
+    assert (delivery.delivered_total, delivery.failed_total) == (3, 3)
+
+
+async def test_backoff_is_capped(store, delivery_for):
+    uri = f"http://127.0.0.1:{free_port()}/notify"
+    await enqueue(store, uri, [1])
+    clock = ManualClock(T0)
+    delivery = delivery_for(store, Config(notification_max_backoff=5), clock)
+    waits = []
+    for _ in range(6):
+        await delivery.deliver_due()
+        waits.append(await store.next_outbox_attempt() - clock.now())
+        clock.set(await store.next_outbox_attempt())
+    assert waits == [1, 2, 4, 5, 5, 5]
+    assert (await store.outbox_queue(uri, 1))[0].attempts == 6  # never dropped
+
+
+async def test_500_then_200(store, receivers, delivery_for):
+    answers = iter([500, 200])
+    receiver = await receivers(lambda path, b: next(answers))
+    await enqueue(store, receiver.url(), [1])
+    clock = ManualClock(T0)
+    delivery = delivery_for(store, clock=clock)
+    assert await delivery.deliver_due() == 0
+    assert len(receiver.seen) == 1 and receiver.accepted == []
+    assert await store.outbox_size() == 1
+    clock.advance(1)
+    assert await delivery.deliver_due() == 1
+    assert receiver.bodies() == [body(1)]
+    assert await store.outbox_size() == 0
+
+
+async def test_a_receiver_that_does_not_answer_times_out_and_is_retried(store, receivers, delivery_for):
+    hang = asyncio.Event()
+
+    async def slow(path: str, b: bytes) -> int:
+        await hang.wait()
+        return 201
+
+    receiver = await receivers(slow)
+    await enqueue(store, receiver.url(), [1])
+    delivery = delivery_for(store, Config(notification_timeout=0.3))
+    assert await asyncio.wait_for(delivery.deliver_due(), 5) == 0
+    assert delivery.failed_total == 1 and await store.outbox_size() == 1
+    hang.set()
+
+
+async def test_order_holds_across_a_failure(store, receivers, delivery_for):
+    failed = set()
+
+    def answer(path: str, b: bytes) -> int:
+        if b == body(2) and b not in failed:
+            failed.add(b)
+            return 503
+        return 201
+
+    receiver = await receivers(answer)
+    await enqueue(store, receiver.url(), [1, 2, 3])
+    clock = ManualClock(T0)
+    delivery = delivery_for(store, clock=clock)
+    assert await delivery.deliver_due() == 1
+    assert receiver.bodies() == [body(1)]
+    assert [i.attempts for i in await store.outbox_queue(receiver.url(), 10)] == [1, 0]  # 2 failed once, 3 untried
+    clock.advance(1)
+    assert await delivery.deliver_due() == 2
+    assert [b for _, b in receiver.seen] == [body(1), body(2), body(2), body(3)]
+    assert receiver.bodies() == [body(1), body(2), body(3)]
+    assert await store.outbox_size() == 0
+
+
+async def test_one_uri_down_does_not_hold_up_another(store, receivers, delivery_for):
+    receiver = await receivers()
+    down = f"http://127.0.0.1:{free_port()}/notify"
+    await store.fan_out([], [(1, down, body(1)), (2, receiver.url(), body(10)),
+                             (1, down, body(2)), (2, receiver.url(), body(11))])
+    delivery = delivery_for(store)
+    assert await delivery.deliver_due() == 2
+    assert receiver.bodies() == [body(10), body(11)]
+    assert [i.body for i in await store.outbox_queue(down, 10)] == [body(1), body(2)]
+
+
+# -- durability -------------------------------------------------------------------------
+
+
+async def test_items_survive_a_restart(tmp_path, receivers, delivery_for):
+    receiver = await receivers()
+    first = await SQLiteStore.open(tmp_path / "data")
+    await enqueue(first, receiver.url(), [1, 2, 3])
+    await first.close()
+
+    reopened = await SQLiteStore.open(tmp_path / "data")
+    try:
+        assert await reopened.outbox_size() == 3
+        assert await delivery_for(reopened).deliver_due() == 3
+        assert receiver.bodies() == [body(1), body(2), body(3)]
+        assert await reopened.outbox_size() == 0
+    finally:
+        await reopened.close()
+
+
+# -- the background task, at volume --------------------------------------------------------
+
+
+async def test_background_delivers_2000_items_to_one_receiver_in_order(store, receivers, delivery_for):
+    receiver = await receivers()
+    delivery = delivery_for(store, clock=SystemClock())
+    await delivery.start()
+    await enqueue(store, receiver.url(), range(2000))
+    delivery.wake()
+    await wait_for(lambda: len(receiver.accepted) >= 2000)
+    await wait_for(lambda: delivery.delivered_total == 2000)
+    assert receiver.bodies() == [body(n) for n in range(2000)]
+    assert await store.outbox_size() == 0
+    await delivery.stop()
+
+
+async def test_background_delivers_to_200_uris(store, receivers, delivery_for):
+    receiver = await receivers()
+    paths = [f"/s/{i}" for i in range(200)]
+    delivery = delivery_for(store, clock=SystemClock())
+    await delivery.start()
+    await store.fan_out([], [(i, receiver.url(p), body(n)) for n in range(3) for i, p in enumerate(paths)])
+    delivery.wake()
+    await wait_for(lambda: len(receiver.accepted) >= 600)
+    assert all(receiver.bodies(p) == [body(0), body(1), body(2)] for p in paths)
+    await wait_for(lambda: delivery.delivered_total == 600)
+    assert await store.outbox_size() == 0
+    await delivery.stop()
+
+
+async def test_background_retries_a_failed_uri_after_its_backoff(store, receivers, delivery_for):
+    answers = iter([500])
+    receiver = await receivers(lambda path, b: next(answers, 201))
+    delivery = delivery_for(store, clock=SystemClock())
+    await delivery.start()
+    await enqueue(store, receiver.url(), [1])
+    delivery.wake()
+    await wait_for(lambda: len(receiver.seen) == 1)
+    await enqueue(store, receiver.url(), [2])  # queued behind the held-back head
+    delivery.wake()
+    await wait_for(lambda: len(receiver.accepted) == 2, timeout=5)  # backoff is 1 s
+    assert receiver.bodies() == [body(1), body(2)]
+    await delivery.stop()
