@@ -8,7 +8,7 @@ from dataclasses import replace
 from aiohttp import web
 
 from ...domain import registration as rules
-from ...sep import model
+from ...sep import codec, model
 from ...store import EndDeviceRecord
 from .. import paths, resources, views
 from ..access import path_int, viewer, visible_end_device
@@ -78,8 +78,14 @@ async def delete_end_device(request: web.Request) -> web.Response:
     record = await visible_end_device(request)
     if record.owner_lfdi != request[CLIENT].lfdi:
         raise Problem(403, "only the client that registered this EndDevice may delete it")
-    await request.app[STORE].delete_end_device(
-        record.id, changed=[(paths.edev(record.id), 4), (paths.fsa_list(record.id), 4)])
+    store = request.app[STORE]
+    gone = {paths.edev(record.id), paths.fsa_list(record.id)}
+    subscriptions = await store.subscriptions(record.id)
+    farewells = [(s.id, s.data["notificationURI"], codec.encode(model.Notification(
+        subscribedResource=s.resource, status=4 if s.resource in gone else 1,
+        subscriptionURI=paths.subscription(record.id, s.id)))) for s in subscriptions]
+    await store.delete_subscriptions([s.id for s in subscriptions], farewells)
+    await store.delete_end_device(record.id, changed=[(href, 4) for href in sorted(gone)])
     return no_content()
 
 

@@ -1,0 +1,195 @@
+"""Subscriptions and Notifications end to end, to a real local receiver."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+from aiohttp import web
+from lxml import etree
+
+from der_gateway.clock import ManualClock
+from der_gateway.domain.identifiers import new_mrid
+from der_gateway.sep import codec, model
+from der_gateway.server import operations
+from der_gateway.xsd import load_schemas
+
+from . import documents
+from .test_control_plane import T0, control
+
+XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
+
+
+class Receiver:
+    """A notificationURI endpoint: an aiohttp server on loopback recording what it is sent."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.received: list[tuple[str, bytes]] = []
+        self.runner: web.AppRunner | None = None
+        self.arrived = asyncio.Event()
+
+    @property
+    def uri(self) -> str:
+        return f"http://127.0.0.1:{self.port}/notify"
+
+    async def start(self) -> None:
+        async def handle(request: web.Request) -> web.Response:
+            assert request.content_type == "application/sep+xml"
+            self.received.append((request.path, await request.read()))
+            self.arrived.set()
+            return web.Response(status=201)
+
+        app = web.Application()
+        app.router.add_post("/notify", handle)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+    def notifications(self) -> list[model.Notification]:
+        result = []
+        for _, body in self.received:
+            element = etree.fromstring(body)
+            assert load_schemas("csip").errors(element) == []
+            result.append(codec.decode(element, model.Notification))
+        return result
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+async def receiver():
+    r = Receiver(free_port())
+    await r.start()
+    yield r
+    if r.runner is not None:
+        await r.stop()
+
+
+@pytest.fixture
+async def world(make_harness, identities):
+    clock = ManualClock(T0)
+    h = make_harness(clock=clock, notification_allow=("http://127.0.0.1:",), max_subscriptions_per_client=3)
+    await h.start()
+    device = h.client("device1")
+    edev = (await device.post("/edev", documents.end_device(identities["device1"].lfdi))).headers["Location"]
+    edev_id = int(edev.rsplit("/", 1)[1])
+    group = await h.store.create_group(new_mrid(40732), "feeder")
+    await h.store.set_membership(group, [edev_id], True)
+    program = await h.store.create_program(new_mrid(40732), "export limits", 1)
+    await h.store.set_group_program(group, program, True)
+    yield h, device, edev, program, clock
+    await h.stop()
+
+
+def subscription(resource: str, uri: str, limit: int = 10) -> bytes:
+    return codec.encode(model.Subscription(subscribedResource=resource, encoding=0, level="-S1", limit=limit,
+                                           notificationURI=uri))
+
+
+async def test_a_new_event_is_pushed_to_subscribers(world, receiver):
+    h, device, edev, program, clock = world
+    reply = await device.post(f"{edev}/sub", subscription(f"/derp/{program}/derc", receiver.uri))
+    assert reply.status == 201
+    sub_href = reply.headers["Location"]
+    listed = codec.decode((await device.get(f"{edev}/sub?l=10")).element, model.SubscriptionList)
+    assert [s.href for s in listed.Subscription] == [sub_href]
+
+    event = await operations.create_event(h.store, clock, 40732, program, control(T0 + 60, 300))
+    await h.server.background.settle()
+    (note,) = receiver.notifications()
+    assert note.subscriptionURI == sub_href and note.status == 0
+    assert isinstance(note.Resource, model.DERControlList)
+    assert [c.mRID for c in note.Resource.DERControl] == [event.mRID]
+    assert etree.fromstring(receiver.received[0][1]).find("{*}Resource").get(XSI_TYPE) == "DERControlList"
+
+    # the start of the event is a change too
+    clock.set(T0 + 60)
+    await h.server.background.settle()
+    started = receiver.notifications()[-1]
+    assert started.Resource.DERControl[0].EventStatus.currentStatus == 1
+
+    # unsubscribing says goodbye, and nothing more follows
+    assert (await device.delete(sub_href)).status == 204
+    await h.server.background.settle()
+    farewell = receiver.notifications()[-1]
+    assert (farewell.status, farewell.Resource) == (1, None)
+    count = len(receiver.received)
+    await operations.create_event(h.store, clock, 40732, program, control(T0 + 600, 300))
+    await h.server.background.settle()
+    assert len(receiver.received) == count
+
+
+async def test_limit_zero_sends_an_empty_list(world, receiver):
+    h, device, edev, program, clock = world
+    await device.post(f"{edev}/sub", subscription(f"/derp/{program}/derc", receiver.uri, limit=0))
+    await operations.create_event(h.store, clock, 40732, program, control(T0 + 60, 300))
+    await h.server.background.settle()
+    (note,) = receiver.notifications()
+    assert (note.Resource.all, note.Resource.results, note.Resource.DERControl) == (1, 0, [])
+
+
+async def test_end_device_and_membership_changes_are_pushed(world, receiver):
+    h, device, edev, program, clock = world
+    edev_id = int(edev.rsplit("/", 1)[1])
+    await device.post(f"{edev}/sub", subscription(f"{edev}/fsa", receiver.uri))
+    group2 = await h.store.create_group(new_mrid(40732), "second")
+    await h.store.set_membership(group2, [edev_id], True, changed=[f"{edev}/fsa"])
+    await h.server.background.settle()
+    (note,) = receiver.notifications()
+    assert note.Resource.all == 2
+
+    await device.post(f"{edev}/sub", subscription(edev, receiver.uri))
+    assert (await device.delete(edev)).status == 204
+    await h.server.background.settle()
+    statuses = sorted(n.status for n in receiver.notifications()[1:])
+    assert statuses == [4, 4]  # both watched resources are gone
+
+
+async def test_subscriptions_are_checked(world, receiver, identities):
+    h, device, edev, program, clock = world
+    before = h.snapshot()
+    outside = await device.post(f"{edev}/sub", subscription("/derp/999/derc", receiver.uri))
+    assert outside.status == 400 and "subscribable" in outside.reason
+    not_allowed = await device.post(f"{edev}/sub", subscription(f"/derp/{program}/derc", "http://10.1.2.3/n"))
+    assert not_allowed.status == 400 and "not allowed" in not_allowed.reason
+    assert (await device.post(f"{edev}/sub", subscription("/tm", receiver.uri))).status == 400
+    assert h.snapshot() == before
+    for _ in range(3):
+        assert (await device.post(f"{edev}/sub", subscription(f"/derp/{program}/dderc", receiver.uri))).status == 201
+    capped = await device.post(f"{edev}/sub", subscription(f"/derp/{program}/dc", receiver.uri))
+    assert capped.status == 400 and codec.decode(capped.element, model.Error).reasonCode == 2
+
+
+async def test_a_receiver_that_is_down_gets_everything_later_even_across_a_restart(world):
+    h, device, edev, program, clock = world
+    receiver = Receiver(free_port())  # not started: nothing listens yet
+    await device.post(f"{edev}/sub", subscription(f"/derp/{program}/derc", receiver.uri))
+    first = await operations.create_event(h.store, clock, 40732, program, control(T0 + 60, 300))
+    await h.server.background.settle()
+    clock.advance(5)
+    second = await operations.create_event(h.store, clock, 40732, program, control(T0 + 900, 300))
+    await h.server.background.settle()
+    assert await h.store.outbox_size() == 2
+
+    await h.restart()
+    await receiver.start()
+    try:
+        clock.advance(600)  # past any backoff
+        await h.server.background.settle()
+        notes = receiver.notifications()
+        # both queued notifications, in order; then the list as it is now, the first event having
+        # started and ended while the receiver was away
+        assert [[c.mRID for c in n.Resource.DERControl] for n in notes] == [
+            [first.mRID], [first.mRID, second.mRID], [second.mRID]]
+        assert await h.store.outbox_size() == 0
+    finally:
+        await receiver.stop()
