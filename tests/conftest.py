@@ -138,7 +138,8 @@ class Harness:
 @pytest.fixture
 def make_harness(tmp_path: Path, certs_dir: Path) -> Callable[..., Harness]:
     def make(clock: ManualClock | None = None, **overrides) -> Harness:
-        settings = dict(port=0, data_dir=tmp_path / "var", certs_dir=certs_dir)
+        settings = dict(port=0, admin_port=0, admin_token="test-admin-token-0123456789", data_dir=tmp_path / "var",
+                        certs_dir=certs_dir)
         settings.update(overrides)
         return Harness(Config(**settings), clock)
     return make

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from . import aggregators_cmd, certs_cmd, serve_cmd
+from . import events_cmd, tree_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -14,6 +15,8 @@ def build_parser() -> argparse.ArgumentParser:
     certs_cmd.register(commands)
     serve_cmd.register(commands)
     aggregators_cmd.register(commands)
+    tree_cmd.register(commands)
+    events_cmd.register(commands)
     return parser
 
 

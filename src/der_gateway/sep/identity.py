@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import re
+
+_LFDI = re.compile(r"[0-9A-Fa-f]{40}")
 
 
 def lfdi_from_certificate(der: bytes) -> str:
@@ -19,7 +22,6 @@ def sfdi_from_lfdi(lfdi: str) -> int:
 
 def normalize_lfdi(value: str) -> str:
     """An LFDI in canonical form (upper-case); ValueError if it is not 40 hex digits."""
-    if len(value) != 40:
+    if not _LFDI.fullmatch(value):
         raise ValueError("an LFDI is 40 hex digits")
-    int(value, 16)
     return value.upper()

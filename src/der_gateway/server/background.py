@@ -27,8 +27,9 @@ class Background:
         self._task: asyncio.Task | None = None
 
     def changed(self) -> None:
-        """Something was written: look for due events and pending notifications now."""
+        """Something was written: look for due events, pending notifications and queued ones now."""
         self._wake.set()
+        self.delivery.wake()
 
     async def settle(self) -> None:
         """One full pass: states, then notifications, then delivery (tests drive time with this)."""

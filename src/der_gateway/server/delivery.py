@@ -57,6 +57,8 @@ class NotificationDelivery:
         self._tls: ssl.SSLContext | None = None
         self._busy: dict[str, asyncio.Task[int]] = {}  # URI -> the task sending its queue
         self._held: dict[str, int] = {}  # URI -> when this process will retry it
+        self._acknowledged: list[int] = []  # delivered, not yet removed from the outbox
+        self._removing = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
 
     # -- lifecycle ------------------------------------------------------------
@@ -83,9 +85,11 @@ class NotificationDelivery:
     # -- delivery -------------------------------------------------------------
 
     async def deliver_due(self) -> int:
-        """One pass: each URI with a due head sends up to `batch` of its items. Returns how many were delivered."""
-        tasks = await self._launch_due()
-        return sum(await asyncio.gather(*tasks))
+        """One pass: each URI with a due head sends up to `batch` of its items, and sends already under way
+        finish.  Returns how many were delivered."""
+        await self._launch_due()
+        results = await asyncio.gather(*self._busy.values(), return_exceptions=True)
+        return sum(r for r in results if isinstance(r, int))
 
     async def _launch_due(self) -> list[asyncio.Task[int]]:
         due = await self.store.outbox_heads(self.clock.now(), self.heads)
@@ -121,7 +125,7 @@ class NotificationDelivery:
                     delivered.append(item.id)
             finally:  # also when stopped midway: what was acknowledged is not sent again
                 if delivered:
-                    await self.store.outbox_delivered(delivered)
+                    await self._remove(delivered)
                     self.delivered_total += len(delivered)
             if failure is not None:  # after outbox_delivered, so the failed item is the head
                 item, error = failure
@@ -135,6 +139,20 @@ class NotificationDelivery:
             else:
                 self._held.pop(uri, None)
             return len(delivered)
+
+    async def _remove(self, item_ids: list[int]) -> None:
+        """Removes delivered items, in one transaction with those of other URIs finishing meanwhile.
+
+        Returns once item_ids are committed: whoever held the lock before us took them if they are gone.
+        One call at a time also keeps clear of a race in the store: `outbox_delivered` returns its
+        cursor to the event loop thread, where freeing it resets the cached statement a concurrent
+        `outbox_delivered` may be running on the writer thread (sqlite3 "bad parameter or other API misuse").
+        """
+        self._acknowledged.extend(item_ids)
+        async with self._removing:
+            batch, self._acknowledged = self._acknowledged, []
+            if batch:
+                await self.store.outbox_delivered(batch)
 
     async def _post(self, item: OutboxItem) -> str | None:
         """None when the receiver answered 2xx, else what went wrong."""

@@ -15,7 +15,9 @@ from ..store.sqlite import SQLiteStore
 from ..tls import server_context
 from ..xsd import load_schemas
 from .app import create_app
+from ..admin import start_admin
 from .background import Background
+from .state import BACKGROUND
 
 
 @dataclass
@@ -25,14 +27,22 @@ class RunningServer:
     runner: web.AppRunner
     port: int
     background: Background
+    admin_runner: web.AppRunner | None = None
+    admin_port: int | None = None
 
     @property
     def url(self) -> str:
         scheme = "http" if self.config.proxy_mode else "https"
         return f"{scheme}://{self.config.host}:{self.port}"
 
+    @property
+    def admin_url(self) -> str | None:
+        return f"http://{self.config.admin_host}:{self.admin_port}" if self.admin_port else None
+
     async def stop(self) -> None:
         await self.background.stop()
+        if self.admin_runner is not None:
+            await self.admin_runner.cleanup()
         await self.runner.cleanup()
         await self.store.close()
 
@@ -58,7 +68,9 @@ async def start_server(config: Config, sock: socket.socket | None = None, clock:
     await register_manifest_aggregators(config, store)
     clock = clock or SystemClock()
     background = Background(store, config, clock)
-    runner = web.AppRunner(create_app(config, store, schemas, clock), access_log=None)
+    app = create_app(config, store, schemas, clock)
+    app[BACKGROUND] = background
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     if sock is not None:
         site: web.BaseSite = web.SockSite(runner, sock, ssl_context=tls)
@@ -66,5 +78,8 @@ async def start_server(config: Config, sock: socket.socket | None = None, clock:
         site = web.TCPSite(runner, config.host, config.port, ssl_context=tls, reuse_address=True)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # the real port when config.port is 0
+    admin_runner, admin_port = None, None
+    if config.admin_enabled:
+        admin_runner, admin_port = await start_admin(config, store, schemas, clock, on_change=background.changed)
     await background.start()
-    return RunningServer(config, store, runner, port, background)
+    return RunningServer(config, store, runner, port, background, admin_runner, admin_port)

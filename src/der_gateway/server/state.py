@@ -15,3 +15,4 @@ STORE = web.AppKey("store", Store)
 SCHEMAS = web.AppKey("schemas", SchemaSet)
 CLOCK = web.AppKey("clock", Clock)
 CLIENT = web.RequestKey("client", Client)
+BACKGROUND = web.AppKey("background", object)  # server.background.Background: tell it of writes

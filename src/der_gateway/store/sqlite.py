@@ -93,6 +93,9 @@ class SQLiteStore(ControlPlaneStore):
         conn.execute("BEGIN IMMEDIATE")
         try:
             result = fn(conn)
+            if isinstance(result, sqlite3.Cursor):  # never let a cursor leave the writer thread
+                result.close()
+                result = None
         except BaseException:
             conn.execute("ROLLBACK")
             raise
@@ -130,6 +133,9 @@ class SQLiteStore(ControlPlaneStore):
     async def end_device(self, end_device_id: int) -> EndDeviceRecord | None:
         row = self._one(f"SELECT {_END_DEVICE_COLUMNS} FROM end_devices WHERE id = ?", (end_device_id,))
         return _end_device(row) if row else None
+
+    async def all_end_devices(self) -> list[EndDeviceRecord]:
+        return [_end_device(r) for r in self._rows(f"SELECT {_END_DEVICE_COLUMNS} FROM end_devices ORDER BY id")]
 
     async def end_device_by_identity(self, lfdi: str | None, sfdi: int) -> list[EndDeviceRecord]:
         rows = self._rows(f"SELECT {_END_DEVICE_COLUMNS} FROM end_devices WHERE lfdi = ? OR sfdi = ?",

@@ -223,6 +223,13 @@ class ControlPlaneStore:
             log_changes(c, changed)
         await self._in_transaction(apply)
 
+    async def targeted_end_devices(self, program_id: int) -> list[tuple[int, str]]:
+        """(id, lFDI) of the enabled EndDevices a program reaches through their groups."""
+        return list(self._rows(
+            "SELECT DISTINCT e.id, e.lfdi FROM group_programs gp JOIN group_members m ON m.group_id = gp.group_id "
+            "JOIN end_devices e ON e.id = m.end_device_id WHERE gp.program_id = ? AND e.enabled = 1 ORDER BY e.id",
+            (program_id,)))
+
     async def groups_with_program(self, program_id: int) -> list[int]:
         return [r[0] for r in self._rows(
             "SELECT group_id FROM group_programs WHERE program_id = ? ORDER BY group_id", (program_id,))]
@@ -359,7 +366,9 @@ class ControlPlaneStore:
         return self._one("SELECT count(*) FROM outbox")[0]
 
     async def next_outbox_attempt(self) -> int | None:
-        return self._one("SELECT min(next_attempt) FROM outbox")[0]
+        """When the next notification may go: the earliest due head of a notificationURI's queue."""
+        return self._one("SELECT min(o.next_attempt) FROM outbox o "
+                         "JOIN (SELECT min(id) AS id FROM outbox GROUP BY uri) h ON h.id = o.id")[0]
 
     async def outbox_delivered(self, item_ids: Sequence[int]) -> None:
         await self._in_transaction(lambda c: c.executemany(

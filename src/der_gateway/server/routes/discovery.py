@@ -24,6 +24,7 @@ async def device_capability(request: web.Request) -> web.Response:
     return sep_response(model.DeviceCapability(
         href=paths.DCAP,
         pollRate=request.app[CONFIG].poll_rate,
+        ResponseSetListLink=model.ListLink(href=paths.RESPONSE_SET_LIST, all=1),
         TimeLink=model.Link(href=paths.TIME),
         EndDeviceListLink=model.ListLink(href=paths.EDEV_LIST, all=end_devices.all),
         MirrorUsagePointListLink=model.ListLink(href=paths.MUP_LIST, all=mirrors.all),

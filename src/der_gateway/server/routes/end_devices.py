@@ -13,7 +13,7 @@ from ...store import EndDeviceRecord
 from .. import paths, resources, views
 from ..access import path_int, viewer, visible_end_device
 from ..http import Problem, created, no_content, paging, read_resource, sep_response
-from ..state import CLIENT, CONFIG, STORE
+from ..state import BACKGROUND, CLIENT, CONFIG, STORE
 
 routes = web.RouteTableDef()
 
@@ -86,6 +86,7 @@ async def delete_end_device(request: web.Request) -> web.Response:
         subscriptionURI=paths.subscription(record.id, s.id)))) for s in subscriptions]
     await store.delete_subscriptions([s.id for s in subscriptions], farewells)
     await store.delete_end_device(record.id, changed=[(href, 4) for href in sorted(gone)])
+    request.app[BACKGROUND].changed()
     return no_content()
 
 

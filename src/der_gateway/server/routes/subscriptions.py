@@ -8,7 +8,7 @@ from ...sep import codec, model
 from .. import paths, resources
 from ..access import path_int, viewer, visible_end_device
 from ..http import RESOURCE_LIMIT, Problem, created, no_content, paging, read_resource, sep_response
-from ..state import CLIENT, CONFIG, STORE
+from ..state import BACKGROUND, CLIENT, CONFIG, STORE
 
 routes = web.RouteTableDef()
 
@@ -74,4 +74,5 @@ async def unsubscribe(request: web.Request) -> web.Response:
                                                subscriptionURI=href))
     await request.app[STORE].delete_subscriptions(
         [subscription.id], [(subscription.id, subscription.data["notificationURI"], farewell)])
+    request.app[BACKGROUND].changed()
     return no_content()

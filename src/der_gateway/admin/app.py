@@ -1,0 +1,123 @@
+"""The operator's admin API: a JSON application on its own listener, apart from the 2030.5 one.
+
+It listens on config.admin_host:admin_port (loopback, 8444 by default; port 0
+picks a free one) over plain HTTP, so keep it on loopback or behind a TLS proxy.
+Every request needs "Authorization: Bearer <token>", the token being
+config.admin_token; when that is None a random token is made at start, written
+to data_dir/admin-token (readable by the owner only), and can be read from
+the application as app[TOKEN].  GET /openapi.json describes every endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+from typing import Callable
+
+from aiohttp import web
+
+from ..clock import Clock, SystemClock
+from ..config import Config
+from ..xsd import SchemaSet
+from . import openapi, routes_end_devices, routes_events, routes_groups, routes_programs, routes_rates
+from .auth import Handler, check_token, new_token, require_token
+from .http import ApiError, error_response, json_response
+from .state import CLOCK, CONFIG, SCHEMAS, STORE, TOKEN, WRITE_LOCK
+
+log = logging.getLogger(__name__)
+
+TOKEN_FILE = "admin-token"
+ROUTES = (routes_programs.ROUTES + routes_events.ROUTES + routes_groups.ROUTES + routes_end_devices.ROUTES
+          + routes_rates.ROUTES)
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+@web.middleware
+async def answer_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every answer other than success is JSON: {"errors": [{"field"?: ..., "reason": ...}]}."""
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return error_response(exc)
+    except web.HTTPMethodNotAllowed as exc:
+        return error_response(ApiError(405, f"{request.method} is not allowed on {request.path}",
+                                       headers={"Allow": ", ".join(sorted(exc.allowed_methods))}))
+    except web.HTTPNotFound:
+        return error_response(ApiError(404, f"nothing at {request.path}"))
+    except web.HTTPRequestEntityTooLarge:
+        return error_response(ApiError(413, "the request body is too large"))
+    except web.HTTPException as exc:
+        return error_response(ApiError(exc.status, exc.reason))
+    except Exception:
+        log.exception("admin API: %s %s failed", request.method, request.path)
+        return error_response(ApiError(500, "internal error; see the server log"))
+
+
+def one_writer_at_a_time(on_change: Callable[[], None] | None) -> Callable:
+    """Writes run one at a time, so a check and the write it allows see the same state."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.method not in WRITES:
+            return await handler(request)
+        async with request.app[WRITE_LOCK]:
+            response = await handler(request)
+        if on_change is not None and response.status < 300:
+            on_change()
+        return response
+
+    return middleware
+
+
+async def get_openapi(request: web.Request) -> web.Response:
+    return json_response(openapi.SPEC)
+
+
+def create_admin_app(config: Config, store, schemas: SchemaSet, clock: Clock | None = None, *,
+                     on_change: Callable[[], None] | None = None) -> web.Application:
+    """on_change, if given, is called after every successful write (e.g. to wake the notifier)."""
+    token = check_token(config.admin_token) if config.admin_token is not None else new_token()
+    app = web.Application(middlewares=[answer_errors, require_token, one_writer_at_a_time(on_change)],
+                          client_max_size=config.admin_max_body_bytes)
+    app[CONFIG] = config
+    app[STORE] = store
+    app[SCHEMAS] = schemas
+    app[CLOCK] = clock or SystemClock()
+    app[TOKEN] = token
+    app[WRITE_LOCK] = asyncio.Lock()
+    app.router.add_route("GET", "/openapi.json", get_openapi)
+    for method, path, handler in ROUTES:
+        app.router.add_route(method, path, handler)
+    return app
+
+
+def write_token_file(path: Path, token: str) -> None:
+    """The generated token, readable by this user only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # before the secret goes in, should the file have existed with wider rights
+    with os.fdopen(fd, "w") as f:
+        f.write(token + "\n")
+
+
+async def start_admin(config: Config, store, schemas: SchemaSet, clock: Clock | None = None, *,
+                      on_change: Callable[[], None] | None = None) -> tuple[web.AppRunner, int]:
+    """Starts the admin listener; returns its runner (runner.app[TOKEN] is the token) and its port."""
+    app = create_admin_app(config, store, schemas, clock, on_change=on_change)
+    if config.admin_token is None:
+        token_path = config.data_dir / TOKEN_FILE
+        write_token_file(token_path, app[TOKEN])
+        log.warning("admin API: no admin_token configured; generated one in %s", token_path)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, config.admin_host, config.admin_port, reuse_address=True)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    port = site._server.sockets[0].getsockname()[1]  # the real port when admin_port is 0
+    log.info("admin API on http://%s:%d", config.admin_host, port)
+    return runner, port

@@ -1,0 +1,108 @@
+"""JSON in and out: error answers, reading request bodies, path parameters."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from aiohttp import web
+
+from .state import CONFIG
+
+JSON = "application/json"
+
+
+def error(reason: str, field: str | None = None) -> dict[str, str]:
+    return {"field": field, "reason": reason} if field is not None else {"reason": reason}
+
+
+class ApiError(Exception):
+    """An answer other than success: a status and what was wrong, field by field where it can say."""
+
+    def __init__(self, status: int, errors: list[dict[str, str]] | str, headers: dict[str, str] | None = None):
+        self.errors = [error(errors)] if isinstance(errors, str) else errors
+        super().__init__("; ".join(e["reason"] for e in self.errors))
+        self.status = status
+        self.headers = headers
+
+
+def invalid(errors: list[dict[str, str]]) -> ApiError:
+    return ApiError(400, errors)
+
+
+def not_found(what: str) -> ApiError:
+    return ApiError(404, f"no {what}")
+
+
+def conflict(reason: str, field: str | None = None) -> ApiError:
+    return ApiError(409, [error(reason, field)])
+
+
+def json_response(data: Any, status: int = 200, location: str | None = None) -> web.Response:
+    headers = {"Location": location} if location else None
+    return web.json_response(data, status=status, headers=headers)
+
+
+def error_response(exc: ApiError) -> web.Response:
+    return web.json_response({"errors": exc.errors}, status=exc.status, headers=exc.headers)
+
+
+def no_content() -> web.Response:
+    return web.Response(status=204)
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def _no_constants(name: str) -> None:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+async def read_json(request: web.Request) -> dict[str, Any]:
+    """The body as a JSON object: 415 unless it is JSON, 413 over the size limit, 400 if malformed."""
+    if request.content_type != JSON:
+        raise ApiError(415, f"Content-Type must be {JSON}, not {request.content_type or 'absent'}")
+    limit = request.app[CONFIG].admin_max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, f"the body of {request.content_length} bytes exceeds the {limit}-byte limit")
+    try:
+        body = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise ApiError(413, f"the body exceeds the {limit}-byte limit") from None
+    try:
+        data = json.loads(body, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+    except (ValueError, RecursionError) as exc:
+        raise ApiError(400, f"malformed JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ApiError(400, "the body must be a JSON object")
+    return data
+
+
+def path_id(request: web.Request, name: str, what: str) -> int:
+    """An integer id from the path (the routes admit digits only); 404 when it cannot name anything."""
+    raw = request.match_info[name]
+    if len(raw) > 18:
+        raise not_found(f"{what} {raw}")
+    return int(raw)
+
+
+_LFDI = re.compile(r"[0-9A-Fa-f]{40}")
+
+
+def strict_lfdi(value: object) -> str | None:
+    """The LFDI in canonical (upper-case) form, or None unless it is exactly 40 hex digits."""
+    return value.upper() if isinstance(value, str) and _LFDI.fullmatch(value) else None
+
+
+def path_lfdi(request: web.Request, name: str) -> str:
+    lfdi = strict_lfdi(request.match_info[name])
+    if lfdi is None:
+        raise invalid([error("an LFDI is exactly 40 hex digits", name)])
+    return lfdi

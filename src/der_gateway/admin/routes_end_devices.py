@@ -1,0 +1,152 @@
+"""EndDevices as the operator sees them: provisioning, enabling, access grants; and a client's mirrors."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import replace
+
+from aiohttp import web
+
+from ..domain.registration import new_pin
+from ..sep.identity import sfdi_from_lfdi
+from ..server import paths
+from ..store import EndDeviceRecord
+from . import views
+from .http import ApiError, conflict, error, invalid, json_response, no_content, not_found, path_id, path_lfdi
+from .http import read_json, strict_lfdi
+from .state import CLOCK, STORE
+from .validation import Plain, check_plain
+
+_DEVICE_CATEGORY = re.compile(r"[0-9A-Fa-f]{1,8}")  # DeviceCategoryType: HexBinary32
+
+CREATE = {"lFDI": Plain(str, required=True), "sFDI": Plain(int), "deviceCategory": Plain(str),
+          "owner": Plain(str)}
+PATCH = {"enabled": Plain(bool), "postRate": Plain(int, nullable=True, minimum=1, maximum=2**32 - 1)}
+
+
+async def _end_device(request: web.Request) -> EndDeviceRecord:
+    end_device_id = path_id(request, "end_device_id", "EndDevice")
+    record = await request.app[STORE].end_device(end_device_id)
+    if record is None:
+        raise not_found(f"EndDevice {end_device_id}")
+    return record
+
+
+async def _detail(store, record: EndDeviceRecord) -> dict:
+    return views.end_device(record, groups=[g.id for g in await store.groups_of(record.id)],
+                            access=await store.access_grants(record.id))
+
+
+def _checked_identity(values: dict, errors: list) -> tuple[str | None, int | None, str | None]:
+    lfdi = owner = sfdi = None
+    if "lFDI" in values:
+        lfdi = strict_lfdi(values["lFDI"])
+        if lfdi is None:
+            errors.append(error("an LFDI is exactly 40 hex digits", "lFDI"))
+        else:
+            sfdi = sfdi_from_lfdi(lfdi)
+            if "sFDI" in values and values["sFDI"] != sfdi:
+                errors.append(error(f"is not derived from the lFDI (that would be {sfdi})", "sFDI"))
+    if "owner" in values:
+        owner = strict_lfdi(values["owner"])
+        if owner is None:
+            errors.append(error("an LFDI is exactly 40 hex digits", "owner"))
+    if "deviceCategory" in values and not _DEVICE_CATEGORY.fullmatch(values["deviceCategory"]):
+        errors.append(error("must be hexadecimal, at most 8 digits (HexBinary32)", "deviceCategory"))
+    return lfdi, sfdi, owner
+
+
+async def _existing(store, lfdi: str, sfdi: int) -> EndDeviceRecord | None:
+    for record in await store.end_device_by_identity(lfdi, sfdi):
+        if record.lFDI != lfdi:
+            raise conflict(f"sFDI {sfdi} already belongs to the EndDevice with lFDI {record.lFDI}", "sFDI")
+        return record
+    return None
+
+
+def _check_same(record: EndDeviceRecord, owner: str | None, category: str | None) -> None:
+    """An existing EndDevice "ensured" again must not be asked to be something else."""
+    errors = []
+    if owner is not None and owner != record.owner_lfdi:
+        errors.append(error(f"the EndDevice exists with owner {record.owner_lfdi}", "owner"))
+    if category is not None and category.upper() != (record.deviceCategory or "").upper():
+        has = f"deviceCategory {record.deviceCategory}" if record.deviceCategory else "no deviceCategory"
+        errors.append(error(f"the EndDevice exists with {has}", "deviceCategory"))
+    if errors:
+        raise ApiError(409, errors)
+
+
+async def ensure_end_device(request: web.Request) -> web.Response:
+    """Creates the EndDevice, or answers 200 with the one that already has this lFDI."""
+    store, now = request.app[STORE], request.app[CLOCK].now()
+    values, errors = check_plain(await read_json(request), CREATE)
+    lfdi, sfdi, owner = _checked_identity(values, errors)
+    if errors:
+        raise invalid(errors)
+    category = values.get("deviceCategory")
+    record = await _existing(store, lfdi, sfdi)
+    if record is None:
+        try:
+            record = await store.create_end_device(EndDeviceRecord(
+                id=0, lFDI=lfdi, sFDI=sfdi, owner_lfdi=owner or lfdi, changedTime=now, pIN=new_pin(),
+                dateTimeRegistered=now, deviceCategory=category))
+            return json_response(await _detail(store, record), 201, f"/end-devices/{record.id}")
+        except sqlite3.IntegrityError:  # registered over 2030.5 meanwhile
+            record = await _existing(store, lfdi, sfdi)
+            if record is None:
+                raise
+    _check_same(record, owner, category)
+    return json_response(await _detail(store, record))
+
+
+async def list_end_devices(request: web.Request) -> web.Response:
+    return json_response({"items": [views.end_device(r) for r in await request.app[STORE].all_end_devices()]})
+
+
+async def get_end_device(request: web.Request) -> web.Response:
+    return json_response(await _detail(request.app[STORE], await _end_device(request)))
+
+
+async def patch_end_device(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    record = await _end_device(request)
+    values, errors = check_plain(await read_json(request), PATCH)
+    if errors:
+        raise invalid(errors)
+    updated = replace(record, **{"enabled": values.get("enabled", record.enabled),
+                                 "postRate": values.get("postRate", record.postRate)})
+    if updated != record:
+        await store.update_end_device(updated, changed=[paths.edev(record.id), paths.fsa_list(record.id)])
+    return json_response(await _detail(store, updated))
+
+
+async def _set_access(request: web.Request, granted: bool) -> web.Response:
+    record = await _end_device(request)
+    await request.app[STORE].set_access(record.id, path_lfdi(request, "client_lfdi"), granted)
+    return no_content()
+
+
+async def grant_access(request: web.Request) -> web.Response:
+    return await _set_access(request, True)
+
+
+async def revoke_access(request: web.Request) -> web.Response:
+    return await _set_access(request, False)
+
+
+async def delete_mirror_usage_points(request: web.Request) -> web.Response:
+    """Every MirrorUsagePoint (with its readings) the client with this LFDI has posted."""
+    deleted = await request.app[STORE].delete_mirror_usage_points_of(path_lfdi(request, "lfdi"))
+    return json_response({"deleted": deleted})
+
+
+ROUTES = [
+    ("POST", "/end-devices", ensure_end_device),
+    ("GET", "/end-devices", list_end_devices),
+    ("GET", "/end-devices/{end_device_id:\\d+}", get_end_device),
+    ("PATCH", "/end-devices/{end_device_id:\\d+}", patch_end_device),
+    ("PUT", "/end-devices/{end_device_id:\\d+}/access/{client_lfdi}", grant_access),
+    ("DELETE", "/end-devices/{end_device_id:\\d+}/access/{client_lfdi}", revoke_access),
+    ("DELETE", "/clients/{lfdi}/mirror-usage-points", delete_mirror_usage_points),
+]

@@ -1,0 +1,142 @@
+"""Groups of EndDevices (each a FunctionSetAssignments): their members and the programs assigned to them."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..sep import model
+from ..server import paths
+from ..store import EndDeviceRecord, GroupRecord
+from . import views
+from .http import conflict, error, invalid, json_response, no_content, not_found, path_id, read_json
+from .inputs import mrid_of, operator_fields, unique
+from .routes_programs import DELETED, program_of
+from .state import CONFIG, SCHEMAS, STORE
+from .validation import build
+
+GROUP_FIELDS = ("mRID", "description")
+
+
+async def _group(request: web.Request) -> GroupRecord:
+    group_id = path_id(request, "group_id", "group")
+    record = await request.app[STORE].group(group_id)
+    if record is None:
+        raise not_found(f"group {group_id}")
+    return record
+
+
+async def _end_device(request: web.Request) -> EndDeviceRecord:
+    end_device_id = path_id(request, "end_device_id", "EndDevice")
+    record = await request.app[STORE].end_device(end_device_id)
+    if record is None:
+        raise not_found(f"EndDevice {end_device_id}")
+    return record
+
+
+async def _view(store, record: GroupRecord, with_members: bool) -> dict:
+    programs = [p.id for p in await store.programs_of_group(record.id)]
+    members = await store.group_members(record.id) if with_members else None
+    return views.group(record, programs, members, await store.count_group_members(record.id))
+
+
+async def create_group(request: web.Request) -> web.Response:
+    store, config = request.app[STORE], request.app[CONFIG]
+    fields, errors = operator_fields(await read_json(request), model.FunctionSetAssignments, GROUP_FIELDS)
+    fields["mRID"] = mrid_of(fields, config.pen)
+    group = build(model.FunctionSetAssignments, fields, request.app[SCHEMAS], prior=errors)
+    if any(g.mRID.upper() == group.mRID for g in await store.groups()):
+        raise conflict("another group already has this mRID", "mRID")
+    group_id = await unique(lambda: store.create_group(group.mRID, group.description), "group")
+    return json_response(await _view(store, await store.group(group_id), True), 201, f"/groups/{group_id}")
+
+
+async def list_groups(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    return json_response({"items": [await _view(store, g, False) for g in await store.groups()]})
+
+
+async def get_group(request: web.Request) -> web.Response:
+    return json_response(await _view(request.app[STORE], await _group(request), True))
+
+
+async def delete_group(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    group = await _group(request)
+    members = await store.group_members(group.id)
+    await store.delete_group(group.id, changed=[paths.fsa_list(e) for e in members]
+                             + [(paths.program_list(group.id), DELETED)])
+    return no_content()
+
+
+# -- members ------------------------------------------------------------------------------
+
+async def put_member(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    group, end_device = await _group(request), await _end_device(request)
+    if group.id not in {g.id for g in await store.groups_of(end_device.id)}:
+        await store.set_membership(group.id, [end_device.id], True, changed=[paths.fsa_list(end_device.id)])
+    return no_content()
+
+
+async def delete_member(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    group, end_device = await _group(request), await _end_device(request)
+    if group.id in {g.id for g in await store.groups_of(end_device.id)}:
+        await store.set_membership(group.id, [end_device.id], False, changed=[paths.fsa_list(end_device.id)])
+    return no_content()
+
+
+async def add_members(request: web.Request) -> web.Response:
+    """Adds many EndDevices at once, all or none: {"endDevices": [id, ...]}."""
+    store = request.app[STORE]
+    group = await _group(request)
+    body = await read_json(request)
+    errors = [error("unknown field", key) for key in body if key != "endDevices"]
+    ids = body.get("endDevices")
+    if not isinstance(ids, list):
+        errors.append(error("required" if ids is None else "must be a list of EndDevice ids", "endDevices"))
+        ids = []
+    for i, end_device_id in enumerate(ids):
+        if type(end_device_id) is not int:
+            errors.append(error("must be an integer (an EndDevice id)", f"endDevices[{i}]"))
+        elif not 0 < end_device_id < 2**63 or await store.end_device(end_device_id) is None:
+            errors.append(error(f"no EndDevice {end_device_id}", f"endDevices[{i}]"))
+    if errors:
+        raise invalid(errors)
+    present = set(await store.group_members(group.id))
+    added = sorted(set(ids) - present)
+    if added:
+        await store.set_membership(group.id, added, True, changed=[paths.fsa_list(e) for e in added])
+    return json_response({"added": len(added), "endDeviceCount": await store.count_group_members(group.id)})
+
+
+# -- programs -----------------------------------------------------------------------------
+
+async def _assign(request: web.Request, assigned: bool) -> web.Response:
+    store = request.app[STORE]
+    group, program = await _group(request), await program_of(request)
+    current = program.id in {p.id for p in await store.programs_of_group(group.id)}
+    if current != assigned:
+        await store.set_group_program(group.id, program.id, assigned, changed=[paths.program_list(group.id)])
+    return no_content()
+
+
+async def assign_program(request: web.Request) -> web.Response:
+    return await _assign(request, True)
+
+
+async def unassign_program(request: web.Request) -> web.Response:
+    return await _assign(request, False)
+
+
+ROUTES = [
+    ("POST", "/groups", create_group),
+    ("GET", "/groups", list_groups),
+    ("GET", "/groups/{group_id:\\d+}", get_group),
+    ("DELETE", "/groups/{group_id:\\d+}", delete_group),
+    ("POST", "/groups/{group_id:\\d+}/members", add_members),
+    ("PUT", "/groups/{group_id:\\d+}/members/{end_device_id:\\d+}", put_member),
+    ("DELETE", "/groups/{group_id:\\d+}/members/{end_device_id:\\d+}", delete_member),
+    ("PUT", "/groups/{group_id:\\d+}/programs/{program_id:\\d+}", assign_program),
+    ("DELETE", "/groups/{group_id:\\d+}/programs/{program_id:\\d+}", unassign_program),
+]

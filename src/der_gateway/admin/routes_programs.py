@@ -1,0 +1,179 @@
+"""DERPrograms, their DefaultDERControl and their DERCurves."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..domain.events import ProgramEventStatus
+from ..sep import codec, model
+from ..server import paths
+from ..server.operations import event_states
+from ..store import ProgramRecord
+from . import views
+from .http import conflict, json_response, no_content, not_found, path_id, read_json
+from .inputs import curve_hrefs, curve_link_errors, mrid_of, operator_fields, unique
+from .state import CLOCK, CONFIG, SCHEMAS, STORE
+from .validation import build
+
+DELETED = 4  # Notification.status: the subscribed resource was deleted
+
+PROGRAM_FIELDS = ("mRID", "description", "primacy")
+PROGRAM_PATCH_FIELDS = ("description", "primacy")
+DEFAULT_CONTROL_FIELDS = ("mRID", "description", "version", "DERControlBase", "setESDelay", "setESHighFreq",
+                          "setESHighVolt", "setESLowFreq", "setESLowVolt", "setESRampTms", "setESRandomDelay",
+                          "setGradW", "setSoftGradW")
+CURVE_FIELDS = ("mRID", "description", "version", "autonomousVRefEnable", "autonomousVRefTimeConstant",
+                "CurveData", "curveType", "openLoopTms", "rampDecTms", "rampIncTms", "rampPT1Tms", "vRef",
+                "xMultiplier", "yMultiplier", "yRefType")
+
+
+async def program_of(request: web.Request) -> ProgramRecord:
+    program_id = path_id(request, "program_id", "program")
+    record = await request.app[STORE].program(program_id)
+    if record is None:
+        raise not_found(f"program {program_id}")
+    return record
+
+
+async def _view(store, record: ProgramRecord) -> dict:
+    return views.program(record, await store.groups_with_program(record.id))
+
+
+# -- programs -----------------------------------------------------------------------
+
+async def create_program(request: web.Request) -> web.Response:
+    store, config = request.app[STORE], request.app[CONFIG]
+    fields, errors = operator_fields(await read_json(request), model.DERProgram, PROGRAM_FIELDS)
+    fields["mRID"] = mrid_of(fields, config.pen)
+    program = build(model.DERProgram, fields, request.app[SCHEMAS], prior=errors)
+    if any(p.mRID.upper() == program.mRID for p in await store.programs()):
+        raise conflict("another program already has this mRID", "mRID")
+    program_id = await unique(lambda: store.create_program(program.mRID, program.description, program.primacy),
+                              "program")
+    return json_response(await _view(store, await store.program(program_id)), 201, f"/programs/{program_id}")
+
+
+async def list_programs(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    return json_response({"items": [await _view(store, p) for p in await store.programs()]})
+
+
+async def get_program(request: web.Request) -> web.Response:
+    return json_response(await _view(request.app[STORE], await program_of(request)))
+
+
+async def patch_program(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    record = await program_of(request)
+    fields, errors = operator_fields(await read_json(request), model.DERProgram, PROGRAM_PATCH_FIELDS)
+    merged = {"mRID": record.mRID, "description": record.description, "primacy": record.primacy, **fields}
+    program = build(model.DERProgram, merged, request.app[SCHEMAS], prior=errors)
+    groups = await store.groups_with_program(record.id)
+    await store.update_program(record.id, program.description, program.primacy,
+                               changed=[paths.program_list(g) for g in groups])
+    return json_response(await _view(store, await store.program(record.id)))
+
+
+async def delete_program(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    record = await program_of(request)
+    groups = await store.groups_with_program(record.id)
+    await store.delete_program(record.id, changed=[paths.program_list(g) for g in groups] + [
+        (paths.control_list(record.id), DELETED), (paths.default_control(record.id), DELETED),
+        (paths.curve_list(record.id), DELETED)])
+    return no_content()
+
+
+# -- DefaultDERControl ------------------------------------------------------------------
+
+async def put_default_control(request: web.Request) -> web.Response:
+    store, config = request.app[STORE], request.app[CONFIG]
+    record = await program_of(request)
+    fields, errors = operator_fields(await read_json(request), model.DefaultDERControl, DEFAULT_CONTROL_FIELDS)
+    fields["mRID"] = mrid_of(fields, config.pen)
+    errors += await curve_link_errors(store, record.id, fields.get("DERControlBase"))
+    control = build(model.DefaultDERControl, fields, request.app[SCHEMAS], prior=errors)
+    existed = await store.default_control(record.id) is not None
+    data = codec.to_data(control)
+    await store.set_default_control(record.id, control.mRID, data, changed=[paths.default_control(record.id)])
+    return json_response(views.default_control(record.id, data), 200 if existed else 201,
+                         f"/programs/{record.id}/default-control")
+
+
+async def get_default_control(request: web.Request) -> web.Response:
+    record = await program_of(request)
+    data = await request.app[STORE].default_control(record.id)
+    if data is None:
+        raise not_found(f"DefaultDERControl for program {record.id}")
+    return json_response(views.default_control(record.id, data))
+
+
+# -- DERCurves ------------------------------------------------------------------------------
+
+async def create_curve(request: web.Request) -> web.Response:
+    store, config = request.app[STORE], request.app[CONFIG]
+    record = await program_of(request)
+    fields, errors = operator_fields(await read_json(request), model.DERCurve, CURVE_FIELDS)
+    fields["mRID"] = mrid_of(fields, config.pen)
+    fields["creationTime"] = request.app[CLOCK].now()
+    curve = build(model.DERCurve, fields, request.app[SCHEMAS], prior=errors)
+    data = codec.to_data(curve)
+    curve_id = await unique(lambda: store.add_curve(record.id, curve.mRID, data,
+                                                    changed=[paths.curve_list(record.id)]), "DERCurve")
+    return json_response(views.curve(record.id, curve_id, data), 201, f"/programs/{record.id}/curves/{curve_id}")
+
+
+async def list_curves(request: web.Request) -> web.Response:
+    record = await program_of(request)
+    curves = await request.app[STORE].curves(record.id)
+    return json_response({"items": [views.curve(record.id, cid, data) for cid, data in curves]})
+
+
+async def _curve(request: web.Request) -> tuple[ProgramRecord, int, dict]:
+    record = await program_of(request)
+    curve_id = path_id(request, "curve_id", "DERCurve")
+    data = await request.app[STORE].curve(record.id, curve_id)
+    if data is None:
+        raise not_found(f"DERCurve {curve_id} in program {record.id}")
+    return record, curve_id, data
+
+
+async def get_curve(request: web.Request) -> web.Response:
+    record, curve_id, data = await _curve(request)
+    return json_response(views.curve(record.id, curve_id, data))
+
+
+async def delete_curve(request: web.Request) -> web.Response:
+    """Refused while the DefaultDERControl or an event that has not ended refers to the curve."""
+    store = request.app[STORE]
+    record, curve_id, _ = await _curve(request)
+    href = paths.curve(record.id, curve_id)
+    users = []
+    default = await store.default_control(record.id)
+    if default is not None and href in curve_hrefs(default):
+        users.append("the program's DefaultDERControl")
+    controls = await store.controls(record.id)
+    states = event_states(controls, request.app[CLOCK].now())
+    for c in controls:
+        live = states[c.id].program_event_status in (ProgramEventStatus.SCHEDULED, ProgramEventStatus.IN_PROGRESS)
+        if live and href in curve_hrefs(c.data):
+            users.append(f"event {c.id}")
+    if users:
+        raise conflict(f"the DERCurve is in use by {', '.join(users)}")
+    await store.delete_curve(record.id, curve_id, changed=[paths.curve_list(record.id)])
+    return no_content()
+
+
+ROUTES = [
+    ("POST", "/programs", create_program),
+    ("GET", "/programs", list_programs),
+    ("GET", "/programs/{program_id:\\d+}", get_program),
+    ("PATCH", "/programs/{program_id:\\d+}", patch_program),
+    ("DELETE", "/programs/{program_id:\\d+}", delete_program),
+    ("PUT", "/programs/{program_id:\\d+}/default-control", put_default_control),
+    ("GET", "/programs/{program_id:\\d+}/default-control", get_default_control),
+    ("POST", "/programs/{program_id:\\d+}/curves", create_curve),
+    ("GET", "/programs/{program_id:\\d+}/curves", list_curves),
+    ("GET", "/programs/{program_id:\\d+}/curves/{curve_id:\\d+}", get_curve),
+    ("DELETE", "/programs/{program_id:\\d+}/curves/{curve_id:\\d+}", delete_curve),
+]

@@ -1,0 +1,50 @@
+"""Poll and post rates the server advertises, per resource, over the configured defaults."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from .http import error, invalid, json_response, read_json
+from .state import CONFIG, STORE
+from .validation import Plain, check_plain
+
+# the resources whose pollRate (and, for EndDevice and MirrorUsagePoint, postRate) the server advertises
+RESOURCES = ("dcap", "tm", "edev", "fsa", "derp", "der", "mup", "lel", "rsps", "sub")
+POSTING = ("edev", "mup")
+
+RATE = Plain(int, nullable=True, minimum=1, maximum=2**32 - 1)
+SET = {"resource": Plain(str, required=True), "pollRate": RATE, "postRate": RATE}
+
+
+def _view(resource: str, rates: dict, config) -> dict:
+    poll, post = rates.get(resource, (None, None))
+    view = {"resource": resource, "pollRate": poll, "effectivePollRate": poll if poll is not None else config.poll_rate}
+    if resource in POSTING:
+        view.update(postRate=post, effectivePostRate=post if post is not None else config.post_rate)
+    return view
+
+
+async def set_rate(request: web.Request) -> web.Response:
+    """Replaces the resource's rates: an omitted or null rate falls back to the configured default."""
+    store, config = request.app[STORE], request.app[CONFIG]
+    values, errors = check_plain(await read_json(request), SET)
+    resource = values.get("resource")
+    if resource is not None and resource not in RESOURCES:
+        errors.append(error(f"must be one of {', '.join(RESOURCES)}", "resource"))
+    elif resource is not None and values.get("postRate") is not None and resource not in POSTING:
+        errors.append(error(f"only {' and '.join(POSTING)} have a postRate", "postRate"))
+    if errors:
+        raise invalid(errors)
+    await store.set_rate(resource, values.get("pollRate"), values.get("postRate"))
+    return json_response(_view(resource, await store.rates(), config))
+
+
+async def list_rates(request: web.Request) -> web.Response:
+    rates = await request.app[STORE].rates()
+    return json_response({"items": [_view(r, rates, request.app[CONFIG]) for r in RESOURCES]})
+
+
+ROUTES = [
+    ("PUT", "/rates", set_rate),
+    ("GET", "/rates", list_rates),
+]

@@ -1,0 +1,296 @@
+"""Operator input checked in two steps, every problem named by its field.
+
+1. Shape: the JSON must match the sep.model dataclass exactly: no unknown keys,
+   every required field, and JSON types that are the field's type (an integer
+   field takes only a JSON integer: not a boolean, a string or 5.0).
+2. Schema: the object is encoded as 2030.5 XML and validated against the
+   deployment's schema set, so ranges, lengths, patterns and the profile
+   (CSIP-AUS elements under csip) are the standard's own.  libxml2's messages
+   are traced back to the element, and so to the JSON field, they are about.
+
+Fields are named as dotted paths with list indexes: "CurveData[2].yvalue".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import re
+from typing import Any, TypeVar
+
+from lxml import etree
+
+from ..sep import codec
+from ..sep.fields import CSIPAUS_NS
+from ..xsd import SchemaSet
+from .http import error, invalid
+
+T = TypeVar("T")
+
+# characters XML 1.0 cannot carry, and lone surrogates
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+@functools.cache
+def required_fields(cls: type) -> frozenset[str]:
+    return frozenset(f.name for f in dataclasses.fields(cls)
+                     if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
+
+
+def scalar_error(kind: type, value: Any) -> str | None:
+    """Why value is not a JSON value of the scalar kind (int, bool or str), or None if it is."""
+    if kind is int and type(value) is not int:
+        return "must be an integer"
+    if kind is bool and type(value) is not bool:
+        return "must be true or false"
+    if kind is str:
+        if not isinstance(value, str):
+            return "must be a string"
+        if _NOT_XML.search(value):
+            return "contains a character that XML cannot carry"
+    return None
+
+
+# stand-ins for missing or mistyped required scalars, so the schema can still judge the other fields
+_PLACEHOLDERS: dict[type, Any] = {int: 0, str: "0", bool: False}
+
+
+class _Shape:
+    """One pass over a JSON object: errors, and a copy without what is wrong (nulls count as absent).
+
+    A required scalar that is missing or of the wrong type gets a placeholder in
+    the copy, so that the schema can still check everything else.
+    """
+
+    def __init__(self) -> None:
+        self.errors: list[dict[str, str]] = []
+        self.indexes_intact = True  # False once a list item had to be dropped
+
+    def fail(self, field: str, reason: str) -> None:
+        self.errors.append(error(reason, field or "(body)"))
+
+    def check(self, cls: type, data: Any, path: str) -> dict[str, Any] | None:
+        if not isinstance(data, dict):
+            self.fail(path, "must be a JSON object")
+            return None
+        plans = {p.name: p for p in codec.plan(cls)}
+        for key in data:
+            if key not in plans:
+                self.fail(join(path, key), "unknown field")
+        clean: dict[str, Any] = {}
+        for name, p in plans.items():
+            here = join(path, name)
+            value = data.get(name)
+            if value is None:
+                if name in required_fields(cls):
+                    self.fail(here, "required")
+                    if p.scalar is not None and not p.many:
+                        clean[name] = _PLACEHOLDERS[p.scalar]
+                continue
+            if p.many:
+                if not isinstance(value, list):
+                    self.fail(here, "must be a list")
+                    continue
+                items = [self._value(p, item, f"{here}[{i}]") for i, item in enumerate(value)]
+                if any(item is None for item in items):
+                    self.indexes_intact = False
+                clean[name] = [item for item in items if item is not None]
+            else:
+                checked = self._value(p, value, here)
+                if checked is not None:
+                    clean[name] = checked
+                elif p.scalar is not None and name in required_fields(cls):
+                    clean[name] = _PLACEHOLDERS[p.scalar]
+        return clean
+
+    def _value(self, p: codec.FieldPlan, value: Any, here: str) -> Any:
+        if p.nested is not None:
+            return self.check(p.nested, value, here)
+        reason = scalar_error(p.scalar, value)
+        if reason:
+            self.fail(here, reason)
+            return None
+        return value
+
+
+def build(cls: type[T], data: dict[str, Any], schemas: SchemaSet, *,
+          prior: list[dict[str, str]] = ()) -> T:
+    """The resource the JSON describes, schema-valid; otherwise 400 with every error found (and prior ones)."""
+    shape = _Shape()
+    clean = shape.check(cls, data, "")
+    errors = list(prior) + shape.errors
+    obj = None
+    if clean is not None:
+        try:
+            obj = codec.from_data(cls, clean)
+        except (TypeError, KeyError, ValueError) as exc:
+            if not shape.errors:
+                errors.append(error(f"not a {cls.__name__}: {exc}", "(body)"))
+    if obj is not None and shape.indexes_intact:
+        judged = {e["field"] for e in errors}
+        errors.extend(e for e in schema_errors(obj, schemas) if e["field"] not in judged and e not in errors)
+    if errors:
+        raise invalid(errors)
+    return obj
+
+
+# -- schema errors, traced to fields --------------------------------------------------
+
+_MESSAGE = re.compile(r"^line (?P<line>\d+): Element '(?P<element>[^']+)'(?:, attribute '(?P<attr>[^']+)')?: "
+                      r"(?P<text>.*)$", re.S)
+_EXPECTED = re.compile(r"Expected is (?:one of )?\( (?P<names>[^)]*) \)")
+_NAMESPACE = re.compile(r"\{[^}]*\}")
+_ATOMIC = re.compile(r"^'(?P<value>.*)' is not a valid value of the atomic type "
+                     r"'(?:\{[^}]*\})?(?P<type>\w+)'\.?$", re.S)
+_INTEGER_TYPE = re.compile(r"^(?P<unsigned>U?)Int(?P<bits>\d+)$")
+_HEX_TYPE = re.compile(r"^HexBinary(?P<bits>\d+)$")
+
+
+_LONG = " characters long (bytes, for a hex value)"
+_FACETS = (
+    (re.compile(r"^\[facet 'maxLength'\].*maximum length of '(\d+)'"), "must be at most {}" + _LONG),
+    (re.compile(r"^\[facet 'minLength'\].*minimum length of '(\d+)'"), "must be at least {}" + _LONG),
+    (re.compile(r"^\[facet 'length'\].*length of '(\d+)'\.?$"), "must be exactly {}" + _LONG),
+    (re.compile(r"^\[facet 'maxInclusive'\].*allowed \('(-?\d+)'\)"), "must be at most {}"),
+    (re.compile(r"^\[facet 'minInclusive'\].*allowed \('(-?\d+)'\)"), "must be at least {}"),
+)
+
+
+def _type_reason(text: str) -> str | None:
+    """libxml2's "not a valid value of the atomic type" and facet messages, as the rule they enforce."""
+    for pattern, template in _FACETS:
+        if (f := pattern.match(text)):
+            return template.format(f.group(1))
+    m = _ATOMIC.match(text)
+    if not m:
+        return None
+    kind = m.group("type")
+    if (i := _INTEGER_TYPE.match(kind)):
+        bits = int(i.group("bits"))
+        low, high = (0, 2**bits - 1) if i.group("unsigned") else (-(2**(bits - 1)), 2**(bits - 1) - 1)
+        return f"must be an integer from {low} to {high} ({kind})"
+    if (h := _HEX_TYPE.match(kind)):
+        return f"must be hexadecimal, at most {int(h.group('bits')) // 4} digits ({kind})"
+    return f"{m.group('value')!r} is not a valid {kind}"
+
+
+def _fields_by_line(root: etree._Element, cls: type) -> dict[int, tuple[str, etree._Element]]:
+    """Each element's JSON path, by the line it starts on (the document is pretty-printed)."""
+    found: dict[int, tuple[str, etree._Element]] = {}
+
+    def walk(element: etree._Element, cls: type | None, path: str) -> None:
+        found.setdefault(element.sourceline, (path, element))
+        if cls is None:
+            return
+        plans = {p.name: p for p in codec.plan(cls)}
+        seen: dict[str, int] = {}
+        for child in element:
+            name = etree.QName(child).localname
+            p = plans.get(name)
+            if p is None:
+                continue
+            child_path = join(path, name)
+            if p.many:
+                child_path = f"{child_path}[{seen.get(name, 0)}]"
+                seen[name] = seen.get(name, 0) + 1
+            walk(child, p.nested, child_path)
+
+    walk(root, cls, "")
+    return found
+
+
+def _expected_names(text: str) -> list[str]:
+    m = _EXPECTED.search(text)
+    if not m:
+        return []
+    return [_NAMESPACE.sub("", n.strip()) for n in m.group("names").split(",") if n.strip()]
+
+
+def _translate(message: str, lines: dict[int, tuple[str, etree._Element]], profile: str) -> dict[str, str]:
+    m = _MESSAGE.match(message)
+    if not m or int(m.group("line")) not in lines:
+        return error(_NAMESPACE.sub("", message.partition(": ")[2] or message), "(body)")
+    path, element = lines[int(m.group("line"))]
+    text = m.group("text").strip()
+    reason = _type_reason(text) or _NAMESPACE.sub("", text)
+    if m.group("attr"):
+        return error(reason, join(path, m.group("attr")))
+    expected = _expected_names(text)
+    if text.startswith("Missing child element"):
+        if len(expected) == 1:
+            return error("required", join(path, expected[0]))
+        return error(f"requires one of: {', '.join(expected)}", path or "(body)")
+    if text.startswith("This element is not expected"):
+        if etree.QName(element).namespace == CSIPAUS_NS and profile != "csip-aus":
+            return error(f"a CSIP-AUS field; this server runs the {profile} profile", path)
+        parent, siblings = path.rpartition(".")[0], element.getparent()
+        present = {etree.QName(c).localname for c in siblings} if siblings is not None else set()
+        if len(expected) == 1 and expected[0] not in present:
+            return error("required", join(parent, expected[0]))
+        return error("not allowed here", path)
+    return error(reason, path or "(body)")
+
+
+def schema_errors(obj: Any, schemas: SchemaSet) -> list[dict[str, str]]:
+    """The 2030.5 schema's objections to obj, each named by the JSON field it concerns."""
+    try:
+        compact = etree.fromstring(codec.encode(obj))
+    except (etree.XMLSyntaxError, UnicodeEncodeError) as exc:  # shape checks keep this from happening
+        return [error(f"cannot be written as XML: {exc}", "(body)")]
+    root = etree.fromstring(etree.tostring(compact, pretty_print=True))
+    messages = schemas.errors(root)
+    if not messages:
+        return []
+    lines = _fields_by_line(root, type(obj))
+    result: list[dict[str, str]] = []
+    for message in messages:
+        translated = _translate(message, lines, schemas.profile)
+        if translated not in result:
+            result.append(translated)
+    return result
+
+
+# -- plain (non-2030.5) bodies ---------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Plain:
+    """A field of an admin-only body: its scalar kind, and whether it must be there."""
+
+    kind: type
+    required: bool = False
+    nullable: bool = False
+    minimum: int | None = None
+    maximum: int | None = None
+
+
+def check_plain(data: dict[str, Any], spec: dict[str, Plain]) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """Values present in data, typed as the spec says; unknown keys and wrong types are errors."""
+    errors = [error("unknown field", key) for key in data if key not in spec]
+    values: dict[str, Any] = {}
+    for name, rule in spec.items():
+        if name not in data:
+            if rule.required:
+                errors.append(error("required", name))
+            continue
+        value = data[name]
+        if value is None:
+            if not rule.nullable:
+                errors.append(error("required" if rule.required else "must not be null", name))
+            else:
+                values[name] = None
+            continue
+        reason = scalar_error(rule.kind, value)
+        if reason is None and rule.kind is int:
+            if rule.minimum is not None and value < rule.minimum:
+                reason = f"must be at least {rule.minimum}"
+            elif rule.maximum is not None and value > rule.maximum:
+                reason = f"must be at most {rule.maximum}"
+        if reason:
+            errors.append(error(reason, name))
+        else:
+            values[name] = value
+    return values, errors
