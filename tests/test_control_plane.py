@@ -232,3 +232,15 @@ async def test_responses_are_checked_and_kept(plant, identities):
     assert listed.all == 3
     assert (await h.client("device2").get(listed.Response[0].href)).status == 404
     assert doc(await device.get("/rsps?l=5"), model.ResponseSetList).ResponseSet[0].ResponseListLink.href == "/rsps/1/rsp"
+
+
+async def test_poll_and_post_rates_per_resource(plant):
+    h, ids, group, program = plant
+    device = h.client("device1")
+    assert doc(await device.get(f"/fsa/{group}/derp"), model.DERProgramList).pollRate == 900
+    await h.store.set_rate("derp", 60, None)
+    await h.store.set_rate("dcap", 30, None)
+    await h.store.set_rate("edev", None, 120)
+    assert doc(await device.get(f"/fsa/{group}/derp"), model.DERProgramList).pollRate == 60
+    assert doc(await device.get("/dcap"), model.DeviceCapability).pollRate == 30
+    assert doc(await device.get(f"/edev/{ids['device1']}"), model.EndDevice).postRate == 120

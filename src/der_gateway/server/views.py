@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from ..config import Config
 from ..sep import model
 from ..store import EndDeviceRecord
 from . import paths
 
 
-def registration(record: EndDeviceRecord, config: Config) -> model.Registration:
-    return model.Registration(href=paths.registration(record.id), pollRate=config.poll_rate,
+def registration(record: EndDeviceRecord, poll_rate: int) -> model.Registration:
+    return model.Registration(href=paths.registration(record.id), pollRate=poll_rate,
                               dateTimeRegistered=record.dateTimeRegistered, pIN=record.pIN)
 
 

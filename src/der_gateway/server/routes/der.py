@@ -6,9 +6,9 @@ from aiohttp import web
 
 from ...sep import codec, model
 from .. import paths, views
-from ..access import path_int, visible_end_device
+from ..access import path_int, viewer, visible_end_device
 from ..http import Problem, created, no_content, paging, read_resource, sep_response
-from ..state import CONFIG, STORE
+from ..state import STORE
 
 routes = web.RouteTableDef()
 
@@ -28,7 +28,7 @@ async def list_ders(request: web.Request) -> web.Response:
     numbers = await request.app[STORE].der_numbers(record.id)
     shown = numbers[page.start:page.start + page.limit]
     return sep_response(model.DERList(href=paths.der_list(record.id), all=len(numbers), results=len(shown),
-                                      pollRate=request.app[CONFIG].poll_rate,
+                                      pollRate=await viewer(request).poll_rate("der"),
                                       DER=[views.der(record.id, n) for n in shown]))
 
 

@@ -9,6 +9,7 @@ from aiohttp import web
 from ...domain.time import zone_times
 from ...sep import model
 from .. import paths
+from ..access import viewer
 from ..http import sep_response
 from ..state import CLIENT, CONFIG, STORE
 
@@ -23,7 +24,7 @@ async def device_capability(request: web.Request) -> web.Response:
     mirrors = await store.mirror_usage_points(client.lfdi, 0, 0)
     return sep_response(model.DeviceCapability(
         href=paths.DCAP,
-        pollRate=request.app[CONFIG].poll_rate,
+        pollRate=await viewer(request).poll_rate("dcap"),
         ResponseSetListLink=model.ListLink(href=paths.RESPONSE_SET_LIST, all=1),
         TimeLink=model.Link(href=paths.TIME),
         EndDeviceListLink=model.ListLink(href=paths.EDEV_LIST, all=end_devices.all),
@@ -37,6 +38,6 @@ async def time_resource(request: web.Request) -> web.Response:
     now = int(time.time())
     zone = zone_times(config.timezone, now)
     return sep_response(model.Time(
-        href=paths.TIME, pollRate=config.poll_rate, currentTime=now, dstEndTime=zone.dstEndTime,
+        href=paths.TIME, pollRate=await viewer(request).poll_rate("tm"), currentTime=now, dstEndTime=zone.dstEndTime,
         dstOffset=zone.dstOffset, dstStartTime=zone.dstStartTime, localTime=zone.localTime,
         quality=config.time_quality, tzOffset=zone.tzOffset))

@@ -11,7 +11,7 @@ from ...domain import registration as rules
 from ...sep import codec, model
 from ...store import EndDeviceRecord
 from .. import paths, resources, views
-from ..access import path_int, viewer, visible_end_device
+from ..access import viewer, visible_end_device
 from ..http import Problem, created, no_content, paging, read_resource, sep_response
 from ..state import BACKGROUND, CLIENT, CONFIG, STORE
 
@@ -92,7 +92,8 @@ async def delete_end_device(request: web.Request) -> web.Response:
 
 @routes.get("/edev/{edev}/rg")
 async def get_registration(request: web.Request) -> web.Response:
-    return sep_response(views.registration(await visible_end_device(request), request.app[CONFIG]))
+    record = await visible_end_device(request)
+    return sep_response(views.registration(record, await viewer(request).poll_rate("edev")))
 
 
 def _require_aus(request: web.Request) -> None:

@@ -6,9 +6,9 @@ from aiohttp import web
 
 from ...sep import codec, model
 from .. import paths
-from ..access import path_int, visible_end_device
+from ..access import path_int, viewer, visible_end_device
 from ..http import Problem, created, paging, read_resource, sep_response
-from ..state import CONFIG, STORE
+from ..state import STORE
 
 routes = web.RouteTableDef()
 
@@ -26,7 +26,7 @@ async def list_log_events(request: web.Request) -> web.Response:
     page = await request.app[STORE].log_events(record.id, page_args.start, page_args.limit, page_args.after)
     return sep_response(model.LogEventList(
         href=paths.log_event_list(record.id), subscribable=0, all=page.all, results=len(page.items),
-        pollRate=request.app[CONFIG].poll_rate,
+        pollRate=await viewer(request).poll_rate("lel"),
         LogEvent=[_log_event(record.id, log_id, data) for log_id, data in page.items]))
 
 

@@ -8,9 +8,9 @@ from ...sep import codec, model
 from ...sep.identity import normalize_lfdi, sfdi_from_lfdi
 from ...store import MirrorUsagePointRecord
 from .. import paths
-from ..access import path_int
+from ..access import path_int, viewer
 from ..http import Problem, created, no_content, paging, read_resource, sep_response
-from ..state import CLIENT, CONFIG, STORE
+from ..state import CLIENT, STORE
 
 routes = web.RouteTableDef()
 
@@ -25,7 +25,7 @@ async def _owned(request: web.Request) -> MirrorUsagePointRecord:
 async def _view(request: web.Request, record: MirrorUsagePointRecord) -> model.MirrorUsagePoint:
     mup = codec.from_data(model.MirrorUsagePoint, record.data)
     mup.href = paths.mup(record.id)
-    mup.postRate = request.app[CONFIG].post_rate
+    mup.postRate = await viewer(request).post_rate("mup")
     readings = await request.app[STORE].mirror_meter_readings(record.id)
     mup.MirrorMeterReading = [codec.from_data(model.MirrorMeterReading, r) for r in readings]
     return mup
@@ -52,7 +52,7 @@ async def list_mirror_usage_points(request: web.Request) -> web.Response:
     page = await request.app[STORE].mirror_usage_points(request[CLIENT].lfdi, page_args.start, page_args.limit)
     items = [await _view(request, r) for r in page.items]
     return sep_response(model.MirrorUsagePointList(href=paths.MUP_LIST, all=page.all, results=len(items),
-                                                   pollRate=request.app[CONFIG].poll_rate,
+                                                   pollRate=await viewer(request).poll_rate("mup"),
                                                    MirrorUsagePoint=items))
 
 
