@@ -86,7 +86,8 @@ async def refresh_states(store, clock: Clock, since: int | None = None) -> int |
     """Writes every event state that time has moved on since `since`; returns when the next change is due."""
     now = clock.now()
     by_program: dict[int, list[ControlRecord]] = {}
-    for r in await store.all_controls():
+    # an event that ended before `since` can no longer change, nor can anything that overlapped it
+    for r in await store.all_controls(ending_after=since):
         by_program.setdefault(r.program_id, []).append(r)
     rows: list[StateRow] = []
     changed: list[str] = []

@@ -134,9 +134,12 @@ class ControlPlaneStore:
             f"SELECT {_CONTROL_COLUMNS} FROM controls WHERE program_id = ? ORDER BY start, creation_time DESC, id DESC",
             (program_id,))]
 
-    async def all_controls(self) -> list[ControlRecord]:
+    async def all_controls(self, ending_after: int | None = None) -> list[ControlRecord]:
+        """Every event, or only those whose end is later than ending_after."""
+        where, params = ("WHERE start + duration > ?", (ending_after,)) if ending_after is not None else ("", ())
         return [_control(r) for r in self._rows(
-            f"SELECT {_CONTROL_COLUMNS} FROM controls ORDER BY program_id, start, creation_time DESC, id DESC")]
+            f"SELECT {_CONTROL_COLUMNS} FROM controls {where} ORDER BY program_id, start, creation_time DESC, id DESC",
+            params)]
 
     async def control(self, control_id: int) -> ControlRecord | None:
         r = self._one(f"SELECT {_CONTROL_COLUMNS} FROM controls WHERE id = ?", (control_id,))
