@@ -44,7 +44,8 @@ async def create_event(store, clock: Clock, pen: int, program_id: int, control: 
     now = clock.now()
     existing = await store.controls(program_id)
     provisional_id = max((r.id for r in existing), default=0) + 1
-    control = dataclasses.replace(control, href=None, mRID=control.mRID or new_mrid(pen), creationTime=now)
+    control = dataclasses.replace(control, href=None, mRID=control.mRID or new_mrid(pen), creationTime=now,
+                                  version=control.version if control.version is not None else 0)
     event = lifecycle.Event(provisional_id, now, control.interval.start, control.interval.duration,
                             modes_of(control.DERControlBase),
                             bool(control.randomizeStart or control.randomizeDuration))
