@@ -170,3 +170,150 @@ MIGRATIONS.append(
     );
     """
 )
+
+MIGRATIONS.append(
+    # 3: the utility's side: customers, service points and where they sit on the network, the asset
+    # catalog, aggregators' authorisations, program rules and tariffs, DER assets, enrollments,
+    # service tasks, idempotent requests, and the enrollment-sync outbox
+    """
+    CREATE TABLE customers (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        external_id TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'active'
+    );
+    CREATE TABLE accounts (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        customer_id INTEGER NOT NULL REFERENCES customers (id) ON DELETE CASCADE,
+        external_id TEXT NOT NULL UNIQUE,
+        status TEXT NOT NULL DEFAULT 'active'
+    );
+    CREATE TABLE service_points (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        account_id INTEGER NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
+        external_id TEXT NOT NULL UNIQUE,
+        address TEXT,
+        substation TEXT,
+        feeder TEXT,
+        transformer TEXT
+    );
+    -- a network location (substation, feeder or transformer) and the FSA group that stands for it
+    CREATE TABLE network_locations (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL CHECK (kind IN ('substation', 'feeder', 'transformer')),
+        name TEXT NOT NULL,
+        parent_id INTEGER REFERENCES network_locations (id),
+        group_id INTEGER NOT NULL REFERENCES groups (id),
+        UNIQUE (kind, name)
+    );
+    CREATE TABLE asset_types (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        code TEXT NOT NULL UNIQUE,
+        description TEXT,
+        der_type INTEGER NOT NULL,
+        requires_interconnection INTEGER NOT NULL DEFAULT 0,
+        default_program_id INTEGER REFERENCES programs (id)
+    );
+    CREATE TABLE device_models (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        asset_type_id INTEGER NOT NULL REFERENCES asset_types (id),
+        manufacturer TEXT NOT NULL,
+        model TEXT NOT NULL,
+        spec TEXT NOT NULL,
+        UNIQUE (manufacturer, model)
+    );
+    CREATE TABLE aggregator_customers (
+        aggregator_lfdi TEXT NOT NULL REFERENCES aggregators (lfdi) ON DELETE CASCADE,
+        customer_id INTEGER NOT NULL REFERENCES customers (id) ON DELETE CASCADE,
+        PRIMARY KEY (aggregator_lfdi, customer_id)
+    );
+    ALTER TABLE aggregators ADD COLUMN status TEXT NOT NULL DEFAULT 'active';
+    CREATE TABLE program_rules (
+        program_id INTEGER PRIMARY KEY REFERENCES programs (id) ON DELETE CASCADE,
+        code TEXT UNIQUE,
+        group_id INTEGER REFERENCES groups (id),
+        eligibility TEXT NOT NULL DEFAULT '{}',
+        constraints TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE tariffs (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        code TEXT NOT NULL UNIQUE,
+        description TEXT,
+        terms TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE tariff_acceptances (
+        customer_id INTEGER NOT NULL REFERENCES customers (id) ON DELETE CASCADE,
+        tariff_id INTEGER NOT NULL REFERENCES tariffs (id) ON DELETE CASCADE,
+        accepted_at INTEGER NOT NULL,
+        PRIMARY KEY (customer_id, tariff_id)
+    );
+    CREATE TABLE der_assets (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        customer_id INTEGER NOT NULL REFERENCES customers (id),
+        service_point_id INTEGER NOT NULL REFERENCES service_points (id),
+        device_model_id INTEGER NOT NULL REFERENCES device_models (id),
+        serial_number TEXT,
+        end_device_id INTEGER REFERENCES end_devices (id) ON DELETE SET NULL,
+        lfdi TEXT NOT NULL,
+        nameplate TEXT NOT NULL,
+        interconnection TEXT,
+        status TEXT NOT NULL DEFAULT 'active',
+        replaced_by INTEGER REFERENCES der_assets (id),
+        created INTEGER NOT NULL
+    );
+    CREATE INDEX der_assets_by_lfdi ON der_assets (lfdi);
+    CREATE TABLE enrollments (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        der_asset_id INTEGER NOT NULL REFERENCES der_assets (id),
+        program_id INTEGER NOT NULL REFERENCES programs (id),
+        status TEXT NOT NULL,
+        sync_status TEXT,
+        sync_reason TEXT,
+        created INTEGER NOT NULL,
+        updated INTEGER NOT NULL
+    );
+    CREATE INDEX enrollments_by_asset ON enrollments (der_asset_id);
+    CREATE TABLE service_tasks (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL CHECK (kind IN ('enroll', 'unenroll', 'interconnect', 'replace')),
+        state TEXT NOT NULL CHECK (state IN ('Pending', 'Processing', 'Completed', 'Error', 'Cancelled')),
+        der_asset_id INTEGER REFERENCES der_assets (id),
+        enrollment_id INTEGER REFERENCES enrollments (id),
+        payload TEXT NOT NULL DEFAULT '{}',
+        approval TEXT,
+        reasons TEXT NOT NULL DEFAULT '[]',
+        created INTEGER NOT NULL,
+        updated INTEGER NOT NULL
+    );
+    CREATE INDEX service_tasks_by_state ON service_tasks (state, id);
+    CREATE TABLE idempotent_requests (
+        key TEXT NOT NULL,
+        caller TEXT NOT NULL,
+        operation TEXT NOT NULL,
+        request_digest TEXT NOT NULL,
+        status INTEGER NOT NULL,
+        response TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        PRIMARY KEY (caller, operation, key)
+    );
+    CREATE TABLE sync_endpoints (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        name TEXT NOT NULL UNIQUE,
+        url TEXT NOT NULL
+    );
+    CREATE TABLE sync_messages (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        endpoint_id INTEGER NOT NULL REFERENCES sync_endpoints (id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        enrollment_id INTEGER REFERENCES enrollments (id),
+        body TEXT NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('queued', 'sent', 'acknowledged', 'rejected')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        ack_reason TEXT,
+        created INTEGER NOT NULL
+    );
+    CREATE INDEX sync_messages_queue ON sync_messages (endpoint_id, state, id);
+    """
+)

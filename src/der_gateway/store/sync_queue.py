@@ -1,0 +1,23 @@
+"""Queueing an outbound sync message (JSON) to every configured operational endpoint.
+
+Called inside the transaction that makes the change the message reports, so a
+change and its sync message are committed together or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+
+def enqueue_sync(c: sqlite3.Connection, kind: str, body: dict[str, Any], now: int,
+                 enrollment_id: int | None = None) -> int:
+    """One sync_messages row per endpoint; kind is e.g. 'enrollment', 'unenrollment', 'replacement',
+    'aggregator' or 'program-rules'.  Returns how many were queued."""
+    endpoints = [r[0] for r in c.execute("SELECT id FROM sync_endpoints ORDER BY id")]
+    c.executemany(
+        "INSERT INTO sync_messages (endpoint_id, kind, enrollment_id, body, state, created) "
+        "VALUES (?, ?, ?, ?, 'queued', ?)",
+        [(e, kind, enrollment_id, json.dumps({"kind": kind, **body}), now) for e in endpoints])
+    return len(endpoints)
