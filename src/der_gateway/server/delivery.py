@@ -109,9 +109,20 @@ class NotificationDelivery:
         if task.exception() is not None:  # the store failed: left to the next poll
             log.error("sending notifications to %s failed", uri, exc_info=task.exception())
             return
-        self._wake.set()  # more may be queued for it, or it now waits for a retry
+        if uri in self._held:  # it now waits for a retry: the loop's next sleep must allow for it
+            self._wake.set()
 
     async def _send_queue(self, uri: str) -> int:
+        """Sends uri's queue in order until it is empty or an item fails."""
+        total = 0
+        while True:
+            sent, more = await self._send_batch(uri)
+            total += sent
+            if not more:
+                return total
+
+    async def _send_batch(self, uri: str) -> tuple[int, bool]:
+        """One batch of uri's queue; (how many were delivered, whether to go on with the next batch)."""
         async with self._limit:
             items = await self.store.outbox_queue(uri, self.batch)
             delivered: list[int] = []
@@ -138,7 +149,8 @@ class NotificationDelivery:
                          item.id, uri, item.attempts + 1, backoff, error)
             else:
                 self._held.pop(uri, None)
-            return len(delivered)
+            # go on while the queue yields items: some may have been queued while these were sent
+            return len(delivered), failure is None and bool(items)
 
     async def _remove(self, item_ids: list[int]) -> None:
         """Removes delivered items, in one transaction with those of other URIs finishing meanwhile.

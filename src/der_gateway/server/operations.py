@@ -14,6 +14,15 @@ from . import paths
 
 StateRow = tuple[int, int, int, int | None]
 
+# randomizeStart and randomizeDuration are at most an hour: an event is of interest until an hour
+# after its end, and older history need not be read to work out current states
+RANDOMIZATION_LIMIT = 3600
+
+
+async def live_controls(store, program_id: int, now: int) -> list[ControlRecord]:
+    """The program's events that are not long over, with everything needed for their states."""
+    return await store.controls(program_id, ending_after=now - RANDOMIZATION_LIMIT)
+
 
 def modes_of(base: model.DERControlBase) -> frozenset[str]:
     """The DERControlBase fields an event sets: the controls it exercises."""
@@ -42,7 +51,7 @@ def _moved(records: list[ControlRecord], states: dict[int, lifecycle.EventState]
 async def create_event(store, clock: Clock, pen: int, program_id: int, control: model.DERControl) -> ControlRecord:
     """Stores a new event for the program; its mRID, creationTime and status are the server's."""
     now = clock.now()
-    existing = await store.controls(program_id)
+    existing = await live_controls(store, program_id, now)
     provisional_id = max((r.id for r in existing), default=0) + 1
     control = dataclasses.replace(control, href=None, mRID=control.mRID or new_mrid(pen), creationTime=now,
                                   version=control.version if control.version is not None else 0)
@@ -67,7 +76,7 @@ class CannotCancel(Exception):
 async def cancel_event(store, clock: Clock, control_id: int) -> ControlRecord:
     now = clock.now()
     record = await store.control(control_id)
-    program = await store.controls(record.program_id)
+    program = await store.controls(record.program_id, ending_after=record.start)
     events = [as_event(r) for r in program]
     state = lifecycle.state_at(as_event(record), events, now)
     if state.status in (lifecycle.Status.CANCELLED, lifecycle.Status.CANCELLED_WITH_RANDOMIZATION):

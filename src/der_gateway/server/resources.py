@@ -15,7 +15,7 @@ from ..domain.clients import Client
 from ..sep import codec, model
 from ..store import ControlRecord, EndDeviceRecord, GroupRecord, ProgramRecord
 from . import paths
-from .operations import event_states
+from .operations import event_states, live_controls
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def _visible_controls(records: list[ControlRecord], now: int) -> list[ControlRec
 
 async def program(v: Viewer, record: ProgramRecord) -> model.DERProgram:
     store, now = v.store, v.clock.now()
-    controls = await store.controls(record.id)
+    controls = await live_controls(store, record.id, now)
     states = event_states(controls, now)
     visible = _visible_controls(controls, now)
     return model.DERProgram(
@@ -139,7 +139,7 @@ def control(record: ControlRecord, state) -> model.DERControl:
 async def control_list(v: Viewer, program_id: int, start: int, limit: int, *,
                        active_only: bool = False) -> model.DERControlList:
     now = v.clock.now()
-    records = await v.store.controls(program_id)
+    records = await live_controls(v.store, program_id, now)
     states = event_states(records, now)
     chosen = [r for r in _visible_controls(records, now) if not active_only or states[r.id].active]
     shown = chosen[start:start + limit]

@@ -128,11 +128,21 @@ class ControlPlaneStore:
             return cid
         return await self._in_transaction(insert)
 
-    async def controls(self, program_id: int) -> list[ControlRecord]:
-        """A program's events, in the standard's order: start ascending, then newest first."""
+    async def controls(self, program_id: int, ending_after: int | None = None) -> list[ControlRecord]:
+        """A program's events, in the standard's order: start ascending, then newest first.
+
+        With ending_after, only those that end later than it, and every event overlapping one of
+        those, so that their states can be worked out from what is returned.
+        """
+        if ending_after is None:
+            where, params = "program_id = ?", (program_id,)
+        else:
+            where = ("program_id = ? AND start + duration > (SELECT coalesce(min(start), ?) FROM controls "
+                     "WHERE program_id = ? AND start + duration > ?)")
+            params = (program_id, ending_after, program_id, ending_after)
         return [_control(r) for r in self._rows(
-            f"SELECT {_CONTROL_COLUMNS} FROM controls WHERE program_id = ? ORDER BY start, creation_time DESC, id DESC",
-            (program_id,))]
+            f"SELECT {_CONTROL_COLUMNS} FROM controls WHERE {where} ORDER BY start, creation_time DESC, id DESC",
+            params)]
 
     async def all_controls(self, ending_after: int | None = None) -> list[ControlRecord]:
         """Every event, or only those whose end is later than ending_after."""
@@ -355,8 +365,8 @@ class ControlPlaneStore:
 
     async def outbox_heads(self, now: int, limit: int = 500) -> list[OutboxItem]:
         """The oldest undelivered notification of each notificationURI that is due, so order holds per URI."""
-        return [OutboxItem(*r) for r in self._rows(
-            "SELECT o.id, o.subscription_id, o.uri, o.body, o.attempts FROM outbox o "
+        return [OutboxItem(*r) for r in self._rows(  # without bodies: outbox_queue reads those
+            "SELECT o.id, o.subscription_id, o.uri, x'', o.attempts FROM outbox o "
             "JOIN (SELECT uri, min(id) AS id FROM outbox GROUP BY uri) h ON h.id = o.id "
             "WHERE o.next_attempt <= ? ORDER BY o.id LIMIT ?", (now, limit))]
 

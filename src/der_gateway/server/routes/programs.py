@@ -75,7 +75,7 @@ async def get_control(request: web.Request) -> web.Response:
     record = await store.control(path_int(request, "derc"))
     if record is None or record.program_id != program_id:
         raise Problem(404, f"no DERControl at {request.path}")
-    states = event_states(await store.controls(program_id), viewer(request).clock.now())
+    states = event_states(await store.controls(program_id, ending_after=record.start), viewer(request).clock.now())
     return sep_response(resources.control(record, states[record.id]))
 
 
