@@ -244,3 +244,20 @@ async def test_poll_and_post_rates_per_resource(plant):
     assert doc(await device.get(f"/fsa/{group}/derp"), model.DERProgramList).pollRate == 60
     assert doc(await device.get("/dcap"), model.DeviceCapability).pollRate == 30
     assert doc(await device.get(f"/edev/{ids['device1']}"), model.EndDevice).postRate == 120
+
+
+async def test_history_is_not_read_to_work_out_current_states(plant, clock):
+    h, ids, group, program = plant
+    past = [await create(h, program, control(T0 - 100_000 + i * 400, 300)) for i in range(20)]
+    clock.set(T0 + 1000)
+    overlapping = await create(h, program, control(T0 + 900, 300))  # began before now
+    upcoming = await create(h, program, control(T0 + 1100, 300))
+    window = await operations.live_controls(h.store, program, clock.now())
+    assert {r.id for r in window} == {overlapping.id, upcoming.id}
+    assert not {r.id for r in window} & {r.id for r in past}
+    # the window still holds what a live event's state depends on: an older overlapping event
+    clock.set(T0 + 1150)
+    newer = await create(h, program, control(T0 + 1150, 100))
+    listed = doc(await h.client("device1").get(f"/derp/{program}/derc?l=50"), model.DERControlList)
+    states = {c.href.rsplit("/", 1)[1]: c.EventStatus.currentStatus for c in listed.DERControl}
+    assert states[str(upcoming.id)] == 4 and states[str(newer.id)] == 1
