@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 from aiohttp import web
 
 from ..sep import model
@@ -63,8 +65,12 @@ async def delete_group(request: web.Request) -> web.Response:
     store = request.app[STORE]
     group = await _group(request)
     members = await store.group_members(group.id)
-    await store.delete_group(group.id, changed=[paths.fsa_list(e) for e in members]
-                             + [(paths.program_list(group.id), DELETED)])
+    try:
+        await store.delete_group(group.id, changed=[paths.fsa_list(e) for e in members]
+                                 + [(paths.program_list(group.id), DELETED)])
+    except sqlite3.IntegrityError:
+        raise conflict("the group stands for a network location or a program's enrollments; "
+                       "it goes with them") from None
     return no_content()
 
 

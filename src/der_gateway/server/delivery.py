@@ -48,6 +48,7 @@ class NotificationDelivery:
         self.clock = clock
         self.batch = batch  # items of one URI sent per pass, and marked delivered together
         self.heads = heads  # URIs looked at per pass
+        self._saturated = False  # the last pass found as many due URIs as it looks at: there may be more
         self.poll = poll  # longest sleep, so that items queued by another process are seen
         self.delivered_total = 0
         self.failed_total = 0
@@ -93,6 +94,7 @@ class NotificationDelivery:
 
     async def _launch_due(self) -> list[asyncio.Task[int]]:
         due = await self.store.outbox_heads(self.clock.now(), self.heads)
+        self._saturated = len(due) >= self.heads
         tasks = []
         for head in due:
             if head.uri not in self._busy:
@@ -110,6 +112,8 @@ class NotificationDelivery:
             log.error("sending notifications to %s failed", uri, exc_info=task.exception())
             return
         if uri in self._held:  # it now waits for a retry: the loop's next sleep must allow for it
+            self._wake.set()
+        elif self._saturated and len(self._busy) <= self.heads // 4:  # most of the pass is done: fetch more
             self._wake.set()
 
     async def _send_queue(self, uri: str) -> int:
