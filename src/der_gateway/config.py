@@ -50,6 +50,15 @@ class Config:
     notification_concurrency: int = 64
     notification_timeout: float = 10.0
     notification_max_backoff: int = 300
+    # Enrollment sync (server/enrollment_sync.py): operational endpoints (name -> http(s) URL; a
+    # TOML table) created or updated at start, beside those added through the admin API; seconds
+    # per POST; the longest wait between retries of a failing endpoint (nothing is dropped); and
+    # the admin API's URL as receivers reach it, for the "acknowledgeUrl" of each message
+    # (None: http://admin_host:admin_port).
+    sync_endpoints: dict[str, str] = field(default_factory=dict)
+    sync_timeout: float = 10.0
+    sync_max_backoff: int = 300
+    sync_ack_base_url: str | None = None
 
     @property
     def proxy_mode(self) -> bool:

@@ -319,6 +319,441 @@ PATHS: dict[str, dict[str, Schema]] = {
                      (LFDI_PARAM,), errors={400: "lfdi is not 40 hex digits"})},
 }
 
+# -- enrollment sync and network locations (routes_sync, routes_network) -------------------------
+# Query parameters are described in each operation's description.
+
+_SYNC_STATES = ["queued", "sent", "acknowledged", "rejected"]
+_LOCATION_KINDS = ["substation", "feeder", "transformer"]
+COMPONENTS.update({
+    "SyncEndpointInput": _object({"name": {"type": "string", "minLength": 1, "maxLength": 64},
+                                  "url": {"type": "string", "description": "http:// or https://; https is reached "
+                                                                           "presenting the server's certificate"}},
+                                 ("name", "url")),
+    "SyncEndpointPatch": _object({"name": {"type": "string", "minLength": 1, "maxLength": 64}, "url": STRING}),
+    "SyncEndpoint": _object({"id": ID, "name": STRING, "url": STRING,
+                             "messages": _object({s: INTEGER for s in _SYNC_STATES}, tuple(_SYNC_STATES),
+                                                 "how many of its messages are in each state")},
+                            ("id", "name", "url", "messages")),
+    "SyncMessage": _object({
+        "id": ID, "endpointId": ID, "endpoint": nullable(STRING), "kind": STRING,
+        "enrollmentId": nullable(ID), "state": {"enum": _SYNC_STATES}, "attempts": INTEGER,
+        "nextAttempt": INTEGER, "lastError": nullable(STRING), "ackReason": nullable(STRING), "created": INTEGER,
+        "body": {"type": "object", "description": "what is POSTed, with messageId and acknowledgeUrl added"},
+        "enrollment": _object({"id": ID, "syncStatus": nullable(STRING), "syncReason": nullable(STRING)},
+                              description="after an acknowledgement: the enrollment's sync state")},
+        ("id", "endpointId", "endpoint", "kind", "enrollmentId", "state", "attempts", "nextAttempt", "lastError",
+         "ackReason", "created", "body")),
+    "SyncMessagePage": _object({"all": INTEGER, "items": {"type": "array", "items": ref("SyncMessage")}},
+                               ("all", "items")),
+    "Acknowledgement": _object({"ok": BOOLEAN, "reason": {"type": "string", "maxLength": 2000,
+                                                          "description": "required when ok is false"}},
+                               ("ok",)),
+    "NetworkLocationRows": {"type": "array", "items": _object(
+        {"servicePoint": STRING, "transformer": STRING, "feeder": STRING, "substation": STRING},
+        ("servicePoint", "transformer", "feeder", "substation"))},
+    "NetworkImport": _object({"mode": {"enum": ["initial", "incremental"]}, "rows": INTEGER,
+                              "servicePointsChanged": INTEGER, "locationsCreated": INTEGER,
+                              "locationsMoved": INTEGER, "locationsRemoved": INTEGER,
+                              "endDevicesMoved": INTEGER},
+                             ("mode", "rows", "servicePointsChanged", "locationsCreated", "locationsMoved",
+                              "locationsRemoved", "endDevicesMoved")),
+    "NetworkLocation": _object({
+        "id": ID, "kind": {"enum": _LOCATION_KINDS}, "name": STRING, "parentId": nullable(ID),
+        "parent": nullable(STRING), "groupId": ID, "groupHref": HREF,
+        "endDeviceCount": {"type": "integer", "description": "enrolled EndDevices in its group"},
+        "servicePointCount": INTEGER,
+        "children": {"type": "array", "items": ID, "description": "not in lists"}},
+        ("id", "kind", "name", "parentId", "parent", "groupId", "groupHref", "endDeviceCount", "servicePointCount")),
+})
+for _name in ("SyncEndpoint", "NetworkLocation"):
+    COMPONENTS[_name + "List"] = _items(_name)
+
+ENDPOINT_ID = _param("endpoint_id", "sync endpoint id")
+MESSAGE_ID = _param("message_id", "sync message id")
+LOCATION_ID = _param("location_id", "network location id")
+
+
+def _described(operation: Schema, description: str) -> Schema:
+    return {**operation, "description": description}
+
+
+_import = op("Import network locations (service point -> transformer, feeder, substation)",
+             {200: _answer("applied", "NetworkImport")}, body="NetworkLocationRows",
+             errors={415: "Content-Type is neither text/csv nor application/json"})
+_import["requestBody"] = {"required": True, "content": {
+    "text/csv": {"schema": {"type": "string", "description": "a header line service_point,transformer,feeder,"
+                                                             "substation (any order), then one row per line"}},
+    JSON: {"schema": ref("NetworkLocationRows")}}}
+
+PATHS.update({
+    "/sync/endpoints": {
+        "post": op("Add an operational endpoint sync messages are POSTed to",
+                   {201: _answer("created (Location: /sync/endpoints/{id})", "SyncEndpoint")},
+                   body="SyncEndpointInput", errors={409: "the name is taken"}),
+        "get": op("List operational endpoints", {200: _answer("all, by id", "SyncEndpointList")})},
+    "/sync/endpoints/{endpoint_id}": {
+        "get": op("Get an operational endpoint", {200: _answer("it", "SyncEndpoint")}, (ENDPOINT_ID,)),
+        "patch": op("Rename an endpoint or change its URL (queued messages go to the new one)",
+                    {200: _answer("it", "SyncEndpoint")}, (ENDPOINT_ID,), "SyncEndpointPatch",
+                    {409: "the name is taken"}),
+        "delete": _described(op("Delete an endpoint with its messages", NO_CONTENT, (ENDPOINT_ID,),
+                                errors={400: "force is neither true nor false",
+                                        409: "messages are still queued for it (without force=true)"}),
+                             "Query: force=true also drops the messages still queued for it.")},
+    "/sync/messages": {
+        "get": _described(op("List sync messages", {200: _answer("by id", "SyncMessagePage")},
+                             errors={400: "an unknown or invalid query parameter"}),
+                          "Query (all optional): state=queued|sent|acknowledged|rejected, endpoint={id}, "
+                          "kind={kind}, enrollment={id}, after={id} (the page after that message), "
+                          "limit=1..1000 (default 100). all counts every match.")},
+    "/sync/messages/{message_id}": {
+        "get": op("Get a sync message", {200: _answer("it", "SyncMessage")}, (MESSAGE_ID,))},
+    "/sync/messages/{message_id}/ack": {
+        "post": _described(op("Acknowledge a sync message (the receiver's acknowledgeUrl)",
+                              {200: _answer("the message, and its enrollment's sync state", "SyncMessage")},
+                              (MESSAGE_ID,), "Acknowledgement",
+                              {409: "it was acknowledged the other way already"}),
+                           "ok true: 'acknowledged'; the enrollment becomes Synchronized once every endpoint's "
+                           "latest message about it is acknowledged. ok false: 'rejected'; the enrollment "
+                           "becomes Error with the reason. Repeating an acknowledgement changes nothing.")},
+    "/network-locations/import": {
+        "post": _described(_import, "Query: mode=initial (the file is the whole network: every location and "
+                                    "service-point location it does not name is removed) or mode=incremental "
+                                    "(the default: the rows given are added or updated). Every row is checked "
+                                    "first (unknown service point, missing value, a feeder under two substations, "
+                                    "...) and all problems come back at once, with nothing applied. Each location "
+                                    "gets its own group; enrolled EndDevices are moved into the groups of their "
+                                    "service point's transformer, feeder and substation.")},
+    "/network-locations": {
+        "get": _described(op("List network locations with their groups",
+                             {200: _answer("substations, feeders, transformers, by name", "NetworkLocationList")},
+                             errors={400: "an unknown or invalid query parameter"}),
+                          "Query (optional): kind=substation|feeder|transformer.")},
+    "/network-locations/{location_id}": {
+        "get": op("Get a network location with its children", {200: _answer("it", "NetworkLocation")},
+                  (LOCATION_ID,))},
+})
+
+# -- the utility's side: customers, catalog, aggregators, program rules, tariffs, registration and
+# enrollment (routes_utility, routes_utility_catalog, routes_utility_ops) --------------------------
+
+_NULL_STRING = nullable(STRING)
+_REF = {"anyOf": [ID, {"type": "string", "minLength": 1}], "description": "an id, or an external id (a code)"}
+_STATUS = {"enum": ["active", "inactive"]}
+_TASK_STATES = ["Pending", "Processing", "Completed", "Error", "Cancelled"]
+_IDEMPOTENT = (" Takes an optional Idempotency-Key header (1-200 characters): a retry with the same key and body "
+               "answers the first answer (status and body) and creates nothing; the same key with another body "
+               "is 409.")
+_RANGE = _object({"min": {"type": "number"}, "max": {"type": "number"}})
+_PROBLEMS = {"type": "array", "items": _object({"field": STRING, "reason": STRING}, ("reason",))}
+for _cls in (model.DERCapability, model.DERSettings):
+    for _part, _part_cls in _nested_classes(_cls, {}).items():
+        COMPONENTS.setdefault(_part, sep_object(_part_cls, description="IEEE 2030.5 " + _part))
+
+COMPONENTS.update({
+    "ServicePointInput": _object({"externalId": STRING, "address": _NULL_STRING, "substation": _NULL_STRING,
+                                  "feeder": _NULL_STRING, "transformer": _NULL_STRING}, ("externalId",),
+                                 "substation, feeder and transformer name its network location"),
+    "ServicePointPatch": _object({"address": _NULL_STRING, "substation": _NULL_STRING, "feeder": _NULL_STRING,
+                                  "transformer": _NULL_STRING}),
+    "ServicePoint": _object({"id": ID, "accountId": ID, "customerId": ID, "externalId": STRING,
+                             "address": _NULL_STRING, "substation": _NULL_STRING, "feeder": _NULL_STRING,
+                             "transformer": _NULL_STRING}, ("id", "accountId", "externalId")),
+    "AccountInput": _object({"externalId": STRING, "status": _STATUS,
+                             "servicePoints": {"type": "array", "items": ref("ServicePointInput")}},
+                            ("externalId",)),
+    "AccountPatch": _object({"status": _STATUS}),
+    "Account": _object({"id": ID, "customerId": ID, "externalId": STRING, "status": _STATUS,
+                        "servicePoints": {"type": "array", "items": ref("ServicePoint")}},
+                       ("id", "customerId", "externalId", "status", "servicePoints")),
+    "CustomerInput": _object({"externalId": STRING, "name": STRING, "status": _STATUS,
+                              "accounts": {"type": "array", "items": ref("AccountInput")}}, ("externalId", "name"),
+                             "External ids (customer, accounts, service points) are unique: a taken one is 409."),
+    "CustomerPatch": _object({"name": STRING, "status": _STATUS}),
+    "Customer": _object({
+        "id": ID, "externalId": STRING, "name": STRING, "status": _STATUS,
+        "accounts": {"type": "array", "items": ref("Account"), "description": "not in lists"},
+        "tariffs": {"type": "array", "items": _object({"tariffId": ID, "code": STRING, "acceptedAt": INTEGER}),
+                    "description": "tariffs accepted; not in lists"},
+        "aggregators": {"type": "array", "items": LFDI, "description": "authorised aggregators; not in lists"}},
+        ("id", "externalId", "name", "status")),
+    "TariffInput": _object({"code": STRING, "description": _NULL_STRING, "terms": {"type": "object"}}, ("code",)),
+    "TariffPatch": _object({"description": _NULL_STRING, "terms": {"type": "object"}}),
+    "Tariff": _object({"id": ID, "code": STRING, "description": _NULL_STRING, "terms": {"type": "object"}},
+                      ("id", "code", "description", "terms")),
+    "AssetTypeInput": _object({
+        "code": STRING, "description": _NULL_STRING,
+        "derType": {"type": "integer", "description": "2030.5 DERType: 0, 1-6, 80-83"},
+        "requiresInterconnection": {"type": "boolean", "description": "the DER registration flag: registration "
+                                                                       "needs an approved interconnectDER first"},
+        "defaultProgramId": nullable(ID)}, ("code", "derType")),
+    "AssetTypePatch": _object({"description": _NULL_STRING, "derType": INTEGER, "requiresInterconnection": BOOLEAN,
+                               "defaultProgramId": nullable(ID)}),
+    "AssetType": _object({"id": ID, "code": STRING, "description": _NULL_STRING, "derType": INTEGER,
+                          "derTypeName": STRING, "requiresInterconnection": BOOLEAN, "defaultProgramId": nullable(ID)},
+                         ("id", "code", "derType", "requiresInterconnection", "defaultProgramId")),
+    "NameplateSpec": {"type": "object", "description": "per DERCapability rating (rtgMaxW, rtgMaxWh, rtgMaxVA, "
+                                                       "rtgMaxVar, rtgVNom, ...): {min?, max?, required?} in base "
+                                                       "units (W, Wh, VA, var, V, A, Ah); interconnection: "
+                                                       "{exportLimitW|importLimitW|inverterCount|phases: {min?, "
+                                                       "max?}}",
+                      "additionalProperties": _object({"min": {"type": "number"}, "max": {"type": "number"},
+                                                       "required": BOOLEAN}, closed=False)},
+    "DeviceModelInput": _object({"assetTypeId": ID, "manufacturer": STRING, "model": STRING,
+                                 "spec": ref("NameplateSpec")}, ("assetTypeId", "manufacturer", "model", "spec"),
+                                "manufacturer and model together are unique (409)"),
+    "DeviceModelPatch": _object({"assetTypeId": ID, "spec": ref("NameplateSpec")}),
+    "DeviceModel": _object({"id": ID, "assetTypeId": ID, "manufacturer": STRING, "model": STRING,
+                            "spec": ref("NameplateSpec")}, ("id", "assetTypeId", "manufacturer", "model", "spec")),
+    "AggregatorInput": _object({"lFDI": LFDI, "name": STRING, "status": {"enum": ["active", "suspended"]},
+                                "customers": {"type": "array", "items": _REF}}, ("lFDI", "name"),
+                               "customers: those it may act for. Every change is synced ('aggregator')."),
+    "AggregatorPatch": _object({"name": STRING, "status": {"enum": ["active", "suspended"]},
+                                "customers": {"type": "array", "items": _REF, "description": "replaces the set"}}),
+    "Aggregator": _object({"lFDI": LFDI, "name": STRING, "status": {"enum": ["active", "suspended"]},
+                           "created": INTEGER, "customers": {"type": "array", "items": ID}},
+                          ("lFDI", "name", "status", "created", "customers")),
+    "Eligibility": _object({
+        "derTypes": {"type": "array", "items": INTEGER}, "capacityW": _RANGE,
+        "substations": {"type": "array", "items": STRING}, "feeders": {"type": "array", "items": STRING},
+        "transformers": {"type": "array", "items": STRING},
+        "tariffId": nullable({**ID, "description": "a tariff the customer must have accepted"})},
+        description="each given rule must hold for a device to enroll (rules deviceTypes, capacity, location, "
+                    "tariff); capacity is the nameplate's rtgMaxW"),
+    "Constraints": _object({
+        "maxEvents": _object({"count": INTEGER, "periodSeconds": INTEGER}, ("count", "periodSeconds")),
+        "maxDurationSeconds": INTEGER,
+        "allowedHours": _object({"start": {"type": "integer", "minimum": 0, "maximum": 23},
+                                 "end": {"type": "integer", "minimum": 1, "maximum": 24}}, ("start", "end"),
+                                "local hours [start, end) in config.timezone; start > end wraps midnight"),
+        "minNoticeSeconds": INTEGER},
+        description="checked when an event is created (rules maxEvents, maxDuration, allowedHours, minNotice)"),
+    "ProgramRulesInput": _object({"code": _NULL_STRING, "eligibility": ref("Eligibility"),
+                                  "constraints": ref("Constraints")},
+                                 description="Replaces the rules; synced ('program-rules'). code names the program "
+                                             "in registerDERDevice."),
+    "ProgramRules": _object({"programId": ID, "code": _NULL_STRING, "groupId": nullable(ID),
+                             "eligibility": ref("Eligibility"), "constraints": ref("Constraints")},
+                            ("programId", "code", "groupId", "eligibility", "constraints")),
+    "DeviceInput": _object({
+        "lFDI": LFDI, "sFDI": {"type": "integer", "description": "must be the one derived from lFDI"},
+        "manufacturer": STRING, "model": STRING, "serialNumber": STRING,
+        "deviceCategory": {"type": "string", "pattern": "^[0-9A-Fa-f]{1,8}$"},
+        "nameplate": sep_object(model.DERCapability, tuple(p.name for p in codec.plan(model.DERCapability)
+                                                            if p.name != "href"),
+                                description="a DERCapability (2030.5 JSON form), within the model's spec"),
+        "settings": sep_object(model.DERSettings, tuple(p.name for p in codec.plan(model.DERSettings)
+                                                         if p.name not in ("href", "subscribable", "updatedTime")),
+                               description="a DERSettings without updatedTime (the server's); limits may not "
+                                           "exceed the nameplate")},
+        ("lFDI", "manufacturer", "model", "serialNumber", "nameplate")),
+    "RegisterDERDevice": _object({
+        "customer": _REF, "servicePoint": _REF, "device": ref("DeviceInput"),
+        "program": nullable({**_REF, "description": "id, rules code or mRID; default: the asset type's"}),
+        "aggregator": {**LFDI, "description": "admin only: act for this aggregator (it must be active and "
+                                              "authorised); it then owns the EndDevice"}},
+        ("customer", "servicePoint", "device")),
+    "InterconnectDER": _object({
+        "customer": _REF, "servicePoint": _REF,
+        "device": _object({"manufacturer": STRING, "model": STRING, "serialNumber": STRING, "lFDI": LFDI},
+                          ("manufacturer", "model", "serialNumber")),
+        "interconnection": _object({"exportLimitW": INTEGER, "importLimitW": INTEGER,
+                                    "inverterCount": INTEGER, "phases": {"enum": [1, 2, 3]},
+                                    "applicationRef": STRING}, ("exportLimitW",)),
+        "aggregator": LFDI}, ("customer", "servicePoint", "device", "interconnection")),
+    "DeviceReplacement": _object({
+        "lFDI": LFDI, "sFDI": INTEGER, "serialNumber": STRING, "manufacturer": STRING, "model": STRING,
+        "deviceCategory": STRING, "nameplate": {"type": "object", "description": "as in DeviceInput"},
+        "settings": {"type": "object", "description": "as in DeviceInput"}}, ("lFDI", "serialNumber"),
+        "the new device; manufacturer/model, nameplate and settings default to the old one's"),
+    "EnrollmentRequest": _object({"program": _REF}, ("program",)),
+    "Decision": _object({"reason": STRING}, (), "reason is required to reject"),
+    "ServiceTask": _object({
+        "id": ID, "kind": {"enum": ["enroll", "unenroll", "interconnect", "replace"]}, "state": {"enum": _TASK_STATES},
+        "derAssetId": nullable(ID), "enrollmentId": nullable(ID), "payload": {"type": "object"},
+        "approval": nullable(_object({"decision": {"enum": ["approved", "rejected"]}, "reason": _NULL_STRING,
+                                      "at": INTEGER})),
+        "reasons": {**_PROBLEMS, "description": "why it ended in Error, each naming its rule"},
+        "created": INTEGER, "updated": INTEGER},
+        ("id", "kind", "state", "derAssetId", "enrollmentId", "payload", "approval", "reasons", "created", "updated")),
+    "ServiceTaskCreated": _object({"serviceTask": ref("ServiceTask")}, ("serviceTask",)),
+    "Enrollment": _object({"id": ID, "derAssetId": ID, "programId": ID,
+                           "status": {"enum": ["Pending", "Enrolled", "Error", "Cancelled", "Unenrolled"]},
+                           "syncStatus": _NULL_STRING, "syncReason": _NULL_STRING, "created": INTEGER,
+                           "updated": INTEGER},
+                          ("id", "derAssetId", "programId", "status", "syncStatus", "syncReason", "created",
+                           "updated")),
+    "EnrollmentCreated": _object({"enrollment": ref("Enrollment"), "serviceTask": ref("ServiceTask")},
+                                 ("enrollment", "serviceTask")),
+    "DERAsset": _object({
+        "id": ID, "customerId": ID, "servicePointId": ID, "deviceModelId": ID, "manufacturer": STRING,
+        "model": STRING, "serialNumber": _NULL_STRING, "lFDI": LFDI, "endDeviceId": nullable(ID),
+        "endDevice": nullable(HREF), "nameplate": {"type": "object", "description": "its DERCapability"},
+        "interconnection": nullable({"type": "object"}), "status": {"enum": ["active", "retired"]},
+        "replacedBy": nullable(ID), "replaces": nullable(ID), "created": INTEGER,
+        "enrollments": {"type": "array", "items": ID}},
+        ("id", "customerId", "servicePointId", "deviceModelId", "lFDI", "status", "enrollments")),
+    "Registration": _object({
+        "derAsset": ref("DERAsset"),
+        "endDevice": _object({"id": ID, "href": HREF, "lFDI": LFDI, "sFDI": INTEGER, "owner": LFDI,
+                              "enabled": BOOLEAN}),
+        "enrollment": ref("Enrollment"), "serviceTask": ref("ServiceTask")},
+        ("derAsset", "endDevice", "enrollment", "serviceTask")),
+})
+for _name in ("Customer", "Tariff", "AssetType", "DeviceModel", "Aggregator", "ServiceTask", "Enrollment",
+              "DERAsset"):
+    COMPONENTS[_name + "List"] = _items(_name)
+
+CUSTOMER_ID = _param("customer_id", "customer id")
+ACCOUNT_ID = _param("account_id", "account id")
+SERVICE_POINT_ID = _param("service_point_id", "service point id")
+TARIFF_ID = _param("tariff_id", "tariff id")
+ASSET_TYPE_ID = _param("asset_type_id", "asset type id")
+DEVICE_MODEL_ID = _param("device_model_id", "device model id")
+TASK_ID = _param("task_id", "service task id")
+ENROLLMENT_ID = _param("enrollment_id", "enrollment id")
+DER_ASSET_ID = _param("der_asset_id", "DER asset id")
+_TAKEN = {409: "an external id or code is taken"}
+_IN_USE = {409: "still in use (named in the answer)"}
+_CANNOT = {409: "the task's state does not allow it"}
+
+PATHS.update({
+    "/customers": {
+        "post": op("Create a customer with its accounts and service points", {201: _answer("created", "Customer")},
+                   body="CustomerInput", errors=_TAKEN),
+        "get": op("List customers", {200: _answer("all, by id", "CustomerList")})},
+    "/customers/{customer_id}": {
+        "get": op("Get a customer with accounts, service points, tariffs and aggregators",
+                  {200: _answer("it", "Customer")}, (CUSTOMER_ID,)),
+        "patch": op("Change a customer's name or status", {200: _answer("it", "Customer")}, (CUSTOMER_ID,),
+                    "CustomerPatch"),
+        "delete": op("Delete a customer", NO_CONTENT, (CUSTOMER_ID,), errors={409: "it has DER assets"})},
+    "/customers/{customer_id}/accounts": {
+        "post": op("Add an account (with service points)", {201: _answer("created", "Account")}, (CUSTOMER_ID,),
+                   "AccountInput", _TAKEN)},
+    "/customers/{customer_id}/tariffs/{tariff_id}": {
+        "put": op("Record the customer's acceptance of a tariff", NO_CONTENT, (CUSTOMER_ID, TARIFF_ID)),
+        "delete": op("Withdraw it", NO_CONTENT, (CUSTOMER_ID, TARIFF_ID))},
+    "/accounts/{account_id}": {
+        "get": op("Get an account", {200: _answer("it", "Account")}, (ACCOUNT_ID,)),
+        "patch": op("Change an account's status", {200: _answer("it", "Account")}, (ACCOUNT_ID,), "AccountPatch")},
+    "/accounts/{account_id}/service-points": {
+        "post": op("Add a service point", {201: _answer("created", "ServicePoint")}, (ACCOUNT_ID,),
+                   "ServicePointInput", _TAKEN)},
+    "/service-points/{service_point_id}": {
+        "get": op("Get a service point", {200: _answer("it", "ServicePoint")}, (SERVICE_POINT_ID,)),
+        "patch": op("Change a service point's address or network location", {200: _answer("it", "ServicePoint")},
+                    (SERVICE_POINT_ID,), "ServicePointPatch"),
+        "delete": op("Delete a service point", NO_CONTENT, (SERVICE_POINT_ID,), errors={409: "it has DER assets"})},
+    "/tariffs": {
+        "post": op("Create a tariff", {201: _answer("created", "Tariff")}, body="TariffInput", errors=_TAKEN),
+        "get": op("List tariffs", {200: _answer("all", "TariffList")})},
+    "/tariffs/{tariff_id}": {
+        "get": op("Get a tariff", {200: _answer("it", "Tariff")}, (TARIFF_ID,)),
+        "patch": op("Change a tariff", {200: _answer("it", "Tariff")}, (TARIFF_ID,), "TariffPatch"),
+        "delete": op("Delete a tariff", NO_CONTENT, (TARIFF_ID,), errors=_IN_USE)},
+    "/asset-types": {
+        "post": op("Create an asset type", {201: _answer("created", "AssetType")}, body="AssetTypeInput",
+                   errors=_TAKEN),
+        "get": op("List asset types", {200: _answer("all", "AssetTypeList")})},
+    "/asset-types/{asset_type_id}": {
+        "get": op("Get an asset type", {200: _answer("it", "AssetType")}, (ASSET_TYPE_ID,)),
+        "patch": op("Change an asset type", {200: _answer("it", "AssetType")}, (ASSET_TYPE_ID,), "AssetTypePatch"),
+        "delete": op("Delete an asset type", NO_CONTENT, (ASSET_TYPE_ID,), errors=_IN_USE)},
+    "/device-models": {
+        "post": op("Add a device model (manufacturer, model, nameplate specification)",
+                   {201: _answer("created", "DeviceModel")}, body="DeviceModelInput", errors=_TAKEN),
+        "get": _described(op("List device models", {200: _answer("by manufacturer, model", "DeviceModelList")}),
+                          "Query (optional): manufacturer=...")},
+    "/device-models/{device_model_id}": {
+        "get": op("Get a device model", {200: _answer("it", "DeviceModel")}, (DEVICE_MODEL_ID,)),
+        "patch": op("Change a device model's asset type or specification", {200: _answer("it", "DeviceModel")},
+                    (DEVICE_MODEL_ID,), "DeviceModelPatch"),
+        "delete": op("Delete a device model", NO_CONTENT, (DEVICE_MODEL_ID,), errors=_IN_USE)},
+    "/aggregators": {
+        "post": op("Add an aggregator", {201: _answer("created", "Aggregator")}, body="AggregatorInput",
+                   errors={409: "the LFDI is known already"}),
+        "get": op("List aggregators", {200: _answer("all, by name", "AggregatorList")})},
+    "/aggregators/{lfdi}": {
+        "get": op("Get an aggregator", {200: _answer("it", "Aggregator")}, (LFDI_PARAM,),
+                  errors={400: "lfdi is not 40 hex digits"}),
+        "patch": op("Change an aggregator (suspend it, say)", {200: _answer("it", "Aggregator")}, (LFDI_PARAM,),
+                    "AggregatorPatch")},
+    "/aggregators/{lfdi}/customers/{customer_id}": {
+        "put": op("Authorise the aggregator for a customer", NO_CONTENT, (LFDI_PARAM, CUSTOMER_ID),
+                  errors={400: "lfdi is not 40 hex digits"}),
+        "delete": op("Withdraw that", NO_CONTENT, (LFDI_PARAM, CUSTOMER_ID),
+                     errors={400: "lfdi is not 40 hex digits"})},
+    "/programs/{program_id}/rules": {
+        "put": op("Set the program's eligibility and event constraints", {200: _answer("them", "ProgramRules")},
+                  (PROGRAM_ID,), "ProgramRulesInput", {409: "the code is taken"}),
+        "get": op("Get the program's rules", {200: _answer("them (empty when none)", "ProgramRules")},
+                  (PROGRAM_ID,)),
+        "delete": op("Drop the program's rules", NO_CONTENT, (PROGRAM_ID,))},
+    "/registerDERDevice": {
+        "post": _described(op("Register a customer's DER and enroll it (registerDERDevice)",
+                              {201: _answer("the DER asset, its EndDevice (disabled until enrolled), the "
+                                            "enrollment and its Pending enroll task", "Registration")},
+                              body="RegisterDERDevice", errors={409: "Idempotency-Key reused with another body"}),
+                           "Checked against the customer and service point, the catalog (model, nameplate within "
+                           "its spec, the asset type's DERType), the aggregator, the program's eligibility "
+                           "(and tariff), and the DER registration flag (an approved interconnection). Every "
+                           "problem comes back at once, each naming its rule; nothing is created." + _IDEMPOTENT)},
+    "/interconnectDER": {
+        "post": _described(op("Ask for an interconnection (interconnectDER)",
+                              {201: _answer("its interconnect task, Pending engineering approval",
+                                            "ServiceTaskCreated")},
+                              body="InterconnectDER", errors={409: "Idempotency-Key reused with another body"}),
+                           "Checked against the manufacturer/model combinations and the model's ranges."
+                           + _IDEMPOTENT)},
+    "/service-tasks": {
+        "get": _described(op("List service tasks", {200: _answer("by id", "ServiceTaskList")}),
+                          "Query (optional): state=" + "|".join(_TASK_STATES) + ", kind=enroll|unenroll|"
+                          "interconnect|replace")},
+    "/service-tasks/{task_id}": {
+        "get": op("Get a service task", {200: _answer("it", "ServiceTask")}, (TASK_ID,))},
+    "/service-tasks/{task_id}/process": {
+        "post": op("Process a Pending task now (the monitor does every few seconds)",
+                   {200: _answer("it, Completed or Error with reasons", "ServiceTask")}, (TASK_ID,),
+                   errors={409: "not Pending, or an interconnection awaiting approval"})},
+    "/service-tasks/{task_id}/approve": {
+        "post": op("Engineering approves an interconnection (which then completes)",
+                   {200: _answer("it", "ServiceTask")}, (TASK_ID,), errors=_CANNOT)},
+    "/service-tasks/{task_id}/reject": {
+        "post": op("Engineering rejects an interconnection, with a reason", {200: _answer("it, in Error", "ServiceTask")},
+                   (TASK_ID,), "Decision", _CANNOT)},
+    "/service-tasks/{task_id}/cancel": {
+        "post": op("Cancel a Pending task", {200: _answer("it, Cancelled", "ServiceTask")}, (TASK_ID,),
+                   errors=_CANNOT)},
+    "/enrollments": {
+        "get": _described(op("List enrollments", {200: _answer("by id", "EnrollmentList")}),
+                          "Query (optional): derAssetId, programId, status")},
+    "/enrollments/{enrollment_id}": {
+        "get": op("Get an enrollment", {200: _answer("it", "Enrollment")}, (ENROLLMENT_ID,))},
+    "/enrollments/{enrollment_id}/unenroll": {
+        "post": _described(op("Unenroll (an unenroll task)", {201: _answer("the task", "ServiceTaskCreated")},
+                              (ENROLLMENT_ID,), errors={409: "not Enrolled, or a task for it is open"}),
+                           "Completing it takes the EndDevice out of the program's group (and its location's "
+                           "groups, and disables it, if nothing else is enrolled)." + _IDEMPOTENT)},
+    "/der-assets": {
+        "get": _described(op("List DER assets", {200: _answer("by id", "DERAssetList")}),
+                          "Query (optional): status=active|retired")},
+    "/der-assets/{der_asset_id}": {
+        "get": op("Get a DER asset", {200: _answer("it", "DERAsset")}, (DER_ASSET_ID,))},
+    "/der-assets/{der_asset_id}/replace": {
+        "post": _described(op("Replace the device (a replace task)", {201: _answer("the task", "ServiceTaskCreated")},
+                              (DER_ASSET_ID,), "DeviceReplacement",
+                              {409: "the asset is retired, or a task for it is open"}),
+                           "Completing it gives the enrollments to a new DER asset and EndDevice (the new LFDI) "
+                           "and retires the old ones, history kept." + _IDEMPOTENT)},
+    "/der-assets/{der_asset_id}/enrollments": {
+        "post": _described(op("Enroll the asset in a further program", {201: _answer("the enrollment and its task",
+                                                                                     "EnrollmentCreated")},
+                              (DER_ASSET_ID,), "EnrollmentRequest",
+                              {409: "retired, or already enrolled in that program"}),
+                           "Eligibility is checked now and again when the task is processed." + _IDEMPOTENT)},
+})
+
 SPEC: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "der-gateway admin API", "version": "1",

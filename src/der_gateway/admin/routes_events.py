@@ -13,6 +13,7 @@ from . import views
 from .http import conflict, error, json_response, not_found, path_id, read_json
 from .inputs import curve_link_errors, mrid_of, operator_fields, unique
 from .routes_programs import program_of
+from .routes_utility_catalog import event_constraint_errors
 from .state import CLOCK, CONFIG, SCHEMAS, STORE
 from .validation import build
 
@@ -61,6 +62,7 @@ async def create_control(request: web.Request) -> web.Response:
     fields["EventStatus"] = {"currentStatus": 0, "dateTime": now, "potentiallySuperseded": False}
     errors += _interval_errors(fields.get("interval"), fields.get("DERControlBase"), now)
     errors += await curve_link_errors(store, program.id, fields.get("DERControlBase"))
+    errors += await event_constraint_errors(request, program.id, fields.get("interval"), now)  # program rules
     control = build(model.DERControl, fields, request.app[SCHEMAS], prior=errors)
     if await store.control_by_mrid(control.mRID) is not None:
         raise conflict("another event already has this mRID", "mRID")

@@ -7,6 +7,7 @@ import sys
 
 from . import aggregators_cmd, certs_cmd, serve_cmd
 from . import events_cmd, tree_cmd
+from . import network_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     aggregators_cmd.register(commands)
     tree_cmd.register(commands)
     events_cmd.register(commands)
+    network_cmd.register(commands)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""The server's background work: the event scheduler, the notifier and notification delivery."""
+"""The server's background work: the event scheduler, the notifier, notification delivery and enrollment sync."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import logging
 from ..clock import Clock
 from ..config import Config
 from .delivery import NotificationDelivery
+from .enrollment_sync import SyncDelivery
 from .notifier import Notifier
 from .scheduler import EventScheduler
+from .service_tasks import ServiceTaskMonitor
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +25,8 @@ class Background:
         self.scheduler = EventScheduler(store, clock)
         self.notifier = Notifier(store, config, clock)
         self.delivery = NotificationDelivery(store, config, clock)
+        self.sync = SyncDelivery(store, config, clock)
+        self.service_tasks = ServiceTaskMonitor(store, config, clock)  # .interval None: only on demand
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
 
@@ -30,6 +34,7 @@ class Background:
         """Something was written: look for due events, pending notifications and queued ones now."""
         self._wake.set()
         self.delivery.wake()
+        self.sync.wake()
 
     async def settle(self) -> None:
         """One full pass: states, then notifications, then delivery (tests drive time with this)."""
@@ -40,6 +45,7 @@ class Background:
 
     async def start(self) -> None:
         await self.delivery.start()
+        await self.sync.start()
         self._task = asyncio.create_task(self._run(), name="der-gateway background")
 
     async def stop(self) -> None:
@@ -49,11 +55,14 @@ class Background:
                 await self._task
             self._task = None
         await self.delivery.stop()
+        await self.sync.stop()
 
     async def _run(self) -> None:
         while True:
             try:
                 due = await self.scheduler.run_once()
+                if await self.service_tasks.maybe_run():  # Pending service tasks, every few seconds
+                    self.sync.wake()
                 queued = 0
                 while True:
                     n = await self.notifier.fan_out_pending()

@@ -19,6 +19,8 @@ from typing import Any, Callable, TypeVar
 from .base import EndDeviceRecord, MirrorUsagePointRecord, Page
 from .migrations import MIGRATIONS
 from .sqlite_control_plane import Changes, ControlPlaneStore, log_changes
+from .sqlite_utility import UtilityStore
+from .sqlite_sync import SyncStore
 
 T = TypeVar("T")
 
@@ -51,7 +53,7 @@ def _end_device(row: tuple) -> EndDeviceRecord:
                            enabled=bool(row[8]), postRate=row[9], connectionPointId=row[10])
 
 
-class SQLiteStore(ControlPlaneStore):
+class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore):
     def __init__(self, path: Path) -> None:
         self.path = path
         self._writer_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")

@@ -1,0 +1,96 @@
+"""Network locations: importing where each service point sits (transformer, feeder, substation), and
+the locations with the FSA group that stands for each.
+
+Each location's group holds the enrolled EndDevices of the service points on it,
+so assigning a program to a feeder's group (PUT /groups/{id}/programs/{pid})
+targets that feeder's enrolled devices with the program's events.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from ..domain import network
+from ..server import paths
+from ..store.sqlite_sync import NetworkImportRejected, NetworkLocationRecord
+from .http import ApiError, error, invalid, json_response, not_found, path_id
+from .state import CONFIG, STORE
+
+CONTENT_TYPES = {"text/csv": "csv", "application/json": "json"}
+
+
+def location_view(record: NetworkLocationRecord, names: dict[int, str]) -> dict[str, Any]:
+    return {"id": record.id, "kind": record.kind, "name": record.name, "parentId": record.parent_id,
+            "parent": names.get(record.parent_id) if record.parent_id is not None else None,
+            "groupId": record.group_id, "groupHref": paths.fsa(record.group_id),
+            "endDeviceCount": record.end_device_count, "servicePointCount": record.service_point_count}
+
+
+async def import_locations(request: web.Request) -> web.Response:
+    """?mode=initial (replaces every location) or incremental (the default: adds and updates the rows
+    given); a text/csv or application/json body."""
+    store, config = request.app[STORE], request.app[CONFIG]
+    errors = [error("unknown query parameter", name) for name in request.query if name != "mode"]
+    mode = request.query.get("mode", "incremental")
+    if mode not in network.MODES:
+        errors.append(error(f"must be one of {', '.join(network.MODES)}", "mode"))
+    if errors:
+        raise invalid(errors)
+    fmt = CONTENT_TYPES.get(request.content_type)
+    if fmt is None:
+        raise ApiError(415, "Content-Type must be text/csv or application/json, not "
+                            f"{request.content_type or 'absent'}")
+    limit = config.admin_max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, f"the body of {request.content_length} bytes exceeds the {limit}-byte limit")
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise ApiError(413, f"the body exceeds the {limit}-byte limit") from None
+    rows, problems = network.parse(raw, fmt)
+    unknown = await store.unknown_service_points([r.service_point for r in rows if r.service_point])
+    problems += [network.problem(f"no service point {r.service_point}", r.field("servicePoint"))
+                 for r in rows if r.service_point in unknown]
+    if problems:
+        raise invalid(problems)
+    try:
+        summary = await store.import_network_locations(rows, mode, config.pen)
+    except NetworkImportRejected as exc:  # a service point went meanwhile (another process)
+        raise invalid(exc.errors) from None
+    return json_response(summary.as_dict())
+
+
+async def list_locations(request: web.Request) -> web.Response:
+    """?kind=substation|feeder|transformer"""
+    store = request.app[STORE]
+    errors = [error("unknown query parameter", name) for name in request.query if name != "kind"]
+    kind = request.query.get("kind")
+    if kind is not None and kind not in network.KINDS:
+        errors.append(error(f"must be one of {', '.join(network.KINDS)}", "kind"))
+    if errors:
+        raise invalid(errors)
+    everything = await store.network_locations()
+    names = {r.id: r.name for r in everything}
+    return json_response({"items": [location_view(r, names) for r in everything if kind in (None, r.kind)]})
+
+
+async def get_location(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    location_id = path_id(request, "location_id", "network location")
+    everything = await store.network_locations()
+    names = {r.id: r.name for r in everything}
+    found = [r for r in everything if r.id == location_id]
+    if not found:
+        raise not_found(f"network location {location_id}")
+    view = location_view(found[0], names)
+    view["children"] = [r.id for r in everything if r.parent_id == location_id]
+    return json_response(view)
+
+
+ROUTES = [
+    ("POST", "/network-locations/import", import_locations),
+    ("GET", "/network-locations", list_locations),
+    ("GET", "/network-locations/{location_id:\\d+}", get_location),
+]

@@ -1,0 +1,208 @@
+"""Enrollment sync: the operational endpoints messages go to, the messages, and their acknowledgements.
+
+A receiver acknowledges a message at the "acknowledgeUrl" it came with,
+POST /sync/messages/{id}/ack, with {"ok": true} or {"ok": false, "reason": "..."}.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from aiohttp import web
+
+from ..server.enrollment_sync import endpoint_url_problem
+from ..store.sqlite_sync import SYNC_STATES, AckConflict, SyncEndpointRecord, SyncMessageRecord
+from .http import conflict, error, invalid, json_response, no_content, not_found, path_id, read_json
+from .state import CLOCK, STORE
+
+ENDPOINT_FIELDS = ("name", "url")
+MAX_NAME = 64
+MAX_REASON = 2000
+DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
+
+
+def endpoint_view(record: SyncEndpointRecord, counts: dict[str, int] | None = None) -> dict[str, Any]:
+    counts = counts or {}
+    return {"id": record.id, "name": record.name, "url": record.url,
+            "messages": {state: counts.get(state, 0) for state in SYNC_STATES}}
+
+
+def message_view(record: SyncMessageRecord, endpoint_name: str | None) -> dict[str, Any]:
+    return {"id": record.id, "endpointId": record.endpoint_id, "endpoint": endpoint_name, "kind": record.kind,
+            "enrollmentId": record.enrollment_id, "state": record.state, "attempts": record.attempts,
+            "nextAttempt": record.next_attempt, "lastError": record.last_error, "ackReason": record.ack_reason,
+            "created": record.created, "body": record.body}
+
+
+# -- endpoints ------------------------------------------------------------------------------
+
+async def _endpoint(request: web.Request) -> SyncEndpointRecord:
+    endpoint_id = path_id(request, "endpoint_id", "sync endpoint")
+    record = await request.app[STORE].sync_endpoint(endpoint_id)
+    if record is None:
+        raise not_found(f"sync endpoint {endpoint_id}")
+    return record
+
+
+def _endpoint_fields(body: dict[str, Any], partial: bool) -> dict[str, str]:
+    errors = [error("unknown field", key) for key in body if key not in ENDPOINT_FIELDS]
+    fields: dict[str, str] = {}
+    for key in ENDPOINT_FIELDS:
+        if key not in body:
+            if not partial:
+                errors.append(error("required", key))
+            continue
+        value = body[key]
+        if key == "name":
+            if not isinstance(value, str) or not value.strip():
+                errors.append(error("must be a non-empty string", key))
+            elif len(value) > MAX_NAME:
+                errors.append(error(f"at most {MAX_NAME} characters", key))
+            else:
+                fields[key] = value.strip()
+        else:
+            problem = endpoint_url_problem(value)
+            if problem is not None:
+                errors.append(error(problem, key))
+            else:
+                fields[key] = value
+    if errors:
+        raise invalid(errors)
+    return fields
+
+
+async def create_endpoint(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    fields = _endpoint_fields(await read_json(request), partial=False)
+    try:
+        endpoint_id = await store.create_sync_endpoint(fields["name"], fields["url"])
+    except sqlite3.IntegrityError:
+        raise conflict("another sync endpoint has this name", "name") from None
+    return json_response(endpoint_view(await store.sync_endpoint(endpoint_id)), 201, f"/sync/endpoints/{endpoint_id}")
+
+
+async def list_endpoints(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    counts = await store.sync_counts()
+    return json_response({"items": [endpoint_view(e, counts.get(e.id)) for e in await store.sync_endpoints()]})
+
+
+async def get_endpoint(request: web.Request) -> web.Response:
+    record = await _endpoint(request)
+    return json_response(endpoint_view(record, (await request.app[STORE].sync_counts()).get(record.id)))
+
+
+async def patch_endpoint(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    record = await _endpoint(request)
+    fields = _endpoint_fields(await read_json(request), partial=True)
+    try:
+        await store.update_sync_endpoint(record.id, fields.get("name", record.name), fields.get("url", record.url))
+    except sqlite3.IntegrityError:
+        raise conflict("another sync endpoint has this name", "name") from None
+    counts = (await store.sync_counts()).get(record.id)
+    return json_response(endpoint_view(await store.sync_endpoint(record.id), counts))
+
+
+async def delete_endpoint(request: web.Request) -> web.Response:
+    """Refused while messages wait for it, unless ?force=true (they are deleted with it)."""
+    store = request.app[STORE]
+    record = await _endpoint(request)
+    force = request.query.get("force", "false")
+    if force not in ("true", "false"):
+        raise invalid([error("must be true or false", "force")])
+    waiting = (await store.sync_counts()).get(record.id, {}).get("queued", 0)
+    if waiting and force != "true":
+        raise conflict(f"{waiting} messages are still queued for this endpoint; change its url, or delete it "
+                       "with ?force=true to drop them")
+    await store.delete_sync_endpoint(record.id)
+    return no_content()
+
+
+# -- messages ---------------------------------------------------------------------------------
+
+def _int_query(request: web.Request, name: str, default: int | None, low: int, high: int) -> int | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not low <= int(raw) <= high:
+        raise invalid([error(f"must be an integer from {low} to {high}", name)])
+    return int(raw)
+
+
+async def list_messages(request: web.Request) -> web.Response:
+    """?state=queued|sent|acknowledged|rejected &endpoint=ID &kind=... &enrollment=ID &after=ID &limit=N"""
+    store = request.app[STORE]
+    unknown = sorted(set(request.query) - {"state", "endpoint", "kind", "enrollment", "after", "limit"})
+    errors = [error("unknown query parameter", name) for name in unknown]
+    state = request.query.get("state")
+    if state is not None and state not in SYNC_STATES:
+        errors.append(error(f"must be one of {', '.join(SYNC_STATES)}", "state"))
+    if errors:
+        raise invalid(errors)
+    big = 2**63 - 1
+    endpoint_id = _int_query(request, "endpoint", None, 1, big)
+    enrollment_id = _int_query(request, "enrollment", None, 1, big)
+    after = _int_query(request, "after", 0, 0, big)
+    limit = _int_query(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    total, records = await store.sync_messages(state=state, endpoint_id=endpoint_id, kind=request.query.get("kind"),
+                                               enrollment_id=enrollment_id, after=after, limit=limit)
+    names = {e.id: e.name for e in await store.sync_endpoints()}
+    return json_response({"all": total, "items": [message_view(m, names.get(m.endpoint_id)) for m in records]})
+
+
+async def _message_view(store, record: SyncMessageRecord) -> dict[str, Any]:
+    endpoint = await store.sync_endpoint(record.endpoint_id)
+    return message_view(record, endpoint.name if endpoint else None)
+
+
+async def get_message(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    message_id = path_id(request, "message_id", "sync message")
+    record = await store.sync_message(message_id)
+    if record is None:
+        raise not_found(f"sync message {message_id}")
+    return json_response(await _message_view(store, record))
+
+
+async def acknowledge(request: web.Request) -> web.Response:
+    """{"ok": true} or {"ok": false, "reason": "..."}.  Repeating the same acknowledgement is harmless;
+    the opposite one is refused (409)."""
+    store = request.app[STORE]
+    message_id = path_id(request, "message_id", "sync message")
+    body = await read_json(request)
+    errors = [error("unknown field", key) for key in body if key not in ("ok", "reason")]
+    ok, reason = body.get("ok"), body.get("reason")
+    if type(ok) is not bool:
+        errors.append(error("required" if ok is None else "must be true or false", "ok"))
+    if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_REASON):
+        errors.append(error(f"must be a string of at most {MAX_REASON} characters", "reason"))
+    elif ok is False and not (reason or "").strip():
+        errors.append(error("required when ok is false: why the receiver refused the message", "reason"))
+    if errors:
+        raise invalid(errors)
+    try:
+        result = await store.acknowledge_sync_message(message_id, ok, reason.strip() if reason else None,
+                                                      request.app[CLOCK].now())
+    except AckConflict as exc:
+        raise conflict(str(exc), "ok") from None
+    if result is None:
+        raise not_found(f"sync message {message_id}")
+    view = await _message_view(store, result.message)
+    if result.enrollment is not None:
+        enrollment_id, sync_status, sync_reason = result.enrollment
+        view["enrollment"] = {"id": enrollment_id, "syncStatus": sync_status, "syncReason": sync_reason}
+    return json_response(view)
+
+
+ROUTES = [
+    ("POST", "/sync/endpoints", create_endpoint),
+    ("GET", "/sync/endpoints", list_endpoints),
+    ("GET", "/sync/endpoints/{endpoint_id:\\d+}", get_endpoint),
+    ("PATCH", "/sync/endpoints/{endpoint_id:\\d+}", patch_endpoint),
+    ("DELETE", "/sync/endpoints/{endpoint_id:\\d+}", delete_endpoint),
+    ("GET", "/sync/messages", list_messages),
+    ("GET", "/sync/messages/{message_id:\\d+}", get_message),
+    ("POST", "/sync/messages/{message_id:\\d+}/ack", acknowledge),
+]

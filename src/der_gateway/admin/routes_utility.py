@@ -1,0 +1,265 @@
+"""The utility's records: customers with their accounts and service points, tariffs and their
+acceptance, and aggregators with the customers they may act for.
+
+Bodies are checked by domain.utility (every problem at once, named by field);
+the store judges what needs the stored state (a taken external id: 409) in the
+transaction that writes, and a refusal stores nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Awaitable, Callable
+
+from aiohttp import web
+
+from ..domain.utility import Rejected, bodies
+from ..domain.utility.fields import check
+from .http import ApiError, invalid, json_response, no_content, not_found, path_id, path_lfdi, read_json
+from .state import CLOCK, STORE
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def answers_rejections(handler: Handler) -> Handler:
+    """A domain refusal becomes the admin API's error answer."""
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except Rejected as exc:
+            raise ApiError(exc.status, exc.errors) from None
+    return wrapped
+
+
+def valid(values: dict[str, Any], errors: list) -> dict[str, Any]:
+    if errors:
+        raise invalid(errors)
+    return values
+
+
+async def found(value: Any, what: str) -> Any:
+    if value is None:
+        raise not_found(what)
+    return value
+
+
+# -- customers ------------------------------------------------------------------------------------
+
+async def _customer_id(request: web.Request) -> int:
+    customer_id = path_id(request, "customer_id", "customer")
+    await found(await request.app[STORE].customer(customer_id), f"customer {customer_id}")
+    return customer_id
+
+
+@answers_rejections
+async def create_customer(request: web.Request) -> web.Response:
+    values = valid(*bodies.parse_customer(await read_json(request)))
+    view = await request.app[STORE].create_customer(values)
+    return json_response(view, 201, f"/customers/{view['id']}")
+
+
+async def list_customers(request: web.Request) -> web.Response:
+    return json_response({"items": await request.app[STORE].customers()})
+
+
+async def get_customer(request: web.Request) -> web.Response:
+    customer_id = await _customer_id(request)
+    return json_response(await request.app[STORE].customer(customer_id))
+
+
+@answers_rejections
+async def patch_customer(request: web.Request) -> web.Response:
+    customer_id = await _customer_id(request)
+    values = valid(*check(await read_json(request), bodies.CUSTOMER_PATCH, partial=True))
+    return json_response(await request.app[STORE].update_customer(customer_id, values))
+
+
+@answers_rejections
+async def delete_customer(request: web.Request) -> web.Response:
+    await request.app[STORE].delete_customer(await _customer_id(request))
+    return no_content()
+
+
+@answers_rejections
+async def add_account(request: web.Request) -> web.Response:
+    customer_id = await _customer_id(request)
+    values = valid(*bodies.parse_account(await read_json(request)))
+    view = await request.app[STORE].add_account(customer_id, values)
+    return json_response(view, 201, f"/accounts/{view['id']}")
+
+
+async def _account_id(request: web.Request) -> int:
+    account_id = path_id(request, "account_id", "account")
+    await found(await request.app[STORE].account(account_id), f"account {account_id}")
+    return account_id
+
+
+async def get_account(request: web.Request) -> web.Response:
+    return json_response(await request.app[STORE].account(await _account_id(request)))
+
+
+@answers_rejections
+async def patch_account(request: web.Request) -> web.Response:
+    account_id = await _account_id(request)
+    values = valid(*check(await read_json(request), bodies.ACCOUNT_PATCH, partial=True))
+    return json_response(await request.app[STORE].update_account(account_id, values))
+
+
+@answers_rejections
+async def add_service_point(request: web.Request) -> web.Response:
+    account_id = await _account_id(request)
+    values = valid(*check(await read_json(request), bodies.SERVICE_POINT))
+    view = await request.app[STORE].add_service_point(account_id, values)
+    return json_response(view, 201, f"/service-points/{view['id']}")
+
+
+async def _service_point_id(request: web.Request) -> int:
+    sp_id = path_id(request, "service_point_id", "service point")
+    await found(await request.app[STORE].service_point(sp_id), f"service point {sp_id}")
+    return sp_id
+
+
+async def get_service_point(request: web.Request) -> web.Response:
+    return json_response(await request.app[STORE].service_point(await _service_point_id(request)))
+
+
+@answers_rejections
+async def patch_service_point(request: web.Request) -> web.Response:
+    sp_id = await _service_point_id(request)
+    values = valid(*check(await read_json(request), bodies.SERVICE_POINT_PATCH, partial=True))
+    return json_response(await request.app[STORE].update_service_point(sp_id, values))
+
+
+@answers_rejections
+async def delete_service_point(request: web.Request) -> web.Response:
+    await request.app[STORE].delete_service_point(await _service_point_id(request))
+    return no_content()
+
+
+async def _set_tariff(request: web.Request, accepted: bool) -> web.Response:
+    store = request.app[STORE]
+    customer_id = await _customer_id(request)
+    tariff_id = path_id(request, "tariff_id", "tariff")
+    await found(await store.tariff(tariff_id), f"tariff {tariff_id}")
+    await store.set_tariff_acceptance(customer_id, tariff_id, accepted, request.app[CLOCK].now())
+    return no_content()
+
+
+async def accept_tariff(request: web.Request) -> web.Response:
+    return await _set_tariff(request, True)
+
+
+async def withdraw_tariff(request: web.Request) -> web.Response:
+    return await _set_tariff(request, False)
+
+
+# -- tariffs ------------------------------------------------------------------------------------------
+
+async def _tariff_id(request: web.Request) -> int:
+    tariff_id = path_id(request, "tariff_id", "tariff")
+    await found(await request.app[STORE].tariff(tariff_id), f"tariff {tariff_id}")
+    return tariff_id
+
+
+@answers_rejections
+async def create_tariff(request: web.Request) -> web.Response:
+    values = valid(*check(await read_json(request), bodies.TARIFF))
+    view = await request.app[STORE].create_tariff(values)
+    return json_response(view, 201, f"/tariffs/{view['id']}")
+
+
+async def list_tariffs(request: web.Request) -> web.Response:
+    return json_response({"items": await request.app[STORE].tariffs()})
+
+
+async def get_tariff(request: web.Request) -> web.Response:
+    return json_response(await request.app[STORE].tariff(await _tariff_id(request)))
+
+
+@answers_rejections
+async def patch_tariff(request: web.Request) -> web.Response:
+    tariff_id = await _tariff_id(request)
+    values = valid(*check(await read_json(request), bodies.TARIFF_PATCH, partial=True))
+    return json_response(await request.app[STORE].update_tariff(tariff_id, values))
+
+
+@answers_rejections
+async def delete_tariff(request: web.Request) -> web.Response:
+    await request.app[STORE].delete_tariff(await _tariff_id(request))
+    return no_content()
+
+
+# -- aggregators -----------------------------------------------------------------------------------------
+
+async def _aggregator(request: web.Request) -> str:
+    lfdi = path_lfdi(request, "lfdi")
+    await found(await request.app[STORE].utility_aggregator(lfdi), f"aggregator {lfdi}")
+    return lfdi
+
+
+@answers_rejections
+async def create_aggregator(request: web.Request) -> web.Response:
+    values = valid(*bodies.parse_aggregator(await read_json(request)))
+    view = await request.app[STORE].save_aggregator(values["lFDI"], values, request.app[CLOCK].now(), create=True)
+    return json_response(view, 201, f"/aggregators/{view['lFDI']}")
+
+
+async def list_aggregators(request: web.Request) -> web.Response:
+    return json_response({"items": await request.app[STORE].utility_aggregators()})
+
+
+async def get_aggregator(request: web.Request) -> web.Response:
+    return json_response(await request.app[STORE].utility_aggregator(await _aggregator(request)))
+
+
+@answers_rejections
+async def patch_aggregator(request: web.Request) -> web.Response:
+    lfdi = await _aggregator(request)
+    values = valid(*bodies.parse_aggregator(await read_json(request), partial=True))
+    return json_response(await request.app[STORE].save_aggregator(lfdi, values, request.app[CLOCK].now(),
+                                                                  create=False))
+
+
+async def _authorise(request: web.Request, authorised: bool) -> web.Response:
+    lfdi = await _aggregator(request)
+    customer_id = await _customer_id(request)
+    await request.app[STORE].set_aggregator_customer(lfdi, customer_id, authorised, request.app[CLOCK].now())
+    return no_content()
+
+
+async def authorise_customer(request: web.Request) -> web.Response:
+    return await _authorise(request, True)
+
+
+async def deauthorise_customer(request: web.Request) -> web.Response:
+    return await _authorise(request, False)
+
+
+ROUTES = [
+    ("POST", "/customers", create_customer),
+    ("GET", "/customers", list_customers),
+    ("GET", "/customers/{customer_id:\\d+}", get_customer),
+    ("PATCH", "/customers/{customer_id:\\d+}", patch_customer),
+    ("DELETE", "/customers/{customer_id:\\d+}", delete_customer),
+    ("POST", "/customers/{customer_id:\\d+}/accounts", add_account),
+    ("PUT", "/customers/{customer_id:\\d+}/tariffs/{tariff_id:\\d+}", accept_tariff),
+    ("DELETE", "/customers/{customer_id:\\d+}/tariffs/{tariff_id:\\d+}", withdraw_tariff),
+    ("GET", "/accounts/{account_id:\\d+}", get_account),
+    ("PATCH", "/accounts/{account_id:\\d+}", patch_account),
+    ("POST", "/accounts/{account_id:\\d+}/service-points", add_service_point),
+    ("GET", "/service-points/{service_point_id:\\d+}", get_service_point),
+    ("PATCH", "/service-points/{service_point_id:\\d+}", patch_service_point),
+    ("DELETE", "/service-points/{service_point_id:\\d+}", delete_service_point),
+    ("POST", "/tariffs", create_tariff),
+    ("GET", "/tariffs", list_tariffs),
+    ("GET", "/tariffs/{tariff_id:\\d+}", get_tariff),
+    ("PATCH", "/tariffs/{tariff_id:\\d+}", patch_tariff),
+    ("DELETE", "/tariffs/{tariff_id:\\d+}", delete_tariff),
+    ("POST", "/aggregators", create_aggregator),
+    ("GET", "/aggregators", list_aggregators),
+    ("GET", "/aggregators/{lfdi}", get_aggregator),
+    ("PATCH", "/aggregators/{lfdi}", patch_aggregator),
+    ("PUT", "/aggregators/{lfdi}/customers/{customer_id:\\d+}", authorise_customer),
+    ("DELETE", "/aggregators/{lfdi}/customers/{customer_id:\\d+}", deauthorise_customer),
+]

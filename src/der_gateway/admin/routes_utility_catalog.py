@@ -1,0 +1,142 @@
+"""The asset catalog (asset types with their DER registration flag, device models with their
+nameplate specifications) and each program's rules (eligibility and event constraints)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from ..domain.utility import bodies, rules
+from .http import json_response, no_content, path_id, read_json
+from .routes_programs import program_of
+from .routes_utility import answers_rejections, found, valid
+from .state import CLOCK, CONFIG, STORE
+
+
+# -- asset types -------------------------------------------------------------------------------------
+
+async def _asset_type_id(request: web.Request) -> int:
+    asset_type_id = path_id(request, "asset_type_id", "asset type")
+    await found(await request.app[STORE].asset_type(asset_type_id), f"asset type {asset_type_id}")
+    return asset_type_id
+
+
+@answers_rejections
+async def create_asset_type(request: web.Request) -> web.Response:
+    values = valid(*bodies.parse_asset_type(await read_json(request)))
+    view = await request.app[STORE].create_asset_type(values)
+    return json_response(view, 201, f"/asset-types/{view['id']}")
+
+
+async def list_asset_types(request: web.Request) -> web.Response:
+    return json_response({"items": await request.app[STORE].asset_types()})
+
+
+async def get_asset_type(request: web.Request) -> web.Response:
+    return json_response(await request.app[STORE].asset_type(await _asset_type_id(request)))
+
+
+@answers_rejections
+async def patch_asset_type(request: web.Request) -> web.Response:
+    asset_type_id = await _asset_type_id(request)
+    values = valid(*bodies.parse_asset_type(await read_json(request), partial=True))
+    return json_response(await request.app[STORE].update_asset_type(asset_type_id, values))
+
+
+@answers_rejections
+async def delete_asset_type(request: web.Request) -> web.Response:
+    await request.app[STORE].delete_asset_type(await _asset_type_id(request))
+    return no_content()
+
+
+# -- device models -----------------------------------------------------------------------------------
+
+async def _device_model_id(request: web.Request) -> int:
+    model_id = path_id(request, "device_model_id", "device model")
+    await found(await request.app[STORE].device_model(model_id), f"device model {model_id}")
+    return model_id
+
+
+@answers_rejections
+async def create_device_model(request: web.Request) -> web.Response:
+    values = valid(*bodies.parse_device_model(await read_json(request)))
+    view = await request.app[STORE].create_device_model(values)
+    return json_response(view, 201, f"/device-models/{view['id']}")
+
+
+async def list_device_models(request: web.Request) -> web.Response:
+    manufacturer = request.query.get("manufacturer")
+    return json_response({"items": await request.app[STORE].device_models(manufacturer)})
+
+
+async def get_device_model(request: web.Request) -> web.Response:
+    return json_response(await request.app[STORE].device_model(await _device_model_id(request)))
+
+
+@answers_rejections
+async def patch_device_model(request: web.Request) -> web.Response:
+    model_id = await _device_model_id(request)
+    values = valid(*bodies.parse_device_model(await read_json(request), partial=True))
+    return json_response(await request.app[STORE].update_device_model(model_id, values))
+
+
+@answers_rejections
+async def delete_device_model(request: web.Request) -> web.Response:
+    await request.app[STORE].delete_device_model(await _device_model_id(request))
+    return no_content()
+
+
+# -- program rules -------------------------------------------------------------------------------------
+
+@answers_rejections
+async def put_program_rules(request: web.Request) -> web.Response:
+    program = await program_of(request)
+    values = valid(*bodies.parse_program_rules(await read_json(request)))
+    return json_response(await request.app[STORE].set_program_rules(program.id, values, request.app[CLOCK].now()))
+
+
+async def get_program_rules(request: web.Request) -> web.Response:
+    program = await program_of(request)
+    view = await request.app[STORE].program_rules(program.id)
+    return json_response(view or {"programId": program.id, "code": None, "groupId": None, "eligibility": {},
+                                  "constraints": {}})
+
+
+async def delete_program_rules(request: web.Request) -> web.Response:
+    program = await program_of(request)
+    if await request.app[STORE].program_rules(program.id) is not None:
+        await request.app[STORE].clear_program_rules(program.id, request.app[CLOCK].now())
+    return no_content()
+
+
+async def event_constraint_errors(request: web.Request, program_id: int, interval: Any, now: int
+                                  ) -> list[dict[str, str]]:
+    """Why the program's rules refuse an event over this interval (if it is well formed), rule by rule."""
+    if not isinstance(interval, dict):
+        return []
+    start, duration = interval.get("start"), interval.get("duration")
+    if type(start) is not int or type(duration) is not int or duration < 0:
+        return []
+    constraints, starts = await request.app[STORE].event_constraints(program_id)
+    if not constraints:
+        return []
+    return rules.event_constraint_errors(constraints, start=start, duration=duration, now=now, other_starts=starts,
+                                         zone_name=request.app[CONFIG].timezone)
+
+
+ROUTES = [
+    ("POST", "/asset-types", create_asset_type),
+    ("GET", "/asset-types", list_asset_types),
+    ("GET", "/asset-types/{asset_type_id:\\d+}", get_asset_type),
+    ("PATCH", "/asset-types/{asset_type_id:\\d+}", patch_asset_type),
+    ("DELETE", "/asset-types/{asset_type_id:\\d+}", delete_asset_type),
+    ("POST", "/device-models", create_device_model),
+    ("GET", "/device-models", list_device_models),
+    ("GET", "/device-models/{device_model_id:\\d+}", get_device_model),
+    ("PATCH", "/device-models/{device_model_id:\\d+}", patch_device_model),
+    ("DELETE", "/device-models/{device_model_id:\\d+}", delete_device_model),
+    ("PUT", "/programs/{program_id:\\d+}/rules", put_program_rules),
+    ("GET", "/programs/{program_id:\\d+}/rules", get_program_rules),
+    ("DELETE", "/programs/{program_id:\\d+}/rules", delete_program_rules),
+]

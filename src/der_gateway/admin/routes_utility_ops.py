@@ -1,0 +1,246 @@
+"""The inbound operations (registerDERDevice, interconnectDER) and what follows them: service
+tasks, enrollments and DER assets (with unenrollment and replacement).
+
+`inbound` is shared with the aggregator-facing endpoint on the 2030.5 listener
+(server/routes/aggregator_api.py): the same checks and answers whoever calls.
+Requests that create something take an optional Idempotency-Key header: the same
+key from the same caller for the same operation and body answers what the first
+request answered (status and body) and creates nothing more; the same key with a
+different body is a conflict (409).  Only successful answers are kept, so a
+refused request creates nothing, not even its key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from aiohttp import web
+
+from ..domain.utility import Caller, Idempotency, Rejected, prefixed, problem, requests
+from ..domain.utility.fields import F, check
+from ..sep import codec
+from ..server import service_tasks
+from ..xsd import SchemaSet
+from .http import ApiError, invalid, json_response, path_id, read_json
+from .routes_utility import answers_rejections, found
+from .state import CLOCK, CONFIG, SCHEMAS, STORE
+from .validation import build
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+REGISTER, INTERCONNECT = "registerDERDevice", "interconnectDER"
+
+
+def sep_checker(schemas: SchemaSet) -> requests.SepCheck:
+    """A 2030.5 object from JSON, checked as the admin API checks any: shape, then the schema."""
+    def check(cls: type, data: dict[str, Any], path: str) -> tuple[dict[str, Any] | None, list]:
+        try:
+            return codec.to_data(build(cls, data, schemas)), []
+        except ApiError as exc:
+            return None, prefixed(exc.errors, path)
+    return check
+
+
+def idempotency(headers: Any, caller: str, operation: str, body: Any) -> Idempotency | None:
+    key = headers.get(IDEMPOTENCY_HEADER)
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 200 or not key.isprintable():
+        raise Rejected(400, [problem("must be 1 to 200 printable characters", IDEMPOTENCY_HEADER)])
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return Idempotency(key, caller, operation, digest)
+
+
+async def inbound(store, schemas: SchemaSet, now: int, operation: str, body: Any, caller: Caller,
+                  idem: Idempotency | None) -> tuple[int, Any]:
+    """registerDERDevice or interconnectDER: (status, body), or Rejected with every problem found."""
+    if idem is not None:
+        kept = await store.idempotent_answer(idem)
+        if kept is not None:
+            return kept
+    if operation == REGISTER:
+        req, errors = requests.parse_register(body, sep_checker(schemas), now)
+    else:
+        req, errors = requests.parse_interconnect(body)
+    if caller.certified and isinstance(body, dict) and "aggregator" in body:
+        errors = [e for e in errors if e.get("field") != "aggregator"]
+        errors.append(problem("set from the client certificate; leave it out", "aggregator"))
+    if req is None:
+        raise Rejected(400, errors)
+    if not caller.certified:
+        caller = Caller(caller.name, aggregator=req.aggregator)
+    if operation == REGISTER:  # problems found so far are reported beside those of the stored state
+        return await store.register_der_device(req, caller, now, idem, errors)
+    if errors:
+        raise Rejected(400, errors)
+    return await store.interconnect_der(req, caller, now, idem)
+
+
+async def _admin_inbound(request: web.Request, operation: str) -> web.Response:
+    body = await read_json(request)
+    idem = idempotency(request.headers, "admin", operation, body)
+    status, answer = await inbound(request.app[STORE], request.app[SCHEMAS], request.app[CLOCK].now(), operation,
+                                   body, Caller("admin"), idem)
+    return json_response(answer, status)
+
+
+@answers_rejections
+async def register_der_device(request: web.Request) -> web.Response:
+    return await _admin_inbound(request, REGISTER)
+
+
+@answers_rejections
+async def interconnect_der(request: web.Request) -> web.Response:
+    return await _admin_inbound(request, INTERCONNECT)
+
+
+# -- service tasks -------------------------------------------------------------------------------------
+
+async def _task_id(request: web.Request) -> int:
+    task_id = path_id(request, "task_id", "service task")
+    await found(await request.app[STORE].service_task(task_id), f"service task {task_id}")
+    return task_id
+
+
+async def list_service_tasks(request: web.Request) -> web.Response:
+    state, kind = request.query.get("state"), request.query.get("kind")
+    return json_response({"items": await request.app[STORE].service_tasks(state, kind)})
+
+
+async def get_service_task(request: web.Request) -> web.Response:
+    return json_response(await request.app[STORE].service_task(await _task_id(request)))
+
+
+@answers_rejections
+async def process_service_task(request: web.Request) -> web.Response:
+    task_id = await _task_id(request)
+    app = request.app
+    return json_response(await service_tasks.process(app[STORE], app[CONFIG], app[CLOCK], task_id))
+
+
+async def _decision(request: web.Request, approved: bool) -> web.Response:
+    task_id = await _task_id(request)
+    body = await read_json(request) if request.can_read_body else {}
+    values, errors = check(body, {"reason": F("str", required=not approved, max_length=2000)})
+    if errors:
+        raise invalid(errors)
+    app = request.app
+    task = await app[STORE].decide_interconnection(task_id, approved, values.get("reason"), app[CLOCK].now())
+    if approved:  # engineering's approval is what it waited for: complete it now
+        task = await service_tasks.process(app[STORE], app[CONFIG], app[CLOCK], task_id)
+    return json_response(task)
+
+
+@answers_rejections
+async def approve_service_task(request: web.Request) -> web.Response:
+    return await _decision(request, True)
+
+
+@answers_rejections
+async def reject_service_task(request: web.Request) -> web.Response:
+    return await _decision(request, False)
+
+
+@answers_rejections
+async def cancel_service_task(request: web.Request) -> web.Response:
+    task_id = await _task_id(request)
+    return json_response(await request.app[STORE].cancel_service_task(task_id, request.app[CLOCK].now()))
+
+
+# -- enrollments and DER assets --------------------------------------------------------------------------
+
+def _query_int(request: web.Request, name: str) -> int | None:
+    raw = request.query.get(name)
+    if raw is None:
+        return None
+    if not raw.isdigit() or len(raw) > 18:
+        raise invalid([problem("must be an id", name)])
+    return int(raw)
+
+
+async def list_enrollments(request: web.Request) -> web.Response:
+    return json_response({"items": await request.app[STORE].enrollments(
+        _query_int(request, "derAssetId"), _query_int(request, "programId"), request.query.get("status"))})
+
+
+async def _enrollment_id(request: web.Request) -> int:
+    enrollment_id = path_id(request, "enrollment_id", "enrollment")
+    await found(await request.app[STORE].enrollment(enrollment_id), f"enrollment {enrollment_id}")
+    return enrollment_id
+
+
+async def get_enrollment(request: web.Request) -> web.Response:
+    return json_response(await request.app[STORE].enrollment(await _enrollment_id(request)))
+
+
+@answers_rejections
+async def unenroll(request: web.Request) -> web.Response:
+    enrollment_id = await _enrollment_id(request)
+    body = await read_json(request) if request.can_read_body else {}
+    if body:
+        raise invalid([problem("unknown field", key) for key in body])
+    idem = idempotency(request.headers, "admin", f"unenroll/{enrollment_id}", body)
+    status, answer = await request.app[STORE].request_unenroll(enrollment_id, request.app[CLOCK].now(), idem)
+    return json_response(answer, status)
+
+
+async def list_der_assets(request: web.Request) -> web.Response:
+    return json_response({"items": await request.app[STORE].der_assets(request.query.get("status"))})
+
+
+async def _asset_id(request: web.Request) -> int:
+    asset_id = path_id(request, "der_asset_id", "DER asset")
+    await found(await request.app[STORE].der_asset(asset_id), f"DER asset {asset_id}")
+    return asset_id
+
+
+async def get_der_asset(request: web.Request) -> web.Response:
+    return json_response(await request.app[STORE].der_asset(await _asset_id(request)))
+
+
+@answers_rejections
+async def replace_der_asset(request: web.Request) -> web.Response:
+    asset_id = await _asset_id(request)
+    body = await read_json(request)
+    idem = idempotency(request.headers, "admin", f"replace/{asset_id}", body)
+    store, now = request.app[STORE], request.app[CLOCK].now()
+    if idem is not None and (kept := await store.idempotent_answer(idem)) is not None:
+        return json_response(kept[1], kept[0])
+    req, errors = requests.parse_replace(body, sep_checker(request.app[SCHEMAS]), now)
+    if req is None:
+        raise invalid(errors)
+    status, answer = await store.request_replace(asset_id, req, now, idem, errors)
+    return json_response(answer, status)
+
+
+@answers_rejections
+async def enroll_der_asset(request: web.Request) -> web.Response:
+    asset_id = await _asset_id(request)
+    body = await read_json(request)
+    values, errors = check(body, {"program": F("ref", required=True)})
+    if errors:
+        raise invalid(errors)
+    idem = idempotency(request.headers, "admin", f"enroll/{asset_id}", body)
+    status, answer = await request.app[STORE].enroll_der_asset(asset_id, values["program"],
+                                                               request.app[CLOCK].now(), idem)
+    return json_response(answer, status)
+
+
+ROUTES = [
+    ("POST", "/registerDERDevice", register_der_device),
+    ("POST", "/interconnectDER", interconnect_der),
+    ("GET", "/service-tasks", list_service_tasks),
+    ("GET", "/service-tasks/{task_id:\\d+}", get_service_task),
+    ("POST", "/service-tasks/{task_id:\\d+}/process", process_service_task),
+    ("POST", "/service-tasks/{task_id:\\d+}/approve", approve_service_task),
+    ("POST", "/service-tasks/{task_id:\\d+}/reject", reject_service_task),
+    ("POST", "/service-tasks/{task_id:\\d+}/cancel", cancel_service_task),
+    ("GET", "/enrollments", list_enrollments),
+    ("GET", "/enrollments/{enrollment_id:\\d+}", get_enrollment),
+    ("POST", "/enrollments/{enrollment_id:\\d+}/unenroll", unenroll),
+    ("GET", "/der-assets", list_der_assets),
+    ("GET", "/der-assets/{der_asset_id:\\d+}", get_der_asset),
+    ("POST", "/der-assets/{der_asset_id:\\d+}/replace", replace_der_asset),
+    ("POST", "/der-assets/{der_asset_id:\\d+}/enrollments", enroll_der_asset),
+]

@@ -1,0 +1,99 @@
+"""der-gateway network: import where service points sit on the network, and list the locations."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from ..config import Config
+from ..domain import network
+from ..store.sqlite import SQLiteStore
+from ..store.sqlite_sync import ImportSummary, NetworkImportRejected
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    p = commands.add_parser("network", help="import or list network locations (transformer, feeder, substation)")
+    sub = p.add_subparsers(dest="action", required=True)
+    imp = sub.add_parser("import", help="import a CSV or JSON file mapping service points to their locations")
+    imp.add_argument("file", type=Path)
+    imp.add_argument("--mode", choices=network.MODES, default="incremental",
+                     help="initial: the file is the whole network; incremental (default): add or update its rows")
+    imp.add_argument("--format", choices=network.FORMATS, help="default: from the file name (.csv or .json)")
+    imp.add_argument("--data-dir", type=Path, help="default: the config's data_dir, or var")
+    imp.add_argument("--config", type=Path, help="a TOML file of settings (for data_dir and pen)")
+    imp.set_defaults(run=run_import)
+    listing = sub.add_parser("list", help="the locations with their groups")
+    listing.add_argument("--data-dir", type=Path)
+    listing.add_argument("--config", type=Path)
+    listing.set_defaults(run=run_list)
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return Config.load(args.config, data_dir=args.data_dir)
+
+
+async def _import(data_dir: Path, rows: list[network.LocationRow], mode: str,
+                  pen: int) -> tuple[ImportSummary | None, list[dict[str, str]]]:
+    store = await SQLiteStore.open(data_dir)
+    try:
+        unknown = await store.unknown_service_points([r.service_point for r in rows])
+        if unknown:
+            return None, [network.problem(f"no service point {r.service_point}", r.field("servicePoint"))
+                          for r in rows if r.service_point in unknown]
+        try:
+            return await store.import_network_locations(rows, mode, pen), []
+        except NetworkImportRejected as exc:
+            return None, exc.errors
+    finally:
+        await store.close()
+
+
+def _print_errors(path: Path, errors: list[dict[str, str]]) -> None:
+    print(f"der-gateway: {path}: {len(errors)} problem(s); nothing was imported", file=sys.stderr)
+    for e in errors:
+        where = f"{e['field']}: " if e.get("field") else ""
+        print(f"  {where}{e['reason']}", file=sys.stderr)
+
+
+def run_import(args: argparse.Namespace) -> int:
+    config = _config(args)
+    fmt = args.format or network.format_of(args.file.name)
+    if fmt is None:
+        print(f"der-gateway: cannot tell the format of {args.file}; give --format csv or --format json",
+              file=sys.stderr)
+        return 2
+    try:
+        raw = args.file.read_bytes()
+    except OSError as exc:
+        print(f"der-gateway: {exc}", file=sys.stderr)
+        return 2
+    rows, errors = network.parse(raw, fmt)
+    if not errors:
+        summary, errors = asyncio.run(_import(config.data_dir, rows, args.mode, config.pen))
+    if errors:
+        _print_errors(args.file, errors)
+        return 1
+    print(f"imported {summary.rows} rows ({summary.mode}): {summary.service_points_changed} service points "
+          f"changed; locations {summary.locations_created} created, {summary.locations_moved} moved, "
+          f"{summary.locations_removed} removed; {summary.end_devices_moved} EndDevices moved between groups")
+    return 0
+
+
+async def _list(data_dir: Path):
+    store = await SQLiteStore.open(data_dir)
+    try:
+        return await store.network_locations()
+    finally:
+        await store.close()
+
+
+def run_list(args: argparse.Namespace) -> int:
+    locations = asyncio.run(_list(_config(args).data_dir))
+    names = {r.id: r.name for r in locations}
+    for r in locations:
+        parent = f" under {names[r.parent_id]}" if r.parent_id is not None else ""
+        print(f"{r.kind:<12} {r.name}{parent}: group {r.group_id}, {r.end_device_count} EndDevices, "
+              f"{r.service_point_count} service points")
+    return 0
