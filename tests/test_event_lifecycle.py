@@ -105,3 +105,19 @@ def test_primacy_decides_across_programs():
     assert in_force([(5, utility, u), (1, aggregator, a)]) is aggregator
     later = state_at(utility, [utility], 450)
     assert in_force([(1, utility, later), (5, aggregator, state_at(aggregator, [aggregator], 450))]) is None
+
+
+def test_states_at_agrees_with_comparing_every_pair():
+    import random
+
+    rng = random.Random(7)
+    modes = [MAX_W, MAX_W_AND_VAR, CONNECT]
+    for _ in range(30):
+        events = []
+        for i in range(40):
+            start = rng.randrange(0, 5000)
+            cancelled = rng.choice([None, None, start + rng.randrange(-200, 400)])
+            events.append(event(i, created=rng.randrange(0, 3000), start=start, duration=rng.randrange(1, 900),
+                                modes=rng.choice(modes), cancelled_at=cancelled))
+        for now in (0, 1000, 2500, 4000, 6000):
+            assert states_at(events, now) == {e.id: state_at(e, events, now) for e in events}

@@ -11,6 +11,7 @@ modes sets the older one's potentiallySuperseded flag instead.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass
 from enum import IntEnum
 
@@ -110,16 +111,33 @@ def state_at(event: Event, program_events: list[Event], now: int) -> EventState:
     return EventState(Status.SCHEDULED, event.creation_time, False, flagged, ProgramEventStatus.SCHEDULED)
 
 
+class _Overlaps:
+    """Finds the events overlapping one event without comparing it with every other."""
+
+    def __init__(self, events: list[Event]) -> None:
+        self.events = sorted(events, key=lambda e: e.start)
+        self.starts = [e.start for e in self.events]
+        self.longest = max((e.duration for e in events), default=0)
+
+    def of(self, event: Event) -> list[Event]:
+        # an overlapping event starts before this one ends, and no longer than the longest duration before it starts
+        lo = bisect.bisect_right(self.starts, event.start - self.longest)
+        hi = bisect.bisect_left(self.starts, event.end)
+        return [e for e in self.events[lo:hi] if e.overlaps(event)]
+
+
 def states_at(program_events: list[Event], now: int) -> dict[int, EventState]:
-    return {e.id: state_at(e, program_events, now) for e in program_events}
+    overlaps = _Overlaps(program_events)
+    return {e.id: state_at(e, overlaps.of(e), now) for e in program_events}
 
 
 def next_change(program_events: list[Event], now: int) -> int | None:
     """The next instant after now at which some event's state changes, if any."""
+    overlaps = _Overlaps(program_events)
     moments = set()
     for event in program_events:
         moments.update((event.start, event.end))
-        superseded = superseded_at(event, program_events)
+        superseded = superseded_at(event, overlaps.of(event))
         if superseded is not None:
             moments.add(superseded)
     future = [t for t in moments if t > now]
