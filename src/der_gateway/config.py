@@ -59,6 +59,7 @@ class Config:
     sync_timeout: float = 10.0
     sync_max_backoff: int = 300
     sync_ack_base_url: str | None = None
+    service_task_interval: float = 5.0  # seconds between passes of the service-task monitor
 
     @property
     def proxy_mode(self) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 from aiohttp import web
 
 from ..domain.events import ProgramEventStatus
@@ -78,9 +80,13 @@ async def delete_program(request: web.Request) -> web.Response:
     store = request.app[STORE]
     record = await program_of(request)
     groups = await store.groups_with_program(record.id)
-    await store.delete_program(record.id, changed=[paths.program_list(g) for g in groups] + [
-        (paths.control_list(record.id), DELETED), (paths.default_control(record.id), DELETED),
-        (paths.curve_list(record.id), DELETED)])
+    try:
+        await store.delete_program(record.id, changed=[paths.program_list(g) for g in groups] + [
+            (paths.control_list(record.id), DELETED), (paths.default_control(record.id), DELETED),
+            (paths.curve_list(record.id), DELETED)])
+    except sqlite3.IntegrityError:
+        raise conflict("the program has enrollments, or an asset type names it as its default; "
+                       "unenroll them or change the asset type first") from None
     return no_content()
 
 

@@ -20,7 +20,6 @@ from ..domain.utility import Rejected
 
 log = logging.getLogger(__name__)
 
-DEFAULT_INTERVAL = 5.0  # seconds between monitor passes, unless config.service_task_interval says otherwise
 
 
 async def process(store, config: Config, clock: Clock, task_id: int) -> dict[str, Any]:
@@ -34,7 +33,7 @@ class ServiceTaskMonitor:
 
     def __init__(self, store, config: Config, clock: Clock) -> None:
         self.store, self.config, self.clock = store, config, clock
-        self.interval: float | None = getattr(config, "service_task_interval", DEFAULT_INTERVAL)
+        self.interval: float | None = config.service_task_interval
         self._last: float | None = None
 
     async def run_once(self) -> int:
