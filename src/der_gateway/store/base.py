@@ -46,6 +46,11 @@ class MirrorUsagePointRecord:
 
 
 class Store(Protocol):
+    """The 2030.5 server's core reads and writes.  The control plane, the utility's flows and
+    enrollment sync add the public methods of store.sqlite_control_plane.ControlPlaneStore,
+    store.sqlite_utility.UtilityStore and store.sqlite_sync.SyncStore; another backend implements
+    those beside these.  No caller reaches SQL except through these methods."""
+
     async def close(self) -> None: ...
     async def version(self) -> int: ...  # moves on with every committed change
 
