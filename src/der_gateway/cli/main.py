@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import aggregators_cmd, certs_cmd, serve_cmd
-from . import events_cmd, tree_cmd
-from . import network_cmd
+from . import aggregators_cmd, certs_cmd, demo_cmd, events_cmd, network_cmd, serve_cmd, tree_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="der-gateway", description="An IEEE 2030.5 server for DER.")
     commands = parser.add_subparsers(dest="command", required=True)
+    demo_cmd.register(commands)
     certs_cmd.register(commands)
     serve_cmd.register(commands)
     aggregators_cmd.register(commands)
