@@ -175,7 +175,7 @@ class DeviceAgent:
         self.fsa_dirty = True
         self.next_fsa_poll = 0.0
         self.register_retry_at = 0.0
-        self.server_retry_at = 0.0
+        self.server_retry_at: float | None = None  # set after a failed exchange: wait until then
         self.server_backoff = self.options.server_backoff
 
         # control
@@ -219,7 +219,7 @@ class DeviceAgent:
             return False
         if self.models is None:
             return self.state.modbus_lost_at is not None
-        return not any(kind in self.pending for kind in ("dercap", "derg", "ders"))
+        return not any(kind in self.pending for kind in ("dercap", "derg", "ders", "dera"))
 
     async def _run(self) -> None:
         if self.start_delay:
@@ -236,12 +236,12 @@ class DeviceAgent:
                 log.exception("%s: turn failed", self.name)
             if self._dirty:
                 self._save()
-            delay = self._next_deadline() - time.time()
-            if delay > 0:
-                try:
-                    await asyncio.wait_for(self._wake.wait(), delay)
-                except asyncio.TimeoutError:
-                    pass
+            # at least a moment: whatever is due, the other devices' loops get their turn too
+            delay = max(self.options.min_sleep, self._next_deadline() - time.time())
+            try:
+                await asyncio.wait_for(self._wake.wait(), delay)
+            except asyncio.TimeoutError:
+                pass
 
     def _next_deadline(self) -> float:
         now = time.time()
@@ -254,8 +254,10 @@ class DeviceAgent:
             times.append(self.next_fsa_poll)
             if self.state.registered:
                 times.append(self.next_post)
-                if self._server_work_pending():
-                    times.append(self.server_retry_at)
+                if self.server_retry_at is not None:
+                    times.append(self.server_retry_at)  # after a failure: back off
+                elif self._server_work_pending():
+                    times.append(now)
             else:
                 times.append(self.register_retry_at)
         if self.next_change is not None:
@@ -263,11 +265,24 @@ class DeviceAgent:
         return min(times)
 
     def _server_work_pending(self) -> bool:
-        return bool(self.pending or self.telemetry_out or self.responses_out or self.logs_out or self.fsa_dirty)
+        """Whether something waits to be sent that can be sent now."""
+        if self.fsa_dirty or self.telemetry_out or self.logs_out:
+            return True
+        if any(kind in self.der_links for kind in self.pending):
+            return True
+        return bool(self.responses_out) and not self._held(self.responses_out[0])
+
+    def _held(self, due: ResponseDue) -> bool:
+        """A "started" for the event in force that has not been written to the device yet."""
+        decision = self.state.decision
+        return (due.status == ResponseStatus.STARTED and due.mrid.upper() not in self.applied_mrids
+                and decision is not None and decision.source == "event" and decision.mrid.upper() == due.mrid.upper())
 
     async def _turn(self, now: float) -> None:
         await self._modbus_turn(now)
-        if self.client.available:
+        if self.server_retry_at is not None and now >= self.server_retry_at:
+            self.server_retry_at = None
+        if self.client.available and self.server_retry_at is None:
             try:
                 await self._server_turn(now)
             except ServerUnavailable:
@@ -430,15 +445,17 @@ class DeviceAgent:
             log.warning("%s: %s", self.name, exc)
             if exc.status == 404 and self.state.edev and exc.href.startswith(self.state.edev):
                 self._forget_registration()
-            self.server_retry_at = now + self.server_backoff
-            self.server_backoff = min(self.server_backoff * 2, self.options.server_max_backoff)
+            self._server_failed(now)
             return
         except ProtocolError as exc:
             self._error(str(exc))
-            self.server_retry_at = now + self.server_backoff
-            self.server_backoff = min(self.server_backoff * 2, self.options.server_max_backoff)
+            self._server_failed(now)
             return
         self.server_backoff = self.options.server_backoff
+
+    def _server_failed(self, now: float) -> None:
+        self.server_retry_at = now + self.server_backoff
+        self.server_backoff = min(self.server_backoff * 2, self.options.server_max_backoff)
 
     def _forget_registration(self) -> None:
         """The server no longer has our EndDevice: register again."""
@@ -564,7 +581,7 @@ class DeviceAgent:
             mup = sm.mirror_usage_point(self.identity.lfdi, first, pen=pen, description=self.name)
             mup_list = await self.bridge.mirror_usage_point_list()
             if mup_list is None:
-                return
+                raise ProtocolError("DeviceCapability has no MirrorUsagePointListLink")
             location = await self.client.post(mup_list, mup)
             if location is None:
                 raise ProtocolError(f"POST {mup_list} gave no Location")
@@ -593,7 +610,10 @@ class DeviceAgent:
         self._dirty = True
 
     async def _post_logs(self) -> None:
-        if not self.logs_out or self.end_device is None or self.end_device.LogEventListLink is None:
+        if not self.logs_out or self.end_device is None:
+            return
+        if self.end_device.LogEventListLink is None:  # nowhere to send them
+            self.logs_out.clear()
             return
         href = self.end_device.LogEventListLink.href
         while self.logs_out:
@@ -614,7 +634,7 @@ class DeviceAgent:
             self._log_event(LOG_SERVER_UNREACHABLE, f"server unreachable {time.time() - since:.0f} s")
         self.state.server_outages += 1
         self.fsa_dirty = True
-        self.server_retry_at = 0.0
+        self.server_retry_at = None
         self.server_backoff = self.options.server_backoff
         self.wake()
 
@@ -654,7 +674,7 @@ class DeviceAgent:
         self.next_change = decision.next_change
         if self.state.modbus_ok and self.models is not None and (decision.key != self.state.applied or self.reapply):
             await self._apply(decision, programs, now)
-        if due and self.client.available and self.state.registered:
+        if due and self.client.available and self.state.registered and self.server_retry_at is None:
             try:
                 await self._flush_responses()
             except ServerUnavailable:
@@ -711,14 +731,12 @@ class DeviceAgent:
         self._dirty = True
 
     async def _flush_responses(self) -> None:
-        decision = self.state.decision
-        current = decision.mrid.upper() if decision is not None and decision.source == "event" else None
         while self.responses_out:
             due = self.responses_out[0]
             mrid = due.mrid.upper()
+            if self._held(due):
+                return  # not written yet: "started" waits for the device
             if due.status == ResponseStatus.STARTED and mrid not in self.applied_mrids:
-                if mrid == current:
-                    return  # not written yet: "started" waits for the device
                 self.unapplied.add(mrid)  # it ended before it could be written: it never started here
                 self.responses_out.pop(0)
                 continue

@@ -73,6 +73,7 @@ class BridgeOptions:
     stagger: float | None = None  # seconds between agents' starts; None: 0.02, or max_spread / devices
     max_spread: float = 30.0
     max_sleep: float = 60.0
+    min_sleep: float = 0.01  # each device loop sleeps at least this long between turns
 
     @classmethod
     def with_overrides(cls, base: BridgeOptions | None = None, **overrides: Any) -> BridgeOptions:
