@@ -261,3 +261,9 @@ async def test_history_is_not_read_to_work_out_current_states(plant, clock):
     listed = doc(await h.client("device1").get(f"/derp/{program}/derc?l=50"), model.DERControlList)
     states = {c.href.rsplit("/", 1)[1]: c.EventStatus.currentStatus for c in listed.DERControl}
     assert states[str(upcoming.id)] == 4 and states[str(newer.id)] == 1
+
+
+async def test_time_follows_the_server_clock(plant, clock):
+    h, ids, group, program = plant
+    clock.set(T0 + 12345)
+    assert doc(await h.client("device1").get("/tm"), model.Time).currentTime == T0 + 12345

@@ -25,6 +25,7 @@ class Config:
     response_cache_entries: int = 10_000  # encoded GET answers kept until the store changes; 0: none
     timezone: str = "UTC"
     time_quality: int = 4
+    # per client and EndDevice: an aggregator acting for N devices may hold N times as many
     max_subscriptions_per_client: int = 100
     # notificationURIs must start with one of these; add "http://..." prefixes to allow plain http
     notification_allow: tuple[str, ...] = ("https://",)

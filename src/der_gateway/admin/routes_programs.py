@@ -101,7 +101,10 @@ async def put_default_control(request: web.Request) -> web.Response:
     control = build(model.DefaultDERControl, fields, request.app[SCHEMAS], prior=errors)
     existed = await store.default_control(record.id) is not None
     data = codec.to_data(control)
-    await store.set_default_control(record.id, control.mRID, data, changed=[paths.default_control(record.id)])
+    # the program's representation gains (or keeps) its DefaultDERControlLink: its lists change too
+    holders = [paths.program_list(g) for g in await store.groups_with_program(record.id)]
+    await store.set_default_control(record.id, control.mRID, data,
+                                    changed=[paths.default_control(record.id), *holders])
     return json_response(views.default_control(record.id, data), 200 if existed else 201,
                          f"/programs/{record.id}/default-control")
 

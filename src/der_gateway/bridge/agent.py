@@ -36,7 +36,6 @@ import dataclasses
 import json
 import logging
 import os
-import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -147,7 +146,6 @@ class DeviceAgent:
         self.state = DeviceState(spec.name, identity.lfdi, identity.sfdi)
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
-        self._rng = random.Random(identity.lfdi)
 
         # the device
         self.models: dict[int, dict[str, Any]] | None = None
@@ -227,6 +225,7 @@ class DeviceAgent:
         while True:
             self._wake.clear()
             now = time.time()
+            pause = self.options.min_sleep  # at least a moment: the other devices' loops get their turn too
             try:
                 await self._turn(now)
             except asyncio.CancelledError:
@@ -234,10 +233,10 @@ class DeviceAgent:
             except Exception as exc:  # a bug must not end the device's loop: note it and carry on
                 self._error(f"{type(exc).__name__}: {exc}")
                 log.exception("%s: turn failed", self.name)
+                pause = self.options.server_backoff
             if self._dirty:
                 self._save()
-            # at least a moment: whatever is due, the other devices' loops get their turn too
-            delay = max(self.options.min_sleep, self._next_deadline() - time.time())
+            delay = max(pause, self._next_deadline() - time.time())
             try:
                 await asyncio.wait_for(self._wake.wait(), delay)
             except asyncio.TimeoutError:
@@ -250,18 +249,17 @@ class DeviceAgent:
             times += [self.next_sample, self.next_full_read]
         else:
             times.append(self.modbus_retry_at)
-        if self.client.available:
-            times.append(self.next_fsa_poll)
-            if self.state.registered:
-                times.append(self.next_post)
-                if self.server_retry_at is not None:
-                    times.append(self.server_retry_at)  # after a failure: back off
-                elif self._server_work_pending():
-                    times.append(now)
-            else:
+        if self.client.available:  # (when it is not, the bridge wakes us when the server is back)
+            if not self.state.registered:
                 times.append(self.register_retry_at)
+            elif self.server_retry_at is not None:
+                times.append(self.server_retry_at)  # after a failure: back off
+            else:
+                times += [self.next_fsa_poll, self.next_post]
+                if self._server_work_pending():
+                    times.append(now)
         if self.next_change is not None:
-            times.append(self.next_change + 0.02)
+            times.append(self.next_change - self.bridge.clock_offset + 0.02)
         return min(times)
 
     def _server_work_pending(self) -> bool:
@@ -288,6 +286,10 @@ class DeviceAgent:
             except ServerUnavailable:
                 pass  # the client probes; the bridge wakes us when the server is back
         await self._control_turn(time.time())
+
+    def _t(self, now: float) -> int:
+        """A local time as the server's time (2030.5 times: whole seconds; the server's clock rules)."""
+        return int(now + self.bridge.clock_offset)
 
     def _error(self, text: str) -> None:
         self.state.errors += 1
@@ -341,10 +343,10 @@ class DeviceAgent:
             log.warning("%s: Modbus lost: %s", self.name, exc)
             self._log_event(LOG_MODBUS_LOST, f"Modbus lost: {type(exc.__cause__ or exc).__name__}")
             self.pending["ders"] = model.DERStatus(
-                readingTime=int(now),
-                operationalModeStatus=model.OperationalModeStatusType(dateTime=int(now),
+                readingTime=self._t(now),
+                operationalModeStatus=model.OperationalModeStatusType(dateTime=self._t(now),
                                                                       value=OPERATIONAL_MODE_UNKNOWN),
-                manufacturerStatus=model.ManufacturerStatusType(dateTime=int(now), value=COMMS_LOST))
+                manufacturerStatus=model.ManufacturerStatusType(dateTime=self._t(now), value=COMMS_LOST))
             self.modbus_backoff = self.options.modbus_backoff
         self.modbus_retry_at = now + self.modbus_backoff
         self.modbus_backoff = min(self.modbus_backoff * 2, self.options.modbus_max_backoff)
@@ -373,7 +375,7 @@ class DeviceAgent:
     def _sample_from_models(self, now: float) -> None:
         if 701 not in self.models:
             return
-        self.samples.append(sm.telemetry_readings(self.models[701], int(now), interval=self.state.post_rate))
+        self.samples.append(sm.telemetry_readings(self.models[701], self._t(now), interval=self.state.post_rate))
         if len(self.samples) > self.options.max_samples:
             del self.samples[: len(self.samples) - self.options.max_samples]
         w = sm.scaled(self.models, 701, "W")
@@ -382,7 +384,7 @@ class DeviceAgent:
 
     def _take_snapshot(self, now: float, *, full: bool) -> None:
         """Work out the DER documents from the snapshot; those that changed are queued to PUT."""
-        t = int(now)
+        t = self._t(now)
         try:
             if full:
                 self.capability = sm.der_capability(self.models)
@@ -443,7 +445,8 @@ class DeviceAgent:
         except HttpError as exc:
             self._error(str(exc))
             log.warning("%s: %s", self.name, exc)
-            if exc.status == 404 and self.state.edev and exc.href.startswith(self.state.edev):
+            edev = self.state.edev
+            if exc.status == 404 and edev and (exc.href == edev or exc.href.startswith(edev + "/")):
                 self._forget_registration()
             self._server_failed(now)
             return
@@ -474,7 +477,7 @@ class DeviceAgent:
             self.register_retry_at = now + self.server_backoff
             self.server_backoff = min(self.server_backoff * 2, self.options.server_max_backoff)
             return False
-        body = model.EndDevice(lFDI=self.identity.lfdi, sFDI=self.identity.sfdi, changedTime=int(now),
+        body = model.EndDevice(lFDI=self.identity.lfdi, sFDI=self.identity.sfdi, changedTime=self._t(now),
                                deviceCategory=self.identity.category_hex)
         try:
             location = await self.client.post(edev_list, body)
@@ -602,7 +605,7 @@ class DeviceAgent:
     def _log_event(self, code: int, details: str) -> None:
         self.log_id = (self.log_id + 1) % 0x10000
         self.logs_out.append(model.LogEvent(
-            createdDateTime=int(time.time()), details=details[:LOG_DETAILS_MAX], functionSet=LOG_FUNCTION_SET_DER,
+            createdDateTime=self._t(time.time()), details=details[:LOG_DETAILS_MAX], functionSet=LOG_FUNCTION_SET_DER,
             logEventCode=code, logEventID=self.log_id, logEventPEN=self.options.pen, profileID=LOG_PROFILE_VENDOR))
         if len(self.logs_out) > 100:
             del self.logs_out[0]
@@ -664,7 +667,7 @@ class DeviceAgent:
         programs = self.programs()
         if programs is None or self.capability is None:
             return  # not following its programs yet, or the device never seen: nothing to decide
-        t = int(now)
+        t = self._t(now)
         decision = self.tracker.decide(programs, t)
         due = self.tracker.update(programs, t, decision)
         if due:
@@ -674,7 +677,8 @@ class DeviceAgent:
         self.next_change = decision.next_change
         if self.state.modbus_ok and self.models is not None and (decision.key != self.state.applied or self.reapply):
             await self._apply(decision, programs, now)
-        if due and self.client.available and self.state.registered and self.server_retry_at is None:
+        if (self.responses_out and not self._held(self.responses_out[0]) and self.client.available
+                and self.state.registered and self.server_retry_at is None):
             try:
                 await self._flush_responses()
             except ServerUnavailable:
@@ -693,7 +697,7 @@ class DeviceAgent:
             if decision.source == "default" and decision.mrid != self.es_written:
                 steps += sm.enter_service_writes(decision.control, self.models)
             steps += sm.transition_writes(old, new, self.settings, self.models, curves=curves,
-                                          remaining=decision.remaining(int(now)), fallback=fallback,
+                                          remaining=decision.remaining(self._t(now)), fallback=fallback,
                                           before=self.baseline)
         except sm.MappingError as exc:
             self._error(f"cannot write {decision.key}: {exc}")
@@ -744,7 +748,7 @@ class DeviceAgent:
                 self.responses_out.pop(0)
                 continue
             try:
-                await self.client.post(due.reply_to, due.resource(self.identity.lfdi, int(time.time())))
+                await self.client.post(due.reply_to, due.resource(self.identity.lfdi, self._t(time.time())))
             except HttpError as exc:
                 if exc.status >= 500:
                     raise

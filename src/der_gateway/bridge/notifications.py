@@ -1,6 +1,9 @@
 """The bridge's notificationURI endpoint: an aiohttp listener that receives 2030.5 Notifications.
 
-Each device subscribes with ``{base}/notify/{device name}``.  A POSTed
+Each device subscribes with ``{base}/notify/{device name}``.  The listener
+speaks plain http, or (``ssl_context``) https as 2030.5 has it: TLS 1.2 with
+CCM8, the bridge's own certificate, and a client certificate required of the
+server (the server's own, chaining to the same trust anchor).  A POSTed
 Notification is parsed and handed to the handler with the device's name; the
 handler only takes note (it schedules refetches), so the answer (204) goes back
 at once and the server's delivery queue keeps moving.  Notifications for a
@@ -11,6 +14,7 @@ make the server retry them for ever.
 from __future__ import annotations
 
 import logging
+import ssl
 from collections.abc import Callable
 from urllib.parse import quote
 
@@ -27,8 +31,9 @@ Handler = Callable[[str, model.Notification], bool]  # -> whether the device is 
 
 class NotificationListener:
     def __init__(self, handler: Handler, host: str = "127.0.0.1", port: int = 0, *,
-                 advertise: str | None = None) -> None:
+                 advertise: str | None = None, ssl_context: ssl.SSLContext | None = None) -> None:
         self.handler = handler
+        self.ssl_context = ssl_context  # https: 2030.5 TLS, the server presenting its certificate
         self.host = host
         self.port = port
         self.advertise = advertise.rstrip("/") if advertise else None
@@ -43,7 +48,8 @@ class NotificationListener:
             return self.advertise
         host = "127.0.0.1" if self.host in ("0.0.0.0", "", "::") else self.host
         host = f"[{host}]" if ":" in host else host
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{host}:{self.port}"
 
     def uri_for(self, device: str) -> str:
         return f"{self.base_url}/notify/{quote(device, safe='')}"
@@ -53,7 +59,7 @@ class NotificationListener:
         app.router.add_post("/notify/{device}", self._receive)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
+        site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True, ssl_context=self.ssl_context)
         await site.start()
         sockets = site._server.sockets if site._server is not None else ()
         if sockets:

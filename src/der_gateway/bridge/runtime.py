@@ -30,7 +30,7 @@ from typing import Any
 
 from der_gateway.config import DEFAULT_CIPHERS
 from der_gateway.sep import model
-from der_gateway.tls import client_context
+from der_gateway.tls import client_context, server_context
 
 from .agent import DeviceAgent, DeviceState
 from .client import ClientError, HttpError, SepClient
@@ -62,6 +62,7 @@ class BridgeOptions:
     resubscribe_after: float = 600.0  # after the server refused subscriptions, wait this long to try again
     min_poll: float = 1.0  # never poll faster than this, whatever pollRate says
     notify_url: str | None = None  # the base of notificationURIs, when the listener is reached by another name
+    notify_tls: bool = False  # receive notifications over https (the bridge's certificate; the server's required)
     # telemetry
     sample_interval: float | None = None  # None: postRate / samples_per_post, within [min_sample_interval, 60]
     samples_per_post: int = 5
@@ -74,6 +75,7 @@ class BridgeOptions:
     max_spread: float = 30.0
     max_sleep: float = 60.0
     min_sleep: float = 0.01  # each device loop sleeps at least this long between turns
+    max_clock_skew: float = 2.0  # seconds the server's clock may differ from ours before we follow it
 
     @classmethod
     def with_overrides(cls, base: BridgeOptions | None = None, **overrides: Any) -> BridgeOptions:
@@ -122,11 +124,18 @@ class Bridge:
                                 retries=o.http_retries, backoff=min(0.25, o.server_backoff),
                                 max_backoff=o.server_max_backoff, list_limit=o.list_limit)
         self.pool = ModbusPool(o.modbus_workers)
-        self.listener = NotificationListener(self._on_notification, listen[0], listen[1], advertise=o.notify_url)
+        listener_tls = None
+        if o.notify_tls:
+            if certs_dir is None or cert is None:
+                raise ValueError("notifications over https need certs_dir and cert")
+            listener_tls = server_context(Path(certs_dir), cert, o.ciphers)
+        self.listener = NotificationListener(self._on_notification, listen[0], listen[1], advertise=o.notify_url,
+                                             ssl_context=listener_tls)
         self.cache = ProgramCache(self.client, subscribe=self._subscribe_shared, verify=self._subscription_exists,
                                   on_change=self._programs_changed, min_poll=o.min_poll)
         self.agents: dict[str, DeviceAgent] = {}
         self.dcap: model.DeviceCapability | None = None
+        self.clock_offset = 0.0  # the server's clock minus ours, when they differ by more than max_clock_skew
         self._dcap_lock = asyncio.Lock()
         self._fsa_watch: dict[str, DeviceAgent] = {}
         self._subs_blocked_until = 0.0
@@ -134,6 +143,7 @@ class Bridge:
         self.subscription_failures = 0
         self.notifications = 0
         self._poller: asyncio.Task | None = None
+        self._background: set[asyncio.Task] = set()
         self._poll_wake = asyncio.Event()
         self.started_at: float | None = None
         self.client.on_up.append(self._server_back)
@@ -176,9 +186,10 @@ class Bridge:
 
     async def stop(self) -> None:
         poller, self._poller = self._poller, None
-        if poller is not None:
-            poller.cancel()
-            await asyncio.gather(poller, return_exceptions=True)
+        tasks = [t for t in (poller, *self._background) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         await asyncio.gather(*(a.stop() for a in self.agents.values()), return_exceptions=True)
         await self.cache.close()
         await self.listener.stop()
@@ -240,7 +251,25 @@ class Bridge:
                     except ClientError as exc:
                         log.warning("bridge: discovery failed: %s", exc)
                         return None
+                    await self.sync_time()
         return self.dcap
+
+    async def sync_time(self) -> None:
+        """Read the server's Time: events run by the server's clock, so a skewed local clock is corrected."""
+        if self.dcap is None or self.dcap.TimeLink is None:
+            return
+        try:
+            before = time.time()
+            server = await self.client.get(self.dcap.TimeLink.href, model.Time)
+            local = (before + time.time()) / 2
+        except ClientError as exc:
+            log.warning("bridge: cannot read the server's time: %s", exc)
+            return
+        skew = server.currentTime - local  # currentTime is whole seconds: within a second is no skew
+        self.clock_offset = skew if abs(skew) > self.options.max_clock_skew else 0.0
+        if self.clock_offset:
+            log.warning("bridge: the server's clock is %.0f s %s ours; following it", abs(skew),
+                        "ahead of" if skew > 0 else "behind")
 
     async def end_device_list(self) -> str | None:
         dcap = await self.discover()
@@ -331,7 +360,14 @@ class Bridge:
         for agent in self.agents.values():
             agent.server_outage_over(since)
         self.cache.refresh_all()
+        if self.dcap is not None:
+            self._spawn_time_sync()
         self._poll_wake.set()
+
+    def _spawn_time_sync(self) -> None:
+        task = asyncio.create_task(self.sync_time())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _poll_programs(self) -> None:
         """The safety net: refetch each program resource every pollRate."""

@@ -340,8 +340,10 @@ class ControlPlaneStore:
             "SELECT id, end_device_id, client_lfdi, resource, body FROM subscriptions WHERE resource = ? ORDER BY id",
             (resource,))]
 
-    async def count_subscriptions(self, client_lfdi: str) -> int:
-        return self._one("SELECT count(*) FROM subscriptions WHERE client_lfdi = ?", (client_lfdi,))[0]
+    async def count_subscriptions(self, client_lfdi: str, end_device_id: int) -> int:
+        """The client's subscriptions in one EndDevice's SubscriptionList."""
+        return self._one("SELECT count(*) FROM subscriptions WHERE client_lfdi = ? AND end_device_id = ?",
+                         (client_lfdi, end_device_id))[0]
 
     async def delete_subscriptions(self, subscription_ids: Sequence[int],
                                    farewells: Sequence[tuple[int, str, bytes]] = ()) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from aiohttp import web
 
 from ...domain.time import zone_times
@@ -11,7 +9,7 @@ from ...sep import model
 from .. import paths
 from ..access import viewer
 from ..http import sep_response
-from ..state import CLIENT, CONFIG, STORE
+from ..state import CLIENT, CLOCK, CONFIG, STORE
 
 routes = web.RouteTableDef()
 
@@ -35,7 +33,7 @@ async def device_capability(request: web.Request) -> web.Response:
 @routes.get(paths.TIME)
 async def time_resource(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
-    now = int(time.time())
+    now = request.app[CLOCK].now()
     zone = zone_times(config.timezone, now)
     return sep_response(model.Time(
         href=paths.TIME, pollRate=await viewer(request).poll_rate("tm"), currentTime=now, dstEndTime=zone.dstEndTime,

@@ -44,9 +44,9 @@ async def subscribe(request: web.Request) -> web.Response:
     if not any(posted.notificationURI.startswith(prefix) for prefix in config.notification_allow):
         raise Problem(400, f"notificationURI {posted.notificationURI} is not allowed here "
                            f"(allowed: {', '.join(config.notification_allow) or 'none'})")
-    if await store.count_subscriptions(client.lfdi) >= config.max_subscriptions_per_client:
-        raise Problem(400, f"this client already has {config.max_subscriptions_per_client} subscriptions, "
-                           "the most allowed", RESOURCE_LIMIT)
+    if await store.count_subscriptions(client.lfdi, record.id) >= config.max_subscriptions_per_client:
+        raise Problem(400, f"this client already has {config.max_subscriptions_per_client} subscriptions "
+                           "for this EndDevice, the most allowed", RESOURCE_LIMIT)
     posted.href, posted.subscribedResource = None, resource
     sub_id = await store.add_subscription(record.id, client.lfdi, resource, codec.to_data(posted))
     return created(paths.subscription(record.id, sub_id))
