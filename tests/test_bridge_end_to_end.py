@@ -10,6 +10,7 @@ Everything runs on the wall clock, so events start a couple of seconds ahead.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable
 
@@ -21,7 +22,7 @@ from der_gateway.bridge.identity import DeviceIdentity, device_lfdi, load_invent
 from der_gateway.bridge.runtime import Bridge
 from der_gateway.clock import SystemClock
 from der_gateway.domain.identifiers import new_mrid
-from der_gateway.sep import model
+from der_gateway.sep import codec, model
 from der_gateway.sep.identity import sfdi_from_lfdi
 from der_gateway.server import operations, paths
 from device_sims import Fleet, profiles
@@ -59,11 +60,15 @@ def event(start: int, duration: int, **base) -> model.DERControl:
         DERControlBase=model.DERControlBase(**base), responseRequired="03")
 
 
-async def enroll(h, bridge: Bridge) -> int:
+async def enroll(h, bridge: Bridge, default: model.DERControlBase | None = None) -> int:
     """A program in a group holding all of the bridge's EndDevices; waits until every device follows it."""
     store = h.store
     ids = [edev_id(s) for s in bridge.states]
     program = await store.create_program(new_mrid(PEN), "curtailment", 1)
+    if default is not None:
+        dderc = model.DefaultDERControl(mRID=new_mrid(PEN), description="default", DERControlBase=default)
+        await store.set_default_control(program, dderc.mRID, codec.to_data(dderc),
+                                        changed=[paths.default_control(program)])
     group = await store.create_group(new_mrid(PEN), "bridge fleet")
     await store.set_group_program(group, program, True, changed=[paths.program_list(group)])
     await store.set_membership(group, ids, True, changed=[paths.fsa_list(i) for i in ids])
@@ -85,20 +90,37 @@ def w_of(fleet: Fleet, name: str) -> tuple[float, float]:
     return inverter.w, inverter.nameplate.w_max
 
 
-@pytest.fixture
-async def world(make_harness):
-    """A server (post rate 2 s, http notifications allowed), three simulators and a bridge, all ready."""
-    h = make_harness(notification_allow=("http://127.0.0.1:",), post_rate=2)
+@contextlib.asynccontextmanager
+async def started(make_harness, *, notify_tls: bool = False):
+    """A server (post rate 2 s), three simulators and a bridge, all ready.
+
+    Notifications come over plain http (which the server is told to allow), or with ``notify_tls`` over https
+    as the server allows by default: the bridge's listener presents the aggregator's certificate.
+    """
+    allow = ("https://",) if notify_tls else ("http://127.0.0.1:",)
+    h = make_harness(notification_allow=allow, post_rate=2)
     await h.start()
     try:
         async with Fleet.start(3, kinds=("pv", "battery"), tick=0.1, noise=0.0, pv_profile=profiles.ClearSky(hour=12),
                                battery_profile=profiles.Constant(0.8), soc=60.0) as fleet:
             async with Bridge.start(fleet.inventory(), h.server.url, h.config.certs_dir, cert="aggregator",
-                                    **FAST) as bridge:
+                                    notify_tls=notify_tls, **FAST) as bridge:
                 await bridge.wait_ready(10)
                 yield h, fleet, bridge
     finally:
         await h.stop()
+
+
+@pytest.fixture
+async def world(make_harness):
+    async with started(make_harness) as w:
+        yield w
+
+
+@pytest.fixture
+async def tls_world(make_harness):
+    async with started(make_harness, notify_tls=True) as w:
+        yield w
 
 
 async def test_an_event_curtails_the_simulators_and_reverts(world):
@@ -123,7 +145,14 @@ async def test_an_event_curtails_the_simulators_and_reverts(world):
         assert await store.der_document(record.id, 1, "dera") is not None
         assert w_of(fleet, name)[0] > 0.6 * w_max  # full output before the event
 
-    program = await enroll(h, bridge)
+    # the program's DefaultDERControl holds the devices at 80 % when no event runs
+    program = await enroll(h, bridge, default=model.DERControlBase(opModMaxLimW=8000))
+    await until(lambda: all(bridge[n].applied and bridge[n].applied[0] == "default" for n in names), 2,
+                "the default control to be written")
+    for name in names:
+        inverter = fleet[name].inverter
+        assert inverter.get(704, "WMaxLimPct") == 800 and inverter.get(704, "WMaxLimPctEna") == 1
+        assert 0.6 * w_of(fleet, name)[1] < w_of(fleet, name)[0] <= 0.8 * w_of(fleet, name)[1] + 1
     start = int(time.time()) + 2
     record = await create_event(h, program, event(start, 3, opModMaxLimW=5000))  # 50 % of setMaxW
     mrid = record.mRID
@@ -139,9 +168,12 @@ async def test_an_event_curtails_the_simulators_and_reverts(world):
     for name in names:
         state = bridge[name]
         assert state.decision.source == "event"
-        # the reversion timer is the event's remaining time: the device undoes it itself if the bridge is gone
+        # the reversion timer is the event's remaining time: the device goes back to the default by itself
+        # if the bridge is gone
         assert sm.Write(704, "WMaxLimPct", 500) in state.last_plan
         assert 0 < fleet[name].inverter.get(704, "WMaxLimPctRvrtTms") <= 3
+        assert fleet[name].inverter.get(704, "WMaxLimPctRvrt") == 800
+        assert fleet[name].inverter.get(704, "WMaxLimPctEnaRvrt") == 1
 
     end = start + 3
     await until(lambda: all(w_of(fleet, n)[0] > 0.6 * w_of(fleet, n)[1] for n in names), end + 2.5 - time.time(),
@@ -155,8 +187,10 @@ async def test_an_event_curtails_the_simulators_and_reverts(world):
     for r in responses:
         by_device.setdefault(r.end_device_lfdi, []).append(r.status)
     assert by_device == {lfdi: [1, 2, 3] for lfdi in lfdis}
-    for name in names:
-        assert fleet[name].inverter.get(704, "WMaxLimPctEna") == 0  # back as it was found
+    for name in names:  # back to the default
+        inverter = fleet[name].inverter
+        assert inverter.get(704, "WMaxLimPct") == 800 and inverter.get(704, "WMaxLimPctEna") == 1
+        assert bridge[name].applied[0] == "default"
 
     # telemetry: a MirrorUsagePoint per device, with averaged readings at the post rate
     aggregator = await h.store.aggregators()
@@ -170,17 +204,35 @@ async def test_an_event_curtails_the_simulators_and_reverts(world):
     assert all(s.readings_posted >= 2 for s in bridge.states)
 
 
-async def test_an_unsupported_mode_is_rejected_with_252(world):
-    h, fleet, bridge = world
+async def test_a_curve_is_adopted_and_an_unsupported_mode_rejected_with_252(tls_world):
+    h, fleet, bridge = tls_world
     names = list(bridge.agents)
     program = await enroll(h, bridge)
+    # (this bridge hears of changes over https)
+    assert bridge.listen_url.startswith("https://") and bridge.subscriptions_made >= 3 and bridge.notifications >= 3
+    # a volt-var curve: the bridge fetches it, writes it to a free 705 slot, adopts it (AdptCrvReq) and enables it
+    curve = model.DERCurve(mRID=new_mrid(PEN), creationTime=int(time.time()), curveType=11, xMultiplier=-2,
+                           yMultiplier=-2, yRefType=2, CurveData=[model.CurveData(xvalue=x, yvalue=y) for x, y in (
+                               (9200, 3000), (9670, 0), (10300, 0), (10700, -3000))])
+    curve_id = await h.store.add_curve(program, curve.mRID, codec.to_data(curve))
     start = int(time.time()) + 1
-    record = await create_event(h, program, event(start, 2, opModWattPF=model.Link(href=f"/derp/{program}/dc/1")))
-    await until(lambda: all(bridge[n].statuses(record.mRID) == [252] for n in names), 3, "252 from every device")
-    by_device = {r.end_device_lfdi: r.status for r in await h.store.responses(record.id)}
+    rejected = await create_event(h, program, event(start, 2, opModWattPF=model.Link(href=paths.curve(program, 1))))
+    volt_var = await create_event(h, program, event(start, 2, opModVoltVar=model.Link(href=paths.curve(program,
+                                                                                                      curve_id))))
+    await until(lambda: all(bridge[n].statuses(rejected.mRID) == [252] for n in names), 3, "252 from every device")
+    by_device = {r.end_device_lfdi: r.status for r in await h.store.responses(rejected.id)}
     assert by_device == {s.lfdi: 252 for s in bridge.states}
-    await asyncio.sleep(max(0.0, start + 0.5 - time.time()))
-    assert all(bridge[n].applied[0] != "event" for n in names)  # never run
+
+    await until(lambda: all(fleet[n].inverter.get(705, "Ena") == 1 for n in names), start + 2 - time.time(),
+                "volt-var to be enabled")
+    for name in names:
+        inverter = fleet[name].inverter
+        assert inverter.get(705, "Crv[1].ActPt") == 4 and inverter.get(705, "AdptCrvRslt") == 1
+        assert [inverter.get(705, f"Crv[1].Pt[{i}].V") for i in (1, 4)] == [920, 1070]  # % VNom, V_SF -1
+        assert sm.Await(705, "AdptCrvRslt", 1, failed=2) in bridge[name].last_plan
+    await until(lambda: all(bridge[n].statuses(volt_var.mRID) == [1, 2, 3] for n in names), start + 4 - time.time(),
+                "the volt-var event to complete")
+    assert all(fleet[n].inverter.get(705, "Ena") == 0 for n in names)  # back as it was found
     assert all(w_of(fleet, n)[0] > 0.6 * w_of(fleet, n)[1] for n in names)
 
 
@@ -293,3 +345,15 @@ def test_inventory_is_checked():
     for bad in ([entry, entry], [{**entry, "port": 0}], [{**entry, "serial": ""}], [{"host": "x"}]):
         with pytest.raises(ValueError):
             load_inventory(bad)
+
+
+def test_cli_arguments(tmp_path, capsys):
+    from der_gateway.cli import bridge_cmd
+    from der_gateway.cli.main import main
+
+    assert bridge_cmd.parse_listen("0.0.0.0:8080") == ("0.0.0.0", 8080)
+    assert bridge_cmd.parse_listen("[::1]:0") == ("::1", 0)
+    with pytest.raises(ValueError):
+        bridge_cmd.parse_listen("8080")
+    assert main(["bridge", "--inventory", str(tmp_path / "missing.json"), "--certs-dir", str(tmp_path)]) == 2
+    assert "cannot read inventory" in capsys.readouterr().err
