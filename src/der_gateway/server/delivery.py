@@ -31,15 +31,17 @@ from ..clock import Clock, SystemClock
 from ..config import Config
 from ..store.base import OutboxItem
 from ..store.sqlite import SQLiteStore
-from ..tls import client_context
+from .outbox_loop import OutboxLoop
 
 log = logging.getLogger(__name__)
 
 SEP_XML = "application/sep+xml"
 
 
-class NotificationDelivery:
+class NotificationDelivery(OutboxLoop):
     """Sends the outbox: `deliver_due()` for one pass, or `start()` for a background task."""
+
+    name = "notification"
 
     def __init__(self, store: SQLiteStore, config: Config, clock: Clock = SystemClock(), *,
                  batch: int = 100, heads: int = 500, poll: float = 5.0) -> None:
@@ -193,38 +195,5 @@ class NotificationDelivery:
                 timeout=aiohttp.ClientTimeout(total=self.config.notification_timeout))
         return self._session
 
-    def _client_tls(self) -> ssl.SSLContext:
-        if self._tls is None:
-            self._tls = client_context(self.config.certs_dir, self.config.server_cert, self.config.ciphers,
-                                       self.config.tls_versions)
-        return self._tls
-
-    # -- the background task --------------------------------------------------
-
-    async def _run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                await self._launch_due()
-                delay = await self._delay()
-            except Exception:
-                log.exception("notification delivery pass failed")
-                delay = self.poll
-            if delay > 0:
-                try:
-                    await asyncio.wait_for(self._wake.wait(), delay)
-                except TimeoutError:
-                    pass
-
-    async def _delay(self) -> float:
-        """Seconds until something may be due that no running task will wake us for."""
-        next_attempt = await self.store.next_outbox_attempt()
-        if next_attempt is None:
-            return self.poll
-        now = self.clock.now()
-        if next_attempt <= now:
-            # What is due is being sent (its task wakes us when done), or is queued behind
-            # a held-back head (new items carry next_attempt 0): wait for the earliest hold.
-            self._held = {u: t for u, t in self._held.items() if t > now}
-            next_attempt = min(self._held.values(), default=now + self.poll)
-        return min(self.poll, next_attempt - now)
+    async def _next_attempt(self) -> int | None:
+        return await self.store.next_outbox_attempt()

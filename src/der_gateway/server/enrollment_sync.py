@@ -35,7 +35,7 @@ import aiohttp
 
 from ..clock import Clock, SystemClock
 from ..config import Config
-from ..tls import client_context
+from .outbox_loop import OutboxLoop
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +62,10 @@ def ack_path(message_id: int) -> str:
     return f"/sync/messages/{message_id}/ack"
 
 
-class SyncDelivery:
+class SyncDelivery(OutboxLoop):
     """Sends the sync outbox: `deliver_due()` for one pass, or `start()` for a background task."""
+
+    name = "sync"
 
     def __init__(self, store, config: Config, clock: Clock = SystemClock(), *, batch: int = 50,
                  poll: float = 5.0, ack_base_url: str | None = None) -> None:
@@ -186,37 +188,5 @@ class SyncDelivery:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.config.sync_timeout))
         return self._session
 
-    def _client_tls(self) -> ssl.SSLContext:
-        if self._tls is None:
-            self._tls = client_context(self.config.certs_dir, self.config.server_cert, self.config.ciphers,
-                                       self.config.tls_versions)
-        return self._tls
-
-    # -- the background task --------------------------------------------------
-
-    async def _run(self) -> None:
-        while True:
-            self._wake.clear()
-            try:
-                await self._launch_due()
-                delay = await self._delay()
-            except Exception:
-                log.exception("sync delivery pass failed")
-                delay = self.poll
-            if delay > 0:
-                try:
-                    await asyncio.wait_for(self._wake.wait(), delay)
-                except TimeoutError:
-                    pass
-
-    async def _delay(self) -> float:
-        """Seconds until something may be due that no running task will wake us for."""
-        next_attempt = await self.store.next_sync_attempt()
-        if next_attempt is None:
-            return self.poll
-        now = self.clock.now()
-        if next_attempt <= now:
-            # what is due is being sent (its task wakes us when done), or sits behind a held-back head
-            self._held = {e: t for e, t in self._held.items() if t > now}
-            next_attempt = min(self._held.values(), default=now + self.poll)
-        return min(self.poll, next_attempt - now)
+    async def _next_attempt(self) -> int | None:
+        return await self.store.next_sync_attempt()

@@ -1,0 +1,62 @@
+"""The background loop shared by the two durable outboxes: 2030.5 notifications and enrollment sync.
+
+A worker using it provides `_launch_due()` (start sending what is due) and
+`_next_attempt()` (the earliest time anything queued may be sent), and holds
+`_wake` (an asyncio.Event), `poll` (the longest sleep), `clock`, `config`,
+`_held` (destination -> retry time) and `_tls`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+
+from ..tls import client_context
+
+log = logging.getLogger(__name__)
+
+
+class OutboxLoop:
+    name = "outbox"
+
+    async def _launch_due(self) -> object:
+        raise NotImplementedError
+
+    async def _next_attempt(self) -> int | None:
+        raise NotImplementedError
+
+    def _client_tls(self) -> ssl.SSLContext:
+        """The server's own certificate, presented to https receivers as 2030.5 requires."""
+        if self._tls is None:
+            self._tls = client_context(self.config.certs_dir, self.config.server_cert, self.config.ciphers,
+                                       self.config.tls_versions)
+        return self._tls
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self._launch_due()
+                delay = await self._delay()
+            except Exception:
+                log.exception("%s delivery pass failed", self.name)
+                delay = self.poll
+            if delay > 0:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), delay)
+                except TimeoutError:
+                    pass
+
+    async def _delay(self) -> float:
+        """Seconds until something may be due that no running task will wake us for."""
+        next_attempt = await self._next_attempt()
+        if next_attempt is None:
+            return self.poll
+        now = self.clock.now()
+        if next_attempt <= now:
+            # What is due is being sent (its task wakes us when done), or is queued behind
+            # a held-back head (new items carry next_attempt 0): wait for the earliest hold.
+            self._held = {d: t for d, t in self._held.items() if t > now}
+            next_attempt = min(self._held.values(), default=now + self.poll)
+        return min(self.poll, next_attempt - now)
