@@ -1,21 +1,80 @@
-"""`der-gateway demo`, README.md's main job, run as a user runs it: a small fleet and a short event."""
+"""`der-gateway demo`, README.md's main job, run as a user runs it; and its enrollment step when the server's
+service-task monitor gets to the tasks first."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 
+import aiohttp
 
-def test_demo_runs_a_whole_event_and_exits_cleanly(tmp_path):
+from device_sims.fleet import Fleet
+from der_gateway.bridge.identity import device_lfdi
+from der_gateway.demo.enrollment import complete_tasks, register_fleet
+from der_gateway.tls import client_context
+
+
+def _demo(tmp_path, *options: str) -> str:
     result = subprocess.run(
-        [sys.executable, "-m", "der_gateway", "demo", "--devices", "3", "--event-seconds", "4",
-         "--lead-seconds", "3", "--data-dir", str(tmp_path / "var"), "--certs-dir", str(tmp_path / "certs")],
-        capture_output=True, text=True, timeout=180, cwd=tmp_path)
+        [sys.executable, "-m", "der_gateway", "demo", *options, "--data-dir", str(tmp_path / "var"),
+         "--certs-dir", str(tmp_path / "certs")],
+        capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    out = result.stdout
-    assert "enrolled 3 devices" in out and "every enrollment task Completed" in out
-    assert "responses          received 3, started 3, completed 3" in out
+    return result.stdout
+
+
+def _assert_whole_event(out: str, devices: int) -> None:
+    assert f"enrolled {devices} devices" in out and "every enrollment task Completed" in out
+    assert f"responses          received {devices}, started {devices}, completed {devices}" in out
     assert "result             OK" in out
     before, during, after = (float(x.strip(",")) for x in
                              out.split("total W (Modbus)")[1].split("\n")[0].split()[1::2])
     assert during < 0.45 * before and after > 0.8 * before
+
+
+def test_demo_runs_a_whole_event_and_exits_cleanly(tmp_path):
+    out = _demo(tmp_path, "--devices", "3", "--event-seconds", "4", "--lead-seconds", "3")
+    _assert_whole_event(out, 3)
+
+
+def test_demo_at_its_default_fleet_size(tmp_path):
+    out = _demo(tmp_path, "--event-seconds", "4", "--lead-seconds", "3")
+    _assert_whole_event(out, 20)
+
+
+async def test_enrollment_takes_the_end_the_monitor_gave_each_task(make_harness, identities):
+    harness = make_harness(service_task_interval=None)  # the monitor runs only when the test says
+    server = await harness.start()
+    token = harness.config.admin_token
+    try:
+        async with Fleet.start(4, base_port=0, kinds=("pv", "battery")) as fleet:
+            pairs = [(e, device_lfdi(e["manufacturer"], e["serial"])) for e in fleet.inventory()]
+        tls = client_context(harness.config.certs_dir, "aggregator")
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls)) as aggregator:
+            enrolled = await register_fleet(server.admin_url, token, aggregator, server.url,
+                                            identities["aggregator"].lfdi, pairs, 10)
+        assert [(await server.store.service_task(t))["state"] for t in enrolled.service_tasks] == ["Pending"] * 4
+
+        # the monitor has taken the first task and is still at its work; one pass of it ends the others
+        first = enrolled.service_tasks[0]
+        await server.store.claim_service_task(first, server.background.clock.now())
+        assert await server.background.service_tasks.run_once() == 3
+
+        completing = asyncio.create_task(complete_tasks(server.admin_url, token, enrolled.service_tasks))
+        await asyncio.sleep(1)
+        assert not completing.done()  # it waits for the task in Processing, rather than failing on its 409
+        await server.store.finish_service_task(first, server.background.clock.now(), harness.config.pen)
+        await asyncio.wait_for(completing, 60)
+
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as admin:
+            for task_id in enrolled.service_tasks:
+                async with admin.get(f"{server.admin_url}/service-tasks/{task_id}") as resp:
+                    assert (await resp.json())["state"] == "Completed"
+                async with admin.post(f"{server.admin_url}/service-tasks/{task_id}/process") as resp:
+                    assert resp.status == 409  # the admin API still refuses to process an ended task
+            for end_device in enrolled.end_devices.values():
+                async with admin.get(f"{server.admin_url}/end-devices/{end_device}") as resp:
+                    assert (await resp.json())["enabled"] is True
+    finally:
+        await harness.stop()

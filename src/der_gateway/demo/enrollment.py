@@ -1,13 +1,17 @@
 """The utility's side of the demo: a program, a customer, the catalog, and the fleet enrolled
-through the aggregator's registerDERDevice, each enrollment task processed to Completed."""
+through the aggregator's registerDERDevice, each enrollment task brought to Completed."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+
+from ..domain.utility import tasks
 
 DER_TYPE = {"pv": 4, "battery": 80}
 MODES = {"pv": "00100000", "battery": "00100003"}  # opModMaxLimW, plus charge and discharge for storage
@@ -18,10 +22,16 @@ class Enrolled:
     program_id: int
     program_mrid: str
     end_devices: dict[str, int]  # device name -> EndDevice id
+    service_tasks: list[int]  # the enrollment tasks registerDERDevice created
+
+
+TASK_PATIENCE = 60.0  # seconds one service task may take to end (a busy machine is slow, a fault is not this slow)
 
 
 class ApiError(RuntimeError):
-    pass
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 async def _call(session: aiohttp.ClientSession, method: str, url: str, body: Any = None,
@@ -31,7 +41,7 @@ async def _call(session: aiohttp.ClientSession, method: str, url: str, body: Any
     async with session.request(method, url, data=data, headers=all_headers) as resp:
         raw = await resp.read()
         if resp.status >= 300:
-            raise ApiError(f"{method} {url}: {resp.status} {raw[:500].decode(errors='replace')}")
+            raise ApiError(f"{method} {url}: {resp.status} {raw[:500].decode(errors='replace')}", resp.status)
         return json.loads(raw) if raw else None
 
 
@@ -39,13 +49,27 @@ def _power(watts: int) -> dict[str, int]:
     return {"value": int(watts), "multiplier": 0}
 
 
+def _admin(admin: aiohttp.ClientSession, admin_url: str, token: str):
+    auth = {"Authorization": f"Bearer {token}"}
+
+    async def call(method: str, path: str, body: Any = None) -> Any:
+        return await _call(admin, method, admin_url + path, body, auth)
+    return call
+
+
 async def enroll_fleet(admin_url: str, token: str, aggregator: aiohttp.ClientSession, server_url: str,
                        aggregator_lfdi: str, devices: list[tuple[dict, str]], event_seconds: int) -> Enrolled:
     """devices: (inventory entry, the LFDI the bridge will give it)."""
-    auth = {"Authorization": f"Bearer {token}"}
+    enrolled = await register_fleet(admin_url, token, aggregator, server_url, aggregator_lfdi, devices, event_seconds)
+    await complete_tasks(admin_url, token, enrolled.service_tasks)
+    return enrolled
+
+
+async def register_fleet(admin_url: str, token: str, aggregator: aiohttp.ClientSession, server_url: str,
+                         aggregator_lfdi: str, devices: list[tuple[dict, str]], event_seconds: int) -> Enrolled:
+    """The catalog, and every device registered through registerDERDevice: its enrollment task is Pending."""
     async with aiohttp.ClientSession() as admin:
-        async def call(method: str, path: str, body: Any = None) -> Any:
-            return await _call(admin, method, admin_url + path, body, auth)
+        call = _admin(admin, admin_url, token)
 
         program = await call("POST", "/programs", {"primacy": 1, "description": "Demo curtailment"})
         await call("PUT", f"/programs/{program['id']}/rules", {
@@ -70,7 +94,7 @@ async def enroll_fleet(admin_url: str, token: str, aggregator: aiohttp.ClientSes
         await call("PUT", f"/aggregators/{aggregator_lfdi}/customers/{customer['id']}")
 
         end_devices: dict[str, int] = {}
-        tasks = []
+        task_ids: list[int] = []
         for entry, lfdi in devices:
             plate = entry["nameplate"]
             registered = await _call(aggregator, "POST", server_url + "/api/v1/registerDERDevice", {
@@ -82,9 +106,37 @@ async def enroll_fleet(admin_url: str, token: str, aggregator: aiohttp.ClientSes
                            "settings": {"setMaxW": _power(plate["w_max"]), "setGradW": 0}}},
                 {"Idempotency-Key": f"demo-register-{entry['serial']}"})
             end_devices[entry["name"]] = registered["endDevice"]["id"]
-            tasks.append(registered["serviceTask"]["id"])
-        for task_id in tasks:
-            task = await call("POST", f"/service-tasks/{task_id}/process")
+            task_ids.append(registered["serviceTask"]["id"])
+    return Enrolled(program["id"], program["mRID"], end_devices, task_ids)
+
+
+async def complete_tasks(admin_url: str, token: str, task_ids: list[int]) -> None:
+    """Every task ends Completed, processed by the operator's request or by the server's service-task monitor,
+    which runs alongside and may take a task first."""
+    async with aiohttp.ClientSession() as admin:
+        call = _admin(admin, admin_url, token)
+        for task_id in task_ids:
+            task = await _ended(call, task_id)
             if task["state"] != "Completed":
                 raise ApiError(f"enrollment task {task_id} ended {task['state']}: {task.get('reasons')}")
-    return Enrolled(program["id"], program["mRID"], end_devices)
+
+
+async def _ended(call, task_id: int) -> dict[str, Any]:
+    """The task once it has ended: processed now if still Pending, else as whoever processed it left it."""
+    deadline = time.monotonic() + TASK_PATIENCE
+    while True:
+        task = await call("GET", f"/service-tasks/{task_id}")
+        if task["state"] == "Pending":
+            try:
+                return await call("POST", f"/service-tasks/{task_id}/process")
+            except ApiError as refused:
+                if refused.status != 409:
+                    raise
+                task = await call("GET", f"/service-tasks/{task_id}")
+                if task["state"] == "Pending":  # refused for its own sake, not because the monitor took it
+                    raise
+        if task["state"] in tasks.FINAL:
+            return task
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"service task {task_id} is still {task['state']} after {TASK_PATIENCE:.0f} s")
+        await asyncio.sleep(0.2)

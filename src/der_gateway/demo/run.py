@@ -17,6 +17,7 @@ from device_sims import profiles
 from device_sims.fleet import Fleet
 
 from .. import pki
+from ..bridge.agent import DeviceState
 from ..bridge.identity import device_lfdi
 from ..bridge.runtime import Bridge
 from ..config import Config
@@ -25,6 +26,11 @@ from ..tls import client_context
 from .enrollment import enroll_fleet
 
 LIMIT_PERCENT = 30  # the event caps every device at this share of its setMaxW
+
+
+def _patience(devices: int) -> float:
+    """Seconds to wait for the fleet to reach a state: generous, for a busy machine and a large fleet."""
+    return 120.0 + 2.0 * devices
 
 
 @dataclass
@@ -53,6 +59,17 @@ async def _until(check: Callable[[], bool], timeout: float, what: str) -> None:
 def _modbus_w(bridge: Bridge) -> float:
     """The fleet's total W as the bridge last read it over Modbus."""
     return sum(s.last_w or 0.0 for s in bridge.states)
+
+
+def _sampled_since(bridge: Bridge, moment: float) -> Callable[[], bool]:
+    return lambda: all(s.last_sample_at is not None and s.last_sample_at > moment for s in bridge.states)
+
+
+def _reverted(state: DeviceState) -> bool:
+    """No event in force on the device any more, and its output read since that was written."""
+    if state.applied is not None and state.applied[0] == "event":
+        return False
+    return state.applied_at is None or (state.last_sample_at is not None and state.last_sample_at > state.applied_at)
 
 
 async def run_demo(devices: int, event_seconds: int, lead_seconds: int, data_dir: Path, certs_dir: Path,
@@ -87,6 +104,7 @@ async def _with_fleet(server, fleet: Fleet, aggregator_lfdi: str, token: str, co
     say(f"fleet    {len(inventory)} SunSpec Modbus simulators ({kinds['pv']} PV, {kinds['battery']} battery) "
         f"on 127.0.0.1:{inventory[0]['port']}..{inventory[-1]['port']}")
 
+    patience = _patience(len(inventory))
     tls = client_context(config.certs_dir, "aggregator")
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls)) as aggregator:
         pairs = [(e, device_lfdi(e["manufacturer"], e["serial"])) for e in inventory]
@@ -97,11 +115,11 @@ async def _with_fleet(server, fleet: Fleet, aggregator_lfdi: str, token: str, co
 
     async with Bridge.start(inventory, server.url, config.certs_dir, cert="aggregator",
                             listen=("127.0.0.1", 0)) as bridge:
-        await bridge.wait_ready(timeout=60)
-        await _until(lambda: all(s.program_lists and s.last_w is not None for s in bridge.states), 60,
+        await bridge.wait_ready(timeout=patience)
+        await _until(lambda: all(s.program_lists and s.last_w is not None for s in bridge.states), patience,
                      "every device to find its program")
         say(f"bridge   {len(bridge)} EndDevices registered, subscribed at {bridge.listen_url}")
-        await asyncio.sleep(2)
+        await _until(_sampled_since(bridge, time.time()), patience, "a fresh reading of every device")
         w_before = _modbus_w(bridge)
 
         start = int(time.time()) + lead_seconds
@@ -130,10 +148,11 @@ async def _with_fleet(server, fleet: Fleet, aggregator_lfdi: str, token: str, co
                     f"{counts.get('started', 0):>7} {counts.get('completed', 0):>9}  {w:>9.0f}")
                 if now > end + 3 and counts.get("completed", 0) >= len(inventory):
                     break
-                if now > end + 30:
+                if now > end + patience:
                     break
                 await asyncio.sleep(1)
-        await asyncio.sleep(3)
+        await _until(lambda: all(_reverted(s) for s in bridge.states), patience,
+                     "every device to leave the event and be read again")
         w_after = _modbus_w(bridge)
         readings = sum(s.readings_posted for s in bridge.states)
     return DemoResult(len(inventory), w_before, w_during, w_after, counts, readings)
