@@ -80,12 +80,37 @@ async def test_connection_point_under_csip_aus(aus_harness, identities):
     edev = codec.decode((await device.get(href)).element, model.EndDevice)
     assert edev.ConnectionPointLink.href == f"{href}/cp"
     assert (await device.get(f"{href}/cp")).status == 404
-    body = codec.encode(model.ConnectionPoint(connectionPointId="4102345678"))
-    assert (await device.put(f"{href}/cp", body)).status == 201
+
+    async def connection_point_id() -> str:
+        return codec.decode((await device.get(f"{href}/cp")).element, model.ConnectionPoint).connectionPointId
+
+    # every successful PUT, the first too, answers 204 with the Location cactus refetches from (S-ALL-53)
+    first = await device.put(f"{href}/cp", codec.encode(model.ConnectionPoint(connectionPointId="4102345678")))
+    assert (first.status, first.headers["Location"]) == (204, f"{href}/cp")
     cp = codec.decode((await device.get(f"{href}/cp")).element, model.ConnectionPoint)
     assert cp.connectionPointId == "4102345678" and cp.href == f"{href}/cp"
-    assert (await device.post(f"{href}/cp", codec.encode(model.ConnectionPoint(connectionPointId="NMI2")))).status == 204
-    assert codec.decode((await device.get(f"{href}/cp")).element, model.ConnectionPoint).connectionPointId == "NMI2"
+    # the shape the CSIP-AUS harness sends: the csipaus namespace as the default one
+    cactus = '<ConnectionPoint xmlns="https://csipaus.org/ns"><connectionPointId>4102345679</connectionPointId></ConnectionPoint>'
+    second = await device.put(f"{href}/cp", cactus)
+    assert (second.status, second.headers["Location"]) == (204, f"{href}/cp")
+    assert await connection_point_id() == "4102345679"
+    # a CSIP-AUS v1.1 client's: the NMI in id
+    v11 = await device.put(f"{href}/cp", '<ConnectionPoint xmlns="https://csipaus.org/ns"><id>4102345680</id></ConnectionPoint>')
+    assert (v11.status, v11.headers["Location"]) == (204, f"{href}/cp")
+    assert await connection_point_id() == "4102345680"
+    both = ('<ConnectionPoint xmlns="https://csipaus.org/ns"><id>4102345681</id>'
+            '<connectionPointId>4102345681</connectionPointId></ConnectionPoint>')
+    assert (await device.put(f"{href}/cp", both)).status == 204
+    assert await connection_point_id() == "4102345681"
+    posted = await device.post(f"{href}/cp", codec.encode(model.ConnectionPoint(connectionPointId="NMI2")))
+    assert (posted.status, posted.headers["Location"]) == (204, f"{href}/cp")
+    assert await connection_point_id() == "NMI2"
+    # two different NMIs under the two names: refused, nothing changed
+    conflicting = ('<ConnectionPoint xmlns="https://csipaus.org/ns"><id>4102345682</id>'
+                   '<connectionPointId>4102345683</connectionPointId></ConnectionPoint>')
+    refused = await device.put(f"{href}/cp", conflicting)
+    assert refused.status == 400 and "CSIP-AUS v1.1" in refused.reason, refused.reason
+    assert await connection_point_id() == "NMI2"
 
 
 async def test_csip_aus_dercapability_requires_doe_modes(aus_harness, identities):
@@ -94,7 +119,7 @@ async def test_csip_aus_dercapability_requires_doe_modes(aus_harness, identities
     plain = documents.der_capability()
     assert (await device.put(f"{href}/der/1/dercap", codec.encode(plain))).status == 400
     plain.doeModesSupported = "03"
-    assert (await device.put(f"{href}/der/1/dercap", codec.encode(plain))).status == 201
+    assert (await device.put(f"{href}/der/1/dercap", codec.encode(plain))).status == 204
     got = codec.decode((await device.get(f"{href}/der/1/dercap")).element, model.DERCapability)
     assert got.doeModesSupported == "03"
 
