@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from der_gateway.sep import codec, model
+from der_gateway.sep.fields import CSIPAUS_NS
 from der_gateway.sep.identity import sfdi_from_lfdi
 
 from . import documents
@@ -130,3 +133,21 @@ async def test_no_connection_point_under_csip(harness, identities):
     edev = codec.decode((await device.get(href)).element, model.EndDevice)
     assert edev.ConnectionPointLink is None
     assert (await device.get(f"{href}/cp")).status == 404
+
+
+@pytest.mark.parametrize("profile", ["csip", "csip-aus"])
+async def test_csip_aus_documents_declare_the_csipaus_namespace(make_harness, identities, profile):
+    """CSIP-AUS clients (py20305) tell the profile from the csipaus declaration on /dcap; under csip-aus
+    every document the server writes declares it, and under csip none that uses no CSIP-AUS element."""
+    h = make_harness(profile=profile)
+    await h.start()
+    try:
+        device = h.client("device1")
+        href = (await device.post("/edev", documents.end_device(identities["device1"].lfdi))).headers["Location"]
+        for path in ("/dcap", "/tm", "/edev?l=5", href, f"{href}/rg", f"{href}/der?l=1", f"{href}/fsa", "/nothing"):
+            reply = await device.get(path)
+            assert reply.element is not None, path
+            expected = CSIPAUS_NS if profile == "csip-aus" else None
+            assert reply.element.nsmap.get("csipaus") == expected, (path, reply.body)
+    finally:
+        await h.stop()

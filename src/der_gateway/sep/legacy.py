@@ -66,6 +66,7 @@ def upgrade(element: etree._Element) -> Upgraded:
 
 def _from_2013(element: etree._Element) -> etree._Element:
     root = etree.Element(_current_tag(element, None), nsmap={None: SEP_NS, "csipaus": CSIPAUS_NS, "xsi": XSI_NS})
+    root.sourceline = element.sourceline
     _copy_2013(element, root)
     return root
 
@@ -86,6 +87,7 @@ def _copy_2013(source: etree._Element, target: etree._Element) -> None:
     target.text = source.text
     for child in source:
         copied = etree.SubElement(target, _current_tag(child, source))
+        copied.sourceline = child.sourceline  # for the line numbers in schema errors
         _copy_2013(child, copied)
         copied.tail = child.tail
         if etree.QName(child).localname in NEGATIVE_DISPLACEMENT_2013:
