@@ -17,6 +17,8 @@ from der_gateway.sep import codec, model
 from der_gateway.sep.identity import sfdi_from_lfdi
 from der_gateway.server import operations
 
+from . import documents
+
 NS_2013 = "http://ieee.org/2030.5"
 T0 = 1_800_000_000
 
@@ -154,3 +156,26 @@ async def test_a_2018_body_with_2013_names_is_not_mapped(server, identities):
     body = DER_CAPABILITY_2013.replace(NS_2013, "urn:ieee:std:2030.5:ns")
     reply = await device.put(f"{edev}/der/1/dercap", body)
     assert reply.status == 400 and "rtgA" in reply.reason and "2013" not in reply.reason, reply.reason
+
+
+def in_2013(body: bytes) -> bytes:
+    """A 2018 body of a resource whose shape 2013 shares, in 2013's namespace."""
+    return body.replace(b'xmlns="urn:ieee:std:2030.5:ns"', f'xmlns="{NS_2013}"'.encode())
+
+
+async def test_2013_telemetry_logs_and_subscriptions(server, identities):
+    h, lfdi = server, identities["device1"].lfdi
+    device = h.client("device1")
+    edev = (await device.post("/edev", end_device_2013(lfdi))).headers["Location"]
+    mup = await device.post("/mup", in_2013(documents.mirror_usage_point(lfdi, readings=2)))
+    assert mup.status == 201, mup.reason
+    readings = decoded(await device.get(mup.headers["Location"]), model.MirrorUsagePoint).MirrorMeterReading
+    assert [r.Reading.value for r in readings] == [3000, 3001]
+    logged = await device.post(f"{edev}/lel", in_2013(documents.log_event(7, T0)))
+    assert logged.status == 201, logged.reason
+    assert decoded(await device.get(logged.headers["Location"]), model.LogEvent).logEventID == 7
+    subscription = in_2013(codec.encode(model.Subscription(
+        subscribedResource=f"{edev}/fsa", encoding=0, level="-S1", limit=1, notificationURI="https://127.0.0.1:9/n")))
+    subscribed = await device.post(f"{edev}/sub", subscription)
+    assert subscribed.status == 201, subscribed.reason
+    assert decoded(await device.get(subscribed.headers["Location"]), model.Subscription).subscribedResource == f"{edev}/fsa"
