@@ -93,7 +93,8 @@ async def test_connection_point_under_csip_aus(aus_harness, identities):
     cp = codec.decode((await device.get(f"{href}/cp")).element, model.ConnectionPoint)
     assert cp.connectionPointId == "4102345678" and cp.href == f"{href}/cp"
     # the shape the CSIP-AUS harness sends: the csipaus namespace as the default one
-    cactus = '<ConnectionPoint xmlns="https://csipaus.org/ns"><connectionPointId>4102345679</connectionPointId></ConnectionPoint>'
+    cactus = ('<ConnectionPoint xmlns="https://csipaus.org/ns"><connectionPointId>4102345679</connectionPointId>'
+              '</ConnectionPoint>')
     second = await device.put(f"{href}/cp", cactus)
     assert (second.status, second.headers["Location"]) == (204, f"{href}/cp")
     assert await connection_point_id() == "4102345679"
@@ -101,11 +102,13 @@ async def test_connection_point_under_csip_aus(aus_harness, identities):
     head = ('<csipaus:ConnectionPoint xmlns="urn:ieee:std:2030.5:ns" xmlns:csipaus="https://csipaus.org/ns" '
             'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">')
     for element, nmi in (("connectionPointId", "4102345690"), ("id", "4102345691")):
-        reply = await device.put(f"{href}/cp", f"{head}<csipaus:{element}>{nmi}</csipaus:{element}></csipaus:ConnectionPoint>")
+        body = f"{head}<csipaus:{element}>{nmi}</csipaus:{element}></csipaus:ConnectionPoint>"
+        reply = await device.put(f"{href}/cp", body)
         assert (reply.status, reply.headers["Location"]) == (204, f"{href}/cp")
         assert await connection_point_id() == nmi
     # a CSIP-AUS v1.1 client's: the NMI in id
-    v11 = await device.put(f"{href}/cp", '<ConnectionPoint xmlns="https://csipaus.org/ns"><id>4102345680</id></ConnectionPoint>')
+    v11 = await device.put(f"{href}/cp",
+                           '<ConnectionPoint xmlns="https://csipaus.org/ns"><id>4102345680</id></ConnectionPoint>')
     assert (v11.status, v11.headers["Location"]) == (204, f"{href}/cp")
     assert await connection_point_id() == "4102345680"
     both = ('<ConnectionPoint xmlns="https://csipaus.org/ns"><id>4102345681</id>'

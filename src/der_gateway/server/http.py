@@ -7,8 +7,8 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from ..sep import codec, model
 from ..config import Config
+from ..sep import codec, model
 from .state import CONFIG, SCHEMAS
 
 T = TypeVar("T")

@@ -47,8 +47,8 @@ async def register_end_device(request: web.Request) -> web.Response:
         return created(paths.edev(repeat.id))
     record = await store.create_end_device(EndDeviceRecord(
         id=0, lFDI=identity.lfdi, sFDI=identity.sfdi, owner_lfdi=client.lfdi, changedTime=posted.changedTime,
-        pIN=rules.pin_for_new_device(request.app[CONFIG].registration_pin), dateTimeRegistered=int(time.time()), deviceCategory=posted.deviceCategory,
-        postRate=posted.postRate))
+        pIN=rules.pin_for_new_device(request.app[CONFIG].registration_pin), dateTimeRegistered=int(time.time()),
+        deviceCategory=posted.deviceCategory, postRate=posted.postRate))
     return created(paths.edev(record.id))
 
 
