@@ -66,7 +66,7 @@ async def test_aggregators_own_what_they_register(harness, identities):
     assert [e.href for e in seen2.EndDevice] == [dev2]
 
     # agg1 acts for its device: DER documents, log events, mirrors on its behalf
-    assert (await agg1.put(f"{dev1}/der/1/dercap", codec.encode(documents.der_capability()))).status == 201
+    assert (await agg1.put(f"{dev1}/der/1/dercap", codec.encode(documents.der_capability()))).status == 204
     assert (await agg1.post(f"{dev1}/lel", documents.log_event(7, 1700000000))).status == 201
     assert (await agg1.post("/mup", documents.mirror_usage_point(identities["device1"].lfdi))).status == 201
 

@@ -16,7 +16,9 @@ import pytest
 from der_gateway.admin import TOKEN, create_admin_app, start_admin
 from der_gateway.admin.openapi import SPEC
 from der_gateway.clock import ManualClock
+from der_gateway.admin.routes_end_devices import CREATE, PATCH
 from der_gateway.config import Config
+from der_gateway.domain.registration import pin_with_check_digit
 from der_gateway.sep import codec, model
 from der_gateway.sep.identity import sfdi_from_lfdi
 from der_gateway.store import sqlite as sqlite_store
@@ -86,8 +88,8 @@ class Admin:
 async def make_admin(make_harness) -> AsyncIterator[Callable]:
     started: list[tuple] = []
 
-    async def make(profile: str = "csip") -> Admin:
-        harness = make_harness(profile=profile, admin_token=ADMIN_TOKEN, admin_port=0)
+    async def make(profile: str = "csip", **settings) -> Admin:
+        harness = make_harness(profile=profile, admin_token=ADMIN_TOKEN, admin_port=0, **settings)
         await harness.start()
         # These tests keep time with their own ManualClock; the server's scheduler (on the system
         # clock) and notifier would otherwise write, and empty the change log, between snapshots.
@@ -552,6 +554,71 @@ async def test_disabling_an_end_device(admin, identities, logged_changes):
     back = await admin.ok("PATCH", f"/end-devices/{device['id']}", {"enabled": True, "postRate": None})
     assert (back["enabled"], back["postRate"]) == (True, None)
     assert b"<enabled>true</enabled>" in (await client.get(f"/edev/{device['id']}")).body
+
+
+async def registration_pin(harness, name: str, edev: str) -> int:
+    """The pIN the device reads from its Registration over 2030.5."""
+    reply = await harness.client(name).get(f"{edev}/rg")
+    assert reply.status == 200, reply.reason
+    return codec.decode(reply.element, model.Registration).pIN
+
+
+async def test_the_operator_sets_a_devices_registration_pin(admin, identities):
+    lfdi = identities["device1"].lfdi
+    before = admin.harness.snapshot()
+    for pin, says in ((123456, "check digit"), (12345, "six digits"), (1234555, "six digits"), ("123455", "integer"),
+                      (True, "integer")):
+        refused = await admin.call("POST", "/end-devices", {"lFDI": lfdi, "pIN": pin})
+        assert refused.status == 400 and says in refused.fields()["pIN"], (pin, refused.body)
+    assert "123455" in (await admin.call("POST", "/end-devices", {"lFDI": lfdi, "pIN": 123456})).fields()["pIN"]
+    assert admin.harness.snapshot() == before
+
+    device = await admin.ok("POST", "/end-devices", {"lFDI": lfdi, "pIN": 123455}, 201)
+    edev = f"/edev/{device['id']}"
+    assert device["pIN"] == 123455 and await registration_pin(admin.harness, "device1", edev) == 123455
+    assert (await admin.call("POST", "/end-devices", {"lFDI": lfdi, "pIN": 123455})).status == 200
+    conflict = await admin.call("POST", "/end-devices", {"lFDI": lfdi, "pIN": 654320})
+    assert conflict.status == 409 and "PATCH" in conflict.fields()["pIN"]
+
+    changed = await admin.ok("PATCH", f"/end-devices/{device['id']}", {"pIN": 654320})
+    assert changed["pIN"] == 654320 and await registration_pin(admin.harness, "device1", edev) == 654320
+    before = admin.harness.snapshot()
+    refused = await admin.call("PATCH", f"/end-devices/{device['id']}", {"pIN": 654321})
+    assert refused.status == 400 and "654320" in refused.fields()["pIN"]
+    assert admin.harness.snapshot() == before
+    # the device registering itself keeps the PIN the operator gave it
+    assert (await admin.harness.client("device1").post("/edev", documents.end_device(lfdi))).status == 201
+    assert await registration_pin(admin.harness, "device1", edev) == 654320
+
+
+async def test_a_deployment_registration_pin(make_admin, identities):
+    default = pin_with_check_digit(24680)
+    admin = await make_admin(registration_pin=default)
+    harness = admin.harness
+    # in-band registration takes the default
+    registered = await harness.client("device1").post("/edev", documents.end_device(identities["device1"].lfdi))
+    assert registered.status == 201
+    assert await registration_pin(harness, "device1", registered.headers["Location"]) == default
+    # so does an EndDevice the operator creates without a pIN; one with its own keeps it
+    assert (await admin.end_device(identities["device2"].lfdi))["pIN"] == default
+    assert (await admin.end_device(identities["device3"].lfdi, pIN=135795))["pIN"] == 135795
+
+
+def test_a_bad_deployment_registration_pin_is_refused_with_the_reason():
+    with pytest.raises(ValueError, match="registration_pin: .*check digit.* 24680 takes 0, making 246800"):
+        Config(registration_pin=246801)
+    with pytest.raises(ValueError, match="six digits"):
+        Config(registration_pin=99)
+    assert Config().registration_pin is None
+
+
+def test_openapi_documents_the_end_device_fields_the_api_takes():
+    schemas = SPEC["components"]["schemas"]
+    assert set(schemas["EndDeviceCreate"]["properties"]) == set(CREATE)
+    assert set(schemas["EndDevicePatch"]["properties"]) == set(PATCH)
+    for name in ("EndDeviceCreate", "EndDevicePatch", "EndDevice"):
+        pin = schemas[name]["properties"]["pIN"]
+        assert (pin["minimum"], pin["maximum"]) == (100000, 999999) and "check digit" in pin["description"]
 
 
 # -- rates and mirrors ----------------------------------------------------------------------------

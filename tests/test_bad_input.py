@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from lxml import etree
 
 from der_gateway.sep import codec, model
 
@@ -61,7 +62,27 @@ async def test_bad_bodies(harness, registered, case):
     assert reason in reply.reason and reply.headers["X-Reason"] == reply.reason
     error = codec.decode(reply.element, model.Error)
     assert error.reasonCode in (0, 1)
+    assert body_reason(reply) == reply.reason
     assert harness.snapshot() == before
+
+
+def body_reason(reply) -> str:
+    """The reason as a device that logs only the response body reads it: the comment inside Error."""
+    [comment] = [node for node in reply.element if isinstance(node, etree._Comment)]
+    return comment.text.strip()
+
+
+async def test_the_reason_is_in_the_body_too(harness, registered):
+    device, edev = registered
+    reply = await device.get("/edev?l=--5")  # the client has checked the Error against the schema
+    assert reply.status == 400 and "'--5'" in reply.reason
+    assert reply.body.count(b"--") == 2, reply.body  # "<!--" and "-->" only: the reason cannot end the comment
+    assert body_reason(reply) == reply.reason.replace("--", "- -")
+    assert codec.decode(reply.element, model.Error).reasonCode == 1
+    # the status line and X-Reason are ASCII; the body keeps what they cannot carry
+    reply = await device.get(f"{edev}/der/1/dérstatus")
+    assert reply.status == 404 and "/der/1/d?rstatus" in reply.headers["X-Reason"]
+    assert "/der/1/dérstatus" in body_reason(reply)
 
 
 @pytest.mark.parametrize("path_suffix, bad", [

@@ -60,8 +60,8 @@ async def plant(make_harness, identities):
         ids[name] = int(reply.headers["Location"].rsplit("/", 1)[1])
     device1 = h.client("device1")
     edev1 = f"/edev/{ids['device1']}"
-    assert (await device1.put(f"{edev1}/der/1/dercap", codec.encode(documents.der_capability(5000)))).status == 201
-    assert (await device1.put(f"{edev1}/der/1/derg", codec.encode(documents.der_settings(4600)))).status == 201
+    assert (await device1.put(f"{edev1}/der/1/dercap", codec.encode(documents.der_capability(5000)))).status == 204
+    assert (await device1.put(f"{edev1}/der/1/derg", codec.encode(documents.der_settings(4600)))).status == 204
     assert (await device1.post(f"{edev1}/sub", codec.encode(model.Subscription(
         subscribedResource=edev1, encoding=0, level="-S1", limit=1, notificationURI="http://127.0.0.1:9/n")))
             ).status == 201

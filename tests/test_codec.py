@@ -417,3 +417,36 @@ def test_moderate_nesting_parses_but_is_neither_valid_nor_decodable(schemas):
     # plain ValueError (int("")), not a DecodeError, but it does fail.
     with pytest.raises(ValueError):
         decode(element, m.Time)
+
+
+# -- namespace declarations and comments --------------------------------------------------------
+
+@pytest.mark.parametrize("cls, profile", _cases("roots"))
+def test_declaring_csipaus_on_every_root_stays_valid(schemas, cls, profile):
+    element = _valid(schemas, profile, encode(samples.sample(cls, profile), csipaus=True))
+    assert element.nsmap.get("csipaus") == CSIPAUS_NS and element.nsmap[None] == SEP_NS
+    assert decode(element, cls) == samples.sample(cls, profile)
+
+
+def test_csipaus_is_declared_only_when_used_or_asked():
+    plain = encode(m.Time(currentTime=1, dstEndTime=0, dstOffset=0, dstStartTime=0, quality=4, tzOffset=0))
+    assert b"csipaus" not in plain
+    assert parse_document(encode(m.Error(reasonCode=1), csipaus=True)).nsmap["csipaus"] == CSIPAUS_NS
+
+
+@pytest.mark.parametrize("reason, written", [
+    ("plain", "plain"), ("a--b", "a- -b"), ("---", "- - -"), ("ends-", "ends-"), ("-", "-"),
+    ("--> sneaky <!--", "- -> sneaky <!- -"), ("ctl\x00\x07 é\U0001F600", "ctl\ufffd\ufffd é\U0001F600"),
+])
+def test_a_comment_carries_any_reason_and_stays_valid(schemas, reason, written):
+    element = etree.fromstring(encode(m.Error(reasonCode=1), comment=reason))  # keeping comments
+    assert schemas["csip"].errors(element) == []
+    comment = element[0]  # first inside the root, before reasonCode
+    assert isinstance(comment, etree._Comment) and comment.text == f" {written} "
+    assert decode(element, m.Error) == m.Error(reasonCode=1)
+
+
+def test_a_comment_in_an_empty_root(schemas):
+    element = etree.fromstring(encode(m.DERList(all=0, results=0), comment="nothing here"))
+    assert schemas["csip"].errors(element) == []
+    assert isinstance(element[0], etree._Comment) and element[0].text == " nothing here "

@@ -39,7 +39,7 @@ async def populate(device: SepClient, lfdi: str) -> tuple[list[str], str, str]:
     for kind, document in [("dercap", documents.der_capability()), ("derg", documents.der_settings()),
                            ("ders", documents.der_status()), ("dera", documents.der_availability())]:
         reply = await device.put(f"{der}/{kind}", codec.encode(document))
-        assert reply.status == 201, (kind, reply.reason)
+        assert reply.status == 204, (kind, reply.reason)
 
     mup_reply = await device.post("/mup", documents.mirror_usage_point(lfdi, readings=2))
     assert mup_reply.status == 201, mup_reply.reason
@@ -145,7 +145,7 @@ async def test_writes_survive_kill_9(tmp_path, certs_dir, identities):
             assert posted.status == 201, posted.reason
             edev = posted.headers["Location"]
             put = await device.put(f"{edev}/der/1/ders", codec.encode(status))
-            assert put.status == 201, put.reason
+            assert put.status == 204, put.reason
             edev_before = (await device.get(edev)).body
     finally:
         first.kill()

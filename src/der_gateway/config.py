@@ -6,6 +6,8 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from .domain.registration import pin_problem
+
 DEFAULT_CIPHERS = "ECDHE-ECDSA-AES128-CCM8"
 
 
@@ -30,6 +32,10 @@ class Config:
     # notificationURIs must start with one of these; add "http://..." prefixes to allow plain http
     notification_allow: tuple[str, ...] = ("https://",)
     pen: int = 40732  # IANA Private Enterprise Number ending the mRIDs this server creates
+    # The Registration pIN of each new EndDevice, registered in-band (POST /edev) or by the operator
+    # without a pIN of its own: six digits, the last the check digit (domain/registration.py).
+    # None: a random PIN per EndDevice.  The admin API sets a device's own (pIN on create and PATCH).
+    registration_pin: int | None = None
     poll_rate: int = 900
     post_rate: int = 300
     # Behind a TLS-terminating proxy: the header carrying the client's PEM
@@ -61,6 +67,10 @@ class Config:
     sync_max_backoff: int = 300
     sync_ack_base_url: str | None = None
     service_task_interval: float = 5.0  # seconds between passes of the service-task monitor
+
+    def __post_init__(self) -> None:
+        if self.registration_pin is not None and (problem := pin_problem(self.registration_pin)):
+            raise ValueError(f"registration_pin: {problem}")
 
     @property
     def proxy_mode(self) -> bool:

@@ -33,6 +33,9 @@ INTEGER = {"type": "integer"}
 STRING = {"type": "string"}
 BOOLEAN = {"type": "boolean"}
 LFDI = {"type": "string", "pattern": "^[0-9A-Fa-f]{40}$", "description": "40 hex digits"}
+PIN = {"type": "integer", "minimum": 100000, "maximum": 999999,
+       "description": "the Registration pIN: six digits, the last the check digit of the first five (all six "
+                      "digits sum to a multiple of 10), as the device's installer is given it"}
 ID = {"type": "integer", "minimum": 1}
 HREF = {"type": "string", "description": "the 2030.5 resource's href on the device-facing server"}
 
@@ -166,13 +169,16 @@ COMPONENTS: dict[str, Schema] = {
     "EndDeviceCreate": _object({
         "lFDI": LFDI, "sFDI": {"type": "integer", "description": "must be the one derived from lFDI"},
         "deviceCategory": {"type": "string", "pattern": "^[0-9A-Fa-f]{1,8}$"},
-        "owner": {**LFDI, "description": "the client certificate's LFDI that may act for it (default: its own)"}},
+        "owner": {**LFDI, "description": "the client certificate's LFDI that may act for it (default: its own)"},
+        "pIN": {**PIN, "description": PIN["description"] + "; default: the configured registration_pin, "
+                "else a random one"}},
         ("lFDI",)),
-    "EndDevicePatch": _object({"enabled": BOOLEAN, "postRate": nullable({"type": "integer", "minimum": 1})}),
+    "EndDevicePatch": _object({"enabled": BOOLEAN, "postRate": nullable({"type": "integer", "minimum": 1}),
+                               "pIN": PIN}),
     "EndDevice": _object({
         "id": ID, "href": HREF, "lFDI": LFDI, "sFDI": INTEGER, "owner": LFDI, "deviceCategory": nullable(STRING),
         "enabled": BOOLEAN, "postRate": nullable(INTEGER), "changedTime": INTEGER, "dateTimeRegistered": INTEGER,
-        "pIN": INTEGER, "groups": {"type": "array", "items": ID, "description": "not in lists"},
+        "pIN": PIN, "groups": {"type": "array", "items": ID, "description": "not in lists"},
         "access": {"type": "array", "items": LFDI, "description": "granted clients; not in lists"}},
         ("id", "href", "lFDI", "sFDI", "owner", "deviceCategory", "enabled", "postRate", "changedTime",
          "dateTimeRegistered", "pIN")),
@@ -298,12 +304,13 @@ PATHS: dict[str, dict[str, Schema]] = {
         "post": op("Create an EndDevice, or get the one with this lFDI",
                    {200: _answer("it existed", "EndDevice"), 201: _answer("created", "EndDevice")},
                    body="EndDeviceCreate",
-                   errors={409: "it exists with another owner or deviceCategory, or its sFDI is taken"}),
+                   errors={409: "it exists with another owner, deviceCategory or pIN, or its sFDI is taken"}),
         "get": op("List EndDevices", {200: _answer("all, by id", "EndDeviceList")})},
     "/end-devices/{end_device_id}": {
         "get": op("Get an EndDevice with its groups and grants", {200: _answer("it", "EndDevice")},
                   (END_DEVICE_ID,)),
-        "patch": op("Enable or disable an EndDevice, or set its postRate", {200: _answer("it", "EndDevice")},
+        "patch": op("Enable or disable an EndDevice, or set its postRate or Registration pIN",
+                    {200: _answer("it", "EndDevice")},
                     (END_DEVICE_ID,), "EndDevicePatch")},
     "/end-devices/{end_device_id}/access/{client_lfdi}": {
         "put": op("Let a further client act for the EndDevice", NO_CONTENT, (END_DEVICE_ID, CLIENT_LFDI),

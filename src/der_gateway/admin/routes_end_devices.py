@@ -8,21 +8,22 @@ from dataclasses import replace
 
 from aiohttp import web
 
-from ..domain.registration import new_pin
+from ..domain.registration import pin_for_new_device, pin_problem
 from ..sep.identity import sfdi_from_lfdi
 from ..server import paths
 from ..store import EndDeviceRecord
 from . import views
 from .http import ApiError, conflict, error, invalid, json_response, no_content, not_found, path_id, path_lfdi
 from .http import read_json, strict_lfdi
-from .state import CLOCK, STORE
+from .state import CLOCK, CONFIG, STORE
 from .validation import Plain, check_plain
 
 _DEVICE_CATEGORY = re.compile(r"[0-9A-Fa-f]{1,8}")  # DeviceCategoryType: HexBinary32
 
 CREATE = {"lFDI": Plain(str, required=True), "sFDI": Plain(int), "deviceCategory": Plain(str),
-          "owner": Plain(str)}
-PATCH = {"enabled": Plain(bool), "postRate": Plain(int, nullable=True, minimum=1, maximum=2**32 - 1)}
+          "owner": Plain(str), "pIN": Plain(int)}
+PATCH = {"enabled": Plain(bool), "postRate": Plain(int, nullable=True, minimum=1, maximum=2**32 - 1),
+         "pIN": Plain(int)}
 
 
 async def _end_device(request: web.Request) -> EndDeviceRecord:
@@ -54,7 +55,13 @@ def _checked_identity(values: dict, errors: list) -> tuple[str | None, int | Non
             errors.append(error("an LFDI is exactly 40 hex digits", "owner"))
     if "deviceCategory" in values and not _DEVICE_CATEGORY.fullmatch(values["deviceCategory"]):
         errors.append(error("must be hexadecimal, at most 8 digits (HexBinary32)", "deviceCategory"))
+    _check_pin(values, errors)
     return lfdi, sfdi, owner
+
+
+def _check_pin(values: dict, errors: list) -> None:
+    if "pIN" in values and (problem := pin_problem(values["pIN"])):
+        errors.append(error(problem, "pIN"))
 
 
 async def _existing(store, lfdi: str, sfdi: int) -> EndDeviceRecord | None:
@@ -65,9 +72,11 @@ async def _existing(store, lfdi: str, sfdi: int) -> EndDeviceRecord | None:
     return None
 
 
-def _check_same(record: EndDeviceRecord, owner: str | None, category: str | None) -> None:
+def _check_same(record: EndDeviceRecord, owner: str | None, category: str | None, pin: int | None) -> None:
     """An existing EndDevice "ensured" again must not be asked to be something else."""
     errors = []
+    if pin is not None and pin != record.pIN:
+        errors.append(error("the EndDevice exists with another pIN; PATCH /end-devices/{id} changes it", "pIN"))
     if owner is not None and owner != record.owner_lfdi:
         errors.append(error(f"the EndDevice exists with owner {record.owner_lfdi}", "owner"))
     if category is not None and category.upper() != (record.deviceCategory or "").upper():
@@ -84,19 +93,20 @@ async def ensure_end_device(request: web.Request) -> web.Response:
     lfdi, sfdi, owner = _checked_identity(values, errors)
     if errors:
         raise invalid(errors)
-    category = values.get("deviceCategory")
+    category, pin = values.get("deviceCategory"), values.get("pIN")
     record = await _existing(store, lfdi, sfdi)
     if record is None:
         try:
             record = await store.create_end_device(EndDeviceRecord(
-                id=0, lFDI=lfdi, sFDI=sfdi, owner_lfdi=owner or lfdi, changedTime=now, pIN=new_pin(),
+                id=0, lFDI=lfdi, sFDI=sfdi, owner_lfdi=owner or lfdi, changedTime=now,
+                pIN=pin if pin is not None else pin_for_new_device(request.app[CONFIG].registration_pin),
                 dateTimeRegistered=now, deviceCategory=category))
             return json_response(await _detail(store, record), 201, f"/end-devices/{record.id}")
         except sqlite3.IntegrityError:  # registered over 2030.5 meanwhile
             record = await _existing(store, lfdi, sfdi)
             if record is None:
                 raise
-    _check_same(record, owner, category)
+    _check_same(record, owner, category, pin)
     return json_response(await _detail(store, record))
 
 
@@ -112,10 +122,12 @@ async def patch_end_device(request: web.Request) -> web.Response:
     store = request.app[STORE]
     record = await _end_device(request)
     values, errors = check_plain(await read_json(request), PATCH)
+    _check_pin(values, errors)
     if errors:
         raise invalid(errors)
     updated = replace(record, **{"enabled": values.get("enabled", record.enabled),
-                                 "postRate": values.get("postRate", record.postRate)})
+                                 "postRate": values.get("postRate", record.postRate),
+                                 "pIN": values.get("pIN", record.pIN)})
     if updated != record:
         await store.update_end_device(updated, changed=[paths.edev(record.id), paths.fsa_list(record.id)])
     return json_response(await _detail(store, updated))

@@ -74,6 +74,10 @@ async def serve(config: Config) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         config = config_from(args)
+    except ValueError as exc:  # a setting Config refuses
+        print(f"der-gateway: {exc}", file=sys.stderr)
+        return 2
+    try:
         asyncio.run(serve(config))
     except SchemaError as exc:
         print(f"der-gateway: {exc}", file=sys.stderr)

@@ -77,3 +77,19 @@ def pin_with_check_digit(digits: int) -> int:
 
 def new_pin() -> int:
     return pin_with_check_digit(secrets.randbelow(90000) + 10000)
+
+
+def pin_problem(pin: int) -> str | None:
+    """Why pin cannot be a registration PIN (six digits, the last the check digit), or None."""
+    if isinstance(pin, bool) or not isinstance(pin, int) or not 100000 <= pin <= 999999:
+        return f"a registration PIN is six digits, 100000 to 999999, not {pin!r}"
+    expected = pin_with_check_digit(pin // 10)
+    if pin != expected:
+        return (f"the last digit of a registration PIN is the check digit of the first five (the sum of all six "
+                f"digits is a multiple of 10): {pin // 10} takes {expected % 10}, making {expected}, not {pin}")
+    return None
+
+
+def pin_for_new_device(default: int | None) -> int:
+    """A new EndDevice's PIN: the deployment's default when it sets one, else a random one."""
+    return default if default is not None else new_pin()

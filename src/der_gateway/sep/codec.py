@@ -1,8 +1,9 @@
 """XML encoding and decoding of the resource dataclasses in sep.model.
 
 Decoding is two steps: ``parse_document`` turns untrusted bytes into an lxml
-element with a hardened parser, and ``decode`` maps a schema-valid element onto
-a dataclass.  Encoding writes elements in field order, which is XSD order.
+element with a hardened parser (``parse_request`` also maps a request body written
+to an older edition onto the current one, see sep.legacy), and ``decode`` maps a
+schema-valid element onto a dataclass.  Encoding writes elements in field order, which is XSD order.
 Nothing here does I/O.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 import typing
 from dataclasses import dataclass
 from types import UnionType
@@ -17,7 +19,7 @@ from typing import Any, TypeVar
 
 from lxml import etree
 
-from . import model
+from . import legacy, model
 from .fields import CSIPAUS_NS, SEP_NS
 
 T = TypeVar("T")
@@ -119,8 +121,14 @@ def _write(obj: Any, tag: str, out: list[str], uses: list[bool], head_extra: str
         out.append(f"{open_tag}/>")
 
 
-def encode(obj: Any) -> bytes:
-    """The resource as an XML document in the 2030.5 namespace, elements in XSD order."""
+def encode(obj: Any, *, csipaus: bool = False, comment: str | None = None) -> bytes:
+    """The resource as an XML document in the 2030.5 namespace, elements in XSD order.
+
+    csipaus declares the CSIP-AUS namespace on the root element even when no element uses it:
+    CSIP-AUS clients (py20305 among them) tell the profile from that declaration on /dcap.
+    comment, when given, is written as an XML comment first inside the root element, where a
+    reader of the body sees it and schema validation does not.
+    """
     cls = type(obj)
     if cls in CSIPAUS_ROOTS:
         tag, head = f"csipaus:{cls.__name__}", f' xmlns="{SEP_NS}" xmlns:csipaus="{CSIPAUS_NS}"'
@@ -129,11 +137,31 @@ def encode(obj: Any) -> bytes:
     out: list[str] = []
     uses = [cls in CSIPAUS_ROOTS, False]  # [csipaus namespace, xsi namespace]
     _write(obj, tag, out, uses, head)
-    extra = (f' xmlns:csipaus="{CSIPAUS_NS}"' if uses[0] and cls not in CSIPAUS_ROOTS else "") + (
+    extra = (f' xmlns:csipaus="{CSIPAUS_NS}"' if (uses[0] or csipaus) and cls not in CSIPAUS_ROOTS else "") + (
         f' xmlns:xsi="{XSI_NS}"' if uses[1] else "")
     if extra:
         out[0] = out[0].replace(head, head + extra, 1)
+    if comment is not None:
+        if len(out) == 1:  # an empty root element: open it to hold the comment
+            out[0] = out[0][:-2] + ">"
+            out.append(f"</{tag}>")
+        out.insert(1, f"<!--{comment_text(comment)}-->")
     return "".join(out).encode()
+
+
+_DOUBLE_HYPHEN = re.compile(r"-(?=-)")
+
+
+def _xml_char(ch: str) -> bool:
+    code = ord(ch)
+    return (code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD
+            or 0x10000 <= code <= 0x10FFFF)
+
+
+def comment_text(text: str) -> str:
+    """text as the content of an XML comment: no "--", not ending in "-", only characters XML allows."""
+    text = "".join(ch if _xml_char(ch) else "\ufffd" for ch in text)
+    return f" {_DOUBLE_HYPHEN.sub('- ', text)} "
 
 
 # -- decoding ---------------------------------------------------------------
@@ -169,6 +197,11 @@ def parse_document(body: bytes, max_bytes: int = MAX_DOCUMENT_BYTES) -> etree._E
     return root
 
 
+def parse_request(body: bytes, max_bytes: int = MAX_DOCUMENT_BYTES) -> legacy.Upgraded:
+    """An untrusted request body, parsed and brought onto 2030.5-2018 / CSIP-AUS v1.2 (see sep.legacy)."""
+    return legacy.upgrade(parse_document(body, max_bytes))
+
+
 def _scalar(kind: type, text: str | None) -> Any:
     text = text or ""
     if kind is int:
@@ -186,7 +219,7 @@ def _read(cls: type[T], element: etree._Element) -> T:
         p = by_clark.get(name)
         if p is not None:
             values[p.name] = _scalar(p.scalar, raw)
-    for child in element:
+    for child in element.iterchildren(etree.Element):  # not comments
         p = by_clark.get(child.tag)
         if p is None:
             raise DecodeError(f"unexpected element {child.tag} in {cls.__name__}")

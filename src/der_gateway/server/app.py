@@ -14,7 +14,7 @@ from ..store import Store
 from ..xsd import SchemaSet
 from . import paths
 from .cache import ResponseCache
-from .http import INVALID_FORMAT, Problem, error_response
+from .http import INVALID_FORMAT, Problem, SepResponse, encode, error_response
 from .identity import ConnectionIdentities, ProxiedCertificates
 from .routes import ALL
 from .state import CLIENT, CLOCK, CONFIG, SCHEMAS, STORE
@@ -24,20 +24,21 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @web.middleware
 async def answer_problems(request: web.Request, handler: Handler) -> web.StreamResponse:
+    config = request.app[CONFIG]
     try:
         return await handler(request)
     except Problem as exc:
-        return error_response(exc.status, exc.reason, exc.reason_code)
+        return error_response(config, exc.status, exc.reason, exc.reason_code)
     except Refused as exc:
-        return error_response(exc.status, exc.reason)
+        return error_response(config, exc.status, exc.reason)
     except web.HTTPMethodNotAllowed as exc:
-        response = error_response(405, f"{request.method} is not allowed on {request.path}", INVALID_FORMAT)
+        response = error_response(config, 405, f"{request.method} is not allowed on {request.path}", INVALID_FORMAT)
         response.headers["Allow"] = ", ".join(sorted(exc.allowed_methods))
         return response
     except web.HTTPNotFound:
-        return error_response(404, f"no resource at {request.path}")
+        return error_response(config, 404, f"no resource at {request.path}")
     except web.HTTPRequestEntityTooLarge:
-        return error_response(413, "request body too large")
+        return error_response(config, 413, "request body too large")
 
 
 def identify_and_cache(identities: ConnectionIdentities, cache: ResponseCache) -> Callable:
@@ -61,11 +62,21 @@ def identify_and_cache(identities: ConnectionIdentities, cache: ResponseCache) -
     return middleware
 
 
+@web.middleware
+async def encode_resources(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Writes the body of a SepResponse, inside the cache, which keeps the encoded answer."""
+    response = await handler(request)
+    if isinstance(response, SepResponse) and response.body is None:
+        response.body = encode(request.app[CONFIG], response.resource)
+    return response
+
+
 def create_app(config: Config, store: Store, schemas: SchemaSet, clock: Clock | None = None) -> web.Application:
     proxied = (ProxiedCertificates(config.proxy_cert_header, config.trusted_proxies, config.certs_dir)
                if config.proxy_mode else None)
     cache = ResponseCache(config.response_cache_entries, time_dependent=paths.TIME_DEPENDENT)
-    app = web.Application(middlewares=[answer_problems, identify_and_cache(ConnectionIdentities(proxied), cache)],
+    app = web.Application(middlewares=[answer_problems, identify_and_cache(ConnectionIdentities(proxied), cache),
+                                       encode_resources],
                           client_max_size=config.max_body_bytes)
     app[CONFIG] = config
     app[STORE] = store

@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
+from ..config import Config
 from ..sep import codec, model
 from .state import CONFIG, SCHEMAS
 
@@ -30,17 +31,32 @@ class Problem(Exception):
         self.reason_code = reason_code
 
 
-def error_response(status: int, reason: str, reason_code: int = INVALID_VALUES) -> web.Response:
-    """The reason goes in the status line and the X-Reason header; the body is a 2030.5 Error."""
+def encode(config: Config, resource: Any, comment: str | None = None) -> bytes:
+    """A resource as this deployment writes it: under csip-aus every document declares the CSIP-AUS
+    namespace, which is how clients tell the profile (py20305 looks for it on /dcap)."""
+    return codec.encode(resource, csipaus=config.profile == "csip-aus", comment=comment)
+
+
+def error_response(config: Config, status: int, reason: str, reason_code: int = INVALID_VALUES) -> web.Response:
+    """The reason goes in the status line, the X-Reason header and, for a device that logs only the
+    body, an XML comment inside the 2030.5 Error (whose schema has no element for it)."""
     line = " ".join(reason.split())[:300]
-    body = codec.encode(model.Error(reasonCode=reason_code)) if status < 500 else None
+    body = encode(config, model.Error(reasonCode=reason_code), comment=line) if status < 500 else None
     return web.Response(status=status, reason=line, body=body, content_type=SEP_XML if body else None,
                         headers={"X-Reason": line.encode("ascii", "replace").decode()})
 
 
-def sep_response(resource: Any, status: int = 200, location: str | None = None) -> web.Response:
-    headers = {"Location": location} if location else None
-    return web.Response(status=status, body=codec.encode(resource), content_type=SEP_XML, headers=headers)
+class SepResponse(web.Response):
+    """A 2030.5 resource to answer with; the application's middleware writes its body (http.encode)."""
+
+    def __init__(self, resource: Any, status: int = 200, location: str | None = None) -> None:
+        super().__init__(status=status, content_type=SEP_XML,
+                         headers={"Location": location} if location else None)
+        self.resource = resource
+
+
+def sep_response(resource: Any, status: int = 200, location: str | None = None) -> SepResponse:
+    return SepResponse(resource, status, location)
 
 
 def created(location: str) -> web.Response:
@@ -49,6 +65,17 @@ def created(location: str) -> web.Response:
 
 def no_content() -> web.Response:
     return web.Response(status=204)
+
+
+def replaced(location: str | None = None) -> web.Response:
+    """The answer to a PUT at a URI this server publishes (a DER document, ConnectionPoint), first or not.
+
+    IEEE 2030.5-2018 5.5.2.4: 201 Created "is sent to indicate a new resource has been created, at
+    the client's request with a PUT or POST", with Location.  These links exist before the first PUT,
+    so a PUT replaces the representation of an existing resource: 204 No Content (5.5.2.3 discourages
+    200 with a body for PUT; 5.5.2 makes RFC 7231 4.3.4's "200 (OK) or 204 (No Content)" binding).
+    """
+    return web.Response(status=204, headers={"Location": location} if location else None)
 
 
 async def read_resource(request: web.Request, expected: type[T] | tuple[type[T], ...]) -> T:
@@ -64,14 +91,15 @@ async def read_resource(request: web.Request, expected: type[T] | tuple[type[T],
     except web.HTTPRequestEntityTooLarge:
         raise Problem(413, f"body exceeds the {limit}-byte limit", RESOURCE_LIMIT) from None
     try:
-        element = codec.parse_document(body, limit)
+        parsed = codec.parse_request(body, limit)
     except codec.DecodeError as exc:
         raise Problem(400, str(exc), INVALID_FORMAT) from None
-    errors = request.app[SCHEMAS].errors(element)
+    errors = request.app[SCHEMAS].errors(parsed.element)
     if errors:
-        raise Problem(400, f"schema-invalid: {'; '.join(errors[:3])}", INVALID_VALUES)
+        mapped = f"written to {parsed.edition} and mapped onto 2030.5-2018, the body is " if parsed.edition else ""
+        raise Problem(400, f"{mapped}schema-invalid: {'; '.join(errors[:3])}", INVALID_VALUES)
     try:
-        return codec.decode(element, expected)
+        return codec.decode(parsed.element, expected)
     except codec.DecodeError as exc:
         raise Problem(400, str(exc), INVALID_VALUES) from None
 

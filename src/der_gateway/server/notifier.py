@@ -11,8 +11,9 @@ from __future__ import annotations
 from ..clock import Clock
 from ..config import Config
 from ..domain.clients import Client
-from ..sep import codec, model
+from ..sep import model
 from . import paths
+from .http import encode
 from .resources import Viewer, render
 
 LIST_TYPES = (model.List, model.SubscribableList)
@@ -55,6 +56,6 @@ class Notifier:
                         resource = None
                     note = model.Notification(subscribedResource=href, Resource=resource, status=0,
                                               subscriptionURI=subscription_href)
-                queued.append((sub.id, sub.data["notificationURI"], codec.encode(note)))
+                queued.append((sub.id, sub.data["notificationURI"], encode(self.config, note)))
         await self.store.fan_out([c[0] for c in changes], queued, ended)
         return len(queued)

@@ -7,7 +7,7 @@ from aiohttp import web
 from ...sep import codec, model
 from .. import paths, views
 from ..access import path_int, viewer, visible_end_device
-from ..http import Problem, created, no_content, paging, read_resource, sep_response
+from ..http import Problem, paging, read_resource, replaced, sep_response
 from ..state import STORE
 
 routes = web.RouteTableDef()
@@ -74,5 +74,5 @@ async def put_der_document(request: web.Request) -> web.Response:
     document.href = None
     if kind in SUBSCRIBABLE:
         document.subscribable = None
-    was_created = await request.app[STORE].put_der_document(record.id, n, kind, codec.to_data(document))
-    return created(paths.der_document(record.id, n, kind)) if was_created else no_content()
+    await request.app[STORE].put_der_document(record.id, n, kind, codec.to_data(document))
+    return replaced()

@@ -8,11 +8,11 @@ from dataclasses import replace
 from aiohttp import web
 
 from ...domain import registration as rules
-from ...sep import codec, model
+from ...sep import model
 from ...store import EndDeviceRecord
 from .. import paths, resources, views
 from ..access import viewer, visible_end_device
-from ..http import Problem, created, no_content, paging, read_resource, sep_response
+from ..http import Problem, created, encode, no_content, paging, read_resource, replaced, sep_response
 from ..state import BACKGROUND, CLIENT, CONFIG, STORE
 
 routes = web.RouteTableDef()
@@ -47,8 +47,8 @@ async def register_end_device(request: web.Request) -> web.Response:
         return created(paths.edev(repeat.id))
     record = await store.create_end_device(EndDeviceRecord(
         id=0, lFDI=identity.lfdi, sFDI=identity.sfdi, owner_lfdi=client.lfdi, changedTime=posted.changedTime,
-        pIN=rules.new_pin(), dateTimeRegistered=int(time.time()), deviceCategory=posted.deviceCategory,
-        postRate=posted.postRate))
+        pIN=rules.pin_for_new_device(request.app[CONFIG].registration_pin), dateTimeRegistered=int(time.time()),
+        deviceCategory=posted.deviceCategory, postRate=posted.postRate))
     return created(paths.edev(record.id))
 
 
@@ -81,7 +81,7 @@ async def delete_end_device(request: web.Request) -> web.Response:
     store = request.app[STORE]
     gone = {paths.edev(record.id), paths.fsa_list(record.id)}
     subscriptions = await store.subscriptions(record.id)
-    farewells = [(s.id, s.data["notificationURI"], codec.encode(model.Notification(
+    farewells = [(s.id, s.data["notificationURI"], encode(request.app[CONFIG], model.Notification(
         subscribedResource=s.resource, status=4 if s.resource in gone else 1,
         subscriptionURI=paths.subscription(record.id, s.id)))) for s in subscriptions]
     await store.delete_subscriptions([s.id for s in subscriptions], farewells)
@@ -118,6 +118,4 @@ async def put_connection_point(request: web.Request) -> web.Response:
     record = await visible_end_device(request)
     posted = await read_resource(request, model.ConnectionPoint)
     await request.app[STORE].update_end_device(replace(record, connectionPointId=posted.connectionPointId))
-    if record.connectionPointId is None:
-        return created(paths.connection_point(record.id))
-    return no_content()
+    return replaced(location=paths.connection_point(record.id))  # cactus refetches from the Location
