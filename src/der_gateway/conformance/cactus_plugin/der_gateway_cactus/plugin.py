@@ -192,6 +192,8 @@ class DerGatewayAdminPlugin:
             program = await self._call("POST", "/programs", {
                 "description": f"{alias} {annotation} p{primacy}"[:32], "primacy": primacy})
             await self._call("PUT", f"/groups/{group_id}/programs/{program['id']}")
+            # a program starts with a DefaultDERControl that limits nothing, for clients to find and subscribe to
+            await self._call("PUT", f"/programs/{program['id']}/default-control", {"DERControlBase": {}})
             state.programs[key] = program["id"]
         return state.programs[key]
 
