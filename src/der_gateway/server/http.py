@@ -67,6 +67,7 @@ async def read_resource(request: web.Request, expected: type[T] | tuple[type[T],
         element = codec.parse_document(body, limit)
     except codec.DecodeError as exc:
         raise Problem(400, str(exc), INVALID_FORMAT) from None
+    codec.complete_sent_list(element)
     errors = request.app[SCHEMAS].errors(element)
     if errors:
         raise Problem(400, f"schema-invalid: {'; '.join(errors[:3])}", INVALID_VALUES)
