@@ -10,13 +10,15 @@ from aiohttp import web
 from lxml import etree
 
 from der_gateway.clock import ManualClock
-from der_gateway.domain.identifiers import new_mrid
+from der_gateway.domain.identifiers import Pen, new_mrid
 from der_gateway.sep import codec, model
 from der_gateway.server import operations
 from der_gateway.xsd import load_schemas
 
 from . import documents
 from .test_control_plane import T0, control
+
+PEN = Pen(40732)
 
 XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 
@@ -82,9 +84,9 @@ async def world(make_harness, identities):
     device = h.client("device1")
     edev = (await device.post("/edev", documents.end_device(identities["device1"].lfdi))).headers["Location"]
     edev_id = int(edev.rsplit("/", 1)[1])
-    group = await h.store.create_group(new_mrid(40732), "feeder")
+    group = await h.store.create_group(new_mrid(PEN), "feeder")
     await h.store.set_membership(group, [edev_id], True)
-    program = await h.store.create_program(new_mrid(40732), "export limits", 1)
+    program = await h.store.create_program(new_mrid(PEN), "export limits", 1)
     await h.store.set_group_program(group, program, True)
     yield h, device, edev, program, clock
     await h.stop()
@@ -103,7 +105,7 @@ async def test_a_new_event_is_pushed_to_subscribers(world, receiver):
     listed = codec.decode((await device.get(f"{edev}/sub?l=10")).element, model.SubscriptionList)
     assert [s.href for s in listed.Subscription] == [sub_href]
 
-    event = await operations.create_event(h.store, clock, 40732, program, control(T0 + 60, 300))
+    event = await operations.create_event(h.store, clock, PEN, program, control(T0 + 60, 300))
     await h.server.background.settle()
     (note,) = receiver.notifications()
     assert note.subscriptionURI == sub_href and note.status == 0
@@ -123,7 +125,7 @@ async def test_a_new_event_is_pushed_to_subscribers(world, receiver):
     farewell = receiver.notifications()[-1]
     assert (farewell.status, farewell.Resource) == (1, None)
     count = len(receiver.received)
-    await operations.create_event(h.store, clock, 40732, program, control(T0 + 600, 300))
+    await operations.create_event(h.store, clock, PEN, program, control(T0 + 600, 300))
     await h.server.background.settle()
     assert len(receiver.received) == count
 
@@ -131,7 +133,7 @@ async def test_a_new_event_is_pushed_to_subscribers(world, receiver):
 async def test_limit_zero_sends_an_empty_list(world, receiver):
     h, device, edev, program, clock = world
     await device.post(f"{edev}/sub", subscription(f"/derp/{program}/derc", receiver.uri, limit=0))
-    await operations.create_event(h.store, clock, 40732, program, control(T0 + 60, 300))
+    await operations.create_event(h.store, clock, PEN, program, control(T0 + 60, 300))
     await h.server.background.settle()
     (note,) = receiver.notifications()
     assert (note.Resource.all, note.Resource.results, note.Resource.DERControl) == (1, 0, [])
@@ -141,7 +143,7 @@ async def test_end_device_and_membership_changes_are_pushed(world, receiver):
     h, device, edev, program, clock = world
     edev_id = int(edev.rsplit("/", 1)[1])
     await device.post(f"{edev}/sub", subscription(f"{edev}/fsa", receiver.uri))
-    group2 = await h.store.create_group(new_mrid(40732), "second")
+    group2 = await h.store.create_group(new_mrid(PEN), "second")
     await h.store.set_membership(group2, [edev_id], True, changed=[f"{edev}/fsa"])
     await h.server.background.settle()
     (note,) = receiver.notifications()
@@ -173,10 +175,10 @@ async def test_a_receiver_that_is_down_gets_everything_later_even_across_a_resta
     h, device, edev, program, clock = world
     receiver = Receiver(free_port())  # not started: nothing listens yet
     await device.post(f"{edev}/sub", subscription(f"/derp/{program}/derc", receiver.uri))
-    first = await operations.create_event(h.store, clock, 40732, program, control(T0 + 60, 300))
+    first = await operations.create_event(h.store, clock, PEN, program, control(T0 + 60, 300))
     await h.server.background.settle()
     clock.advance(5)
-    second = await operations.create_event(h.store, clock, 40732, program, control(T0 + 900, 300))
+    second = await operations.create_event(h.store, clock, PEN, program, control(T0 + 900, 300))
     await h.server.background.settle()
     assert await h.store.outbox_size() == 2
 

@@ -6,6 +6,8 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from .domain.identifiers import Pen
+
 DEFAULT_CIPHERS = "ECDHE-ECDSA-AES128-CCM8"
 
 
@@ -29,7 +31,9 @@ class Config:
     max_subscriptions_per_client: int = 100
     # notificationURIs must start with one of these; add "http://..." prefixes to allow plain http
     notification_allow: tuple[str, ...] = ("https://",)
-    pen: int = 40732  # IANA Private Enterprise Number ending the mRIDs this server creates
+    # IANA Private Enterprise Number ending the mRIDs this server creates: in binary under csip,
+    # as decimal digits under csip-aus (SA TS 5573 §4.2), where it must have at most 8 digits
+    pen: int = 40732
     poll_rate: int = 900
     post_rate: int = 300
     # Behind a TLS-terminating proxy: the header carrying the client's PEM
@@ -61,6 +65,13 @@ class Config:
     sync_max_backoff: int = 300
     sync_ack_base_url: str | None = None
     service_task_interval: float = 5.0  # seconds between passes of the service-task monitor
+
+    def __post_init__(self) -> None:
+        Pen(self.pen, decimal=self.profile == "csip-aus")  # a PEN the profile cannot write fails at start
+
+    @property
+    def mrid_pen(self) -> Pen:
+        return Pen(self.pen, decimal=self.profile == "csip-aus")
 
     @property
     def proxy_mode(self) -> bool:

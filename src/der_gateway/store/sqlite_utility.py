@@ -16,7 +16,7 @@ import json
 import sqlite3
 from typing import Any, Callable
 
-from ..domain.identifiers import new_mrid
+from ..domain.identifiers import Pen, new_mrid
 from ..domain.registration import new_pin
 from ..domain.utility import Caller, Idempotency, Problem, Rejected, problem
 from ..domain.utility import catalog, rules, tasks
@@ -451,7 +451,7 @@ def _create_end_device(c: Conn, lfdi: str, sfdi: int, owner: str, category: str 
     return edev
 
 
-def _program_group(c: Conn, program: tuple, pen: int, changed: list) -> int:
+def _program_group(c: Conn, program: tuple, pen: Pen, changed: list) -> int:
     """The program's enrollment group, made on first use, with the program assigned to it."""
     r = c.execute("SELECT group_id FROM program_rules WHERE program_id = ?", (program[0],)).fetchone()
     group_id = r[0] if r else None
@@ -480,7 +480,7 @@ def _leave(c: Conn, edev: int, groups: list[int]) -> None:
 
 # -- service tasks ------------------------------------------------------------------------------
 
-def _task_enroll(c: Conn, task: dict[str, Any], now: int, pen: int, changed: list) -> None:
+def _task_enroll(c: Conn, task: dict[str, Any], now: int, pen: Pen, changed: list) -> None:
     enrollment = enrollment_view(c, task["enrollmentId"])
     asset = der_asset_view(c, enrollment["derAssetId"])
     if enrollment["status"] != "Pending":
@@ -514,7 +514,7 @@ def _still_enrolled(c: Conn, asset_id: int, other_than: int) -> list[int]:
                                     "AND status = 'Enrolled'", (asset_id, other_than))]
 
 
-def _task_unenroll(c: Conn, task: dict[str, Any], now: int, pen: int, changed: list) -> None:
+def _task_unenroll(c: Conn, task: dict[str, Any], now: int, pen: Pen, changed: list) -> None:
     enrollment = enrollment_view(c, task["enrollmentId"])
     if enrollment["status"] != "Enrolled":
         raise TaskFailed([problem(f"enrollment {enrollment['id']} is {enrollment['status']}", "enrollment")])
@@ -537,12 +537,12 @@ def _task_unenroll(c: Conn, task: dict[str, Any], now: int, pen: int, changed: l
     _sync(c, "unenrollment", enrollment["id"], now)
 
 
-def _task_interconnect(c: Conn, task: dict[str, Any], now: int, pen: int, changed: list) -> None:
+def _task_interconnect(c: Conn, task: dict[str, Any], now: int, pen: Pen, changed: list) -> None:
     if (task["approval"] or {}).get("decision") != "approved":
         raise TaskFailed([problem("the interconnection was not approved by engineering", "approval")])
 
 
-def _task_replace(c: Conn, task: dict[str, Any], now: int, pen: int, changed: list) -> None:
+def _task_replace(c: Conn, task: dict[str, Any], now: int, pen: Pen, changed: list) -> None:
     old = der_asset_view(c, task["derAssetId"])
     new = task["payload"]["device"]
     if old["status"] != "active":
@@ -1151,7 +1151,7 @@ class UtilityStore:
             return service_task_view(c, task_id)
         return await self._in_transaction(claim)
 
-    async def finish_service_task(self, task_id: int, now: int, pen: int) -> dict[str, Any]:
+    async def finish_service_task(self, task_id: int, now: int, pen: Pen) -> dict[str, Any]:
         """Does a Processing task's work: Completed, or Error with the reasons (and nothing of the work done)."""
         def finish(c: Conn) -> dict[str, Any]:
             task = service_task_view(c, task_id)
