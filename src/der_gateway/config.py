@@ -35,6 +35,14 @@ class Config:
     # as decimal digits under csip-aus (SA TS 5573 §4.2), where it must have at most 8 digits
     pen: int = 40732
     poll_rate: int = 900
+    # In-band registration: False refuses every POST /edev (403); EndDevices are then the operator's
+    # to register (admin API).  reregistration: a POST /edev naming an EndDevice the caller has
+    # registered already updates it and answers with its location (True, plain 2030.5), or is
+    # refused with 409 (False, as CSIP-AUS expects); None: True under csip, False under csip-aus.
+    in_band_registration: bool = True
+    reregistration: bool | None = None
+    # CSIP-AUS ConnectionPoint: connectionPointId must be a valid NMI (domain/nmi.py), else 400
+    nmi_validation: bool = True
     post_rate: int = 300
     # Behind a TLS-terminating proxy: the header carrying the client's PEM
     # certificate (URL-encoded, as nginx's $ssl_client_escaped_cert), honoured
@@ -72,6 +80,10 @@ class Config:
     @property
     def mrid_pen(self) -> Pen:
         return Pen(self.pen, decimal=self.profile == "csip-aus")
+
+    @property
+    def reregistration_allowed(self) -> bool:
+        return self.reregistration if self.reregistration is not None else self.profile != "csip-aus"
 
     @property
     def proxy_mode(self) -> bool:

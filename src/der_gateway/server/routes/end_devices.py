@@ -8,6 +8,7 @@ from dataclasses import replace
 from aiohttp import web
 
 from ...domain import registration as rules
+from ...domain.nmi import nmi_problem
 from ...sep import codec, model
 from ...store import EndDeviceRecord
 from .. import paths, resources, views
@@ -35,13 +36,13 @@ async def list_end_devices(request: web.Request) -> web.Response:
 
 @routes.post(paths.EDEV_LIST)
 async def register_end_device(request: web.Request) -> web.Response:
-    client = request[CLIENT]
-    store = request.app[STORE]
+    client, store, config = request[CLIENT], request.app[STORE], request.app[CONFIG]
+    rules.check_in_band_allowed(config.in_band_registration)
     posted = await read_resource(request, model.EndDevice)
     identity = rules.identity_of(client, posted.lFDI, posted.sFDI)
     rules.check_may_register(client, identity)
     existing = await store.end_device_by_identity(identity.lfdi, identity.sfdi)
-    repeat = rules.match_existing(client, identity, existing)
+    repeat = rules.match_existing(client, identity, existing, repeat_allowed=config.reregistration_allowed)
     if repeat is not None:
         await store.update_end_device(_updated(repeat, posted), changed=[paths.edev(repeat.id)])
         return created(paths.edev(repeat.id))
@@ -117,6 +118,9 @@ async def put_connection_point(request: web.Request) -> web.Response:
     _require_aus(request)
     record = await visible_end_device(request)
     posted = await read_resource(request, model.ConnectionPoint)
+    problem = nmi_problem(posted.connectionPointId) if request.app[CONFIG].nmi_validation else None
+    if problem is not None:
+        raise Problem(400, f"connectionPointId: {problem}")
     await request.app[STORE].update_end_device(replace(record, connectionPointId=posted.connectionPointId))
     if record.connectionPointId is None:
         return created(paths.connection_point(record.id))
