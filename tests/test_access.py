@@ -103,3 +103,32 @@ async def test_aggregator_added_from_the_command_line(harness, identities):
                "--data-dir", str(harness.config.data_dir)]
     assert await asyncio.to_thread(main, command) == 0
     assert (await client.post("/edev", body)).status == 201
+
+
+async def test_an_mrid_of_another_clients_mirror_is_refused(harness, identities):
+    """S-ALL-05: client A re-posts its MirrorUsagePoint naming a MirrorMeterReading of client B's."""
+    a, b = harness.client("device1"), harness.client("device2")
+    lfdi_a, lfdi_b = identities["device1"].lfdi, identities["device2"].lfdi
+    def mup(lfdi: str, mrid: str) -> model.MirrorUsagePoint:
+        return codec.decode_bytes(documents.mirror_usage_point(lfdi, mrid=mrid), model.MirrorUsagePoint)
+    mup_a, mup_b = mup(lfdi_a, "AA" * 12 + "00028547"), mup(lfdi_b, "BB" * 12 + "00028547")
+    mup_a.MirrorMeterReading[0].mRID = "A1" * 12 + "00028547"
+    taken = "ABCDEF0123456789ABCDEF0100028547"
+    mup_b.MirrorMeterReading[0].mRID = taken
+    href_a = (await a.post("/mup", codec.encode(mup_a))).headers["Location"]
+    assert (await b.post("/mup", codec.encode(mup_b))).status == 201
+
+    before = harness.snapshot()
+    mup_a.MirrorMeterReading[0].mRID = taken
+    refused = await a.post("/mup", codec.encode(mup_a))
+    assert refused.status == 409 and taken in refused.reason
+    refused = await a.post(href_a, codec.encode(documents.mirror_meter_reading(taken, 7)))
+    assert refused.status == 409 and taken in refused.reason
+    mup_a.mRID, mup_a.MirrorMeterReading[0].mRID = mup_b.mRID, "A1" * 12 + "00028547"
+    assert (await a.post("/mup", codec.encode(mup_a))).status == 409  # B's MirrorUsagePoint mRID
+    assert harness.snapshot() == before
+
+    # A's own mRIDs are A's to reuse
+    mup_a.mRID = "AA" * 12 + "00028547"
+    assert (await a.post("/mup", codec.encode(mup_a))).headers["Location"] == href_a
+    assert (await a.post(href_a, codec.encode(documents.mirror_meter_reading("A1" * 12 + "00028547", 7)))).status == 204

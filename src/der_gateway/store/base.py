@@ -37,6 +37,14 @@ class EndDeviceRecord:
     connectionPointId: str | None = None
 
 
+class MridTaken(Exception):
+    """An mRID a client sent names another client's MirrorUsagePoint or MirrorMeterReading."""
+
+    def __init__(self, mrid: str) -> None:
+        super().__init__(mrid)
+        self.mrid = mrid
+
+
 @dataclass(frozen=True)
 class MirrorUsagePointRecord:
     id: int
@@ -82,6 +90,7 @@ class Store(Protocol):
     # MirrorUsagePoint and its readings
     async def mirror_usage_points(self, owner_lfdi: str, start: int, limit: int) -> Page[MirrorUsagePointRecord]: ...
     async def mirror_usage_point(self, mup_id: int) -> MirrorUsagePointRecord | None: ...
+    # these two raise MridTaken, changing nothing, when an mRID sent is another client's
     async def upsert_mirror_usage_point(self, owner_lfdi: str, data: dict[str, Any],
                                         readings: list[dict[str, Any]]) -> tuple[int, bool]: ...
     async def delete_mirror_usage_point(self, mup_id: int) -> None: ...
