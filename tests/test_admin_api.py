@@ -554,6 +554,18 @@ async def test_disabling_an_end_device(admin, identities, logged_changes):
     assert b"<enabled>true</enabled>" in (await client.get(f"/edev/{device['id']}")).body
 
 
+async def test_deleting_an_end_device(admin, identities):
+    device = await admin.end_device(identities["device1"].lfdi)
+    client = admin.harness.client("device1")
+    assert (await client.get(f"/edev/{device['id']}")).status == 200
+    assert (await admin.call("DELETE", f"/end-devices/{device['id']}")).status == 204
+    assert (await admin.call("GET", f"/end-devices/{device['id']}")).status == 404
+    assert (await client.get(f"/edev/{device['id']}")).status == 404
+    assert (await admin.call("DELETE", f"/end-devices/{device['id']}")).status == 404
+    # the client may register again
+    assert (await client.post("/edev", documents.end_device(identities["device1"].lfdi))).status == 201
+
+
 # -- rates and mirrors ----------------------------------------------------------------------------
 
 async def test_rates(admin):

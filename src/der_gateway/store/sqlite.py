@@ -159,7 +159,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore):
                           "ORDER BY sfdi LIMIT ? OFFSET ?", params + (limit, start))
         return Page(total, [_end_device(r) for r in rows])
 
-    async def create_end_device(self, record: EndDeviceRecord) -> EndDeviceRecord:
+    async def create_end_device(self, record: EndDeviceRecord, changed: Changes = ()) -> EndDeviceRecord:
         def insert(c: sqlite3.Connection) -> int:
             cur = c.execute(
                 "INSERT INTO end_devices (lfdi, sfdi, owner_lfdi, changed_time, pin, registered_at, "
@@ -168,6 +168,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore):
                  record.dateTimeRegistered, record.deviceCategory, int(record.enabled), record.postRate,
                  record.connectionPointId))
             c.execute("INSERT INTO ders (end_device_id, n) VALUES (?, 1)", (cur.lastrowid,))
+            log_changes(c, changed)
             return cur.lastrowid
         return replace(record, id=await self._in_transaction(insert))
 

@@ -585,7 +585,7 @@ def _task_replace(c: Conn, task: dict[str, Any], now: int, pen: Pen, changed: li
         c.execute("DELETE FROM group_members WHERE end_device_id = ?", (old_edev[0],))
         c.execute("UPDATE end_devices SET enabled = 0, changed_time = ? WHERE id = ?", (now, old_edev[0]))
         changed += [paths.edev(old_edev[0]), paths.fsa_list(old_edev[0])]
-    changed += [paths.fsa_list(edev)]
+    changed += [paths.edev(edev), paths.fsa_list(edev)]  # the new EndDevice joins its owner's EndDeviceList
     payload = {**task["payload"], "newDerAssetId": asset_id, "newEndDeviceId": edev, "enrollments": moving}
     c.execute("UPDATE service_tasks SET payload = ? WHERE id = ?", (json.dumps(payload), task["id"]))
     replaced = {"derAssetId": old["id"], "lFDI": old["lFDI"], "serialNumber": old["serialNumber"],
@@ -1025,6 +1025,7 @@ class UtilityStore:
             owner = caller.aggregator or device.lfdi
             edev = _create_end_device(c, device.lfdi, device.sfdi, owner, device.device_category, now, False,
                                       device.nameplate, device.settings)
+            log_changes(c, [paths.edev(edev)])  # it joins its owner's EndDeviceList
             asset_id = c.execute(
                 "INSERT INTO der_assets (customer_id, service_point_id, device_model_id, serial_number, end_device_id, "
                 "lfdi, nameplate, interconnection, status, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?)",

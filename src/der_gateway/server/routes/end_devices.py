@@ -9,9 +9,9 @@ from aiohttp import web
 
 from ...domain import registration as rules
 from ...domain.nmi import nmi_problem
-from ...sep import codec, model
+from ...sep import model
 from ...store import EndDeviceRecord
-from .. import paths, resources, views
+from .. import end_device_removal, paths, resources, views
 from ..access import viewer, visible_end_device
 from ..http import Problem, created, no_content, paging, read_resource, sep_response
 from ..state import BACKGROUND, CLIENT, CONFIG, STORE
@@ -25,13 +25,8 @@ async def _view(request: web.Request, record: EndDeviceRecord) -> model.EndDevic
 
 @routes.get(paths.EDEV_LIST)
 async def list_end_devices(request: web.Request) -> web.Response:
-    page_args = paging(request)
-    page = await request.app[STORE].end_devices_visible_to(
-        request[CLIENT].lfdi, page_args.start, page_args.limit, page_args.after)
-    items = [await _view(request, r) for r in page.items]
-    return sep_response(model.EndDeviceList(href=paths.EDEV_LIST, subscribable=0, all=page.all,
-                                            results=len(items), pollRate=await viewer(request).poll_rate("edev"),
-                                            EndDevice=items))
+    page = paging(request)
+    return sep_response(await resources.end_device_list(viewer(request), page.start, page.limit, page.after))
 
 
 @routes.post(paths.EDEV_LIST)
@@ -49,7 +44,7 @@ async def register_end_device(request: web.Request) -> web.Response:
     record = await store.create_end_device(EndDeviceRecord(
         id=0, lFDI=identity.lfdi, sFDI=identity.sfdi, owner_lfdi=client.lfdi, changedTime=posted.changedTime,
         pIN=rules.new_pin(), dateTimeRegistered=int(time.time()), deviceCategory=posted.deviceCategory,
-        postRate=posted.postRate))
+        postRate=posted.postRate), changed=[resources.end_device_list_change(identity.lfdi, client.lfdi)])
     return created(paths.edev(record.id))
 
 
@@ -79,14 +74,7 @@ async def delete_end_device(request: web.Request) -> web.Response:
     record = await visible_end_device(request)
     if record.owner_lfdi != request[CLIENT].lfdi:
         raise Problem(403, "only the client that registered this EndDevice may delete it")
-    store = request.app[STORE]
-    gone = {paths.edev(record.id), paths.fsa_list(record.id)}
-    subscriptions = await store.subscriptions(record.id)
-    farewells = [(s.id, s.data["notificationURI"], codec.encode(model.Notification(
-        subscribedResource=s.resource, status=4 if s.resource in gone else 1,
-        subscriptionURI=paths.subscription(record.id, s.id)))) for s in subscriptions]
-    await store.delete_subscriptions([s.id for s in subscriptions], farewells)
-    await store.delete_end_device(record.id, changed=[(href, 4) for href in sorted(gone)])
+    await end_device_removal.delete_end_device(request.app[STORE], record)
     request.app[BACKGROUND].changed()
     return no_content()
 
