@@ -590,6 +590,15 @@ async def test_rates(admin):
     assert await admin.store.rates() == {"edev": (None, None)}
 
 
+async def test_a_new_mirror_post_rate_shows_on_the_mirror_usage_point(admin, identities):
+    """S-OPT-05: the operator sets the MirrorUsagePoint postRate; the client's next GET shows it."""
+    client = admin.harness.client("device1")
+    href = (await client.post("/mup", documents.mirror_usage_point(identities["device1"].lfdi))).headers["Location"]
+    for rate in (60, 300):
+        await admin.ok("PUT", "/rates", {"resource": "mup", "postRate": rate})
+        assert codec.decode((await client.get(href)).element, model.MirrorUsagePoint).postRate == rate
+
+
 async def test_deleting_a_clients_mirror_usage_points(admin, identities):
     lfdi = identities["device1"].lfdi
     client = admin.harness.client("device1")
