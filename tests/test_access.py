@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import aiohttp
+
 from der_gateway.sep import codec, model
 
 from . import documents
@@ -103,3 +105,68 @@ async def test_aggregator_added_from_the_command_line(harness, identities):
                "--data-dir", str(harness.config.data_dir)]
     assert await asyncio.to_thread(main, command) == 0
     assert (await client.post("/edev", body)).status == 201
+
+
+async def test_an_mrid_of_another_clients_mirror_is_refused(harness, identities):
+    """S-ALL-05: client A re-posts its MirrorUsagePoint naming a MirrorMeterReading of client B's."""
+    a, b = harness.client("device1"), harness.client("device2")
+    lfdi_a, lfdi_b = identities["device1"].lfdi, identities["device2"].lfdi
+    def mup(lfdi: str, mrid: str) -> model.MirrorUsagePoint:
+        return codec.decode_bytes(documents.mirror_usage_point(lfdi, mrid=mrid), model.MirrorUsagePoint)
+    mup_a, mup_b = mup(lfdi_a, "AA" * 12 + "00028547"), mup(lfdi_b, "BB" * 12 + "00028547")
+    mup_a.MirrorMeterReading[0].mRID = "A1" * 12 + "00028547"
+    taken = "ABCDEF0123456789ABCDEF0100028547"
+    mup_b.MirrorMeterReading[0].mRID = taken
+    href_a = (await a.post("/mup", codec.encode(mup_a))).headers["Location"]
+    assert (await b.post("/mup", codec.encode(mup_b))).status == 201
+
+    before = harness.snapshot()
+    mup_a.MirrorMeterReading[0].mRID = taken
+    refused = await a.post("/mup", codec.encode(mup_a))
+    assert refused.status == 409 and taken in refused.reason
+    refused = await a.post(href_a, codec.encode(documents.mirror_meter_reading(taken, 7)))
+    assert refused.status == 409 and taken in refused.reason
+    mup_a.mRID, mup_a.MirrorMeterReading[0].mRID = mup_b.mRID, "A1" * 12 + "00028547"
+    assert (await a.post("/mup", codec.encode(mup_a))).status == 409  # B's MirrorUsagePoint mRID
+    assert harness.snapshot() == before
+
+    # A's own mRIDs are A's to reuse
+    mup_a.mRID = "AA" * 12 + "00028547"
+    assert (await a.post("/mup", codec.encode(mup_a))).headers["Location"] == href_a
+    assert (await a.post(href_a, codec.encode(documents.mirror_meter_reading("A1" * 12 + "00028547", 7)))).status == 204
+
+
+async def test_the_operator_revokes_and_restores_a_client_certificate(harness, identities):
+    """cactus set-client-access granted=false (S-ALL-05): every request of that certificate gets 403."""
+    one, two = harness.client("device1"), harness.client("device2")
+    lfdi = identities["device1"].lfdi
+    edev1 = await register(one, lfdi)
+    await register(two, identities["device2"].lfdi)
+    url = f"{harness.server.admin_url}/clients/{lfdi.lower()}/access"
+    async with aiohttp.ClientSession(headers={"Authorization": "Bearer test-admin-token-0123456789"}) as admin:
+        async def access(method: str, body: dict | None = None) -> tuple[int, dict]:
+            async with admin.request(method, url, json=body) as resp:
+                return resp.status, await resp.json()
+
+        assert await access("GET") == (200, {"lfdi": lfdi, "granted": True, "revokedAt": None})
+        status, body = await access("PUT", {"granted": False})
+        assert status == 200 and body["granted"] is False and isinstance(body["revokedAt"], int)
+
+        await harness.server.background.settle()  # the registrations' changes, fanned out
+        before = harness.snapshot()
+        for method, path, doc in (("GET", "/edev", None), ("GET", "/dcap", None), ("GET", edev1, None),
+                                  ("POST", "/mup", documents.mirror_usage_point(lfdi)),
+                                  ("POST", "/edev", documents.end_device(lfdi))):
+            refused = await one.request(method, path, doc)
+            assert refused.status == 403 and "revoked" in refused.reason, path
+            assert codec.decode(refused.element, model.Error) is not None
+        assert harness.snapshot() == before
+        assert (await two.get("/edev")).status == 200  # others are not affected
+
+        assert (await access("PUT", {"granted": True}))[1]["granted"] is True
+        mine = codec.decode((await one.get("/edev?l=5")).element, model.EndDeviceList)
+        assert [e.href for e in mine.EndDevice] == [edev1]  # what it had is still there
+
+        assert (await access("PUT", {"granted": "no", "extra": 1}))[0] == 400
+        async with admin.put(f"{harness.server.admin_url}/clients/xyz/access", json={"granted": False}) as resp:
+            assert resp.status == 400

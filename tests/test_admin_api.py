@@ -621,6 +621,18 @@ def test_openapi_documents_the_end_device_fields_the_api_takes():
         assert (pin["minimum"], pin["maximum"]) == (100000, 999999) and "check digit" in pin["description"]
 
 
+async def test_deleting_an_end_device(admin, identities):
+    device = await admin.end_device(identities["device1"].lfdi)
+    client = admin.harness.client("device1")
+    assert (await client.get(f"/edev/{device['id']}")).status == 200
+    assert (await admin.call("DELETE", f"/end-devices/{device['id']}")).status == 204
+    assert (await admin.call("GET", f"/end-devices/{device['id']}")).status == 404
+    assert (await client.get(f"/edev/{device['id']}")).status == 404
+    assert (await admin.call("DELETE", f"/end-devices/{device['id']}")).status == 404
+    # the client may register again
+    assert (await client.post("/edev", documents.end_device(identities["device1"].lfdi))).status == 201
+
+
 # -- rates and mirrors ----------------------------------------------------------------------------
 
 async def test_rates(admin):
@@ -643,6 +655,15 @@ async def test_rates(admin):
     assert admin.harness.snapshot() == before
     await admin.ok("PUT", "/rates", {"resource": "edev"})
     assert await admin.store.rates() == {"edev": (None, None)}
+
+
+async def test_a_new_mirror_post_rate_shows_on_the_mirror_usage_point(admin, identities):
+    """S-OPT-05: the operator sets the MirrorUsagePoint postRate; the client's next GET shows it."""
+    client = admin.harness.client("device1")
+    href = (await client.post("/mup", documents.mirror_usage_point(identities["device1"].lfdi))).headers["Location"]
+    for rate in (60, 300):
+        await admin.ok("PUT", "/rates", {"resource": "mup", "postRate": rate})
+        assert codec.decode((await client.get(href)).element, model.MirrorUsagePoint).postRate == rate
 
 
 async def test_deleting_a_clients_mirror_usage_points(admin, identities):

@@ -21,13 +21,13 @@ from der_gateway.bridge.agent import LOG_MODBUS_LOST, LOG_MODBUS_RESTORED, LOG_S
 from der_gateway.bridge.identity import DeviceIdentity, device_lfdi, load_inventory
 from der_gateway.bridge.runtime import Bridge
 from der_gateway.clock import SystemClock
-from der_gateway.domain.identifiers import new_mrid
+from der_gateway.domain.identifiers import Pen, new_mrid
 from der_gateway.sep import codec, model
 from der_gateway.sep.identity import sfdi_from_lfdi
 from der_gateway.server import operations, paths
 from device_sims import Fleet, profiles
 
-PEN = 40732
+PEN = Pen(40732)
 FAST = dict(modbus_backoff=0.2, modbus_max_backoff=0.5, server_backoff=0.2, server_max_backoff=0.5,
             http_timeout=3.0, modbus_timeout=1.0, min_poll=0.5)
 
@@ -198,7 +198,7 @@ async def test_an_event_curtails_the_simulators_and_reverts(world):
     mups = await store.mirror_usage_points(owner, 0, 10)
     assert {m.data["deviceLFDI"] for m in mups.items} == lfdis
     for mup in mups.items:
-        readings = await store.readings(mup.id, sm.telemetry_mrid(mup.data["deviceLFDI"], "W", PEN))
+        readings = await store.readings(mup.id, sm.telemetry_mrid(mup.data["deviceLFDI"], "W", PEN.number))
         assert len(readings) >= 2
         assert readings[-1]["timePeriod"]["duration"] == 2
     assert all(s.readings_posted >= 2 for s in bridge.states)

@@ -12,7 +12,7 @@ from der_gateway.cli.main import main
 from der_gateway.cli.tree_cmd import client_tree
 from der_gateway.cli.walk import FetchError, walk
 from der_gateway.clock import ManualClock
-from der_gateway.domain.identifiers import new_mrid
+from der_gateway.domain.identifiers import Pen, new_mrid
 from der_gateway.sep import codec, model
 from der_gateway.server import operations
 
@@ -20,7 +20,7 @@ from . import documents
 from .conftest import Harness
 
 T0 = 1_800_000_000  # 2027-01-15T08:00:00Z
-PEN = 40732
+PEN = Pen(40732)
 
 
 def control(start: int, duration: int, **base) -> model.DERControl:

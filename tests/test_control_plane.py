@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 
 from der_gateway.clock import ManualClock
-from der_gateway.domain.identifiers import new_mrid
+from der_gateway.domain.identifiers import Pen, new_mrid
 from der_gateway.sep import codec, model
 from der_gateway.server import operations
 
 from . import documents
+
+PEN = Pen(40732)
 
 T0 = 1_800_000_000
 
@@ -41,16 +43,16 @@ async def plant(make_harness, clock, identities):
     for name in ("device1", "device2"):
         reply = await h.client(name).post("/edev", documents.end_device(identities[name].lfdi))
         ids[name] = int(reply.headers["Location"].rsplit("/", 1)[1])
-    group = await store.create_group(new_mrid(40732), "feeder 7")
+    group = await store.create_group(new_mrid(PEN), "feeder 7")
     await store.set_membership(group, list(ids.values()), True)
-    program = await store.create_program(new_mrid(40732), "curtailment", 1)
+    program = await store.create_program(new_mrid(PEN), "curtailment", 1)
     await store.set_group_program(group, program, True)
     yield h, ids, group, program
     await h.stop()
 
 
 async def create(h, program, ctl) -> model.DERControl:
-    record = await operations.create_event(h.store, h.clock, 40732, program, ctl)
+    record = await operations.create_event(h.store, h.clock, PEN, program, ctl)
     await h.server.background.settle()
     return record
 
@@ -189,9 +191,9 @@ async def test_default_control_and_curves(plant):
     h, ids, group, program = plant
     device = h.client("device1")
     assert (await device.get(f"/derp/{program}/dderc")).status == 404
-    await h.store.set_default_control(program, new_mrid(40732), codec.to_data(model.DefaultDERControl(
-        mRID=new_mrid(40732), DERControlBase=model.DERControlBase(opModMaxLimW=10000), setGradW=500)))
-    curve = model.DERCurve(mRID=new_mrid(40732), creationTime=T0, curveType=11, xMultiplier=0, yMultiplier=0,
+    await h.store.set_default_control(program, new_mrid(PEN), codec.to_data(model.DefaultDERControl(
+        mRID=new_mrid(PEN), DERControlBase=model.DERControlBase(opModMaxLimW=10000), setGradW=500)))
+    curve = model.DERCurve(mRID=new_mrid(PEN), creationTime=T0, curveType=11, xMultiplier=0, yMultiplier=0,
                            yRefType=3, CurveData=[model.CurveData(xvalue=9200, yvalue=3000),
                                                   model.CurveData(xvalue=10700, yvalue=-3000)])
     curve_id = await h.store.add_curve(program, curve.mRID, codec.to_data(curve))

@@ -155,3 +155,30 @@ async def test_head_and_method_not_allowed(harness):
     refused = await device.request("DELETE", "/dcap")
     assert refused.status == 405 and set(refused.headers["Allow"].replace(" ", "").split(",")) >= {"GET", "HEAD"}
     assert (await device.get("/nowhere")).status == 404
+
+
+async def test_a_posted_list_may_leave_out_all_and_results(aus_harness, identities):
+    """sep.xsd: all and results are "required on a response to a GET, ignored otherwise" (cactus omits them)."""
+    me = identities["device1"]
+    device = aus_harness.client("device1")
+    location = (await device.post("/mup", documents.mirror_usage_point(me.lfdi))).headers["Location"]
+    mrid = "00" * 12 + "000D8C5E"
+    batch = model.MirrorMeterReadingList(all=0, results=0, MirrorMeterReading=[
+        documents.mirror_meter_reading(mrid, 4600, start=1700000600)])
+    bare = codec.encode(batch).replace(b' all="0" results="0"', b"")
+    assert b"all=" not in bare and b"results=" not in bare
+    reply = await device.post(location, bare)
+    assert reply.status == 204, reply.reason
+    history = await aus_harness.server.store.readings(int(location.rsplit("/", 1)[1]), mrid)
+    assert [r["value"] for r in history] == [3000, 4600]
+
+    # what a client did write is still judged, and a refusal changes nothing
+    before = aus_harness.snapshot()
+    wrong = codec.encode(batch).replace(b' all="0"', b' all="many"')
+    refused = await device.post(location, wrong)
+    assert refused.status == 400 and "schema-invalid" in refused.reason and "all" in refused.reason
+    assert aus_harness.snapshot() == before
+
+    # the server's own answers carry both (the test client checks every answer against the schema)
+    listed = await device.get("/mup?l=5")
+    assert listed.element.get("all") == "1" and listed.element.get("results") == "1"

@@ -74,6 +74,7 @@ async def test_everything_survives_a_restart(harness, identities):
     before = await read_all(harness.client("device1"), paths)
     mup_id = int(mup.rsplit("/", 1)[1])
     history = await harness.server.store.readings(mup_id, MMR_MRID)
+    await harness.server.background.settle()  # the registration's change to the EndDeviceList, fanned out
     rows = harness.snapshot()
 
     await harness.restart()

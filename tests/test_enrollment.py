@@ -12,9 +12,11 @@ import aiohttp
 import pytest
 
 from der_gateway.clock import ManualClock
-from der_gateway.domain.identifiers import new_mrid
+from der_gateway.domain.identifiers import Pen, new_mrid
 from der_gateway.sep import codec, model
 from der_gateway.sep.identity import sfdi_from_lfdi
+
+PEN = Pen(40732)
 
 TOKEN = "test-admin-token-0123456789"  # conftest's make_harness
 T0 = 1_800_000_000  # 2027-01-15 08:00 UTC
@@ -116,7 +118,7 @@ class Site:
 
 async def add_location_group(store, kind: str, name: str) -> int:
     """A network location and its group, as the network-location import makes them."""
-    group = await store.create_group(new_mrid(40732), f"{kind} {name}")
+    group = await store.create_group(new_mrid(PEN), f"{kind} {name}")
     await store._in_transaction(lambda c: c.execute(
         "INSERT INTO network_locations (kind, name, group_id) VALUES (?, ?, ?)", (kind, name, group)))
     return group

@@ -91,6 +91,19 @@ def test_cancelling_a_superseded_event_leaves_it_superseded():
     assert state_at(old, [old, new], 330).status == Status.SUPERSEDED
 
 
+def test_an_event_cancelled_in_the_second_a_newer_one_takes_effect_stays_cancelled():
+    # S-ALL-41: cancelled at 500; a new active event made at 500 with its start a second earlier overlaps it
+    old = event(1, created=100, start=800, duration=600, cancelled_at=500)
+    new = event(2, created=500, start=499, duration=700)
+    for now in (500, 501, 900):
+        s = state_at(old, [old, new], now)
+        assert (s.status, s.status_time, s.program_event_status) == (Status.CANCELLED, 500, P.CANCELED)
+    assert states_at([old, new], 501)[1].status == Status.CANCELLED and states_at([old, new], 501)[2].active
+    # a newer event made after the cancellation cannot supersede it either, whenever it starts
+    later = event(3, created=600, start=450, duration=700)
+    assert state_at(old, [old, later], 650).status == Status.CANCELLED
+
+
 def test_states_at_covers_the_program():
     events = [event(1, 100, 200, 100), event(2, 110, 250, 100)]
     states = states_at(events, 260)

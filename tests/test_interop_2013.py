@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from der_gateway.clock import ManualClock
-from der_gateway.domain.identifiers import new_mrid
+from der_gateway.domain.identifiers import Pen, new_mrid
 from der_gateway.sep import codec, model
 from der_gateway.sep.identity import sfdi_from_lfdi
 from der_gateway.server import operations
@@ -113,11 +113,11 @@ async def test_a_2013_client_registers_writes_its_der_documents_and_responds(ser
 
     # an event for its group, and its response to it
     store = h.store
-    group = await store.create_group(new_mrid(40732), "feeder 2013")
+    group = await store.create_group(new_mrid(Pen(40732)), "feeder 2013")
     await store.set_membership(group, [int(edev.rsplit("/", 1)[1])], True)
-    program = await store.create_program(new_mrid(40732), "curtailment", 1)
+    program = await store.create_program(new_mrid(Pen(40732)), "curtailment", 1)
     await store.set_group_program(group, program, True)
-    event = await operations.create_event(store, h.clock, 40732, program, model.DERControl(
+    event = await operations.create_event(store, h.clock, Pen(40732), program, model.DERControl(
         mRID="", creationTime=0, interval=model.DateTimeInterval(start=T0 + 60, duration=300),
         EventStatus=model.EventStatus(currentStatus=0, dateTime=0, potentiallySuperseded=False),
         DERControlBase=model.DERControlBase(opModMaxLimW=5000), responseRequired="03"))

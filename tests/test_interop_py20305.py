@@ -29,11 +29,11 @@ from py20305.telemetry.der_resource_manager import DerResourceManager
 
 from der_gateway.clock import SystemClock
 from der_gateway.config import DEFAULT_CIPHERS
-from der_gateway.domain.identifiers import new_mrid
+from der_gateway.domain.identifiers import Pen, new_mrid
 from der_gateway.sep import codec, model
 from der_gateway.server import operations
 
-PEN = 40732
+PEN = Pen(40732)
 RECEIVED, STARTED, COMPLETED = 1, 2, 3  # Table 27 DER response codes
 
 

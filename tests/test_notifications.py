@@ -5,18 +5,21 @@ from __future__ import annotations
 import asyncio
 import socket
 
+import aiohttp
 import pytest
 from aiohttp import web
 from lxml import etree
 
 from der_gateway.clock import ManualClock
-from der_gateway.domain.identifiers import new_mrid
+from der_gateway.domain.identifiers import Pen, new_mrid
 from der_gateway.sep import codec, model
 from der_gateway.server import operations
 from der_gateway.xsd import load_schemas
 
 from . import documents
 from .test_control_plane import T0, control
+
+PEN = Pen(40732)
 
 XSI_TYPE = "{http://www.w3.org/2001/XMLSchema-instance}type"
 
@@ -82,9 +85,9 @@ async def world(make_harness, identities):
     device = h.client("device1")
     edev = (await device.post("/edev", documents.end_device(identities["device1"].lfdi))).headers["Location"]
     edev_id = int(edev.rsplit("/", 1)[1])
-    group = await h.store.create_group(new_mrid(40732), "feeder")
+    group = await h.store.create_group(new_mrid(PEN), "feeder")
     await h.store.set_membership(group, [edev_id], True)
-    program = await h.store.create_program(new_mrid(40732), "export limits", 1)
+    program = await h.store.create_program(new_mrid(PEN), "export limits", 1)
     await h.store.set_group_program(group, program, True)
     yield h, device, edev, program, clock
     await h.stop()
@@ -103,7 +106,7 @@ async def test_a_new_event_is_pushed_to_subscribers(world, receiver):
     listed = codec.decode((await device.get(f"{edev}/sub?l=10")).element, model.SubscriptionList)
     assert [s.href for s in listed.Subscription] == [sub_href]
 
-    event = await operations.create_event(h.store, clock, 40732, program, control(T0 + 60, 300))
+    event = await operations.create_event(h.store, clock, PEN, program, control(T0 + 60, 300))
     await h.server.background.settle()
     (note,) = receiver.notifications()
     assert note.subscriptionURI == sub_href and note.status == 0
@@ -123,7 +126,7 @@ async def test_a_new_event_is_pushed_to_subscribers(world, receiver):
     farewell = receiver.notifications()[-1]
     assert (farewell.status, farewell.Resource) == (1, None)
     count = len(receiver.received)
-    await operations.create_event(h.store, clock, 40732, program, control(T0 + 600, 300))
+    await operations.create_event(h.store, clock, PEN, program, control(T0 + 600, 300))
     await h.server.background.settle()
     assert len(receiver.received) == count
 
@@ -131,7 +134,7 @@ async def test_a_new_event_is_pushed_to_subscribers(world, receiver):
 async def test_limit_zero_sends_an_empty_list(world, receiver):
     h, device, edev, program, clock = world
     await device.post(f"{edev}/sub", subscription(f"/derp/{program}/derc", receiver.uri, limit=0))
-    await operations.create_event(h.store, clock, 40732, program, control(T0 + 60, 300))
+    await operations.create_event(h.store, clock, PEN, program, control(T0 + 60, 300))
     await h.server.background.settle()
     (note,) = receiver.notifications()
     assert (note.Resource.all, note.Resource.results, note.Resource.DERControl) == (1, 0, [])
@@ -141,7 +144,7 @@ async def test_end_device_and_membership_changes_are_pushed(world, receiver):
     h, device, edev, program, clock = world
     edev_id = int(edev.rsplit("/", 1)[1])
     await device.post(f"{edev}/sub", subscription(f"{edev}/fsa", receiver.uri))
-    group2 = await h.store.create_group(new_mrid(40732), "second")
+    group2 = await h.store.create_group(new_mrid(PEN), "second")
     await h.store.set_membership(group2, [edev_id], True, changed=[f"{edev}/fsa"])
     await h.server.background.settle()
     (note,) = receiver.notifications()
@@ -173,10 +176,10 @@ async def test_a_receiver_that_is_down_gets_everything_later_even_across_a_resta
     h, device, edev, program, clock = world
     receiver = Receiver(free_port())  # not started: nothing listens yet
     await device.post(f"{edev}/sub", subscription(f"/derp/{program}/derc", receiver.uri))
-    first = await operations.create_event(h.store, clock, 40732, program, control(T0 + 60, 300))
+    first = await operations.create_event(h.store, clock, PEN, program, control(T0 + 60, 300))
     await h.server.background.settle()
     clock.advance(5)
-    second = await operations.create_event(h.store, clock, 40732, program, control(T0 + 900, 300))
+    second = await operations.create_event(h.store, clock, PEN, program, control(T0 + 900, 300))
     await h.server.background.settle()
     assert await h.store.outbox_size() == 2
 
@@ -193,3 +196,126 @@ async def test_a_receiver_that_is_down_gets_everything_later_even_across_a_resta
         assert await h.store.outbox_size() == 0
     finally:
         await receiver.stop()
+
+
+async def admin(h, method: str, path: str, body: dict | None = None) -> int:
+    """A call to the server's admin API (conftest's make_harness sets its token)."""
+    headers = {"Authorization": "Bearer test-admin-token-0123456789"}
+    async with aiohttp.ClientSession(headers=headers) as session:
+        async with session.request(method, h.server.admin_url + path, json=body) as resp:
+            assert resp.status < 300, (method, path, resp.status, await resp.text())
+            return resp.status
+
+
+@pytest.fixture
+async def aggregator_world(make_harness, identities, receiver):
+    """An aggregator with its own EndDevice, subscribed to its EndDeviceList (/edev)."""
+    h = make_harness(clock=ManualClock(T0), notification_allow=("http://127.0.0.1:",))
+    await h.start()
+    await h.server.background.stop()  # settle() alone fans out and delivers, so each test sees every step
+    agg = h.client("aggregator")
+    own = (await agg.post("/edev", documents.end_device(identities["aggregator"].lfdi))).headers["Location"]
+    reply = await agg.post(f"{own}/sub", subscription("/edev", receiver.uri, limit=10))
+    assert reply.status == 201
+    yield h, agg, own, reply.headers["Location"]
+    await h.stop()
+
+
+def listed(receiver, subscription_href: str) -> list[str]:
+    """The EndDevice hrefs of the latest EndDeviceList notification for that subscription."""
+    note = [n for n in receiver.notifications() if n.subscriptionURI == subscription_href][-1]
+    assert note.subscribedResource == "/edev" and note.status == 0
+    assert isinstance(note.Resource, model.EndDeviceList) and note.Resource.results == len(note.Resource.EndDevice)
+    return sorted(e.href for e in note.Resource.EndDevice)
+
+
+async def test_the_end_device_list_is_subscribable_and_tells_each_client_of_its_own(aggregator_world, receiver,
+                                                                                   identities):
+    h, agg, own, sub = aggregator_world
+    got = codec.decode((await agg.get("/edev")).element, model.EndDeviceList)
+    assert got.subscribable == 1
+
+    dev1 = (await agg.post("/edev", documents.end_device(identities["device1"].lfdi))).headers["Location"]
+    await h.server.background.settle()
+    assert listed(receiver, sub) == sorted([own, dev1])
+
+    # another client registering its own EndDevice changes nothing the aggregator sees
+    count = len(receiver.received)
+    device2 = h.client("device2")
+    dev2 = (await device2.post("/edev", documents.end_device(identities["device2"].lfdi))).headers["Location"]
+    await h.server.background.settle()
+    assert len(receiver.received) == count
+
+    # S-ALL-25: the operator sets the list's pollRate
+    await admin(h, "PUT", "/rates", {"resource": "edev", "pollRate": 30})
+    await h.server.background.settle()
+    assert receiver.notifications()[-1].Resource.pollRate == 30
+    count = len(receiver.received)
+    await admin(h, "PUT", "/rates", {"resource": "edev", "pollRate": 30})  # no change, nothing to tell
+    await h.server.background.settle()
+    assert len(receiver.received) == count
+
+    # a change to an EndDevice in the list
+    assert (await agg.put(dev1, documents.end_device(identities["device1"].lfdi, changed=T0 + 5))).status == 204
+    await h.server.background.settle()
+    changed = [e for e in receiver.notifications()[-1].Resource.EndDevice if e.href == dev1]
+    assert changed[0].changedTime == T0 + 5
+
+    # an operator's grant puts another client's EndDevice in the list, and taking it back removes it
+    dev2_id, agg_lfdi = dev2.rsplit("/", 1)[1], identities["aggregator"].lfdi
+    await admin(h, "PUT", f"/end-devices/{dev2_id}/access/{agg_lfdi}")
+    await h.server.background.settle()
+    assert listed(receiver, sub) == sorted([own, dev1, dev2])
+    await admin(h, "DELETE", f"/end-devices/{dev2_id}/access/{agg_lfdi}")
+    await h.server.background.settle()
+    assert listed(receiver, sub) == sorted([own, dev1])
+
+    # deleting an EndDevice takes it out
+    assert (await agg.delete(dev1)).status == 204
+    await h.server.background.settle()
+    assert listed(receiver, sub) == [own]
+
+
+async def test_the_operator_deletes_an_end_device_as_its_client_would(aggregator_world, receiver, identities):
+    h, agg, own, sub = aggregator_world
+    device = h.client("device1")
+    edev = (await device.post("/edev", documents.end_device(identities["device1"].lfdi))).headers["Location"]
+    edev_id = int(edev.rsplit("/", 1)[1])
+    await device.put(f"{edev}/der/1/ders", codec.encode(documents.der_status()))
+    await device.post(f"{edev}/lel", documents.log_event(1, 1700000000))
+    assert (await device.post(f"{edev}/sub", subscription(edev, receiver.uri))).status == 201
+    assert (await device.post(f"{edev}/sub", subscription("/edev", receiver.uri))).status == 201
+    await admin(h, "PUT", f"/end-devices/{edev_id}/access/{identities['aggregator'].lfdi}")
+    await h.server.background.settle()
+    assert listed(receiver, sub) == sorted([own, edev])
+    count = len(receiver.received)
+
+    assert await admin(h, "DELETE", f"/end-devices/{edev_id}") == 204
+    await h.server.background.settle()
+    notes = receiver.notifications()[count:]
+    assert sorted((n.subscribedResource, n.status) for n in notes) == [
+        ("/edev", 0), ("/edev", 1), (edev, 4)]  # the aggregator's list; device1's two subscriptions end
+    (aggregator_list,) = [n for n in notes if n.status == 0]
+    assert [e.href for e in aggregator_list.Resource.EndDevice] == [own]
+    assert await h.store.end_device(edev_id) is None
+    assert await h.store.subscriptions(edev_id) == [] and (await h.store.log_events(edev_id, 0, 10)).all == 0
+    assert await h.store.der_document(edev_id, 1, "ders") is None
+    assert (await device.get(edev)).status == 404
+
+
+async def test_a_revoked_client_is_sent_nothing(aggregator_world, receiver, identities):
+    h, agg, own, sub = aggregator_world
+    device2 = h.client("device2")
+    dev2_id = (await device2.post("/edev", documents.end_device(identities["device2"].lfdi))).headers["Location"]
+    dev2_id = dev2_id.rsplit("/", 1)[1]
+    agg_lfdi = identities["aggregator"].lfdi
+    await h.server.background.settle()
+    count = len(receiver.received)
+    await admin(h, "PUT", f"/clients/{agg_lfdi}/access", {"granted": False})
+    await admin(h, "PUT", f"/end-devices/{dev2_id}/access/{agg_lfdi}")
+    await h.server.background.settle()
+    assert len(receiver.received) == count and await h.store.outbox_size() == 0
+    await admin(h, "PUT", f"/clients/{agg_lfdi}/access", {"granted": True})
+    await admin(h, "DELETE", f"/end-devices/{dev2_id}/access/{agg_lfdi}")
+    await h.server.background.settle()
+    assert listed(receiver, sub) == [own]

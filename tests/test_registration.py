@@ -7,6 +7,7 @@ import pytest
 from der_gateway.sep import codec, model
 from der_gateway.sep.fields import CSIPAUS_NS
 from der_gateway.sep.identity import sfdi_from_lfdi
+from der_gateway.store import EndDeviceRecord
 
 from . import documents
 
@@ -115,15 +116,15 @@ async def test_connection_point_under_csip_aus(aus_harness, identities):
             '<connectionPointId>4102345681</connectionPointId></ConnectionPoint>')
     assert (await device.put(f"{href}/cp", both)).status == 204
     assert await connection_point_id() == "4102345681"
-    posted = await device.post(f"{href}/cp", codec.encode(model.ConnectionPoint(connectionPointId="NMI2")))
+    posted = await device.post(f"{href}/cp", codec.encode(model.ConnectionPoint(connectionPointId="41020000026")))
     assert (posted.status, posted.headers["Location"]) == (204, f"{href}/cp")
-    assert await connection_point_id() == "NMI2"
+    assert await connection_point_id() == "41020000026"
     # two different NMIs under the two names: refused, nothing changed
     conflicting = ('<ConnectionPoint xmlns="https://csipaus.org/ns"><id>4102345682</id>'
                    '<connectionPointId>4102345683</connectionPointId></ConnectionPoint>')
     refused = await device.put(f"{href}/cp", conflicting)
     assert refused.status == 400 and "CSIP-AUS v1.1" in refused.reason, refused.reason
-    assert await connection_point_id() == "NMI2"
+    assert await connection_point_id() == "41020000026"
 
 
 async def test_csip_aus_dercapability_requires_doe_modes(aus_harness, identities):
@@ -159,5 +160,52 @@ async def test_csip_aus_documents_declare_the_csipaus_namespace(make_harness, id
             assert reply.element is not None, path
             expected = CSIPAUS_NS if profile == "csip-aus" else None
             assert reply.element.nsmap.get("csipaus") == expected, (path, reply.body)
+    finally:
+        await h.stop()
+
+
+async def test_csip_aus_refuses_a_second_registration_of_an_end_device(aus_harness, identities):
+    """S-ALL-51: the EndDevice exists; registering its lFDI again is refused and changes nothing."""
+    device = aus_harness.client("device1")
+    lfdi = identities["device1"].lfdi
+    href = (await device.post("/edev", documents.end_device(lfdi, changed=1700000000))).headers["Location"]
+    before = aus_harness.snapshot()
+    again = await device.post("/edev", documents.end_device(lfdi, changed=1700000900, category="00080000"))
+    assert again.status == 409 and "already registered" in again.reason and "PUT" in again.reason
+    assert aus_harness.snapshot() == before
+    # the way to change it
+    assert (await device.put(href, documents.end_device(lfdi, changed=1700000900))).status == 204
+
+
+@pytest.mark.parametrize("profile, setting, allowed", [("csip-aus", True, True), ("csip", False, False),
+                                                       ("csip", None, True), ("csip-aus", None, False)])
+async def test_reregistration_is_a_setting(make_harness, identities, profile, setting, allowed):
+    lfdi = identities["device1"].lfdi
+    h = make_harness(profile=profile, reregistration=setting)
+    await h.start()
+    try:
+        device = h.client("device1")
+        assert (await device.post("/edev", documents.end_device(lfdi))).status == 201
+        assert (await device.post("/edev", documents.end_device(lfdi))).status == (201 if allowed else 409)
+    finally:
+        await h.stop()
+
+
+async def test_a_server_without_in_band_registration_refuses_post_edev(make_harness, identities):
+    """S-OPT-01: the operator registers EndDevices; a client may still update its own."""
+    h = make_harness(in_band_registration=False)
+    await h.start()
+    try:
+        lfdi = identities["device1"].lfdi
+        device = h.client("device1")
+        before = h.snapshot()
+        refused = await device.post("/edev", documents.end_device(lfdi))
+        assert refused.status == 403 and "in-band registration" in refused.reason
+        assert h.snapshot() == before
+        record = await h.store.create_end_device(EndDeviceRecord(
+            id=0, lFDI=lfdi, sFDI=sfdi_from_lfdi(lfdi), owner_lfdi=lfdi, changedTime=1, pIN=111115,
+            dateTimeRegistered=1))
+        assert (await device.post("/edev", documents.end_device(lfdi))).status == 403
+        assert (await device.put(f"/edev/{record.id}", documents.end_device(lfdi, changed=5))).status == 204
     finally:
         await h.stop()

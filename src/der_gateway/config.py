@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from .domain.registration import pin_problem
+from .domain.identifiers import Pen
 
 DEFAULT_CIPHERS = "ECDHE-ECDSA-AES128-CCM8"
 
@@ -31,12 +32,22 @@ class Config:
     max_subscriptions_per_client: int = 100
     # notificationURIs must start with one of these; add "http://..." prefixes to allow plain http
     notification_allow: tuple[str, ...] = ("https://",)
-    pen: int = 40732  # IANA Private Enterprise Number ending the mRIDs this server creates
+    # IANA Private Enterprise Number ending the mRIDs this server creates: in binary under csip,
+    # as decimal digits under csip-aus (SA TS 5573 §4.2), where it must have at most 8 digits
+    pen: int = 40732
     # The Registration pIN of each new EndDevice, registered in-band (POST /edev) or by the operator
     # without a pIN of its own: six digits, the last the check digit (domain/registration.py).
     # None: a random PIN per EndDevice.  The admin API sets a device's own (pIN on create and PATCH).
     registration_pin: int | None = None
     poll_rate: int = 900
+    # In-band registration: False refuses every POST /edev (403); EndDevices are then the operator's
+    # to register (admin API).  reregistration: a POST /edev naming an EndDevice the caller has
+    # registered already updates it and answers with its location (True, plain 2030.5), or is
+    # refused with 409 (False, as CSIP-AUS expects); None: True under csip, False under csip-aus.
+    in_band_registration: bool = True
+    reregistration: bool | None = None
+    # CSIP-AUS ConnectionPoint: connectionPointId must be a valid NMI (domain/nmi.py), else 400
+    nmi_validation: bool = True
     post_rate: int = 300
     # Behind a TLS-terminating proxy: the header carrying the client's PEM
     # certificate (URL-encoded, as nginx's $ssl_client_escaped_cert), honoured
@@ -71,6 +82,15 @@ class Config:
     def __post_init__(self) -> None:
         if self.registration_pin is not None and (problem := pin_problem(self.registration_pin)):
             raise ValueError(f"registration_pin: {problem}")
+        Pen(self.pen, decimal=self.profile == "csip-aus")  # a PEN the profile cannot write fails at start
+
+    @property
+    def mrid_pen(self) -> Pen:
+        return Pen(self.pen, decimal=self.profile == "csip-aus")
+
+    @property
+    def reregistration_allowed(self) -> bool:
+        return self.reregistration if self.reregistration is not None else self.profile != "csip-aus"
 
     @property
     def proxy_mode(self) -> bool:

@@ -6,7 +6,7 @@ import re
 import sqlite3
 from typing import Any, Awaitable, Callable, TypeVar
 
-from ..domain.identifiers import new_mrid
+from ..domain.identifiers import Pen, new_mrid
 from ..sep import codec
 from ..server import paths
 from .http import conflict, error
@@ -33,7 +33,7 @@ def operator_fields(body: dict[str, Any], cls: type, allowed: tuple[str, ...]
     return {k: v for k, v in body.items() if k in allowed}, errors
 
 
-def mrid_of(fields: dict[str, Any], pen: int) -> Any:
+def mrid_of(fields: dict[str, Any], pen: Pen) -> Any:
     """The operator's mRID (upper-case, so that uniqueness is case-blind) or a new one."""
     value = fields.get("mRID")
     if value is None:

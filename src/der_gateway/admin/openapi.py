@@ -182,6 +182,10 @@ COMPONENTS: dict[str, Schema] = {
         "access": {"type": "array", "items": LFDI, "description": "granted clients; not in lists"}},
         ("id", "href", "lFDI", "sFDI", "owner", "deviceCategory", "enabled", "postRate", "changedTime",
          "dateTimeRegistered", "pIN")),
+    "ClientAccessSet": _object({"granted": BOOLEAN}, ("granted",)),
+    "ClientAccess": _object({"lfdi": LFDI, "granted": BOOLEAN,
+                             "revokedAt": nullable({**INTEGER, "description": "when access was revoked"})},
+                            ("lfdi", "granted", "revokedAt")),
     "RateSet": _object({"resource": {"enum": list(RESOURCES)},
                         "pollRate": nullable({"type": "integer", "minimum": 1}),
                         "postRate": nullable({"type": "integer", "minimum": 1,
@@ -240,6 +244,10 @@ def op(summary: str, ok: dict[int, Schema], params: tuple[Schema, ...] = (), bod
     if body:
         operation["requestBody"] = {"required": True, "content": {JSON: {"schema": ref(body)}}}
     return operation
+
+
+def _described(operation: Schema, description: str) -> Schema:
+    return {**operation, "description": description}
 
 
 NO_CONTENT = {204: _answer("done")}
@@ -311,7 +319,14 @@ PATHS: dict[str, dict[str, Schema]] = {
                   (END_DEVICE_ID,)),
         "patch": op("Enable or disable an EndDevice, or set its postRate or Registration pIN",
                     {200: _answer("it", "EndDevice")},
-                    (END_DEVICE_ID,), "EndDevicePatch")},
+                    (END_DEVICE_ID,), "EndDevicePatch"),
+        "delete": _described(op("Delete an EndDevice with everything under it", NO_CONTENT, (END_DEVICE_ID,)),
+                             "Its DERs and their documents, log events, group memberships, access grants and "
+                             "SubscriptionList go with it, as on its client's DELETE /edev/{id}: each of those "
+                             "subscriptions gets a last Notification, subscribers to the EndDevice or its "
+                             "FunctionSetAssignmentsList one with status 4, and the EndDeviceList subscribers "
+                             "that listed it the list without it. The client's MirrorUsagePoints stay "
+                             "(DELETE /clients/{lfdi}/mirror-usage-points).")},
     "/end-devices/{end_device_id}/access/{client_lfdi}": {
         "put": op("Let a further client act for the EndDevice", NO_CONTENT, (END_DEVICE_ID, CLIENT_LFDI),
                   errors={400: "client_lfdi is not 40 hex digits"}),
@@ -321,6 +336,14 @@ PATHS: dict[str, dict[str, Schema]] = {
         "put": op("Set a resource's pollRate (and postRate)", {200: _answer("the rates now", "Rate")},
                   body="RateSet"),
         "get": op("The rates of every resource", {200: _answer("all", "RateList")})},
+    "/clients/{lfdi}/access": {
+        "get": op("Whether the client certificate has access", {200: _answer("it", "ClientAccess")},
+                  (LFDI_PARAM,), errors={400: "lfdi is not 40 hex digits"}),
+        "put": _described(op("Revoke or restore the client certificate's access altogether",
+                             {200: _answer("it now", "ClientAccess")}, (LFDI_PARAM,), "ClientAccessSet"),
+                          "granted false: every 2030.5 request with this certificate is answered 403, and its "
+                          "subscriptions are sent nothing (a deletion still ends them), until granted true "
+                          "again. What it registered and posted stays.")},
     "/clients/{lfdi}/mirror-usage-points": {
         "delete": op("Delete every MirrorUsagePoint the client posted", {200: _answer("how many", "Deleted")},
                      (LFDI_PARAM,), errors={400: "lfdi is not 40 hex digits"})},
@@ -378,10 +401,6 @@ for _name in ("SyncEndpoint", "NetworkLocation"):
 ENDPOINT_ID = _param("endpoint_id", "sync endpoint id")
 MESSAGE_ID = _param("message_id", "sync message id")
 LOCATION_ID = _param("location_id", "network location id")
-
-
-def _described(operation: Schema, description: str) -> Schema:
-    return {**operation, "description": description}
 
 
 _import = op("Import network locations (service point -> transformer, feeder, substation)",

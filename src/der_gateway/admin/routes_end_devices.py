@@ -1,4 +1,5 @@
-"""EndDevices as the operator sees them: provisioning, enabling, access grants; and a client's mirrors."""
+"""EndDevices as the operator sees them: provisioning, enabling, deleting, access grants; and a client's
+certificate: its access altogether, and its mirrors."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from aiohttp import web
 
 from ..domain.registration import pin_for_new_device, pin_problem
 from ..sep.identity import sfdi_from_lfdi
-from ..server import paths
+from ..server import end_device_removal, paths
+from ..server.resources import end_device_list_change
 from ..store import EndDeviceRecord
 from . import views
 from .http import ApiError, conflict, error, invalid, json_response, no_content, not_found, path_id, path_lfdi
@@ -100,7 +102,8 @@ async def ensure_end_device(request: web.Request) -> web.Response:
             record = await store.create_end_device(EndDeviceRecord(
                 id=0, lFDI=lfdi, sFDI=sfdi, owner_lfdi=owner or lfdi, changedTime=now,
                 pIN=pin if pin is not None else pin_for_new_device(request.app[CONFIG].registration_pin),
-                dateTimeRegistered=now, deviceCategory=category))
+                dateTimeRegistered=now, deviceCategory=category),
+                changed=[end_device_list_change(lfdi, owner or lfdi)])
             return json_response(await _detail(store, record), 201, f"/end-devices/{record.id}")
         except sqlite3.IntegrityError:  # registered over 2030.5 meanwhile
             record = await _existing(store, lfdi, sfdi)
@@ -133,9 +136,18 @@ async def patch_end_device(request: web.Request) -> web.Response:
     return json_response(await _detail(store, updated))
 
 
+async def delete_end_device(request: web.Request) -> web.Response:
+    """The EndDevice and everything under it, as its client's DELETE /edev/{id} would."""
+    await end_device_removal.delete_end_device(request.app[STORE], request.app[CONFIG], await _end_device(request))
+    return no_content()
+
+
 async def _set_access(request: web.Request, granted: bool) -> web.Response:
+    store = request.app[STORE]
     record = await _end_device(request)
-    await request.app[STORE].set_access(record.id, path_lfdi(request, "client_lfdi"), granted)
+    client_lfdi = path_lfdi(request, "client_lfdi")
+    if await store.has_access(record.id, client_lfdi) != granted:
+        await store.set_access(record.id, client_lfdi, granted, changed=[end_device_list_change(client_lfdi)])
     return no_content()
 
 
@@ -145,6 +157,30 @@ async def grant_access(request: web.Request) -> web.Response:
 
 async def revoke_access(request: web.Request) -> web.Response:
     return await _set_access(request, False)
+
+
+CLIENT_ACCESS = {"granted": Plain(bool, required=True)}
+
+
+def _client_access(lfdi: str, revoked_at: int | None) -> dict:
+    return {"lfdi": lfdi, "granted": revoked_at is None, "revokedAt": revoked_at}
+
+
+async def get_client_access(request: web.Request) -> web.Response:
+    lfdi = path_lfdi(request, "lfdi")
+    return json_response(_client_access(lfdi, await request.app[STORE].client_revoked_at(lfdi)))
+
+
+async def set_client_access(request: web.Request) -> web.Response:
+    """granted false: every request with this certificate gets 403, and its subscriptions are sent
+    nothing, until granted true again.  Its EndDevices, mirrors and subscriptions stay."""
+    store = request.app[STORE]
+    lfdi = path_lfdi(request, "lfdi")
+    values, errors = check_plain(await read_json(request), CLIENT_ACCESS)
+    if errors:
+        raise invalid(errors)
+    await store.set_client_access(lfdi, values["granted"], request.app[CLOCK].now())
+    return json_response(_client_access(lfdi, await store.client_revoked_at(lfdi)))
 
 
 async def delete_mirror_usage_points(request: web.Request) -> web.Response:
@@ -158,7 +194,10 @@ ROUTES = [
     ("GET", "/end-devices", list_end_devices),
     ("GET", "/end-devices/{end_device_id:\\d+}", get_end_device),
     ("PATCH", "/end-devices/{end_device_id:\\d+}", patch_end_device),
+    ("DELETE", "/end-devices/{end_device_id:\\d+}", delete_end_device),
     ("PUT", "/end-devices/{end_device_id:\\d+}/access/{client_lfdi}", grant_access),
     ("DELETE", "/end-devices/{end_device_id:\\d+}/access/{client_lfdi}", revoke_access),
+    ("GET", "/clients/{lfdi}/access", get_client_access),
+    ("PUT", "/clients/{lfdi}/access", set_client_access),
     ("DELETE", "/clients/{lfdi}/mirror-usage-points", delete_mirror_usage_points),
 ]

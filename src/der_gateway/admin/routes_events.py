@@ -55,7 +55,7 @@ async def create_control(request: web.Request) -> web.Response:
     program = await program_of(request)
     fields, errors = operator_fields(await read_json(request), model.DERControl, CONTROL_FIELDS)
     now = clock.now()
-    fields["mRID"] = mrid_of(fields, config.pen)
+    fields["mRID"] = mrid_of(fields, config.mrid_pen)
     if fields.get("responseRequired") is None:
         fields["responseRequired"] = DEFAULT_RESPONSE_REQUIRED
     fields["creationTime"] = now
@@ -66,7 +66,7 @@ async def create_control(request: web.Request) -> web.Response:
     control = build(model.DERControl, fields, request.app[SCHEMAS], prior=errors)
     if await store.control_by_mrid(control.mRID) is not None:
         raise conflict("another event already has this mRID", "mRID")
-    record = await unique(lambda: operations.create_event(store, clock, config.pen, program.id, control), "event")
+    record = await unique(lambda: operations.create_event(store, clock, config.mrid_pen, program.id, control), "event")
     return json_response(await _view(store, record, now), 201, f"/controls/{record.id}")
 
 

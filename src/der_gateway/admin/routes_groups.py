@@ -44,7 +44,7 @@ async def _view(store, record: GroupRecord, with_members: bool) -> dict:
 async def create_group(request: web.Request) -> web.Response:
     store, config = request.app[STORE], request.app[CONFIG]
     fields, errors = operator_fields(await read_json(request), model.FunctionSetAssignments, GROUP_FIELDS)
-    fields["mRID"] = mrid_of(fields, config.pen)
+    fields["mRID"] = mrid_of(fields, config.mrid_pen)
     group = build(model.FunctionSetAssignments, fields, request.app[SCHEMAS], prior=errors)
     if any(g.mRID.upper() == group.mRID for g in await store.groups()):
         raise conflict("another group already has this mRID", "mRID")

@@ -56,7 +56,7 @@ async def import_locations(request: web.Request) -> web.Response:
     if problems:
         raise invalid(problems)
     try:
-        summary = await store.import_network_locations(rows, mode, config.pen)
+        summary = await store.import_network_locations(rows, mode, config.mrid_pen)
     except NetworkImportRejected as exc:  # a service point went meanwhile (another process)
         raise invalid(exc.errors) from None
     return json_response(summary.as_dict())

@@ -46,7 +46,7 @@ async def _view(store, record: ProgramRecord) -> dict:
 async def create_program(request: web.Request) -> web.Response:
     store, config = request.app[STORE], request.app[CONFIG]
     fields, errors = operator_fields(await read_json(request), model.DERProgram, PROGRAM_FIELDS)
-    fields["mRID"] = mrid_of(fields, config.pen)
+    fields["mRID"] = mrid_of(fields, config.mrid_pen)
     program = build(model.DERProgram, fields, request.app[SCHEMAS], prior=errors)
     if any(p.mRID.upper() == program.mRID for p in await store.programs()):
         raise conflict("another program already has this mRID", "mRID")
@@ -96,7 +96,7 @@ async def put_default_control(request: web.Request) -> web.Response:
     store, config = request.app[STORE], request.app[CONFIG]
     record = await program_of(request)
     fields, errors = operator_fields(await read_json(request), model.DefaultDERControl, DEFAULT_CONTROL_FIELDS)
-    fields["mRID"] = mrid_of(fields, config.pen)
+    fields["mRID"] = mrid_of(fields, config.mrid_pen)
     errors += await curve_link_errors(store, record.id, fields.get("DERControlBase"))
     control = build(model.DefaultDERControl, fields, request.app[SCHEMAS], prior=errors)
     existed = await store.default_control(record.id) is not None
@@ -123,7 +123,7 @@ async def create_curve(request: web.Request) -> web.Response:
     store, config = request.app[STORE], request.app[CONFIG]
     record = await program_of(request)
     fields, errors = operator_fields(await read_json(request), model.DERCurve, CURVE_FIELDS)
-    fields["mRID"] = mrid_of(fields, config.pen)
+    fields["mRID"] = mrid_of(fields, config.mrid_pen)
     fields["creationTime"] = request.app[CLOCK].now()
     curve = build(model.DERCurve, fields, request.app[SCHEMAS], prior=errors)
     data = codec.to_data(curve)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..server.resources import subscribed_lists_rated
 from .http import error, invalid, json_response, read_json
 from .state import CONFIG, STORE
 from .validation import Plain, check_plain
@@ -35,7 +36,9 @@ async def set_rate(request: web.Request) -> web.Response:
         errors.append(error(f"only {' and '.join(POSTING)} have a postRate", "postRate"))
     if errors:
         raise invalid(errors)
-    await store.set_rate(resource, values.get("pollRate"), values.get("postRate"))
+    rates = (values.get("pollRate"), values.get("postRate"))
+    if (await store.rates()).get(resource, (None, None)) != rates:
+        await store.set_rate(resource, *rates, changed=await subscribed_lists_rated(store, resource))
     return json_response(_view(resource, await store.rates(), config))
 
 

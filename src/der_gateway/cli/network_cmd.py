@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..config import Config
 from ..domain import network
+from ..domain.identifiers import Pen
 from ..store.sqlite import SQLiteStore
 from ..store.sqlite_sync import ImportSummary, NetworkImportRejected
 
@@ -35,7 +36,7 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 async def _import(data_dir: Path, rows: list[network.LocationRow], mode: str,
-                  pen: int) -> tuple[ImportSummary | None, list[dict[str, str]]]:
+                  pen: Pen) -> tuple[ImportSummary | None, list[dict[str, str]]]:
     store = await SQLiteStore.open(data_dir)
     try:
         unknown = await store.unknown_service_points([r.service_point for r in rows])
@@ -71,7 +72,7 @@ def run_import(args: argparse.Namespace) -> int:
         return 2
     rows, errors = network.parse(raw, fmt)
     if not errors:
-        summary, errors = asyncio.run(_import(config.data_dir, rows, args.mode, config.pen))
+        summary, errors = asyncio.run(_import(config.data_dir, rows, args.mode, config.mrid_pen))
     if errors:
         _print_errors(args.file, errors)
         return 1

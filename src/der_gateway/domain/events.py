@@ -2,7 +2,9 @@
 
 An event is Scheduled until its start, then Active; it leaves the
 ActiveDERControlList at its end.  A cancelled event is Cancelled (2), or
-Cancelled with randomization (3) when it carries randomization, and stays so.
+Cancelled with randomization (3) when it carries randomization, and stays so:
+a supersession taking effect at or after the cancellation (times are whole
+seconds, so a newer event made in the same second counts as later) changes nothing.
 Within one program, a newer event that overlaps an older one in time and
 controls exactly the same modes supersedes it: the older becomes Superseded (4)
 at the newer one's start.  A newer overlapping event that shares only some
@@ -97,7 +99,7 @@ def state_at(event: Event, program_events: list[Event], now: int) -> EventState:
     flagged = flagged if flagged is not None and flagged <= now else None
     superseded = superseded_at(event, program_events)
     cancelled = event.cancelled_at
-    if cancelled is not None and cancelled <= now and (superseded is None or cancelled < superseded):
+    if cancelled is not None and cancelled <= now and (superseded is None or cancelled <= superseded):
         status = Status.CANCELLED_WITH_RANDOMIZATION if event.randomized else Status.CANCELLED
         return EventState(status, cancelled, False, flagged, ProgramEventStatus.CANCELED)
     if superseded is not None and superseded <= now:

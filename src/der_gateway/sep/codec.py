@@ -248,6 +248,27 @@ def _derived_type(element: etree._Element, declared: type) -> type:
     return cls
 
 
+LIST_ROOTS: dict[str, type] = {tag: cls for tag, cls in ROOTS.items()
+                               if issubclass(cls, (model.List, model.SubscribableList))}
+
+
+def complete_sent_list(element: etree._Element) -> None:
+    """Gives a list a client sent the all and results attributes it may leave out.
+
+    sep.xsd requires them, but only "on a response to a GET, ignored otherwise": a client
+    POSTing a MirrorMeterReadingList (say) need not count its items.  Missing ones are set to
+    the number of items sent; values the client did write are left for the schema to judge.
+    """
+    cls = LIST_ROOTS.get(element.tag)
+    if cls is None:
+        return
+    items = {p.clark for p in plan(cls) if p.many and p.nested is not None}
+    count = str(sum(1 for child in element if child.tag in items))
+    for name in ("all", "results"):
+        if name not in element.attrib:
+            element.set(name, count)
+
+
 def decode(element: etree._Element, expected: tuple[type[T], ...] | type[T]) -> T:
     """Map a schema-valid element onto its dataclass, which must be one of expected."""
     expected = expected if isinstance(expected, tuple) else (expected,)

@@ -42,12 +42,15 @@ async def answer_problems(request: web.Request, handler: Handler) -> web.StreamR
 
 
 def identify_and_cache(identities: ConnectionIdentities, cache: ResponseCache) -> Callable:
-    """Names the caller, then answers a repeated GET from the cache while the store is unchanged."""
+    """Names the caller, refuses it if the operator has revoked its access, then answers a repeated
+    GET from the cache while the store is unchanged."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         lfdi = identities.lfdi(request)
         store = request.app[STORE]
+        if await store.client_revoked_at(lfdi) is not None:
+            raise Problem(403, "the operator has revoked this client certificate's access")
         if not cache.cacheable(request):
             request[CLIENT] = Client(lfdi, await store.is_aggregator(lfdi))
             return await handler(request)

@@ -4,9 +4,17 @@ Each change names a resource href (and, for a deletion, the status to send).
 The subscriber's Notification carries the resource as that subscriber's client
 would GET it, cut to the subscription's limit.  Changes are replaced by their
 notifications in one transaction, so none is lost or sent twice.
+
+A list each client sees its own part of (the EndDeviceList) changes only for
+some clients: such a change names them (its audience), and a change to an
+EndDevice is a change to the EndDeviceList of every client that lists it.
+Clients whose access the operator has revoked are sent nothing.
 """
 
 from __future__ import annotations
+
+import re
+from dataclasses import dataclass
 
 from ..clock import Clock
 from ..config import Config
@@ -14,9 +22,21 @@ from ..domain.clients import Client
 from ..sep import model
 from . import paths
 from .http import encode
-from .resources import Viewer, render
+from .resources import Viewer, end_device_audience, render
 
 LIST_TYPES = (model.List, model.SubscribableList)
+_END_DEVICE = re.compile(r"^/edev/(\d+)$")
+
+
+@dataclass
+class _Change:
+    status: int
+    audience: set[str] | None  # None: every subscriber
+
+    def merge(self, status: int, audience: tuple[str, ...] | None) -> None:
+        self.status = max(self.status, status)
+        if self.audience is not None:
+            self.audience = None if audience is None else self.audience | set(audience)
 
 
 class Notifier:
@@ -25,24 +45,47 @@ class Notifier:
         self.config = config
         self.clock = clock
 
+    async def _by_resource(self, changes: list[tuple[int, str, int, tuple[str, ...] | None]]) -> dict[str, _Change]:
+        latest: dict[str, _Change] = {}
+
+        def note(href: str, status: int, audience: tuple[str, ...] | None) -> None:
+            if href in latest:
+                latest[href].merge(status, audience)
+            else:
+                latest[href] = _Change(status, set(audience) if audience is not None else None)
+
+        for _, href, status, audience in changes:
+            note(href, status, audience)
+            m = _END_DEVICE.match(href)
+            if m and not status:
+                record = await self.store.end_device(int(m.group(1)))
+                if record is not None:
+                    note(paths.EDEV_LIST, 0, await end_device_audience(self.store, record))
+        return latest
+
     async def fan_out_pending(self, batch: int = 1000) -> int:
         """Handles up to `batch` pending changes; returns how many notifications it queued."""
         changes = await self.store.pending_changes(batch)
         if not changes:
             return 0
-        latest: dict[str, int] = {}
-        for _, href, status in changes:
-            latest[href] = max(status, latest.get(href, 0))
         queued: list[tuple[int, str, bytes]] = []
         ended: list[int] = []
         rendered: dict[tuple[str, str, int], model.Resource | None] = {}
-        for href, status in latest.items():
+        for href, change in (await self._by_resource(changes)).items():
+            status = change.status
             for sub in await self.store.subscriptions_to(href):
+                if change.audience is not None and sub.client_lfdi not in change.audience:
+                    continue
+                revoked = await self.store.client_revoked_at(sub.client_lfdi) is not None
                 subscription_href = paths.subscription(sub.end_device_id, sub.id)
                 if status:
                     ended.append(sub.id)
+                    if revoked:
+                        continue
                     note = model.Notification(subscribedResource=href, status=status,
                                               subscriptionURI=subscription_href)
+                elif revoked:
+                    continue
                 else:
                     limit = sub.data.get("limit", 1)
                     key = (href, sub.client_lfdi, limit)

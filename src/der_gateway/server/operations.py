@@ -7,7 +7,7 @@ import dataclasses
 
 from ..clock import Clock
 from ..domain import events as lifecycle
-from ..domain.identifiers import new_mrid
+from ..domain.identifiers import Pen, new_mrid
 from ..sep import codec, model
 from ..store import ControlRecord
 from . import paths
@@ -48,7 +48,7 @@ def _moved(records: list[ControlRecord], states: dict[int, lifecycle.EventState]
     return rows
 
 
-async def create_event(store, clock: Clock, pen: int, program_id: int, control: model.DERControl) -> ControlRecord:
+async def create_event(store, clock: Clock, pen: Pen, program_id: int, control: model.DERControl) -> ControlRecord:
     """Stores a new event for the program; its mRID, creationTime and status are the server's."""
     now = clock.now()
     existing = await live_controls(store, program_id, now)

@@ -70,6 +70,25 @@ async def end_device(v: Viewer, record: EndDeviceRecord) -> model.EndDevice:
     )
 
 
+async def end_device_list(v: Viewer, start: int, limit: int, after: int | None = None) -> model.EndDeviceList:
+    """The EndDevices the caller may act for (or has been granted), by sFDI."""
+    page = await v.store.end_devices_visible_to(v.client.lfdi, start, limit, after)
+    items = [await end_device(v, r) for r in page.items]
+    return model.EndDeviceList(href=paths.EDEV_LIST, subscribable=1, all=page.all, results=len(items),
+                               pollRate=await v.poll_rate("edev"), EndDevice=items)
+
+
+async def end_device_audience(store, record: EndDeviceRecord) -> tuple[str, ...]:
+    """The clients whose EndDeviceList holds this EndDevice (as Viewer.may_see_end_device decides)."""
+    return (record.lFDI, record.owner_lfdi, *await store.access_grants(record.id))
+
+
+def end_device_list_change(*client_lfdis: str) -> tuple[str, int, tuple[str, ...]]:
+    """A change for the log: these clients' EndDeviceLists gained or lost an EndDevice.  A change to an
+    EndDevice itself (its href) is a change to the lists holding it too; the notifier sees to that."""
+    return paths.EDEV_LIST, 0, tuple(client_lfdis)
+
+
 async def fsa(v: Viewer, group: GroupRecord) -> model.FunctionSetAssignments:
     programs = len(await v.store.programs_of_group(group.id))
     return model.FunctionSetAssignments(
@@ -178,6 +197,7 @@ async def curve(v: Viewer, program_id: int, curve_id: int) -> model.DERCurve | N
 # -- subscribable resources, by href ---------------------------------------------------
 
 _SUBSCRIBABLE = [
+    (re.compile(r"^/edev$"), "edev_list"),
     (re.compile(r"^/edev/(\d+)$"), "edev"),
     (re.compile(r"^/edev/(\d+)/fsa$"), "fsa_list"),
     (re.compile(r"^/fsa/(\d+)/derp$"), "program_list"),
@@ -191,7 +211,7 @@ def subscribable_kind(href: str) -> tuple[str, int] | None:
     for pattern, kind in _SUBSCRIBABLE:
         m = pattern.match(href)
         if m:
-            return kind, int(m.group(1))
+            return kind, int(m.group(1)) if m.groups() else 0
     return None
 
 
@@ -201,6 +221,8 @@ async def in_scope(v: Viewer, href: str) -> bool:
     if found is None:
         return False
     kind, ident = found
+    if kind == "edev_list":  # each client's own
+        return True
     if kind in ("edev", "fsa_list"):
         return await v.may_see_end_device(await v.store.end_device(ident))
     if kind == "program_list":
@@ -208,11 +230,26 @@ async def in_scope(v: Viewer, href: str) -> bool:
     return await v.store.program_visible_to(v.client.lfdi, ident)
 
 
+# the subscribable lists whose pollRate the rates of the admin API (routes_rates) set
+RATED_LISTS = {"edev": "edev_list", "fsa": "fsa_list", "derp": "program_list"}
+
+
+async def subscribed_lists_rated(store, rate_resource: str) -> list[str]:
+    """The hrefs someone subscribes to whose pollRate is the rate_resource's: a new rate changes them."""
+    kind = RATED_LISTS.get(rate_resource)
+    if kind is None:
+        return []
+    return [href for href in await store.subscribed_resources()
+            if (found := subscribable_kind(href)) is not None and found[0] == kind]
+
+
 async def render(v: Viewer, href: str, limit: int) -> model.Resource | None:
     """The subscribed resource as a notification carries it, or None if the caller can no longer see it."""
     if not await in_scope(v, href):
         return None
     kind, ident = subscribable_kind(href)
+    if kind == "edev_list":
+        return await end_device_list(v, 0, limit)
     if kind == "edev":
         return await end_device(v, await v.store.end_device(ident))
     if kind == "fsa_list":

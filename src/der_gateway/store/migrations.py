@@ -317,3 +317,18 @@ MIGRATIONS.append(
     CREATE INDEX sync_messages_queue ON sync_messages (endpoint_id, state, id);
     """
 )
+
+MIGRATIONS.append(
+    # 4: mirror mRIDs found by themselves (they are unique across clients); client certificates the
+    # operator has shut out; and, on a change, which clients' view of the resource it changes
+    # (NULL: everyone's), for lists each client sees its own part of
+    """
+    CREATE INDEX mirror_usage_points_by_mrid ON mirror_usage_points (mrid);
+    CREATE INDEX mirror_meter_readings_by_mrid ON mirror_meter_readings (mrid);
+    CREATE TABLE revoked_clients (
+        lfdi TEXT PRIMARY KEY,
+        revoked INTEGER NOT NULL
+    );
+    ALTER TABLE changes ADD COLUMN audience TEXT;
+    """
+)

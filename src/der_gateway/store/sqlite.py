@@ -16,7 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from .base import EndDeviceRecord, MirrorUsagePointRecord, Page
+from .base import EndDeviceRecord, MirrorUsagePointRecord, MridTaken, Page
 from .migrations import MIGRATIONS
 from .sqlite_control_plane import Changes, ControlPlaneStore, log_changes
 from .sqlite_utility import UtilityStore
@@ -159,7 +159,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore):
                           "ORDER BY sfdi LIMIT ? OFFSET ?", params + (limit, start))
         return Page(total, [_end_device(r) for r in rows])
 
-    async def create_end_device(self, record: EndDeviceRecord) -> EndDeviceRecord:
+    async def create_end_device(self, record: EndDeviceRecord, changed: Changes = ()) -> EndDeviceRecord:
         def insert(c: sqlite3.Connection) -> int:
             cur = c.execute(
                 "INSERT INTO end_devices (lfdi, sfdi, owner_lfdi, changed_time, pin, registered_at, "
@@ -168,6 +168,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore):
                  record.dateTimeRegistered, record.deviceCategory, int(record.enabled), record.postRate,
                  record.connectionPointId))
             c.execute("INSERT INTO ders (end_device_id, n) VALUES (?, 1)", (cur.lastrowid,))
+            log_changes(c, changed)
             return cur.lastrowid
         return replace(record, id=await self._in_transaction(insert))
 
@@ -247,6 +248,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore):
     async def upsert_mirror_usage_point(self, owner_lfdi: str, data: dict[str, Any],
                                         readings: list[dict[str, Any]]) -> tuple[int, bool]:
         def upsert(c: sqlite3.Connection) -> tuple[int, bool]:
+            _check_mrids_free(c, owner_lfdi, [data["mRID"]] + [r["mRID"] for r in readings])
             row = c.execute("SELECT id FROM mirror_usage_points WHERE owner_lfdi = ? AND mrid = ?",
                             (owner_lfdi, data["mRID"])).fetchone()
             if row:
@@ -276,12 +278,28 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore):
         return result
 
     async def add_mirror_meter_readings(self, mup_id: int, readings: list[dict[str, Any]]) -> None:
-        await self._in_transaction(lambda c: _store_readings(c, mup_id, readings))
+        def add(c: sqlite3.Connection) -> None:
+            known = {r[0] for r in c.execute("SELECT mrid FROM mirror_meter_readings WHERE mup_id = ?", (mup_id,))}
+            owner = c.execute("SELECT owner_lfdi FROM mirror_usage_points WHERE id = ?", (mup_id,)).fetchone()[0]
+            _check_mrids_free(c, owner, [r["mRID"] for r in readings if r["mRID"] not in known])
+            _store_readings(c, mup_id, readings)
+        await self._in_transaction(add)
 
     async def readings(self, mup_id: int, mmr_mrid: str) -> list[dict[str, Any]]:
         rows = self._rows("SELECT r.body FROM readings r JOIN mirror_meter_readings m ON r.mmr_id = m.id "
                           "WHERE m.mup_id = ? AND m.mrid = ? ORDER BY r.start, r.id", (mup_id, mmr_mrid))
         return [json.loads(r[0]) for r in rows]
+
+
+def _check_mrids_free(c: sqlite3.Connection, owner_lfdi: str, mrids: list[str]) -> None:
+    """Raises MridTaken if one of mrids names a mirror of a client other than owner_lfdi."""
+    for mrid in dict.fromkeys(mrids):
+        taken = c.execute(
+            "SELECT 1 FROM mirror_usage_points WHERE mrid = ? AND owner_lfdi != ? UNION ALL "
+            "SELECT 1 FROM mirror_meter_readings m JOIN mirror_usage_points u ON u.id = m.mup_id "
+            "WHERE m.mrid = ? AND u.owner_lfdi != ? LIMIT 1", (mrid, owner_lfdi, mrid, owner_lfdi)).fetchone()
+        if taken:
+            raise MridTaken(mrid)
 
 
 def _store_readings(c: sqlite3.Connection, mup_id: int, mmrs: list[dict[str, Any]]) -> None:

@@ -13,13 +13,18 @@ from typing import Any, Iterable, Sequence
 
 from .base import ControlRecord, GroupRecord, OutboxItem, ProgramRecord, ResponseRecord, SubscriptionRecord
 
-Changes = Sequence[str | tuple[str, int]]
+Changes = Sequence[str | tuple[str, int] | tuple[str, int, tuple[str, ...]]]
 
 
 def log_changes(c: sqlite3.Connection, changed: Changes) -> None:
-    """Each change is a resource href, or (href, Notification status) for a deletion."""
-    rows = [(x, 0) if isinstance(x, str) else x for x in changed]
-    c.executemany("INSERT INTO changes (resource, status) VALUES (?, ?)", rows)
+    """Each change is a resource href; (href, Notification status) for a deletion; or (href, status,
+    audience): the LFDIs of the clients whose view of the resource changes, for a list each client
+    sees its own part of."""
+    rows = []
+    for x in changed:
+        href, status, audience = (x, 0, None) if isinstance(x, str) else (x + (None,))[:3]
+        rows.append((href, status, json.dumps(sorted(set(audience))) if audience is not None else None))
+    c.executemany("INSERT INTO changes (resource, status, audience) VALUES (?, ?, ?)", rows)
 
 
 _CONTROL_COLUMNS = ("id, program_id, mrid, creation_time, start, duration, body, status, status_time, "
@@ -273,10 +278,14 @@ class ControlPlaneStore:
 
     # -- access grants -------------------------------------------------------------
 
-    async def set_access(self, end_device_id: int, client_lfdi: str, granted: bool) -> None:
+    async def set_access(self, end_device_id: int, client_lfdi: str, granted: bool, changed: Changes = ()) -> None:
         sql = ("INSERT OR IGNORE INTO end_device_access (end_device_id, client_lfdi) VALUES (?, ?)" if granted
                else "DELETE FROM end_device_access WHERE end_device_id = ? AND client_lfdi = ?")
-        await self._in_transaction(lambda c: c.execute(sql, (end_device_id, client_lfdi)))
+
+        def apply(c: sqlite3.Connection) -> None:
+            c.execute(sql, (end_device_id, client_lfdi))
+            log_changes(c, changed)
+        await self._in_transaction(apply)
 
     async def has_access(self, end_device_id: int, client_lfdi: str) -> bool:
         return self._one("SELECT 1 FROM end_device_access WHERE end_device_id = ? AND client_lfdi = ?",
@@ -286,6 +295,18 @@ class ControlPlaneStore:
         return [r[0] for r in self._rows(
             "SELECT client_lfdi FROM end_device_access WHERE end_device_id = ? ORDER BY client_lfdi",
             (end_device_id,))]
+
+    # -- client certificates the operator has shut out ---------------------------------
+
+    async def set_client_access(self, client_lfdi: str, granted: bool, now: int) -> None:
+        sql = ("DELETE FROM revoked_clients WHERE lfdi = ?" if granted
+               else "INSERT OR IGNORE INTO revoked_clients (lfdi, revoked) VALUES (?, ?)")
+        await self._in_transaction(lambda c: c.execute(sql, (client_lfdi,) if granted else (client_lfdi, now)))
+
+    async def client_revoked_at(self, client_lfdi: str) -> int | None:
+        """When the operator revoked this client certificate's access, or None if it has access."""
+        r = self._one("SELECT revoked FROM revoked_clients WHERE lfdi = ?", (client_lfdi,))
+        return r[0] if r else None
 
     # -- responses ---------------------------------------------------------------------
 
@@ -335,6 +356,9 @@ class ControlPlaneStore:
                       (subscription_id,))
         return SubscriptionRecord(r[0], r[1], r[2], r[3], json.loads(r[4])) if r else None
 
+    async def subscribed_resources(self) -> list[str]:
+        return [r[0] for r in self._rows("SELECT DISTINCT resource FROM subscriptions ORDER BY resource")]
+
     async def subscriptions_to(self, resource: str) -> list[SubscriptionRecord]:
         return [SubscriptionRecord(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in self._rows(
             "SELECT id, end_device_id, client_lfdi, resource, body FROM subscriptions WHERE resource = ? ORDER BY id",
@@ -353,8 +377,10 @@ class ControlPlaneStore:
             _enqueue(c, farewells)
         await self._in_transaction(delete)
 
-    async def pending_changes(self, limit: int = 1000) -> list[tuple[int, str, int]]:
-        return list(self._rows("SELECT id, resource, status FROM changes ORDER BY id LIMIT ?", (limit,)))
+    async def pending_changes(self, limit: int = 1000) -> list[tuple[int, str, int, tuple[str, ...] | None]]:
+        """(id, href, status, audience: None for everyone) of the oldest changes not yet fanned out."""
+        return [(r[0], r[1], r[2], tuple(json.loads(r[3])) if r[3] is not None else None) for r in self._rows(
+            "SELECT id, resource, status, audience FROM changes ORDER BY id LIMIT ?", (limit,))]
 
     async def fan_out(self, change_ids: Sequence[int], notifications: Sequence[tuple[int, str, bytes]],
                       ended_subscriptions: Sequence[int] = ()) -> None:
@@ -399,11 +425,14 @@ class ControlPlaneStore:
 
     # -- poll and post rates --------------------------------------------------------
 
-    async def set_rate(self, resource: str, poll_rate: int | None, post_rate: int | None) -> None:
-        await self._in_transaction(lambda c: c.execute(
-            "INSERT INTO rates (resource, poll_rate, post_rate) VALUES (?, ?, ?) ON CONFLICT (resource) "
-            "DO UPDATE SET poll_rate = excluded.poll_rate, post_rate = excluded.post_rate",
-            (resource, poll_rate, post_rate)))
+    async def set_rate(self, resource: str, poll_rate: int | None, post_rate: int | None,
+                       changed: Changes = ()) -> None:
+        def upsert(c: sqlite3.Connection) -> None:
+            c.execute("INSERT INTO rates (resource, poll_rate, post_rate) VALUES (?, ?, ?) ON CONFLICT (resource) "
+                      "DO UPDATE SET poll_rate = excluded.poll_rate, post_rate = excluded.post_rate",
+                      (resource, poll_rate, post_rate))
+            log_changes(c, changed)
+        await self._in_transaction(upsert)
 
     async def rates(self) -> dict[str, tuple[int | None, int | None]]:
         return {r[0]: (r[1], r[2]) for r in self._rows("SELECT resource, poll_rate, post_rate FROM rates")}

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 from ..domain import network
-from ..domain.identifiers import new_mrid
+from ..domain.identifiers import Pen, new_mrid
 from ..server import paths
 from . import sqlite_control_plane
 
@@ -272,7 +272,7 @@ class SyncStore:
         return set(unique) - known
 
     async def import_network_locations(self, rows: Sequence[network.LocationRow], mode: str,
-                                       pen: int) -> ImportSummary:
+                                       pen: Pen) -> ImportSummary:
         """Applies rows that passed domain.network's checks, all or nothing (NetworkImportRejected
         when a service point is unknown)."""
         if mode not in network.MODES:
@@ -298,7 +298,7 @@ def _enrollment_sync(c: sqlite3.Connection, enrollment_id: int | None) -> tuple[
 
 # -- the import, inside one transaction ------------------------------------------------------
 
-def _import(c: sqlite3.Connection, rows: list[network.LocationRow], mode: str, pen: int) -> ImportSummary:
+def _import(c: sqlite3.Connection, rows: list[network.LocationRow], mode: str, pen: Pen) -> ImportSummary:
     sp_ids: dict[str, int] = {}
     external = sorted({r.service_point for r in rows})
     for chunk in _chunks(external):

@@ -16,7 +16,7 @@ import json
 import sqlite3
 from typing import Any, Callable
 
-from ..domain.identifiers import new_mrid
+from ..domain.identifiers import Pen, new_mrid
 from ..domain.registration import new_pin
 from ..domain.utility import Caller, Idempotency, Problem, Rejected, problem
 from ..domain.utility import catalog, rules, tasks
@@ -451,7 +451,7 @@ def _create_end_device(c: Conn, lfdi: str, sfdi: int, owner: str, category: str 
     return edev
 
 
-def _program_group(c: Conn, program: tuple, pen: int, changed: list) -> int:
+def _program_group(c: Conn, program: tuple, pen: Pen, changed: list) -> int:
     """The program's enrollment group, made on first use, with the program assigned to it."""
     r = c.execute("SELECT group_id FROM program_rules WHERE program_id = ?", (program[0],)).fetchone()
     group_id = r[0] if r else None
@@ -480,7 +480,7 @@ def _leave(c: Conn, edev: int, groups: list[int]) -> None:
 
 # -- service tasks ------------------------------------------------------------------------------
 
-def _task_enroll(c: Conn, task: dict[str, Any], now: int, pen: int, changed: list) -> None:
+def _task_enroll(c: Conn, task: dict[str, Any], now: int, pen: Pen, changed: list) -> None:
     enrollment = enrollment_view(c, task["enrollmentId"])
     asset = der_asset_view(c, enrollment["derAssetId"])
     if enrollment["status"] != "Pending":
@@ -514,7 +514,7 @@ def _still_enrolled(c: Conn, asset_id: int, other_than: int) -> list[int]:
                                     "AND status = 'Enrolled'", (asset_id, other_than))]
 
 
-def _task_unenroll(c: Conn, task: dict[str, Any], now: int, pen: int, changed: list) -> None:
+def _task_unenroll(c: Conn, task: dict[str, Any], now: int, pen: Pen, changed: list) -> None:
     enrollment = enrollment_view(c, task["enrollmentId"])
     if enrollment["status"] != "Enrolled":
         raise TaskFailed([problem(f"enrollment {enrollment['id']} is {enrollment['status']}", "enrollment")])
@@ -537,12 +537,12 @@ def _task_unenroll(c: Conn, task: dict[str, Any], now: int, pen: int, changed: l
     _sync(c, "unenrollment", enrollment["id"], now)
 
 
-def _task_interconnect(c: Conn, task: dict[str, Any], now: int, pen: int, changed: list) -> None:
+def _task_interconnect(c: Conn, task: dict[str, Any], now: int, pen: Pen, changed: list) -> None:
     if (task["approval"] or {}).get("decision") != "approved":
         raise TaskFailed([problem("the interconnection was not approved by engineering", "approval")])
 
 
-def _task_replace(c: Conn, task: dict[str, Any], now: int, pen: int, changed: list) -> None:
+def _task_replace(c: Conn, task: dict[str, Any], now: int, pen: Pen, changed: list) -> None:
     old = der_asset_view(c, task["derAssetId"])
     new = task["payload"]["device"]
     if old["status"] != "active":
@@ -585,7 +585,7 @@ def _task_replace(c: Conn, task: dict[str, Any], now: int, pen: int, changed: li
         c.execute("DELETE FROM group_members WHERE end_device_id = ?", (old_edev[0],))
         c.execute("UPDATE end_devices SET enabled = 0, changed_time = ? WHERE id = ?", (now, old_edev[0]))
         changed += [paths.edev(old_edev[0]), paths.fsa_list(old_edev[0])]
-    changed += [paths.fsa_list(edev)]
+    changed += [paths.edev(edev), paths.fsa_list(edev)]  # the new EndDevice joins its owner's EndDeviceList
     payload = {**task["payload"], "newDerAssetId": asset_id, "newEndDeviceId": edev, "enrollments": moving}
     c.execute("UPDATE service_tasks SET payload = ? WHERE id = ?", (json.dumps(payload), task["id"]))
     replaced = {"derAssetId": old["id"], "lFDI": old["lFDI"], "serialNumber": old["serialNumber"],
@@ -1025,6 +1025,7 @@ class UtilityStore:
             owner = caller.aggregator or device.lfdi
             edev = _create_end_device(c, device.lfdi, device.sfdi, owner, device.device_category, now, False,
                                       device.nameplate, device.settings)
+            log_changes(c, [paths.edev(edev)])  # it joins its owner's EndDeviceList
             asset_id = c.execute(
                 "INSERT INTO der_assets (customer_id, service_point_id, device_model_id, serial_number, end_device_id, "
                 "lfdi, nameplate, interconnection, status, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?)",
@@ -1151,7 +1152,7 @@ class UtilityStore:
             return service_task_view(c, task_id)
         return await self._in_transaction(claim)
 
-    async def finish_service_task(self, task_id: int, now: int, pen: int) -> dict[str, Any]:
+    async def finish_service_task(self, task_id: int, now: int, pen: Pen) -> dict[str, Any]:
         """Does a Processing task's work: Completed, or Error with the reasons (and nothing of the work done)."""
         def finish(c: Conn) -> dict[str, Any]:
             task = service_task_view(c, task_id)

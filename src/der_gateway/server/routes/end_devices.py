@@ -8,9 +8,10 @@ from dataclasses import replace
 from aiohttp import web
 
 from ...domain import registration as rules
+from ...domain.nmi import nmi_problem
 from ...sep import model
 from ...store import EndDeviceRecord
-from .. import paths, resources, views
+from .. import end_device_removal, paths, resources, views
 from ..access import viewer, visible_end_device
 from ..http import Problem, created, encode, no_content, paging, read_resource, replaced, sep_response
 from ..state import BACKGROUND, CLIENT, CONFIG, STORE
@@ -24,31 +25,27 @@ async def _view(request: web.Request, record: EndDeviceRecord) -> model.EndDevic
 
 @routes.get(paths.EDEV_LIST)
 async def list_end_devices(request: web.Request) -> web.Response:
-    page_args = paging(request)
-    page = await request.app[STORE].end_devices_visible_to(
-        request[CLIENT].lfdi, page_args.start, page_args.limit, page_args.after)
-    items = [await _view(request, r) for r in page.items]
-    return sep_response(model.EndDeviceList(href=paths.EDEV_LIST, subscribable=0, all=page.all,
-                                            results=len(items), pollRate=await viewer(request).poll_rate("edev"),
-                                            EndDevice=items))
+    page = paging(request)
+    return sep_response(await resources.end_device_list(viewer(request), page.start, page.limit, page.after))
 
 
 @routes.post(paths.EDEV_LIST)
 async def register_end_device(request: web.Request) -> web.Response:
-    client = request[CLIENT]
-    store = request.app[STORE]
+    client, store, config = request[CLIENT], request.app[STORE], request.app[CONFIG]
+    rules.check_in_band_allowed(config.in_band_registration)
     posted = await read_resource(request, model.EndDevice)
     identity = rules.identity_of(client, posted.lFDI, posted.sFDI)
     rules.check_may_register(client, identity)
     existing = await store.end_device_by_identity(identity.lfdi, identity.sfdi)
-    repeat = rules.match_existing(client, identity, existing)
+    repeat = rules.match_existing(client, identity, existing, repeat_allowed=config.reregistration_allowed)
     if repeat is not None:
         await store.update_end_device(_updated(repeat, posted), changed=[paths.edev(repeat.id)])
         return created(paths.edev(repeat.id))
     record = await store.create_end_device(EndDeviceRecord(
         id=0, lFDI=identity.lfdi, sFDI=identity.sfdi, owner_lfdi=client.lfdi, changedTime=posted.changedTime,
         pIN=rules.pin_for_new_device(request.app[CONFIG].registration_pin), dateTimeRegistered=int(time.time()),
-        deviceCategory=posted.deviceCategory, postRate=posted.postRate))
+        deviceCategory=posted.deviceCategory, postRate=posted.postRate),
+        changed=[resources.end_device_list_change(identity.lfdi, client.lfdi)])
     return created(paths.edev(record.id))
 
 
@@ -78,14 +75,7 @@ async def delete_end_device(request: web.Request) -> web.Response:
     record = await visible_end_device(request)
     if record.owner_lfdi != request[CLIENT].lfdi:
         raise Problem(403, "only the client that registered this EndDevice may delete it")
-    store = request.app[STORE]
-    gone = {paths.edev(record.id), paths.fsa_list(record.id)}
-    subscriptions = await store.subscriptions(record.id)
-    farewells = [(s.id, s.data["notificationURI"], encode(request.app[CONFIG], model.Notification(
-        subscribedResource=s.resource, status=4 if s.resource in gone else 1,
-        subscriptionURI=paths.subscription(record.id, s.id)))) for s in subscriptions]
-    await store.delete_subscriptions([s.id for s in subscriptions], farewells)
-    await store.delete_end_device(record.id, changed=[(href, 4) for href in sorted(gone)])
+    await end_device_removal.delete_end_device(request.app[STORE], request.app[CONFIG], record)
     request.app[BACKGROUND].changed()
     return no_content()
 
@@ -117,5 +107,8 @@ async def put_connection_point(request: web.Request) -> web.Response:
     _require_aus(request)
     record = await visible_end_device(request)
     posted = await read_resource(request, model.ConnectionPoint)
+    problem = nmi_problem(posted.connectionPointId) if request.app[CONFIG].nmi_validation else None
+    if problem is not None:
+        raise Problem(400, f"connectionPointId: {problem}")
     await request.app[STORE].update_end_device(replace(record, connectionPointId=posted.connectionPointId))
     return replaced(location=paths.connection_point(record.id))  # cactus refetches from the Location

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from ...sep import codec, model
 from ...sep.identity import normalize_lfdi, sfdi_from_lfdi
-from ...store import MirrorUsagePointRecord
+from ...store import MirrorUsagePointRecord, MridTaken
 from .. import paths
 from ..access import path_int, viewer
 from ..http import Problem, created, no_content, paging, read_resource, sep_response
@@ -63,8 +63,16 @@ async def post_mirror_usage_point(request: web.Request) -> web.Response:
     readings = [codec.to_data(r) for r in mup.MirrorMeterReading]
     mup.href, mup.MirrorMeterReading = None, []
     mup.deviceLFDI = mup.deviceLFDI.upper()
-    mup_id, _ = await request.app[STORE].upsert_mirror_usage_point(request[CLIENT].lfdi, codec.to_data(mup), readings)
+    try:
+        mup_id, _ = await request.app[STORE].upsert_mirror_usage_point(request[CLIENT].lfdi, codec.to_data(mup),
+                                                                       readings)
+    except MridTaken as exc:
+        raise _taken(exc) from None
     return created(paths.mup(mup_id))
+
+
+def _taken(exc: MridTaken) -> Problem:
+    return Problem(409, f"mRID {exc.mrid} belongs to another client's mirror; an mRID names one thing only")
 
 
 @routes.get("/mup/{mup}")
@@ -77,7 +85,10 @@ async def post_mirror_meter_readings(request: web.Request) -> web.Response:
     record = await _owned(request)
     posted = await read_resource(request, (model.MirrorMeterReading, model.MirrorMeterReadingList))
     readings = posted.MirrorMeterReading if isinstance(posted, model.MirrorMeterReadingList) else [posted]
-    await request.app[STORE].add_mirror_meter_readings(record.id, [codec.to_data(r) for r in readings])
+    try:
+        await request.app[STORE].add_mirror_meter_readings(record.id, [codec.to_data(r) for r in readings])
+    except MridTaken as exc:
+        raise _taken(exc) from None
     return no_content()
 
 

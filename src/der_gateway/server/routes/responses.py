@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ...domain.identifiers import numbered_mrid
 from ...sep import codec, model
 from ...sep.identity import normalize_lfdi
 from .. import paths
@@ -18,7 +19,7 @@ DER_RESPONSE_CODES = frozenset(range(1, 15)) | {252, 253, 254}
 
 
 def _response_set(config) -> model.ResponseSet:
-    return model.ResponseSet(href=paths.DER_RESPONSE_SET, mRID=f"{1:024X}{config.pen:08X}",
+    return model.ResponseSet(href=paths.DER_RESPONSE_SET, mRID=numbered_mrid(1, config.mrid_pen),
                              description="Responses to DER events",
                              ResponseListLink=model.ListLink(href=paths.DER_RESPONSES))
 
