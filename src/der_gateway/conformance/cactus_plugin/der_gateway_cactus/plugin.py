@@ -152,7 +152,7 @@ class DerGatewayAdminPlugin:
         await self._set_rate(p["resource"], "postRate", p["rate_seconds"])
 
     async def _set_client_access(self, alias: str, config: ClientConfig, p: dict[str, Any]) -> None:
-        await self._call("PUT" if p["granted"] else "DELETE", f"/clients/{_certificate_lfdi(config)}/access")
+        await self._call("PUT", f"/clients/{_certificate_lfdi(config)}/access", {"granted": bool(p["granted"])})
 
     # -- helpers -----------------------------------------------------------------------------
 
