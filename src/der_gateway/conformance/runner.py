@@ -144,6 +144,9 @@ async def run_procedure(plan: Plan, harness: Harness, procedure: str, required: 
         "host": "127.0.0.1", "port": port, "profile": "csip-aus", "data_dir": str(run_dir / "data"),
         "certs_dir": str(certs_dir), "pen": PEN, "admin_port": admin_port, "admin_token": token,
         "notification_allow": ["https://", f"http://127.0.0.1:{notification_port}/"],
+        # the PIN the operator gives its clients; telemetry every 15 s, so that procedures which post
+        # four rounds of readings at the advertised postRate finish in a minute
+        "registration_pin": PIN, "post_rate": 15,
         **PROCEDURE_SETTINGS.get(procedure, {}),
     }
     (run_dir / "server.toml").write_text(_toml(settings))

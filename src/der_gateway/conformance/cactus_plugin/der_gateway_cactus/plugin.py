@@ -87,12 +87,14 @@ class DerGatewayAdminPlugin:
             if end_device is not None:
                 await self._call("DELETE", f"/end-devices/{end_device['id']}")
             return
-        body: dict[str, Any] = {"lFDI": config.lfdi.upper(), "pIN": config.pin}
-        if _is_aggregator(config, p.get("client_type")):
-            body["owner"] = lfdi_from_cert_file(config.certificate_file).upper()
-        view = await self._call("POST", "/end-devices", body)
-        if view.get("pIN") != config.pin:
-            await self._call("PATCH", f"/end-devices/{view['id']}", {"pIN": config.pin})
+        view = await self._end_device(config)
+        if view is None:
+            body: dict[str, Any] = {"lFDI": config.lfdi.upper(), "pIN": config.pin}
+            if _is_aggregator(config, p.get("client_type")):
+                body["owner"] = _certificate_lfdi(config)
+            view = await self._call("POST", "/end-devices", body)
+        elif view["pIN"] != config.pin:  # registered in-band, before the operator gave it its PIN
+            view = await self._call("PATCH", f"/end-devices/{view['id']}", {"pIN": config.pin})
         for group_id in self._state(alias).groups.values():
             await self._call("PUT", f"/groups/{group_id}/members/{view['id']}")
 
