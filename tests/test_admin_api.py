@@ -545,13 +545,27 @@ async def test_disabling_an_end_device(admin, identities, logged_changes):
     assert b"<enabled>false</enabled>" in seen.body and b"<postRate>60</postRate>" in seen.body
 
     before = admin.harness.snapshot()
-    bad = await admin.call("PATCH", f"/end-devices/{device['id']}", {"enabled": "no", "postRate": 0, "pIN": 1})
+    bad = await admin.call("PATCH", f"/end-devices/{device['id']}", {"enabled": "no", "postRate": 0, "pIN": -1})
     assert bad.status == 400 and set(bad.fields()) == {"enabled", "postRate", "pIN"}
     assert admin.harness.snapshot() == before
 
     back = await admin.ok("PATCH", f"/end-devices/{device['id']}", {"enabled": True, "postRate": None})
     assert (back["enabled"], back["postRate"]) == (True, None)
     assert b"<enabled>true</enabled>" in (await client.get(f"/edev/{device['id']}")).body
+
+
+async def test_the_operator_sets_the_registration_pin(admin, identities):
+    device = await admin.ok("POST", "/end-devices", {"lFDI": identities["device1"].lfdi, "pIN": 111115}, 201)
+    client = admin.harness.client("device1")
+    registration = await client.get(f"/edev/{device['id']}/rg")
+    assert codec.decode(registration.element, model.Registration).pIN == 111115
+    again = await admin.call("POST", "/end-devices", {"lFDI": identities["device1"].lfdi, "pIN": 222220})
+    assert again.status == 409 and set(again.fields()) == {"pIN"}
+    same = await admin.call("POST", "/end-devices", {"lFDI": identities["device1"].lfdi, "pIN": 111115})
+    assert same.status == 200
+    assert (await admin.ok("PATCH", f"/end-devices/{device['id']}", {"pIN": 222220}))["pIN"] == 222220
+    registration = await client.get(f"/edev/{device['id']}/rg")
+    assert codec.decode(registration.element, model.Registration).pIN == 222220
 
 
 # -- rates and mirrors ----------------------------------------------------------------------------

@@ -34,6 +34,8 @@ STRING = {"type": "string"}
 BOOLEAN = {"type": "boolean"}
 LFDI = {"type": "string", "pattern": "^[0-9A-Fa-f]{40}$", "description": "40 hex digits"}
 ID = {"type": "integer", "minimum": 1}
+PIN = {"type": "integer", "minimum": 0, "maximum": 4294967295,
+       "description": "the Registration pIN the client checks (default on create: a new random one)"}
 HREF = {"type": "string", "description": "the 2030.5 resource's href on the device-facing server"}
 
 
@@ -166,9 +168,11 @@ COMPONENTS: dict[str, Schema] = {
     "EndDeviceCreate": _object({
         "lFDI": LFDI, "sFDI": {"type": "integer", "description": "must be the one derived from lFDI"},
         "deviceCategory": {"type": "string", "pattern": "^[0-9A-Fa-f]{1,8}$"},
-        "owner": {**LFDI, "description": "the client certificate's LFDI that may act for it (default: its own)"}},
+        "owner": {**LFDI, "description": "the client certificate's LFDI that may act for it (default: its own)"},
+        "pIN": PIN},
         ("lFDI",)),
-    "EndDevicePatch": _object({"enabled": BOOLEAN, "postRate": nullable({"type": "integer", "minimum": 1})}),
+    "EndDevicePatch": _object({"enabled": BOOLEAN, "postRate": nullable({"type": "integer", "minimum": 1}),
+                               "pIN": PIN}),
     "EndDevice": _object({
         "id": ID, "href": HREF, "lFDI": LFDI, "sFDI": INTEGER, "owner": LFDI, "deviceCategory": nullable(STRING),
         "enabled": BOOLEAN, "postRate": nullable(INTEGER), "changedTime": INTEGER, "dateTimeRegistered": INTEGER,
@@ -303,7 +307,8 @@ PATHS: dict[str, dict[str, Schema]] = {
     "/end-devices/{end_device_id}": {
         "get": op("Get an EndDevice with its groups and grants", {200: _answer("it", "EndDevice")},
                   (END_DEVICE_ID,)),
-        "patch": op("Enable or disable an EndDevice, or set its postRate", {200: _answer("it", "EndDevice")},
+        "patch": op("Enable or disable an EndDevice, or set its postRate or registration pIN",
+                    {200: _answer("it", "EndDevice")},
                     (END_DEVICE_ID,), "EndDevicePatch")},
     "/end-devices/{end_device_id}/access/{client_lfdi}": {
         "put": op("Let a further client act for the EndDevice", NO_CONTENT, (END_DEVICE_ID, CLIENT_LFDI),

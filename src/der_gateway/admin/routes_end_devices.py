@@ -20,9 +20,10 @@ from .validation import Plain, check_plain
 
 _DEVICE_CATEGORY = re.compile(r"[0-9A-Fa-f]{1,8}")  # DeviceCategoryType: HexBinary32
 
+PIN = Plain(int, minimum=0, maximum=2**32 - 1)  # Registration.pIN (PINType, UInt32)
 CREATE = {"lFDI": Plain(str, required=True), "sFDI": Plain(int), "deviceCategory": Plain(str),
-          "owner": Plain(str)}
-PATCH = {"enabled": Plain(bool), "postRate": Plain(int, nullable=True, minimum=1, maximum=2**32 - 1)}
+          "owner": Plain(str), "pIN": PIN}
+PATCH = {"enabled": Plain(bool), "postRate": Plain(int, nullable=True, minimum=1, maximum=2**32 - 1), "pIN": PIN}
 
 
 async def _end_device(request: web.Request) -> EndDeviceRecord:
@@ -65,9 +66,11 @@ async def _existing(store, lfdi: str, sfdi: int) -> EndDeviceRecord | None:
     return None
 
 
-def _check_same(record: EndDeviceRecord, owner: str | None, category: str | None) -> None:
+def _check_same(record: EndDeviceRecord, owner: str | None, category: str | None, pin: int | None) -> None:
     """An existing EndDevice "ensured" again must not be asked to be something else."""
     errors = []
+    if pin is not None and pin != record.pIN:
+        errors.append(error("the EndDevice exists with another pIN (PATCH it to change the pIN)", "pIN"))
     if owner is not None and owner != record.owner_lfdi:
         errors.append(error(f"the EndDevice exists with owner {record.owner_lfdi}", "owner"))
     if category is not None and category.upper() != (record.deviceCategory or "").upper():
@@ -89,14 +92,14 @@ async def ensure_end_device(request: web.Request) -> web.Response:
     if record is None:
         try:
             record = await store.create_end_device(EndDeviceRecord(
-                id=0, lFDI=lfdi, sFDI=sfdi, owner_lfdi=owner or lfdi, changedTime=now, pIN=new_pin(),
+                id=0, lFDI=lfdi, sFDI=sfdi, owner_lfdi=owner or lfdi, changedTime=now, pIN=values.get("pIN", new_pin()),
                 dateTimeRegistered=now, deviceCategory=category))
             return json_response(await _detail(store, record), 201, f"/end-devices/{record.id}")
         except sqlite3.IntegrityError:  # registered over 2030.5 meanwhile
             record = await _existing(store, lfdi, sfdi)
             if record is None:
                 raise
-    _check_same(record, owner, category)
+    _check_same(record, owner, category, values.get("pIN"))
     return json_response(await _detail(store, record))
 
 
@@ -115,7 +118,8 @@ async def patch_end_device(request: web.Request) -> web.Response:
     if errors:
         raise invalid(errors)
     updated = replace(record, **{"enabled": values.get("enabled", record.enabled),
-                                 "postRate": values.get("postRate", record.postRate)})
+                                 "postRate": values.get("postRate", record.postRate),
+                                 "pIN": values.get("pIN", record.pIN)})
     if updated != record:
         await store.update_end_device(updated, changed=[paths.edev(record.id), paths.fsa_list(record.id)])
     return json_response(await _detail(store, updated))

@@ -175,9 +175,9 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore):
         def update(c: sqlite3.Connection) -> None:
             c.execute(
                 "UPDATE end_devices SET changed_time = ?, device_category = ?, enabled = ?, post_rate = ?, "
-                "connection_point_id = ? WHERE id = ?",
+                "connection_point_id = ?, pin = ? WHERE id = ?",
                 (record.changedTime, record.deviceCategory, int(record.enabled), record.postRate,
-                 record.connectionPointId, record.id))
+                 record.connectionPointId, record.pIN, record.id))
             log_changes(c, changed)
         await self._in_transaction(update)
 
