@@ -568,6 +568,25 @@ async def test_the_operator_sets_the_registration_pin(admin, identities):
     assert codec.decode(registration.element, model.Registration).pIN == 222220
 
 
+async def test_the_operator_lists_and_cancels_subscriptions(admin, identities):
+    device = await admin.end_device(identities["device1"].lfdi)
+    other = await admin.end_device(identities["device2"].lfdi)
+    client = admin.harness.client("device1")
+    body = codec.encode(model.Subscription(subscribedResource=f"/edev/{device['id']}", encoding=0, level="-S1",
+                                           limit=1, notificationURI="https://127.0.0.1:9/n"))
+    href = (await client.post(f"/edev/{device['id']}/sub", body)).headers["Location"]
+    (listed,) = (await admin.ok("GET", f"/end-devices/{device['id']}/subscriptions"))["items"]
+    assert listed == {"id": int(href.rsplit("/", 1)[1]), "href": href, "client": identities["device1"].lfdi,
+                      "subscribedResource": f"/edev/{device['id']}", "notificationURI": "https://127.0.0.1:9/n",
+                      "limit": 1}
+    assert (await admin.call("DELETE", f"/end-devices/{other['id']}/subscriptions/{listed['id']}")).status == 404
+    assert await admin.store.outbox_size() == 0
+    assert (await admin.call("DELETE", f"/end-devices/{device['id']}/subscriptions/{listed['id']}")).status == 204
+    assert (await admin.ok("GET", f"/end-devices/{device['id']}/subscriptions"))["items"] == []
+    assert await admin.store.outbox_size() == 1  # the farewell, status 1
+    assert (await client.get(href)).status == 404
+
+
 # -- rates and mirrors ----------------------------------------------------------------------------
 
 async def test_rates(admin):

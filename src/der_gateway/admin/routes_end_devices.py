@@ -11,6 +11,7 @@ from aiohttp import web
 from ..domain.registration import new_pin
 from ..sep.identity import sfdi_from_lfdi
 from ..server import paths
+from ..server.operations import farewell
 from ..store import EndDeviceRecord
 from . import views
 from .http import ApiError, conflict, error, invalid, json_response, no_content, not_found, path_id, path_lfdi
@@ -139,6 +140,24 @@ async def revoke_access(request: web.Request) -> web.Response:
     return await _set_access(request, False)
 
 
+async def list_subscriptions(request: web.Request) -> web.Response:
+    record = await _end_device(request)
+    subscriptions = await request.app[STORE].subscriptions(record.id)
+    return json_response({"items": [views.subscription(s) for s in subscriptions]})
+
+
+async def cancel_subscription(request: web.Request) -> web.Response:
+    """Ends a client's subscription; its notificationURI is sent a last Notification, status 1 (cancelled)."""
+    store = request.app[STORE]
+    record = await _end_device(request)
+    subscription_id = path_id(request, "subscription_id", "subscription")
+    subscription = await store.subscription(subscription_id)
+    if subscription is None or subscription.end_device_id != record.id:
+        raise not_found(f"subscription {subscription_id} of EndDevice {record.id}")
+    await store.delete_subscriptions([subscription.id], [farewell(subscription)])
+    return no_content()
+
+
 async def delete_mirror_usage_points(request: web.Request) -> web.Response:
     """Every MirrorUsagePoint (with its readings) the client with this LFDI has posted."""
     deleted = await request.app[STORE].delete_mirror_usage_points_of(path_lfdi(request, "lfdi"))
@@ -152,5 +171,7 @@ ROUTES = [
     ("PATCH", "/end-devices/{end_device_id:\\d+}", patch_end_device),
     ("PUT", "/end-devices/{end_device_id:\\d+}/access/{client_lfdi}", grant_access),
     ("DELETE", "/end-devices/{end_device_id:\\d+}/access/{client_lfdi}", revoke_access),
+    ("GET", "/end-devices/{end_device_id:\\d+}/subscriptions", list_subscriptions),
+    ("DELETE", "/end-devices/{end_device_id:\\d+}/subscriptions/{subscription_id:\\d+}", cancel_subscription),
     ("DELETE", "/clients/{lfdi}/mirror-usage-points", delete_mirror_usage_points),
 ]
