@@ -353,6 +353,13 @@ class ControlPlaneStore:
             _enqueue(c, farewells)
         await self._in_transaction(delete)
 
+    async def drop_refused_subscription(self, subscription_id: int) -> None:
+        """Deletes a subscription whose client refused its notifications, and everything queued for it, silently."""
+        def drop(c: sqlite3.Connection) -> None:
+            c.execute("DELETE FROM subscriptions WHERE id = ?", (subscription_id,))
+            c.execute("DELETE FROM outbox WHERE subscription_id = ?", (subscription_id,))
+        await self._in_transaction(drop)
+
     async def pending_changes(self, limit: int = 1000) -> list[tuple[int, str, int]]:
         return list(self._rows("SELECT id, resource, status FROM changes ORDER BY id LIMIT ?", (limit,)))
 
