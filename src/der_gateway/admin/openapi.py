@@ -313,7 +313,9 @@ PATHS: dict[str, dict[str, Schema]] = {
                   (END_DEVICE_ID,)),
         "patch": op("Enable or disable an EndDevice, or set its postRate or registration pIN",
                     {200: _answer("it", "EndDevice")},
-                    (END_DEVICE_ID,), "EndDevicePatch")},
+                    (END_DEVICE_ID,), "EndDevicePatch"),
+        "delete": op("Delete an EndDevice (out of band); its subscribers are notified (status 4)", NO_CONTENT,
+                     (END_DEVICE_ID,))},
     "/end-devices/{end_device_id}/access/{client_lfdi}": {
         "put": op("Let a further client act for the EndDevice", NO_CONTENT, (END_DEVICE_ID, CLIENT_LFDI),
                   errors={400: "client_lfdi is not 40 hex digits"}),

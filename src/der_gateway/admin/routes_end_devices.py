@@ -11,6 +11,7 @@ from aiohttp import web
 from ..domain.registration import new_pin
 from ..sep.identity import sfdi_from_lfdi
 from ..server import paths
+from ..server import operations
 from ..server.operations import farewell
 from ..store import EndDeviceRecord
 from . import views
@@ -126,6 +127,12 @@ async def patch_end_device(request: web.Request) -> web.Response:
     return json_response(await _detail(store, updated))
 
 
+async def delete_end_device(request: web.Request) -> web.Response:
+    """Out-of-band removal (e.g. a device no longer managed): subscribers are told it was deleted (status 4)."""
+    await operations.delete_end_device(request.app[STORE], await _end_device(request))
+    return no_content()
+
+
 async def _set_access(request: web.Request, granted: bool) -> web.Response:
     record = await _end_device(request)
     await request.app[STORE].set_access(record.id, path_lfdi(request, "client_lfdi"), granted)
@@ -169,6 +176,7 @@ ROUTES = [
     ("GET", "/end-devices", list_end_devices),
     ("GET", "/end-devices/{end_device_id:\\d+}", get_end_device),
     ("PATCH", "/end-devices/{end_device_id:\\d+}", patch_end_device),
+    ("DELETE", "/end-devices/{end_device_id:\\d+}", delete_end_device),
     ("PUT", "/end-devices/{end_device_id:\\d+}/access/{client_lfdi}", grant_access),
     ("DELETE", "/end-devices/{end_device_id:\\d+}/access/{client_lfdi}", revoke_access),
     ("GET", "/end-devices/{end_device_id:\\d+}/subscriptions", list_subscriptions),

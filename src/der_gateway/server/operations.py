@@ -9,7 +9,7 @@ from ..clock import Clock
 from ..domain import events as lifecycle
 from ..domain.identifiers import new_mrid
 from ..sep import codec, model
-from ..store import ControlRecord, SubscriptionRecord
+from ..store import ControlRecord, EndDeviceRecord, SubscriptionRecord
 from . import paths
 
 StateRow = tuple[int, int, int, int | None]
@@ -133,3 +133,13 @@ def farewell(subscription: SubscriptionRecord, status: int = 1) -> tuple[int, st
     note = model.Notification(subscribedResource=subscription.resource, status=status,
                               subscriptionURI=paths.subscription(subscription.end_device_id, subscription.id))
     return subscription.id, subscription.data["notificationURI"], codec.encode(note)
+
+
+async def delete_end_device(store, record: EndDeviceRecord) -> None:
+    """Deletes an EndDevice with its subscriptions, each subscriber told: status 4 (deleted) for the EndDevice and
+    its FSAList, 1 (cancelled) for the rest; subscriptions elsewhere to those two are ended with status 4 too."""
+    gone = {paths.edev(record.id), paths.fsa_list(record.id)}
+    subscriptions = await store.subscriptions(record.id)
+    await store.delete_subscriptions([s.id for s in subscriptions],
+                                     [farewell(s, 4 if s.resource in gone else 1) for s in subscriptions])
+    await store.delete_end_device(record.id, changed=[(href, 4) for href in sorted(gone)])

@@ -8,9 +8,9 @@ from dataclasses import replace
 from aiohttp import web
 
 from ...domain import registration as rules
-from ...sep import codec, model
+from ...sep import model
 from ...store import EndDeviceRecord
-from .. import paths, resources, views
+from .. import operations, paths, resources, views
 from ..access import viewer, visible_end_device
 from ..http import Problem, created, no_content, paging, read_resource, sep_response
 from ..state import BACKGROUND, CLIENT, CONFIG, STORE
@@ -78,14 +78,7 @@ async def delete_end_device(request: web.Request) -> web.Response:
     record = await visible_end_device(request)
     if record.owner_lfdi != request[CLIENT].lfdi:
         raise Problem(403, "only the client that registered this EndDevice may delete it")
-    store = request.app[STORE]
-    gone = {paths.edev(record.id), paths.fsa_list(record.id)}
-    subscriptions = await store.subscriptions(record.id)
-    farewells = [(s.id, s.data["notificationURI"], codec.encode(model.Notification(
-        subscribedResource=s.resource, status=4 if s.resource in gone else 1,
-        subscriptionURI=paths.subscription(record.id, s.id)))) for s in subscriptions]
-    await store.delete_subscriptions([s.id for s in subscriptions], farewells)
-    await store.delete_end_device(record.id, changed=[(href, 4) for href in sorted(gone)])
+    await operations.delete_end_device(request.app[STORE], record)
     request.app[BACKGROUND].changed()
     return no_content()
 
