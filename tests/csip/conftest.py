@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 import aiohttp
 import pytest
@@ -34,12 +34,16 @@ class Operator:
 
     session: aiohttp.ClientSession
     url: str
+    after_write: Callable[[], Awaitable[None]]
 
     async def call(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
         headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
         async with self.session.request(method, self.url + path, json=body, headers=headers) as resp:
             raw = await resp.read()
-            return resp.status, (await resp.json() if raw else None)
+            answer = await resp.json() if raw else None
+        if method != "GET" and resp.status < 300:
+            await self.after_write()  # what the background does on the admin API's change signal
+        return resp.status, answer
 
     async def ok(self, method: str, path: str, body: Any = None) -> Any:
         status, answer = await self.call(method, path, body)
@@ -111,12 +115,16 @@ async def csip(make_harness) -> AsyncIterator[Csip]:
     clock = ManualClock(T0)
     harness = make_harness(clock=clock, notification_allow=("http://127.0.0.1:",), time_quality=7)
     await harness.start()
-    # time moves only when a test moves it, and settle() does the background's work then: a background
-    # pass running beside it would race it for the same changes
+    # time moves only when a test moves it, and settle() does the background's work then (also after each
+    # operator write): a background pass running beside it would race it for the same changes
     await harness.server.background.stop()
     session = aiohttp.ClientSession()
+
+    async def settle() -> None:
+        await harness.server.background.settle()
+
     try:
-        yield Csip(harness, clock, Operator(session, harness.server.admin_url))
+        yield Csip(harness, clock, Operator(session, harness.server.admin_url, settle))
     finally:
         await session.close()
         await harness.stop()
