@@ -142,22 +142,16 @@ async def test_COMM_004D_invalid_mica_extended_key_usage_critical(csip, chains):
     await assert_refused(csip, chains, "bad_eku")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "SEC.101: certificates with name constraints MUST be rejected. OpenSSL (through Python's ssl) accepts a "
-    "non-critical nameConstraints extension the leaf does not violate, and Python 3.11 gives the server no view "
-    "of the client's intermediate certificates to refuse it afterwards: needs its own chain validation"))
 async def test_COMM_004E_invalid_mica_name_constraints_non_critical(csip, chains):
+    """SEC.101: name constraints are not supported and MUST be rejected (OpenSSL alone would accept these)."""
     constraints = x509.NameConstraints(permitted_subtrees=[x509.DNSName("example.com")], excluded_subtrees=None)
     mica = chains.ca("MICA", chains.serca, 0, constraints, critical=False)
     chains.client("bad_names", make_leaf(mica, "bad_names"), mica)
     await assert_refused(csip, chains, "bad_names")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "SEC.100: certificates with policy mappings MUST be rejected. OpenSSL (through Python's ssl) does not check "
-    "policies by default and accepts the mapping; the server cannot see the client's intermediates to refuse it: "
-    "needs its own chain validation"))
 async def test_COMM_004F_invalid_mica_policy_mapping_non_critical(csip, chains):
+    """SEC.100: policy mapping is not supported and MUST be rejected (OpenSSL alone would accept it)."""
     mapping = x509.UnrecognizedExtension(x509.ObjectIdentifier("2.5.29.33"), _policy_mappings_der())
     mica = chains.ca("MICA", chains.serca, 0, mapping, critical=False)
     chains.client("bad_policy", make_leaf(mica, "bad_policy"), mica)
