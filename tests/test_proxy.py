@@ -145,7 +145,7 @@ async def test_a_forwarded_chain_with_name_constraints_or_policy_mappings_is_ref
                    serialization.load_pem_private_key((certs_dir / "serca.key").read_bytes(), password=None))
     constraints = x509.NameConstraints(permitted_subtrees=[x509.DNSName("example.com")], excluded_subtrees=None)
     key = _new_key()
-    mica = Issued(_ca_builder(_ca_name("MICA"), serca.certificate.subject, key, 0, serca.key)
+    mica = Issued(_ca_builder(_ca_name("constrained MICA"), serca.certificate.subject, key, 0, serca.key)
                   .add_extension(constraints, critical=False).sign(serca.key, hashes.SHA256()), key)
     leaf = make_leaf(mica, "constrained")
     header = {HEADER: escaped(b"".join(c.public_bytes(Encoding.PEM) for c in (leaf.certificate, mica.certificate)))}
