@@ -101,10 +101,11 @@ async def controls(client: SepClient, program: model.DERProgram) -> dict[str, mo
     return found
 
 
-async def respond(client: SepClient, control: model.DERControl, lfdi: str, status: int, when: int) -> str:
-    """POSTs a DERControlResponse to the control's replyTo: 201 and a Location the client may read back."""
-    body = codec.encode(model.DERControlResponse(createdDateTime=when, endDeviceLFDI=lfdi, status=status,
-                                                 subject=control.mRID))
+async def respond(client: SepClient, control: model.DERControl, lfdi: str, status: int, when: int,
+                  kind: type = model.DERControlResponse) -> str:
+    """POSTs a DERControlResponse (or a plain Response) to the control's replyTo: 201 and a Location the client
+    may read back."""
+    body = codec.encode(kind(createdDateTime=when, endDeviceLFDI=lfdi, status=status, subject=control.mRID))
     reply = await client.post(control.replyTo, body)
     assert reply.status == 201, (status, reply.status, reply.reason)
     location = reply.headers["Location"]
