@@ -29,15 +29,16 @@ class Figure3:
 
 async def figure_3(csip, lfdi: str) -> Figure3:
     op = csip.operator
+    csip.clock.set(T0 - 60)  # before anything exists: the client's EndDevice, then two newer ones
     edev = await op.end_device(lfdi)
-    csip.clock.advance(1)
+    csip.clock.set(T0 - 30)
     for n in (1, 2):
         await op.end_device(support.lfdi_of(100 + n), owner=lfdi)
+    csip.clock.set(T0)
     topology, programs = await support.seven_levels(csip, edev)
     non_topology = await op.group("non-topology", edev)
     programs["NT"] = await op.program(20, "NT")
     await op.assign(non_topology, programs["NT"])
-    csip.clock.set(T0)
     return Figure3(edev, topology, non_topology, programs)
 
 
@@ -95,6 +96,8 @@ async def test_BASIC_002_basic_group_management(csip, identities):
     device = csip.client("device1")
     found = await walk(device, me.lfdi)
     assert found.end_devices.all == 3 and len(found.fsas) == 2
+    newer = {e.changedTime for e in found.end_devices.EndDevice if e.lFDI != me.lfdi}
+    assert found.edev.changedTime == T0 - 60 and newer == {T0 - 30}
     assert all(f.TimeLink.href == found.dcap.TimeLink.href for f in found.fsas)
     await get(device, found.fsas[0].TimeLink.href, model.Time)
     assert sorted(p.primacy for p in found.all_programs()) == [4, 5, 6, 7, 8, 9, 10, 20]

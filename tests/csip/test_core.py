@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import ssl
 
 import pytest
 
 from der_gateway.sep import codec, model
-from der_gateway.sep.identity import sfdi_from_lfdi
 from der_gateway.tls import client_context
 
 from .. import documents
