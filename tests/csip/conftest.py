@@ -8,7 +8,6 @@ speaks 2030.5 over mutual TLS with the session's device and aggregator certifica
 from __future__ import annotations
 
 import asyncio
-import socket
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Awaitable, Callable
 
@@ -134,7 +133,7 @@ async def csip(make_harness) -> AsyncIterator[Csip]:
 class Receiver:
     """A client's notificationURI: records every Notification POSTed to it and answers `status`."""
 
-    port: int
+    port: int = 0  # known once started
     status: int = 201
     received: list[bytes] = field(default_factory=list)
     runner: web.AppRunner | None = None
@@ -151,9 +150,11 @@ class Receiver:
 
         app = web.Application()
         app.router.add_post("/note", handle)
-        self.runner = web.AppRunner(app)
+        self.runner = web.AppRunner(app, access_log=None)
         await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
 
     def notifications(self) -> list[model.Notification]:
         notes = []
@@ -170,15 +171,9 @@ class Receiver:
         return notes
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 async def receiver() -> AsyncIterator[Receiver]:
-    r = Receiver(_free_port())
+    r = Receiver()
     await r.start()
     yield r
     await r.runner.cleanup()
