@@ -666,6 +666,7 @@ BUILDERS: dict[type, Callable[[bool], Any]] = {
     m.ResponseSetList: response_set_list,
     m.ResponseSet: response_set,
     m.ResponseList: response_list,
+    m.Response: response,
     m.DERControlResponse: der_control_response,
     m.Error: error,
     m.ConnectionPoint: connection_point,

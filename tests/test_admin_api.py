@@ -466,7 +466,9 @@ async def test_groups_take_a_thousand_members_at_once(admin, logged_changes):
     pid = (await admin.program())["id"]
     logged_changes.clear()
     assert (await admin.call("PUT", f"/groups/{gid}/programs/{pid}")).status == 204
-    assert logged_changes == [f"/fsa/{gid}/derp"]
+    # the group's program list, and each member's FSAList (its FSA counts the group's programs)
+    assert logged_changes[0] == f"/fsa/{gid}/derp"
+    assert sorted(logged_changes[1:]) == sorted(f"/edev/{i}/fsa" for i in ids)
     listed = (await admin.ok("GET", "/groups"))["items"]
     assert [(g["id"], g["programs"], g["endDeviceCount"], "endDevices" in g) for g in listed] == [
         (gid, [pid], 1000, False)]
@@ -547,7 +549,7 @@ async def test_disabling_an_end_device(admin, identities, logged_changes):
     assert b"<enabled>false</enabled>" in seen.body and b"<postRate>60</postRate>" in seen.body
 
     before = admin.harness.snapshot()
-    bad = await admin.call("PATCH", f"/end-devices/{device['id']}", {"enabled": "no", "postRate": 0, "pIN": 1})
+    bad = await admin.call("PATCH", f"/end-devices/{device['id']}", {"enabled": "no", "postRate": 0, "pIN": -1})
     assert bad.status == 400 and set(bad.fields()) == {"enabled", "postRate", "pIN"}
     assert admin.harness.snapshot() == before
 
@@ -631,6 +633,25 @@ async def test_deleting_an_end_device(admin, identities):
     assert (await admin.call("DELETE", f"/end-devices/{device['id']}")).status == 404
     # the client may register again
     assert (await client.post("/edev", documents.end_device(identities["device1"].lfdi))).status == 201
+
+
+async def test_the_operator_lists_and_cancels_subscriptions(admin, identities):
+    device = await admin.end_device(identities["device1"].lfdi)
+    other = await admin.end_device(identities["device2"].lfdi)
+    client = admin.harness.client("device1")
+    body = codec.encode(model.Subscription(subscribedResource=f"/edev/{device['id']}", encoding=0, level="-S1",
+                                           limit=1, notificationURI="https://127.0.0.1:9/n"))
+    href = (await client.post(f"/edev/{device['id']}/sub", body)).headers["Location"]
+    (listed,) = (await admin.ok("GET", f"/end-devices/{device['id']}/subscriptions"))["items"]
+    assert listed == {"id": int(href.rsplit("/", 1)[1]), "href": href, "client": identities["device1"].lfdi,
+                      "subscribedResource": f"/edev/{device['id']}", "notificationURI": "https://127.0.0.1:9/n",
+                      "limit": 1}
+    assert (await admin.call("DELETE", f"/end-devices/{other['id']}/subscriptions/{listed['id']}")).status == 404
+    assert await admin.store.outbox_size() == 0
+    assert (await admin.call("DELETE", f"/end-devices/{device['id']}/subscriptions/{listed['id']}")).status == 204
+    assert (await admin.ok("GET", f"/end-devices/{device['id']}/subscriptions"))["items"] == []
+    assert await admin.store.outbox_size() == 1  # the farewell, status 1
+    assert (await client.get(href)).status == 404
 
 
 # -- rates and mirrors ----------------------------------------------------------------------------

@@ -239,6 +239,18 @@ async def test_500_then_200(store, receivers, delivery_for):
     assert await store.outbox_size() == 0
 
 
+async def test_a_400_ends_that_subscription_silently_and_the_queue_goes_on(store, receivers, delivery_for):
+    refused = body(2)
+    receiver = await receivers(lambda path, b: 400 if b == refused else 201)
+    await enqueue(store, receiver.url(), [1], sub_id=7)
+    await enqueue(store, receiver.url(), [2, 3], sub_id=8)  # the client refuses the first of subscription 8
+    await enqueue(store, receiver.url(), [4], sub_id=9)
+    delivery = delivery_for(store)
+    assert await delivery.deliver_due() == 2
+    assert receiver.bodies() == [body(1), body(4)] and len(receiver.seen) == 3  # 3 was never sent
+    assert await store.outbox_size() == 0 and delivery.failed_total == 0
+
+
 async def test_a_receiver_that_does_not_answer_times_out_and_is_retried(store, receivers, delivery_for):
     hang = asyncio.Event()
 

@@ -133,3 +133,21 @@ async def test_header_ignored_from_an_untrusted_address(make_harness, certs_dir,
         assert harness.snapshot() == before
     finally:
         await harness.stop()
+
+
+async def test_a_forwarded_chain_with_name_constraints_or_policy_mappings_is_refused(proxied, plain, certs_dir):
+    """IEEE 2030.5 SEC.100/101: however well it chains to the SERCA."""
+    from cryptography.hazmat.primitives import serialization
+
+    from der_gateway.pki.profile import Issued, _ca_builder, _ca_name, _new_key, make_leaf
+
+    serca = Issued(x509.load_pem_x509_certificate((certs_dir / "serca.pem").read_bytes()),
+                   serialization.load_pem_private_key((certs_dir / "serca.key").read_bytes(), password=None))
+    constraints = x509.NameConstraints(permitted_subtrees=[x509.DNSName("example.com")], excluded_subtrees=None)
+    key = _new_key()
+    mica = Issued(_ca_builder(_ca_name("constrained MICA"), serca.certificate.subject, key, 0, serca.key)
+                  .add_extension(constraints, critical=False).sign(serca.key, hashes.SHA256()), key)
+    leaf = make_leaf(mica, "constrained")
+    header = {HEADER: escaped(b"".join(c.public_bytes(Encoding.PEM) for c in (leaf.certificate, mica.certificate)))}
+    got = await plain.get("/dcap", headers=header)
+    assert got.status == 403 and "name constraints" in got.reason

@@ -186,6 +186,9 @@ COMPONENTS: dict[str, Schema] = {
     "ClientAccess": _object({"lfdi": LFDI, "granted": BOOLEAN,
                              "revokedAt": nullable({**INTEGER, "description": "when access was revoked"})},
                             ("lfdi", "granted", "revokedAt")),
+    "Subscription": _object({"id": ID, "href": HREF, "client": {**LFDI, "description": "the subscribing client"},
+                             "subscribedResource": HREF, "notificationURI": STRING, "limit": nullable(INTEGER)},
+                            ("id", "href", "client", "subscribedResource", "notificationURI", "limit")),
     "RateSet": _object({"resource": {"enum": list(RESOURCES)},
                         "pollRate": nullable({"type": "integer", "minimum": 1}),
                         "postRate": nullable({"type": "integer", "minimum": 1,
@@ -196,7 +199,7 @@ COMPONENTS: dict[str, Schema] = {
                     ("resource", "pollRate", "effectivePollRate")),
 }
 COMPONENTS.update({name: sep_object(cls, description="IEEE 2030.5 " + name) for name, cls in _SEP_PARTS.items()})
-for _name in ("Program", "DERCurve", "Control", "Group", "EndDevice", "Rate"):
+for _name in ("Program", "DERCurve", "Control", "Group", "EndDevice", "Rate", "Subscription"):
     COMPONENTS[_name + "List"] = _items(_name)
 
 
@@ -213,6 +216,7 @@ GROUP_ID = _param("group_id", "group (FunctionSetAssignments) id")
 END_DEVICE_ID = _param("end_device_id", "EndDevice id")
 CLIENT_LFDI = _param("client_lfdi", "the LFDI of the client certificate given access", LFDI)
 LFDI_PARAM = _param("lfdi", "the client certificate's LFDI", LFDI)
+SUBSCRIPTION_ID = _param("subscription_id", "Subscription id (the last part of its href)")
 
 
 def _error(description: str) -> Schema:
@@ -332,6 +336,12 @@ PATHS: dict[str, dict[str, Schema]] = {
                   errors={400: "client_lfdi is not 40 hex digits"}),
         "delete": op("Revoke that", NO_CONTENT, (END_DEVICE_ID, CLIENT_LFDI),
                      errors={400: "client_lfdi is not 40 hex digits"})},
+    "/end-devices/{end_device_id}/subscriptions": {
+        "get": op("The Subscriptions in the EndDevice's SubscriptionList", {200: _answer("all", "SubscriptionList")},
+                  (END_DEVICE_ID,))},
+    "/end-devices/{end_device_id}/subscriptions/{subscription_id}": {
+        "delete": op("Cancel a Subscription: the client is sent a last Notification with status 1", NO_CONTENT,
+                     (END_DEVICE_ID, SUBSCRIPTION_ID))},
     "/rates": {
         "put": op("Set a resource's pollRate (and postRate)", {200: _answer("the rates now", "Rate")},
                   body="RateSet"),

@@ -12,6 +12,7 @@ from aiohttp import web
 from ..domain.registration import pin_for_new_device, pin_problem
 from ..sep.identity import sfdi_from_lfdi
 from ..server import end_device_removal, paths
+from ..server.operations import farewell
 from ..server.resources import end_device_list_change
 from ..store import EndDeviceRecord
 from . import views
@@ -183,6 +184,24 @@ async def set_client_access(request: web.Request) -> web.Response:
     return json_response(_client_access(lfdi, await store.client_revoked_at(lfdi)))
 
 
+async def list_subscriptions(request: web.Request) -> web.Response:
+    record = await _end_device(request)
+    subscriptions = await request.app[STORE].subscriptions(record.id)
+    return json_response({"items": [views.subscription(s) for s in subscriptions]})
+
+
+async def cancel_subscription(request: web.Request) -> web.Response:
+    """Ends a client's subscription; its notificationURI is sent a last Notification, status 1 (cancelled)."""
+    store = request.app[STORE]
+    record = await _end_device(request)
+    subscription_id = path_id(request, "subscription_id", "subscription")
+    subscription = await store.subscription(subscription_id)
+    if subscription is None or subscription.end_device_id != record.id:
+        raise not_found(f"subscription {subscription_id} of EndDevice {record.id}")
+    await store.delete_subscriptions([subscription.id], [farewell(request.app[CONFIG], subscription)])
+    return no_content()
+
+
 async def delete_mirror_usage_points(request: web.Request) -> web.Response:
     """Every MirrorUsagePoint (with its readings) the client with this LFDI has posted."""
     deleted = await request.app[STORE].delete_mirror_usage_points_of(path_lfdi(request, "lfdi"))
@@ -199,5 +218,7 @@ ROUTES = [
     ("DELETE", "/end-devices/{end_device_id:\\d+}/access/{client_lfdi}", revoke_access),
     ("GET", "/clients/{lfdi}/access", get_client_access),
     ("PUT", "/clients/{lfdi}/access", set_client_access),
+    ("GET", "/end-devices/{end_device_id:\\d+}/subscriptions", list_subscriptions),
+    ("DELETE", "/end-devices/{end_device_id:\\d+}/subscriptions/{subscription_id:\\d+}", cancel_subscription),
     ("DELETE", "/clients/{lfdi}/mirror-usage-points", delete_mirror_usage_points),
 ]

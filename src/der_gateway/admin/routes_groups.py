@@ -123,7 +123,10 @@ async def _assign(request: web.Request, assigned: bool) -> web.Response:
     group, program = await _group(request), await program_of(request)
     current = program.id in {p.id for p in await store.programs_of_group(group.id)}
     if current != assigned:
-        await store.set_group_program(group.id, program.id, assigned, changed=[paths.program_list(group.id)])
+        # the group's FSA shows its programs' count (DERProgramListLink all): its members' FSALists change too
+        members = await store.group_members(group.id)
+        await store.set_group_program(group.id, program.id, assigned, changed=[
+            paths.program_list(group.id), *(paths.fsa_list(e) for e in members)])
     return no_content()
 
 

@@ -80,8 +80,10 @@ async def delete_program(request: web.Request) -> web.Response:
     store = request.app[STORE]
     record = await program_of(request)
     groups = await store.groups_with_program(record.id)
+    members = {e for g in groups for e in await store.group_members(g)}  # their FSAs count one program fewer
     try:
         await store.delete_program(record.id, changed=[paths.program_list(g) for g in groups] + [
+            paths.fsa_list(e) for e in sorted(members)] + [
             (paths.control_list(record.id), DELETED), (paths.default_control(record.id), DELETED),
             (paths.curve_list(record.id), DELETED)])
     except sqlite3.IntegrityError:

@@ -6,7 +6,7 @@ from typing import Any
 
 from ..domain.events import EventState
 from ..server import paths
-from ..store import ControlRecord, EndDeviceRecord, GroupRecord, ProgramRecord
+from ..store import ControlRecord, EndDeviceRecord, GroupRecord, ProgramRecord, SubscriptionRecord
 
 # Response.status values (IEEE 2030.5 Table 27), by the names the API reports them under
 RESPONSE_STATUS_NAMES = {
@@ -74,3 +74,9 @@ def end_device(record: EndDeviceRecord, groups: list[int] | None = None,
     if access is not None:
         view["access"] = access
     return view
+
+
+def subscription(record: SubscriptionRecord) -> dict[str, Any]:
+    return {"id": record.id, "href": paths.subscription(record.end_device_id, record.id),
+            "client": record.client_lfdi, "subscribedResource": record.resource,
+            "notificationURI": record.data["notificationURI"], "limit": record.data.get("limit")}

@@ -701,5 +701,5 @@ class ConnectionPoint(Resource):
     connectionPointId: str | None = csipaus(None)
 
 
-ROOT_ELEMENTS: tuple[type, ...] = (DeviceCapability, Time, EndDeviceList, EndDevice, Registration, FunctionSetAssignmentsList, FunctionSetAssignments, DERList, DER, DERCapability, DERSettings, DERStatus, DERAvailability, MirrorUsagePointList, MirrorUsagePoint, MirrorMeterReadingList, MirrorMeterReading, LogEventList, LogEvent, DERProgramList, DERProgram, DERControlList, DERControl, DefaultDERControl, DERCurveList, DERCurve, SubscriptionList, Subscription, Notification, ResponseSetList, ResponseSet, ResponseList, DERControlResponse, Error)
+ROOT_ELEMENTS: tuple[type, ...] = (DeviceCapability, Time, EndDeviceList, EndDevice, Registration, FunctionSetAssignmentsList, FunctionSetAssignments, DERList, DER, DERCapability, DERSettings, DERStatus, DERAvailability, MirrorUsagePointList, MirrorUsagePoint, MirrorMeterReadingList, MirrorMeterReading, LogEventList, LogEvent, DERProgramList, DERProgram, DERControlList, DERControl, DefaultDERControl, DERCurveList, DERCurve, SubscriptionList, Subscription, Notification, ResponseSetList, ResponseSet, ResponseList, Response, DERControlResponse, Error)
 CSIPAUS_ROOT_ELEMENTS: tuple[type, ...] = (ConnectionPoint,)

@@ -8,14 +8,17 @@ an earlier one.  Different URIs are served concurrently, at most
 presenting the server's own certificate (`config.server_cert`) as the client
 certificate.
 
-A 2xx answer means delivered; anything else (another status, a refused or
+A 2xx answer means delivered.  A 400 answer is the client refusing the
+notification (IEEE 2030.5: one it did not subscribe to, or cannot take): the
+subscription is deleted, with everything queued for it, and the client is not
+told (CSIP conformance ERR-002).  Anything else (another status, a refused or
 reset connection, no answer within `config.notification_timeout`, a bad URI)
 holds the URI back, with a wait that doubles with each failed attempt of its
 head item: 1, 2, 4, ... seconds, at most `config.notification_max_backoff`.
 
-Nothing is ever dropped: there is no maximum number of attempts.  An item
-leaves the outbox only when it has been delivered, or when other code deletes
-it (with its subscription).  Delivery is at least once: an item POSTed just
+Nothing else is dropped: there is no maximum number of attempts.  An item
+leaves the outbox only when it has been delivered, when its client refuses it,
+or when other code deletes it (with its subscription).  Delivery is at least once: an item POSTed just
 before a crash or `stop()` may be POSTed again.
 """
 
@@ -36,6 +39,7 @@ from .outbox_loop import OutboxLoop
 log = logging.getLogger(__name__)
 
 SEP_XML = "application/sep+xml"
+REFUSED = "HTTP 400: the client refuses the notification"
 
 
 class NotificationDelivery(OutboxLoop):
@@ -133,9 +137,13 @@ class NotificationDelivery(OutboxLoop):
             items = await self.store.outbox_queue(uri, self.batch)
             delivered: list[int] = []
             failure: tuple[OutboxItem, str] | None = None
+            refused: OutboxItem | None = None
             try:
                 for item in items:
                     error = await self._post(item)
+                    if error == REFUSED:
+                        refused = item
+                        break
                     if error is not None:
                         failure = (item, error)
                         break
@@ -144,6 +152,12 @@ class NotificationDelivery(OutboxLoop):
                 if delivered:
                     await self._remove(delivered)
                     self.delivered_total += len(delivered)
+            if refused is not None:
+                await self.store.drop_refused_subscription(refused.subscription_id)
+                self._held.pop(uri, None)
+                log.info("notification %d to %s answered 400: subscription %d deleted", refused.id, uri,
+                         refused.subscription_id)
+                return len(delivered), True
             if failure is not None:  # after outbox_delivered, so the failed item is the head
                 item, error = failure
                 self.failed_total += 1
@@ -173,7 +187,7 @@ class NotificationDelivery(OutboxLoop):
                 await self.store.outbox_delivered(batch)
 
     async def _post(self, item: OutboxItem) -> str | None:
-        """None when the receiver answered 2xx, else what went wrong."""
+        """None when the receiver answered 2xx, REFUSED for 400, else what went wrong."""
         try:
             session = self._client()
             tls = self._client_tls() if item.uri.lower().startswith("https:") else True
@@ -182,6 +196,8 @@ class NotificationDelivery(OutboxLoop):
                 await resp.read()
                 if 200 <= resp.status < 300:
                     return None
+                if resp.status == 400:
+                    return REFUSED
                 return f"HTTP {resp.status} {resp.reason or ''}".strip()
         except asyncio.CancelledError:
             raise

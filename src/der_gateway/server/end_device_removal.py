@@ -4,10 +4,9 @@ DELETE /end-devices/{id} alike."""
 from __future__ import annotations
 
 from ..config import Config
-from ..sep import model
 from ..store import EndDeviceRecord
 from . import paths, resources
-from .http import encode
+from .operations import farewell
 
 
 async def delete_end_device(store, config: Config, record: EndDeviceRecord) -> None:
@@ -21,9 +20,7 @@ async def delete_end_device(store, config: Config, record: EndDeviceRecord) -> N
     gone = {paths.edev(record.id), paths.fsa_list(record.id)}
     listed_by = await resources.end_device_audience(store, record)
     subscriptions = await store.subscriptions(record.id)
-    farewells = [(s.id, s.data["notificationURI"], encode(config, model.Notification(
-        subscribedResource=s.resource, status=4 if s.resource in gone else 1,
-        subscriptionURI=paths.subscription(record.id, s.id)))) for s in subscriptions]
+    farewells = [farewell(config, s, 4 if s.resource in gone else 1) for s in subscriptions]
     await store.delete_subscriptions([s.id for s in subscriptions], farewells)
     await store.delete_end_device(record.id, changed=[(href, 4) for href in sorted(gone)]
                                   + [resources.end_device_list_change(*listed_by)])

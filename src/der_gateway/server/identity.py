@@ -4,10 +4,15 @@ Directly over TLS the certificate comes from the handshake, which has already
 checked its chain against the SERCA.  Behind a TLS-terminating proxy it comes
 from a header, honoured only on connections from a configured proxy address,
 and its chain is checked here against the same trust anchors.
+
+Either way the chain must not use two X.509 features IEEE 2030.5 excludes and
+OpenSSL accepts: policy mappings and name constraints (SEC.100, SEC.101; CSIP
+conformance COMM-004E/F).  Such a client is answered 403.
 """
 
 from __future__ import annotations
 
+import _ssl
 import ipaddress
 import ssl
 import weakref
@@ -18,9 +23,37 @@ from aiohttp import web
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import ExtensionOID
 
 from ..sep.identity import lfdi_from_certificate
 from .http import Problem
+
+
+EXCLUDED_EXTENSIONS = {ExtensionOID.POLICY_MAPPINGS: "policy mappings",
+                       ExtensionOID.NAME_CONSTRAINTS: "name constraints"}
+
+
+def excluded_extension(chain: list[x509.Certificate]) -> str | None:
+    """Why 2030.5 refuses this chain (a certificate with policy mappings or name constraints), or None."""
+    for cert in chain:
+        for oid, name in EXCLUDED_EXTENSIONS.items():
+            try:
+                cert.extensions.get_extension_for_oid(oid)
+            except x509.ExtensionNotFound:
+                continue
+            except ValueError:
+                return "a certificate in the chain has a malformed extension"
+            return f"a certificate in the chain has {name}, which IEEE 2030.5 does not allow"
+    return None
+
+
+def verified_chain(ssl_object: ssl.SSLObject) -> list[x509.Certificate]:
+    """The chain the handshake verified, leaf first (SSLObject.get_verified_chain from Python 3.13)."""
+    getter = getattr(ssl_object, "get_verified_chain", None)
+    if getter is not None:
+        return [x509.load_der_x509_certificate(der) for der in getter()]
+    return [x509.load_der_x509_certificate(c.public_bytes(_ssl.ENCODING_DER))
+            for c in ssl_object._sslobj.get_verified_chain()]
 
 
 class ProxiedCertificates:
@@ -44,6 +77,9 @@ class ProxiedCertificates:
         except ValueError:
             raise Problem(403, f"{self.header} does not hold a PEM certificate") from None
         self._verify(chain)
+        refused = excluded_extension(chain)
+        if refused:
+            raise Problem(403, refused)
         if _is_ca(chain[0]):
             raise Problem(403, "a CA certificate is not a client identity")
         return chain[0].public_bytes(Encoding.DER)
@@ -89,7 +125,9 @@ class ConnectionIdentities:
 
     def __init__(self, proxied: ProxiedCertificates | None) -> None:
         self.proxied = proxied
-        self._by_connection: weakref.WeakKeyDictionary[ssl.SSLObject, str] = weakref.WeakKeyDictionary()
+        # per connection: the caller's LFDI, and why its chain is refused (None: it is not)
+        self._by_connection: weakref.WeakKeyDictionary[ssl.SSLObject, tuple[str, str | None]] = \
+            weakref.WeakKeyDictionary()
 
     def lfdi(self, request: web.Request) -> str:
         if self.proxied is not None:  # one proxy connection carries many clients
@@ -97,10 +135,14 @@ class ConnectionIdentities:
         ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
         if ssl_object is None:
             raise Problem(403, "a client certificate is required")
-        lfdi = self._by_connection.get(ssl_object)
-        if lfdi is None:
+        known = self._by_connection.get(ssl_object)
+        if known is None:
             der = ssl_object.getpeercert(binary_form=True)
             if der is None:
                 raise Problem(403, "a client certificate is required")
-            lfdi = self._by_connection[ssl_object] = lfdi_from_certificate(der)
+            refused = excluded_extension(verified_chain(ssl_object))
+            known = self._by_connection[ssl_object] = (lfdi_from_certificate(der), refused)
+        lfdi, refused = known
+        if refused:
+            raise Problem(403, refused)
         return lfdi

@@ -6,11 +6,13 @@ from __future__ import annotations
 import dataclasses
 
 from ..clock import Clock
+from ..config import Config
 from ..domain import events as lifecycle
 from ..domain.identifiers import Pen, new_mrid
 from ..sep import codec, model
-from ..store import ControlRecord
+from ..store import ControlRecord, EndDeviceRecord, SubscriptionRecord
 from . import paths
+from .http import encode
 
 StateRow = tuple[int, int, int, int | None]
 
@@ -123,3 +125,13 @@ async def refresh_states(store, clock: Clock, since: int | None = None) -> int |
 
 def event_states(records: list[ControlRecord], now: int) -> dict[int, lifecycle.EventState]:
     return lifecycle.states_at([as_event(r) for r in records], now)
+
+
+def farewell(config: Config, subscription: SubscriptionRecord, status: int = 1) -> tuple[int, str, bytes]:
+    """The last Notification of a subscription that ends: (subscription id, notificationURI, body).
+
+    status 1: cancelled with no further information (the client or the operator ended it).
+    """
+    note = model.Notification(subscribedResource=subscription.resource, status=status,
+                              subscriptionURI=paths.subscription(subscription.end_device_id, subscription.id))
+    return subscription.id, subscription.data["notificationURI"], encode(config, note)

@@ -381,6 +381,13 @@ class ControlPlaneStore:
         """(id, href, status, audience: None for everyone) of the oldest changes not yet fanned out."""
         return [(r[0], r[1], r[2], tuple(json.loads(r[3])) if r[3] is not None else None) for r in self._rows(
             "SELECT id, resource, status, audience FROM changes ORDER BY id LIMIT ?", (limit,))]
+    async def drop_refused_subscription(self, subscription_id: int) -> None:
+        """Deletes a subscription whose client refused its notifications, and everything queued for it, silently."""
+        def drop(c: sqlite3.Connection) -> None:
+            c.execute("DELETE FROM subscriptions WHERE id = ?", (subscription_id,))
+            c.execute("DELETE FROM outbox WHERE subscription_id = ?", (subscription_id,))
+        await self._in_transaction(drop)
+
 
     async def fan_out(self, change_ids: Sequence[int], notifications: Sequence[tuple[int, str, bytes]],
                       ended_subscriptions: Sequence[int] = ()) -> None:

@@ -7,7 +7,8 @@ from aiohttp import web
 from ...sep import codec, model
 from .. import paths, resources
 from ..access import path_int, viewer, visible_end_device
-from ..http import RESOURCE_LIMIT, Problem, created, encode, no_content, paging, read_resource, sep_response
+from ..http import RESOURCE_LIMIT, Problem, created, no_content, paging, read_resource, sep_response
+from ..operations import farewell
 from ..state import BACKGROUND, CLIENT, CONFIG, STORE
 
 routes = web.RouteTableDef()
@@ -68,11 +69,7 @@ async def get_subscription(request: web.Request) -> web.Response:
 
 @routes.delete("/edev/{edev}/sub/{sub}")
 async def unsubscribe(request: web.Request) -> web.Response:
-    record, subscription = await _own_subscription(request)
-    href = paths.subscription(record.id, subscription.id)
-    farewell = encode(request.app[CONFIG], model.Notification(subscribedResource=subscription.resource, status=1,
-                                                              subscriptionURI=href))
-    await request.app[STORE].delete_subscriptions(
-        [subscription.id], [(subscription.id, subscription.data["notificationURI"], farewell)])
+    _, subscription = await _own_subscription(request)
+    await request.app[STORE].delete_subscriptions([subscription.id], [farewell(request.app[CONFIG], subscription)])
     request.app[BACKGROUND].changed()
     return no_content()
