@@ -26,6 +26,14 @@ EXTENDED = "S-ALL-50"
 PROCEDURE_SETTINGS: dict[str, dict[str, object]] = {
     "S-OPT-01": {"in_band_registration": False},
 }
+# Warnings that cactus 1.3.3 raises whatever the server does, matched exactly.  S-ALL-49 wants two DERPrograms of
+# primacy 1 and 2, then checks "a DERProgram of primacy 1" and "one of primacy 2" over every DERProgram it found,
+# logging a warning for each that it skips: the other program.  A run whose only warnings are these, with every
+# step passed, no XSD error and the procedure complete, counts as passed, and the table says why.
+HARNESS_DEFECTS: dict[str, re.Pattern[str]] = {
+    "S-ALL-49": re.compile(r"\(A\) PRECONDITION\[0\] Attempt \d+: Skipping DERProgram /derp/\d+ - "
+                           r"primacy (1 != expected 2|2 != expected 1)\."),
+}
 PIN = 111115  # the Registration PIN cactus's clients treat as valid (five digits and the check digit)
 PEN = 40732
 MAX_WATTS = 5000
@@ -52,6 +60,7 @@ class Result:
     seconds: float
     detail: str = ""
     output: str = ""
+    waived: list[str] = field(default_factory=list)  # harness-defect warnings (HARNESS_DEFECTS) let pass
 
 
 @dataclass
@@ -188,9 +197,14 @@ async def run_procedure(plan: Plan, harness: Harness, procedure: str, required: 
             out, _ = await cactus.communicate()
         text = out.decode(errors="replace")
         (run_dir / "cactus.out").write_text(text)
-        passed = cactus.returncode == 0
-        return Result(procedure, passed, round(time.monotonic() - started, 1),
-                      "" if passed else failure_summary(text), text)
+        seconds = round(time.monotonic() - started, 1)
+        if cactus.returncode == 0:
+            return Result(procedure, True, seconds, "", text)
+        waived = waived_warnings(procedure, text)
+        if waived:
+            return Result(procedure, True, seconds, "passed but for the harness's own warnings: "
+                          + " | ".join(waived), text, waived)
+        return Result(procedure, False, seconds, failure_summary(text), text)
     except Exception as exc:  # a server that does not start fails the procedure, not the whole run
         return Result(procedure, False, round(time.monotonic() - started, 1), f"{type(exc).__name__}: {exc}")
     finally:
@@ -201,10 +215,28 @@ _FAILURE = re.compile(r"(Fail|Exception|arning|XSD|rror|xpected|imed out)")
 _ZERO = re.compile(r"^(Warnings|XSD Errors)\s*│\s*0$")
 
 
+def _warnings(output: str) -> list[str]:
+    return [line.split(" - ", 1)[1] for line in output.splitlines()
+            if " WARNING cactus_client" in line and " - " in line]
+
+
+def waived_warnings(procedure: str, output: str) -> list[str]:
+    """The warnings of a strict failure if they are all known harness defects and nothing else failed; else []."""
+    defect = HARNESS_DEFECTS.get(procedure)
+    evaluation = re.search(r"ResultsEvaluation\((.*?)\)\s*$", output, re.MULTILINE)
+    if defect is None or evaluation is None:
+        return []
+    facts = dict(re.findall(r"(\w+)=(True|False)", evaluation.group(1)))
+    if not all(facts.get(k) == "True" for k in ("all_steps_evaluated", "all_steps_passed", "no_xsd_errors",
+                                                  "execution_complete")):
+        return []
+    warnings = _warnings(output)
+    return warnings if warnings and all(defect.fullmatch(w) for w in warnings) else []
+
+
 def failure_summary(output: str) -> str:
     """Why a procedure failed: the warnings cactus logged and the failing rows of its result panel."""
-    warnings = [line.split(" - ", 1)[1] for line in output.splitlines()
-                if " WARNING cactus_client" in line and " - " in line]
+    warnings = _warnings(output)
     rows = [line.strip("│ \t") for line in output.splitlines() if line.startswith("│ │")]
     reasons = [" ".join(row.split()) for row in rows if _FAILURE.search(row) and not _ZERO.match(row)]
     return " | ".join(dict.fromkeys(warnings + reasons))[:600]
@@ -240,8 +272,10 @@ async def run_plan(plan: Plan, harness: Harness, progress: bool = True) -> list[
 
 def table(results: list[Result]) -> str:
     rows = ["| procedure | result | seconds | detail |", "|---|---|---|---|"]
-    rows += [f"| {r.procedure} | {'pass' if r.passed else 'FAIL'} | {r.seconds:.0f} | "
+    rows += [f"| {r.procedure} | {'pass*' if r.waived else 'pass' if r.passed else 'FAIL'} | {r.seconds:.0f} | "
              f"{r.detail.replace('|', '/')[:200]} |" for r in results]
     passed = sum(r.passed for r in results)
-    rows.append(f"\n{passed} of {len(results)} procedures passed")
+    rows.append(f"\n{passed} of {len(results)} procedures passed with --strict"
+                + (" (* but for warnings the harness raises whatever the server does: HARNESS_DEFECTS in "
+                   "der_gateway/conformance/runner.py)" if any(r.waived for r in results) else ""))
     return "\n".join(rows)
