@@ -11,7 +11,7 @@ from ...domain import registration as rules
 from ...sep import codec, model
 from ...store import EndDeviceRecord
 from .. import paths, resources, views
-from ..access import viewer, visible_end_device
+from ..access import names_aggregator_end_device, viewer, visible_end_device
 from ..http import Problem, created, no_content, paging, read_resource, sep_response
 from ..state import BACKGROUND, CLIENT, CONFIG, STORE
 
@@ -24,13 +24,8 @@ async def _view(request: web.Request, record: EndDeviceRecord) -> model.EndDevic
 
 @routes.get(paths.EDEV_LIST)
 async def list_end_devices(request: web.Request) -> web.Response:
-    page_args = paging(request)
-    page = await request.app[STORE].end_devices_visible_to(
-        request[CLIENT].lfdi, page_args.start, page_args.limit, page_args.after)
-    items = [await _view(request, r) for r in page.items]
-    return sep_response(model.EndDeviceList(href=paths.EDEV_LIST, subscribable=0, all=page.all,
-                                            results=len(items), pollRate=await viewer(request).poll_rate("edev"),
-                                            EndDevice=items))
+    page = paging(request)
+    return sep_response(await resources.end_device_list(viewer(request), page.start, page.limit, page.after))
 
 
 @routes.post(paths.EDEV_LIST)
@@ -40,6 +35,8 @@ async def register_end_device(request: web.Request) -> web.Response:
     posted = await read_resource(request, model.EndDevice)
     identity = rules.identity_of(client, posted.lFDI, posted.sFDI)
     rules.check_may_register(client, identity)
+    if viewer(request).has_aggregator_end_device:
+        rules.check_not_aggregator_itself(client, identity, paths.edev(paths.AGGREGATOR_EDEV_ID))
     existing = await store.end_device_by_identity(identity.lfdi, identity.sfdi)
     repeat = rules.match_existing(client, identity, existing)
     if repeat is not None:
@@ -60,11 +57,20 @@ def _updated(record: EndDeviceRecord, posted: model.EndDevice) -> EndDeviceRecor
 
 @routes.get("/edev/{edev}")
 async def get_end_device(request: web.Request) -> web.Response:
+    if names_aggregator_end_device(request):
+        return sep_response(await resources.aggregator_end_device(viewer(request)))
     return sep_response(await _view(request, await visible_end_device(request)))
+
+
+def _refuse_aggregator_end_device(request: web.Request) -> None:
+    if names_aggregator_end_device(request):
+        raise Problem(403, f"{request.path} is this aggregator's own EndDevice, made by the server from its "
+                           "certificate: it cannot be changed or deleted")
 
 
 @routes.put("/edev/{edev}")
 async def put_end_device(request: web.Request) -> web.Response:
+    _refuse_aggregator_end_device(request)
     record = await visible_end_device(request)
     posted = await read_resource(request, model.EndDevice)
     if posted.sFDI != record.sFDI or (posted.lFDI is not None and posted.lFDI.upper() != record.lFDI):
@@ -75,6 +81,7 @@ async def put_end_device(request: web.Request) -> web.Response:
 
 @routes.delete("/edev/{edev}")
 async def delete_end_device(request: web.Request) -> web.Response:
+    _refuse_aggregator_end_device(request)
     record = await visible_end_device(request)
     if record.owner_lfdi != request[CLIENT].lfdi:
         raise Problem(403, "only the client that registered this EndDevice may delete it")
