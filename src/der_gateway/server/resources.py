@@ -89,7 +89,7 @@ async def aggregator_end_device(v: Viewer) -> model.EndDevice | None:
     since = await v.store.aggregator_created(v.client.lfdi)
     if since is None:
         return None
-    subscriptions = len(await v.store.aggregator_subscriptions(v.client.lfdi))
+    subscriptions = await v.store.count_subscriptions(v.client.lfdi, None)
     return model.EndDevice(
         href=paths.edev(paths.AGGREGATOR_EDEV_ID), subscribable=0, lFDI=v.client.lfdi, sFDI=v.client.sfdi,
         changedTime=since, enabled=True,

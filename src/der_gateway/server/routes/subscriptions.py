@@ -11,6 +11,7 @@ from aiohttp import web
 
 from ...domain.clients import aggregator_subscription_limit
 from ...sep import codec, model
+from ...store import SubscriptionRecord
 from .. import paths, resources
 from ..access import names_aggregator_end_device, path_int, viewer, visible_end_device
 from ..http import RESOURCE_LIMIT, Problem, created, no_content, paging, read_resource, sep_response
@@ -32,7 +33,7 @@ async def _list_holder(request: web.Request) -> int | None:
     return (await visible_end_device(request)).id
 
 
-async def _subscriptions(request: web.Request, edev_id: int | None):
+async def _subscriptions(request: web.Request, edev_id: int | None) -> list[SubscriptionRecord]:
     store = request.app[STORE]
     if edev_id is None:
         return await store.aggregator_subscriptions(request[CLIENT].lfdi)
@@ -86,7 +87,7 @@ async def subscribe(request: web.Request) -> web.Response:
     return created(paths.subscription(edev_id, sub_id))
 
 
-async def _own_subscription(request: web.Request):
+async def _own_subscription(request: web.Request) -> tuple[int | None, SubscriptionRecord]:
     edev_id = await _list_holder(request)
     subscription = await request.app[STORE].subscription(path_int(request, "sub"))
     if (subscription is None or subscription.end_device_id != edev_id
