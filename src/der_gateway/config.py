@@ -28,7 +28,8 @@ class Config:
     response_cache_entries: int = 10_000  # encoded GET answers kept until the store changes; 0: none
     timezone: str = "UTC"
     time_quality: int = 4
-    # per client and EndDevice: an aggregator acting for N devices may hold N times as many
+    # per client and EndDevice: an aggregator acting for N devices may hold N times as many.  Under
+    # csip-aus an aggregator subscribes through its own EndDevice's list, which holds N + 1 times this many.
     max_subscriptions_per_client: int = 100
     # notificationURIs must start with one of these; add "http://..." prefixes to allow plain http
     notification_allow: tuple[str, ...] = ("https://",)

@@ -58,6 +58,13 @@ def check_may_register(client: Client, identity: Identity) -> None:
         raise Refused(403, "only an aggregator may register an EndDevice whose lFDI is not its own certificate's")
 
 
+def check_not_aggregator_itself(client: Client, identity: Identity, own_href: str) -> None:
+    """Under CSIP-AUS an aggregator's own EndDevice exists already (own_href), derived from its certificate."""
+    if client.is_aggregator and identity.lfdi == client.lfdi:
+        raise Refused(409, f"lFDI {identity.lfdi} is this aggregator's own EndDevice, {own_href}, which the server "
+                           "keeps: register only the EndDevices it acts for")
+
+
 class Registered(Protocol):
     lFDI: str
     owner_lfdi: str

@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ..store import EndDeviceRecord
+from . import paths
 from .http import Problem
 from .resources import Viewer
 from .state import CLIENT, CLOCK, CONFIG, STORE
@@ -32,3 +33,8 @@ async def visible_end_device(request: web.Request) -> EndDeviceRecord:
     if not await viewer(request).may_see_end_device(record):
         raise Problem(404, f"no EndDevice at {request.path}")
     return record
+
+
+def names_aggregator_end_device(request: web.Request) -> bool:
+    """Whether the path's EndDevice is the calling aggregator's own (CSIP-AUS), which is not stored."""
+    return path_int(request, "edev") == paths.AGGREGATOR_EDEV_ID and viewer(request).has_aggregator_end_device

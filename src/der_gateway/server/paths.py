@@ -48,12 +48,18 @@ def mup(mup_id: int) -> str:
     return f"/mup/{mup_id}"
 
 
-def subscription_list(edev_id: int) -> str:
-    return f"/edev/{edev_id}/sub"
+# CSIP-AUS: an aggregator's own EndDevice, which the server derives from its certificate and does not store.
+# Each aggregator sees its own here; stored EndDevices are numbered from 1.
+AGGREGATOR_EDEV_ID = 0
 
 
-def subscription(edev_id: int, sub_id: int) -> str:
-    return f"/edev/{edev_id}/sub/{sub_id}"
+def subscription_list(edev_id: int | None) -> str:
+    """None: the SubscriptionList of the caller's own aggregator EndDevice."""
+    return f"/edev/{AGGREGATOR_EDEV_ID if edev_id is None else edev_id}/sub"
+
+
+def subscription(edev_id: int | None, sub_id: int) -> str:
+    return f"{subscription_list(edev_id)}/{sub_id}"
 
 
 def fsa(group_id: int) -> str:

@@ -41,6 +41,11 @@ class Viewer:
         return (self.client.may_act_for(record.lFDI, record.owner_lfdi)
                 or await self.store.has_access(record.id, self.client.lfdi))
 
+    @property
+    def has_aggregator_end_device(self) -> bool:
+        """CSIP-AUS gives an aggregator an EndDevice of its own, which holds its SubscriptionList."""
+        return self.client.is_aggregator and self.config.profile == "csip-aus"
+
 
 # -- EndDevice and FunctionSetAssignments ---------------------------------------
 
@@ -49,7 +54,9 @@ async def end_device(v: Viewer, record: EndDeviceRecord) -> model.EndDevice:
     ders = len(await store.der_numbers(record.id))
     logs = (await store.log_events(record.id, 0, 0)).all
     groups = len(await store.groups_of(record.id)) if record.enabled else 0
-    subscriptions = len(await store.subscriptions(record.id))
+    # an aggregator subscribes through its own EndDevice (CSIP-AUS): the ones it acts for show it no list
+    subscriptions = None if v.has_aggregator_end_device else model.ListLink(
+        href=paths.subscription_list(record.id), all=len(await store.subscriptions(record.id)))
     post_rate = record.postRate if record.postRate is not None else await v.post_rate("edev")
     return model.EndDevice(
         href=paths.edev(record.id),
@@ -64,18 +71,41 @@ async def end_device(v: Viewer, record: EndDeviceRecord) -> model.EndDevice:
         FunctionSetAssignmentsListLink=model.ListLink(href=paths.fsa_list(record.id), all=groups),
         postRate=post_rate,
         RegistrationLink=model.Link(href=paths.registration(record.id)),
-        SubscriptionListLink=model.ListLink(href=paths.subscription_list(record.id), all=subscriptions),
+        SubscriptionListLink=subscriptions,
         ConnectionPointLink=(model.Link(href=paths.connection_point(record.id))
                              if v.config.profile == "csip-aus" else None),
     )
 
 
+async def aggregator_end_device(v: Viewer) -> model.EndDevice | None:
+    """The calling aggregator's own EndDevice (CSIP-AUS), derived from its certificate; None if it has none.
+
+    It is the aggregator itself, not a DER: its identity and its SubscriptionList, through which it
+    subscribes to the resources of every EndDevice it acts for.  It never changes after the
+    aggregator becomes known, and cannot be registered, changed or deleted by a client.
+    """
+    if not v.has_aggregator_end_device:
+        return None
+    since = await v.store.aggregator_created(v.client.lfdi)
+    if since is None:
+        return None
+    subscriptions = await v.store.count_subscriptions(v.client.lfdi, None)
+    return model.EndDevice(
+        href=paths.edev(paths.AGGREGATOR_EDEV_ID), subscribable=0, lFDI=v.client.lfdi, sFDI=v.client.sfdi,
+        changedTime=since, enabled=True,
+        SubscriptionListLink=model.ListLink(href=paths.subscription_list(None), all=subscriptions))
+
+
 async def end_device_list(v: Viewer, start: int, limit: int, after: int | None = None) -> model.EndDeviceList:
-    """The EndDevices the caller may act for (or has been granted), by sFDI."""
-    page = await v.store.end_devices_visible_to(v.client.lfdi, start, limit, after)
-    items = [await end_device(v, r) for r in page.items]
-    return model.EndDeviceList(href=paths.EDEV_LIST, subscribable=1, all=page.all, results=len(items),
-                               pollRate=await v.poll_rate("edev"), EndDevice=items)
+    """The EndDevices the caller may act for; a CSIP-AUS aggregator's own EndDevice comes first."""
+    own = await aggregator_end_device(v)
+    leading = [own] if own is not None and (after is None or own.changedTime >= after) else []
+    shown = leading[start:start + limit]
+    page = await v.store.end_devices_visible_to(v.client.lfdi, max(0, start - len(leading)),
+                                                limit - len(shown), after)
+    shown += [await end_device(v, r) for r in page.items]
+    return model.EndDeviceList(href=paths.EDEV_LIST, subscribable=1, all=page.all + len(leading),
+                               results=len(shown), pollRate=await v.poll_rate("edev"), EndDevice=shown)
 
 
 async def end_device_audience(store, record: EndDeviceRecord) -> tuple[str, ...]:

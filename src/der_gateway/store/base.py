@@ -66,6 +66,7 @@ class Store(Protocol):
     async def add_aggregator(self, lfdi: str, name: str) -> None: ...
     async def aggregators(self) -> list[tuple[str, str]]: ...
     async def is_aggregator(self, lfdi: str) -> bool: ...
+    async def aggregator_created(self, lfdi: str) -> int | None: ...  # when it became known; None: not one
 
     # EndDevice and Registration
     async def end_device(self, end_device_id: int) -> EndDeviceRecord | None: ...
@@ -147,7 +148,7 @@ class ResponseRecord:
 @dataclass(frozen=True)
 class SubscriptionRecord:
     id: int
-    end_device_id: int
+    end_device_id: int | None  # None: in the SubscriptionList of the client's own aggregator EndDevice (CSIP-AUS)
     client_lfdi: str
     resource: str
     data: dict[str, Any]  # the Subscription as POSTed

@@ -332,3 +332,27 @@ MIGRATIONS.append(
     ALTER TABLE changes ADD COLUMN audience TEXT;
     """
 )
+
+MIGRATIONS.append(
+    # 5: a subscription's end_device_id may be NULL: it is then in the SubscriptionList of its client's own
+    # EndDevice, which the server derives from an aggregator's certificate (CSIP-AUS) and does not store.
+    # SQLite cannot relax NOT NULL in place: the table is rebuilt, keeping its ids and its id sequence.
+    """
+    CREATE TABLE subscriptions_new (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        end_device_id INTEGER REFERENCES end_devices (id) ON DELETE CASCADE,
+        client_lfdi TEXT NOT NULL,
+        resource TEXT NOT NULL,
+        body TEXT NOT NULL
+    );
+    INSERT INTO subscriptions_new (id, end_device_id, client_lfdi, resource, body)
+        SELECT id, end_device_id, client_lfdi, resource, body FROM subscriptions;
+    DELETE FROM sqlite_sequence WHERE name = 'subscriptions_new';
+    INSERT INTO sqlite_sequence (name, seq) SELECT 'subscriptions_new', seq FROM sqlite_sequence
+        WHERE name = 'subscriptions';
+    DROP TABLE subscriptions;
+    ALTER TABLE subscriptions_new RENAME TO subscriptions;
+    CREATE INDEX subscriptions_by_resource ON subscriptions (resource);
+    CREATE INDEX subscriptions_by_client ON subscriptions (client_lfdi, end_device_id);
+    """
+)

@@ -130,6 +130,10 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore):
     async def is_aggregator(self, lfdi: str) -> bool:
         return self._one("SELECT 1 FROM aggregators WHERE lfdi = ?", (lfdi,)) is not None
 
+    async def aggregator_created(self, lfdi: str) -> int | None:
+        row = self._one("SELECT created FROM aggregators WHERE lfdi = ?", (lfdi,))
+        return row[0] if row else None
+
     # -- EndDevice ------------------------------------------------------------
 
     async def end_device(self, end_device_id: int) -> EndDeviceRecord | None:

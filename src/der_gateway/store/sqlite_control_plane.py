@@ -340,8 +340,9 @@ class ControlPlaneStore:
 
     # -- subscriptions and the outbox -------------------------------------------------
 
-    async def add_subscription(self, end_device_id: int, client_lfdi: str, resource: str,
+    async def add_subscription(self, end_device_id: int | None, client_lfdi: str, resource: str,
                                data: dict[str, Any]) -> int:
+        """end_device_id None: into the SubscriptionList of the client's own (aggregator) EndDevice."""
         return await self._in_transaction(lambda c: c.execute(
             "INSERT INTO subscriptions (end_device_id, client_lfdi, resource, body) VALUES (?, ?, ?, ?)",
             (end_device_id, client_lfdi, resource, json.dumps(data))).lastrowid)
@@ -350,6 +351,12 @@ class ControlPlaneStore:
         return [SubscriptionRecord(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in self._rows(
             "SELECT id, end_device_id, client_lfdi, resource, body FROM subscriptions WHERE end_device_id = ? "
             "ORDER BY id", (end_device_id,))]
+
+    async def aggregator_subscriptions(self, client_lfdi: str) -> list[SubscriptionRecord]:
+        """The SubscriptionList of an aggregator's own EndDevice (CSIP-AUS)."""
+        return [SubscriptionRecord(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in self._rows(
+            "SELECT id, end_device_id, client_lfdi, resource, body FROM subscriptions "
+            "WHERE client_lfdi = ? AND end_device_id IS NULL ORDER BY id", (client_lfdi,))]
 
     async def subscription(self, subscription_id: int) -> SubscriptionRecord | None:
         r = self._one("SELECT id, end_device_id, client_lfdi, resource, body FROM subscriptions WHERE id = ?",
@@ -364,9 +371,9 @@ class ControlPlaneStore:
             "SELECT id, end_device_id, client_lfdi, resource, body FROM subscriptions WHERE resource = ? ORDER BY id",
             (resource,))]
 
-    async def count_subscriptions(self, client_lfdi: str, end_device_id: int) -> int:
-        """The client's subscriptions in one EndDevice's SubscriptionList."""
-        return self._one("SELECT count(*) FROM subscriptions WHERE client_lfdi = ? AND end_device_id = ?",
+    async def count_subscriptions(self, client_lfdi: str, end_device_id: int | None) -> int:
+        """The client's subscriptions in one EndDevice's SubscriptionList (None: its own aggregator EndDevice's)."""
+        return self._one("SELECT count(*) FROM subscriptions WHERE client_lfdi = ? AND end_device_id IS ?",
                          (client_lfdi, end_device_id))[0]
 
     async def delete_subscriptions(self, subscription_ids: Sequence[int],

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from ...domain.time import zone_times
 from ...sep import model
-from .. import paths
+from .. import paths, resources
 from ..access import viewer
 from ..http import sep_response
 from ..state import CLIENT, CLOCK, CONFIG, STORE
@@ -18,7 +18,7 @@ routes = web.RouteTableDef()
 async def device_capability(request: web.Request) -> web.Response:
     client = request[CLIENT]
     store = request.app[STORE]
-    end_devices = await store.end_devices_visible_to(client.lfdi, 0, 0)
+    end_devices = await resources.end_device_list(viewer(request), 0, 0)
     mirrors = await store.mirror_usage_points(client.lfdi, 0, 0)
     return sep_response(model.DeviceCapability(
         href=paths.DCAP,

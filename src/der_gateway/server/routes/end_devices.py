@@ -12,7 +12,7 @@ from ...domain.nmi import nmi_problem
 from ...sep import model
 from ...store import EndDeviceRecord
 from .. import end_device_removal, paths, resources, views
-from ..access import viewer, visible_end_device
+from ..access import names_aggregator_end_device, viewer, visible_end_device
 from ..http import Problem, created, encode, no_content, paging, read_resource, replaced, sep_response
 from ..state import BACKGROUND, CLIENT, CONFIG, STORE
 
@@ -36,6 +36,8 @@ async def register_end_device(request: web.Request) -> web.Response:
     posted = await read_resource(request, model.EndDevice)
     identity = rules.identity_of(client, posted.lFDI, posted.sFDI)
     rules.check_may_register(client, identity)
+    if viewer(request).has_aggregator_end_device:
+        rules.check_not_aggregator_itself(client, identity, paths.edev(paths.AGGREGATOR_EDEV_ID))
     existing = await store.end_device_by_identity(identity.lfdi, identity.sfdi)
     repeat = rules.match_existing(client, identity, existing, repeat_allowed=config.reregistration_allowed)
     if repeat is not None:
@@ -57,11 +59,20 @@ def _updated(record: EndDeviceRecord, posted: model.EndDevice) -> EndDeviceRecor
 
 @routes.get("/edev/{edev}")
 async def get_end_device(request: web.Request) -> web.Response:
+    if names_aggregator_end_device(request):
+        return sep_response(await resources.aggregator_end_device(viewer(request)))
     return sep_response(await _view(request, await visible_end_device(request)))
+
+
+def _refuse_aggregator_end_device(request: web.Request) -> None:
+    if names_aggregator_end_device(request):
+        raise Problem(403, f"{request.path} is this aggregator's own EndDevice, made by the server from its "
+                           "certificate: it cannot be changed or deleted")
 
 
 @routes.put("/edev/{edev}")
 async def put_end_device(request: web.Request) -> web.Response:
+    _refuse_aggregator_end_device(request)
     record = await visible_end_device(request)
     posted = await read_resource(request, model.EndDevice)
     if posted.sFDI != record.sFDI or (posted.lFDI is not None and posted.lFDI.upper() != record.lFDI):
@@ -72,6 +83,7 @@ async def put_end_device(request: web.Request) -> web.Response:
 
 @routes.delete("/edev/{edev}")
 async def delete_end_device(request: web.Request) -> web.Response:
+    _refuse_aggregator_end_device(request)
     record = await visible_end_device(request)
     if record.owner_lfdi != request[CLIENT].lfdi:
         raise Problem(403, "only the client that registered this EndDevice may delete it")

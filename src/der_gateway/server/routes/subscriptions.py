@@ -1,12 +1,19 @@
-"""An EndDevice's SubscriptionList (/edev/{id}/sub): what its client wants to be notified of."""
+"""An EndDevice's SubscriptionList (/edev/{id}/sub): what its client wants to be notified of.
+
+Under CSIP-AUS an aggregator subscribes through the list of its own EndDevice
+(/edev/0/sub, see resources.aggregator_end_device), to the resources of any
+EndDevice it acts for; its subscriptions there are stored with no EndDevice.
+"""
 
 from __future__ import annotations
 
 from aiohttp import web
 
+from ...domain.clients import aggregator_subscription_limit
 from ...sep import codec, model
+from ...store import SubscriptionRecord
 from .. import paths, resources
-from ..access import path_int, viewer, visible_end_device
+from ..access import names_aggregator_end_device, path_int, viewer, visible_end_device
 from ..http import RESOURCE_LIMIT, Problem, created, no_content, paging, read_resource, sep_response
 from ..operations import farewell
 from ..state import BACKGROUND, CLIENT, CONFIG, STORE
@@ -14,28 +21,55 @@ from ..state import BACKGROUND, CLIENT, CONFIG, STORE
 routes = web.RouteTableDef()
 
 
-def _subscription(edev_id: int, sub_id: int, data: dict) -> model.Subscription:
+def _subscription(edev_id: int | None, sub_id: int, data: dict) -> model.Subscription:
     subscription = codec.from_data(model.Subscription, data)
     subscription.href = paths.subscription(edev_id, sub_id)
     return subscription
 
 
+async def _list_holder(request: web.Request) -> int | None:
+    """The EndDevice whose SubscriptionList the path names; None: the calling aggregator's own."""
+    if names_aggregator_end_device(request):
+        return None
+    return (await visible_end_device(request)).id
+
+
+async def _subscriptions(request: web.Request, edev_id: int | None) -> list[SubscriptionRecord]:
+    store = request.app[STORE]
+    if edev_id is None:
+        return await store.aggregator_subscriptions(request[CLIENT].lfdi)
+    return await store.subscriptions(edev_id)
+
+
 @routes.get("/edev/{edev}/sub")
 async def list_subscriptions(request: web.Request) -> web.Response:
-    record = await visible_end_device(request)
+    edev_id = await _list_holder(request)
     page = paging(request)
-    subs = await request.app[STORE].subscriptions(record.id)
+    subs = await _subscriptions(request, edev_id)
     shown = subs[page.start:page.start + page.limit]
     return sep_response(model.SubscriptionList(
-        href=paths.subscription_list(record.id), all=len(subs), results=len(shown),
+        href=paths.subscription_list(edev_id), all=len(subs), results=len(shown),
         pollRate=await viewer(request).poll_rate("sub"),
-        Subscription=[_subscription(record.id, s.id, s.data) for s in shown]))
+        Subscription=[_subscription(edev_id, s.id, s.data) for s in shown]))
+
+
+async def _limit(request: web.Request, edev_id: int | None) -> int:
+    """How many subscriptions the client may hold in this list."""
+    per_end_device = request.app[CONFIG].max_subscriptions_per_client
+    if edev_id is not None:
+        return per_end_device
+    acted_for = await request.app[STORE].end_devices_visible_to(request[CLIENT].lfdi, 0, 0)
+    return aggregator_subscription_limit(per_end_device, acted_for.all)
 
 
 @routes.post("/edev/{edev}/sub")
 async def subscribe(request: web.Request) -> web.Response:
-    record = await visible_end_device(request)
+    edev_id = await _list_holder(request)
     config, store, client = request.app[CONFIG], request.app[STORE], request[CLIENT]
+    if edev_id is not None and viewer(request).has_aggregator_end_device:
+        own = paths.subscription_list(None)
+        raise Problem(403, f"under CSIP-AUS an aggregator subscribes through its own EndDevice's "
+                           f"SubscriptionList, {own}, not through those of the EndDevices it acts for")
     posted = await read_resource(request, model.Subscription)
     resource = posted.subscribedResource.split("?", 1)[0]  # the standard: ignore query parameters
     if not await resources.in_scope(viewer(request), resource):
@@ -45,31 +79,33 @@ async def subscribe(request: web.Request) -> web.Response:
     if not any(posted.notificationURI.startswith(prefix) for prefix in config.notification_allow):
         raise Problem(400, f"notificationURI {posted.notificationURI} is not allowed here "
                            f"(allowed: {', '.join(config.notification_allow) or 'none'})")
-    if await store.count_subscriptions(client.lfdi, record.id) >= config.max_subscriptions_per_client:
-        raise Problem(400, f"this client already has {config.max_subscriptions_per_client} subscriptions "
-                           "for this EndDevice, the most allowed", RESOURCE_LIMIT)
+    limit = await _limit(request, edev_id)
+    if await store.count_subscriptions(client.lfdi, edev_id) >= limit:
+        raise Problem(400, f"this client already has {limit} subscriptions in this SubscriptionList, "
+                           "the most allowed", RESOURCE_LIMIT)
     posted.href, posted.subscribedResource = None, resource
-    sub_id = await store.add_subscription(record.id, client.lfdi, resource, codec.to_data(posted))
-    return created(paths.subscription(record.id, sub_id))
+    sub_id = await store.add_subscription(edev_id, client.lfdi, resource, codec.to_data(posted))
+    return created(paths.subscription(edev_id, sub_id))
 
 
-async def _own_subscription(request: web.Request):
-    record = await visible_end_device(request)
+async def _own_subscription(request: web.Request) -> tuple[int | None, SubscriptionRecord]:
+    edev_id = await _list_holder(request)
     subscription = await request.app[STORE].subscription(path_int(request, "sub"))
-    if subscription is None or subscription.end_device_id != record.id:
+    if (subscription is None or subscription.end_device_id != edev_id
+            or (edev_id is None and subscription.client_lfdi != request[CLIENT].lfdi)):
         raise Problem(404, f"no Subscription at {request.path}")
-    return record, subscription
+    return edev_id, subscription
 
 
 @routes.get("/edev/{edev}/sub/{sub}")
 async def get_subscription(request: web.Request) -> web.Response:
-    record, subscription = await _own_subscription(request)
-    return sep_response(_subscription(record.id, subscription.id, subscription.data))
+    edev_id, subscription = await _own_subscription(request)
+    return sep_response(_subscription(edev_id, subscription.id, subscription.data))
 
 
 @routes.delete("/edev/{edev}/sub/{sub}")
 async def unsubscribe(request: web.Request) -> web.Response:
-    _, subscription = await _own_subscription(request)
+    edev_id, subscription = await _own_subscription(request)
     await request.app[STORE].delete_subscriptions([subscription.id], [farewell(request.app[CONFIG], subscription)])
     request.app[BACKGROUND].changed()
     return no_content()
