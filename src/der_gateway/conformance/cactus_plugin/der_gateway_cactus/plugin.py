@@ -34,7 +34,7 @@ RATE_RESOURCES = {  # cactus resource names -> the admin API's rate resources
     "DERProgram": "derp", "DERControlList": "derp", "DERList": "der", "DER": "der",
     "MirrorUsagePointList": "mup", "MirrorUsagePoint": "mup", "SubscriptionList": "sub",
 }
-LIVE_STATUSES = (0, 1)  # EventStatus.currentStatus: Scheduled, Active
+LIVE_STATUSES = (0, 1)  # EventStatus.currentStatus: Scheduled, Active (an event that has ended keeps it)
 
 
 @dataclass
@@ -140,8 +140,11 @@ class DerGatewayAdminPlugin:
         await self._call("PUT", f"/programs/{program_id}/default-control", body)
 
     async def _clear_der_controls(self, alias: str, config: ClientConfig, p: dict[str, Any]) -> None:
+        now = int(time.time())
         live = [c for program_id in set(self._state(alias).programs.values())
-                for c in await self._controls(program_id) if c["EventStatus"]["currentStatus"] in LIVE_STATUSES]
+                for c in await self._controls(program_id)
+                if c["EventStatus"]["currentStatus"] in LIVE_STATUSES
+                and c["interval"]["start"] + c["interval"]["duration"] > now]
         if not p.get("all", False):
             live = sorted(live, key=lambda c: c["interval"]["start"])[-1:]
         for control in live:
