@@ -229,6 +229,23 @@ def listed(receiver, subscription_href: str) -> list[str]:
     return sorted(e.href for e in note.Resource.EndDevice)
 
 
+async def test_a_subscription_hears_only_of_changes_made_after_it(aggregator_world, receiver, identities):
+    """S-ALL-25: a change logged, but not yet fanned out, before a subscription was made is already in what its
+    client reads next; that subscription is told of later changes only."""
+    h, agg, own, first = aggregator_world
+    await h.server.background.settle()
+    count = len(receiver.received)
+    assert (await agg.post("/edev", documents.end_device(identities["device1"].lfdi))).status == 201
+    second = (await agg.post(f"{own}/sub", subscription("/edev", receiver.uri, limit=10))).headers["Location"]
+    await h.server.background.settle()
+    assert [n.subscriptionURI for n in receiver.notifications()[count:]] == [first]
+    await admin(h, "PUT", "/rates", {"resource": "edev", "pollRate": 30})
+    await h.server.background.settle()
+    told = receiver.notifications()[count + 1:]
+    assert sorted(n.subscriptionURI for n in told) == sorted([first, second])
+    assert {n.Resource.pollRate for n in told} == {30}
+
+
 async def test_the_end_device_list_is_subscribable_and_tells_each_client_of_its_own(aggregator_world, receiver,
                                                                                    identities):
     h, agg, own, sub = aggregator_world

@@ -32,9 +32,11 @@ _END_DEVICE = re.compile(r"^/edev/(\d+)$")
 class _Change:
     status: int
     audience: set[str] | None  # None: every subscriber
+    last: int  # the latest change id: subscriptions made after it was logged have nothing to hear
 
-    def merge(self, status: int, audience: tuple[str, ...] | None) -> None:
+    def merge(self, status: int, audience: tuple[str, ...] | None, change_id: int) -> None:
         self.status = max(self.status, status)
+        self.last = max(self.last, change_id)
         if self.audience is not None:
             self.audience = None if audience is None else self.audience | set(audience)
 
@@ -48,19 +50,19 @@ class Notifier:
     async def _by_resource(self, changes: list[tuple[int, str, int, tuple[str, ...] | None]]) -> dict[str, _Change]:
         latest: dict[str, _Change] = {}
 
-        def note(href: str, status: int, audience: tuple[str, ...] | None) -> None:
+        def note(href: str, status: int, audience: tuple[str, ...] | None, change_id: int) -> None:
             if href in latest:
-                latest[href].merge(status, audience)
+                latest[href].merge(status, audience, change_id)
             else:
-                latest[href] = _Change(status, set(audience) if audience is not None else None)
+                latest[href] = _Change(status, set(audience) if audience is not None else None, change_id)
 
-        for _, href, status, audience in changes:
-            note(href, status, audience)
+        for change_id, href, status, audience in changes:
+            note(href, status, audience, change_id)
             m = _END_DEVICE.match(href)
             if m and not status:
                 record = await self.store.end_device(int(m.group(1)))
                 if record is not None:
-                    note(paths.EDEV_LIST, 0, await end_device_audience(self.store, record))
+                    note(paths.EDEV_LIST, 0, await end_device_audience(self.store, record), change_id)
         return latest
 
     async def fan_out_pending(self, batch: int = 1000) -> int:
@@ -75,6 +77,8 @@ class Notifier:
             status = change.status
             for sub in await self.store.subscriptions_to(href):
                 if change.audience is not None and sub.client_lfdi not in change.audience:
+                    continue
+                if sub.after_change >= change.last:
                     continue
                 revoked = await self.store.client_revoked_at(sub.client_lfdi) is not None
                 subscription_href = paths.subscription(sub.end_device_id, sub.id)

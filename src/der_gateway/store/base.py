@@ -152,6 +152,7 @@ class SubscriptionRecord:
     client_lfdi: str
     resource: str
     data: dict[str, Any]  # the Subscription as POSTed
+    after_change: int = 0  # the last change logged before it was made: it is told of later ones only
 
 
 @dataclass(frozen=True)

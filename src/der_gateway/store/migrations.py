@@ -356,3 +356,10 @@ MIGRATIONS.append(
     CREATE INDEX subscriptions_by_client ON subscriptions (client_lfdi, end_device_id);
     """
 )
+
+MIGRATIONS.append(
+    # 6: the last change logged when a subscription was made; it is notified of later changes only
+    """
+    ALTER TABLE subscriptions ADD COLUMN after_change INTEGER NOT NULL DEFAULT 0;
+    """
+)

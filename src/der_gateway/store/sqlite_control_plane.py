@@ -342,34 +342,35 @@ class ControlPlaneStore:
 
     async def add_subscription(self, end_device_id: int | None, client_lfdi: str, resource: str,
                                data: dict[str, Any]) -> int:
-        """end_device_id None: into the SubscriptionList of the client's own (aggregator) EndDevice."""
+        """end_device_id None: into the SubscriptionList of the client's own (aggregator) EndDevice.
+
+        The subscription hears of changes logged after it only: what came before is in what it reads now."""
         return await self._in_transaction(lambda c: c.execute(
-            "INSERT INTO subscriptions (end_device_id, client_lfdi, resource, body) VALUES (?, ?, ?, ?)",
+            "INSERT INTO subscriptions (end_device_id, client_lfdi, resource, body, after_change) VALUES "
+            "(?, ?, ?, ?, (SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'changes'))",
             (end_device_id, client_lfdi, resource, json.dumps(data))).lastrowid)
 
+    def _subscriptions(self, where: str, params: tuple) -> list[SubscriptionRecord]:
+        return [SubscriptionRecord(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5]) for r in self._rows(
+            "SELECT id, end_device_id, client_lfdi, resource, body, after_change FROM subscriptions "
+            f"WHERE {where} ORDER BY id", params)]
+
     async def subscriptions(self, end_device_id: int) -> list[SubscriptionRecord]:
-        return [SubscriptionRecord(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in self._rows(
-            "SELECT id, end_device_id, client_lfdi, resource, body FROM subscriptions WHERE end_device_id = ? "
-            "ORDER BY id", (end_device_id,))]
+        return self._subscriptions("end_device_id = ?", (end_device_id,))
 
     async def aggregator_subscriptions(self, client_lfdi: str) -> list[SubscriptionRecord]:
         """The SubscriptionList of an aggregator's own EndDevice (CSIP-AUS)."""
-        return [SubscriptionRecord(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in self._rows(
-            "SELECT id, end_device_id, client_lfdi, resource, body FROM subscriptions "
-            "WHERE client_lfdi = ? AND end_device_id IS NULL ORDER BY id", (client_lfdi,))]
+        return self._subscriptions("client_lfdi = ? AND end_device_id IS NULL", (client_lfdi,))
 
     async def subscription(self, subscription_id: int) -> SubscriptionRecord | None:
-        r = self._one("SELECT id, end_device_id, client_lfdi, resource, body FROM subscriptions WHERE id = ?",
-                      (subscription_id,))
-        return SubscriptionRecord(r[0], r[1], r[2], r[3], json.loads(r[4])) if r else None
+        found = self._subscriptions("id = ?", (subscription_id,))
+        return found[0] if found else None
 
     async def subscribed_resources(self) -> list[str]:
         return [r[0] for r in self._rows("SELECT DISTINCT resource FROM subscriptions ORDER BY resource")]
 
     async def subscriptions_to(self, resource: str) -> list[SubscriptionRecord]:
-        return [SubscriptionRecord(r[0], r[1], r[2], r[3], json.loads(r[4])) for r in self._rows(
-            "SELECT id, end_device_id, client_lfdi, resource, body FROM subscriptions WHERE resource = ? ORDER BY id",
-            (resource,))]
+        return self._subscriptions("resource = ?", (resource,))
 
     async def count_subscriptions(self, client_lfdi: str, end_device_id: int | None) -> int:
         """The client's subscriptions in one EndDevice's SubscriptionList (None: its own aggregator EndDevice's)."""
