@@ -246,6 +246,28 @@ async def test_a_subscription_hears_only_of_changes_made_after_it(aggregator_wor
     assert {n.Resource.pollRate for n in told} == {30}
 
 
+async def test_the_operator_sees_what_is_still_owed_to_subscribers(aggregator_world, receiver, identities):
+    h, agg, own, sub = aggregator_world
+
+    async def backlog() -> dict:
+        headers = {"Authorization": "Bearer test-admin-token-0123456789"}
+        async with aiohttp.ClientSession(headers=headers) as session:
+            async with session.get(h.server.admin_url + "/notifications/backlog") as resp:
+                assert resp.status == 200
+                return await resp.json()
+
+    await h.server.background.settle()
+    assert await backlog() == {"pendingChanges": 0, "queued": 0, "due": 0}
+    assert (await agg.post("/edev", documents.end_device(identities["device1"].lfdi))).status == 201
+    assert (await backlog())["pendingChanges"] >= 1
+    while await h.server.background.notifier.fan_out_pending():
+        pass
+    assert await backlog() == {"pendingChanges": 0, "queued": 1, "due": 1}
+    await h.server.background.delivery.deliver_due()
+    assert await backlog() == {"pendingChanges": 0, "queued": 0, "due": 0}
+    assert [n.subscriptionURI for n in receiver.notifications()][-1] == sub
+
+
 async def test_the_end_device_list_is_subscribable_and_tells_each_client_of_its_own(aggregator_world, receiver,
                                                                                    identities):
     h, agg, own, sub = aggregator_world

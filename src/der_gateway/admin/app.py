@@ -22,7 +22,7 @@ from ..clock import Clock, SystemClock
 from ..config import Config
 from ..xsd import SchemaSet
 from . import openapi, routes_end_devices, routes_events, routes_groups, routes_programs, routes_rates
-from . import routes_network, routes_sync
+from . import routes_network, routes_notifications, routes_sync
 from . import routes_utility, routes_utility_catalog, routes_utility_ops
 from .auth import Handler, check_token, new_token, require_token
 from .http import ApiError, error_response, json_response
@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 
 TOKEN_FILE = "admin-token"
 ROUTES = (routes_programs.ROUTES + routes_events.ROUTES + routes_groups.ROUTES + routes_end_devices.ROUTES
-          + routes_rates.ROUTES)
+          + routes_rates.ROUTES + routes_notifications.ROUTES)
 ROUTES = ROUTES + routes_sync.ROUTES + routes_network.ROUTES  # enrollment sync, network locations
 ROUTES = ROUTES + routes_utility.ROUTES + routes_utility_catalog.ROUTES + routes_utility_ops.ROUTES  # enrollment
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})

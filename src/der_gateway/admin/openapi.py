@@ -194,6 +194,11 @@ COMPONENTS: dict[str, Schema] = {
                         "postRate": nullable({"type": "integer", "minimum": 1,
                                               "description": f"only for {', '.join(POSTING)}"})},
                        ("resource",), "Replaces the resource's rates; omitted or null: the configured default."),
+    "NotificationBacklog": _object(
+        {"pendingChanges": {**INTEGER, "description": "changes to resources not yet turned into notifications"},
+         "queued": {**INTEGER, "description": "notifications waiting to be POSTed to their notificationURI"},
+         "due": {**INTEGER, "description": "of those, the ones due now rather than held back after a failure"}},
+        ("pendingChanges", "queued", "due")),
     "Rate": _object({"resource": {"enum": list(RESOURCES)}, "pollRate": nullable(INTEGER),
                      "effectivePollRate": INTEGER, "postRate": nullable(INTEGER), "effectivePostRate": INTEGER},
                     ("resource", "pollRate", "effectivePollRate")),
@@ -342,6 +347,11 @@ PATHS: dict[str, dict[str, Schema]] = {
     "/end-devices/{end_device_id}/subscriptions/{subscription_id}": {
         "delete": op("Cancel a Subscription: the client is sent a last Notification with status 1", NO_CONTENT,
                      (END_DEVICE_ID, SUBSCRIPTION_ID))},
+    "/notifications/backlog": {
+        "get": _described(op("What the server still owes its subscribers",
+                             {200: _answer("the counts", "NotificationBacklog")}),
+                          "All zero once every change so far has been told to every subscriber that can be "
+                          "reached: an operator (or a test harness) waits for that before it looks.")},
     "/rates": {
         "put": op("Set a resource's pollRate (and postRate)", {200: _answer("the rates now", "Rate")},
                   body="RateSet"),

@@ -389,6 +389,12 @@ class ControlPlaneStore:
         """(id, href, status, audience: None for everyone) of the oldest changes not yet fanned out."""
         return [(r[0], r[1], r[2], tuple(json.loads(r[3])) if r[3] is not None else None) for r in self._rows(
             "SELECT id, resource, status, audience FROM changes ORDER BY id LIMIT ?", (limit,))]
+
+    async def notification_backlog(self, now: int) -> tuple[int, int, int]:
+        """(changes not yet fanned out, notifications queued, of which due now rather than held back)."""
+        return (self._one("SELECT count(*) FROM changes")[0],
+                *self._one("SELECT count(*), count(*) FILTER (WHERE next_attempt <= ?) FROM outbox", (now,)))
+
     async def drop_refused_subscription(self, subscription_id: int) -> None:
         """Deletes a subscription whose client refused its notifications, and everything queued for it, silently."""
         def drop(c: sqlite3.Connection) -> None:

@@ -6,6 +6,7 @@ never another's.  Nothing here reaches into the server's store.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field, replace
@@ -27,6 +28,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_DURATION_SECONDS = 8  # an event's length when the instruction gives none
 DEFAULT_SCHEDULED_OFFSET_SECONDS = 2  # a scheduled event starts this far ahead when nothing precedes it
 DEFAULT_FSA = "default"
+NOTIFICATION_WAIT_SECONDS = 10
 
 RATE_RESOURCES = {  # cactus resource names -> the admin API's rate resources
     "DeviceCapability": "dcap", "Time": "tm", "EndDeviceList": "edev", "EndDevice": "edev",
@@ -77,6 +79,7 @@ class DerGatewayAdminPlugin:
             raise NotImplementedError(f"der-gateway's plugin has no handler for {instruction.type}")
         logger.info("admin instruction %s for %s: %s", instruction.type, alias, parameters)
         await handler(alias, config, parameters)
+        await self._notified()
         return ActionResult.done()
 
     # -- the instructions ----------------------------------------------------------------
@@ -164,6 +167,17 @@ class DerGatewayAdminPlugin:
     async def _call(self, method: str, path: str, body: Any = None, *, missing_ok: bool = False) -> Any:
         assert self._api is not None, "admin_setup has not run"
         return await self._api.call(method, path, body, missing_ok=missing_ok)
+
+    async def _notified(self) -> None:
+        """Waits until subscribers have been told of what the instruction changed, as the harness expects of a
+        server by the time an instruction is done (envoy's plugin notifies before it returns)."""
+        deadline = time.monotonic() + NOTIFICATION_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            backlog = await self._call("GET", "/notifications/backlog")
+            if backlog["pendingChanges"] == 0 and backlog["due"] == 0:
+                return
+            await asyncio.sleep(0.02)
+        logger.warning("notifications still owed after %s s: %s", NOTIFICATION_WAIT_SECONDS, backlog)
 
     def _state(self, alias: str) -> ClientState:
         return self._clients.setdefault(alias, ClientState())
