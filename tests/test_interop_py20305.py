@@ -163,10 +163,13 @@ async def aus_server(make_harness):
     await h.stop()
 
 
-async def test_py20305_finds_csip_aus_and_puts_its_der_documents(aus_server, certs_dir, identities, caplog):
+@pytest.mark.parametrize("host_sets_profile", [True, False])
+async def test_py20305_finds_csip_aus_and_puts_its_der_documents(aus_server, certs_dir, identities, caplog,
+                                                                 host_sets_profile):
     """Under csip-aus py20305 tells the profile from the csipaus declaration on /dcap, attaches CSIP-AUS's
-    doeModesSupported to its DERCapability, and every PUT of its DER documents succeeds at once (204:
-    py20305 takes 201 for a PUT as a refusal and logs "PUT ... rejected")."""
+    doeModesSupported to its DERCapability when its host passes the profile on, and every PUT of its DER
+    documents succeeds at once (204: py20305 takes 201 for a PUT as a refusal and logs "PUT ... rejected").
+    A plain CsipClient leaves the DOE modes out: taken as 00, none."""
     h, store = aus_server, aus_server.store
     lfdi = identities["device1"].lfdi.upper()
     client = CsipClient(h.server.url, tls=tls_for(certs_dir, "device1"), server_2018_compat=True)
@@ -181,7 +184,8 @@ async def test_py20305_finds_csip_aus_and_puts_its_der_documents(aus_server, cer
 
         # py20305 0.16.1 keeps the detected profile in its discovered state, while its DER resource
         # manager reads it from the HTTP client and nothing of py20305's copies it there: a host does.
-        client.http.csip_aus_mode = client.state.csip_aus_mode
+        if host_sets_profile:
+            client.http.csip_aus_mode = client.state.csip_aus_mode
         connector = PrintDemoConnector()
         manager = DerResourceManager(client.http, connector_resolver=lambda _lfdi: connector)
         caplog.clear()
@@ -196,8 +200,10 @@ async def test_py20305_finds_csip_aus_and_puts_its_der_documents(aus_server, cer
         finally:
             await manager.shutdown()
     capability = codec.from_data(model.DERCapability, await store.der_document(edev.id, 1, "dercap"))
-    assert capability.doeModesSupported == "0F" and capability.rtgMaxW == model.ActivePower(multiplier=0, value=15000)
+    assert capability.doeModesSupported == ("0F" if host_sets_profile else "00")
+    assert capability.rtgMaxW == model.ActivePower(multiplier=0, value=15000)
     settings = codec.from_data(model.DERSettings, await store.der_document(edev.id, 1, "derg"))
     assert settings.setMaxW.value * 10 ** settings.setMaxW.multiplier == 10000
+    assert (settings.doeModesEnabled == "00") is not host_sets_profile
     refusals = [r.getMessage() for r in caplog.records if "rejected" in r.getMessage() or r.levelname == "ERROR"]
     assert refusals == []

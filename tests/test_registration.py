@@ -127,15 +127,31 @@ async def test_connection_point_under_csip_aus(aus_harness, identities):
     assert await connection_point_id() == "41020000026"
 
 
-async def test_csip_aus_dercapability_requires_doe_modes(aus_harness, identities):
+async def test_csip_aus_dercapability_without_doe_modes_means_none(aus_harness, identities):
     device = aus_harness.client("device1")
     href = (await device.post("/edev", documents.end_device(identities["device1"].lfdi))).headers["Location"]
     plain = documents.der_capability()
-    assert (await device.put(f"{href}/der/1/dercap", codec.encode(plain))).status == 400
+    assert (await device.put(f"{href}/der/1/dercap", codec.encode(plain))).status == 204
+    got = codec.decode((await device.get(f"{href}/der/1/dercap")).element, model.DERCapability)
+    assert got.doeModesSupported == "00"
     plain.doeModesSupported = "03"
     assert (await device.put(f"{href}/der/1/dercap", codec.encode(plain))).status == 204
     got = codec.decode((await device.get(f"{href}/der/1/dercap")).element, model.DERCapability)
     assert got.doeModesSupported == "03"
+
+
+async def test_csip_aus_may_require_doe_modes(make_harness, identities):
+    h = make_harness(profile="csip-aus", doe_modes_required=True)
+    await h.start()
+    try:
+        device = h.client("device1")
+        href = (await device.post("/edev", documents.end_device(identities["device1"].lfdi))).headers["Location"]
+        before = h.snapshot()
+        refused = await device.put(f"{href}/der/1/dercap", codec.encode(documents.der_capability()))
+        assert refused.status == 400 and "doeModesSupported" in refused.reason
+        assert h.snapshot() == before
+    finally:
+        await h.stop()
 
 
 async def test_no_connection_point_under_csip(harness, identities):

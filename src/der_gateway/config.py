@@ -49,6 +49,10 @@ class Config:
     reregistration: bool | None = None
     # CSIP-AUS ConnectionPoint: connectionPointId must be a valid NMI (domain/nmi.py), else 400
     nmi_validation: bool = True
+    # CSIP-AUS DERCapability/DERSettings: doe_modes_required refuses one without doeModesSupported/
+    # doeModesEnabled, as the CSIP-AUS schema says; False (default) takes it as 00, no DOE modes, as
+    # clients in the field send it (py20305 0.16 unless its host sets the profile by hand)
+    doe_modes_required: bool = False
     post_rate: int = 300
     # Behind a TLS-terminating proxy: the header carrying the client's PEM
     # certificate (URL-encoded, as nginx's $ssl_client_escaped_cert), honoured

@@ -269,6 +269,18 @@ def complete_sent_list(element: etree._Element) -> None:
             element.set(name, count)
 
 
+# CSIP-AUS extension elements that the CSIP-AUS schema requires but clients in the field leave out (py20305
+# 0.16 sends them only when told the profile by hand): absent, they mean "no DOE modes".
+DOE_MODES = {f"{{{SEP_NS}}}DERCapability": "doeModesSupported", f"{{{SEP_NS}}}DERSettings": "doeModesEnabled"}
+
+
+def complete_doe_modes(element: etree._Element) -> None:
+    """Gives a DERCapability or DERSettings without its CSIP-AUS DOE modes the value 00 (none); they come last."""
+    name = DOE_MODES.get(element.tag)
+    if name is not None and element.find(f"{{{CSIPAUS_NS}}}{name}") is None:
+        etree.SubElement(element, f"{{{CSIPAUS_NS}}}{name}").text = "00"
+
+
 def decode(element: etree._Element, expected: tuple[type[T], ...] | type[T]) -> T:
     """Map a schema-valid element onto its dataclass, which must be one of expected."""
     expected = expected if isinstance(expected, tuple) else (expected,)

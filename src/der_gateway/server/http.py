@@ -95,6 +95,9 @@ async def read_resource(request: web.Request, expected: type[T] | tuple[type[T],
     except codec.DecodeError as exc:
         raise Problem(400, str(exc), INVALID_FORMAT) from None
     codec.complete_sent_list(parsed.element)
+    config = request.app[CONFIG]
+    if config.profile == "csip-aus" and not config.doe_modes_required:
+        codec.complete_doe_modes(parsed.element)
     errors = request.app[SCHEMAS].errors(parsed.element)
     if errors:
         mapped = f"written to {parsed.edition} and mapped onto 2030.5-2018, the body is " if parsed.edition else ""
