@@ -64,7 +64,7 @@ async def test_enrollment_takes_the_end_the_monitor_gave_each_task(make_harness,
         completing = asyncio.create_task(complete_tasks(server.admin_url, token, enrolled.service_tasks))
         await asyncio.sleep(1)
         assert not completing.done()  # it waits for the task in Processing, rather than failing on its 409
-        await server.store.finish_service_task(first, server.background.clock.now(), harness.config.pen)
+        await server.store.finish_service_task(first, server.background.clock.now(), harness.config.issuer)
         await asyncio.wait_for(completing, 60)
 
         async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as admin:

@@ -291,6 +291,23 @@ async def test_replacement_hands_the_enrollment_to_the_new_device(site):
                                   {"lFDI": site.lfdi("device3"), "serialNumber": "X"})).status == 409
 
 
+async def test_the_deployment_pin_goes_to_devices_registered_and_replaced(make_harness, identities):
+    site = await open_site(make_harness, identities, registration_pin=111115)
+    try:
+        answer = await site.admin.ok("POST", "/registerDERDevice",
+                                     registration(site.lfdi("device1"), aggregator=site.lfdi("aggregator")), 201)
+        edev = answer["endDevice"]["id"]
+        assert (await site.admin.ok("GET", f"/end-devices/{edev}"))["pIN"] == 111115
+        await site.process(answer["serviceTask"]["id"])
+        task = (await site.admin.ok("POST", f"/der-assets/{answer['derAsset']['id']}/replace",
+                                    {"lFDI": site.lfdi("device2"), "serialNumber": "PW-0002"}, 201))["serviceTask"]
+        done = await site.process(task["id"])
+        new_asset = await site.admin.ok("GET", f"/der-assets/{done['payload']['newDerAssetId']}")
+        assert (await site.admin.ok("GET", f"/end-devices/{new_asset['endDeviceId']}"))["pIN"] == 111115
+    finally:
+        await site.harness.stop()
+
+
 # -- refusals -----------------------------------------------------------------------------------------------------
 
 async def test_every_problem_is_named_at_once_and_nothing_is_created(site):

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from .domain.registration import pin_problem
-from .domain.identifiers import Pen
+from .domain.identifiers import Issuer, Pen
 
 DEFAULT_CIPHERS = "ECDHE-ECDSA-AES128-CCM8"
 
@@ -92,6 +92,10 @@ class Config:
     @property
     def mrid_pen(self) -> Pen:
         return Pen(self.pen, decimal=self.profile == "csip-aus")
+
+    @property
+    def issuer(self) -> Issuer:
+        return Issuer(self.mrid_pen, self.registration_pin)
 
     @property
     def reregistration_allowed(self) -> bool:

@@ -15,6 +15,7 @@ import hashlib
 import json
 from typing import Any
 
+from ..domain.identifiers import Issuer
 from ..domain.utility import Caller, Idempotency, Rejected, prefixed, problem, requests
 from ..sep import codec
 from ..xsd import SchemaSet
@@ -45,7 +46,7 @@ def idempotency(headers: Any, caller: str, operation: str, body: Any) -> Idempot
     return Idempotency(key, caller, operation, digest)
 
 
-async def inbound(store, schemas: SchemaSet, now: int, operation: str, body: Any, caller: Caller,
+async def inbound(store, schemas: SchemaSet, issuer: Issuer, now: int, operation: str, body: Any, caller: Caller,
                   idem: Idempotency | None) -> tuple[int, Any]:
     """registerDERDevice or interconnectDER: (status, body), or Rejected with every problem found."""
     if idem is not None:
@@ -64,7 +65,7 @@ async def inbound(store, schemas: SchemaSet, now: int, operation: str, body: Any
     if not caller.certified:
         caller = Caller(caller.name, aggregator=req.aggregator)
     if operation == REGISTER:  # problems found so far are reported beside those of the stored state
-        return await store.register_der_device(req, caller, now, idem, errors)
+        return await store.register_der_device(req, caller, now, idem, issuer, errors)
     if errors:
         raise Rejected(400, errors)
     return await store.interconnect_der(req, caller, now, idem)

@@ -16,8 +16,8 @@ from .state import CLOCK, CONFIG, SCHEMAS, STORE
 async def _admin_inbound(request: web.Request, operation: str) -> web.Response:
     body = await read_json(request)
     idem = idempotency(request.headers, "admin", operation, body)
-    status, answer = await inbound(request.app[STORE], request.app[SCHEMAS], request.app[CLOCK].now(), operation,
-                                   body, Caller("admin"), idem)
+    status, answer = await inbound(request.app[STORE], request.app[SCHEMAS], request.app[CONFIG].issuer,
+                                   request.app[CLOCK].now(), operation, body, Caller("admin"), idem)
     return json_response(answer, status)
 
 

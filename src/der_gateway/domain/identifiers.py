@@ -5,6 +5,8 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
+from .registration import pin_for_new_device
+
 
 @dataclass(frozen=True)
 class Pen:
@@ -32,6 +34,18 @@ class Pen:
 
 def new_mrid(pen: Pen) -> str:
     return f"{secrets.randbits(96):024X}{pen.suffix}"
+
+
+@dataclass(frozen=True)
+class Issuer:
+    """What this deployment stamps on the records it creates: its PEN in their mRIDs, and each new
+    EndDevice's Registration pIN (the deployment's default, or a random one)."""
+
+    pen: Pen
+    registration_pin: int | None = None
+
+    def pin(self) -> int:
+        return pin_for_new_device(self.registration_pin)
 
 
 def numbered_mrid(number: int, pen: Pen) -> str:

@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 async def process(store, config: Config, clock: Clock, task_id: int) -> dict[str, Any]:
     """Processes one task now; Rejected (409) if it may not be processed (not Pending, awaiting approval)."""
     await store.claim_service_task(task_id, clock.now())
-    return await store.finish_service_task(task_id, clock.now(), config.mrid_pen)
+    return await store.finish_service_task(task_id, clock.now(), config.issuer)
 
 
 class ServiceTaskMonitor:

@@ -16,8 +16,7 @@ import json
 import sqlite3
 from typing import Any, Callable
 
-from ..domain.identifiers import Pen, new_mrid
-from ..domain.registration import new_pin
+from ..domain.identifiers import Issuer, Pen, new_mrid
 from ..domain.utility import Caller, Idempotency, Problem, Rejected, problem
 from ..domain.utility import catalog, rules, tasks
 from ..domain.utility.requests import InterconnectIn, RegisterIn, ReplaceIn
@@ -437,11 +436,11 @@ def _sync_rules(c: Conn, program_id: int, now: int, deleted: bool = False) -> No
 # -- device records -----------------------------------------------------------------------------
 
 def _create_end_device(c: Conn, lfdi: str, sfdi: int, owner: str, category: str | None, now: int, enabled: bool,
-                       nameplate: dict[str, Any], settings: dict[str, Any] | None) -> int:
+                       nameplate: dict[str, Any], settings: dict[str, Any] | None, pin: int) -> int:
     edev = c.execute(
         "INSERT INTO end_devices (lfdi, sfdi, owner_lfdi, changed_time, pin, registered_at, device_category, "
         "enabled) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (lfdi, sfdi, owner, now, new_pin(), now, category, int(enabled))).lastrowid
+        (lfdi, sfdi, owner, now, pin, now, category, int(enabled))).lastrowid
     c.execute("INSERT INTO ders (end_device_id, n) VALUES (?, 1)", (edev,))
     c.execute("INSERT INTO der_documents (end_device_id, n, kind, body) VALUES (?, 1, 'dercap', ?)",
               (edev, json.dumps(nameplate)))
@@ -480,7 +479,7 @@ def _leave(c: Conn, edev: int, groups: list[int]) -> None:
 
 # -- service tasks ------------------------------------------------------------------------------
 
-def _task_enroll(c: Conn, task: dict[str, Any], now: int, pen: Pen, changed: list) -> None:
+def _task_enroll(c: Conn, task: dict[str, Any], now: int, issuer: Issuer, changed: list) -> None:
     enrollment = enrollment_view(c, task["enrollmentId"])
     asset = der_asset_view(c, enrollment["derAssetId"])
     if enrollment["status"] != "Pending":
@@ -500,7 +499,7 @@ def _task_enroll(c: Conn, task: dict[str, Any], now: int, pen: Pen, changed: lis
         reasons += _aggregator_problems(c, edev[1], customer[0])
     if reasons:
         raise TaskFailed(reasons)
-    groups = [_program_group(c, program, pen, changed)] + _groups_of_location(c, sp)
+    groups = [_program_group(c, program, issuer.pen, changed)] + _groups_of_location(c, sp)
     c.execute("UPDATE end_devices SET enabled = 1, changed_time = ? WHERE id = ?", (now, asset["endDeviceId"]))
     _join(c, asset["endDeviceId"], groups)
     c.execute("UPDATE enrollments SET status = 'Enrolled', updated = ? WHERE id = ?", (now, enrollment["id"]))
@@ -514,7 +513,7 @@ def _still_enrolled(c: Conn, asset_id: int, other_than: int) -> list[int]:
                                     "AND status = 'Enrolled'", (asset_id, other_than))]
 
 
-def _task_unenroll(c: Conn, task: dict[str, Any], now: int, pen: Pen, changed: list) -> None:
+def _task_unenroll(c: Conn, task: dict[str, Any], now: int, issuer: Issuer, changed: list) -> None:
     enrollment = enrollment_view(c, task["enrollmentId"])
     if enrollment["status"] != "Enrolled":
         raise TaskFailed([problem(f"enrollment {enrollment['id']} is {enrollment['status']}", "enrollment")])
@@ -537,12 +536,12 @@ def _task_unenroll(c: Conn, task: dict[str, Any], now: int, pen: Pen, changed: l
     _sync(c, "unenrollment", enrollment["id"], now)
 
 
-def _task_interconnect(c: Conn, task: dict[str, Any], now: int, pen: Pen, changed: list) -> None:
+def _task_interconnect(c: Conn, task: dict[str, Any], now: int, issuer: Issuer, changed: list) -> None:
     if (task["approval"] or {}).get("decision") != "approved":
         raise TaskFailed([problem("the interconnection was not approved by engineering", "approval")])
 
 
-def _task_replace(c: Conn, task: dict[str, Any], now: int, pen: Pen, changed: list) -> None:
+def _task_replace(c: Conn, task: dict[str, Any], now: int, issuer: Issuer, changed: list) -> None:
     old = der_asset_view(c, task["derAssetId"])
     new = task["payload"]["device"]
     if old["status"] != "active":
@@ -565,7 +564,8 @@ def _task_replace(c: Conn, task: dict[str, Any], now: int, pen: Pen, changed: li
         settings = _loads(kept[0]) if kept else None
     nameplate = new.get("nameplate") or old["nameplate"]
     category = new.get("deviceCategory") or (old_edev[3] if old_edev else None)
-    edev = _create_end_device(c, new["lFDI"], new["sFDI"], owner, category, now, bool(moving), nameplate, settings)
+    edev = _create_end_device(c, new["lFDI"], new["sFDI"], owner, category, now, bool(moving), nameplate, settings,
+                              issuer.pin())
     asset_id = c.execute(
         "INSERT INTO der_assets (customer_id, service_point_id, device_model_id, serial_number, end_device_id, lfdi, "
         "nameplate, interconnection, status, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?)",
@@ -576,7 +576,7 @@ def _task_replace(c: Conn, task: dict[str, Any], now: int, pen: Pen, changed: li
     groups: list[int] = []
     for enrollment_id in moving:
         program = _program_by_ref(c, enrollment_view(c, enrollment_id)["programId"])
-        groups.append(_program_group(c, program, pen, changed))
+        groups.append(_program_group(c, program, issuer.pen, changed))
         c.execute("UPDATE enrollments SET der_asset_id = ?, updated = ? WHERE id = ?", (asset_id, now, enrollment_id))
     if moving:
         groups += _groups_of_location(c, _service_point_by_ref(c, old["servicePointId"]))
@@ -977,7 +977,7 @@ class UtilityStore:
     # -- inbound operations ---------------------------------------------------------------------------------
 
     async def register_der_device(self, req: RegisterIn, caller: Caller, now: int, idem: Idempotency | None,
-                                  prior: list[Problem] = ()) -> tuple[int, Any]:
+                                  issuer: Issuer, prior: list[Problem] = ()) -> tuple[int, Any]:
         """registerDERDevice: the DER asset, its EndDevice (disabled) with DERCapability and DERSettings, an
         enrollment and its enroll task (Pending), all at once, or Rejected with every problem (prior ones
         first: those found in the body)."""
@@ -1024,7 +1024,7 @@ class UtilityStore:
             _checked(errors)
             owner = caller.aggregator or device.lfdi
             edev = _create_end_device(c, device.lfdi, device.sfdi, owner, device.device_category, now, False,
-                                      device.nameplate, device.settings)
+                                      device.nameplate, device.settings, issuer.pin())
             log_changes(c, [paths.edev(edev)])  # it joins its owner's EndDeviceList
             asset_id = c.execute(
                 "INSERT INTO der_assets (customer_id, service_point_id, device_model_id, serial_number, end_device_id, "
@@ -1152,7 +1152,7 @@ class UtilityStore:
             return service_task_view(c, task_id)
         return await self._in_transaction(claim)
 
-    async def finish_service_task(self, task_id: int, now: int, pen: Pen) -> dict[str, Any]:
+    async def finish_service_task(self, task_id: int, now: int, issuer: Issuer) -> dict[str, Any]:
         """Does a Processing task's work: Completed, or Error with the reasons (and nothing of the work done)."""
         def finish(c: Conn) -> dict[str, Any]:
             task = service_task_view(c, task_id)
@@ -1161,7 +1161,7 @@ class UtilityStore:
             changed: list = []
             c.execute("SAVEPOINT task")
             try:
-                _HANDLERS[task["kind"]](c, task, now, pen, changed)
+                _HANDLERS[task["kind"]](c, task, now, issuer, changed)
             except TaskFailed as failed:
                 c.execute("ROLLBACK TO task")
                 c.execute("RELEASE task")

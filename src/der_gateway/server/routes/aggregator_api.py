@@ -87,8 +87,8 @@ async def _operation(request: web.Request, operation: str) -> web.Response:
     app = request.app
     try:
         idem = idempotency(request.headers, lfdi, operation, body)
-        status, answer = await inbound(app[STORE], app[SCHEMAS], app[CLOCK].now(), operation, body,
-                                       Caller(lfdi, aggregator=lfdi, certified=True), idem)
+        status, answer = await inbound(app[STORE], app[SCHEMAS], app[CONFIG].issuer, app[CLOCK].now(), operation,
+                                       body, Caller(lfdi, aggregator=lfdi, certified=True), idem)
     except Rejected as exc:
         return _errors(exc.status, exc.errors)
     if BACKGROUND in app:
