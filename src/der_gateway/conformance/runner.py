@@ -6,8 +6,8 @@ import asyncio
 import hashlib
 import json
 import os
-import re
 import secrets
+import shutil
 import signal
 import socket
 import sys
@@ -18,22 +18,14 @@ from pathlib import Path
 from .. import pki
 from ..sep.identity import sfdi_from_lfdi
 from .harness import Harness, RequiredClient
+from .verdict import EXTENDED, failure_summary, rounds_without_failure, waived_warnings
 
 # Procedures that take minutes here (S-ALL-41 about 6, S-ALL-46 about 9; S-ALL-50 simulates 72 hours and is cut
 # short, see Plan.extended_seconds); every other one takes under a minute, S-ALL-44 and 45 included.
 LONG = ("S-ALL-41", "S-ALL-46", "S-ALL-50")
-EXTENDED = "S-ALL-50"
 # Server settings a procedure needs beyond the csip-aus defaults: its optional behaviours.
 PROCEDURE_SETTINGS: dict[str, dict[str, object]] = {
     "S-OPT-01": {"in_band_registration": False},
-}
-# Warnings that cactus 1.3.3 raises whatever the server does, matched exactly.  S-ALL-49 wants two DERPrograms of
-# primacy 1 and 2, then checks "a DERProgram of primacy 1" and "one of primacy 2" over every DERProgram it found,
-# logging a warning for each that it skips: the other program.  A run whose only warnings are these, with every
-# step passed, no XSD error and the procedure complete, counts as passed, and the table says why.
-HARNESS_DEFECTS: dict[str, re.Pattern[str]] = {
-    "S-ALL-49": re.compile(r"\(A\) PRECONDITION\[0\] Attempt \d+: Skipping DERProgram /derp/\d+ - "
-                           r"primacy (1 != expected 2|2 != expected 1)\."),
 }
 PIN = 111115  # the Registration PIN cactus's clients treat as valid (five digits and the check digit)
 PEN = 40732
@@ -91,7 +83,7 @@ def make_clients(certs_dir: Path) -> dict[str, Client]:
     return clients
 
 
-def clients_for(required: list[RequiredClient], clients: dict[str, Client]) -> list[str]:
+def clients_for(required: list[RequiredClient]) -> list[str]:
     devices = iter(["dev1", "dev2"])
     return ["agg1" if r.kind == "aggregator" else next(devices) for r in required]
 
@@ -145,7 +137,6 @@ async def run_procedure(plan: Plan, harness: Harness, procedure: str, required: 
                         clients: dict[str, Client], notification_port: int) -> Result:
     run_dir = plan.work_dir / "runs" / procedure
     if run_dir.exists():
-        import shutil
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True)
     port, admin_port, token = free_port(), free_port(), secrets.token_hex(16)
@@ -160,7 +151,7 @@ async def run_procedure(plan: Plan, harness: Harness, procedure: str, required: 
         **PROCEDURE_SETTINGS.get(procedure, {}),
     }
     (run_dir / "server.toml").write_text(_toml(settings))
-    chosen = [clients[c] for c in clients_for(required, clients)]
+    chosen = [clients[c] for c in clients_for(required)]
     cactus_dir = run_dir / "cactus"
     (cactus_dir / "output").mkdir(parents=True)
     (cactus_dir / ".cactus.yaml").write_text(json.dumps({
@@ -215,53 +206,6 @@ async def run_procedure(plan: Plan, harness: Harness, procedure: str, required: 
         await _stop(server)
 
 
-_FAILURE = re.compile(r"(Fail|Exception|arning|XSD|rror|xpected|imed out)")
-_ZERO = re.compile(r"^(Warnings|XSD Errors)\s*│\s*0$")
-
-
-def _warnings(output: str) -> list[str]:
-    return [line.split(" - ", 1)[1] for line in output.splitlines()
-            if " WARNING cactus_client" in line and " - " in line]
-
-
-def waived_warnings(procedure: str, output: str) -> list[str]:
-    """The warnings of a strict failure if they are all known harness defects and nothing else failed; else []."""
-    defect = HARNESS_DEFECTS.get(procedure)
-    evaluation = re.search(r"ResultsEvaluation\((.*?)\)\s*$", output, re.MULTILINE)
-    if defect is None or evaluation is None:
-        return []
-    facts = dict(re.findall(r"(\w+)=(True|False)", evaluation.group(1)))
-    if not all(facts.get(k) == "True" for k in ("all_steps_evaluated", "all_steps_passed", "no_xsd_errors",
-                                                  "execution_complete")):
-        return []
-    warnings = _warnings(output)
-    return warnings if warnings and all(defect.fullmatch(w) for w in warnings) else []
-
-
-_ROUND = re.compile(r"Simulate Client \(72 hours\)\.\[(\d+)\] Attempt \d+: Success with all checks passing")
-
-
-def rounds_without_failure(output: str) -> int:
-    """For S-ALL-50 stopped by its timeout: the rounds it ran if every one passed with nothing else wrong, else 0."""
-    if "Aborting test due to timeout" not in output or _warnings(output):
-        return 0
-    if re.search(r"Check Failure|Exception|XSD|Failed(?! *│ *│)", output.split("Aborting test due to timeout")[0]):
-        return 0
-    evaluation = re.search(r"ResultsEvaluation\((.*?)\)\s*$", output, re.MULTILINE)
-    facts = dict(re.findall(r"(\w+)=(True|False)", evaluation.group(1))) if evaluation else {}
-    if facts.get("no_warnings") != "True" or facts.get("no_xsd_errors") != "True":
-        return 0
-    return len(set(_ROUND.findall(output)))
-
-
-def failure_summary(output: str) -> str:
-    """Why a procedure failed: the warnings cactus logged and the failing rows of its result panel."""
-    warnings = _warnings(output)
-    rows = [line.strip("│ \t") for line in output.splitlines() if line.startswith("│ │")]
-    reasons = [" ".join(row.split()) for row in rows if _FAILURE.search(row) and not _ZERO.match(row)]
-    return " | ".join(dict.fromkeys(warnings + reasons))[:600]
-
-
 async def run_plan(plan: Plan, harness: Harness, progress: bool = True) -> list[Result]:
     all_procedures = harness.procedures()
     unknown = [p for p in plan.procedures if p not in all_procedures]
@@ -297,5 +241,5 @@ def table(results: list[Result]) -> str:
     passed = sum(r.passed for r in results)
     rows.append(f"\n{passed} of {len(results)} procedures passed with --strict"
                 + (" (* but for warnings the harness raises whatever the server does: HARNESS_DEFECTS in "
-                   "der_gateway/conformance/runner.py)" if any(r.waived for r in results) else ""))
+                   "der_gateway/conformance/verdict.py)" if any(r.waived for r in results) else ""))
     return "\n".join(rows)
