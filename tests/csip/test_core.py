@@ -51,8 +51,13 @@ async def resource_tree(csip, identities) -> dict[str, object]:
         assert (await device.put(f"{edev}/der/1/{kind}", codec.encode(document))).status in (201, 204)
     log = (await device.post(f"{edev}/lel", documents.log_event(1, T0))).headers["Location"]
     mup = (await device.post("/mup", documents.mirror_usage_point(me.lfdi))).headers["Location"]
+    alone = model.MirrorMeterReading(mRID="00" * 12 + "000D8C5E", Reading=model.Reading(value=4200))
+    mr = (await device.post(mup, codec.encode(alone))).headers["Location"]  # the MeterReading, under /upt
+    reading_sets = await get(device, f"{mr}/rs", model.ReadingSetList)
+    readings = await get(device, f"{reading_sets.ReadingSet[0].href}/r", model.ReadingList)
     return {"device": device, "edev": edev, "group": group, "program": program, "curve": curve,
-            "event": event, "log": log, "mup": mup}
+            "event": event, "log": log, "mup": mup, "upt": mup.replace("/mup/", "/upt/"), "mr": mr,
+            "rs": reading_sets.ReadingSet[0].href, "reading": readings.Reading[0].href}
 
 
 # The 2030.5 WADL's methods for each resource this server serves (HEAD goes with GET); the rest answer 405
@@ -66,6 +71,9 @@ ALLOWED = {
     "/derp/{program}/derc": {"GET"}, "/derp/{program}/actderc": {"GET"}, "/derp/{program}/dderc": {"GET"},
     "/derp/{program}/dc": {"GET"}, "{curve}": {"GET"}, "{event}": {"GET"},
     "/mup": {"GET", "POST"}, "{mup}": {"GET", "POST", "DELETE"},
+    # the mirror as UsagePoint: read-only (the WADL's PUT, POST and DELETE on these are optional)
+    "/upt": {"GET"}, "{upt}": {"GET"}, "{upt}/mr": {"GET"}, "{mr}": {"GET"}, "{mr}/rt": {"GET"}, "{mr}/r": {"GET"},
+    "{mr}/rs": {"GET"}, "{rs}": {"GET"}, "{rs}/r": {"GET"}, "{reading}": {"GET"},
     "/rsps": {"GET"}, "/rsps/1": {"GET"}, "/rsps/1/rsp": {"GET", "POST"},
 }
 
@@ -73,7 +81,8 @@ ALLOWED = {
 def resolve(template: str, tree: dict) -> str:
     event = tree["event"]
     return template.format(edev=tree["edev"], group=tree["group"], program=tree["program"], log=tree["log"],
-                           mup=tree["mup"], curve=tree["curve"], event=event["href"])
+                           mup=tree["mup"], curve=tree["curve"], event=event["href"], upt=tree["upt"], mr=tree["mr"],
+                           rs=tree["rs"], reading=tree["reading"])
 
 
 async def test_CORE_001_http_request(csip, identities):
