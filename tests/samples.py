@@ -379,6 +379,79 @@ def mirror_usage_point_list(aus: bool = False) -> m.MirrorUsagePointList:
     )
 
 
+# -- the mirror as UsagePoint (Metering) ----------------------------------------------
+
+def reading_type(aus: bool = False) -> m.ReadingType:
+    found = _reading_type(37)
+    found.href = "/upt/1/mr/1/rt"
+    return found
+
+
+def reading(aus: bool = False, n: int = 1) -> m.Reading:
+    found = _reading(4200 + 150 * (n - 1), NOW - 1200 + 300 * (n - 1), f"{n:02X}")
+    found.href = f"/upt/1/mr/1/rs/1/r/{n}"
+    found.subscribable = 0
+    return found
+
+
+def reading_list(aus: bool = False) -> m.ReadingList:
+    return m.ReadingList(href="/upt/1/mr/1/rs/1/r", all=2, results=2, Reading=[reading(aus, 1), reading(aus, 2)])
+
+
+def reading_set(aus: bool = False, n: int = 1) -> m.ReadingSet:
+    return m.ReadingSet(
+        href=f"/upt/1/mr/1/rs/{n}",
+        mRID=MRID_MRS if n == 1 else MRID_MRS_2,
+        description=f"set {n}",
+        version=0,
+        timePeriod=m.DateTimeInterval(duration=600, start=NOW - 600 * n),
+        ReadingListLink=m.ListLink(href=f"/upt/1/mr/1/rs/{n}/r", all=2),
+    )
+
+
+def reading_set_list(aus: bool = False) -> m.ReadingSetList:
+    return m.ReadingSetList(href="/upt/1/mr/1/rs", all=2, results=2, ReadingSet=[reading_set(aus, 1),
+                                                                                  reading_set(aus, 2)])
+
+
+def meter_reading(aus: bool = False, n: int = 1) -> m.MeterReading:
+    base = f"/upt/1/mr/{n}"
+    return m.MeterReading(
+        href=base,
+        mRID=MRID_MMR if n == 1 else MRID_MMR_2,
+        description="Site active power" if n == 1 else "Site reactive power",
+        version=1,
+        RateComponentListLink=m.ListLink(href="/tp/1/rc", all=0),
+        ReadingLink=m.Link(href=f"{base}/r"),
+        ReadingSetListLink=m.ListLink(href=f"{base}/rs", all=2),
+        ReadingTypeLink=m.Link(href=f"{base}/rt"),
+    )
+
+
+def meter_reading_list(aus: bool = False) -> m.MeterReadingList:
+    return m.MeterReadingList(href="/upt/1/mr", all=2, results=2,
+                              MeterReading=[meter_reading(aus, 1), meter_reading(aus, 2)])
+
+
+def usage_point(aus: bool = False, n: int = 1) -> m.UsagePoint:
+    return m.UsagePoint(
+        href=f"/upt/{n}",
+        mRID=MRID_MUP[:-1] + str(n),
+        description=f"Site meter {n}",
+        version=0,
+        roleFlags="0003",
+        serviceCategoryKind=0,
+        status=1,
+        deviceLFDI=LFDI,
+        MeterReadingListLink=m.ListLink(href=f"/upt/{n}/mr", all=2),
+    )
+
+
+def usage_point_list(aus: bool = False) -> m.UsagePointList:
+    return m.UsagePointList(href="/upt", all=2, results=2, pollRate=900,
+                            UsagePoint=[usage_point(aus, 1), usage_point(aus, 2)])
+
+
 # -- log events --------------------------------------------------------------------
 
 def log_event(aus: bool = False, n: int = 1) -> m.LogEvent:
@@ -669,6 +742,15 @@ BUILDERS: dict[type, Callable[[bool], Any]] = {
     m.Response: response,
     m.DERControlResponse: der_control_response,
     m.Error: error,
+    m.UsagePointList: usage_point_list,
+    m.UsagePoint: usage_point,
+    m.MeterReadingList: meter_reading_list,
+    m.MeterReading: meter_reading,
+    m.ReadingType: reading_type,
+    m.ReadingSetList: reading_set_list,
+    m.ReadingSet: reading_set,
+    m.ReadingList: reading_list,
+    m.Reading: reading,
     m.ConnectionPoint: connection_point,
 }
 

@@ -658,7 +658,8 @@ async def test_the_operator_lists_and_cancels_subscriptions(admin, identities):
 
 async def test_rates(admin):
     rates = {r["resource"]: r for r in (await admin.ok("GET", "/rates"))["items"]}
-    assert set(rates) == {"dcap", "tm", "edev", "fsa", "derp", "der", "mup", "lel", "rsps", "sub"}
+    assert set(rates) == {"dcap", "tm", "edev", "fsa", "derp", "der", "mup", "upt", "lel",
+                          "rsps", "sub"}
     assert rates["dcap"] == {"resource": "dcap", "pollRate": None, "effectivePollRate": 900}
     set_ = await admin.ok("PUT", "/rates", {"resource": "edev", "pollRate": 60, "postRate": 30})
     assert set_ == {"resource": "edev", "pollRate": 60, "effectivePollRate": 60, "postRate": 30,

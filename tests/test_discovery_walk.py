@@ -90,18 +90,20 @@ async def test_mirror_usage_point_walk(harness, identities):
     assert [m.Reading.value for m in mup.MirrorMeterReading] == [3000, 3001]
     assert mup.MirrorMeterReading[0].ReadingType.uom == 38
 
-    # the same mRID again is the same MirrorUsagePoint
+    # the same mRID again is the same MirrorUsagePoint, written over (MUP.006: 204, Location)
     again = await device.post("/mup", documents.mirror_usage_point(me.lfdi, readings=1))
-    assert again.status == 201 and again.headers["Location"] == location
+    assert again.status == 204 and again.headers["Location"] == location
     listed = decoded(await device.get("/mup?l=10"), model.MirrorUsagePointList)
     assert (listed.all, listed.results) == (1, 1)
 
     mrid = mup.MirrorMeterReading[0].mRID
     later = documents.mirror_meter_reading(mrid, 4500, start=1700000300)
-    assert (await device.post(location, codec.encode(later))).status == 204
+    reply = await device.post(location, codec.encode(later))
+    assert reply.status == 204 and reply.headers["Location"].startswith("/upt/1/mr/")  # its MeterReading
     batch = model.MirrorMeterReadingList(all=1, results=1, MirrorMeterReading=[
         documents.mirror_meter_reading(mrid, 4600, start=1700000600)])
-    assert (await device.post(location, codec.encode(batch))).status == 204
+    reply = await device.post(location, codec.encode(batch))
+    assert reply.status == 204 and reply.headers["Location"] == "/upt/1/mr"  # a list: the MeterReadingList
 
     mup = decoded(await device.get(location), model.MirrorUsagePoint)
     assert mup.MirrorMeterReading[0].Reading.value == 4600
@@ -110,7 +112,83 @@ async def test_mirror_usage_point_walk(harness, identities):
 
     assert (await device.delete(location)).status == 204
     assert (await device.get(location)).status == 404
+    assert (await device.get("/upt/1")).status == 404
     assert decoded(await device.get("/mup"), model.MirrorUsagePointList).all == 0
+
+
+async def test_a_mirror_is_served_as_a_usage_point(harness, identities):
+    """2030.5 Metering Mirror: what a client mirrors the server copies into a UsagePoint (/upt) with a MeterReading
+    per MirrorMeterReading, its ReadingType, the Reading posted alone, and a ReadingSet per MirrorReadingSet; a
+    set posted again under its mRID replaces that set's Readings (MUP.018), one with a new mRID is added (MUP.019).
+    Read-only, and only for the mirror's client."""
+    me = identities["device1"]
+    device = harness.client("device1")
+    mmr = documents.mirror_meter_reading("AB" * 12 + "000D8C5E", 3000, start=1700000000)
+    mirror = model.MirrorUsagePoint(mRID="AA" * 12 + "000D8C5E", description="site", roleFlags="49",
+                                    serviceCategoryKind=0, status=1, deviceLFDI=me.lfdi, MirrorMeterReading=[mmr])
+    mup = (await device.post("/mup", codec.encode(mirror))).headers["Location"]
+    dcap = decoded(await device.get("/dcap"), model.DeviceCapability)
+    assert (dcap.UsagePointListLink.href, dcap.UsagePointListLink.all) == ("/upt", 1)
+    points = decoded(await device.get("/upt?l=10"), model.UsagePointList)
+    assert (points.all, points.results, points.pollRate) == (1, 1, 900)
+    point = points.UsagePoint[0]
+    assert point.href == mup.replace("/mup/", "/upt/")
+    assert decoded(await device.get(point.href), model.UsagePoint) == point
+    assert (point.mRID, point.description, point.roleFlags, point.serviceCategoryKind, point.status,
+            point.deviceLFDI) == (mirror.mRID, "site", "49", 0, 1, me.lfdi)
+    meter_readings = decoded(await device.get(point.MeterReadingListLink.href + "?l=10"), model.MeterReadingList)
+    assert point.MeterReadingListLink.all == meter_readings.all == 1
+    meter_reading = meter_readings.MeterReading[0]
+    assert decoded(await device.get(meter_reading.href), model.MeterReading) == meter_reading
+    assert (meter_reading.mRID, meter_reading.description) == (mmr.mRID, mmr.description)
+    assert meter_reading.ReadingLink is None  # only sets posted so far
+    reading_type = decoded(await device.get(meter_reading.ReadingTypeLink.href), model.ReadingType)
+    reading_type.href = None
+    assert reading_type == mmr.ReadingType
+
+    async def set_values() -> dict[str, list[int]]:
+        sets = decoded(await device.get(meter_reading.ReadingSetListLink.href + "?l=10"), model.ReadingSetList)
+        found = {}
+        for reading_set in sets.ReadingSet:
+            assert decoded(await device.get(reading_set.href), model.ReadingSet) == reading_set
+            readings = decoded(await device.get(reading_set.ReadingListLink.href + "?l=10"), model.ReadingList)
+            assert reading_set.ReadingListLink.all == readings.all
+            for reading in readings.Reading:
+                assert decoded(await device.get(reading.href), model.Reading) == reading
+            found[reading_set.mRID] = [r.value for r in readings.Reading]
+        return found
+
+    first_set = mmr.MirrorReadingSet[0].mRID
+    assert await set_values() == {first_set: [3000]}
+    replaced = documents.mirror_meter_reading(mmr.mRID, 3100, start=1700000000)
+    replaced.MirrorReadingSet[0].Reading.append(model.Reading(value=3200, timePeriod=model.DateTimeInterval(
+        duration=300, start=1700000300)))
+    added = documents.mirror_meter_reading(mmr.mRID, 3300, start=1700000600)
+    added.MirrorReadingSet[0].mRID = "CD" * 12 + "000D8C5E"
+    added.Reading = model.Reading(value=3400, timePeriod=model.DateTimeInterval(duration=300, start=1700000600))
+    for posted in (replaced, added):
+        reply = await device.post(mup, codec.encode(posted))
+        assert reply.status == 204 and reply.headers["Location"] == meter_reading.href
+    sets = decoded(await device.get(meter_reading.ReadingSetListLink.href + "?l=10"), model.ReadingSetList)
+    assert [s.mRID for s in sets.ReadingSet] == ["CD" * 12 + "000D8C5E", first_set]  # newest first
+    assert await set_values() == {first_set: [3100, 3200], "CD" * 12 + "000D8C5E": [3300]}
+    again = decoded(await device.get(meter_reading.href), model.MeterReading)
+    latest = decoded(await device.get(again.ReadingLink.href), model.Reading)
+    assert (latest.value, latest.timePeriod.start) == (3400, 1700000600)
+    history = await harness.server.store.readings(int(mup.rsplit("/", 1)[1]), mmr.mRID)
+    assert [r["value"] for r in history] == [3000, 3100, 3200, 3300, 3400]  # the replaced ones kept as history
+
+    # read-only; another client finds nothing
+    for href in ("/upt", point.href, point.MeterReadingListLink.href, meter_reading.href,
+                 meter_reading.ReadingTypeLink.href, again.ReadingLink.href, meter_reading.ReadingSetListLink.href):
+        for method in ("PUT", "POST", "DELETE"):
+            refused = await device.request(method, href, b"<x/>" if method != "DELETE" else None)
+            assert refused.status == 405 and refused.headers["Allow"].replace(" ", "") == "GET,HEAD", (method, href)
+    other = harness.client("device2")
+    assert decoded(await other.get("/upt"), model.UsagePointList).all == 0
+    for href in (point.href, meter_reading.href, meter_reading.ReadingTypeLink.href, again.ReadingLink.href):
+        assert (await other.get(href)).status == 404, href
+    assert (await device.get(meter_reading.href.replace("/mr/", "/mr/9"))).status == 404
 
 
 async def test_log_events_newest_first(harness, identities):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import sqlite3
 import subprocess
@@ -220,3 +221,34 @@ async def test_store_newer_than_the_code_is_refused(tmp_path):
         assert conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
     finally:
         conn.close()
+
+
+async def test_readings_stored_before_the_usage_point_view_are_served_by_it(tmp_path):
+    """Schema 7 sorts readings written under schema 6 into ReadingSets (by set mRID) and marks the current ones:
+    each set's latest posting, and the latest Reading posted alone; every reading stays in the history."""
+    data_dir = tmp_path / "var"
+    data_dir.mkdir()
+    conn = sqlite3.connect(data_dir / "der-gateway.sqlite3", isolation_level=None)
+    for number, script in enumerate(MIGRATIONS[:6], start=1):
+        conn.executescript(f"BEGIN; {script}; PRAGMA user_version={number}; COMMIT;")
+    conn.execute("INSERT INTO mirror_usage_points (owner_lfdi, mrid, body) VALUES ('AA', 'M', '{}')")
+    conn.execute("INSERT INTO mirror_meter_readings (mup_id, mrid, body) VALUES (1, 'R', '{\"mRID\": \"R\"}')")
+    rows = [("S", 100, 300, 1, 10), ("S", 400, 300, 2, 10), ("S", 100, 300, 3, 20), ("T", 900, 60, 4, 20),
+            (None, 50, 60, 5, 10), (None, 40, 60, 6, 30)]  # (set mRID, start, duration, value, received)
+    for set_mrid, start, duration, value, received in rows:
+        body = json.dumps({"value": value, "timePeriod": {"duration": duration, "start": start}})
+        conn.execute("INSERT INTO readings (mmr_id, reading_set_mrid, start, duration, value, body, received) "
+                     "VALUES (1, ?, ?, ?, ?, ?, ?)", (set_mrid, start, duration, value, body, received))
+    conn.close()
+
+    store = await SQLiteStore.open(data_dir)
+    try:
+        sets = (await store.reading_sets(1, 0, 10)).items
+        assert [(s.mRID, s.data) for s in sets] == [
+            ("T", {"mRID": "T", "timePeriod": {"duration": 60, "start": 900}}),
+            ("S", {"mRID": "S", "timePeriod": {"duration": 600, "start": 100}})]
+        assert [[r.data["value"] for r in (await store.set_readings(s.id, 0, 10)).items] for s in sets] == [[4], [3]]
+        assert (await store.latest_reading(1)).data["value"] == 6  # posted last, though earlier in time
+        assert [r["value"] for r in await store.readings(1, "R")] == [6, 5, 1, 3, 2, 4]
+    finally:
+        await store.close()

@@ -25,8 +25,9 @@ ROOTS = [
     "MirrorUsagePointList", "MirrorUsagePoint", "MirrorMeterReadingList", "MirrorMeterReading",
     "LogEventList", "LogEvent", "DERProgramList", "DERProgram", "DERControlList", "DERControl",
     "DefaultDERControl", "DERCurveList", "DERCurve", "SubscriptionList", "Subscription",
-    "Notification", "ResponseSetList", "ResponseSet", "ResponseList", "DERControlResponse",
-    "Error",
+    "Notification", "ResponseSetList", "ResponseSet", "ResponseList", "Response", "DERControlResponse",
+    "Error", "UsagePointList", "UsagePoint", "MeterReadingList", "MeterReading", "ReadingType",
+    "ReadingSetList", "ReadingSet", "ReadingList", "Reading",
 ]
 AUS_ROOTS = ["ConnectionPoint"]
 LINK_TYPES = {"Link", "ListLink"}

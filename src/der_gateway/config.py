@@ -16,6 +16,11 @@ DEFAULT_CIPHERS = "ECDHE-ECDSA-AES128-CCM8"
 class Config:
     host: str = "127.0.0.1"
     port: int = 8443
+    # A plain-HTTP listener on host at this port that serves nothing: every request is answered
+    # 301 Moved Permanently to the same path at https://<the Host it named>:<port> (CSIP conformance
+    # CORE-002 step 2).  None: no plain-HTTP listener (2030.5 is served over TLS only); 0: any free
+    # port.  Not behind a TLS-terminating proxy (trusted_proxies), which redirects itself.
+    http_redirect_port: int | None = None
     profile: str = "csip"  # or "csip-aus"
     data_dir: Path = Path("var")
     certs_dir: Path = Path("certs")
@@ -85,6 +90,12 @@ class Config:
     service_task_interval: float = 5.0  # seconds between passes of the service-task monitor
 
     def __post_init__(self) -> None:
+        if self.http_redirect_port is not None:
+            if self.proxy_mode:
+                raise ValueError("http_redirect_port: behind a TLS-terminating proxy (trusted_proxies) the proxy "
+                                 "redirects plain HTTP; this server has no TLS listener to redirect to")
+            if self.http_redirect_port != 0 and self.http_redirect_port == self.port:
+                raise ValueError("http_redirect_port must differ from port")
         if self.registration_pin is not None and (problem := pin_problem(self.registration_pin)):
             raise ValueError(f"registration_pin: {problem}")
         Pen(self.pen, decimal=self.profile == "csip-aus")  # a PEN the profile cannot write fails at start

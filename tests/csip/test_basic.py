@@ -617,8 +617,8 @@ def meter_reading(n: int, description: str, value: int | None, when: int = T0) -
 
 
 async def test_BASIC_029_inverter_meter_reading(csip, identities):
-    """A MirrorUsagePoint defined with its Real Power ReadingType (201 + Location); the other ReadingTypes and
-    then the readings POSTed to it (204); its postRate is served; what was posted reads back."""
+    """A MirrorUsagePoint defined with its Real Power ReadingType (201 + Location); the other ReadingTypes (201,
+    step 6) and then the readings (204, step 8) POSTed to it; its postRate is served; what was posted reads back."""
     me = identities["device1"]
     await csip.operator.end_device(me.lfdi)
     await csip.operator.ok("PUT", "/rates", {"resource": "mup", "postRate": 60})
@@ -632,7 +632,7 @@ async def test_BASIC_029_inverter_meter_reading(csip, identities):
     location = created.headers["Location"]
     for n, description in enumerate(list(READING_TYPES)[1:], 2):
         reply = await device.post(location, codec.encode(meter_reading(n, description, None)))
-        assert reply.status in (201, 204), (description, reply.status, reply.reason)
+        assert reply.status == 201, (description, reply.status, reply.reason)
     got = await get(device, location, model.MirrorUsagePoint)
     assert got.postRate == 60 and got.deviceLFDI == me.lfdi
     values = {"Real Power(W)": 4200, "Reactive Power(VAr)": -300, "Frequency(Hz)": 60, "Voltage(V)": 241}
@@ -644,19 +644,64 @@ async def test_BASIC_029_inverter_meter_reading(csip, identities):
     assert read == {d: (READING_TYPES[d][0], v) for d, v in values.items()}
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BASIC-029 step 6/10 with errata seq 36 and MUP.010: a MirrorMeterReading POSTed to a MirrorUsagePoint should "
-    "answer with a Location naming the MeterReading under the mirrored UsagePoint (e.g. /upt/1/mr/1), which the "
-    "test client then GETs. The server keeps mirrors only: it answers 204 without Location and serves no "
-    "UsagePoint (/upt) resources"))
 async def test_BASIC_029_reading_locations_under_usage_point(csip, identities):
+    """Steps 6 and 10 with errata seq 36 and MUP.010/013/015: each MirrorMeterReading POSTed to the
+    MirrorUsagePoint answers with the Location of its MeterReading under the mirrored UsagePoint (201 when it
+    defines a new one, 204 with the same Location when it brings a reading); the test client GETs those
+    locations and finds the ReadingTypes and the readings posted. A MirrorMeterReadingList answers with the
+    MeterReadingList (MUP.011); a new mRID without ReadingType is refused (MUP.016); the UsagePoint is reached
+    from DeviceCapability, by its own client only."""
     me = identities["device1"]
+    await csip.operator.end_device(me.lfdi)
     device = csip.client("device1")
     mup = model.MirrorUsagePoint(mRID="AC" * 12 + "00009F1C", description="inverter", roleFlags="49",
                                  serviceCategoryKind=0, status=1, deviceLFDI=me.lfdi,
                                  MirrorMeterReading=[meter_reading(1, "Real Power(W)", None)])
     location = (await device.post("/mup", codec.encode(mup))).headers["Location"]
-    reply = await device.post(location, codec.encode(meter_reading(2, "Voltage(V)", None)))
-    assert "Location" in reply.headers
-    reading = await device.get(reply.headers["Location"])
-    assert reading.status == 200
+    locations = {}
+    for n, description in enumerate(list(READING_TYPES)[1:], 2):
+        reply = await device.post(location, codec.encode(meter_reading(n, description, None)))
+        assert reply.status == 201 and reply.headers["Location"].startswith("/upt/"), (description, reply.status)
+        locations[description] = reply.headers["Location"]
+    assert len(set(locations.values())) == 3
+    values = {"Real Power(W)": 4200, "Reactive Power(VAr)": -300, "Frequency(Hz)": 60, "Voltage(V)": 241}
+    for n, (description, value) in enumerate(values.items(), 1):
+        reply = await device.post(location, codec.encode(meter_reading(n, description, value, T0 + 60)))
+        assert reply.status == 204, (description, reply.status, reply.reason)
+        assert reply.headers["Location"] == locations.setdefault(description, reply.headers["Location"])
+
+    for description, href in locations.items():  # step 10, by the test client
+        found = await get(device, href, model.MeterReading)
+        n = list(READING_TYPES).index(description) + 1
+        assert (found.mRID, found.description) == (f"{n:02X}" * 12 + "00009F1C", description)
+        reading_type = await get(device, found.ReadingTypeLink.href, model.ReadingType)
+        assert (reading_type.uom, reading_type.kind) == READING_TYPES[description]
+        reading = await get(device, found.ReadingLink.href, model.Reading)
+        assert (reading.value, reading.timePeriod.start) == (values[description], T0 + 60)
+    newer = await device.post(location, codec.encode(meter_reading(4, "Voltage(V)", 239, T0 + 360)))
+    assert newer.status == 204
+    voltage = await get(device, locations["Voltage(V)"], model.MeterReading)
+    assert (await get(device, voltage.ReadingLink.href, model.Reading)).value == 239  # MUP.013: replaced
+
+    dcap = await get(device, "/dcap", model.DeviceCapability)
+    points = await get(device, f"{dcap.UsagePointListLink.href}?l=10", model.UsagePointList)
+    assert points.all == 1 and points.UsagePoint[0].mRID == mup.mRID and points.UsagePoint[0].deviceLFDI == me.lfdi
+    mr_list = points.UsagePoint[0].MeterReadingListLink
+    listed = await get(device, f"{mr_list.href}?l=10", model.MeterReadingList)
+    assert mr_list.all == listed.all == 4 and {m.href for m in listed.MeterReading} == set(locations.values())
+    batch = model.MirrorMeterReadingList(all=2, results=2, MirrorMeterReading=[
+        meter_reading(1, "Real Power(W)", 4100, T0 + 360), meter_reading(2, "Reactive Power(VAr)", -200, T0 + 360)])
+    reply = await device.post(location, codec.encode(batch))
+    assert reply.status == 204 and reply.headers["Location"] == mr_list.href
+
+    before = csip.harness.snapshot()
+    undefined = meter_reading(9, "Voltage(V)", 240, T0 + 360)  # a new mRID, a reading but no ReadingType
+    refused = await device.post(location, codec.encode(undefined))
+    assert refused.status == 400 and undefined.mRID in refused.reason
+    another = model.MirrorUsagePoint(mRID="AD" * 12 + "00009F1C", roleFlags="49", serviceCategoryKind=0, status=1,
+                                     deviceLFDI=me.lfdi, MirrorMeterReading=[undefined])
+    assert (await device.post("/mup", codec.encode(another))).status == 400
+    assert csip.harness.snapshot() == before
+    other = csip.client("device2")
+    assert (await get(other, "/upt", model.UsagePointList)).all == 0
+    assert (await other.get(locations["Voltage(V)"])).status == 404

@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from yarl import URL
 
 from der_gateway.sep import codec, model
 from der_gateway.tls import client_context
 
 from .. import documents
+from ..conftest import SepClient
 from . import support
 from .conftest import PIN, T0
 from .support import by_priority, controls, get, get_all, respond, subscribe, walk
@@ -49,8 +51,13 @@ async def resource_tree(csip, identities) -> dict[str, object]:
         assert (await device.put(f"{edev}/der/1/{kind}", codec.encode(document))).status in (201, 204)
     log = (await device.post(f"{edev}/lel", documents.log_event(1, T0))).headers["Location"]
     mup = (await device.post("/mup", documents.mirror_usage_point(me.lfdi))).headers["Location"]
+    alone = model.MirrorMeterReading(mRID="00" * 12 + "000D8C5E", Reading=model.Reading(value=4200))
+    mr = (await device.post(mup, codec.encode(alone))).headers["Location"]  # the MeterReading, under /upt
+    reading_sets = await get(device, f"{mr}/rs", model.ReadingSetList)
+    readings = await get(device, f"{reading_sets.ReadingSet[0].href}/r", model.ReadingList)
     return {"device": device, "edev": edev, "group": group, "program": program, "curve": curve,
-            "event": event, "log": log, "mup": mup}
+            "event": event, "log": log, "mup": mup, "upt": mup.replace("/mup/", "/upt/"), "mr": mr,
+            "rs": reading_sets.ReadingSet[0].href, "reading": readings.Reading[0].href}
 
 
 # The 2030.5 WADL's methods for each resource this server serves (HEAD goes with GET); the rest answer 405
@@ -64,6 +71,9 @@ ALLOWED = {
     "/derp/{program}/derc": {"GET"}, "/derp/{program}/actderc": {"GET"}, "/derp/{program}/dderc": {"GET"},
     "/derp/{program}/dc": {"GET"}, "{curve}": {"GET"}, "{event}": {"GET"},
     "/mup": {"GET", "POST"}, "{mup}": {"GET", "POST", "DELETE"},
+    # the mirror as UsagePoint: read-only (the WADL's PUT, POST and DELETE on these are optional)
+    "/upt": {"GET"}, "{upt}": {"GET"}, "{upt}/mr": {"GET"}, "{mr}": {"GET"}, "{mr}/rt": {"GET"}, "{mr}/r": {"GET"},
+    "{mr}/rs": {"GET"}, "{rs}": {"GET"}, "{rs}/r": {"GET"}, "{reading}": {"GET"},
     "/rsps": {"GET"}, "/rsps/1": {"GET"}, "/rsps/1/rsp": {"GET", "POST"},
 }
 
@@ -71,7 +81,8 @@ ALLOWED = {
 def resolve(template: str, tree: dict) -> str:
     event = tree["event"]
     return template.format(edev=tree["edev"], group=tree["group"], program=tree["program"], log=tree["log"],
-                           mup=tree["mup"], curve=tree["curve"], event=event["href"])
+                           mup=tree["mup"], curve=tree["curve"], event=event["href"], upt=tree["upt"], mr=tree["mr"],
+                           rs=tree["rs"], reading=tree["reading"])
 
 
 async def test_CORE_001_http_request(csip, identities):
@@ -96,13 +107,24 @@ async def test_CORE_001_http_request(csip, identities):
         assert status == 400, path
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "CORE-001 step 8 / CORE-002 step 7: an unknown method (FOO) must answer 501. aiohttp's C HTTP parser "
-    "(llhttp) rejects an unregistered method with 400 before the application sees the request; answering 501 "
-    "needs a different request parser"))
 async def test_CORE_001_step_8_unknown_method_is_501(csip):
+    """CORE-001 step 8 / CORE-002 step 7: a method the server does not know answers 501 Not Implemented, as the
+    first request on a connection or after others on it; a method it knows but a resource does not take is 405."""
     status, _ = await raw_request(csip, b"FOO /dcap HTTP/1.1\r\nHost: server\r\n" + REQUEST_END)
     assert status == 501
+    ctx = client_context(csip.harness.config.certs_dir, "device1")
+    reader, writer = await asyncio.open_connection(csip.harness.config.host, csip.harness.server.port, ssl=ctx)
+    try:
+        for request, expected in ((b"GET /dcap", 200), (b"PATCH /dcap", 405), (b"FOO /edev", 501)):
+            writer.write(request + b" HTTP/1.1\r\nHost: server\r\n\r\n")
+            await writer.drain()
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            assert int(head.split(b" ", 2)[1]) == expected, (request, head)  # HTTP/1.0 on the 501: aiohttp's
+            length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+            await reader.readexactly(length)
+        assert await asyncio.wait_for(reader.read(), 10) == b""  # then the server closes the connection
+    finally:
+        writer.close()
 
 
 async def test_CORE_002_http_response(csip, identities):
@@ -128,17 +150,38 @@ async def test_CORE_002_http_response(csip, identities):
             assert posted.status == 405 and "GET" in posted.headers["Allow"], path
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "CORE-002 step 2 (errata seq 31): a GET of /dcap over a non-TLS link should be redirected (301) to the TLS "
-    "link. The server has no plain-HTTP listener (CSIP requires TLS; v1.2 removed HTTP testing); plain HTTP sent "
-    "to its TLS port gets the connection closed"))
-async def test_CORE_002_step_2_plain_http_is_redirected_to_tls(csip):
-    reader, writer = await asyncio.open_connection(csip.harness.config.host, csip.harness.server.port)
-    writer.write(b"GET /dcap HTTP/1.1\r\nHost: server\r\n" + REQUEST_END)
-    await writer.drain()
-    answer = await asyncio.wait_for(reader.read(), 10)
-    writer.close()
-    assert answer.startswith(b"HTTP/1.1 301") and b"Location: https://" in answer
+async def test_CORE_002_step_2_plain_http_is_redirected_to_tls(make_harness):
+    """Errata 31: over a non-TLS link a GET of /dcap answers 301 Moved Permanently with the TLS link in Location,
+    which the client follows to DeviceCapability. The plain-HTTP listener is a setting (off by default) and
+    serves no resource: every request on it is redirected, with no body."""
+    harness = make_harness(http_redirect_port=0)
+    await harness.start()
+    try:
+        host, redirect_port = harness.config.host, harness.server.redirect_port
+        for method in ("GET", "HEAD", "POST", "PUT", "DELETE"):
+            reader, writer = await asyncio.open_connection(host, redirect_port)
+            writer.write(f"{method} /dcap?s=0 HTTP/1.1\r\nHost: {host}:{redirect_port}\r\n".encode() + REQUEST_END)
+            await writer.drain()
+            answer = await asyncio.wait_for(reader.read(), 10)
+            writer.close()
+            head, _, body = answer.partition(b"\r\n\r\n")
+            status_line, *lines = head.decode().split("\r\n")
+            headers = dict(line.split(": ", 1) for line in lines)
+            assert status_line.startswith("HTTP/1.1 301 "), (method, status_line)
+            assert headers["Location"] == f"https://{host}:{harness.server.port}/dcap?s=0", method
+            assert body == b"" and headers.get("Content-Length", "0") == "0" and "Content-Type" not in headers, method
+        location = URL(headers["Location"])
+        device = harness.client("device1")
+        followed = SepClient(device.session, str(location.origin()), "csip")
+        dcap = await get(followed, location.path_qs, model.DeviceCapability)
+        assert dcap.href == "/dcap"
+    finally:
+        await harness.stop()
+    assert make_harness().config.http_redirect_port is None
+    with pytest.raises(ValueError, match="http_redirect_port"):
+        make_harness(port=8443, http_redirect_port=8443)
+    with pytest.raises(ValueError, match="http_redirect_port"):
+        make_harness(http_redirect_port=8080, trusted_proxies=("127.0.0.1",))
 
 
 async def test_CORE_003_polling_interaction(csip, identities):

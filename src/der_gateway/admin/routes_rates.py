@@ -10,7 +10,7 @@ from .state import CONFIG, STORE
 from .validation import Plain, check_plain
 
 # the resources whose pollRate (and, for EndDevice and MirrorUsagePoint, postRate) the server advertises
-RESOURCES = ("dcap", "tm", "edev", "fsa", "derp", "der", "mup", "lel", "rsps", "sub")
+RESOURCES = ("dcap", "tm", "edev", "fsa", "derp", "der", "mup", "upt", "lel", "rsps", "sub")
 POSTING = ("edev", "mup")
 
 RATE = Plain(int, nullable=True, minimum=1, maximum=2**32 - 1)

@@ -57,6 +57,8 @@ async def serve(config: Config) -> None:
         print(f"generated a test PKI in {config.certs_dir}/ (der-gateway certs init)")
     server = await start_server(config)
     print(connection_help(server.url, config), flush=True)
+    if server.redirect_port is not None:
+        print(f"plain HTTP on http://{config.host}:{server.redirect_port} answers 301 to {server.url}", flush=True)
     if server.admin_url:
         token = "the configured admin_token" if config.admin_token else f"the token in {config.data_dir / 'admin-token'}"
         print(f"admin API at {server.admin_url} (GET /openapi.json), with Authorization: Bearer and {token}",

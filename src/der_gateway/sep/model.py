@@ -697,9 +697,49 @@ class Error:
 
 
 @dataclass(kw_only=True)
+class UsagePointList(SubscribableList):
+    pollRate: int | None = attribute(None)
+    UsagePoint: list[UsagePoint] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class UsagePoint(UsagePointBase):
+    deviceLFDI: str | None = None
+    MeterReadingListLink: ListLink | None = None
+
+
+@dataclass(kw_only=True)
+class MeterReadingList(SubscribableList):
+    MeterReading: list[MeterReading] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class MeterReading(MeterReadingBase):
+    RateComponentListLink: ListLink | None = None
+    ReadingLink: Link | None = None
+    ReadingSetListLink: ListLink | None = None
+    ReadingTypeLink: Link
+
+
+@dataclass(kw_only=True)
+class ReadingSetList(SubscribableList):
+    ReadingSet: list[ReadingSet] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
+class ReadingSet(ReadingSetBase):
+    ReadingListLink: ListLink | None = None
+
+
+@dataclass(kw_only=True)
+class ReadingList(SubscribableList):
+    Reading: list[Reading] = field(default_factory=list)
+
+
+@dataclass(kw_only=True)
 class ConnectionPoint(Resource):
     connectionPointId: str | None = csipaus(None)
 
 
-ROOT_ELEMENTS: tuple[type, ...] = (DeviceCapability, Time, EndDeviceList, EndDevice, Registration, FunctionSetAssignmentsList, FunctionSetAssignments, DERList, DER, DERCapability, DERSettings, DERStatus, DERAvailability, MirrorUsagePointList, MirrorUsagePoint, MirrorMeterReadingList, MirrorMeterReading, LogEventList, LogEvent, DERProgramList, DERProgram, DERControlList, DERControl, DefaultDERControl, DERCurveList, DERCurve, SubscriptionList, Subscription, Notification, ResponseSetList, ResponseSet, ResponseList, Response, DERControlResponse, Error)
+ROOT_ELEMENTS: tuple[type, ...] = (DeviceCapability, Time, EndDeviceList, EndDevice, Registration, FunctionSetAssignmentsList, FunctionSetAssignments, DERList, DER, DERCapability, DERSettings, DERStatus, DERAvailability, MirrorUsagePointList, MirrorUsagePoint, MirrorMeterReadingList, MirrorMeterReading, LogEventList, LogEvent, DERProgramList, DERProgram, DERControlList, DERControl, DefaultDERControl, DERCurveList, DERCurve, SubscriptionList, Subscription, Notification, ResponseSetList, ResponseSet, ResponseList, Response, DERControlResponse, Error, UsagePointList, UsagePoint, MeterReadingList, MeterReading, ReadingType, ReadingSetList, ReadingSet, ReadingList, Reading)
 CSIPAUS_ROOT_ELEMENTS: tuple[type, ...] = (ConnectionPoint,)

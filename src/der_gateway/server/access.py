@@ -1,10 +1,10 @@
-"""Resolving a path's EndDevice for the caller: what it may not see is not there (404)."""
+"""Resolving a path's EndDevice or mirror for the caller: what it may not see is not there (404)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from ..store import EndDeviceRecord
+from ..store import EndDeviceRecord, MirrorUsagePointRecord
 from . import paths
 from .http import Problem
 from .resources import Viewer
@@ -38,3 +38,12 @@ async def visible_end_device(request: web.Request) -> EndDeviceRecord:
 def names_aggregator_end_device(request: web.Request) -> bool:
     """Whether the path's EndDevice is the calling aggregator's own (CSIP-AUS), which is not stored."""
     return path_int(request, "edev") == paths.AGGREGATOR_EDEV_ID and viewer(request).has_aggregator_end_device
+
+
+async def owned_mirror(request: web.Request, name: str) -> MirrorUsagePointRecord:
+    """The MirrorUsagePoint the path names (/mup/{n}, or /upt/{n} for the UsagePoint it is mirrored as),
+    if the caller made it; 404 otherwise."""
+    record = await request.app[STORE].mirror_usage_point(path_int(request, name))
+    if record is None or record.owner_lfdi != request[CLIENT].lfdi:
+        raise Problem(404, f"no {'MirrorUsagePoint' if name == 'mup' else 'UsagePoint'} at {request.path}")
+    return record

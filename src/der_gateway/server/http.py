@@ -63,6 +63,12 @@ def created(location: str) -> web.Response:
     return web.Response(status=201, headers={"Location": location})
 
 
+def created_or_updated(location: str, new: bool) -> web.Response:
+    """A POST that made a resource (201) or wrote into one that exists (204), naming it in Location either way
+    (the Metering Mirror's answers)."""
+    return web.Response(status=201 if new else 204, headers={"Location": location})
+
+
 def no_content() -> web.Response:
     return web.Response(status=204)
 

@@ -6,6 +6,7 @@ DCAP = "/dcap"
 TIME = "/tm"
 EDEV_LIST = "/edev"
 MUP_LIST = "/mup"
+UPT_LIST = "/upt"
 
 
 def edev(edev_id: int) -> str:
@@ -46,6 +47,44 @@ def connection_point(edev_id: int) -> str:
 
 def mup(mup_id: int) -> str:
     return f"/mup/{mup_id}"
+
+
+# The Metering function set's view of each mirror: MirrorUsagePoint n is UsagePoint n.
+def usage_point(mup_id: int) -> str:
+    return f"/upt/{mup_id}"
+
+
+def meter_reading_list(mup_id: int) -> str:
+    return f"/upt/{mup_id}/mr"
+
+
+def meter_reading(mup_id: int, mr_id: int) -> str:
+    return f"/upt/{mup_id}/mr/{mr_id}"
+
+
+def reading_type(mup_id: int, mr_id: int) -> str:
+    return f"/upt/{mup_id}/mr/{mr_id}/rt"
+
+
+def latest_reading(mup_id: int, mr_id: int) -> str:
+    """The MeterReading's ReadingLink: the Reading last posted alone (not in a set)."""
+    return f"/upt/{mup_id}/mr/{mr_id}/r"
+
+
+def reading_set_list(mup_id: int, mr_id: int) -> str:
+    return f"/upt/{mup_id}/mr/{mr_id}/rs"
+
+
+def reading_set(mup_id: int, mr_id: int, rs_id: int) -> str:
+    return f"/upt/{mup_id}/mr/{mr_id}/rs/{rs_id}"
+
+
+def reading_list(mup_id: int, mr_id: int, rs_id: int) -> str:
+    return f"/upt/{mup_id}/mr/{mr_id}/rs/{rs_id}/r"
+
+
+def reading(mup_id: int, mr_id: int, rs_id: int, reading_id: int) -> str:
+    return f"/upt/{mup_id}/mr/{mr_id}/rs/{rs_id}/r/{reading_id}"
 
 
 # CSIP-AUS: an aggregator's own EndDevice, which the server derives from its certificate and does not store.

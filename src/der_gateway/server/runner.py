@@ -17,6 +17,8 @@ from ..xsd import load_schemas
 from .app import create_app
 from ..admin import start_admin
 from .background import Background
+from .listener import Site
+from .redirect import start_redirect
 from .state import BACKGROUND
 
 
@@ -29,6 +31,8 @@ class RunningServer:
     background: Background
     admin_runner: web.AppRunner | None = None
     admin_port: int | None = None
+    redirect_runner: web.AppRunner | None = None
+    redirect_port: int | None = None  # the plain-HTTP listener that redirects to TLS, if configured
 
     @property
     def url(self) -> str:
@@ -41,6 +45,8 @@ class RunningServer:
 
     async def stop(self) -> None:
         await self.background.stop()
+        if self.redirect_runner is not None:
+            await self.redirect_runner.cleanup()
         if self.admin_runner is not None:
             await self.admin_runner.cleanup()
         await self.runner.cleanup()
@@ -72,16 +78,18 @@ async def start_server(config: Config, sock: socket.socket | None = None, clock:
     app[BACKGROUND] = background
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    if sock is not None:
-        site: web.BaseSite = web.SockSite(runner, sock, ssl_context=tls)
-    else:
-        site = web.TCPSite(runner, config.host, config.port, ssl_context=tls, reuse_address=True)
+    site = Site(runner, host=config.host, port=config.port, sock=sock, ssl_context=tls,
+                handler_args={"access_log": None})
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # the real port when config.port is 0
+    port = site.port
+    redirect_runner, redirect_port = None, None
+    if config.http_redirect_port is not None:
+        redirect_runner, redirect_port = await start_redirect(config, port)
     admin_runner, admin_port = None, None
     if config.admin_enabled:
         admin_runner, admin_port = await start_admin(config, store, schemas, clock, on_change=background.changed)
         if config.sync_ack_base_url is None:  # receivers acknowledge on the admin listener
             background.sync.ack_base_url = f"http://{config.admin_host}:{admin_port}"
     await background.start()
-    return RunningServer(config, store, runner, port, background, admin_runner, admin_port)
+    return RunningServer(config, store, runner, port, background, admin_runner, admin_port, redirect_runner,
+                         redirect_port)

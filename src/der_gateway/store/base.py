@@ -45,12 +45,45 @@ class MridTaken(Exception):
         self.mrid = mrid
 
 
+class ReadingTypeMissing(Exception):
+    """A MirrorMeterReading with a new mRID came without its ReadingType (2030.5 Metering Mirror: 400)."""
+
+    def __init__(self, mrid: str) -> None:
+        super().__init__(mrid)
+        self.mrid = mrid
+
+
 @dataclass(frozen=True)
 class MirrorUsagePointRecord:
     id: int
     owner_lfdi: str
     mRID: str
     data: dict[str, Any]  # the MirrorUsagePoint without its MirrorMeterReadings
+
+
+# A MirrorUsagePoint is mirrored as a UsagePoint of the same id; each of its MirrorMeterReadings as a
+# MeterReading under it, and each MirrorReadingSet received as a ReadingSet under that.
+
+@dataclass(frozen=True)
+class MeterReadingRecord:
+    id: int
+    mup_id: int
+    mRID: str
+    data: dict[str, Any]  # the MirrorMeterReading without its Reading and MirrorReadingSets
+
+
+@dataclass(frozen=True)
+class ReadingSetRecord:
+    id: int
+    meter_reading_id: int
+    mRID: str
+    data: dict[str, Any]  # the latest MirrorReadingSet of that mRID, without its Readings
+
+
+@dataclass(frozen=True)
+class ReadingRecord:
+    id: int
+    data: dict[str, Any]
 
 
 class Store(Protocol):
@@ -92,13 +125,27 @@ class Store(Protocol):
     # MirrorUsagePoint and its readings
     async def mirror_usage_points(self, owner_lfdi: str, start: int, limit: int) -> Page[MirrorUsagePointRecord]: ...
     async def mirror_usage_point(self, mup_id: int) -> MirrorUsagePointRecord | None: ...
-    # these two raise MridTaken, changing nothing, when an mRID sent is another client's
+    # These two raise MridTaken when an mRID sent is another client's, and ReadingTypeMissing when a
+    # MirrorMeterReading new to the mirror has no ReadingType, changing nothing.  upsert: the mirror's id and
+    # whether it is new; add: the MeterReading id of each MirrorMeterReading, and whether it is new.
     async def upsert_mirror_usage_point(self, owner_lfdi: str, data: dict[str, Any],
                                         readings: list[dict[str, Any]]) -> tuple[int, bool]: ...
+    async def add_mirror_meter_readings(self, mup_id: int,
+                                        readings: list[dict[str, Any]]) -> list[tuple[int, bool]]: ...
     async def delete_mirror_usage_point(self, mup_id: int) -> None: ...
     async def mirror_meter_readings(self, mup_id: int) -> list[dict[str, Any]]: ...
-    async def add_mirror_meter_readings(self, mup_id: int, readings: list[dict[str, Any]]) -> None: ...
-    async def readings(self, mup_id: int, mmr_mrid: str) -> list[dict[str, Any]]: ...
+    async def readings(self, mup_id: int, mmr_mrid: str) -> list[dict[str, Any]]: ...  # every one received
+
+    # The mirror as UsagePoint (Metering): the MeterReadings of a MirrorUsagePoint, by mRID; the Reading
+    # posted alone most recently; the ReadingSets, newest first; the Readings of a ReadingSet's latest
+    # posting, by time.  Readings replaced are history (readings above), no longer served here.
+    async def meter_readings(self, mup_id: int, start: int, limit: int) -> Page[MeterReadingRecord]: ...
+    async def meter_reading(self, mup_id: int, meter_reading_id: int) -> MeterReadingRecord | None: ...
+    async def latest_reading(self, meter_reading_id: int) -> ReadingRecord | None: ...
+    async def reading_sets(self, meter_reading_id: int, start: int, limit: int) -> Page[ReadingSetRecord]: ...
+    async def reading_set(self, meter_reading_id: int, reading_set_id: int) -> ReadingSetRecord | None: ...
+    async def set_readings(self, reading_set_id: int, start: int, limit: int) -> Page[ReadingRecord]: ...
+    async def set_reading(self, reading_set_id: int, reading_id: int) -> ReadingRecord | None: ...
 
 
 # -- the control plane ----------------------------------------------------------

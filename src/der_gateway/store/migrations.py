@@ -363,3 +363,36 @@ MIGRATIONS.append(
     ALTER TABLE subscriptions ADD COLUMN after_change INTEGER NOT NULL DEFAULT 0;
     """
 )
+
+MIGRATIONS.append(
+    # 7: the Metering Mirror's UsagePoint side: each MirrorReadingSet received, by mRID within its
+    # MirrorMeterReading (posted again, it replaces that set's Readings), and which readings are current:
+    # those of each set's latest posting, and the latest Reading posted alone.  The older ones stay as history.
+    """
+    CREATE TABLE reading_sets (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        mmr_id INTEGER NOT NULL REFERENCES mirror_meter_readings (id) ON DELETE CASCADE,
+        mrid TEXT NOT NULL,
+        start INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        UNIQUE (mmr_id, mrid)
+    );
+    ALTER TABLE readings ADD COLUMN reading_set_id INTEGER REFERENCES reading_sets (id) ON DELETE CASCADE;
+    ALTER TABLE readings ADD COLUMN current INTEGER NOT NULL DEFAULT 1;
+    INSERT INTO reading_sets (mmr_id, mrid, start, body)
+        SELECT mmr_id, reading_set_mrid, coalesce(min(start), 0), json_object(
+            'mRID', reading_set_mrid,
+            'timePeriod', json_object('duration', coalesce(max(start + duration), max(start), 0)
+                                                  - coalesce(min(start), 0),
+                                      'start', coalesce(min(start), 0)))
+        FROM readings WHERE reading_set_mrid IS NOT NULL GROUP BY mmr_id, reading_set_mrid;
+    UPDATE readings SET reading_set_id = (SELECT s.id FROM reading_sets s
+                                          WHERE s.mmr_id = readings.mmr_id AND s.mrid = readings.reading_set_mrid)
+        WHERE reading_set_mrid IS NOT NULL;
+    UPDATE readings SET current = 0 WHERE reading_set_id IS NOT NULL AND received < (
+        SELECT max(r.received) FROM readings r WHERE r.reading_set_id = readings.reading_set_id);
+    UPDATE readings SET current = 0 WHERE reading_set_id IS NULL AND id < (
+        SELECT max(r.id) FROM readings r WHERE r.mmr_id = readings.mmr_id AND r.reading_set_id IS NULL);
+    CREATE INDEX readings_by_set ON readings (reading_set_id, current, start);
+    """
+)

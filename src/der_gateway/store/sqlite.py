@@ -16,7 +16,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from .base import EndDeviceRecord, MirrorUsagePointRecord, MridTaken, Page
+from .base import (EndDeviceRecord, MeterReadingRecord, MirrorUsagePointRecord, MridTaken, Page, ReadingRecord,
+                   ReadingSetRecord, ReadingTypeMissing)
 from .migrations import MIGRATIONS
 from .sqlite_control_plane import Changes, ControlPlaneStore, log_changes
 from .sqlite_utility import UtilityStore
@@ -281,18 +282,66 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore):
             result.append(mmr)
         return result
 
-    async def add_mirror_meter_readings(self, mup_id: int, readings: list[dict[str, Any]]) -> None:
-        def add(c: sqlite3.Connection) -> None:
+    async def add_mirror_meter_readings(self, mup_id: int,
+                                        readings: list[dict[str, Any]]) -> list[tuple[int, bool]]:
+        def add(c: sqlite3.Connection) -> list[tuple[int, bool]]:
             known = {r[0] for r in c.execute("SELECT mrid FROM mirror_meter_readings WHERE mup_id = ?", (mup_id,))}
             owner = c.execute("SELECT owner_lfdi FROM mirror_usage_points WHERE id = ?", (mup_id,)).fetchone()[0]
             _check_mrids_free(c, owner, [r["mRID"] for r in readings if r["mRID"] not in known])
-            _store_readings(c, mup_id, readings)
-        await self._in_transaction(add)
+            return _store_readings(c, mup_id, readings)
+        return await self._in_transaction(add)
 
     async def readings(self, mup_id: int, mmr_mrid: str) -> list[dict[str, Any]]:
         rows = self._rows("SELECT r.body FROM readings r JOIN mirror_meter_readings m ON r.mmr_id = m.id "
                           "WHERE m.mup_id = ? AND m.mrid = ? ORDER BY r.start, r.id", (mup_id, mmr_mrid))
         return [json.loads(r[0]) for r in rows]
+
+    # -- the mirror as UsagePoint ----------------------------------------------
+
+    async def meter_readings(self, mup_id: int, start: int, limit: int) -> Page[MeterReadingRecord]:
+        total = self._one("SELECT count(*) FROM mirror_meter_readings WHERE mup_id = ?", (mup_id,))[0]
+        if limit == 0:
+            return Page(total, [])
+        rows = self._rows("SELECT id, mup_id, mrid, body FROM mirror_meter_readings WHERE mup_id = ? "
+                          "ORDER BY mrid LIMIT ? OFFSET ?", (mup_id, limit, start))
+        return Page(total, [MeterReadingRecord(r[0], r[1], r[2], json.loads(r[3])) for r in rows])
+
+    async def meter_reading(self, mup_id: int, meter_reading_id: int) -> MeterReadingRecord | None:
+        r = self._one("SELECT id, mup_id, mrid, body FROM mirror_meter_readings WHERE id = ? AND mup_id = ?",
+                      (meter_reading_id, mup_id))
+        return MeterReadingRecord(r[0], r[1], r[2], json.loads(r[3])) if r else None
+
+    async def latest_reading(self, meter_reading_id: int) -> ReadingRecord | None:
+        r = self._one("SELECT id, body FROM readings WHERE mmr_id = ? AND reading_set_id IS NULL AND current = 1 "
+                      "ORDER BY id DESC LIMIT 1", (meter_reading_id,))
+        return ReadingRecord(r[0], json.loads(r[1])) if r else None
+
+    async def reading_sets(self, meter_reading_id: int, start: int, limit: int) -> Page[ReadingSetRecord]:
+        total = self._one("SELECT count(*) FROM reading_sets WHERE mmr_id = ?", (meter_reading_id,))[0]
+        if limit == 0:
+            return Page(total, [])
+        rows = self._rows("SELECT id, mmr_id, mrid, body FROM reading_sets WHERE mmr_id = ? "
+                          "ORDER BY start DESC, mrid DESC LIMIT ? OFFSET ?", (meter_reading_id, limit, start))
+        return Page(total, [ReadingSetRecord(r[0], r[1], r[2], json.loads(r[3])) for r in rows])
+
+    async def reading_set(self, meter_reading_id: int, reading_set_id: int) -> ReadingSetRecord | None:
+        r = self._one("SELECT id, mmr_id, mrid, body FROM reading_sets WHERE id = ? AND mmr_id = ?",
+                      (reading_set_id, meter_reading_id))
+        return ReadingSetRecord(r[0], r[1], r[2], json.loads(r[3])) if r else None
+
+    async def set_readings(self, reading_set_id: int, start: int, limit: int) -> Page[ReadingRecord]:
+        total = self._one("SELECT count(*) FROM readings WHERE reading_set_id = ? AND current = 1",
+                          (reading_set_id,))[0]
+        if limit == 0:
+            return Page(total, [])
+        rows = self._rows("SELECT id, body FROM readings WHERE reading_set_id = ? AND current = 1 "
+                          "ORDER BY start, id LIMIT ? OFFSET ?", (reading_set_id, limit, start))
+        return Page(total, [ReadingRecord(r[0], json.loads(r[1])) for r in rows])
+
+    async def set_reading(self, reading_set_id: int, reading_id: int) -> ReadingRecord | None:
+        r = self._one("SELECT id, body FROM readings WHERE id = ? AND reading_set_id = ? AND current = 1",
+                      (reading_id, reading_set_id))
+        return ReadingRecord(r[0], json.loads(r[1])) if r else None
 
 
 def _check_mrids_free(c: sqlite3.Connection, owner_lfdi: str, mrids: list[str]) -> None:
@@ -306,9 +355,12 @@ def _check_mrids_free(c: sqlite3.Connection, owner_lfdi: str, mrids: list[str]) 
             raise MridTaken(mrid)
 
 
-def _store_readings(c: sqlite3.Connection, mup_id: int, mmrs: list[dict[str, Any]]) -> None:
-    """Merge MirrorMeterReadings by mRID: the header is replaced where given, readings are appended."""
+def _store_readings(c: sqlite3.Connection, mup_id: int, mmrs: list[dict[str, Any]]) -> list[tuple[int, bool]]:
+    """Merge MirrorMeterReadings by mRID: the header is replaced where given; a MirrorReadingSet replaces the
+    Readings of the set of its mRID, a Reading alone the one before it (both kept as history).  Each one's
+    id, and whether it is new (a new one needs its ReadingType: ReadingTypeMissing)."""
     now = int(time.time())
+    placed = []
     for mmr in mmrs:
         header = {k: v for k, v in mmr.items() if k not in ("MirrorReadingSet", "Reading")}
         row = c.execute("SELECT id, body FROM mirror_meter_readings WHERE mup_id = ? AND mrid = ?",
@@ -317,17 +369,39 @@ def _store_readings(c: sqlite3.Connection, mup_id: int, mmrs: list[dict[str, Any
             mmr_id = row[0]
             merged = {**json.loads(row[1]), **header}
             c.execute("UPDATE mirror_meter_readings SET body = ? WHERE id = ?", (json.dumps(merged), mmr_id))
+        elif "ReadingType" not in mmr:
+            raise ReadingTypeMissing(mmr["mRID"])
         else:
             mmr_id = c.execute("INSERT INTO mirror_meter_readings (mup_id, mrid, body) VALUES (?, ?, ?)",
                                (mup_id, mmr["mRID"], json.dumps(header))).lastrowid
-        batches = [(s.get("mRID"), s.get("timePeriod") or {}, s.get("Reading", []))
-                   for s in mmr.get("MirrorReadingSet", [])]
+        placed.append((mmr_id, row is None))
+        for reading_set in mmr.get("MirrorReadingSet", []):
+            set_header = {k: v for k, v in reading_set.items() if k != "Reading"}
+            set_period = reading_set["timePeriod"]
+            found = c.execute("SELECT id FROM reading_sets WHERE mmr_id = ? AND mrid = ?",
+                              (mmr_id, reading_set["mRID"])).fetchone()
+            if found:
+                set_id = found[0]
+                c.execute("UPDATE reading_sets SET start = ?, body = ? WHERE id = ?",
+                          (set_period["start"], json.dumps(set_header), set_id))
+                c.execute("UPDATE readings SET current = 0 WHERE reading_set_id = ? AND current = 1", (set_id,))
+            else:
+                set_id = c.execute("INSERT INTO reading_sets (mmr_id, mrid, start, body) VALUES (?, ?, ?, ?)",
+                                   (mmr_id, reading_set["mRID"], set_period["start"],
+                                    json.dumps(set_header))).lastrowid
+            for reading in reading_set.get("Reading", []):
+                _insert_reading(c, mmr_id, reading, reading.get("timePeriod") or set_period, now,
+                                set_id, reading_set["mRID"])
         if "Reading" in mmr:
-            batches.append((None, {}, [mmr["Reading"]]))
-        for set_mrid, set_period, readings in batches:
-            for reading in readings:
-                period = reading.get("timePeriod") or set_period
-                c.execute("INSERT INTO readings (mmr_id, reading_set_mrid, start, duration, value, body, received) "
-                          "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                          (mmr_id, set_mrid, period.get("start"), period.get("duration"), reading.get("value"),
-                           json.dumps(reading), now))
+            c.execute("UPDATE readings SET current = 0 WHERE mmr_id = ? AND reading_set_id IS NULL AND current = 1",
+                      (mmr_id,))
+            _insert_reading(c, mmr_id, mmr["Reading"], mmr["Reading"].get("timePeriod") or {}, now)
+    return placed
+
+
+def _insert_reading(c: sqlite3.Connection, mmr_id: int, reading: dict[str, Any], period: dict[str, Any], now: int,
+                    set_id: int | None = None, set_mrid: str | None = None) -> None:
+    c.execute("INSERT INTO readings (mmr_id, reading_set_id, reading_set_mrid, start, duration, value, body, "
+              "received) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+              (mmr_id, set_id, set_mrid, period.get("start"), period.get("duration"), reading.get("value"),
+               json.dumps(reading), now))

@@ -26,6 +26,7 @@ async def device_capability(request: web.Request) -> web.Response:
         ResponseSetListLink=model.ListLink(href=paths.RESPONSE_SET_LIST, all=1),
         TimeLink=model.Link(href=paths.TIME),
         EndDeviceListLink=model.ListLink(href=paths.EDEV_LIST, all=end_devices.all),
+        UsagePointListLink=model.ListLink(href=paths.UPT_LIST, all=mirrors.all),  # each mirror is a UsagePoint
         MirrorUsagePointListLink=model.ListLink(href=paths.MUP_LIST, all=mirrors.all),
     ))
 

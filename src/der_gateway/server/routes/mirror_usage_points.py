@@ -6,20 +6,13 @@ from aiohttp import web
 
 from ...sep import codec, model
 from ...sep.identity import normalize_lfdi, sfdi_from_lfdi
-from ...store import MirrorUsagePointRecord, MridTaken
+from ...store import MirrorUsagePointRecord, MridTaken, ReadingTypeMissing
 from .. import paths
-from ..access import path_int, viewer
-from ..http import Problem, created, no_content, paging, read_resource, sep_response
+from ..access import owned_mirror, viewer
+from ..http import Problem, created_or_updated, no_content, paging, read_resource, sep_response
 from ..state import CLIENT, STORE
 
 routes = web.RouteTableDef()
-
-
-async def _owned(request: web.Request) -> MirrorUsagePointRecord:
-    record = await request.app[STORE].mirror_usage_point(path_int(request, "mup"))
-    if record is None or record.owner_lfdi != request[CLIENT].lfdi:
-        raise Problem(404, f"no MirrorUsagePoint at {request.path}")
-    return record
 
 
 async def _view(request: web.Request, record: MirrorUsagePointRecord) -> model.MirrorUsagePoint:
@@ -64,36 +57,42 @@ async def post_mirror_usage_point(request: web.Request) -> web.Response:
     mup.href, mup.MirrorMeterReading = None, []
     mup.deviceLFDI = mup.deviceLFDI.upper()
     try:
-        mup_id, _ = await request.app[STORE].upsert_mirror_usage_point(request[CLIENT].lfdi, codec.to_data(mup),
-                                                                       readings)
-    except MridTaken as exc:
-        raise _taken(exc) from None
-    return created(paths.mup(mup_id))
+        mup_id, new = await request.app[STORE].upsert_mirror_usage_point(request[CLIENT].lfdi, codec.to_data(mup),
+                                                                         readings)
+    except (MridTaken, ReadingTypeMissing) as exc:
+        raise _refusal(exc) from None
+    return created_or_updated(paths.mup(mup_id), new)
 
 
-def _taken(exc: MridTaken) -> Problem:
+def _refusal(exc: MridTaken | ReadingTypeMissing) -> Problem:
+    if isinstance(exc, ReadingTypeMissing):
+        return Problem(400, f"MirrorMeterReading {exc.mrid} is new to this mirror and has no ReadingType")
     return Problem(409, f"mRID {exc.mrid} belongs to another client's mirror; an mRID names one thing only")
 
 
 @routes.get("/mup/{mup}")
 async def get_mirror_usage_point(request: web.Request) -> web.Response:
-    return sep_response(await _view(request, await _owned(request)))
+    return sep_response(await _view(request, await owned_mirror(request, "mup")))
 
 
 @routes.post("/mup/{mup}")
 async def post_mirror_meter_readings(request: web.Request) -> web.Response:
-    record = await _owned(request)
+    """Answered with the mirror's copy (2030.5 Metering Mirror): a MirrorMeterReading's MeterReading, or a
+    list's MeterReadingList, under the UsagePoint; 201 if a MeterReading was made, else 204."""
+    record = await owned_mirror(request, "mup")
     posted = await read_resource(request, (model.MirrorMeterReading, model.MirrorMeterReadingList))
-    readings = posted.MirrorMeterReading if isinstance(posted, model.MirrorMeterReadingList) else [posted]
+    one = isinstance(posted, model.MirrorMeterReading)
+    readings = [posted] if one else posted.MirrorMeterReading
     try:
-        await request.app[STORE].add_mirror_meter_readings(record.id, [codec.to_data(r) for r in readings])
-    except MridTaken as exc:
-        raise _taken(exc) from None
-    return no_content()
+        placed = await request.app[STORE].add_mirror_meter_readings(record.id, [codec.to_data(r) for r in readings])
+    except (MridTaken, ReadingTypeMissing) as exc:
+        raise _refusal(exc) from None
+    location = paths.meter_reading(record.id, placed[0][0]) if one else paths.meter_reading_list(record.id)
+    return created_or_updated(location, any(new for _, new in placed))
 
 
 @routes.delete("/mup/{mup}")
 async def delete_mirror_usage_point(request: web.Request) -> web.Response:
-    record = await _owned(request)
+    record = await owned_mirror(request, "mup")
     await request.app[STORE].delete_mirror_usage_point(record.id)
     return no_content()

@@ -1,0 +1,36 @@
+"""The optional plain-HTTP listener (Config.http_redirect_port): it serves no resource, and answers
+every request with 301 Moved Permanently to the same path on the TLS listener (CSIP conformance
+CORE-002 step 2, errata 31)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from yarl import URL
+
+from ..config import Config
+from .listener import Site
+
+
+def tls_location(request: web.Request, default_host: str, tls_port: int) -> str:
+    """The request's path and query on the TLS listener, at the host the client named (Host)."""
+    host = request.url.host or default_host
+    return str(URL.build(scheme="https", host=host, port=tls_port)) + request.raw_path
+
+
+async def start_redirect(config: Config, tls_port: int) -> tuple[web.AppRunner, int]:
+    """Starts the listener on config.host:config.http_redirect_port; its runner and the port bound."""
+
+    async def moved(request: web.Request) -> web.Response:
+        return web.Response(status=301, headers={"Location": tls_location(request, config.host, tls_port)})
+
+    app = web.Application()
+    app.router.add_route("*", "/{anything:.*}", moved)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = Site(runner, host=config.host, port=config.http_redirect_port or 0, handler_args={"access_log": None})
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner, site.port
