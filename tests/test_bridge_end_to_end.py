@@ -91,14 +91,14 @@ def w_of(fleet: Fleet, name: str) -> tuple[float, float]:
 
 
 @contextlib.asynccontextmanager
-async def started(make_harness, *, notify_tls: bool = False):
+async def started(make_harness, *, notify_tls: bool = False, profile: str = "csip"):
     """A server (post rate 2 s), three simulators and a bridge, all ready.
 
     Notifications come over plain http (which the server is told to allow), or with ``notify_tls`` over https
     as the server allows by default: the bridge's listener presents the aggregator's certificate.
     """
     allow = ("https://",) if notify_tls else ("http://127.0.0.1:",)
-    h = make_harness(notification_allow=allow, post_rate=2)
+    h = make_harness(notification_allow=allow, post_rate=2, profile=profile)
     await h.start()
     try:
         async with Fleet.start(3, kinds=("pv", "battery"), tick=0.1, noise=0.0, pv_profile=profiles.ClearSky(hour=12),
@@ -234,6 +234,22 @@ async def test_a_curve_is_adopted_and_an_unsupported_mode_rejected_with_252(tls_
                 "the volt-var event to complete")
     assert all(fleet[n].inverter.get(705, "Ena") == 0 for n in names)  # back as it was found
     assert all(w_of(fleet, n)[0] > 0.6 * w_of(fleet, n)[1] for n in names)
+
+
+async def test_under_csip_aus_the_bridge_subscribes_through_its_own_end_device(make_harness):
+    """CSIP-AUS keeps an aggregator's subscriptions on its own EndDevice (/edev/0): the bridge finds it there,
+    hears of an event, and the simulators follow it."""
+    async with started(make_harness, profile="csip-aus") as (h, fleet, bridge):
+        names = list(bridge.agents)
+        program = await enroll(h, bridge)
+        assert await bridge.own_subscription_list() == paths.subscription_list(None)
+        assert bridge.subscriptions_made >= 1 and bridge.subscription_failures == 0
+        assert await h.store.aggregator_subscriptions(bridge.lfdi)
+        start = int(time.time()) + 1
+        record = await create_event(h, program, event(start, 2, opModMaxLimW=1000))
+        await until(lambda: all(bridge[n].statuses(record.mRID) == [1, 2, 3] for n in names), start + 6 - time.time(),
+                    "every device to run the event")
+        assert bridge.notifications >= 1
 
 
 async def test_losing_a_simulator_is_reported_and_survived(world):

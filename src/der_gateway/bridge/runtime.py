@@ -28,8 +28,12 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
+
 from der_gateway.config import DEFAULT_CIPHERS
 from der_gateway.sep import model
+from der_gateway.sep.identity import lfdi_from_certificate
 from der_gateway.tls import client_context, server_context
 
 from .agent import DeviceAgent, DeviceState
@@ -115,10 +119,14 @@ class Bridge:
         self.options = options or BridgeOptions()
         self.data_dir = Path(data_dir) if data_dir is not None else None
         tls = None
+        self.lfdi: str | None = None  # the bridge's certificate's, as the server knows it
         if self.server_url.startswith("https:"):
             if certs_dir is None:
                 raise ValueError("an https server needs certs_dir (the trust anchor and the client certificate)")
             tls = client_context(Path(certs_dir), cert, self.options.ciphers)
+            if cert is not None:
+                pem = (Path(certs_dir) / f"{cert}.pem").read_bytes()
+                self.lfdi = lfdi_from_certificate(x509.load_pem_x509_certificate(pem).public_bytes(Encoding.DER))
         o = self.options
         self.client = SepClient(self.server_url, tls, limit=o.http_limit, timeout=o.http_timeout,
                                 retries=o.http_retries, backoff=min(0.25, o.server_backoff),
@@ -140,6 +148,7 @@ class Bridge:
         self._fsa_watch: dict[str, DeviceAgent] = {}
         self._subs_blocked_until = 0.0
         self.subscriptions_made = 0
+        self._own_subscription_list: str | None = None
         self.subscription_failures = 0
         self.notifications = 0
         self._poller: asyncio.Task | None = None
@@ -288,12 +297,16 @@ class Bridge:
             return None
         if agent is None:
             agent = self._subscriber()
-        if agent is None or agent.end_device is None or agent.end_device.SubscriptionListLink is None:
+        if agent is None or agent.end_device is None:
+            return None
+        link = agent.end_device.SubscriptionListLink
+        subscriptions = link.href if link is not None else await self.own_subscription_list()
+        if subscriptions is None:
             return None
         body = model.Subscription(subscribedResource=resource, encoding=0, level="-S1", limit=1,
                                   notificationURI=self.listener.uri_for(agent.name))
         try:
-            location = await self.client.post(agent.end_device.SubscriptionListLink.href, body)
+            location = await self.client.post(subscriptions, body)
         except HttpError as exc:
             self.subscription_failures += 1
             reason = exc.reason.lower()
@@ -306,6 +319,18 @@ class Bridge:
         if location:
             self.subscriptions_made += 1
         return location
+
+    async def own_subscription_list(self) -> str | None:
+        """CSIP-AUS: the SubscriptionList of the bridge's own EndDevice (its certificate's lFDI, first in its
+        EndDeviceList), where an aggregator's subscriptions live; None where there is none (plain 2030.5)."""
+        if self._own_subscription_list is None and self.lfdi is not None:
+            href = await self.end_device_list()
+            if href is None:
+                return None
+            first = await self.client.get(f"{href}?l=1", model.EndDeviceList)
+            own = [e for e in first.EndDevice if (e.lFDI or "").upper() == self.lfdi and e.SubscriptionListLink]
+            self._own_subscription_list = own[0].SubscriptionListLink.href if own else ""
+        return self._own_subscription_list or None
 
     def _subscriber(self) -> DeviceAgent | None:
         for agent in self.agents.values():
