@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pytest
 
 from der_gateway.sep import codec, model
 from der_gateway.sep.identity import sfdi_from_lfdi

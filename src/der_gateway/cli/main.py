@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import aggregators_cmd, bridge_cmd, certs_cmd, conformance_cmd, demo_cmd, events_cmd, network_cmd, serve_cmd, tree_cmd
+from . import aggregators_cmd, bridge_cmd, certs_cmd, conformance_cmd, demo_cmd, events_cmd, network_cmd
+from . import serve_cmd, tree_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:

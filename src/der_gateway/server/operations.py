@@ -10,7 +10,7 @@ from ..config import Config
 from ..domain import events as lifecycle
 from ..domain.identifiers import Pen, new_mrid
 from ..sep import codec, model
-from ..store import ControlRecord, EndDeviceRecord, SubscriptionRecord
+from ..store import ControlRecord, SubscriptionRecord
 from . import paths
 from .http import encode
 
