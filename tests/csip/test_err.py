@@ -1,4 +1,4 @@
-"""CSIP conformance, Error Handling (ERR): the server's side of ERR-002 (ERR-001 has none; see INDEX.md)."""
+"""CSIP conformance, Error Handling (ERR): the server's side of ERR-002 (ERR-001 has none; see CONFORMANCE.md)."""
 
 from __future__ import annotations
 
