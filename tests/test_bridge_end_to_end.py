@@ -17,14 +17,18 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from der_gateway.bridge import sunspec_map as sm
-from der_gateway.bridge.agent import LOG_MODBUS_LOST, LOG_MODBUS_RESTORED, LOG_SERVER_UNREACHABLE
+from der_gateway.bridge.agent import (
+    LOG_MODBUS_LOST,
+    LOG_MODBUS_RESTORED,
+    LOG_SERVER_UNREACHABLE,
+)
 from der_gateway.bridge.identity import DeviceIdentity, device_lfdi, load_inventory
 from der_gateway.bridge.runtime import Bridge
 from der_gateway.clock import SystemClock
 from der_gateway.domain.identifiers import Pen, new_mrid
-from der_gateway.sep import codec, model
+from der_gateway.sep import codec, model, paths
 from der_gateway.sep.identity import sfdi_from_lfdi
-from der_gateway.server import operations, paths
+from der_gateway.server import operations
 from device_sims import Fleet, profiles
 
 PEN = Pen(40732)

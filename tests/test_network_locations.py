@@ -15,8 +15,8 @@ import pytest
 from der_gateway.cli.main import main as cli
 from der_gateway.clock import ManualClock
 from der_gateway.domain import network
-from der_gateway.sep import codec, model
-from der_gateway.server import operations, paths
+from der_gateway.sep import codec, model, paths
+from der_gateway.server import operations
 from der_gateway.store import EndDeviceRecord, sqlite_control_plane
 from der_gateway.store.sqlite import SQLiteStore
 

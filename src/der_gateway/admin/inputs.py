@@ -7,8 +7,7 @@ import sqlite3
 from typing import Any, Awaitable, Callable, TypeVar
 
 from ..domain.identifiers import Pen, new_mrid
-from ..sep import codec
-from ..server import paths
+from ..sep import codec, paths
 from .http import conflict, error
 from .validation import join
 

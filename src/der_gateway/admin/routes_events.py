@@ -6,8 +6,8 @@ from typing import Any, Iterable
 
 from aiohttp import web
 
-from ..sep import model
-from ..server import operations, paths
+from ..sep import model, paths
+from ..server import operations
 from ..store import ControlRecord
 from . import views
 from .http import conflict, error, json_response, not_found, path_id, read_json

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from ..domain import network
-from ..server import paths
+from ..sep import paths
 from ..store.sqlite_sync import NetworkImportRejected, NetworkLocationRecord
 from .http import ApiError, error, invalid, json_response, not_found, path_id
 from .state import CONFIG, STORE

@@ -7,8 +7,7 @@ import sqlite3
 from aiohttp import web
 
 from ..domain.events import ProgramEventStatus
-from ..sep import codec, model
-from ..server import paths
+from ..sep import codec, model, paths
 from ..server.operations import event_states
 from ..store import ProgramRecord
 from . import views

@@ -5,8 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from ..domain.events import EventState
-from ..server import paths
-from ..store import ControlRecord, EndDeviceRecord, GroupRecord, ProgramRecord, SubscriptionRecord
+from ..sep import paths
+from ..store import (
+    ControlRecord,
+    EndDeviceRecord,
+    GroupRecord,
+    ProgramRecord,
+    SubscriptionRecord,
+)
 
 # Response.status values (IEEE 2030.5 Table 27), by the names the API reports them under
 RESPONSE_STATUS_NAMES = {

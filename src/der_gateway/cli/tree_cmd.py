@@ -12,7 +12,7 @@ import aiohttp
 
 from ..clock import SystemClock
 from ..config import DEFAULT_CIPHERS
-from ..server import paths
+from ..sep import paths
 from ..server.operations import event_states
 from ..store import EndDeviceRecord
 from ..store.sqlite import SQLiteStore

@@ -4,8 +4,9 @@ DELETE /end-devices/{id} alike."""
 from __future__ import annotations
 
 from ..config import Config
+from ..sep import paths
 from ..store import EndDeviceRecord
-from . import paths, resources
+from . import resources
 from .operations import farewell
 
 

@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from ..clock import Clock
 from ..config import Config
 from ..domain.clients import Client
-from ..sep import model
-from . import paths
+from ..sep import model, paths
 from .http import encode
 from .resources import Viewer, end_device_audience, render
 

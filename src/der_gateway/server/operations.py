@@ -9,9 +9,8 @@ from ..clock import Clock
 from ..config import Config
 from ..domain import events as lifecycle
 from ..domain.identifiers import Pen, new_mrid
-from ..sep import codec, model
+from ..sep import codec, model, paths
 from ..store import ControlRecord, SubscriptionRecord
-from . import paths
 from .http import encode
 
 StateRow = tuple[int, int, int, int | None]

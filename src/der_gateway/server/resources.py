@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from ..clock import Clock
 from ..config import Config
 from ..domain.clients import Client
-from ..sep import codec, model
+from ..sep import codec, model, paths
 from ..store import ControlRecord, EndDeviceRecord, GroupRecord, ProgramRecord
-from . import paths
 from .operations import event_states, live_controls
 
 

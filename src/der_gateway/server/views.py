@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from ..sep import model
+from ..sep import model, paths
 from ..store import EndDeviceRecord
-from . import paths
 
 
 def registration(record: EndDeviceRecord, poll_rate: int) -> model.Registration:

@@ -20,7 +20,7 @@ from typing import Any, Iterable, Sequence
 
 from ..domain import network
 from ..domain.identifiers import Pen, new_mrid
-from ..server import paths
+from ..sep import paths
 from . import sqlite_control_plane
 
 DELETED = 4  # Notification.status: the subscribed resource was deleted

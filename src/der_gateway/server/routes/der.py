@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ...sep import codec, model
-from .. import paths, views
+from ...sep import codec, model, paths
+from .. import views
 from ..access import path_int, viewer, visible_end_device
 from ..http import Problem, paging, read_resource, replaced, sep_response
 from ..state import STORE

@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from ...domain.time import zone_times
-from ...sep import model
-from .. import paths, resources
+from ...sep import model, paths
+from .. import resources
 from ..access import viewer
 from ..http import sep_response
 from ..state import CLIENT, CLOCK, CONFIG, STORE

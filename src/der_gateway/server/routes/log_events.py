@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ...sep import codec, model
-from .. import paths
+from ...sep import codec, model, paths
 from ..access import path_int, viewer, visible_end_device
 from ..http import Problem, created, paging, read_resource, sep_response
 from ..state import STORE

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ...sep import codec, model
+from ...sep import codec, model, paths
 from ...sep.identity import normalize_lfdi, sfdi_from_lfdi
 from ...store import MirrorUsagePointRecord, MridTaken, ReadingTypeMissing
-from .. import paths
 from ..access import owned_mirror, viewer
-from ..http import Problem, created_or_updated, no_content, paging, read_resource, sep_response
+from ..http import (
+    Problem,
+    created_or_updated,
+    no_content,
+    paging,
+    read_resource,
+    sep_response,
+)
 from ..state import CLIENT, STORE
 
 routes = web.RouteTableDef()

@@ -5,9 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from ...domain.identifiers import numbered_mrid
-from ...sep import codec, model
+from ...sep import codec, model, paths
 from ...sep.identity import normalize_lfdi
-from .. import paths
 from ..access import path_int, viewer
 from ..http import Problem, created, paging, read_resource, sep_response
 from ..state import CLIENT, CLOCK, CONFIG, STORE

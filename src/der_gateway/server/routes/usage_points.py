@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ...sep import codec, model
+from ...sep import codec, model, paths
 from ...store import MeterReadingRecord, MirrorUsagePointRecord, ReadingSetRecord
-from .. import paths
 from ..access import owned_mirror, path_int, viewer
 from ..http import Problem, paging, sep_response
 from ..state import CLIENT, STORE
