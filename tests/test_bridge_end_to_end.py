@@ -17,11 +17,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from der_gateway.bridge import sunspec_map as sm
-from der_gateway.bridge.agent import (
-    LOG_MODBUS_LOST,
-    LOG_MODBUS_RESTORED,
-    LOG_SERVER_UNREACHABLE,
-)
+from der_gateway.bridge.agent import LOG_MODBUS_LOST, LOG_MODBUS_RESTORED, LOG_SERVER_UNREACHABLE
 from der_gateway.bridge.identity import DeviceIdentity, device_lfdi, load_inventory
 from der_gateway.bridge.runtime import Bridge
 from der_gateway.clock import SystemClock

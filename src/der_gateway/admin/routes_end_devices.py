@@ -10,26 +10,15 @@ from dataclasses import replace
 from aiohttp import web
 
 from ..domain.registration import pin_for_new_device, pin_problem
-from ..sep import paths
 from ..sep.identity import sfdi_from_lfdi
+from ..sep import paths
 from ..server import end_device_removal
 from ..server.operations import farewell
 from ..server.resources import end_device_list_change
 from ..store import EndDeviceRecord
 from . import views
-from .http import (
-    ApiError,
-    conflict,
-    error,
-    invalid,
-    json_response,
-    no_content,
-    not_found,
-    path_id,
-    path_lfdi,
-    read_json,
-    strict_lfdi,
-)
+from .http import ApiError, conflict, error, invalid, json_response, no_content, not_found, path_id, path_lfdi
+from .http import read_json, strict_lfdi
 from .state import CLOCK, CONFIG, STORE
 from .validation import Plain, check_plain
 

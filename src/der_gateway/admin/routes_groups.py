@@ -9,16 +9,7 @@ from aiohttp import web
 from ..sep import model, paths
 from ..store import EndDeviceRecord, GroupRecord
 from . import views
-from .http import (
-    conflict,
-    error,
-    invalid,
-    json_response,
-    no_content,
-    not_found,
-    path_id,
-    read_json,
-)
+from .http import conflict, error, invalid, json_response, no_content, not_found, path_id, read_json
 from .inputs import mrid_of, operator_fields, unique
 from .routes_programs import DELETED, program_of
 from .state import CONFIG, SCHEMAS, STORE

@@ -6,13 +6,7 @@ from typing import Any
 
 from ..domain.events import EventState
 from ..sep import paths
-from ..store import (
-    ControlRecord,
-    EndDeviceRecord,
-    GroupRecord,
-    ProgramRecord,
-    SubscriptionRecord,
-)
+from ..store import ControlRecord, EndDeviceRecord, GroupRecord, ProgramRecord, SubscriptionRecord
 
 # Response.status values (IEEE 2030.5 Table 27), by the names the API reports them under
 RESPONSE_STATUS_NAMES = {

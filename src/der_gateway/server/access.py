@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..sep import paths
 from ..store import EndDeviceRecord, MirrorUsagePointRecord
+from ..sep import paths
 from .http import Problem
 from .resources import Viewer
 from .state import CLIENT, CLOCK, CONFIG, STORE

@@ -10,9 +10,9 @@ from ..clock import Clock, SystemClock
 from ..config import Config
 from ..domain.clients import Client
 from ..domain.registration import Refused
-from ..sep import paths
 from ..store import Store
 from ..xsd import SchemaSet
+from ..sep import paths
 from .cache import ResponseCache
 from .http import INVALID_FORMAT, Problem, SepResponse, encode, error_response
 from .identity import ConnectionIdentities, ProxiedCertificates

@@ -4,8 +4,8 @@ DELETE /end-devices/{id} alike."""
 from __future__ import annotations
 
 from ..config import Config
-from ..sep import paths
 from ..store import EndDeviceRecord
+from ..sep import paths
 from . import resources
 from .operations import farewell
 

@@ -17,16 +17,8 @@ import sqlite3
 from typing import Any, Callable
 
 from ..domain.identifiers import Issuer, Pen, new_mrid
-from ..domain.utility import (
-    Caller,
-    Idempotency,
-    Problem,
-    Rejected,
-    catalog,
-    problem,
-    rules,
-    tasks,
-)
+from ..domain.utility import Caller, Idempotency, Problem, Rejected, problem
+from ..domain.utility import catalog, rules, tasks
 from ..domain.utility.requests import InterconnectIn, RegisterIn, ReplaceIn
 from ..sep import paths
 from .sqlite_control_plane import log_changes

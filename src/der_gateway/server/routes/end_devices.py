@@ -13,15 +13,7 @@ from ...sep import model, paths
 from ...store import EndDeviceRecord
 from .. import end_device_removal, resources, views
 from ..access import names_aggregator_end_device, viewer, visible_end_device
-from ..http import (
-    Problem,
-    created,
-    no_content,
-    paging,
-    read_resource,
-    replaced,
-    sep_response,
-)
+from ..http import Problem, created, no_content, paging, read_resource, replaced, sep_response
 from ..state import BACKGROUND, CLIENT, CONFIG, STORE
 
 routes = web.RouteTableDef()

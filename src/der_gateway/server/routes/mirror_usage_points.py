@@ -8,14 +8,7 @@ from ...sep import codec, model, paths
 from ...sep.identity import normalize_lfdi, sfdi_from_lfdi
 from ...store import MirrorUsagePointRecord, MridTaken, ReadingTypeMissing
 from ..access import owned_mirror, viewer
-from ..http import (
-    Problem,
-    created_or_updated,
-    no_content,
-    paging,
-    read_resource,
-    sep_response,
-)
+from ..http import Problem, created_or_updated, no_content, paging, read_resource, sep_response
 from ..state import CLIENT, STORE
 
 routes = web.RouteTableDef()

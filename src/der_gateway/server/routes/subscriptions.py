@@ -14,15 +14,7 @@ from ...sep import codec, model, paths
 from ...store import SubscriptionRecord
 from .. import resources
 from ..access import names_aggregator_end_device, path_int, viewer, visible_end_device
-from ..http import (
-    RESOURCE_LIMIT,
-    Problem,
-    created,
-    no_content,
-    paging,
-    read_resource,
-    sep_response,
-)
+from ..http import RESOURCE_LIMIT, Problem, created, no_content, paging, read_resource, sep_response
 from ..operations import farewell
 from ..state import BACKGROUND, CLIENT, CONFIG, STORE
 
