@@ -13,7 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from der_gateway.pki.profile import Issued, _ca_builder, _ca_name, _new_key, make_leaf
+from der_gateway.pki.profile import Issued, _ca_builder, _ca_name, _new_key, der, der_oid, make_leaf
 from der_gateway.pki.store import CertStore
 from der_gateway.sep import model
 from der_gateway.sep.identity import lfdi_from_certificate
@@ -173,18 +173,6 @@ async def test_COMM_004G_self_signed_device_certificate(csip, chains):
 
 def _policy_mappings_der() -> bytes:
     """PolicyMappings ::= SEQUENCE OF SEQUENCE { issuerDomainPolicy, subjectDomainPolicy } (RFC 5280 4.2.1.5)."""
-    def oid(dotted: str) -> bytes:
-        arcs = [int(a) for a in dotted.split(".")]
-        body = bytearray()
-        for arc in [40 * arcs[0] + arcs[1], *arcs[2:]]:
-            chunk = [arc & 0x7F]
-            arc >>= 7
-            while arc:
-                chunk.append(0x80 | (arc & 0x7F))
-                arc >>= 7
-            body.extend(reversed(chunk))
-        return bytes([0x06, len(body)]) + bytes(body)
-
-    pair = oid("1.3.6.1.4.1.40732.1.1") + oid("1.3.6.1.4.1.40732.2.1")
-    inner = bytes([0x30, len(pair)]) + pair
-    return bytes([0x30, len(inner)]) + inner
+    issuer_policy, subject_policy = (x509.ObjectIdentifier(f"1.3.6.1.4.1.40732.{n}.1") for n in (1, 2))
+    pair = der_oid(issuer_policy) + der_oid(subject_policy)
+    return der(0x30, der(0x30, pair))

@@ -34,7 +34,7 @@ class Issued:
     key: ec.EllipticCurvePrivateKey
 
 
-def _der(tag: int, content: bytes) -> bytes:
+def der(tag: int, content: bytes) -> bytes:
     n = len(content)
     if n < 0x80:
         length = bytes([n])
@@ -44,7 +44,7 @@ def _der(tag: int, content: bytes) -> bytes:
     return bytes([tag]) + length + content
 
 
-def _der_oid(oid: ObjectIdentifier) -> bytes:
+def der_oid(oid: ObjectIdentifier) -> bytes:
     arcs = [int(a) for a in oid.dotted_string.split(".")]
     body = bytearray()
     for arc in [40 * arcs[0] + arcs[1], *arcs[2:]]:
@@ -54,12 +54,12 @@ def _der_oid(oid: ObjectIdentifier) -> bytes:
             chunk.append(0x80 | (arc & 0x7F))
             arc >>= 7
         body.extend(reversed(chunk))
-    return _der(0x06, bytes(body))
+    return der(0x06, bytes(body))
 
 
 def hardware_module_name(hw_type: ObjectIdentifier, serial: bytes) -> x509.OtherName:
     """otherName HardwareModuleName ::= SEQUENCE { hwType OBJECT IDENTIFIER, hwSerialNum OCTET STRING }."""
-    value = _der(0x30, _der_oid(hw_type) + _der(0x04, serial))
+    value = der(0x30, der_oid(hw_type) + der(0x04, serial))
     return x509.OtherName(HARDWARE_MODULE_NAME, value)
 
 

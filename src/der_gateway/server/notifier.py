@@ -72,6 +72,7 @@ class Notifier:
         queued: list[tuple[int, str, bytes]] = []
         ended: list[int] = []
         rendered: dict[tuple[str, str, int], model.Resource | None] = {}
+        revoked_clients: dict[str, bool] = {}
         for href, change in (await self._by_resource(changes)).items():
             status = change.status
             for sub in await self.store.subscriptions_to(href):
@@ -79,7 +80,9 @@ class Notifier:
                     continue
                 if sub.after_change >= change.last:
                     continue
-                revoked = await self.store.client_revoked_at(sub.client_lfdi) is not None
+                if sub.client_lfdi not in revoked_clients:
+                    revoked_clients[sub.client_lfdi] = await self.store.client_revoked_at(sub.client_lfdi) is not None
+                revoked = revoked_clients[sub.client_lfdi]
                 subscription_href = paths.subscription(sub.end_device_id, sub.id)
                 if status:
                     ended.append(sub.id)
