@@ -526,7 +526,7 @@ def main(argv: list[str] | None = None) -> int:
                              str(args.profile / "der-gateway.prof") if args.profile else None,
                              {"host": HOST, "port": 0, "profile": "csip", "data_dir": data_dir,
                               "certs_dir": certs_dir,
-                              "response_cache_entries": 0 if args.no_cache else 10_000})
+                              "response_cache_bytes": 0 if args.no_cache else 64 * 1024 * 1024})
         servers.append(real)
         documents = register_device(certs_dir, real.port)
         print(f"  der-gateway server pid {real.pid}, port {real.port}", file=sys.stderr)

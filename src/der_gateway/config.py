@@ -30,7 +30,9 @@ class Config:
     tls_versions: tuple[str, str] = ("TLSv1_2", "TLSv1_2")
     max_body_bytes: int = 64 * 1024
     max_list_limit: int = 500
-    response_cache_entries: int = 10_000  # encoded GET answers kept until the store changes; 0: none
+    # Encoded GET answers kept until the store changes (server/cache.py), at most this many bytes in all;
+    # when full, the caller holding the most gives way first.  0: no cache.
+    response_cache_bytes: int = 64 * 1024 * 1024
     timezone: str = "UTC"
     time_quality: int = 4
     # per client and EndDevice: an aggregator acting for N devices may hold N times as many.  Under

@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..domain.numerals import identifier
 from .state import CONFIG
 
 JSON = "application/json"
@@ -88,9 +89,10 @@ async def read_json(request: web.Request) -> dict[str, Any]:
 def path_id(request: web.Request, name: str, what: str) -> int:
     """An integer id from the path (the routes admit digits only); 404 when it cannot name anything."""
     raw = request.match_info[name]
-    if len(raw) > 18:
-        raise not_found(f"{what} {raw}")
-    return int(raw)
+    value = identifier(raw)
+    if value is None:
+        raise not_found(f"{what} {raw[:40]}")
+    return value
 
 
 _LFDI = re.compile(r"[0-9A-Fa-f]{40}")

@@ -20,7 +20,7 @@ CURVE_LINKS = {
     "opModLVRTMayTrip": 8, "opModLVRTMomentaryCessation": 9, "opModLVRTMustTrip": 10, "opModVoltVar": 11,
     "opModVoltWatt": 12, "opModWattPF": 13, "opModWattVar": 14,
 }
-_CURVE_HREF = re.compile(r"/derp/(\d{1,18})/dc/(\d{1,18})")
+_CURVE_HREF = re.compile(r"/derp/([0-9]{1,18})/dc/([0-9]{1,18})")
 
 
 def operator_fields(body: dict[str, Any], cls: type, allowed: tuple[str, ...]

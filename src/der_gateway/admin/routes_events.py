@@ -129,10 +129,10 @@ def _count(statuses: Iterable[int]) -> dict[str, int]:
 
 
 ROUTES = [
-    ("POST", "/programs/{program_id:\\d+}/controls", create_control),
-    ("GET", "/programs/{program_id:\\d+}/controls", list_controls),
-    ("DELETE", "/programs/{program_id:\\d+}/controls", clear_controls),
-    ("GET", "/controls/{control_id:\\d+}", get_control),
-    ("POST", "/controls/{control_id:\\d+}/cancel", cancel_control),
-    ("GET", "/controls/{control_id:\\d+}/participation", participation),
+    ("POST", "/programs/{program_id:[0-9]+}/controls", create_control),
+    ("GET", "/programs/{program_id:[0-9]+}/controls", list_controls),
+    ("DELETE", "/programs/{program_id:[0-9]+}/controls", clear_controls),
+    ("GET", "/controls/{control_id:[0-9]+}", get_control),
+    ("POST", "/controls/{control_id:[0-9]+}/cancel", cancel_control),
+    ("GET", "/controls/{control_id:[0-9]+}/participation", participation),
 ]

@@ -140,11 +140,11 @@ async def unassign_program(request: web.Request) -> web.Response:
 ROUTES = [
     ("POST", "/groups", create_group),
     ("GET", "/groups", list_groups),
-    ("GET", "/groups/{group_id:\\d+}", get_group),
-    ("DELETE", "/groups/{group_id:\\d+}", delete_group),
-    ("POST", "/groups/{group_id:\\d+}/members", add_members),
-    ("PUT", "/groups/{group_id:\\d+}/members/{end_device_id:\\d+}", put_member),
-    ("DELETE", "/groups/{group_id:\\d+}/members/{end_device_id:\\d+}", delete_member),
-    ("PUT", "/groups/{group_id:\\d+}/programs/{program_id:\\d+}", assign_program),
-    ("DELETE", "/groups/{group_id:\\d+}/programs/{program_id:\\d+}", unassign_program),
+    ("GET", "/groups/{group_id:[0-9]+}", get_group),
+    ("DELETE", "/groups/{group_id:[0-9]+}", delete_group),
+    ("POST", "/groups/{group_id:[0-9]+}/members", add_members),
+    ("PUT", "/groups/{group_id:[0-9]+}/members/{end_device_id:[0-9]+}", put_member),
+    ("DELETE", "/groups/{group_id:[0-9]+}/members/{end_device_id:[0-9]+}", delete_member),
+    ("PUT", "/groups/{group_id:[0-9]+}/programs/{program_id:[0-9]+}", assign_program),
+    ("DELETE", "/groups/{group_id:[0-9]+}/programs/{program_id:[0-9]+}", unassign_program),
 ]

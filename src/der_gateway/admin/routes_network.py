@@ -92,5 +92,5 @@ async def get_location(request: web.Request) -> web.Response:
 ROUTES = [
     ("POST", "/network-locations/import", import_locations),
     ("GET", "/network-locations", list_locations),
-    ("GET", "/network-locations/{location_id:\\d+}", get_location),
+    ("GET", "/network-locations/{location_id:[0-9]+}", get_location),
 ]

@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..domain.numerals import decimal
 from ..server.enrollment_sync import endpoint_url_problem
 from ..store.sqlite_sync import SYNC_STATES, AckConflict, SyncEndpointRecord, SyncMessageRecord
 from .http import conflict, error, invalid, json_response, no_content, not_found, path_id, read_json
@@ -126,9 +127,10 @@ def _int_query(request: web.Request, name: str, default: int | None, low: int, h
     raw = request.query.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
-        raise invalid([error(f"must be an integer from {low} to {high}", name)])
-    return int(raw)
+    value = decimal(raw, high, low)
+    if value is None:
+        raise invalid([error(f"must be decimal digits naming an integer from {low} to {high}", name)])
+    return value
 
 
 async def list_messages(request: web.Request) -> web.Response:
@@ -199,10 +201,10 @@ async def acknowledge(request: web.Request) -> web.Response:
 ROUTES = [
     ("POST", "/sync/endpoints", create_endpoint),
     ("GET", "/sync/endpoints", list_endpoints),
-    ("GET", "/sync/endpoints/{endpoint_id:\\d+}", get_endpoint),
-    ("PATCH", "/sync/endpoints/{endpoint_id:\\d+}", patch_endpoint),
-    ("DELETE", "/sync/endpoints/{endpoint_id:\\d+}", delete_endpoint),
+    ("GET", "/sync/endpoints/{endpoint_id:[0-9]+}", get_endpoint),
+    ("PATCH", "/sync/endpoints/{endpoint_id:[0-9]+}", patch_endpoint),
+    ("DELETE", "/sync/endpoints/{endpoint_id:[0-9]+}", delete_endpoint),
     ("GET", "/sync/messages", list_messages),
-    ("GET", "/sync/messages/{message_id:\\d+}", get_message),
-    ("POST", "/sync/messages/{message_id:\\d+}/ack", acknowledge),
+    ("GET", "/sync/messages/{message_id:[0-9]+}", get_message),
+    ("POST", "/sync/messages/{message_id:[0-9]+}/ack", acknowledge),
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..domain.numerals import decimal
 from ..domain.utility import Caller, problem, requests
 from ..domain.utility.fields import F, check
 from ..server import service_tasks
@@ -90,9 +91,10 @@ def _query_int(request: web.Request, name: str) -> int | None:
     raw = request.query.get(name)
     if raw is None:
         return None
-    if not raw.isdigit() or len(raw) > 18:
-        raise invalid([problem("must be an id", name)])
-    return int(raw)
+    value = decimal(raw, 2**63 - 1)
+    if value is None:
+        raise invalid([problem("must be an id: decimal digits", name)])
+    return value
 
 
 async def list_enrollments(request: web.Request) -> web.Response:
@@ -167,16 +169,16 @@ ROUTES = [
     ("POST", "/registerDERDevice", register_der_device),
     ("POST", "/interconnectDER", interconnect_der),
     ("GET", "/service-tasks", list_service_tasks),
-    ("GET", "/service-tasks/{task_id:\\d+}", get_service_task),
-    ("POST", "/service-tasks/{task_id:\\d+}/process", process_service_task),
-    ("POST", "/service-tasks/{task_id:\\d+}/approve", approve_service_task),
-    ("POST", "/service-tasks/{task_id:\\d+}/reject", reject_service_task),
-    ("POST", "/service-tasks/{task_id:\\d+}/cancel", cancel_service_task),
+    ("GET", "/service-tasks/{task_id:[0-9]+}", get_service_task),
+    ("POST", "/service-tasks/{task_id:[0-9]+}/process", process_service_task),
+    ("POST", "/service-tasks/{task_id:[0-9]+}/approve", approve_service_task),
+    ("POST", "/service-tasks/{task_id:[0-9]+}/reject", reject_service_task),
+    ("POST", "/service-tasks/{task_id:[0-9]+}/cancel", cancel_service_task),
     ("GET", "/enrollments", list_enrollments),
-    ("GET", "/enrollments/{enrollment_id:\\d+}", get_enrollment),
-    ("POST", "/enrollments/{enrollment_id:\\d+}/unenroll", unenroll),
+    ("GET", "/enrollments/{enrollment_id:[0-9]+}", get_enrollment),
+    ("POST", "/enrollments/{enrollment_id:[0-9]+}/unenroll", unenroll),
     ("GET", "/der-assets", list_der_assets),
-    ("GET", "/der-assets/{der_asset_id:\\d+}", get_der_asset),
-    ("POST", "/der-assets/{der_asset_id:\\d+}/replace", replace_der_asset),
-    ("POST", "/der-assets/{der_asset_id:\\d+}/enrollments", enroll_der_asset),
+    ("GET", "/der-assets/{der_asset_id:[0-9]+}", get_der_asset),
+    ("POST", "/der-assets/{der_asset_id:[0-9]+}/replace", replace_der_asset),
+    ("POST", "/der-assets/{der_asset_id:[0-9]+}/enrollments", enroll_der_asset),
 ]

@@ -111,7 +111,7 @@ def _make_displacement_positive(power_factor: etree._Element) -> None:
     for child in power_factor:
         if etree.QName(child).localname == "displacement":
             text = (child.text or "").strip()
-            if text.startswith("-") and text[1:].isdigit():
+            if text.startswith("-") and text[1:].isascii() and text[1:].isdigit():
                 child.text = text[1:]
 
 

@@ -152,4 +152,4 @@ def program_changes(program_id: int) -> list[str]:
 
 
 # answers that change with the clock alone: Time, and anything showing event states
-TIME_DEPENDENT = re.compile(r"^(/tm|/derp/\d+(/derc(/\d+)?|/actderc)?|/fsa/\d+/derp)$")
+TIME_DEPENDENT = re.compile(r"^(/tm|/derp/[0-9]+(/derc(/[0-9]+)?|/actderc)?|/fsa/[0-9]+/derp)$")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from ..domain.numerals import identifier
 from ..store import EndDeviceRecord, MirrorUsagePointRecord
 from ..sep import paths
 from .http import Problem
@@ -17,10 +18,10 @@ def viewer(request: web.Request) -> Viewer:
 
 
 def path_int(request: web.Request, name: str) -> int:
-    raw = request.match_info[name]
-    if not raw.isdigit() or len(raw) > 18:
+    value = identifier(request.match_info[name])
+    if value is None:
         raise Problem(404, f"no resource at {request.path}")
-    return int(raw)
+    return value
 
 
 async def visible_end_device(request: web.Request) -> EndDeviceRecord:

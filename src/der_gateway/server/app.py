@@ -13,11 +13,11 @@ from ..domain.registration import Refused
 from ..store import Store
 from ..xsd import SchemaSet
 from ..sep import paths
-from .cache import ResponseCache
+from .cache import ResponseCache, answer_key
 from .http import INVALID_FORMAT, Problem, SepResponse, encode, error_response
 from .identity import ConnectionIdentities, ProxiedCertificates
 from .routes import ALL
-from .state import CLIENT, CLOCK, CONFIG, SCHEMAS, STORE
+from .state import CLIENT, CLOCK, CONFIG, RESPONSE_CACHE, SCHEMAS, STORE
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -54,12 +54,16 @@ def identify_and_cache(identities: ConnectionIdentities, cache: ResponseCache) -
         if not cache.cacheable(request):
             request[CLIENT] = Client(lfdi, await store.is_aggregator(lfdi))
             return await handler(request)
-        key, version = (lfdi, request.path_qs), await store.version()
-        response = cache.lookup(key, version)
+        key = answer_key(request, request.app[CONFIG].max_list_limit)
+        if key is None:
+            request[CLIENT] = Client(lfdi, await store.is_aggregator(lfdi))
+            return await handler(request)
+        version = await store.version()
+        response = cache.lookup(lfdi, key, version)
         if response is None:
             request[CLIENT] = Client(lfdi, await store.is_aggregator(lfdi))
             response = await handler(request)
-            cache.keep(key, version, response)
+            cache.keep(lfdi, key, version, response)
         return response
 
     return middleware
@@ -77,7 +81,7 @@ async def encode_resources(request: web.Request, handler: Handler) -> web.Stream
 def create_app(config: Config, store: Store, schemas: SchemaSet, clock: Clock | None = None) -> web.Application:
     proxied = (ProxiedCertificates(config.proxy_cert_header, config.trusted_proxies, config.certs_dir)
                if config.proxy_mode else None)
-    cache = ResponseCache(config.response_cache_entries, time_dependent=paths.TIME_DEPENDENT)
+    cache = ResponseCache(config.response_cache_bytes, time_dependent=paths.TIME_DEPENDENT)
     app = web.Application(middlewares=[answer_problems, identify_and_cache(ConnectionIdentities(proxied), cache),
                                        encode_resources],
                           client_max_size=config.max_body_bytes)
@@ -85,6 +89,7 @@ def create_app(config: Config, store: Store, schemas: SchemaSet, clock: Clock | 
     app[STORE] = store
     app[SCHEMAS] = schemas
     app[CLOCK] = clock or SystemClock()
+    app[RESPONSE_CACHE] = cache
     for table in ALL:
         app.add_routes(table)
     return app

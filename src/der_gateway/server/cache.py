@@ -1,20 +1,32 @@
 """Encoded GET responses, reused until the store changes.
 
 Devices poll the same resources again and again between changes.  A GET's
-answer is a function of the caller, the path and query, and the store's
-contents, so it is kept under (caller, path) together with the store version
-it was built from, and served again while that version holds.  Any committed
-write, from this process or another, moves the version on.  Answers that also
-depend on the clock (Time, and event states) are never kept.
+answer is a function of the caller, the path, the list query (s, a, l) and the
+store's contents, so it is kept under (caller, path and normalized query)
+together with the store version it was built from, and served again while that
+version holds.  Any committed write, from this process or another, moves the
+version on.  Answers that also depend on the clock (Time, and event states) are
+never kept.
+
+The cache is bounded in bytes.  When it is full, room is made by evicting the
+least recently used answers of the caller that holds the most bytes, so one
+client filling the cache evicts its own answers, not everyone else's.
 """
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
 
 from aiohttp import web
+
+from ..domain.numerals import decimal
+
+# bytes counted for an entry beyond its body: the key, the entry and the dictionaries' slots
+ENTRY_OVERHEAD = 400
+_LIST_QUERY = (("s", 2**32 - 1), ("a", 2**63 - 1), ("l", 2**32 - 1))
 
 
 @dataclass(frozen=True)
@@ -22,28 +34,91 @@ class Entry:
     version: int
     body: bytes
     content_type: str
+    size: int
+
+
+def answer_key(request: web.Request, max_list_limit: int) -> str | None:
+    """What the answer to a GET depends on besides the caller: its path and its s, a and l values,
+    normalized as the handlers read them (defaults filled in, l capped); other query parameters
+    are ignored by every handler and so by the key.  None when a value is invalid (the answer is an error)."""
+    values = []
+    for name, maximum in _LIST_QUERY:
+        raw = request.query.get(name)
+        if raw is None:
+            values.append("")
+            continue
+        value = decimal(raw, maximum)
+        if value is None:
+            return None
+        values.append(str(min(value, max_list_limit) if name == "l" else value))
+    start, after, limit = values
+    return f"{request.path}?s={start or 0}&a={after}&l={limit or 1}"
 
 
 class ResponseCache:
-    def __init__(self, max_entries: int = 10_000, time_dependent: re.Pattern[str] | None = None) -> None:
-        self.max_entries = max_entries
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024, time_dependent: re.Pattern[str] | None = None) -> None:
+        self.max_bytes = max_bytes
         self.time_dependent = time_dependent
-        self._entries: OrderedDict[tuple[str, str], Entry] = OrderedDict()
+        self.bytes = 0
+        self._by_client: dict[str, OrderedDict[str, Entry]] = {}
+        self._held: dict[str, int] = {}  # caller -> bytes of its entries
+        self._largest: list[tuple[int, str]] = []  # (-bytes, caller), possibly stale: checked when popped
 
     def cacheable(self, request: web.Request) -> bool:
-        return (self.max_entries > 0 and request.method in ("GET", "HEAD")
+        return (self.max_bytes > 0 and request.method in ("GET", "HEAD")
                 and not (self.time_dependent and self.time_dependent.match(request.path)))
 
-    def lookup(self, key: tuple[str, str], version: int) -> web.Response | None:
-        entry = self._entries.get(key)
+    def __len__(self) -> int:
+        return sum(len(entries) for entries in self._by_client.values())
+
+    def held_by(self, caller: str) -> int:
+        return self._held.get(caller, 0)
+
+    def lookup(self, caller: str, key: str, version: int) -> web.Response | None:
+        entries = self._by_client.get(caller)
+        entry = entries.get(key) if entries is not None else None
         if entry is None or entry.version != version:
             return None
+        entries.move_to_end(key)  # type: ignore[union-attr]
         return web.Response(body=entry.body, content_type=entry.content_type)
 
-    def keep(self, key: tuple[str, str], version: int, response: web.StreamResponse) -> None:
+    def keep(self, caller: str, key: str, version: int, response: web.StreamResponse) -> None:
         if response.status != 200 or not isinstance(response, web.Response) or not isinstance(response.body, bytes):
             return
-        self._entries[key] = Entry(version, response.body, response.content_type)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self.max_entries:
-            self._entries.popitem(last=False)
+        size = len(response.body) + len(key) + ENTRY_OVERHEAD
+        if size > self.max_bytes:
+            return
+        entries = self._by_client.setdefault(caller, OrderedDict())
+        old = entries.pop(key, None)
+        entries[key] = Entry(version, response.body, response.content_type, size)
+        self._count(caller, size - (old.size if old is not None else 0))
+        self._note_held(caller)
+        while self.bytes > self.max_bytes:
+            self._evict_from_largest()
+
+    def _note_held(self, caller: str) -> None:
+        """Every caller's current byte count has an item in the heap; stale items are dropped when popped,
+        or all at once when they outnumber the current ones."""
+        if len(self._largest) > 2 * len(self._held) + 64:
+            self._largest = [(-held, c) for c, held in self._held.items()]
+            heapq.heapify(self._largest)
+        elif caller in self._held:
+            heapq.heappush(self._largest, (-self._held[caller], caller))
+
+    def _count(self, caller: str, delta: int) -> None:
+        self.bytes += delta
+        held = self._held.get(caller, 0) + delta
+        if held:
+            self._held[caller] = held
+        else:
+            del self._held[caller]
+            del self._by_client[caller]
+
+    def _evict_from_largest(self) -> None:
+        while True:
+            negative, caller = heapq.heappop(self._largest)
+            if self._held.get(caller) == -negative:
+                break
+        _, evicted = self._by_client[caller].popitem(last=False)
+        self._count(caller, -evicted.size)
+        self._note_held(caller)

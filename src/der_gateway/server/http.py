@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from aiohttp import web
 
 from ..config import Config
+from ..domain.numerals import decimal
 from ..sep import codec, model
 from .state import CONFIG, SCHEMAS
 
@@ -40,10 +42,26 @@ def encode(config: Config, resource: Any, comment: str | None = None) -> bytes:
 def error_response(config: Config, status: int, reason: str, reason_code: int = INVALID_VALUES) -> web.Response:
     """The reason goes in the status line, the X-Reason header and, for a device that logs only the
     body, an XML comment inside the 2030.5 Error (whose schema has no element for it)."""
-    line = " ".join(reason.split())[:300]
-    body = encode(config, model.Error(reasonCode=reason_code), comment=line) if status < 500 else None
+    text = " ".join(reason.split())[:300]
+    line = printable(text)
+    body = encode(config, model.Error(reasonCode=reason_code), comment=_CONTROL.sub(_escape, text)) \
+        if status < 500 else None
     return web.Response(status=status, reason=line, body=body, content_type=SEP_XML if body else None,
-                        headers={"X-Reason": line.encode("ascii", "replace").decode()})
+                        headers={"X-Reason": line})
+
+
+_UNPRINTABLE = re.compile(r"[^\x20-\x7e]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    return match.group().encode("unicode_escape").decode("ascii")
+
+
+def printable(text: str) -> str:
+    """text with every character but printable ASCII written as a Python escape (\\x00, \\xe9), so that
+    it can stand in a status line or header: a reason quoting a control character is escaped, not dropped."""
+    return _UNPRINTABLE.sub(_escape, text)
 
 
 class SepResponse(web.Response):
@@ -125,11 +143,10 @@ def _query_int(request: web.Request, name: str, default: int | None, maximum: in
     raw = request.query.get(name)
     if raw is None:
         return default
-    if not raw.isdigit():
-        raise Problem(400, f"query parameter {name} must be a non-negative integer, not {raw[:20]!r}")
-    value = int(raw)
-    if value > maximum:
-        raise Problem(400, f"query parameter {name} must be at most {maximum}")
+    value = decimal(raw, maximum)
+    if value is None:
+        raise Problem(400, f"query parameter {name} must be decimal digits naming an integer from 0 to {maximum}, "
+                      f"not {raw[:20]!r}")
     return value
 
 

@@ -24,7 +24,7 @@ from .http import encode
 from .resources import Viewer, end_device_audience, render
 
 LIST_TYPES = (model.List, model.SubscribableList)
-_END_DEVICE = re.compile(r"^/edev/(\d+)$")
+_END_DEVICE = re.compile(r"^/edev/([0-9]+)$")
 
 
 @dataclass

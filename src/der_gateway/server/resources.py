@@ -227,12 +227,12 @@ async def curve(v: Viewer, program_id: int, curve_id: int) -> model.DERCurve | N
 
 _SUBSCRIBABLE = [
     (re.compile(r"^/edev$"), "edev_list"),
-    (re.compile(r"^/edev/(\d+)$"), "edev"),
-    (re.compile(r"^/edev/(\d+)/fsa$"), "fsa_list"),
-    (re.compile(r"^/fsa/(\d+)/derp$"), "program_list"),
-    (re.compile(r"^/derp/(\d+)/derc$"), "control_list"),
-    (re.compile(r"^/derp/(\d+)/dderc$"), "default_control"),
-    (re.compile(r"^/derp/(\d+)/dc$"), "curve_list"),
+    (re.compile(r"^/edev/([0-9]+)$"), "edev"),
+    (re.compile(r"^/edev/([0-9]+)/fsa$"), "fsa_list"),
+    (re.compile(r"^/fsa/([0-9]+)/derp$"), "program_list"),
+    (re.compile(r"^/derp/([0-9]+)/derc$"), "control_list"),
+    (re.compile(r"^/derp/([0-9]+)/dderc$"), "default_control"),
+    (re.compile(r"^/derp/([0-9]+)/dc$"), "curve_list"),
 ]
 
 

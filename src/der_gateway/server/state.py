@@ -15,4 +15,5 @@ STORE = web.AppKey("store", Store)
 SCHEMAS = web.AppKey("schemas", SchemaSet)
 CLOCK = web.AppKey("clock", Clock)
 CLIENT = web.RequestKey("client", Client)
+RESPONSE_CACHE = web.AppKey("response_cache", object)  # server.cache.ResponseCache
 BACKGROUND = web.AppKey("background", object)  # server.background.Background: tell it of writes
