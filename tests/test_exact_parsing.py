@@ -3,8 +3,11 @@ resource, and a reason holding a control character is escaped, never a dropped c
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from der_gateway.admin.app import ROUTES as ADMIN_ROUTES
 from der_gateway.domain.numerals import decimal, identifier
 
 from . import documents
@@ -79,7 +82,7 @@ async def test_a_control_character_in_a_field_value_is_escaped_in_the_reason(har
     assert (await registered.get("/edev/1/lel?l=10")).element.get("all") == "1"  # nothing was written
 
 
-async def test_the_admin_api_takes_ascii_ids_only(admin):
+async def test_the_admin_api_takes_ascii_ids_only(admin):  # noqa: F811
     customer = await admin.ok("POST", "/customers", {"externalId": "C-1", "name": "Ada"}, 201)
     assert customer["id"] == 1
     for path in ("/customers/%EF%BC%91", "/customers/%C2%B9", "/customers/01", f"/customers/{HUGE}"):
@@ -92,3 +95,50 @@ async def test_the_admin_api_takes_ascii_ids_only(admin):
     answer = await admin.call("GET", "/enrollments?derAssetId=%C2%B2")
     assert answer.status == 400
     assert (await admin.call("GET", "/sync/messages?limit=" + "0" * 5000 + "5")).status == 200
+
+
+ODD_IDS = ["%C2%B2", "%EF%BC%91", "01", "-1", HUGE, "1%00", "%7F", "1%0D%0AX-Evil:%201", "%FF", "..", "1.0"]
+
+
+@pytest.mark.parametrize("caller", ["device1", "aggregator"])
+async def test_no_route_answers_an_odd_id_with_a_server_error(harness, registered, caller):
+    """Every route with a variable part, each variable replaced by each odd value, with every method
+    the route serves: a 4xx with a reason, never a 5xx or a dropped connection."""
+    app = harness.server.runner.app
+    client = registered if caller == "device1" else harness.client(caller)
+    checked = 0
+    for resource in app.router.resources():
+        info = resource.get_info()
+        template = info.get("formatter")
+        if not template:
+            continue
+        names = [part[1:-1] for part in template.split("/") if part.startswith("{")]
+        methods = {route.method for route in resource}
+        for name in names:
+            for odd in ODD_IDS:
+                path = template
+                for other in names:
+                    path = path.replace("{" + other + "}", odd if other == name else "1")
+                for method in methods - {"HEAD"}:
+                    body = documents.log_event(9, 1700000000) if method in ("POST", "PUT") else None
+                    reply = await client.request(method, path, body)
+                    assert 400 <= reply.status < 500, (method, path, reply.status, reply.reason)
+                    if reply.headers.get("Content-Type", "").startswith("application/json"):  # the aggregator API
+                        assert b'"reason"' in reply.body
+                    else:
+                        assert reply.reason and reply.headers.get("X-Reason") == reply.reason
+                    checked += 1
+    assert checked > 300
+
+
+async def test_no_admin_route_answers_an_odd_id_with_a_server_error(admin):  # noqa: F811
+    checked = 0
+    for method, template, _ in ADMIN_ROUTES:
+        names = [part[1:].split(":")[0].rstrip("}") for part in template.split("/") if part.startswith("{")]
+        for name in names:
+            for odd in ODD_IDS:
+                path = re.sub(r"\{([a-z_]+)(:[^}]*)?\}", lambda m: odd if m.group(1) == name else "1", template)
+                answer = await admin.call(method, path, {} if method in ("POST", "PUT", "PATCH") else None)
+                assert 400 <= answer.status < 500, (method, path, answer.status, answer.body)
+                checked += 1
+    assert checked > 300
