@@ -37,8 +37,9 @@ def load(certs_dir: Path, name: str) -> Issued:
 def issue(issuer: Issued, name: str, *, key: PrivateKey | None = None, ca: bool = False,
           path_length: int | None = None, basic_constraints: bool = True,
           digest: hashes.HashAlgorithm | None = None, not_before: datetime | None = None,
-          not_after: datetime = NOT_AFTER) -> Issued:
-    """A device certificate (ca=False) or a CA certificate named NAME, signed by issuer."""
+          not_after: datetime = NOT_AFTER, subject: bool = False) -> Issued:
+    """A device certificate (ca=False; with subject=True it has the subject name NAME, else none) or a CA
+    certificate named NAME, signed by issuer."""
     key = key or p256()
     now = datetime.now(timezone.utc)
     builder = (x509.CertificateBuilder()
@@ -56,7 +57,8 @@ def issue(issuer: Issued, name: str, *, key: PrivateKey | None = None, ca: bool 
                                   critical=True)
                    .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False))
     else:
-        builder = (builder.subject_name(x509.Name([]))
+        named = [x509.NameAttribute(x509.NameOID.COMMON_NAME, name)] if subject else []
+        builder = (builder.subject_name(x509.Name(named))
                    .add_extension(x509.SubjectAlternativeName([hardware_module_name(HW_TYPE, name.encode())]),
                                   critical=True)
                    .add_extension(x509.KeyUsage(True, False, False, False, True, False, False, False, False),
