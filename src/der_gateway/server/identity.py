@@ -23,11 +23,11 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Callable
 from urllib.parse import unquote
 
 from aiohttp import web
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtensionOID
 from cryptography.x509.verification import (ClientVerifier, Criticality, ExtensionPolicy, PolicyBuilder, Store,
@@ -86,8 +86,7 @@ class ProxiedCertificates:
     or name constraints, and a leaf that is not a CA.  The verdict is remembered for the `remembered` most
     recently seen header values (0: none)."""
 
-    def __init__(self, header: str, proxies: tuple[str, ...], certs_dir: Path, remembered: int = 10_000,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, header: str, proxies: tuple[str, ...], certs_dir: Path, remembered: int = 10_000) -> None:
         self.header = header
         self.proxies = [ipaddress.ip_network(p, strict=False) for p in proxies]
         self.anchors = _load(certs_dir / "serca.pem")
@@ -95,7 +94,6 @@ class ProxiedCertificates:
         self.intermediates = _load(certs_dir / "mica.pem")
         self.store = Store(self.anchors)
         self.remembered = max(0, remembered)
-        self.clock = clock
         self.verdicts: OrderedDict[bytes, Verdict] = OrderedDict()
 
     def lfdi(self, request: web.Request) -> str:
@@ -107,7 +105,7 @@ class ProxiedCertificates:
         if not raw:
             raise Problem(403, f"no client certificate in {self.header}")
         key = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).digest()
-        now = self.clock()
+        now = time.time()
         verdict = self.verdicts.get(key)
         if verdict is None or now >= verdict.until:
             verdict = self.verdict(raw, now)
@@ -130,20 +128,28 @@ class ProxiedCertificates:
         if len(chain) > MAX_FORWARDED:
             return Verdict(None, f"{self.header} holds more than {MAX_FORWARDED} certificates", FOREVER)
         until = _next_boundary([*chain, *self.intermediates, *self.anchors], now)
-        refused = excluded_extension(chain)
+        try:
+            refused = self._refusal(chain, now)
+        except (ValueError, UnsupportedAlgorithm) as exc:  # an extension or key cryptography cannot read
+            refused = f"a certificate in the chain cannot be read: {exc}"
         if refused:
             return Verdict(None, refused, until)
+        return Verdict(lfdi_from_certificate(chain[0].public_bytes(Encoding.DER)), None, until)
+
+    def _refusal(self, chain: list[x509.Certificate], now: float) -> str | None:
+        refused = excluded_extension(chain)
+        if refused:
+            return refused
         try:
             verified = self._verifier(now).verify(chain[0], [*chain[1:], *self.intermediates]).chain
         except VerificationError as exc:
-            return Verdict(None, f"the forwarded client certificate does not validate to the SERCA: {_why(exc)}",
-                           until)
+            return f"the forwarded client certificate does not validate to the SERCA: {_why(exc)}"
         refused = excluded_extension(verified) or next(filter(None, map(certificate_problem, verified)), None)
         if refused:
-            return Verdict(None, refused, until)
+            return refused
         if _is_ca(chain[0]):
-            return Verdict(None, "a CA certificate is not a client identity", until)
-        return Verdict(lfdi_from_certificate(chain[0].public_bytes(Encoding.DER)), None, until)
+            return "a CA certificate is not a client identity"
+        return None
 
     def _verifier(self, now: float) -> ClientVerifier:
         # the Web PKI's rules (cryptography's), but for the certificatePolicies extension 2030.5 marks critical
