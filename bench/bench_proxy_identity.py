@@ -180,6 +180,12 @@ def run_load(ctx: Any, cpu: int | None, server: ServerProcess, path: str, header
         parent.close()
 
 
+def _cpu_per_request(runs: list[dict[str, Any]]) -> float | None:
+    """Median server CPU milliseconds per answer: the cost, whatever else shares the server's CPU."""
+    values = [s["server_cpu_pct"] * 10 / s["rps"] for s in runs if s["server_cpu_pct"] is not None and s["rps"]]
+    return statistics.median(values) if values else None
+
+
 # ---------------------------------------------------------------------------------------------
 # What other client keys get, in both modes.
 
@@ -280,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
                               "rps_runs": [round(s["rps"]) for s in runs],
                               "server_cpu_pct": [None if s["server_cpu_pct"] is None else round(s["server_cpu_pct"])
                                                  for s in runs],
+                              "server_cpu_ms_per_request": _cpu_per_request(runs),
                               "errors": [e for s in runs for e in s["errors"]]}
                        for mode, runs in samples.items()},
         "outcomes": outcomes,
@@ -289,9 +296,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{report['command']}\nPython {report['python']}, {report['openssl']}, {report['cpus']} CPUs, "
           f"pinned: {pin}; GET {path} ({len(expected)} bytes), header {len(header)} bytes, "
           f"{args.connections} connections, {args.rounds} x {args.seconds:g} s per mode\n")
-    print("| proxy identity | req/s (median) | runs | server CPU % |\n|---|---:|---|---|")
+    print("| proxy identity | req/s (median) | runs | server CPU % | server CPU ms / request (median) |\n"
+          "|---|---:|---|---|---:|")
     for mode, row in report["throughput"].items():
-        print(f"| {mode} | {row['rps_median']:.0f} | {row['rps_runs']} | {row['server_cpu_pct']} |")
+        cpu = row["server_cpu_ms_per_request"]
+        print(f"| {mode} | {row['rps_median']:.0f} | {row['rps_runs']} | {row['server_cpu_pct']} | "
+              f"{'n/a' if cpu is None else f'{cpu:.3f}'} |")
     print(f"\nremembered / per request: {report['ratio']:.2f}x\n")
     print("| client certificate | direct TLS | proxy |\n|---|---|---|")
     for label, row in outcomes.items():
