@@ -63,7 +63,7 @@ class Libssl:
     """The libssl and libcrypto functions used here, from the library at path (by default the one _ssl links)."""
 
     def __init__(self, path: str | None = None) -> None:
-        path = path or _ssl.__file__
+        path = path or getattr(_ssl, "__file__", None)  # None: _ssl is built into the interpreter
         try:
             lib = ctypes.CDLL(path)
         except OSError as exc:
