@@ -271,3 +271,19 @@ async def test_a_remembered_verdict_is_checked_again_when_a_validity_window_open
     late = await plain.get("/dcap", headers=ending)
     assert late.status == 403 and "not valid at validation time" in late.reason, late.reason
     assert (await plain.get("/dcap", headers=starting)).status == 200
+
+
+async def test_remembered_verdicts_are_bounded(make_harness, certs_dir, monkeypatch):
+    """With room for two, a third certificate makes the least recently seen one be validated again."""
+    harness = make_harness(trusted_proxies=("127.0.0.1/32",), proxy_verified_certificates=2)
+    await harness.start()
+    try:
+        validations = count_validations(monkeypatch)
+        async with aiohttp.ClientSession() as session:
+            client = SepClient(session, harness.server.url, harness.config.profile)
+            for name, total in (("device1", 1), ("device2", 2), ("device1", 2), ("device3", 3), ("device1", 3),
+                                ("device2", 4)):
+                assert (await client.get("/dcap", headers=header_for(certs_dir, name))).status == 200
+                assert len(validations) == total, f"after {name}: {len(validations)} validations"
+    finally:
+        await harness.stop()

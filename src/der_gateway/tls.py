@@ -5,6 +5,7 @@ A server takes only ECDSA P-256 / SHA-256 client certificates, refused otherwise
 
 from __future__ import annotations
 
+import logging
 import ssl
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from cryptography import x509
 from .config import DEFAULT_CIPHERS
 from .libssl import libssl
 from .sep.certificates import certificate_problem
+
+log = logging.getLogger(__name__)
 
 
 def _configure(ctx: ssl.SSLContext, ciphers: str, versions: tuple[str, str]) -> None:
@@ -42,6 +45,7 @@ class AlertingSSLObject(ssl.SSLObject):
             raise
         except ssl.SSLError as exc:
             self._failure = exc
+            log.info("TLS handshake refused: %s", getattr(exc, "verify_message", None) or exc.reason or exc)
             raise ssl.SSLWantReadError("handshake failed; the alert is on its way") from exc
 
 
