@@ -38,6 +38,27 @@ def foreign_certs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def odd_certs_dir(tmp_path_factory: pytest.TempPathFactory, certs_dir: Path) -> Path:
+    """Client certificates issued under certs_dir's SERCA and MICA that 2030.5 refuses for their key or
+    signature (NAME.pem: the chain, leaf first; NAME.key), and "p256", one it accepts, made the same way."""
+    from cryptography.hazmat.primitives import hashes
+
+    from . import certificates as c
+    directory = tmp_path_factory.mktemp("odd-certs")
+    serca, mica = c.load(certs_dir, "serca"), c.load(certs_dir, "mica")
+    rsa_mica = c.issue(serca, "RSA MICA", key=c.rsa2048(), ca=True, path_length=0)
+    p384_mica = c.issue(serca, "P-384 MICA", key=c.p384(), ca=True, path_length=0)
+    c.write(directory, "p256", c.issue(mica, "p256"), mica)
+    c.write(directory, "rsa2048", c.issue(mica, "rsa2048", key=c.rsa2048()), mica)
+    c.write(directory, "p384", c.issue(mica, "p384", key=c.p384()), mica)
+    c.write(directory, "p256-sha384", c.issue(mica, "p256-sha384", digest=hashes.SHA384()), mica)
+    c.write(directory, "p256-under-rsa-mica", c.issue(rsa_mica, "p256-under-rsa-mica"), rsa_mica)
+    c.write(directory, "p256-under-p384-mica", c.issue(p384_mica, "p256-under-p384-mica", digest=hashes.SHA384()),
+            p384_mica)
+    return directory
+
+
+@pytest.fixture(scope="session")
 def identities(certs_dir: Path) -> dict[str, pki.IssuedCertificate]:
     return {c.name: c for c in pki.read_manifest(certs_dir)}
 

@@ -21,6 +21,7 @@ from py20305.security.identity import compute_lfdi, compute_sfdi
 
 from der_gateway.cli import certs_cmd
 from der_gateway.pki import PKIError, ensure_pki, init_pki, issue, read_manifest
+from der_gateway.sep.certificates import certificate_problem
 from der_gateway.sep.identity import lfdi_from_certificate, sfdi_from_lfdi
 
 NOT_AFTER = datetime(9999, 12, 31, 23, 59, 59, tzinfo=timezone.utc)
@@ -112,6 +113,7 @@ def assert_common(cert: x509.Certificate) -> None:
     assert isinstance(cert.public_key(), ec.EllipticCurvePublicKey)
     assert isinstance(cert.public_key().curve, ec.SECP256R1)
     assert isinstance(cert.signature_hash_algorithm, hashes.SHA256)
+    assert certificate_problem(cert) is None  # what a 2030.5 server (tls.py, server/identity.py) accepts
     assert cert.extensions.get_extension_for_class(x509.CertificatePolicies).critical
     assert not cert.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).critical
 

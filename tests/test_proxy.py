@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime
+import time
 from pathlib import Path
 from typing import AsyncIterator
 from urllib.parse import quote
@@ -15,7 +17,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from der_gateway.sep import codec, model
+from der_gateway.server import identity
 
+from . import certificates as c
 from . import documents
 from .conftest import SepClient
 
@@ -151,3 +155,135 @@ async def test_a_forwarded_chain_with_name_constraints_or_policy_mappings_is_ref
     header = {HEADER: escaped(b"".join(c.public_bytes(Encoding.PEM) for c in (leaf.certificate, mica.certificate)))}
     got = await plain.get("/dcap", headers=header)
     assert got.status == 403 and "name constraints" in got.reason
+
+
+def chain_header(*chain: c.Issued) -> dict[str, str]:
+    return {HEADER: escaped(c.pem(*chain))}
+
+
+REFUSED_KEYS = ("rsa2048", "p384", "p256-sha384", "p256-under-rsa-mica", "p256-under-p384-mica")
+WEAK_CHAINS = ("signed by a device certificate", "signed by a named device certificate",
+               "signed by a CA beyond the MICA's pathLen 0", "signed by a CA without basicConstraints",
+               "expired", "not yet valid", *REFUSED_KEYS)
+
+
+@pytest.fixture(scope="module")
+def weak_chains(certs_dir: Path, odd_certs_dir: Path) -> dict[str, dict[str, str]]:
+    """Forwarded chains a direct TLS handshake refuses, each signed under the real SERCA."""
+    serca, mica = c.load(certs_dir, "serca"), c.load(certs_dir, "mica")
+    device = c.load(certs_dir, "device2")
+    named_device = c.issue(mica, "named device", subject=True)
+    sub_ca = c.issue(mica, "CA under a pathLen 0 MICA", ca=True)
+    no_constraints = c.issue(serca, "MICA without basicConstraints", ca=True, basic_constraints=False)
+    now = datetime.datetime.now(datetime.timezone.utc)
+    day = datetime.timedelta(days=1)
+    headers = {
+        "signed by a device certificate": chain_header(c.issue(device, "under device2"), device),
+        "signed by a named device certificate": chain_header(c.issue(named_device, "under a device"), named_device),
+        "signed by a CA beyond the MICA's pathLen 0": chain_header(c.issue(sub_ca, "too deep"), sub_ca),
+        "signed by a CA without basicConstraints": chain_header(c.issue(no_constraints, "x"), no_constraints),
+        "expired": chain_header(c.issue(mica, "expired", not_before=now - 10 * day, not_after=now - day)),
+        "not yet valid": chain_header(c.issue(mica, "early", not_before=now + day)),
+    }
+    for name in REFUSED_KEYS:
+        headers[name] = {HEADER: escaped((odd_certs_dir / f"{name}.pem").read_text())}
+    assert set(headers) == set(WEAK_CHAINS)
+    return headers
+
+
+@pytest.mark.parametrize("label", WEAK_CHAINS)
+async def test_a_forwarded_chain_is_validated_as_fully_as_direct_tls(proxied, plain, weak_chains, identities,
+                                                                     label):
+    before = proxied.snapshot()
+    headers = weak_chains[label]
+    got = await plain.get("/dcap", headers=headers)
+    assert got.status == 403, f"{label}: GET /dcap gave {got.status} {got.reason}"
+    if label in REFUSED_KEYS:
+        assert "IEEE 2030.5 requires" in got.reason, got.reason
+    posted = await plain.post("/edev", documents.end_device(identities["device1"].lfdi), headers=headers)
+    assert posted.status == 403, f"{label}: POST /edev gave {posted.status} {posted.reason}"
+    assert proxied.snapshot() == before
+
+
+async def test_forwarded_chains_2030_5_accepts(proxied, plain, certs_dir, odd_certs_dir):
+    """The leaf alone (as nginx forwards it: the configured MICA completes the chain), the leaf with its MICA,
+    a certificate made like the refused ones but P-256 / SHA-256, and one valid until 99991231235959Z."""
+    mica = c.load(certs_dir, "mica")
+    leaf = x509.load_pem_x509_certificates((certs_dir / "device1.pem").read_bytes())[0]
+    assert leaf.not_valid_after_utc.year == 9999
+    for label, headers in {
+        "leaf alone": {HEADER: escaped(leaf.public_bytes(Encoding.PEM))},
+        "leaf and MICA": header_for(certs_dir, "device1"),
+        "P-256 made in the test": {HEADER: escaped((odd_certs_dir / "p256.pem").read_text())},
+        "valid for a minute": chain_header(c.issue(mica, "brief", not_after=datetime.datetime.now(
+            datetime.timezone.utc) + datetime.timedelta(minutes=1)), mica),
+    }.items():
+        got = await plain.get("/dcap", headers=headers)
+        assert got.status == 200, f"{label}: {got.status} {got.reason}"
+
+
+def count_validations(monkeypatch) -> list[int]:
+    """Counts the chain validations (each builds a cryptography verifier), letting them run."""
+    calls: list[int] = []
+    real = identity.PolicyBuilder
+
+    def counting():
+        calls.append(1)
+        return real()
+    monkeypatch.setattr(identity, "PolicyBuilder", counting)
+    return calls
+
+
+async def test_a_forwarded_certificate_is_validated_once(proxied, plain, certs_dir, monkeypatch):
+    validations = count_validations(monkeypatch)
+    for _ in range(5):
+        assert (await plain.get("/dcap", headers=header_for(certs_dir, "device1"))).status == 200
+    assert len(validations) == 1
+    for _ in range(3):
+        assert (await plain.get("/dcap", headers=header_for(certs_dir, "device2"))).status == 200
+        assert (await plain.get("/dcap", headers=header_for(certs_dir, "device1"))).status == 200
+    assert len(validations) == 2
+
+
+async def test_without_memory_each_request_validates(make_harness, certs_dir, monkeypatch):
+    harness = make_harness(trusted_proxies=("127.0.0.1/32",), proxy_verified_certificates=0)
+    await harness.start()
+    try:
+        validations = count_validations(monkeypatch)
+        async with aiohttp.ClientSession() as session:
+            client = SepClient(session, harness.server.url, harness.config.profile)
+            for _ in range(3):
+                assert (await client.get("/dcap", headers=header_for(certs_dir, "device1"))).status == 200
+        assert len(validations) == 3
+    finally:
+        await harness.stop()
+
+
+async def test_a_remembered_verdict_is_checked_again_when_a_validity_window_opens_or_ends(proxied, plain,
+                                                                                          certs_dir):
+    mica = c.load(certs_dir, "mica")
+    now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
+    ending = chain_header(c.issue(mica, "ending", not_after=now + datetime.timedelta(seconds=2)), mica)
+    starting = chain_header(c.issue(mica, "starting", not_before=now + datetime.timedelta(seconds=2)), mica)
+    assert (await plain.get("/dcap", headers=ending)).status == 200
+    assert (await plain.get("/dcap", headers=starting)).status == 403
+    await asyncio.sleep((now + datetime.timedelta(seconds=3.2)).timestamp() - time.time())
+    late = await plain.get("/dcap", headers=ending)
+    assert late.status == 403 and "not valid at validation time" in late.reason, late.reason
+    assert (await plain.get("/dcap", headers=starting)).status == 200
+
+
+async def test_remembered_verdicts_are_bounded(make_harness, certs_dir, monkeypatch):
+    """With room for two, a third certificate makes the least recently seen one be validated again."""
+    harness = make_harness(trusted_proxies=("127.0.0.1/32",), proxy_verified_certificates=2)
+    await harness.start()
+    try:
+        validations = count_validations(monkeypatch)
+        async with aiohttp.ClientSession() as session:
+            client = SepClient(session, harness.server.url, harness.config.profile)
+            for name, total in (("device1", 1), ("device2", 2), ("device1", 2), ("device3", 3), ("device1", 3),
+                                ("device2", 4)):
+                assert (await client.get("/dcap", headers=header_for(certs_dir, name))).status == 200
+                assert len(validations) == total, f"after {name}: {len(validations)} validations"
+    finally:
+        await harness.stop()

@@ -66,6 +66,11 @@ class Config:
     # only on connections from these addresses.  Empty: off.
     proxy_cert_header: str = "X-SSL-Client-Cert"
     trusted_proxies: tuple[str, ...] = field(default_factory=tuple)
+    # Behind the proxy: how many forwarded certificates are remembered (by the header's SHA-256) with
+    # their verdict, the caller's LFDI or why it is refused, so that a chain is validated once, and again
+    # only when one of its certificates enters or leaves its validity window; the least recently seen is
+    # forgotten first.  0: validate on every request.
+    proxy_verified_certificates: int = 10_000
     # The operator's admin API (der_gateway.admin): JSON over plain HTTP on its own
     # listener, loopback by default.  Every request carries "Authorization: Bearer
     # <admin_token>".  admin_token None: a random token is generated at start,

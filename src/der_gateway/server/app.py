@@ -79,8 +79,8 @@ async def encode_resources(request: web.Request, handler: Handler) -> web.Stream
 
 
 def create_app(config: Config, store: Store, schemas: SchemaSet, clock: Clock | None = None) -> web.Application:
-    proxied = (ProxiedCertificates(config.proxy_cert_header, config.trusted_proxies, config.certs_dir)
-               if config.proxy_mode else None)
+    proxied = (ProxiedCertificates(config.proxy_cert_header, config.trusted_proxies, config.certs_dir,
+                                   config.proxy_verified_certificates) if config.proxy_mode else None)
     cache = ResponseCache(config.response_cache_bytes, time_dependent=paths.TIME_DEPENDENT)
     app = web.Application(middlewares=[answer_problems, identify_and_cache(ConnectionIdentities(proxied), cache),
                                        encode_resources],
