@@ -10,7 +10,8 @@ server process: device1 registers and posts N LogEvents, so that `GET /edev/1/le
 answer (~130 KB).  Then, on one keep-alive mutual-TLS connection:
 
 1. `junk`: R GETs of `/edev/1/lel?l=500&junk=<n>`, a new query string each time that changes nothing;
-2. `distinct`: R GETs of `/edev/1/lel?s=<n mod N>&l=500`, answers that really differ, each cacheable.
+2. `distinct`: R GETs of `/edev/1/lel?s=<n mod N>&l=<500 - n div N>`, answers that really differ (most
+   of them ~100 KB), each cacheable: together far more than the cache may hold.
 
 The server's RSS (VmRSS) is read before and after each phase; the cache's own count of bytes is
 not visible from outside, so RSS is what is compared.
@@ -58,7 +59,7 @@ def run(cache: dict[str, int], requests: int, log_events: int) -> dict[str, floa
                 assert c.request("GET", f"/edev/1/lel?l=500&junk={n}")[0] == 200
             figures["junk"] = rss_mb(server.pid)
             for n in range(requests):
-                assert c.request("GET", f"/edev/1/lel?s={n % log_events}&l=500")[0] == 200
+                assert c.request("GET", f"/edev/1/lel?s={n % log_events}&l={500 - n // log_events}")[0] == 200
             figures["distinct"] = rss_mb(server.pid)
             c.close()
             return figures
