@@ -228,6 +228,23 @@ async def test_a_malformed_request_is_logged_as_one_line_without_a_traceback(har
     assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
 
 
+async def test_a_client_leaving_in_the_middle_of_its_body_is_one_line_too(harness, identities, caplog):
+    reader, writer = await mtls(harness)
+    with caplog.at_level(logging.INFO):
+        writer.write(b"POST /edev HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/sep+xml\r\n"
+                     b"Content-Length: 500\r\n\r\n<EndDevice")
+        await writer.drain()
+        await asyncio.sleep(0.2)
+        writer.transport.abort()
+        for _ in range(100):
+            if any("before its request was complete" in r.getMessage() for r in caplog.records):
+                break
+            await asyncio.sleep(0.02)
+    lines = [r for r in caplog.records if "before its request was complete" in r.getMessage()]
+    assert len(lines) == 1 and "127.0.0.1" in lines[0].getMessage()
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+
+
 async def test_a_handler_failure_still_logs_its_traceback(harness, monkeypatch, caplog):
     async def broken(lfdi):
         raise RuntimeError("store failure injected by the test")

@@ -2,10 +2,12 @@
 and how little memory one costs before it has proved anything (a TLS handshake).
 
 A connection is admitted or refused in connection_made, before any TLS object or HTTP parser
-exists for it: one beyond a cap is aborted at once.  An admitted TLS connection runs on
-CompactSSLProtocol, asyncio's SSLProtocol with a 16 KiB socket read buffer instead of 256 KiB
-(asyncio allocates and zero-fills that buffer per connection, so 10,000 connections that never
-start TLS held 2.5 GB of it), and with its own handshake timeout instead of asyncio's 60 s.
+exists for it: one beyond a cap is aborted at once.  An admitted TLS connection gets its TLS state
+only with its first byte (OpenSSL allocates some 30 KiB of buffers per connection once a handshake
+starts), and runs on CompactSSLProtocol: asyncio's SSLProtocol with a 16 KiB socket read buffer
+instead of 256 KiB (asyncio allocates and zero-fills that buffer per connection: 10,000 connections
+that never started TLS held 2.5 GB of it) and with the listener's handshake timeout, counted from
+the connection, instead of asyncio's 60 s.
 """
 
 from __future__ import annotations
@@ -130,21 +132,68 @@ class CompactSSLProtocol(sslproto.SSLProtocol):
             self._released()
 
 
-class Gate(asyncio.Protocol):
-    """A new connection's first protocol: it admits the connection and hands the transport to the
-    protocol make() builds (which must call released() once when the connection ends), or aborts it."""
+Make = Callable[[asyncio.BaseTransport, Callable[[], None], float], asyncio.BaseProtocol]
 
-    def __init__(self, admission: Admission,
-                 make: Callable[[asyncio.BaseTransport, Callable[[], None]], asyncio.BaseProtocol]) -> None:
+
+class Gate(asyncio.Protocol):
+    """A new connection's first protocol: it admits the connection or aborts it, then hands the
+    transport to the protocol make(transport, released, seconds_left) builds, which must call
+    released() once when the connection ends.
+
+    first_byte: seconds within which the client must send its first byte (the whole TLS handshake
+    must end within them too: seconds_left is what remains), the protocol being built only then,
+    so that a connection that never speaks holds no TLS state or buffer.  None: at once."""
+
+    __slots__ = ("admission", "make", "first_byte", "transport", "address", "deadline", "timer", "admitted")
+
+    def __init__(self, admission: Admission, make: Make, first_byte: float | None = None) -> None:
         self.admission = admission
         self.make = make
+        self.first_byte = first_byte
+        self.transport: asyncio.BaseTransport | None = None
+        self.address: str | None = None
+        self.deadline = 0.0
+        self.timer: asyncio.TimerHandle | None = None
+        self.admitted = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         peer = transport.get_extra_info("peername")
-        address = peer[0] if isinstance(peer, tuple) and peer else None
-        if not self.admission.admit(address):
+        self.address = peer[0] if isinstance(peer, tuple) and peer else None
+        if not self.admission.admit(self.address):
             transport.abort()
             return
+        self.admitted, self.transport = True, transport
+        if self.first_byte is None:
+            self._hand_over(None, 0.0)
+            return
+        loop = asyncio.get_running_loop()
+        self.deadline = loop.time() + self.first_byte
+        self.timer = loop.call_at(self.deadline, transport.abort)
+
+    def data_received(self, data: bytes) -> None:
+        if self.transport is None:  # refused, or handed over already
+            return
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        left = max(self.deadline - asyncio.get_running_loop().time(), 0.001)
+        self._hand_over(data, left)
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self.admitted and self.transport is not None:  # never handed over
+            self.transport = None
+            self.admission.release(self.address)
+
+    def _hand_over(self, data: bytes | None, seconds_left: float) -> None:
+        transport, address = self.transport, self.address
+        assert transport is not None
+        self.transport = None
         done = False
 
         def released() -> None:
@@ -154,16 +203,25 @@ class Gate(asyncio.Protocol):
                 self.admission.release(address)
 
         try:
-            protocol = self.make(transport, released)
+            protocol = self.make(transport, released, seconds_left)
         except BaseException:
             released()
             transport.abort()
             raise
         transport.set_protocol(protocol)
         protocol.connection_made(transport)
-
-    def data_received(self, data: bytes) -> None:  # only between a refusal and the abort taking effect
-        pass
+        if not data:
+            return
+        if isinstance(protocol, asyncio.BufferedProtocol):
+            view = memoryview(data)
+            while view and not transport.is_closing():
+                buffer = protocol.get_buffer(len(view))
+                n = min(len(buffer), len(view))
+                buffer[:n] = view[:n]
+                protocol.buffer_updated(n)
+                view = view[n:]
+        else:
+            protocol.data_received(data)
 
 
 def raise_open_file_limit(wanted: int) -> None:

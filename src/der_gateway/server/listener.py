@@ -130,7 +130,7 @@ class GatewayRequestHandler(RequestHandler):
 
     def handle_error(self, request: BaseRequest, status: int = 500, exc: BaseException | None = None,
                      message: str | None = None) -> web.StreamResponse:
-        if status == 504 and isinstance(exc, BodyTimedOut) or (status == 504 and self._late is not None):
+        if status == 504 and self._late is not None:
             status, message = 408, self._late or str(exc)
         elif status == 400 and isinstance(exc, BadHttpMethod):
             # the response carries no echo of the request line (aiohttp's 400 does)
@@ -138,6 +138,9 @@ class GatewayRequestHandler(RequestHandler):
             log.info("refused a request from %s: %s", self._peer(), NOT_IMPLEMENTED)
         elif status == 400:
             log.info("refused a malformed request from %s: %s", self._peer(), one_line(message or str(exc)))
+        elif status == 500 and isinstance(exc, ConnectionError) and self.transport is None:
+            # the client left while its handler waited for the rest of the body: no failure of ours
+            log.info("the client at %s closed the connection before its request was complete", self._peer())
         else:
             return super().handle_error(request, status, exc, message)  # a 500 keeps its traceback
         if request.writer.output_size > 0:
@@ -183,14 +186,17 @@ class Site(web.BaseSite):
         handler_args = {"keepalive_timeout": limits.keepalive_timeout, **self.handler_args,
                         "header_timeout": limits.header_timeout, "body_timeout": limits.body_timeout}
 
-        def make(transport: asyncio.BaseTransport, released: Callable[[], None]) -> asyncio.BaseProtocol:
+        def make(transport: asyncio.BaseTransport, released: Callable[[], None],
+                 seconds_left: float) -> asyncio.BaseProtocol:
             if tls is None:
                 return GatewayRequestHandler(manager, loop=loop, released=released, **handler_args)
             handler = GatewayRequestHandler(manager, loop=loop, **handler_args)
-            return CompactSSLProtocol(loop, handler, tls, limits.tls_handshake_timeout, released)
+            return CompactSSLProtocol(loop, handler, tls, seconds_left, released)
+
+        first_byte = limits.tls_handshake_timeout if tls is not None else None
 
         def connection() -> Gate:
-            return Gate(self.admission, make)
+            return Gate(self.admission, make, first_byte)
 
         # TLS is the Gate's to start (ssl=None here), so that a refused connection costs no TLS state
         if self.sock is not None:
