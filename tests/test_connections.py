@@ -302,3 +302,24 @@ async def test_the_redirect_listener_has_the_caps_too(make_harness):
         close(writer, first_writer)
     finally:
         await h.stop()
+
+
+async def test_the_admin_listener_has_the_read_deadlines_too(make_harness, caplog):
+    h = make_harness(body_timeout=0.5, header_timeout=0.5)
+    await h.start()
+    try:
+        port = h.server.admin_port
+        reader, writer = await tcp(h, port)
+        writer.write(b"POST /programs HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer " + h.config.admin_token.encode()
+                     + b"\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+        with caplog.at_level(logging.INFO):
+            received = await closed_within(reader, 3)
+        assert received.startswith(b"HTTP/1.1 408 "), received
+        assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+        close(writer)
+        slow_reader, slow_writer = await tcp(h, port)
+        slow_writer.write(b"GET /openapi.json HTTP/1.1\r\n")
+        assert (await closed_within(slow_reader, 3)).startswith(b"HTTP/1.1 408 ")
+        close(slow_writer)
+    finally:
+        await h.stop()

@@ -36,8 +36,9 @@ class Config:
     # its first byte, and its whole body within body_timeout of its headers (a total, so a trickled body
     # ends too), else 408 and the connection closes.  keepalive_timeout: seconds an idle connection is
     # kept between requests (aiohttp's own default is an hour; devices poll every few minutes and
-    # reconnect cheaply, while an idle connection holds a slot).  The plain-HTTP redirect listener
-    # (http_redirect_port) has the same caps and read timeouts and keeps no idle connection past 5 s.
+    # reconnect cheaply, while an idle connection holds a slot).  The admin listener and the plain-HTTP
+    # redirect listener (http_redirect_port) have the same caps and read timeouts, each counting its own
+    # connections; the redirect listener keeps no idle connection past 5 s.
     max_connections: int = 10_000
     max_connections_per_address: int = 256
     tls_handshake_timeout: float = 10.0
