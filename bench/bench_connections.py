@@ -1,7 +1,7 @@
 """Idle connections and slow clients against der-gateway: this checkout against a baseline checkout.
 
-    python bench/bench_connections.py [--idle 10000] [--requests 40] [--baseline-src /work/main/src]
-                                      [--trickle-cap 90] [--json FILE]
+    python bench/bench_connections.py [--idle 10000] [--stalled 2000] [--requests 200]
+                                      [--baseline-src /work/main/src] [--trickle-cap 90] [--json FILE]
 
 One run:
 
@@ -17,7 +17,10 @@ One run:
    This checkout's server runs with max_connections and max_connections_per_address above --idle
    (every idle connection comes from 127.0.0.1) and a 120 s handshake timeout, so that it holds
    them all as the baseline does;
-4. starts both servers again with their default settings, and at once against each: 20 idle TCP
+4. for each server in turn, again in a new process with the same settings, opens --stalled
+   connections that each send a TLS ClientHello and nothing more (a handshake under way), and
+   reads the RSS growth the same way;
+5. starts both servers again with their default settings, and at once against each: 20 idle TCP
    connections, a client that completes TLS and sends a request's headers one line every 5 s, and
    one that sends its headers and then its body one byte every 5 s; it reports when the server
    closed each (not closed within --trickle-cap seconds: "open").
@@ -162,6 +165,17 @@ def settled_rss(pid: int, quiet: float = 1.5, limit: float = 60.0) -> int:
     return last
 
 
+def client_hello(ctx: ssl.SSLContext) -> bytes:
+    """The first flight of a TLS client: what a connection that stalls in its handshake sends."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(incoming, outgoing)
+    try:
+        tls.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return outgoing.read()
+
+
 def memory_run(label: str, src: Path, settings: dict, ctx: ssl.SSLContext, idle: int, requests: int) -> dict:
     server = Server(label, src, settings)
     try:
@@ -180,6 +194,26 @@ def memory_run(label: str, src: Path, settings: dict, ctx: ssl.SSLContext, idle:
                 "idle_open_at_measure": alive, "open_seconds": opened_s,
                 "get_dcap_no_idle": quiet, "get_dcap_with_idle": busy,
                 "latency_ratio": busy["median_ms"] / quiet["median_ms"]}
+    finally:
+        server.stop()
+
+
+def stalled_run(label: str, src: Path, settings: dict, ctx: ssl.SSLContext, n: int) -> dict:
+    """n connections that send a ClientHello and nothing more (the server's handshake under way)."""
+    server = Server(label, src, settings)
+    try:
+        get_dcap_ms(ctx, server.port)
+        base = settled_rss(server.process.pid)
+        hello = client_hello(ctx)
+        held = open_idle(server.port, n)
+        for s in held:
+            s.sendall(hello)
+        loaded = settled_rss(server.process.pid)
+        alive = still_open_count(held)
+        for s in held:
+            s.close()
+        return {"server": label, "stalled": n, "rss_before_mib": base / 1024, "rss_with_stalled_mib": loaded / 1024,
+                "kib_per_stalled_handshake": (loaded - base) / n, "stalled_open_at_measure": alive}
     finally:
         server.stop()
 
@@ -257,7 +291,8 @@ async def slow_clients(port: int, ctx: ssl.SSLContext, cap: float) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--idle", type=int, default=10_000)
-    parser.add_argument("--requests", type=int, default=40)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--stalled", type=int, default=2000)
     parser.add_argument("--baseline-src", type=Path, default=Path("/work/main/src"))
     parser.add_argument("--trickle-cap", type=float, default=90.0)
     parser.add_argument("--json", type=Path)
@@ -285,6 +320,12 @@ def main() -> None:
             settings = {**common, "data_dir": f"{tmp}/var-{label}-memory", **extra}
             result = memory_run(label, src, settings, ctx, args.idle, args.requests)
             results["memory"].append(result)
+            print(json.dumps(result), flush=True)
+        results["stalled"] = []
+        for label, src, extra in runs:
+            settings = {**common, "data_dir": f"{tmp}/var-{label}-stalled", **extra}
+            result = stalled_run(label, src, settings, ctx, args.stalled)
+            results["stalled"].append(result)
             print(json.dumps(result), flush=True)
 
         servers = [Server(label, src, {**common, "data_dir": f"{tmp}/var-{label}-slow"})

@@ -120,9 +120,10 @@ class CompactSSLProtocol(sslproto.SSLProtocol):
     max_size = TLS_READ_BUFFER
 
     def __init__(self, loop: asyncio.AbstractEventLoop, app_protocol: asyncio.BaseProtocol,
-                 context: ssl.SSLContext, handshake_timeout: float, released: Callable[[], None]) -> None:
+                 context: ssl.SSLContext, handshake_timeout: float, shutdown_timeout: float,
+                 released: Callable[[], None]) -> None:
         super().__init__(loop, app_protocol, context, None, server_side=True,
-                         ssl_handshake_timeout=handshake_timeout, ssl_shutdown_timeout=handshake_timeout)
+                         ssl_handshake_timeout=handshake_timeout, ssl_shutdown_timeout=shutdown_timeout)
         self._released = released
 
     def connection_lost(self, exc: BaseException | None) -> None:

@@ -191,7 +191,7 @@ class Site(web.BaseSite):
             if tls is None:
                 return GatewayRequestHandler(manager, loop=loop, released=released, **handler_args)
             handler = GatewayRequestHandler(manager, loop=loop, **handler_args)
-            return CompactSSLProtocol(loop, handler, tls, seconds_left, released)
+            return CompactSSLProtocol(loop, handler, tls, seconds_left, limits.tls_handshake_timeout, released)
 
         first_byte = limits.tls_handshake_timeout if tls is not None else None
 
