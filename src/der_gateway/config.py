@@ -28,6 +28,23 @@ class Config:
     server_cert: str = "server"  # NAME.pem / NAME.key in certs_dir
     ciphers: str = DEFAULT_CIPHERS
     tls_versions: tuple[str, str] = ("TLSv1_2", "TLSv1_2")
+    # Connections (server/limits.py, server/listener.py), on the 2030.5 listener whether TLS or behind a
+    # proxy.  At most max_connections open at once, and max_connections_per_address from one client
+    # address (an aggregator or a NAT may hold many; connections from trusted_proxies count only towards
+    # max_connections); one beyond a cap is closed at once, before any TLS work.  A TLS handshake must end
+    # within tls_handshake_timeout seconds of the connection; a request's headers within header_timeout of
+    # its first byte, and its whole body within body_timeout of its headers (a total, so a trickled body
+    # ends too), else 408 and the connection closes.  keepalive_timeout: seconds an idle connection is
+    # kept between requests (aiohttp's own default is an hour; devices poll every few minutes and
+    # reconnect cheaply, while an idle connection holds a slot).  The admin listener and the plain-HTTP
+    # redirect listener (http_redirect_port) have the same caps and read timeouts, each counting its own
+    # connections; the redirect listener keeps no idle connection past 5 s.
+    max_connections: int = 10_000
+    max_connections_per_address: int = 256
+    tls_handshake_timeout: float = 10.0
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keepalive_timeout: float = 75.0
     max_body_bytes: int = 64 * 1024
     max_list_limit: int = 500
     # Encoded GET answers kept until the store changes (server/cache.py), at most this many bytes in all;

@@ -1,7 +1,8 @@
 """The operator's admin API: a JSON application on its own listener, apart from the 2030.5 one.
 
 It listens on config.admin_host:admin_port (loopback, 8444 by default; port 0
-picks a free one) over plain HTTP, so keep it on loopback or behind a TLS proxy.
+picks a free one) over plain HTTP, so keep it on loopback or behind a TLS proxy.  Its
+connections have the caps and read deadlines of Config's connection settings (server/listener.py).
 Every request needs "Authorization: Bearer <token>", the token being
 config.admin_token; when that is None a random token is made at start, written
 to data_dir/admin-token (readable by the owner only), and can be read from
@@ -20,6 +21,8 @@ from aiohttp import web
 
 from ..clock import Clock, SystemClock
 from ..config import Config
+from ..server.limits import ConnectionLimits
+from ..server.listener import BodyTimedOut, Site
 from ..xsd import SchemaSet
 from . import openapi, routes_end_devices, routes_events, routes_groups, routes_programs, routes_rates
 from . import routes_network, routes_notifications, routes_sync
@@ -54,6 +57,8 @@ async def answer_errors(request: web.Request, handler: Handler) -> web.StreamRes
         return error_response(ApiError(413, "the request body is too large"))
     except web.HTTPException as exc:
         return error_response(ApiError(exc.status, exc.reason))
+    except BodyTimedOut:
+        raise  # the listener answers 408 and closes the connection
     except Exception:
         log.exception("admin API: %s %s failed", request.method, request.path)
         return error_response(ApiError(500, "internal error; see the server log"))
@@ -116,12 +121,13 @@ async def start_admin(config: Config, store, schemas: SchemaSet, clock: Clock | 
         log.warning("admin API: no admin_token configured; generated one in %s", token_path)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, config.admin_host, config.admin_port, reuse_address=True)
+    site = Site(runner, limits=ConnectionLimits.from_config(config), host=config.admin_host, port=config.admin_port,
+                handler_args={"access_log": None})
     try:
         await site.start()
     except BaseException:
         await runner.cleanup()
         raise
-    port = site._server.sockets[0].getsockname()[1]  # the real port when admin_port is 0
+    port = site.port  # the real port when admin_port is 0
     log.info("admin API on http://%s:%d", config.admin_host, port)
     return runner, port

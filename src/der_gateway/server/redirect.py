@@ -8,7 +8,10 @@ from aiohttp import web
 from yarl import URL
 
 from ..config import Config
+from .limits import ConnectionLimits
 from .listener import Site
+
+REDIRECT_KEEPALIVE = 5.0  # seconds: a client redirected has no reason to come back on this connection
 
 
 def tls_location(request: web.Request, default_host: str, tls_port: int) -> str:
@@ -27,7 +30,9 @@ async def start_redirect(config: Config, tls_port: int) -> tuple[web.AppRunner, 
     app.router.add_route("*", "/{anything:.*}", moved)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = Site(runner, host=config.host, port=config.http_redirect_port or 0, handler_args={"access_log": None})
+    limits = ConnectionLimits.from_config(config, keepalive_timeout=REDIRECT_KEEPALIVE)
+    site = Site(runner, limits=limits, host=config.host, port=config.http_redirect_port or 0,
+                handler_args={"access_log": None})
     try:
         await site.start()
     except BaseException:

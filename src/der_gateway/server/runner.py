@@ -17,6 +17,7 @@ from ..xsd import load_schemas
 from .app import create_app
 from ..admin import start_admin
 from .background import Background
+from .limits import ConnectionLimits
 from .listener import Site
 from .redirect import start_redirect
 from .state import BACKGROUND
@@ -78,8 +79,8 @@ async def start_server(config: Config, sock: socket.socket | None = None, clock:
     app[BACKGROUND] = background
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = Site(runner, host=config.host, port=config.port, sock=sock, ssl_context=tls,
-                handler_args={"access_log": None})
+    site = Site(runner, limits=ConnectionLimits.from_config(config), host=config.host, port=config.port, sock=sock,
+                ssl_context=tls, handler_args={"access_log": None})
     await site.start()
     port = site.port
     redirect_runner, redirect_port = None, None
