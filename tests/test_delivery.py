@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import socket
+import sqlite3
 import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -301,6 +302,31 @@ async def test_one_uri_down_does_not_hold_up_another(store, receivers, delivery_
 
 
 # -- durability -------------------------------------------------------------------------
+
+
+async def test_each_item_is_committed_as_delivered_before_the_next_is_posted(tmp_path, store, receivers,
+                                                                          delivery_for):
+    """What another connection to the file sees when each POST arrives: everything acknowledged before it
+    is gone from the outbox, so a crash now would send only this item again."""
+    file = sqlite3.connect(tmp_path / "data" / "der-gateway.sqlite3")
+    queued_when_posted: dict[bytes, set[bytes]] = {}
+
+    def answer(path: str, b: bytes) -> int:
+        queued_when_posted[b] = {r[0] for r in file.execute("SELECT body FROM outbox")}
+        return 201
+
+    receiver = await receivers(answer)
+    other = await receivers(answer)
+    await enqueue(store, receiver.url(), range(5))
+    await enqueue(store, other.url(), range(10, 13), sub_id=2)
+    try:
+        assert await delivery_for(store).deliver_due() == 8
+    finally:
+        file.close()
+    assert receiver.bodies() == [body(n) for n in range(5)] and other.bodies() == [body(n) for n in range(10, 13)]
+    for numbers in (list(range(5)), list(range(10, 13))):
+        for i, n in enumerate(numbers):
+            assert [m for m in numbers if body(m) in queued_when_posted[body(n)]] == numbers[i:], n
 
 
 async def test_items_survive_a_restart(tmp_path, receivers, delivery_for):

@@ -18,8 +18,12 @@ head item: 1, 2, 4, ... seconds, at most `config.notification_max_backoff`.
 
 Nothing else is dropped: there is no maximum number of attempts.  An item
 leaves the outbox only when it has been delivered, when its client refuses it,
-or when other code deletes it (with its subscription).  Delivery is at least once: an item POSTed just
-before a crash or `stop()` may be POSTed again.
+or when other code deletes it (with its subscription).
+
+Delivery is at least once, and in order per URI across restarts: each item acknowledged
+(2xx) is committed as delivered before the next item of its URI is POSTed, so after a
+crash at most the one item that was in flight per URI is POSTed again.  The commits of
+items acknowledged on different URIs at about the same time are grouped into one.
 """
 
 from __future__ import annotations
@@ -48,11 +52,14 @@ class NotificationDelivery(OutboxLoop):
     name = "notification"
 
     def __init__(self, store: SQLiteStore, config: Config, clock: Clock = SystemClock(), *,
-                 batch: int = 100, heads: int = 500, poll: float = 5.0) -> None:
+                 batch: int = 100, heads: int = 500, poll: float = 5.0, batch_marking: bool = False) -> None:
         self.store = store
         self.config = config
         self.clock = clock
-        self.batch = batch  # items of one URI sent per pass, and marked delivered together
+        self.batch = batch  # items of one URI read per pass
+        # True: the behaviour before issue 9, kept only as bench/bench_delivery.py's baseline: a batch's
+        # acknowledged items are marked delivered together after it, so a crash re-sends all of them
+        self.batch_marking = batch_marking
         self.heads = heads  # URIs looked at per pass
         self._saturated = False  # the last pass found as many due URIs as it looks at: there may be more
         self.poll = poll  # longest sleep, so that items queued by another process are seen
@@ -81,6 +88,9 @@ class NotificationDelivery(OutboxLoop):
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._acknowledged:  # acknowledged by receivers while their commit was cut short
+            batch, self._acknowledged = self._acknowledged, []
+            await self.store.outbox_delivered(batch)
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -132,7 +142,11 @@ class NotificationDelivery(OutboxLoop):
                 return total
 
     async def _send_batch(self, uri: str) -> tuple[int, bool]:
-        """One batch of uri's queue; (how many were delivered, whether to go on with the next batch)."""
+        """One batch of uri's queue; (how many were delivered, whether to go on with the next batch).
+
+        Each acknowledged item is committed as delivered before the next item of uri is POSTed, so a crash
+        repeats at most the one item in flight per URI, and a subscriber never hears an older state again
+        after a newer one."""
         async with self._limit:
             items = await self.store.outbox_queue(uri, self.batch)
             delivered: list[int] = []
@@ -148,8 +162,11 @@ class NotificationDelivery(OutboxLoop):
                         failure = (item, error)
                         break
                     delivered.append(item.id)
-            finally:  # also when stopped midway: what was acknowledged is not sent again
-                if delivered:
+                    if not self.batch_marking:
+                        await self._remove([item.id])
+                        self.delivered_total += 1
+            finally:  # batch_marking, also when stopped midway: what was acknowledged is not sent again
+                if self.batch_marking and delivered:
                     await self._remove(delivered)
                     self.delivered_total += len(delivered)
             if refused is not None:
@@ -173,18 +190,20 @@ class NotificationDelivery(OutboxLoop):
             return len(delivered), failure is None and bool(items)
 
     async def _remove(self, item_ids: list[int]) -> None:
-        """Removes delivered items, in one transaction with those of other URIs finishing meanwhile.
+        """Removes delivered items: a group commit with those of other URIs acknowledged meanwhile.
 
         Returns once item_ids are committed: whoever held the lock before us took them if they are gone.
-        One call at a time also keeps clear of a race in the store: `outbox_delivered` returns its
-        cursor to the event loop thread, where freeing it resets the cached statement a concurrent
-        `outbox_delivered` may be running on the writer thread (sqlite3 "bad parameter or other API misuse").
+        While one commit is written, the items acknowledged on other URIs gather for the next one.
         """
         self._acknowledged.extend(item_ids)
         async with self._removing:
             batch, self._acknowledged = self._acknowledged, []
             if batch:
-                await self.store.outbox_delivered(batch)
+                try:
+                    await self.store.outbox_delivered(batch)
+                except asyncio.CancelledError:  # stopped: stop() commits them (again, if this got through)
+                    self._acknowledged.extend(batch)
+                    raise
 
     async def _post(self, item: OutboxItem) -> str | None:
         """None when the receiver answered 2xx, REFUSED for 400, else what went wrong."""
