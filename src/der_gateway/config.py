@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .domain.registration import pin_problem
 from .domain.identifiers import Issuer, Pen
+from .domain.notification_addresses import AddressPolicy, parse_networks
 
 DEFAULT_CIPHERS = "ECDHE-ECDSA-AES128-CCM8"
 
@@ -112,6 +113,7 @@ class Config:
         if self.registration_pin is not None and (problem := pin_problem(self.registration_pin)):
             raise ValueError(f"registration_pin: {problem}")
         Pen(self.pen, decimal=self.profile == "csip-aus")  # a PEN the profile cannot write fails at start
+        parse_networks(self.notification_allow_addresses)  # so does a network that is not one
 
     @property
     def mrid_pen(self) -> Pen:
@@ -124,6 +126,12 @@ class Config:
     @property
     def reregistration_allowed(self) -> bool:
         return self.reregistration if self.reregistration is not None else self.profile != "csip-aus"
+
+    @property
+    def notification_policy(self) -> AddressPolicy:
+        """Where notifications may go; the listening ports as configured (0: bound later, not known here)."""
+        ports = (self.port, self.admin_port if self.admin_enabled else None, self.http_redirect_port)
+        return AddressPolicy(parse_networks(self.notification_allow_addresses), frozenset(p for p in ports if p))
 
     @property
     def proxy_mode(self) -> bool:

@@ -8,6 +8,10 @@ an earlier one.  Different URIs are served concurrently, at most
 presenting the server's own certificate (`config.server_cert`) as the client
 certificate.
 
+Each notificationURI's addresses are checked as it is resolved, and its connection made only
+to one that passed (server/notification_resolver.py, Config.notification_allow_addresses):
+a refused address is a failed delivery, retried with backoff like an unreachable receiver.
+
 A 2xx answer means delivered.  A 400 answer is the client refusing the
 notification (IEEE 2030.5: one it did not subscribe to, or cannot take): the
 subscription is deleted, with everything queued for it, and the client is not
@@ -33,11 +37,13 @@ import logging
 import ssl
 
 import aiohttp
+from yarl import URL
 
 from ..clock import Clock, SystemClock
 from ..config import Config
 from ..store.base import OutboxItem
 from ..store.sqlite import SQLiteStore
+from .notification_resolver import CheckedResolver, Destinations, RefusedAddress
 from .outbox_loop import OutboxLoop
 
 log = logging.getLogger(__name__)
@@ -74,6 +80,8 @@ class NotificationDelivery(OutboxLoop):
         self._acknowledged: list[int] = []  # delivered, not yet removed from the outbox
         self._removing = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self.destinations = Destinations(config.notification_policy)  # start_server sets the bound ports
+        self._refusals_logged: set[str] = set()  # URIs whose refused addresses were logged
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -182,10 +190,16 @@ class NotificationDelivery(OutboxLoop):
                 retry_at = self.clock.now() + backoff
                 self._held[uri] = retry_at
                 await self.store.outbox_retry(uri, retry_at, error)
-                log.info("notification %d to %s failed (attempt %d, retry in %d s): %s",
-                         item.id, uri, item.attempts + 1, backoff, error)
+                if error.startswith(RefusedAddress.__name__):
+                    if uri not in self._refusals_logged:
+                        self._refusals_logged.add(uri)
+                        log.warning("notifications to %s are held back, retried with backoff: %s", uri, error)
+                else:
+                    log.info("notification %d to %s failed (attempt %d, retry in %d s): %s",
+                             item.id, uri, item.attempts + 1, backoff, error)
             else:
                 self._held.pop(uri, None)
+                self._refusals_logged.discard(uri)
             # go on while the queue yields items: some may have been queued while these were sent
             return len(delivered), failure is None and bool(items)
 
@@ -208,6 +222,7 @@ class NotificationDelivery(OutboxLoop):
     async def _post(self, item: OutboxItem) -> str | None:
         """None when the receiver answered 2xx, REFUSED for 400, else what went wrong."""
         try:
+            self.destinations.check_literal(URL(item.uri))
             session = self._client()
             tls = self._client_tls() if item.uri.lower().startswith("https:") else True
             async with session.post(item.uri, data=item.body, headers={"Content-Type": SEP_XML}, ssl=tls,
@@ -220,13 +235,14 @@ class NotificationDelivery(OutboxLoop):
                 return f"HTTP {resp.status} {resp.reason or ''}".strip()
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # refused, reset, timed out, TLS, bad URI: all retried
+        except Exception as exc:  # refused address or connection, reset, timed out, TLS, bad URI: all retried
             return f"{type(exc).__name__}: {exc}"
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
             self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.config.notification_concurrency),
+                connector=aiohttp.TCPConnector(limit=self.config.notification_concurrency,
+                                               resolver=CheckedResolver(self.destinations)),
                 timeout=aiohttp.ClientTimeout(total=self.config.notification_timeout))
         return self._session
 
