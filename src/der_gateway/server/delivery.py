@@ -78,7 +78,8 @@ class NotificationDelivery(OutboxLoop):
         self._busy: dict[str, asyncio.Task[int]] = {}  # URI -> the task sending its queue
         self._held: dict[str, int] = {}  # URI -> when this process will retry it
         self._acknowledged: list[int] = []  # delivered, not yet removed from the outbox
-        self._removing = asyncio.Lock()
+        self._next_commit: asyncio.Future[None] | None = None  # done when _acknowledged is committed
+        self._committer: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self.destinations = Destinations(config.notification_policy)  # start_server sets the bound ports
         self._refusals_logged: set[str] = set()  # URIs whose refused addresses were logged
@@ -96,9 +97,9 @@ class NotificationDelivery(OutboxLoop):
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self._acknowledged:  # acknowledged by receivers while their commit was cut short
-            batch, self._acknowledged = self._acknowledged, []
-            await self.store.outbox_delivered(batch)
+        if self._committer is not None:  # what receivers acknowledged is committed before we return
+            await asyncio.gather(self._committer, return_exceptions=True)
+            self._committer = None
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -204,20 +205,29 @@ class NotificationDelivery(OutboxLoop):
             return len(delivered), failure is None and bool(items)
 
     async def _remove(self, item_ids: list[int]) -> None:
-        """Removes delivered items: a group commit with those of other URIs acknowledged meanwhile.
+        """Removes delivered items; returns once they are committed.
 
-        Returns once item_ids are committed: whoever held the lock before us took them if they are gone.
-        While one commit is written, the items acknowledged on other URIs gather for the next one.
-        """
+        A group commit: the items acknowledged on any URI while one commit is written go together in the
+        next, so each waits for at most the commit under way and its own."""
         self._acknowledged.extend(item_ids)
-        async with self._removing:
-            batch, self._acknowledged = self._acknowledged, []
-            if batch:
-                try:
-                    await self.store.outbox_delivered(batch)
-                except asyncio.CancelledError:  # stopped: stop() commits them (again, if this got through)
-                    self._acknowledged.extend(batch)
-                    raise
+        if self._next_commit is None:
+            self._next_commit = asyncio.get_running_loop().create_future()
+        committed = self._next_commit
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_acknowledged())
+        await asyncio.shield(committed)  # a cancelled sender leaves the commit to go on for the others
+
+    async def _commit_acknowledged(self) -> None:
+        while self._acknowledged:
+            batch, committed = self._acknowledged, self._next_commit
+            self._acknowledged, self._next_commit = [], None
+            try:
+                await self.store.outbox_delivered(batch)
+            except BaseException as exc:
+                committed.set_exception(exc)
+                committed.exception()  # retrieved: a sender that was cancelled meanwhile will not ask
+                raise
+            committed.set_result(None)
 
     async def _post(self, item: OutboxItem) -> str | None:
         """None when the receiver answered 2xx, REFUSED for 400, else what went wrong."""
