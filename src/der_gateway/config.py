@@ -79,8 +79,8 @@ class Config:
     notification_concurrency: int = 64
     notification_timeout: float = 10.0
     notification_max_backoff: int = 300
-    # Where notifications may go (domain/notification_addresses.py, server/notification_resolver.py).
-    # Each address a notificationURI's host resolves to is checked when a notification is POSTed, and
+    # Where notifications may go (domain/notification_addresses.py, server/notification_resolver.py),
+    # beside the prefixes of notification_allow.  Each address a notificationURI's host resolves to is checked when a notification is POSTed, and
     # the connection is made only to an address that passed.  Refused: every address that is not
     # globally routable (loopback, link-local such as 169.254.169.254, private: RFC 1918, ULA fc00::/7,
     # shared 100.64/10; unspecified, multicast, reserved, documentation; IPv4-mapped IPv6 as its IPv4),
@@ -90,7 +90,7 @@ class Config:
     # is refused at subscription (400).  A URI whose every address is refused fails like an unreachable
     # one: retried with backoff, never dropped (a DNS answer may change; the operator may allow the
     # network and restart), its error shown by the admin API's GET /notifications/backlog, and logged
-    # once per URI.
+    # once per URI (until it is delivered to again), not at each attempt.
     notification_allow_addresses: tuple[str, ...] = field(default_factory=tuple)
     # Enrollment sync (server/enrollment_sync.py): operational endpoints (name -> http(s) URL; a
     # TOML table) created or updated at start, beside those added through the admin API; seconds
