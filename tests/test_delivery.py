@@ -530,3 +530,36 @@ def test_allowed_networks_are_checked_at_start(tmp_path):
     assert config.notification_policy.uri_refusal("http://[::1]:80/n") is None
     assert "private" in config.notification_policy.uri_refusal("http://10.2.0.1/n")
     assert "own listener" in config.notification_policy.uri_refusal("http://[::1]:8443/n")
+
+
+async def test_a_failed_commit_fails_only_its_senders_and_they_resume_on_the_next_pass(store, receivers,
+                                                                                      delivery_for, monkeypatch):
+    """The disk refuses one commit: the items it carried are sent again (once) later, nobody waits forever."""
+    async def later_but_u0(path: str, b: bytes) -> int:
+        if path != "/u/0":
+            await asyncio.sleep(0.05)  # acknowledged while the commit of /u/0's first item is being refused
+        return 201
+
+    receiver = await receivers(later_but_u0)
+    for u in range(4):
+        await enqueue(store, receiver.url(f"/u/{u}"), range(3), sub_id=u + 1)
+    real = store.outbox_delivered
+    calls = 0
+
+    async def failing_once(item_ids):
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            await asyncio.sleep(0.2)  # meanwhile the other URIs' items are acknowledged and wait for the next
+            raise sqlite3.OperationalError("disk I/O error")
+        await real(item_ids)
+
+    monkeypatch.setattr(store, "outbox_delivered", failing_once)
+    delivery = delivery_for(store)
+    await asyncio.wait_for(delivery.deliver_due(), 10)
+    await asyncio.wait_for(delivery.deliver_due(), 10)
+    assert await store.outbox_size() == 0
+    for u in range(4):
+        got = [b for p, b in receiver.accepted if p == f"/u/{u}"]
+        assert [b for i, b in enumerate(got) if i == 0 or got[i - 1] != b] == [body(n) for n in range(3)]
+        assert len(got) <= 4  # at most the item whose commit failed, again

@@ -79,18 +79,17 @@ class Config:
     notification_concurrency: int = 64
     notification_timeout: float = 10.0
     notification_max_backoff: int = 300
-    # Where notifications may go (domain/notification_addresses.py, server/notification_resolver.py),
-    # beside the prefixes of notification_allow.  Each address a notificationURI's host resolves to is checked when a notification is POSTed, and
-    # the connection is made only to an address that passed.  Refused: every address that is not
-    # globally routable (loopback, link-local such as 169.254.169.254, private: RFC 1918, ULA fc00::/7,
-    # shared 100.64/10; unspecified, multicast, reserved, documentation; IPv4-mapped IPv6 as its IPv4),
-    # unless it lies in one of notification_allow_addresses (networks, e.g. "127.0.0.1/32",
-    # "10.1.0.0/16", "::1/128"); and, whatever is allowed, this machine's own addresses at the server's
-    # listening ports (port, admin_port, http_redirect_port).  A host given as a refused literal address
-    # is refused at subscription (400).  A URI whose every address is refused fails like an unreachable
-    # one: retried with backoff, never dropped (a DNS answer may change; the operator may allow the
-    # network and restart), its error shown by the admin API's GET /notifications/backlog, and logged
-    # once per URI (until it is delivered to again), not at each attempt.
+    # Where notifications may go (domain/notification_addresses.py, server/notification_resolver.py), beside the
+    # prefixes of notification_allow.  Each address a notificationURI's host resolves to is checked when a
+    # notification is POSTed, and the connection is made only to an address that passed.  Refused: every address that
+    # is not globally routable (loopback, link-local such as 169.254.169.254, private: RFC 1918, ULA fc00::/7, shared
+    # 100.64/10; unspecified, multicast, reserved, documentation; IPv4-mapped IPv6 as its IPv4), unless it lies in one
+    # of notification_allow_addresses (networks, e.g. "127.0.0.1/32", "10.1.0.0/16", "::1/128"); and, whatever is
+    # allowed, this machine's own addresses at the server's listening ports (port, admin_port, http_redirect_port).  A
+    # host given as a refused literal address is refused at subscription (400).  A URI whose every address is refused
+    # fails like an unreachable one: retried with backoff, never dropped (a DNS answer may change; the operator may
+    # allow the network and restart), its error shown by the admin API's GET /notifications/backlog, and logged once
+    # per URI (until it is delivered to again), not at each attempt.
     notification_allow_addresses: tuple[str, ...] = field(default_factory=tuple)
     # Enrollment sync (server/enrollment_sync.py): operational endpoints (name -> http(s) URL; a
     # TOML table) created or updated at start, beside those added through the admin API; seconds

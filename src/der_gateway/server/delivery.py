@@ -223,11 +223,16 @@ class NotificationDelivery(OutboxLoop):
             self._acknowledged, self._next_commit = [], None
             try:
                 await self.store.outbox_delivered(batch)
-            except BaseException as exc:
+            except asyncio.CancelledError:
+                for waiting in (committed, self._next_commit):
+                    if waiting is not None:
+                        waiting.cancel()
+                raise
+            except Exception as exc:  # their senders fail with it: each item is sent again on a later pass
                 committed.set_exception(exc)
                 committed.exception()  # retrieved: a sender that was cancelled meanwhile will not ask
-                raise
-            committed.set_result(None)
+            else:
+                committed.set_result(None)
 
     async def _post(self, item: OutboxItem) -> str | None:
         """None when the receiver answered 2xx, REFUSED for 400, else what went wrong."""
