@@ -635,7 +635,8 @@ async def test_deleting_an_end_device(admin, identities):
     assert (await client.post("/edev", documents.end_device(identities["device1"].lfdi))).status == 201
 
 
-async def test_the_operator_lists_and_cancels_subscriptions(admin, identities):
+async def test_the_operator_lists_and_cancels_subscriptions(make_admin, identities):
+    admin = await make_admin(notification_allow_addresses=("127.0.0.1/32",))  # the notificationURI's address
     device = await admin.end_device(identities["device1"].lfdi)
     other = await admin.end_device(identities["device2"].lfdi)
     client = admin.harness.client("device1")

@@ -53,6 +53,7 @@ async def aus(make_harness, identities):
     """csip-aus, the aggregator having registered device1 and device2; device1 is in a group with a program."""
     clock = ManualClock(T0)
     h = make_harness(clock=clock, profile="csip-aus", notification_allow=("http://127.0.0.1:",),
+                     notification_allow_addresses=("127.0.0.1/32",),
                      max_subscriptions_per_client=2)
     await h.start()
     aggregator = h.client("aggregator")
@@ -212,7 +213,7 @@ async def test_subscriptions_in_the_aggregators_list_are_checked_and_capped(aus,
 
 
 async def test_under_csip_an_aggregator_has_no_end_device_of_its_own(make_harness, identities, receiver):
-    h = make_harness(notification_allow=("http://127.0.0.1:",))
+    h = make_harness(notification_allow=("http://127.0.0.1:",), notification_allow_addresses=("127.0.0.1/32",))
     await h.start()
     try:
         aggregator = h.client("aggregator")

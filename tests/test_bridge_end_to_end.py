@@ -98,7 +98,8 @@ async def started(make_harness, *, notify_tls: bool = False, profile: str = "csi
     as the server allows by default: the bridge's listener presents the aggregator's certificate.
     """
     allow = ("https://",) if notify_tls else ("http://127.0.0.1:",)
-    h = make_harness(notification_allow=allow, post_rate=2, profile=profile)
+    h = make_harness(notification_allow=allow, notification_allow_addresses=("127.0.0.1/32",), post_rate=2,
+                     profile=profile)
     await h.start()
     try:
         async with Fleet.start(3, kinds=("pv", "battery"), tick=0.1, noise=0.0, pv_profile=profiles.ClearSky(hour=12),

@@ -51,7 +51,8 @@ async def respond(h: Harness, name: str, lfdi: str, subject: str, status: int) -
 async def plant(make_harness, identities):
     """device1 and device2 in group "feeder 7" holding program "curtailment"; device3 in no group."""
     clock = ManualClock(T0)
-    h = make_harness(clock=clock, notification_allow=("http://127.0.0.1",))
+    h = make_harness(clock=clock, notification_allow=("http://127.0.0.1",),
+                     notification_allow_addresses=("127.0.0.1/32",))
     await h.start()
     store = h.store
     ids = {}

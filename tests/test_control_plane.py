@@ -36,7 +36,8 @@ def clock() -> ManualClock:
 @pytest.fixture
 async def plant(make_harness, clock, identities):
     """A server with device1 and device2 registered, a group holding both, and a program assigned to it."""
-    h = make_harness(clock=clock, notification_allow=("http://127.0.0.1",))
+    h = make_harness(clock=clock, notification_allow=("http://127.0.0.1",),
+                     notification_allow_addresses=("127.0.0.1/32",))
     await h.start()
     store = h.store
     ids = {}

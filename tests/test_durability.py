@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import socket
 import sqlite3
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from der_gateway.sep import codec, model
 from der_gateway.store.migrations import MIGRATIONS
@@ -100,13 +102,14 @@ def free_port() -> int:
 
 
 class Subprocess:
-    def __init__(self, data_dir: Path, certs_dir: Path, log: Path) -> None:
+    def __init__(self, data_dir: Path, certs_dir: Path, log: Path, config: Path | None = None) -> None:
         self.port = free_port()
         self.log = log
         self._log_file = log.open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "der_gateway", "serve", "--port", str(self.port),
-             "--data-dir", str(data_dir), "--certs-dir", str(certs_dir)],
+             "--data-dir", str(data_dir), "--certs-dir", str(certs_dir),
+             *(["--config", str(config)] if config is not None else [])],
             stdout=self._log_file, stderr=subprocess.STDOUT)
 
     async def wait_ready(self, certs_dir: Path, timeout: float = 20) -> None:
@@ -170,6 +173,110 @@ async def test_writes_survive_kill_9(tmp_path, certs_dir, identities):
             assert back == status
     finally:
         second.kill()
+
+
+# -- kill -9 in the middle of notification delivery ---------------------------------------------------------
+
+
+class CountingReceiver:
+    """Notification endpoints /u/{n} on loopback recording the sequence number of every POST, in order.
+
+    Once `hold_at` POSTs have arrived, every later one is held unanswered until `release()`: the server is
+    then killed with one notification in flight on each URI."""
+
+    def __init__(self) -> None:
+        self.seen: dict[str, list[int]] = {}
+        self.count = 0
+        self.hold_at: int | None = None
+        self.held = 0
+        self._release = asyncio.Event()
+        self.runner: web.AppRunner | None = None
+        self.port = 0
+
+    async def handle(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        self.seen.setdefault(request.path, []).append(int(re.search(rb"<n>(\d+)</n>", body).group(1)))
+        self.count += 1
+        if self.hold_at is not None and self.count >= self.hold_at:
+            self.held += 1
+            await self._release.wait()
+        return web.Response(status=201)
+
+    def hold(self, at: int) -> None:
+        self.hold_at, self.held = at, 0
+        self._release.clear()
+
+    def release(self) -> None:
+        self.hold_at = None
+        self._release.set()
+
+    async def start(self) -> CountingReceiver:
+        app = web.Application()
+        app.router.add_post("/u/{n}", self.handle)
+        self.runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.1)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
+        return self
+
+
+def repeats_and_regressions(sequence: list[int]) -> tuple[int, int]:
+    """(POSTs repeating the one before, POSTs of a number lower than the one before)."""
+    pairs = list(zip(sequence, sequence[1:]))
+    return sum(b == a for a, b in pairs), sum(b < a for a, b in pairs)
+
+
+async def test_kill_9_mid_delivery_repeats_at_most_the_item_in_flight_per_uri(tmp_path, certs_dir):
+    """Each acknowledged notification is committed before the next to its URI goes: after each kill -9 a URI
+    hears again at most the one notification it was sent when the server died, and never an older one."""
+    uris, per_uri, kills = 6, 250, 3
+    receiver = await CountingReceiver().start()
+    data_dir = tmp_path / "var"
+    store = await SQLiteStore.open(data_dir)
+    await store.fan_out([], [(u + 1, f"http://127.0.0.1:{receiver.port}/u/{u}",
+                              f'<Notification xmlns="urn:ieee:std:2030.5:ns"><n>{n}</n></Notification>'.encode())
+                             for n in range(per_uri) for u in range(uris)])
+    await store.close()
+    config = tmp_path / "server.toml"
+    config.write_text('admin_port = 0\nnotification_allow = ["http://127.0.0.1:"]\n'
+                      'notification_allow_addresses = ["127.0.0.1/32"]\n')
+    total = uris * per_uri
+    try:
+        for run in range(kills + 1):
+            server = Subprocess(data_dir, certs_dir, tmp_path / f"run{run}.log", config)
+            try:
+                if run < kills:
+                    receiver.hold(at=receiver.count + total // (kills + 2))
+                    deadline = time.monotonic() + 60
+                    # every URI has a POST held (or has nothing left to send): then the server dies
+                    while receiver.held < uris:
+                        assert server.proc.poll() is None, server.log.read_text()
+                        assert time.monotonic() < deadline, f"stuck at {receiver.count} POSTs"
+                        await asyncio.sleep(0.01)
+                else:
+                    deadline = time.monotonic() + 60
+                    while any(len(set(receiver.seen.get(f"/u/{u}", []))) < per_uri for u in range(uris)):
+                        assert server.proc.poll() is None, server.log.read_text()
+                        assert time.monotonic() < deadline, f"stuck at {receiver.count} POSTs"
+                        await asyncio.sleep(0.02)
+            finally:
+                server.kill()
+                receiver.release()
+    finally:
+        await receiver.runner.cleanup()
+
+    assert sorted(receiver.seen) == [f"/u/{u}" for u in range(uris)]
+    for path, sequence in receiver.seen.items():
+        assert sorted(set(sequence)) == list(range(per_uri)), f"{path} lost notifications"
+        repeats, regressions = repeats_and_regressions(sequence)
+        assert regressions == 0, f"{path} went back in time: {sequence}"
+        assert repeats <= kills, f"{path} heard {repeats} repeats after {kills} kills: {sequence}"
+    store = await SQLiteStore.open(data_dir)
+    try:
+        assert await store.outbox_size() == 0
+    finally:
+        await store.close()
 
 
 # -- store schema versions ---------------------------------------------------------------------------------------

@@ -66,7 +66,7 @@ def response_2013(lfdi: str, subject: str, status: int) -> str:
 
 @pytest.fixture
 async def server(make_harness):
-    h = make_harness(clock=ManualClock(T0))
+    h = make_harness(clock=ManualClock(T0), notification_allow_addresses=("127.0.0.1/32",))
     await h.start()
     yield h
     await h.stop()

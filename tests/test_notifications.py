@@ -80,7 +80,8 @@ async def receiver():
 @pytest.fixture
 async def world(make_harness, identities):
     clock = ManualClock(T0)
-    h = make_harness(clock=clock, notification_allow=("http://127.0.0.1:",), max_subscriptions_per_client=3)
+    h = make_harness(clock=clock, notification_allow=("http://127.0.0.1:",),
+                     notification_allow_addresses=("127.0.0.1/32",), max_subscriptions_per_client=3)
     await h.start()
     device = h.client("device1")
     edev = (await device.post("/edev", documents.end_device(identities["device1"].lfdi))).headers["Location"]
@@ -172,6 +173,54 @@ async def test_subscriptions_are_checked(world, receiver, identities):
     assert capped.status == 400 and codec.decode(capped.element, model.Error).reasonCode == 2
 
 
+@pytest.mark.parametrize("uri, kind", [
+    ("http://169.254.169.254/latest/meta-data", "link-local"), ("http://10.1.2.3:8080/n", "private"),
+    ("https://[fd12:3456::1]/n", "private"), ("http://[::ffff:192.168.0.1]/n", "private"),
+    ("http://127.1:9000/n", "loopback"), ("http://[::1]/n", "loopback"), ("http://0.0.0.0/n", "unspecified"),
+    ("http://224.0.0.1/n", "multicast"), ("http://240.0.0.1/n", "reserved")])
+async def test_a_notification_uri_naming_a_refused_address_is_refused_at_subscription(make_harness, identities,
+                                                                                     uri, kind):
+    h = make_harness(notification_allow=("http://", "https://"))
+    await h.start()
+    try:
+        device = h.client("device1")
+        edev = (await device.post("/edev", documents.end_device(identities["device1"].lfdi))).headers["Location"]
+        before = h.snapshot()
+        reply = await device.post(f"{edev}/sub", subscription(edev, uri))
+        assert reply.status == 400 and f"a {kind} address" in reply.reason, reply.reason
+        assert h.snapshot() == before
+        # a DNS name is checked when notifications are sent, not here
+        assert (await device.post(f"{edev}/sub", subscription(edev, "https://localhost/n"))).status == 201
+    finally:
+        await h.stop()
+
+
+async def test_the_server_does_not_notify_its_own_listeners(make_harness, identities):
+    """Loopback allowed, a client names the server's own admin port: nothing is POSTed there, and the operator
+    sees why in the backlog."""
+    h = make_harness(clock=ManualClock(T0), notification_allow=("http://127.0.0.1:",),
+                     notification_allow_addresses=("127.0.0.1/32",))
+    await h.start()
+    try:
+        await h.server.background.stop()
+        device = h.client("device1")
+        edev = (await device.post("/edev", documents.end_device(identities["device1"].lfdi))).headers["Location"]
+        own = f"{h.server.admin_url}/notifications/backlog"
+        assert (await device.post(f"{edev}/sub", subscription("/edev", own))).status == 201
+        await admin(h, "PUT", "/rates", {"resource": "edev", "pollRate": 30})
+        await h.server.background.settle()
+        headers = {"Authorization": "Bearer test-admin-token-0123456789"}
+        async with aiohttp.ClientSession(headers=headers) as session:
+            async with session.get(h.server.admin_url + "/notifications/backlog") as resp:
+                backlog = await resp.json()
+        port = h.server.admin_port
+        assert backlog["failing"] == [{
+            "notificationURI": own, "attempts": 1, "nextAttempt": T0 + 1,
+            "lastError": f"RefusedAddress: 127.0.0.1 port {port} is this server's own listener"}]
+    finally:
+        await h.stop()
+
+
 async def test_a_receiver_that_is_down_gets_everything_later_even_across_a_restart(world):
     h, device, edev, program, clock = world
     receiver = Receiver(free_port())  # not started: nothing listens yet
@@ -210,7 +259,8 @@ async def admin(h, method: str, path: str, body: dict | None = None) -> int:
 @pytest.fixture
 async def aggregator_world(make_harness, identities, receiver):
     """An aggregator with its own EndDevice, subscribed to its EndDeviceList (/edev)."""
-    h = make_harness(clock=ManualClock(T0), notification_allow=("http://127.0.0.1:",))
+    h = make_harness(clock=ManualClock(T0), notification_allow=("http://127.0.0.1:",),
+                     notification_allow_addresses=("127.0.0.1/32",))
     await h.start()
     await h.server.background.stop()  # settle() alone fans out and delivers, so each test sees every step
     agg = h.client("aggregator")
@@ -257,14 +307,14 @@ async def test_the_operator_sees_what_is_still_owed_to_subscribers(aggregator_wo
                 return await resp.json()
 
     await h.server.background.settle()
-    assert await backlog() == {"pendingChanges": 0, "queued": 0, "due": 0}
+    assert await backlog() == {"pendingChanges": 0, "queued": 0, "due": 0, "failing": []}
     assert (await agg.post("/edev", documents.end_device(identities["device1"].lfdi))).status == 201
     assert (await backlog())["pendingChanges"] >= 1
     while await h.server.background.notifier.fan_out_pending():
         pass
-    assert await backlog() == {"pendingChanges": 0, "queued": 1, "due": 1}
+    assert await backlog() == {"pendingChanges": 0, "queued": 1, "due": 1, "failing": []}
     await h.server.background.delivery.deliver_due()
-    assert await backlog() == {"pendingChanges": 0, "queued": 0, "due": 0}
+    assert await backlog() == {"pendingChanges": 0, "queued": 0, "due": 0, "failing": []}
     assert [n.subscriptionURI for n in receiver.notifications()][-1] == sub
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from .domain.registration import pin_problem
 from .domain.identifiers import Issuer, Pen
+from .domain.notification_addresses import AddressPolicy, parse_networks
 
 DEFAULT_CIPHERS = "ECDHE-ECDSA-AES128-CCM8"
 
@@ -102,6 +103,18 @@ class Config:
     notification_concurrency: int = 64
     notification_timeout: float = 10.0
     notification_max_backoff: int = 300
+    # Where notifications may go (domain/notification_addresses.py, server/notification_resolver.py), beside the
+    # prefixes of notification_allow.  Each address a notificationURI's host resolves to is checked when a
+    # notification is POSTed, and the connection is made only to an address that passed.  Refused: every address that
+    # is not globally routable (loopback, link-local such as 169.254.169.254, private: RFC 1918, ULA fc00::/7, shared
+    # 100.64/10; unspecified, multicast, reserved, documentation; IPv4-mapped IPv6 as its IPv4), unless it lies in one
+    # of notification_allow_addresses (networks, e.g. "127.0.0.1/32", "10.1.0.0/16", "::1/128"); and, whatever is
+    # allowed, this machine's own addresses at the server's listening ports (port, admin_port, http_redirect_port).  A
+    # host given as a refused literal address is refused at subscription (400).  A URI whose every address is refused
+    # fails like an unreachable one: retried with backoff, never dropped (a DNS answer may change; the operator may
+    # allow the network and restart), its error shown by the admin API's GET /notifications/backlog, and logged once
+    # per URI (until it is delivered to again), not at each attempt.
+    notification_allow_addresses: tuple[str, ...] = field(default_factory=tuple)
     # Enrollment sync (server/enrollment_sync.py): operational endpoints (name -> http(s) URL; a
     # TOML table) created or updated at start, beside those added through the admin API; seconds
     # per POST; the longest wait between retries of a failing endpoint (nothing is dropped); and
@@ -123,6 +136,7 @@ class Config:
         if self.registration_pin is not None and (problem := pin_problem(self.registration_pin)):
             raise ValueError(f"registration_pin: {problem}")
         Pen(self.pen, decimal=self.profile == "csip-aus")  # a PEN the profile cannot write fails at start
+        parse_networks(self.notification_allow_addresses)  # so does a network that is not one
 
     @property
     def mrid_pen(self) -> Pen:
@@ -135,6 +149,12 @@ class Config:
     @property
     def reregistration_allowed(self) -> bool:
         return self.reregistration if self.reregistration is not None else self.profile != "csip-aus"
+
+    @property
+    def notification_policy(self) -> AddressPolicy:
+        """Where notifications may go; the listening ports as configured (0: bound later, not known here)."""
+        ports = (self.port, self.admin_port if self.admin_enabled else None, self.http_redirect_port)
+        return AddressPolicy(parse_networks(self.notification_allow_addresses), frozenset(p for p in ports if p))
 
     @property
     def proxy_mode(self) -> bool:
@@ -153,7 +173,7 @@ class Config:
         for name in ("data_dir", "certs_dir", "schema_dir"):
             if values.get(name) is not None:
                 values[name] = Path(values[name])
-        for name in ("tls_versions", "trusted_proxies", "notification_allow"):
+        for name in ("tls_versions", "trusted_proxies", "notification_allow", "notification_allow_addresses"):
             if name in values:
                 values[name] = tuple(values[name])
         return cls(**values)

@@ -112,7 +112,8 @@ class Csip:
 @pytest.fixture
 async def csip(make_harness) -> AsyncIterator[Csip]:
     clock = ManualClock(T0)
-    harness = make_harness(clock=clock, notification_allow=("http://127.0.0.1:",), time_quality=7)
+    harness = make_harness(clock=clock, notification_allow=("http://127.0.0.1:",),
+                           notification_allow_addresses=("127.0.0.1/32",), time_quality=7)
     await harness.start()
     # time moves only when a test moves it, and settle() does the background's work then (also after each
     # operator write): a background pass running beside it would race it for the same changes

@@ -197,8 +197,13 @@ COMPONENTS: dict[str, Schema] = {
     "NotificationBacklog": _object(
         {"pendingChanges": {**INTEGER, "description": "changes to resources not yet turned into notifications"},
          "queued": {**INTEGER, "description": "notifications waiting to be POSTed to their notificationURI"},
-         "due": {**INTEGER, "description": "of those, the ones due now rather than held back after a failure"}},
-        ("pendingChanges", "queued", "due")),
+         "due": {**INTEGER, "description": "of those, the ones due now rather than held back after a failure"},
+         "failing": {"type": "array", "description": "the notificationURIs held back after a failure (at most 100, "
+                                                     "the most attempted first), with the error of the last attempt",
+                     "items": _object({"notificationURI": STRING, "attempts": INTEGER, "lastError": STRING,
+                                       "nextAttempt": {**INTEGER, "description": "when it is tried again, Unix time"}},
+                                      ("notificationURI", "attempts", "lastError", "nextAttempt"))}},
+        ("pendingChanges", "queued", "due", "failing")),
     "Rate": _object({"resource": {"enum": list(RESOURCES)}, "pollRate": nullable(INTEGER),
                      "effectivePollRate": INTEGER, "postRate": nullable(INTEGER), "effectivePostRate": INTEGER},
                     ("resource", "pollRate", "effectivePollRate")),
@@ -351,7 +356,9 @@ PATHS: dict[str, dict[str, Schema]] = {
         "get": _described(op("What the server still owes its subscribers",
                              {200: _answer("the counts", "NotificationBacklog")}),
                           "All zero once every change so far has been told to every subscriber that can be "
-                          "reached: an operator (or a test harness) waits for that before it looks.")},
+                          "reached: an operator (or a test harness) waits for that before it looks. A "
+                          "notificationURI whose addresses are all refused (notification_allow_addresses) is "
+                          "listed in failing with the reason.")},
     "/rates": {
         "put": op("Set a resource's pollRate (and postRate)", {200: _answer("the rates now", "Rate")},
                   body="RateSet"),

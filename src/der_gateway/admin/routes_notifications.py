@@ -7,10 +7,15 @@ from aiohttp import web
 from .http import json_response
 from .state import CLOCK, STORE
 
+FAILING_SHOWN = 100
+
 
 async def backlog(request: web.Request) -> web.Response:
-    changes, queued, due = await request.app[STORE].notification_backlog(request.app[CLOCK].now())
-    return json_response({"pendingChanges": changes, "queued": queued, "due": due})
+    store = request.app[STORE]
+    changes, queued, due = await store.notification_backlog(request.app[CLOCK].now())
+    failing = [{"notificationURI": f.uri, "attempts": f.attempts, "lastError": f.last_error,
+                "nextAttempt": f.next_attempt} for f in await store.outbox_failures(FAILING_SHOWN)]
+    return json_response({"pendingChanges": changes, "queued": queued, "due": due, "failing": failing})
 
 
 ROUTES = [

@@ -22,7 +22,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--certs-dir", type=Path, default=Path("certs"), help="trust anchor and client certificate")
     p.add_argument("--cert", default="aggregator", help="NAME.pem / NAME.key in --certs-dir (default %(default)s)")
     p.add_argument("--listen", default="127.0.0.1:0", metavar="HOST:PORT",
-                   help="where to receive notifications (default %(default)s: any free port)")
+                   help="where to receive notifications (default %(default)s: any free port; the server must "
+                        "allow a loopback or private address: notification_allow_addresses)")
     p.add_argument("--notify-url", help="the base URL the server reaches the listener at, if not --listen's")
     p.add_argument("--listen-http", action="store_true",
                    help="receive notifications over plain http (the server must allow it: notification_allow); "

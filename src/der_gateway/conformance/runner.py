@@ -145,6 +145,7 @@ async def run_procedure(plan: Plan, harness: Harness, procedure: str, required: 
         "host": "127.0.0.1", "port": port, "profile": "csip-aus", "data_dir": str(run_dir / "data"),
         "certs_dir": str(certs_dir), "pen": PEN, "admin_port": admin_port, "admin_token": token,
         "notification_allow": ["https://", f"http://127.0.0.1:{notification_port}/"],
+        "notification_allow_addresses": ["127.0.0.1/32"],  # the harness's notification receiver
         # the PIN the operator gives its clients; telemetry every 15 s, so that procedures which post
         # four rounds of readings at the advertised postRate finish in a minute
         "registration_pin": PIN, "post_rate": 15,

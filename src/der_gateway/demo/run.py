@@ -80,8 +80,8 @@ async def run_demo(devices: int, event_seconds: int, lead_seconds: int, data_dir
     shutil.rmtree(data_dir, ignore_errors=True)
     token = secrets.token_urlsafe(24)
     config = Config(port=0, admin_port=0, admin_token=token, data_dir=data_dir, certs_dir=certs_dir,
-                    notification_allow=("http://127.0.0.1:",), post_rate=5, poll_rate=10,
-                    service_task_interval=0.5)
+                    notification_allow=("http://127.0.0.1:",), notification_allow_addresses=("127.0.0.1/32",),
+                    post_rate=5, poll_rate=10, service_task_interval=0.5)
     server = await start_server(config)
     say(f"server   {server.url}/dcap (admin API {server.admin_url}), data in {data_dir}/")
     try:

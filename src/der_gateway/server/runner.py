@@ -91,6 +91,7 @@ async def start_server(config: Config, sock: socket.socket | None = None, clock:
         admin_runner, admin_port = await start_admin(config, store, schemas, clock, on_change=background.changed)
         if config.sync_ack_base_url is None:  # receivers acknowledge on the admin listener
             background.sync.ack_base_url = f"http://{config.admin_host}:{admin_port}"
+    background.delivery.destinations.serving_on(port, admin_port, redirect_port)  # never POST to ourselves
     await background.start()
     return RunningServer(config, store, runner, port, background, admin_runner, admin_port, redirect_runner,
                          redirect_port)

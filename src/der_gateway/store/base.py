@@ -209,3 +209,12 @@ class OutboxItem:
     uri: str
     body: bytes
     attempts: int
+
+
+@dataclass(frozen=True)
+class OutboxFailure:
+    """A notificationURI held back: its head item failed `attempts` times, the last with `last_error`."""
+    uri: str
+    attempts: int
+    last_error: str
+    next_attempt: int

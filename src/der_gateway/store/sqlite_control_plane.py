@@ -11,7 +11,7 @@ import json
 import sqlite3
 from typing import Any, Iterable, Sequence
 
-from .base import ControlRecord, GroupRecord, OutboxItem, ProgramRecord, ResponseRecord, SubscriptionRecord
+from .base import ControlRecord, GroupRecord, OutboxFailure, OutboxItem, ProgramRecord, ResponseRecord, SubscriptionRecord
 
 Changes = Sequence[str | tuple[str, int] | tuple[str, int, tuple[str, ...]]]
 
@@ -423,6 +423,13 @@ class ControlPlaneStore:
         return [OutboxItem(*r) for r in self._rows(
             "SELECT id, subscription_id, uri, body, attempts FROM outbox WHERE uri = ? ORDER BY id LIMIT ?",
             (uri, limit))]
+
+    async def outbox_failures(self, limit: int = 100) -> list[OutboxFailure]:
+        """The notificationURIs whose head has failed, the longest held back first."""
+        return [OutboxFailure(*r) for r in self._rows(
+            "SELECT o.uri, o.attempts, o.last_error, o.next_attempt FROM outbox o "
+            "JOIN (SELECT uri, min(id) AS id FROM outbox GROUP BY uri) h ON h.id = o.id "
+            "WHERE o.last_error IS NOT NULL ORDER BY o.attempts DESC, o.id LIMIT ?", (limit,))]
 
     async def outbox_size(self) -> int:
         return self._one("SELECT count(*) FROM outbox")[0]

@@ -79,6 +79,8 @@ async def subscribe(request: web.Request) -> web.Response:
     if not any(posted.notificationURI.startswith(prefix) for prefix in config.notification_allow):
         raise Problem(400, f"notificationURI {posted.notificationURI} is not allowed here "
                            f"(allowed: {', '.join(config.notification_allow) or 'none'})")
+    if refusal := config.notification_policy.uri_refusal(posted.notificationURI):
+        raise Problem(400, f"notificationURI {posted.notificationURI} is not allowed here: {refusal}")
     limit = await _limit(request, edev_id)
     if await store.count_subscriptions(client.lfdi, edev_id) >= limit:
         raise Problem(400, f"this client already has {limit} subscriptions in this SubscriptionList, "
