@@ -1,12 +1,13 @@
 """Idle connections and slow clients against der-gateway: this checkout against a baseline checkout.
 
     python bench/bench_connections.py [--idle 10000] [--stalled 2000] [--requests 200]
-                                      [--baseline-src /work/main/src] [--trickle-cap 90] [--json FILE]
+                                      --baseline-src DIR [--trickle-cap 90] [--json FILE]
 
 One run:
 
 1. makes a throw-away PKI (der_gateway.pki.init_pki) and, for each of the two servers in turn (the
-   baseline: the der_gateway package under --baseline-src, e.g. the main branch before this change;
+   baseline: the der_gateway package under --baseline-src, e.g. `git worktree add /tmp/before df03d38` and
+   /tmp/before/src for the code before issue 9;
    then this checkout's src), starts the real server (start_server, TLS, profile "csip") in its own
    process with PYTHONPATH set to that source tree;
 2. times --requests well-behaved mutual-TLS clients, one after another, each on a new connection
@@ -293,7 +294,8 @@ def main() -> None:
     parser.add_argument("--idle", type=int, default=10_000)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--stalled", type=int, default=2000)
-    parser.add_argument("--baseline-src", type=Path, default=Path("/work/main/src"))
+    parser.add_argument("--baseline-src", type=Path, required=True,
+                        help="the src/ directory of the checkout to compare with")
     parser.add_argument("--trickle-cap", type=float, default=90.0)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
