@@ -7,7 +7,7 @@ every control written to its device by the event's start (plus a tolerance).
 
 For each fleet size N, three processes of their own (multiprocessing, spawn), started afresh:
 
-  server  der_gateway.server.runner.start_server: profile csip, mutual TLS, SQLite in a temp dir;
+  server  der_gateway.launch.start_server: profile csip, mutual TLS, SQLite in a temp dir;
           Config(poll_rate=60, post_rate=300, notification_allow=("http://127.0.0.1:",),
           max_subscriptions_per_client=2N+100: the default 100 would refuse all but the first 100 of the
           bridge's per-device FSA subscriptions).  The admin API on a free port.
@@ -218,7 +218,7 @@ class Child:
 
 async def _server_child(conn: Any, config_values: dict[str, Any]) -> None:
     from der_gateway.config import Config
-    from der_gateway.server.runner import start_server
+    from der_gateway.launch import start_server
 
     logging.basicConfig(level=logging.ERROR)
     config = Config(**config_values)

@@ -56,7 +56,7 @@ soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 import der_gateway
 from der_gateway.config import Config
-from der_gateway.server.runner import start_server
+from der_gateway.launch import start_server
 
 async def main():
     settings = json.loads(sys.argv[1])

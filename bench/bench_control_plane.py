@@ -525,7 +525,7 @@ class PySpy:
 
 async def run_a(args: argparse.Namespace, ctx: Any, certs_dir: Path, members: int, cpus: tuple) -> dict[str, Any]:
     from der_gateway import pki
-    from der_gateway.server.runner import start_server
+    from der_gateway.launch import start_server
 
     server_cpu, client_cpu = cpus
     issued = {c.name: c for c in pki.read_manifest(certs_dir)}
@@ -634,7 +634,7 @@ async def run_a(args: argparse.Namespace, ctx: Any, certs_dir: Path, members: in
 async def run_b(args: argparse.Namespace, ctx: Any, certs_dir: Path, cpus: tuple) -> dict[str, Any]:
     from der_gateway import pki
     from der_gateway.sep import codec, model
-    from der_gateway.server.runner import start_server
+    from der_gateway.launch import start_server
 
     server_cpu, client_cpu = cpus
     m, uris = args.subscriptions, args.uris

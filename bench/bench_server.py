@@ -163,7 +163,7 @@ async def _serve_async(kind: str, conn: Any, profiler: Any, args: dict[str, Any]
     loop = asyncio.get_running_loop()
     if kind == "der-gateway":
         from der_gateway.config import Config
-        from der_gateway.server.runner import start_server
+        from der_gateway.launch import start_server
 
         server = await start_server(Config(**args))
         port, stop = server.port, server.stop

@@ -14,7 +14,7 @@ from lxml import etree
 from der_gateway import pki
 from der_gateway.clock import ManualClock
 from der_gateway.config import Config
-from der_gateway.server.runner import RunningServer, start_server
+from der_gateway.launch import RunningServer, start_server
 from der_gateway.tls import client_context
 from der_gateway.xsd import load_schemas
 

@@ -10,7 +10,7 @@ import tracemalloc
 
 import pytest
 
-from der_gateway.server.limits import Admission
+from der_gateway.listeners.limits import Admission
 from der_gateway.tls import client_context
 
 from . import documents
@@ -170,7 +170,7 @@ async def test_request_headers_trickled_a_line_at_a_time_get_408_and_the_connect
                 writer.write(b"X-Slow-%d: y\r\n" % i)
 
         task = asyncio.create_task(trickle())
-        with caplog.at_level(logging.INFO, logger="der_gateway.server.listener"):
+        with caplog.at_level(logging.INFO, logger="der_gateway.listeners.site"):
             received = await closed_within(reader, 3)
         task.cancel()
         assert received.startswith(b"HTTP/1.1 408 "), received
@@ -243,7 +243,7 @@ async def test_a_malformed_request_is_logged_as_one_line_without_a_traceback(har
         received = await closed_within(reader, 3)
     close(writer)
     assert received.split(b"\r\n")[0].endswith(b" 400 Bad Request"), received
-    lines = [r for r in caplog.records if r.name == "der_gateway.server.listener"]
+    lines = [r for r in caplog.records if r.name == "der_gateway.listeners.site"]
     assert len(lines) == 1 and lines[0].levelno == logging.INFO
     message = lines[0].getMessage()
     assert "127.0.0.1" in message and "\n" not in message and "malformed" in message

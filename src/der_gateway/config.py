@@ -29,7 +29,7 @@ class Config:
     server_cert: str = "server"  # NAME.pem / NAME.key in certs_dir
     ciphers: str = DEFAULT_CIPHERS
     tls_versions: tuple[str, str] = ("TLSv1_2", "TLSv1_2")
-    # Connections (server/limits.py, server/listener.py), on the 2030.5 listener whether TLS or behind a
+    # Connections (listeners/limits.py, listeners/site.py), on the 2030.5 listener whether TLS or behind a
     # proxy.  At most max_connections open at once, and max_connections_per_address from one client
     # address (an aggregator or a NAT may hold many; connections from trusted_proxies count only towards
     # max_connections); one beyond a cap is closed at once, before any TLS work.  A TLS handshake must end

@@ -2,7 +2,7 @@
 
 It listens on config.admin_host:admin_port (loopback, 8444 by default; port 0
 picks a free one) over plain HTTP, so keep it on loopback or behind a TLS proxy.  Its
-connections have the caps and read deadlines of Config's connection settings (server/listener.py).
+connections have the caps and read deadlines of Config's connection settings (listeners/site.py).
 Every request needs "Authorization: Bearer <token>", the token being
 config.admin_token; when that is None a random token is made at start, written
 to data_dir/admin-token (readable by the owner only), and can be read from
@@ -21,8 +21,8 @@ from aiohttp import web
 
 from ..clock import Clock, SystemClock
 from ..config import Config
-from ..server.limits import ConnectionLimits
-from ..server.listener import BodyTimedOut, Site
+from ..listeners.limits import ConnectionLimits
+from ..listeners.site import BodyTimedOut, Site
 from ..xsd import SchemaSet
 from . import openapi, routes_end_devices, routes_events, routes_groups, routes_programs, routes_rates
 from . import routes_network, routes_notifications, routes_sync

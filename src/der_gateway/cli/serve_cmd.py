@@ -51,7 +51,7 @@ def connection_help(url: str, config: Config) -> str:
 
 
 async def serve(config: Config) -> None:
-    from ..server.runner import start_server
+    from ..launch import start_server
 
     if not config.proxy_mode and pki.ensure_pki(config.certs_dir):
         print(f"generated a test PKI in {config.certs_dir}/ (der-gateway certs init)")

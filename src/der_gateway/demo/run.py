@@ -21,7 +21,7 @@ from ..bridge.agent import DeviceState
 from ..bridge.identity import device_lfdi
 from ..bridge.runtime import Bridge
 from ..config import Config
-from ..server.runner import start_server
+from ..launch import start_server
 from ..tls import client_context
 from .enrollment import enroll_fleet
 

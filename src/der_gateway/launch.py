@@ -8,19 +8,19 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from .. import pki
-from ..clock import Clock, SystemClock
-from ..config import Config
-from ..store.sqlite import SQLiteStore
-from ..tls import server_context
-from ..xsd import load_schemas
-from .app import create_app
-from ..admin import start_admin
-from .background import Background
-from .limits import ConnectionLimits
-from .listener import Site
-from .redirect import start_redirect
-from .state import BACKGROUND
+from . import pki
+from .admin import start_admin
+from .clock import Clock, SystemClock
+from .config import Config
+from .listeners.limits import ConnectionLimits
+from .listeners.redirect import start_redirect
+from .listeners.site import Site
+from .server.app import create_app
+from .server.background import Background
+from .server.state import BACKGROUND
+from .store.sqlite import SQLiteStore
+from .tls import server_context
+from .xsd import load_schemas
 
 
 @dataclass

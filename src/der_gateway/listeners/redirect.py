@@ -9,7 +9,7 @@ from yarl import URL
 
 from ..config import Config
 from .limits import ConnectionLimits
-from .listener import Site
+from .site import Site
 
 REDIRECT_KEEPALIVE = 5.0  # seconds: a client redirected has no reason to come back on this connection
 

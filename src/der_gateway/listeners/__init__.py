@@ -1,0 +1,1 @@
+"""The HTTP listeners: admitting connections within limits, TLS, read deadlines, and the plain-HTTP redirect."""
