@@ -17,7 +17,8 @@ from aiohttp import web
 from der_gateway.clock import ManualClock
 from der_gateway.config import Config
 from der_gateway.sep.identity import lfdi_from_certificate
-from der_gateway.server.enrollment_sync import SyncDelivery, endpoint_url_problem
+from der_gateway.domain.endpoints import endpoint_url_problem
+from der_gateway.server.enrollment_sync import SyncDelivery
 from der_gateway.store.sqlite import SQLiteStore
 from der_gateway.store.sync_queue import enqueue_sync
 from der_gateway.tls import server_context

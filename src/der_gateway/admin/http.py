@@ -9,13 +9,10 @@ from typing import Any
 from aiohttp import web
 
 from ..domain.numerals import identifier
+from ..sep.json_form import error
 from .state import CONFIG
 
 JSON = "application/json"
-
-
-def error(reason: str, field: str | None = None) -> dict[str, str]:
-    return {"field": field, "reason": reason} if field is not None else {"reason": reason}
 
 
 class ApiError(Exception):

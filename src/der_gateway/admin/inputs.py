@@ -9,7 +9,7 @@ from typing import Any, Awaitable, Callable, TypeVar
 from ..domain.identifiers import Pen, new_mrid
 from ..sep import codec, paths
 from .http import conflict, error
-from .validation import join
+from ..sep.json_form import join
 
 T = TypeVar("T")
 

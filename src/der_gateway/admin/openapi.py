@@ -14,7 +14,7 @@ from typing import Any
 from ..sep import codec, model
 from . import routes_events, routes_programs
 from .routes_rates import POSTING, RESOURCES
-from .validation import required_fields
+from ..sep.json_form import required_fields
 from .views import RESPONSE_STATUS_NAMES
 
 JSON = "application/json"

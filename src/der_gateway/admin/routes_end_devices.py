@@ -20,7 +20,7 @@ from . import views
 from .http import ApiError, conflict, error, invalid, json_response, no_content, not_found, path_id, path_lfdi
 from .http import read_json, strict_lfdi
 from .state import CLOCK, CONFIG, STORE
-from .validation import Plain, check_plain
+from ..sep.json_form import Plain, check_plain
 
 _DEVICE_CATEGORY = re.compile(r"[0-9A-Fa-f]{1,8}")  # DeviceCategoryType: HexBinary32
 

@@ -15,7 +15,7 @@ from .inputs import curve_link_errors, mrid_of, operator_fields, unique
 from .routes_programs import program_of
 from .routes_utility_catalog import event_constraint_errors
 from .state import CLOCK, CONFIG, SCHEMAS, STORE
-from .validation import build
+from ..sep.json_form import build
 
 CONTROL_FIELDS = ("mRID", "description", "version", "interval", "randomizeStart", "randomizeDuration",
                   "responseRequired", "deviceCategory", "DERControlBase")

@@ -13,7 +13,7 @@ from .http import conflict, error, invalid, json_response, no_content, not_found
 from .inputs import mrid_of, operator_fields, unique
 from .routes_programs import DELETED, program_of
 from .state import CONFIG, SCHEMAS, STORE
-from .validation import build
+from ..sep.json_form import build
 
 GROUP_FIELDS = ("mRID", "description")
 

@@ -14,7 +14,7 @@ from . import views
 from .http import conflict, json_response, no_content, not_found, path_id, read_json
 from .inputs import curve_hrefs, curve_link_errors, mrid_of, operator_fields, unique
 from .state import CLOCK, CONFIG, SCHEMAS, STORE
-from .validation import build
+from ..sep.json_form import build
 
 DELETED = 4  # Notification.status: the subscribed resource was deleted
 

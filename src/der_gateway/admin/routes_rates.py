@@ -7,7 +7,7 @@ from aiohttp import web
 from ..server.resources import subscribed_lists_rated
 from .http import error, invalid, json_response, read_json
 from .state import CONFIG, STORE
-from .validation import Plain, check_plain
+from ..sep.json_form import Plain, check_plain
 
 # the resources whose pollRate (and, for EndDevice and MirrorUsagePoint, postRate) the server advertises
 RESOURCES = ("dcap", "tm", "edev", "fsa", "derp", "der", "mup", "upt", "lel", "rsps", "sub")

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from ..domain.numerals import decimal
-from ..server.enrollment_sync import endpoint_url_problem
+from ..domain.endpoints import endpoint_url_problem
 from ..store.sqlite_sync import SYNC_STATES, AckConflict, SyncEndpointRecord, SyncMessageRecord
 from .http import conflict, error, invalid, json_response, no_content, not_found, path_id, read_json
 from .state import CLOCK, STORE

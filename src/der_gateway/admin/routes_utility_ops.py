@@ -8,9 +8,9 @@ from aiohttp import web
 from ..domain.numerals import decimal
 from ..domain.utility import Caller, problem, requests
 from ..domain.utility.fields import F, check
-from ..server import service_tasks
+from ..services import service_tasks
 from .http import invalid, json_response, path_id, read_json
-from .inbound import INTERCONNECT, REGISTER, idempotency, inbound, sep_checker
+from ..services.inbound import INTERCONNECT, REGISTER, idempotency, inbound, sep_checker
 from .routes_utility import answers_rejections, found
 from .state import CLOCK, CONFIG, SCHEMAS, STORE
 

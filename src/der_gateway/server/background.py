@@ -12,7 +12,7 @@ from .delivery import NotificationDelivery
 from .enrollment_sync import SyncDelivery
 from .notifier import Notifier
 from .scheduler import EventScheduler
-from .service_tasks import ServiceTaskMonitor
+from ..services.service_tasks import ServiceTaskMonitor
 
 log = logging.getLogger(__name__)
 

@@ -29,33 +29,17 @@ import asyncio
 import json
 import logging
 import ssl
-from urllib.parse import urlsplit
 
 import aiohttp
 
 from ..clock import Clock, SystemClock
 from ..config import Config
+from ..domain.endpoints import endpoint_url_problem
 from .outbox_loop import OutboxLoop
 
 log = logging.getLogger(__name__)
 
 JSON = "application/json"
-
-
-def endpoint_url_problem(url: object) -> str | None:
-    """Why url cannot be an operational endpoint, or None: an absolute http(s) URL with a host."""
-    if not isinstance(url, str) or not url:
-        return "must be an http:// or https:// URL"
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises on a bad port
-    except ValueError as exc:
-        return f"not a URL: {exc}"
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return "must be an http:// or https:// URL with a host"
-    if any(ch.isspace() for ch in url) or len(url) > 2000:
-        return "must be a URL without spaces, at most 2000 characters"
-    return None
 
 
 def ack_path(message_id: int) -> str:

@@ -19,7 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
-from ...admin.inbound import INTERCONNECT, REGISTER, idempotency, inbound
+from ...services.inbound import INTERCONNECT, REGISTER, idempotency, inbound
 from ...domain.utility import Caller, Rejected, problem
 from ..access import path_int
 from ..state import BACKGROUND, CLIENT, CLOCK, CONFIG, SCHEMAS, STORE

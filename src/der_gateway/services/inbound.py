@@ -18,9 +18,8 @@ from typing import Any
 from ..domain.identifiers import Issuer
 from ..domain.utility import Caller, Idempotency, Rejected, prefixed, problem, requests
 from ..sep import codec
+from ..sep.json_form import Invalid, build
 from ..xsd import SchemaSet
-from .http import ApiError
-from .validation import build
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 REGISTER, INTERCONNECT = "registerDERDevice", "interconnectDER"
@@ -31,7 +30,7 @@ def sep_checker(schemas: SchemaSet) -> requests.SepCheck:
     def check(cls: type, data: dict[str, Any], path: str) -> tuple[dict[str, Any] | None, list]:
         try:
             return codec.to_data(build(cls, data, schemas)), []
-        except ApiError as exc:
+        except Invalid as exc:
             return None, prefixed(exc.errors, path)
     return check
 

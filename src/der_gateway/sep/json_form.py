@@ -1,4 +1,5 @@
-"""Operator input checked in two steps, every problem named by its field.
+"""2030.5 objects in their JSON form (the admin and aggregator APIs'), checked in two steps, every problem named
+by its field.
 
 1. Shape: the JSON must match the sep.model dataclass exactly: no unknown keys,
    every required field, and JSON types that are the field's type (an integer
@@ -20,12 +21,28 @@ from typing import Any, TypeVar
 
 from lxml import etree
 
-from ..sep import codec
-from ..sep.fields import CSIPAUS_NS
 from ..xsd import SchemaSet
-from .http import error, invalid
+from . import codec
+from .fields import CSIPAUS_NS
 
 T = TypeVar("T")
+
+
+def error(reason: str, field: str | None = None) -> dict[str, str]:
+    """One problem: what is wrong, and with which field (a dotted path), where it can say."""
+    return {"field": field, "reason": reason} if field is not None else {"reason": reason}
+
+
+class Invalid(ValueError):
+    """The input is not a valid object: every problem found."""
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        super().__init__("; ".join(e["reason"] for e in errors))
+        self.errors = errors
+
+
+def invalid(errors: list[dict[str, str]]) -> Invalid:
+    return Invalid(errors)
 
 # characters XML 1.0 cannot carry, and lone surrogates
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
