@@ -28,6 +28,8 @@ from . import openapi, routes_end_devices, routes_events, routes_groups, routes_
 from . import routes_network, routes_notifications, routes_sync
 from . import routes_utility, routes_utility_catalog, routes_utility_ops
 from .auth import Handler, check_token, new_token, require_token
+from ..domain.refusals import Rejected
+from ..refusal_status import status_of
 from ..sep.json_form import Invalid
 from .http import ApiError, error_response, json_response
 from .state import CLOCK, CONFIG, SCHEMAS, STORE, TOKEN, WRITE_LOCK
@@ -51,6 +53,8 @@ async def answer_errors(request: web.Request, handler: Handler) -> web.StreamRes
         return error_response(exc)
     except Invalid as exc:
         return error_response(ApiError(400, exc.errors))
+    except Rejected as exc:
+        return error_response(ApiError(status_of(exc), exc.errors))
     except web.HTTPMethodNotAllowed as exc:
         return error_response(ApiError(405, f"{request.method} is not allowed on {request.path}",
                                        headers={"Allow": ", ".join(sorted(exc.allowed_methods))}))

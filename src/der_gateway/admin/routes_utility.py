@@ -8,29 +8,14 @@ transaction that writes, and a refusal stores nothing.
 
 from __future__ import annotations
 
-import functools
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
-from ..domain.utility import Rejected, bodies
+from ..domain.utility import bodies
 from ..domain.utility.fields import check
-from .http import ApiError, invalid, json_response, no_content, not_found, path_id, path_lfdi, read_json
+from .http import invalid, json_response, no_content, not_found, path_id, path_lfdi, read_json
 from .state import CLOCK, STORE
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def answers_rejections(handler: Handler) -> Handler:
-    """A domain refusal becomes the admin API's error answer."""
-    @functools.wraps(handler)
-    async def wrapped(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except Rejected as exc:
-            raise ApiError(exc.status, exc.errors) from None
-    return wrapped
-
 
 def valid(values: dict[str, Any], errors: list) -> dict[str, Any]:
     if errors:
@@ -52,7 +37,6 @@ async def _customer_id(request: web.Request) -> int:
     return customer_id
 
 
-@answers_rejections
 async def create_customer(request: web.Request) -> web.Response:
     values = valid(*bodies.parse_customer(await read_json(request)))
     view = await request.app[STORE].create_customer(values)
@@ -68,20 +52,17 @@ async def get_customer(request: web.Request) -> web.Response:
     return json_response(await request.app[STORE].customer(customer_id))
 
 
-@answers_rejections
 async def patch_customer(request: web.Request) -> web.Response:
     customer_id = await _customer_id(request)
     values = valid(*check(await read_json(request), bodies.CUSTOMER_PATCH, partial=True))
     return json_response(await request.app[STORE].update_customer(customer_id, values))
 
 
-@answers_rejections
 async def delete_customer(request: web.Request) -> web.Response:
     await request.app[STORE].delete_customer(await _customer_id(request))
     return no_content()
 
 
-@answers_rejections
 async def add_account(request: web.Request) -> web.Response:
     customer_id = await _customer_id(request)
     values = valid(*bodies.parse_account(await read_json(request)))
@@ -99,14 +80,12 @@ async def get_account(request: web.Request) -> web.Response:
     return json_response(await request.app[STORE].account(await _account_id(request)))
 
 
-@answers_rejections
 async def patch_account(request: web.Request) -> web.Response:
     account_id = await _account_id(request)
     values = valid(*check(await read_json(request), bodies.ACCOUNT_PATCH, partial=True))
     return json_response(await request.app[STORE].update_account(account_id, values))
 
 
-@answers_rejections
 async def add_service_point(request: web.Request) -> web.Response:
     account_id = await _account_id(request)
     values = valid(*check(await read_json(request), bodies.SERVICE_POINT))
@@ -124,14 +103,12 @@ async def get_service_point(request: web.Request) -> web.Response:
     return json_response(await request.app[STORE].service_point(await _service_point_id(request)))
 
 
-@answers_rejections
 async def patch_service_point(request: web.Request) -> web.Response:
     sp_id = await _service_point_id(request)
     values = valid(*check(await read_json(request), bodies.SERVICE_POINT_PATCH, partial=True))
     return json_response(await request.app[STORE].update_service_point(sp_id, values))
 
 
-@answers_rejections
 async def delete_service_point(request: web.Request) -> web.Response:
     await request.app[STORE].delete_service_point(await _service_point_id(request))
     return no_content()
@@ -162,7 +139,6 @@ async def _tariff_id(request: web.Request) -> int:
     return tariff_id
 
 
-@answers_rejections
 async def create_tariff(request: web.Request) -> web.Response:
     values = valid(*check(await read_json(request), bodies.TARIFF))
     view = await request.app[STORE].create_tariff(values)
@@ -177,14 +153,12 @@ async def get_tariff(request: web.Request) -> web.Response:
     return json_response(await request.app[STORE].tariff(await _tariff_id(request)))
 
 
-@answers_rejections
 async def patch_tariff(request: web.Request) -> web.Response:
     tariff_id = await _tariff_id(request)
     values = valid(*check(await read_json(request), bodies.TARIFF_PATCH, partial=True))
     return json_response(await request.app[STORE].update_tariff(tariff_id, values))
 
 
-@answers_rejections
 async def delete_tariff(request: web.Request) -> web.Response:
     await request.app[STORE].delete_tariff(await _tariff_id(request))
     return no_content()
@@ -198,7 +172,6 @@ async def _aggregator(request: web.Request) -> str:
     return lfdi
 
 
-@answers_rejections
 async def create_aggregator(request: web.Request) -> web.Response:
     values = valid(*bodies.parse_aggregator(await read_json(request)))
     view = await request.app[STORE].save_aggregator(values["lFDI"], values, request.app[CLOCK].now(), create=True)
@@ -213,7 +186,6 @@ async def get_aggregator(request: web.Request) -> web.Response:
     return json_response(await request.app[STORE].utility_aggregator(await _aggregator(request)))
 
 
-@answers_rejections
 async def patch_aggregator(request: web.Request) -> web.Response:
     lfdi = await _aggregator(request)
     values = valid(*bodies.parse_aggregator(await read_json(request), partial=True))

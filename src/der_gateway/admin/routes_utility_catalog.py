@@ -10,7 +10,7 @@ from aiohttp import web
 from ..domain.utility import bodies, rules
 from .http import json_response, no_content, path_id, read_json
 from .routes_programs import program_of
-from .routes_utility import answers_rejections, found, valid
+from .routes_utility import found, valid
 from .state import CLOCK, CONFIG, STORE
 
 
@@ -22,7 +22,6 @@ async def _asset_type_id(request: web.Request) -> int:
     return asset_type_id
 
 
-@answers_rejections
 async def create_asset_type(request: web.Request) -> web.Response:
     values = valid(*bodies.parse_asset_type(await read_json(request)))
     view = await request.app[STORE].create_asset_type(values)
@@ -37,14 +36,12 @@ async def get_asset_type(request: web.Request) -> web.Response:
     return json_response(await request.app[STORE].asset_type(await _asset_type_id(request)))
 
 
-@answers_rejections
 async def patch_asset_type(request: web.Request) -> web.Response:
     asset_type_id = await _asset_type_id(request)
     values = valid(*bodies.parse_asset_type(await read_json(request), partial=True))
     return json_response(await request.app[STORE].update_asset_type(asset_type_id, values))
 
 
-@answers_rejections
 async def delete_asset_type(request: web.Request) -> web.Response:
     await request.app[STORE].delete_asset_type(await _asset_type_id(request))
     return no_content()
@@ -58,7 +55,6 @@ async def _device_model_id(request: web.Request) -> int:
     return model_id
 
 
-@answers_rejections
 async def create_device_model(request: web.Request) -> web.Response:
     values = valid(*bodies.parse_device_model(await read_json(request)))
     view = await request.app[STORE].create_device_model(values)
@@ -74,14 +70,12 @@ async def get_device_model(request: web.Request) -> web.Response:
     return json_response(await request.app[STORE].device_model(await _device_model_id(request)))
 
 
-@answers_rejections
 async def patch_device_model(request: web.Request) -> web.Response:
     model_id = await _device_model_id(request)
     values = valid(*bodies.parse_device_model(await read_json(request), partial=True))
     return json_response(await request.app[STORE].update_device_model(model_id, values))
 
 
-@answers_rejections
 async def delete_device_model(request: web.Request) -> web.Response:
     await request.app[STORE].delete_device_model(await _device_model_id(request))
     return no_content()
@@ -89,7 +83,6 @@ async def delete_device_model(request: web.Request) -> web.Response:
 
 # -- program rules -------------------------------------------------------------------------------------
 
-@answers_rejections
 async def put_program_rules(request: web.Request) -> web.Response:
     program = await program_of(request)
     values = valid(*bodies.parse_program_rules(await read_json(request)))

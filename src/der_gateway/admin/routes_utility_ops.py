@@ -11,7 +11,7 @@ from ..domain.utility.fields import F, check
 from ..services import service_tasks
 from .http import invalid, json_response, path_id, read_json
 from ..services.inbound import INTERCONNECT, REGISTER, idempotency, inbound, sep_checker
-from .routes_utility import answers_rejections, found
+from .routes_utility import found
 from .state import CLOCK, CONFIG, SCHEMAS, STORE
 
 async def _admin_inbound(request: web.Request, operation: str) -> web.Response:
@@ -22,12 +22,10 @@ async def _admin_inbound(request: web.Request, operation: str) -> web.Response:
     return json_response(answer, status)
 
 
-@answers_rejections
 async def register_der_device(request: web.Request) -> web.Response:
     return await _admin_inbound(request, REGISTER)
 
 
-@answers_rejections
 async def interconnect_der(request: web.Request) -> web.Response:
     return await _admin_inbound(request, INTERCONNECT)
 
@@ -49,7 +47,6 @@ async def get_service_task(request: web.Request) -> web.Response:
     return json_response(await request.app[STORE].service_task(await _task_id(request)))
 
 
-@answers_rejections
 async def process_service_task(request: web.Request) -> web.Response:
     task_id = await _task_id(request)
     app = request.app
@@ -69,17 +66,14 @@ async def _decision(request: web.Request, approved: bool) -> web.Response:
     return json_response(task)
 
 
-@answers_rejections
 async def approve_service_task(request: web.Request) -> web.Response:
     return await _decision(request, True)
 
 
-@answers_rejections
 async def reject_service_task(request: web.Request) -> web.Response:
     return await _decision(request, False)
 
 
-@answers_rejections
 async def cancel_service_task(request: web.Request) -> web.Response:
     task_id = await _task_id(request)
     return json_response(await request.app[STORE].cancel_service_task(task_id, request.app[CLOCK].now()))
@@ -112,7 +106,6 @@ async def get_enrollment(request: web.Request) -> web.Response:
     return json_response(await request.app[STORE].enrollment(await _enrollment_id(request)))
 
 
-@answers_rejections
 async def unenroll(request: web.Request) -> web.Response:
     enrollment_id = await _enrollment_id(request)
     body = await read_json(request) if request.can_read_body else {}
@@ -137,7 +130,6 @@ async def get_der_asset(request: web.Request) -> web.Response:
     return json_response(await request.app[STORE].der_asset(await _asset_id(request)))
 
 
-@answers_rejections
 async def replace_der_asset(request: web.Request) -> web.Response:
     asset_id = await _asset_id(request)
     body = await read_json(request)
@@ -152,7 +144,6 @@ async def replace_der_asset(request: web.Request) -> web.Response:
     return json_response(answer, status)
 
 
-@answers_rejections
 async def enroll_der_asset(request: web.Request) -> web.Response:
     asset_id = await _asset_id(request)
     body = await read_json(request)

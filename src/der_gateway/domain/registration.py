@@ -16,15 +16,7 @@ from typing import Protocol, TypeVar
 
 from ..sep.identity import normalize_lfdi, sfdi_from_lfdi
 from .clients import Client
-
-
-class Refused(Exception):
-    """The request is understood but not allowed; status says how to answer."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
+from .refusals import Conflict, InvalidRequest, NotPermitted
 
 
 @dataclass(frozen=True)
@@ -37,31 +29,31 @@ def identity_of(client: Client, lfdi: str | None, sfdi: int) -> Identity:
     """The EndDevice's identity, checked for consistency; the caller's own when it omits lFDI."""
     if lfdi is None:
         if sfdi != client.sfdi:
-            raise Refused(400, "lFDI is required when registering an EndDevice other than the caller's own")
+            raise InvalidRequest("lFDI is required when registering an EndDevice other than the caller's own")
         return Identity(client.lfdi, sfdi)
     try:
         lfdi = normalize_lfdi(lfdi)
     except ValueError:
-        raise Refused(400, "lFDI must be 40 hex digits") from None
+        raise InvalidRequest("lFDI must be 40 hex digits") from None
     if sfdi_from_lfdi(lfdi) != sfdi:
-        raise Refused(400, f"sFDI {sfdi} is not derived from lFDI {lfdi} (expected {sfdi_from_lfdi(lfdi)})")
+        raise InvalidRequest(f"sFDI {sfdi} is not derived from lFDI {lfdi} (expected {sfdi_from_lfdi(lfdi)})")
     return Identity(lfdi, sfdi)
 
 
 def check_in_band_allowed(allowed: bool) -> None:
     if not allowed:
-        raise Refused(403, "this server does not take in-band registration: the operator registers EndDevices")
+        raise NotPermitted("this server does not take in-band registration: the operator registers EndDevices")
 
 
 def check_may_register(client: Client, identity: Identity) -> None:
     if identity.lfdi != client.lfdi and not client.is_aggregator:
-        raise Refused(403, "only an aggregator may register an EndDevice whose lFDI is not its own certificate's")
+        raise NotPermitted("only an aggregator may register an EndDevice whose lFDI is not its own certificate's")
 
 
 def check_not_aggregator_itself(client: Client, identity: Identity, own_href: str) -> None:
     """Under CSIP-AUS an aggregator's own EndDevice exists already (own_href), derived from its certificate."""
     if client.is_aggregator and identity.lfdi == client.lfdi:
-        raise Refused(409, f"lFDI {identity.lfdi} is this aggregator's own EndDevice, {own_href}, which the server "
+        raise Conflict(f"lFDI {identity.lfdi} is this aggregator's own EndDevice, {own_href}, which the server "
                            "keeps: register only the EndDevices it acts for")
 
 
@@ -75,15 +67,15 @@ R = TypeVar("R", bound=Registered)
 
 def match_existing(client: Client, identity: Identity, existing: list[R], *,
                    repeat_allowed: bool = True) -> R | None:
-    """The EndDevice this registration repeats, or None for a new one; Refused on a conflict,
+    """The EndDevice this registration repeats, or None for a new one; Conflict or NotPermitted on a clash,
     and on any repeat unless repeat_allowed."""
     for record in existing:
         if record.lFDI != identity.lfdi:
-            raise Refused(409, f"sFDI {identity.sfdi} is already registered with a different lFDI")
+            raise Conflict(f"sFDI {identity.sfdi} is already registered with a different lFDI")
         if not client.may_act_for(record.lFDI, record.owner_lfdi):
-            raise Refused(403, f"lFDI {identity.lfdi} is registered to another client")
+            raise NotPermitted(f"lFDI {identity.lfdi} is registered to another client")
         if not repeat_allowed:
-            raise Refused(409, f"lFDI {identity.lfdi} is already registered; update that EndDevice with PUT "
+            raise Conflict(f"lFDI {identity.lfdi} is already registered; update that EndDevice with PUT "
                                "instead of registering it again")
         return record
     return None

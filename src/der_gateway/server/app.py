@@ -9,7 +9,8 @@ from aiohttp import web
 from ..clock import Clock, SystemClock
 from ..config import Config
 from ..domain.clients import Client
-from ..domain.registration import Refused
+from ..domain.refusals import Rejected
+from ..refusal_status import status_of
 from ..store import Store
 from ..xsd import SchemaSet
 from ..sep import paths
@@ -29,8 +30,8 @@ async def answer_problems(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
     except Problem as exc:
         return error_response(config, exc.status, exc.reason, exc.reason_code)
-    except Refused as exc:
-        return error_response(config, exc.status, exc.reason)
+    except Rejected as exc:
+        return error_response(config, status_of(exc), exc.reason)
     except web.HTTPMethodNotAllowed as exc:
         response = error_response(config, 405, f"{request.method} is not allowed on {request.path}", INVALID_FORMAT)
         response.headers["Allow"] = ", ".join(sorted(exc.allowed_methods))

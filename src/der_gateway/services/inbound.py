@@ -16,7 +16,7 @@ import json
 from typing import Any
 
 from ..domain.identifiers import Issuer
-from ..domain.utility import Caller, Idempotency, Rejected, prefixed, problem, requests
+from ..domain.utility import Caller, Idempotency, InvalidRequest, prefixed, problem, requests
 from ..sep import codec
 from ..sep.json_form import Invalid, build
 from ..xsd import SchemaSet
@@ -40,14 +40,14 @@ def idempotency(headers: Any, caller: str, operation: str, body: Any) -> Idempot
     if key is None:
         return None
     if not 1 <= len(key) <= 200 or not key.isprintable():
-        raise Rejected(400, [problem("must be 1 to 200 printable characters", IDEMPOTENCY_HEADER)])
+        raise InvalidRequest([problem("must be 1 to 200 printable characters", IDEMPOTENCY_HEADER)])
     digest = hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     return Idempotency(key, caller, operation, digest)
 
 
 async def inbound(store, schemas: SchemaSet, issuer: Issuer, now: int, operation: str, body: Any, caller: Caller,
                   idem: Idempotency | None) -> tuple[int, Any]:
-    """registerDERDevice or interconnectDER: (status, body), or Rejected with every problem found."""
+    """registerDERDevice or interconnectDER: (status, body), or a Rejected (domain.utility) with every problem found."""
     if idem is not None:
         kept = await store.idempotent_answer(idem)
         if kept is not None:
@@ -60,11 +60,11 @@ async def inbound(store, schemas: SchemaSet, issuer: Issuer, now: int, operation
         errors = [e for e in errors if e.get("field") != "aggregator"]
         errors.append(problem("set from the client certificate; leave it out", "aggregator"))
     if req is None:
-        raise Rejected(400, errors)
+        raise InvalidRequest(errors)
     if not caller.certified:
         caller = Caller(caller.name, aggregator=req.aggregator)
     if operation == REGISTER:  # problems found so far are reported beside those of the stored state
         return await store.register_der_device(req, caller, now, idem, issuer, errors)
     if errors:
-        raise Rejected(400, errors)
+        raise InvalidRequest(errors)
     return await store.interconnect_der(req, caller, now, idem)

@@ -16,14 +16,14 @@ from typing import Any
 
 from ..clock import Clock
 from ..config import Config
-from ..domain.utility import Rejected
+from ..domain.utility import Conflict
 
 log = logging.getLogger(__name__)
 
 
 
 async def process(store, config: Config, clock: Clock, task_id: int) -> dict[str, Any]:
-    """Processes one task now; Rejected (409) if it may not be processed (not Pending, awaiting approval)."""
+    """Processes one task now; Conflict if it may not be processed (not Pending, awaiting approval)."""
     await store.claim_service_task(task_id, clock.now())
     return await store.finish_service_task(task_id, clock.now(), config.issuer)
 
@@ -42,7 +42,7 @@ class ServiceTaskMonitor:
         for task_id in await self.store.due_service_tasks(self.clock.now()):
             try:
                 task = await process(self.store, self.config, self.clock, task_id)
-            except Rejected:  # taken or decided meanwhile (an operator's request)
+            except Conflict:  # taken or decided meanwhile (an operator's request)
                 continue
             done += 1
             if task["state"] == "Error":

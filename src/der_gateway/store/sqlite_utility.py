@@ -17,7 +17,7 @@ import sqlite3
 from typing import Any, Callable
 
 from ..domain.identifiers import Issuer, Pen, new_mrid
-from ..domain.utility import Caller, Idempotency, Problem, Rejected, problem
+from ..domain.utility import Caller, Conflict, Idempotency, InvalidRequest, NotPermitted, Problem, problem
 from ..domain.utility import catalog, rules, tasks
 from ..domain.utility.requests import InterconnectIn, RegisterIn, ReplaceIn
 from ..sep import paths
@@ -282,7 +282,7 @@ def _customer_and_point(c: Conn, customer_ref: int | str, sp_ref: int | str, cal
         if customer is None or c.execute(
                 "SELECT 1 FROM aggregator_customers WHERE aggregator_lfdi = ? AND customer_id = ?",
                 (caller.aggregator, customer[0])).fetchone() is None:
-            raise Rejected(403, [problem(f"rule aggregator: this aggregator is not authorised for customer "
+            raise NotPermitted([problem(f"rule aggregator: this aggregator is not authorised for customer "
                                          f"{customer_ref}", "customer")])
     if customer is None:
         errors.append(problem(f"no customer {customer_ref}", "customer"))
@@ -348,7 +348,7 @@ def _idempotent(c: Conn, idem: Idempotency | None, now: int, work: Callable[[Con
                       ).fetchone()
         if r is not None:
             if r[0] != idem.digest:
-                raise Rejected(409, [problem("this Idempotency-Key was used before with a different body",
+                raise Conflict([problem("this Idempotency-Key was used before with a different body",
                                              "Idempotency-Key")])
             return r[1], json.loads(r[2])
     status, body = work(c)
@@ -368,7 +368,7 @@ def _new_task(c: Conn, kind: str, now: int, asset_id: int | None, enrollment_id:
 
 def _checked(errors: list[Problem]) -> None:
     if errors:
-        raise Rejected(400, errors)
+        raise InvalidRequest(errors)
 
 
 def _unique(c: Conn, table: str, column: str, value: Any, field: str, what: str, errors: list[Problem],
@@ -689,13 +689,13 @@ class UtilityStore:
             (now - tasks.STALE_SECONDS, limit))]
 
     async def idempotent_answer(self, idem: Idempotency) -> tuple[int, Any] | None:
-        """The answer kept under the key, if any; Rejected (409) if it was given for another body."""
+        """The answer kept under the key, if any; Conflict if it was given for another body."""
         r = self._one("SELECT request_digest, status, response FROM idempotent_requests "
                       "WHERE caller = ? AND operation = ? AND key = ?", (idem.caller, idem.operation, idem.key))
         if r is None:
             return None
         if r[0] != idem.digest:
-            raise Rejected(409, [problem("this Idempotency-Key was used before with a different body",
+            raise Conflict([problem("this Idempotency-Key was used before with a different body",
                                          "Idempotency-Key")])
         return r[1], json.loads(r[2])
 
@@ -712,7 +712,7 @@ class UtilityStore:
                     _unique(c, "service_points", "external_id", sp["externalId"],
                             f"accounts[{i}].servicePoints[{j}].externalId", "service point", errors)
             if errors:
-                raise Rejected(409, errors)
+                raise Conflict(errors)
             customer_id = c.execute("INSERT INTO customers (external_id, name, status) VALUES (?, ?, ?)",
                                     (values["externalId"], values["name"], values["status"])).lastrowid
             for account in values["accounts"]:
@@ -732,7 +732,7 @@ class UtilityStore:
         def delete(c: Conn) -> None:
             n = c.execute("SELECT count(*) FROM der_assets WHERE customer_id = ?", (customer_id,)).fetchone()[0]
             if n:
-                raise Rejected(409, f"the customer has {n} DER asset(s); their history is kept, so the customer stays")
+                raise Conflict(f"the customer has {n} DER asset(s); their history is kept, so the customer stays")
             c.execute("DELETE FROM customers WHERE id = ?", (customer_id,))
         await self._in_transaction(delete)
 
@@ -744,7 +744,7 @@ class UtilityStore:
                 _unique(c, "service_points", "external_id", sp["externalId"], f"servicePoints[{j}].externalId",
                         "service point", errors)
             if errors:
-                raise Rejected(409, errors)
+                raise Conflict(errors)
             return account_view(c, _insert_account(c, customer_id, values))
         return await self._in_transaction(add)
 
@@ -760,7 +760,7 @@ class UtilityStore:
             errors: list[Problem] = []
             _unique(c, "service_points", "external_id", values["externalId"], "externalId", "service point", errors)
             if errors:
-                raise Rejected(409, errors)
+                raise Conflict(errors)
             return service_point_view(c, _insert_service_point(c, account_id, values))
         return await self._in_transaction(add)
 
@@ -776,7 +776,7 @@ class UtilityStore:
         def delete(c: Conn) -> None:
             n = c.execute("SELECT count(*) FROM der_assets WHERE service_point_id = ?", (sp_id,)).fetchone()[0]
             if n:
-                raise Rejected(409, f"the service point has {n} DER asset(s)")
+                raise Conflict(f"the service point has {n} DER asset(s)")
             c.execute("DELETE FROM service_points WHERE id = ?", (sp_id,))
         await self._in_transaction(delete)
 
@@ -793,7 +793,7 @@ class UtilityStore:
             errors: list[Problem] = []
             _unique(c, "tariffs", "code", values["code"], "code", "tariff", errors)
             if errors:
-                raise Rejected(409, errors)
+                raise Conflict(errors)
             return tariff_view(c, c.execute("INSERT INTO tariffs (code, description, terms) VALUES (?, ?, ?)",
                                             (values["code"], values.get("description"),
                                              json.dumps(values.get("terms", {})))).lastrowid)
@@ -813,7 +813,7 @@ class UtilityStore:
             users = [r[0] for r in c.execute("SELECT program_id, eligibility FROM program_rules")
                      if json.loads(r[1]).get("tariffId") == tariff_id]
             if users:
-                raise Rejected(409, f"the rules of program(s) {', '.join(map(str, users))} require this tariff")
+                raise Conflict(f"the rules of program(s) {', '.join(map(str, users))} require this tariff")
             c.execute("DELETE FROM tariffs WHERE id = ?", (tariff_id,))
         await self._in_transaction(delete)
 
@@ -826,7 +826,7 @@ class UtilityStore:
             _checked(errors)
             _unique(c, "asset_types", "code", values["code"], "code", "asset type", errors)
             if errors:
-                raise Rejected(409, errors)
+                raise Conflict(errors)
             return asset_type_view(c, c.execute(
                 "INSERT INTO asset_types (code, description, der_type, requires_interconnection, default_program_id) "
                 "VALUES (?, ?, ?, ?, ?)", (values["code"], values.get("description"), values["derType"],
@@ -852,7 +852,7 @@ class UtilityStore:
         def delete(c: Conn) -> None:
             n = c.execute("SELECT count(*) FROM device_models WHERE asset_type_id = ?", (asset_type_id,)).fetchone()[0]
             if n:
-                raise Rejected(409, f"{n} device model(s) are of this asset type")
+                raise Conflict(f"{n} device model(s) are of this asset type")
             c.execute("DELETE FROM asset_types WHERE id = ?", (asset_type_id,))
         await self._in_transaction(delete)
 
@@ -863,7 +863,7 @@ class UtilityStore:
                 errors.append(problem(f"no asset type {values['assetTypeId']}", "assetTypeId"))
             _checked(errors)
             if _model_by_name(c, values["manufacturer"], values["model"]) is not None:
-                raise Rejected(409, [problem(f"{values['manufacturer']!r} {values['model']!r} is in the catalog "
+                raise Conflict([problem(f"{values['manufacturer']!r} {values['model']!r} is in the catalog "
                                              "already", "model")])
             return device_model_view(c, c.execute(
                 "INSERT INTO device_models (asset_type_id, manufacturer, model, spec) VALUES (?, ?, ?, ?)",
@@ -875,7 +875,7 @@ class UtilityStore:
         def update(c: Conn) -> dict[str, Any]:
             if "assetTypeId" in values:
                 if c.execute("SELECT 1 FROM asset_types WHERE id = ?", (values["assetTypeId"],)).fetchone() is None:
-                    raise Rejected(400, [problem(f"no asset type {values['assetTypeId']}", "assetTypeId")])
+                    raise InvalidRequest([problem(f"no asset type {values['assetTypeId']}", "assetTypeId")])
                 c.execute("UPDATE device_models SET asset_type_id = ? WHERE id = ?", (values["assetTypeId"], model_id))
             if "spec" in values:
                 c.execute("UPDATE device_models SET spec = ? WHERE id = ?", (json.dumps(values["spec"]), model_id))
@@ -886,7 +886,7 @@ class UtilityStore:
         def delete(c: Conn) -> None:
             n = c.execute("SELECT count(*) FROM der_assets WHERE device_model_id = ?", (model_id,)).fetchone()[0]
             if n:
-                raise Rejected(409, f"{n} DER asset(s) are of this model")
+                raise Conflict(f"{n} DER asset(s) are of this model")
             c.execute("DELETE FROM device_models WHERE id = ?", (model_id,))
         await self._in_transaction(delete)
 
@@ -897,7 +897,7 @@ class UtilityStore:
         def save(c: Conn) -> dict[str, Any]:
             exists = c.execute("SELECT 1 FROM aggregators WHERE lfdi = ?", (lfdi,)).fetchone() is not None
             if create and exists:
-                raise Rejected(409, [problem("an aggregator with this LFDI exists already", "lFDI")])
+                raise Conflict([problem("an aggregator with this LFDI exists already", "lFDI")])
             customers = []
             errors: list[Problem] = []
             for i, ref in enumerate(values.get("customers") or []):
@@ -949,7 +949,7 @@ class UtilityStore:
                 taken = c.execute("SELECT program_id FROM program_rules WHERE code = ? AND program_id != ?",
                                   (values["code"], program_id)).fetchone()
                 if taken:
-                    raise Rejected(409, [problem(f"program {taken[0]} has this code", "code")])
+                    raise Conflict([problem(f"program {taken[0]} has this code", "code")])
             c.execute("INSERT INTO program_rules (program_id, code, eligibility, constraints) VALUES (?, ?, ?, ?) "
                       "ON CONFLICT (program_id) DO UPDATE SET code = excluded.code, "
                       "eligibility = excluded.eligibility, constraints = excluded.constraints",
@@ -979,7 +979,7 @@ class UtilityStore:
     async def register_der_device(self, req: RegisterIn, caller: Caller, now: int, idem: Idempotency | None,
                                   issuer: Issuer, prior: list[Problem] = ()) -> tuple[int, Any]:
         """registerDERDevice: the DER asset, its EndDevice (disabled) with DERCapability and DERSettings, an
-        enrollment and its enroll task (Pending), all at once, or Rejected with every problem (prior ones
+        enrollment and its enroll task (Pending), all at once, or InvalidRequest or Conflict with every problem (prior ones
         first: those found in the body)."""
         def work(c: Conn) -> tuple[int, Any]:
             device = req.device
@@ -1073,7 +1073,7 @@ class UtilityStore:
             asset = der_asset_view(c, asset_id)
             errors: list[Problem] = []
             if asset["status"] != "active":
-                raise Rejected(409, f"DER asset {asset_id} is {asset['status']}")
+                raise Conflict(f"DER asset {asset_id} is {asset['status']}")
             program = _program_by_ref(c, program_ref)
             if program is None:
                 errors.append(problem(f"no program {program_ref}", "program"))
@@ -1081,7 +1081,7 @@ class UtilityStore:
                 standing = c.execute("SELECT id, status FROM enrollments WHERE der_asset_id = ? AND program_id = ? "
                                      "AND status IN ('Pending', 'Enrolled')", (asset_id, program[0])).fetchone()
                 if standing:
-                    raise Rejected(409, [problem(f"enrollment {standing[0]} in this program is {standing[1]}",
+                    raise Conflict([problem(f"enrollment {standing[0]} in this program is {standing[1]}",
                                                  "program")])
                 sp = _service_point_by_ref(c, asset["servicePointId"])
                 errors += _eligibility(c, program, asset["customerId"], sp, asset["nameplate"].get("type"),
@@ -1100,7 +1100,7 @@ class UtilityStore:
         def work(c: Conn) -> tuple[int, Any]:
             enrollment = enrollment_view(c, enrollment_id)
             if enrollment["status"] != "Enrolled":
-                raise Rejected(409, f"enrollment {enrollment_id} is {enrollment['status']}, not Enrolled")
+                raise Conflict(f"enrollment {enrollment_id} is {enrollment['status']}, not Enrolled")
             _no_open_task(c, "enrollment_id", enrollment_id, "enrollment")
             task_id = _new_task(c, "unenroll", now, enrollment["derAssetId"], enrollment_id, {"requestedBy": "admin"})
             return 201, {"serviceTask": service_task_view(c, task_id)}
@@ -1113,7 +1113,7 @@ class UtilityStore:
         def work(c: Conn) -> tuple[int, Any]:
             asset = der_asset_view(c, asset_id)
             if asset["status"] != "active":
-                raise Rejected(409, f"DER asset {asset_id} is {asset['status']}")
+                raise Conflict(f"DER asset {asset_id} is {asset['status']}")
             _no_open_task(c, "der_asset_id", asset_id, "DER asset")
             device = req.device
             errors = list(prior) + [problem(e["reason"], e["field"].lstrip("."))
@@ -1142,12 +1142,12 @@ class UtilityStore:
     # -- service tasks -------------------------------------------------------------------------------------
 
     async def claim_service_task(self, task_id: int, now: int) -> dict[str, Any]:
-        """Pending (or abandoned Processing) -> Processing; Rejected (409) if the task may not be processed."""
+        """Pending (or abandoned Processing) -> Processing; Conflict if the task may not be processed."""
         def claim(c: Conn) -> dict[str, Any]:
             task = service_task_view(c, task_id)
             reason = tasks.why_not_process(task["kind"], task["state"], task["approval"], task["updated"], now)
             if reason:
-                raise Rejected(409, f"service task {task_id} cannot be processed: {reason}")
+                raise Conflict(f"service task {task_id} cannot be processed: {reason}")
             c.execute("UPDATE service_tasks SET state = 'Processing', updated = ? WHERE id = ?", (now, task_id))
             return service_task_view(c, task_id)
         return await self._in_transaction(claim)
@@ -1157,7 +1157,7 @@ class UtilityStore:
         def finish(c: Conn) -> dict[str, Any]:
             task = service_task_view(c, task_id)
             if task["state"] != "Processing":
-                raise Rejected(409, f"service task {task_id} is {task['state']}, not Processing")
+                raise Conflict(f"service task {task_id} is {task['state']}, not Processing")
             changed: list = []
             c.execute("SAVEPOINT task")
             try:
@@ -1185,7 +1185,7 @@ class UtilityStore:
             task = service_task_view(c, task_id)
             why = tasks.why_not_decide(task["kind"], task["state"], task["approval"])
             if why:
-                raise Rejected(409, f"service task {task_id}: {why}")
+                raise Conflict(f"service task {task_id}: {why}")
             approval = {"decision": "approved" if approved else "rejected", "reason": reason, "at": now}
             c.execute("UPDATE service_tasks SET approval = ?, updated = ? WHERE id = ?",
                       (json.dumps(approval), now, task_id))
@@ -1200,7 +1200,7 @@ class UtilityStore:
             task = service_task_view(c, task_id)
             why = tasks.why_not_cancel(task["state"])
             if why:
-                raise Rejected(409, f"service task {task_id}: {why}")
+                raise Conflict(f"service task {task_id}: {why}")
             c.execute("UPDATE service_tasks SET state = 'Cancelled', updated = ? WHERE id = ?", (now, task_id))
             if task["kind"] == "enroll":
                 c.execute("UPDATE enrollments SET status = 'Cancelled', updated = ? WHERE id = ?",
@@ -1213,7 +1213,7 @@ def _no_open_task(c: Conn, column: str, value: int, what: str) -> None:
     r = c.execute(f"SELECT id, kind, state FROM service_tasks WHERE {column} = ? "
                   "AND state IN ('Pending', 'Processing') ORDER BY id LIMIT 1", (value,)).fetchone()
     if r:
-        raise Rejected(409, f"the {what} has an open {r[1]} service task ({r[0]}, {r[2]})")
+        raise Conflict(f"the {what} has an open {r[1]} service task ({r[0]}, {r[2]})")
 
 
 def _program_exists(c: Conn, program_id: int | None, errors: list[Problem]) -> None:

@@ -11,20 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-Problem = dict[str, str]
-
-
-def problem(reason: str, field: str | None = None) -> Problem:
-    return {"field": field, "reason": reason} if field is not None else {"reason": reason}
-
-
-class Rejected(Exception):
-    """A request refused as a whole: an HTTP status and every problem found."""
-
-    def __init__(self, status: int, errors: list[Problem] | str) -> None:
-        self.errors = [problem(errors)] if isinstance(errors, str) else list(errors)
-        super().__init__("; ".join(e["reason"] for e in self.errors))
-        self.status = status
+from ..refusals import Conflict, InvalidRequest, NotPermitted, Problem, Rejected, problem
 
 
 @dataclass(frozen=True)
@@ -67,4 +54,5 @@ def is_ref(value: Any) -> bool:
     return (type(value) is int and 0 < value < 2**63) or (isinstance(value, str) and 0 < len(value.strip()) <= 200)
 
 
-__all__ = ["Caller", "Idempotency", "Problem", "Rejected", "is_ref", "join", "prefixed", "problem"]
+__all__ = ["Caller", "Conflict", "Idempotency", "InvalidRequest", "NotPermitted", "Problem", "Rejected", "is_ref",
+           "join", "prefixed", "problem"]

@@ -21,6 +21,7 @@ from aiohttp import web
 
 from ...services.inbound import INTERCONNECT, REGISTER, idempotency, inbound
 from ...domain.utility import Caller, Rejected, problem
+from ...refusal_status import status_of
 from ..access import path_int
 from ..state import BACKGROUND, CLIENT, CLOCK, CONFIG, SCHEMAS, STORE
 
@@ -90,7 +91,7 @@ async def _operation(request: web.Request, operation: str) -> web.Response:
         status, answer = await inbound(app[STORE], app[SCHEMAS], app[CONFIG].issuer, app[CLOCK].now(), operation,
                                        body, Caller(lfdi, aggregator=lfdi, certified=True), idem)
     except Rejected as exc:
-        return _errors(exc.status, exc.errors)
+        return _errors(status_of(exc), exc.errors)
     if BACKGROUND in app:
         app[BACKGROUND].changed()  # a new task for the monitor
     return web.json_response(answer, status=status)
