@@ -164,3 +164,46 @@ async def test_an_acknowledgement_before_the_send_is_recorded_stands(store):
     await store.acknowledge_sync_message(message.id, True, None, NOW)
     await store.sync_sent(message.id)
     assert (await store.sync_message(message.id)).state == "acknowledged"
+
+
+# -- network locations: substations, feeders and transformers, each an FSA group ------------------------------
+
+def _row(sp: str, transformer: str, feeder: str, substation: str, i: int = 0):
+    from der_gateway.domain.network import LocationRow
+    return LocationRow(sp, transformer, feeder, substation, f"[{i}]")
+
+
+async def test_an_import_creates_the_hierarchy_and_puts_enrolled_end_devices_in_its_groups(store):
+    from der_gateway.domain.identifiers import Pen
+    world = await build(store)
+    edev = (await enrolled(store, 1))["endDevice"]["id"]  # on SP1: S1 / F1 / T1
+    await store.create_customer({"externalId": "C2", "name": "n", "status": "active", "accounts": [
+        {"externalId": "A2", "servicePoints": [{"externalId": "SP2"}]}]})
+    assert await store.unknown_service_points(["SP1", "SP2", "SPX"]) == {"SPX"}
+    summary = await store.import_network_locations(
+        [_row("SP1", "T7", "F7", "S7", 0), _row("SP2", "T8", "F7", "S7", 1)], "initial", Pen(40732))
+    assert (summary.rows, summary.locations_created, summary.end_devices_moved) == (2, 4, 1)
+    locations = await store.network_locations()
+    assert [(x.kind, x.name) for x in locations] == [("substation", "S7"), ("feeder", "F7"), ("transformer", "T7"),
+                                                     ("transformer", "T8")]
+    by_name = {x.name: x for x in locations}
+    assert by_name["F7"].parent_id == by_name["S7"].id and by_name["T8"].parent_id == by_name["F7"].id
+    assert (by_name["T7"].end_device_count, by_name["T7"].service_point_count) == (1, 1)
+    assert (by_name["T8"].end_device_count, by_name["T8"].service_point_count) == (0, 1)
+    assert [x.name for x in await store.network_locations("transformer")] == ["T7", "T8"]
+    in_groups = {g.id for g in await store.groups_of(edev)}
+    assert {by_name[n].group_id for n in ("S7", "F7", "T7")} <= in_groups
+    assert by_name["T8"].group_id not in in_groups
+    assert (await store.service_point(world.service_point))["transformer"] == "T7"
+
+
+async def test_an_import_naming_an_unknown_service_point_applies_nothing(store):
+    from der_gateway.domain.identifiers import Pen
+    from der_gateway.store.sqlite_sync import NetworkImportRejected
+    world = await build(store)
+    with pytest.raises(NetworkImportRejected) as refused:
+        await store.import_network_locations([_row("SP1", "T7", "F7", "S7", 0), _row("NOPE", "T7", "F7", "S7", 1)],
+                                             "initial", Pen(40732))
+    assert [e["field"] for e in refused.value.errors] == ["[1].servicePoint"]
+    assert await store.network_locations() == []
+    assert (await store.service_point(world.service_point))["transformer"] == "T1"
