@@ -124,3 +124,23 @@ async def test_version_moves_on_with_a_write_from_another_store(store, open_stor
     assert v2 != v
     await other.add_aggregator(lfdi_of(9), "x")
     assert await store.version() != v2
+
+
+async def test_concurrent_writes_from_two_stores_all_land(store, open_store):
+    import asyncio
+    other = await open_store()
+    made = await asyncio.gather(*[(store if n % 2 else other).create_end_device(device(n)) for n in range(1, 21)])
+    assert len({r.id for r in made}) == 20
+    for s in (store, other):
+        assert sorted(r.id for r in await s.all_end_devices()) == sorted(r.id for r in made)
+
+
+async def test_a_refused_create_leaves_nothing_and_logs_no_change(store):
+    first = await store.create_end_device(device(1), changed=["/edev"])
+    pending = await store.pending_changes()
+    with pytest.raises(Exception):  # the lFDI is taken
+        await store.create_end_device(device(1, sfdi=999), changed=["/edev/other"])
+    with pytest.raises(Exception):  # the sFDI is taken
+        await store.create_end_device(device(2, sfdi=first.sFDI), changed=["/edev/other"])
+    assert await store.all_end_devices() == [first]
+    assert await store.pending_changes() == pending

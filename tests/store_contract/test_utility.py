@@ -466,3 +466,31 @@ async def test_der_assets_filtered_by_status(store):
     assert [x["id"] for x in await store.der_assets()] == [a, b]
     assert [x["id"] for x in await store.der_assets("active")] == [a, b]
     assert await store.der_assets("retired") == []
+
+
+async def test_a_replacement_moves_the_enrollments_to_the_new_device(store):
+    from der_gateway.domain.utility.requests import DeviceIn, ReplaceIn
+    from der_gateway.sep.identity import sfdi_from_lfdi
+    world = await build(store)
+    body = await enrolled(store, 1)
+    old_asset, old_edev = body["derAsset"]["id"], body["endDevice"]["id"]
+    lfdi = "E" * 40
+    req = ReplaceIn(DeviceIn(lfdi, sfdi_from_lfdi(lfdi), "", "", "SN-NEW", None, None, None))
+    status, answer = await store.request_replace(old_asset, req, NOW + 10, None)
+    assert status == 201 and answer["serviceTask"]["kind"] == "replace"
+    with pytest.raises(Conflict):  # one open task per asset
+        await store.request_replace(old_asset, req, NOW + 10, None)
+    done = await run_task(store, answer["serviceTask"]["id"], NOW + 20)
+    assert done["state"] == "Completed"
+    new_asset, new_edev = done["payload"]["newDerAssetId"], done["payload"]["newEndDeviceId"]
+    old = await store.der_asset(old_asset)
+    new = await store.der_asset(new_asset)
+    assert (old["status"], old["replacedBy"]) == ("retired", new_asset)
+    assert (new["status"], new["replaces"], new["lFDI"], new["endDeviceId"]) == ("active", old_asset, lfdi, new_edev)
+    assert new["enrollments"] == [body["enrollment"]["id"]] and old["enrollments"] == []
+    assert (await store.end_device(old_edev)).enabled is False and await store.groups_of(old_edev) == []
+    assert (await store.end_device(new_edev)).enabled is True
+    assert await store.targeted_end_devices(world.program) == [(new_edev, lfdi)]
+    assert await store.der_document(new_edev, 1, "dercap") == body["derAsset"]["nameplate"]
+    with pytest.raises(Conflict):  # the old asset is retired
+        await store.request_replace(old_asset, req, NOW + 30, None)
