@@ -9,7 +9,7 @@ from der_gateway.domain.refusals import Conflict
 from der_gateway.store.base import MridTaken
 
 from .conftest import device, lfdi_of
-from .utility_world import NOW, build, enrolled
+from .utility_world import build, enrolled
 
 
 async def test_everything_acknowledged_survives_close_and_reopen(store, open_store):

@@ -1,14 +1,8 @@
 """A write the stored state does not allow is refused with the domain's Conflict (domain/refusals.py) and
-changes nothing, whatever the backend.
-
-Today the SQLite store lets sqlite3.IntegrityError escape for these, and the admin edge catches that class
-by name (admin/inputs.py unique, routes_programs.delete_program, routes_groups.delete_group, routes_sync,
-routes_end_devices): another backend's constraint error would reach the client as a 500.  Each test is
-marked xfail(strict=True) until the store raises Conflict; each also checks that nothing changed."""
+changes nothing, whatever the backend.  The edge
+catches Conflict, never a backend's own constraint error, which another backend would not raise."""
 
 from __future__ import annotations
-
-import sqlite3
 
 import pytest
 
@@ -17,10 +11,6 @@ from der_gateway.domain.refusals import Conflict
 from .conftest import device
 from .utility_world import build, enrolled
 
-LEAK = "the SQLite store raises sqlite3.IntegrityError here, not the domain's Conflict (backend-specific)"
-
-
-@pytest.mark.xfail(strict=True, raises=sqlite3.IntegrityError, reason=LEAK)
 async def test_a_taken_program_mrid_is_a_conflict(store):
     await store.create_program("A" * 32, "p", 1)
     try:
@@ -30,7 +20,6 @@ async def test_a_taken_program_mrid_is_a_conflict(store):
         assert len(await store.programs()) == 1
 
 
-@pytest.mark.xfail(strict=True, raises=sqlite3.IntegrityError, reason=LEAK)
 async def test_a_taken_end_device_identity_is_a_conflict(store):
     first = await store.create_end_device(device(1))
     try:
@@ -40,7 +29,6 @@ async def test_a_taken_end_device_identity_is_a_conflict(store):
         assert await store.all_end_devices() == [first]
 
 
-@pytest.mark.xfail(strict=True, raises=sqlite3.IntegrityError, reason=LEAK)
 async def test_a_taken_sync_endpoint_name_is_a_conflict(store):
     await store.create_sync_endpoint("ops", "https://a/")
     try:
@@ -50,7 +38,6 @@ async def test_a_taken_sync_endpoint_name_is_a_conflict(store):
         assert [e.url for e in await store.sync_endpoints()] == ["https://a/"]
 
 
-@pytest.mark.xfail(strict=True, raises=sqlite3.IntegrityError, reason=LEAK)
 async def test_deleting_a_program_an_asset_type_defaults_to_is_a_conflict(store):
     world = await build(store)
     try:
@@ -60,7 +47,6 @@ async def test_deleting_a_program_an_asset_type_defaults_to_is_a_conflict(store)
         assert await store.program(world.program) is not None
 
 
-@pytest.mark.xfail(strict=True, raises=sqlite3.IntegrityError, reason=LEAK)
 async def test_deleting_a_program_s_enrollment_group_is_a_conflict(store):
     world = await build(store)
     await enrolled(store, 1)

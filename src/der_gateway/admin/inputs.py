@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 from typing import Any, Awaitable, Callable, TypeVar
 
+from ..domain.refusals import Conflict
 from ..domain.identifiers import Pen, new_mrid
 from ..sep import codec, paths
 from .http import conflict, error
@@ -76,6 +76,6 @@ async def unique(write: Callable[[], Awaitable[T]], what: str) -> T:
     """Runs a store write whose only possible constraint failure is a taken mRID: 409 for that."""
     try:
         return await write()
-    except sqlite3.IntegrityError:
+    except Conflict:
         raise conflict(f"another {what} already has this mRID", "mRID") from None
 

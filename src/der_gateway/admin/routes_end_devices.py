@@ -4,11 +4,11 @@ certificate: its access altogether, and its mirrors."""
 from __future__ import annotations
 
 import re
-import sqlite3
 from dataclasses import replace
 
 from aiohttp import web
 
+from ..domain.refusals import Conflict
 from ..domain.registration import pin_for_new_device, pin_problem
 from ..sep.identity import sfdi_from_lfdi
 from ..sep import paths
@@ -107,7 +107,7 @@ async def ensure_end_device(request: web.Request) -> web.Response:
                 dateTimeRegistered=now, deviceCategory=category),
                 changed=[end_device_list_change(lfdi, owner or lfdi)])
             return json_response(await _detail(store, record), 201, f"/end-devices/{record.id}")
-        except sqlite3.IntegrityError:  # registered over 2030.5 meanwhile
+        except Conflict:  # registered over 2030.5 meanwhile
             record = await _existing(store, lfdi, sfdi)
             if record is None:
                 raise

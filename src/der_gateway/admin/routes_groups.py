@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 
 from aiohttp import web
 
+from ..domain.refusals import Conflict
 from ..sep import model, paths
 from ..store import EndDeviceRecord, GroupRecord
 from . import views
@@ -67,7 +67,7 @@ async def delete_group(request: web.Request) -> web.Response:
     try:
         await store.delete_group(group.id, changed=[paths.fsa_list(e) for e in members]
                                  + [(paths.program_list(group.id), DELETED)])
-    except sqlite3.IntegrityError:
+    except Conflict:
         raise conflict("the group stands for a network location or a program's enrollments; "
                        "it goes with them") from None
     return no_content()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import sqlite3
 
 from aiohttp import web
 
+from ..domain.refusals import Conflict
 from ..domain.events import ProgramEventStatus
 from ..sep import codec, model, paths
 from ..server.operations import event_states
@@ -85,7 +85,7 @@ async def delete_program(request: web.Request) -> web.Response:
             paths.fsa_list(e) for e in sorted(members)] + [
             (paths.control_list(record.id), DELETED), (paths.default_control(record.id), DELETED),
             (paths.curve_list(record.id), DELETED)])
-    except sqlite3.IntegrityError:
+    except Conflict:
         raise conflict("the program has enrollments, or an asset type names it as its default; "
                        "unenroll them or change the asset type first") from None
     return no_content()

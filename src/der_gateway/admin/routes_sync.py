@@ -6,11 +6,11 @@ POST /sync/messages/{id}/ack, with {"ok": true} or {"ok": false, "reason": "..."
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from aiohttp import web
 
+from ..domain.refusals import Conflict
 from ..domain.numerals import decimal
 from ..domain.endpoints import endpoint_url_problem
 from ..store.sqlite_sync import SYNC_STATES, AckConflict, SyncEndpointRecord, SyncMessageRecord
@@ -78,7 +78,7 @@ async def create_endpoint(request: web.Request) -> web.Response:
     fields = _endpoint_fields(await read_json(request), partial=False)
     try:
         endpoint_id = await store.create_sync_endpoint(fields["name"], fields["url"])
-    except sqlite3.IntegrityError:
+    except Conflict:
         raise conflict("another sync endpoint has this name", "name") from None
     return json_response(endpoint_view(await store.sync_endpoint(endpoint_id)), 201, f"/sync/endpoints/{endpoint_id}")
 
@@ -100,7 +100,7 @@ async def patch_endpoint(request: web.Request) -> web.Response:
     fields = _endpoint_fields(await read_json(request), partial=True)
     try:
         await store.update_sync_endpoint(record.id, fields.get("name", record.name), fields.get("url", record.url))
-    except sqlite3.IntegrityError:
+    except Conflict:
         raise conflict("another sync endpoint has this name", "name") from None
     counts = (await store.sync_counts()).get(record.id)
     return json_response(endpoint_view(await store.sync_endpoint(record.id), counts))

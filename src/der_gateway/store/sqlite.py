@@ -18,6 +18,7 @@ from typing import Any, Callable, TypeVar
 
 from .base import (EndDeviceRecord, MeterReadingRecord, MirrorUsagePointRecord, MridTaken, Page, ReadingRecord,
                    ReadingSetRecord, ReadingTypeMissing)
+from ..domain.refusals import Conflict
 from .migrations import MIGRATIONS
 from .sqlite_control_plane import Changes, ControlPlaneStore, log_changes
 from .sqlite_utility import UtilityStore
@@ -99,6 +100,9 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore):
             if isinstance(result, sqlite3.Cursor):  # never let a cursor leave the writer thread
                 result.close()
                 result = None
+        except sqlite3.IntegrityError as exc:  # a uniqueness or reference rule: the stored state refuses the write
+            conn.execute("ROLLBACK")
+            raise Conflict(f"the stored state does not allow this write ({exc})") from exc
         except BaseException:
             conn.execute("ROLLBACK")
             raise

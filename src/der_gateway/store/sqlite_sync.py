@@ -124,12 +124,12 @@ class SyncStore:
         return SyncEndpointRecord(*r) if r else None
 
     async def create_sync_endpoint(self, name: str, url: str) -> int:
-        """Raises sqlite3.IntegrityError when the name is taken."""
+        """Raises Conflict when the name is taken."""
         return await self._in_transaction(lambda c: c.execute(
             "INSERT INTO sync_endpoints (name, url) VALUES (?, ?)", (name, url)).lastrowid)
 
     async def update_sync_endpoint(self, endpoint_id: int, name: str, url: str) -> None:
-        """Queued messages go to the new URL.  Raises sqlite3.IntegrityError when the name is taken."""
+        """Queued messages go to the new URL.  Raises Conflict when the name is taken."""
         await self._in_transaction(lambda c: c.execute(
             "UPDATE sync_endpoints SET name = ?, url = ? WHERE id = ?", (name, url, endpoint_id)))
 
