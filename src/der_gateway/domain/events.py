@@ -134,11 +134,16 @@ def states_at(program_events: list[Event], now: int) -> dict[int, EventState]:
 
 
 def next_change(program_events: list[Event], now: int) -> int | None:
-    """The next instant after now at which some event's state changes, if any."""
+    """The next instant after now at which some event's state changes, if any.
+
+    Besides starts, ends and supersessions, a cancellation or a creation stamped later than now
+    (a clock set back) changes a state when its time comes."""
     overlaps = _Overlaps(program_events)
     moments = set()
     for event in program_events:
-        moments.update((event.start, event.end))
+        moments.update((event.start, event.end, event.creation_time))
+        if event.cancelled_at is not None:
+            moments.add(event.cancelled_at)
         superseded = superseded_at(event, overlaps.of(event))
         if superseded is not None:
             moments.add(superseded)

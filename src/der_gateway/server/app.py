@@ -43,7 +43,7 @@ async def answer_problems(request: web.Request, handler: Handler) -> web.StreamR
 
 def identify_and_cache(identities: ConnectionIdentities, cache: ResponseCache) -> Callable:
     """Names the caller, refuses it if the operator has revoked its access, then answers a repeated
-    GET from the cache while the store is unchanged."""
+    GET from the cache while the store is unchanged and, for an answer built from the clock, until it changes."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -59,11 +59,12 @@ def identify_and_cache(identities: ConnectionIdentities, cache: ResponseCache) -
             request[CLIENT] = Client(lfdi, await store.is_aggregator(lfdi))
             return await handler(request)
         version = await store.version()
-        response = cache.lookup(lfdi, key, version)
+        now = request.app[CLOCK].now()
+        response = cache.lookup(lfdi, key, version, now)
         if response is None:
             request[CLIENT] = Client(lfdi, await store.is_aggregator(lfdi))
             response = await handler(request)
-            cache.keep(lfdi, key, version, response)
+            cache.keep(lfdi, key, version, response, now)
         return response
 
     return middleware

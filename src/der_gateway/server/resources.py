@@ -7,14 +7,29 @@ carries exactly what a GET of the subscribed resource would return.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..clock import Clock
 from ..config import Config
+from ..domain import events as lifecycle
 from ..domain.clients import Client
 from ..sep import codec, model, paths
 from ..store import ControlRecord, EndDeviceRecord, GroupRecord, ProgramRecord
-from .operations import event_states, live_controls
+from .operations import RANDOMIZATION_LIMIT, as_event, event_states, live_controls
+
+
+class Horizon:
+    """The earliest instant after which a representation built now may read differently without any write:
+    each builder that reads the clock notes the next instant its answer changes."""
+
+    def __init__(self) -> None:
+        self.since: int | None = None  # the latest time read
+        self.until: int | None = None  # None: nothing built so far changes with the time
+
+    def note(self, now: int, instant: int | None) -> None:
+        self.since = now if self.since is None else max(self.since, now)
+        if instant is not None and (self.until is None or instant < self.until):
+            self.until = instant
 
 
 @dataclass(frozen=True)
@@ -25,6 +40,7 @@ class Viewer:
     config: Config
     clock: Clock
     client: Client
+    horizon: Horizon = field(default_factory=Horizon)
 
     async def poll_rate(self, resource: str) -> int:
         rate = (await self.store.rates()).get(resource, (None, None))[0]
@@ -137,18 +153,32 @@ async def fsa_list(v: Viewer, record: EndDeviceRecord, start: int, limit: int) -
 
 # -- DERProgram and what hangs off it -----------------------------------------------
 
+def _over(r: ControlRecord) -> int:
+    """When an event leaves the DERControlList: its end, counting randomization."""
+    spread = max(abs(r.data.get("randomizeStart") or 0), abs(r.data.get("randomizeDuration") or 0))
+    return r.start + r.duration + spread
+
+
 def _visible_controls(records: list[ControlRecord], now: int) -> list[ControlRecord]:
     """Events not yet over, counting randomization; cancelled and superseded ones stay until then."""
-    def over(r: ControlRecord) -> int:
-        spread = max(abs(r.data.get("randomizeStart") or 0), abs(r.data.get("randomizeDuration") or 0))
-        return r.start + r.duration + spread
-    return [r for r in records if over(r) > now]
+    return [r for r in records if _over(r) > now]
+
+
+def _live_states(v: Viewer, records: list[ControlRecord], now: int) -> dict[int, lifecycle.EventState]:
+    """The states of a program's live events (operations.live_controls), noting on the viewer's horizon
+    the next instant any of them, or the list they are shown in, changes: an event's state changes,
+    it leaves the list (_over), or it falls out of the live window and stops counting for the others."""
+    events = [as_event(r) for r in records]
+    v.horizon.note(now, lifecycle.next_change(events, now))
+    later = [t for r in records for t in (_over(r), r.start + r.duration + RANDOMIZATION_LIMIT) if t > now]
+    v.horizon.note(now, min(later, default=None))
+    return lifecycle.states_at(events, now)
 
 
 async def program(v: Viewer, record: ProgramRecord) -> model.DERProgram:
     store, now = v.store, v.clock.now()
     controls = await live_controls(store, record.id, now)
-    states = event_states(controls, now)
+    states = _live_states(v, controls, now)
     visible = _visible_controls(controls, now)
     return model.DERProgram(
         href=paths.program(record.id), subscribable=0, mRID=record.mRID, description=record.description,
@@ -184,11 +214,19 @@ def control(record: ControlRecord, state) -> model.DERControl:
     return der_control
 
 
+async def single_control(v: Viewer, record: ControlRecord) -> model.DERControl:
+    """One DERControl; its state is worked out from the events of its program that can bear on it."""
+    now = v.clock.now()
+    events = [as_event(r) for r in await v.store.controls(record.program_id, ending_after=record.start)]
+    v.horizon.note(now, lifecycle.next_change(events, now))
+    return control(record, lifecycle.states_at(events, now)[record.id])
+
+
 async def control_list(v: Viewer, program_id: int, start: int, limit: int, *,
                        active_only: bool = False) -> model.DERControlList:
     now = v.clock.now()
     records = await live_controls(v.store, program_id, now)
-    states = event_states(records, now)
+    states = _live_states(v, records, now)
     chosen = [r for r in _visible_controls(records, now) if not active_only or states[r.id].active]
     shown = chosen[start:start + limit]
     href = paths.active_control_list(program_id) if active_only else paths.control_list(program_id)
