@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from der_gateway.clock import ManualClock
@@ -42,7 +44,7 @@ async def plant(make_harness, identities):
     await h.store.set_membership(group, [edev], True)
     program = await h.store.create_program(new_mrid(PEN), "curtailment", 1)
     await h.store.set_group_program(group, program, True)
-    yield h, clock, group, program
+    yield h, clock, group, program, edev
     await h.stop()
 
 
@@ -60,7 +62,7 @@ class Probe:
 
 
 async def test_event_documents_are_served_from_the_cache_until_the_event_starts_and_ends(plant):
-    h, clock, group, program = plant
+    h, clock, group, program, edev_id = plant
     event = await operations.create_event(h.store, clock, PEN, program, control(T0 + 100, 600))
     await h.server.background.stop()
     probe = Probe(h)
@@ -106,7 +108,7 @@ async def test_event_documents_are_served_from_the_cache_until_the_event_starts_
 
 
 async def test_a_clock_set_back_is_not_served_a_later_answer(plant):
-    h, clock, group, program = plant
+    h, clock, group, program, edev_id = plant
     await operations.create_event(h.store, clock, PEN, program, control(T0 + 100, 600))
     await h.server.background.stop()
     probe = Probe(h)
@@ -119,7 +121,7 @@ async def test_a_clock_set_back_is_not_served_a_later_answer(plant):
 
 
 async def test_randomized_events_stay_listed_until_their_randomization_is_over(plant):
-    h, clock, group, program = plant
+    h, clock, group, program, edev_id = plant
     await operations.create_event(h.store, clock, PEN, program, control(T0 + 100, 600, randomizeDuration=120))
     await h.server.background.stop()
     probe = Probe(h)
@@ -135,9 +137,87 @@ async def test_randomized_events_stay_listed_until_their_randomization_is_over(p
 
 
 async def test_a_new_event_is_seen_at_once(plant):
-    h, clock, group, program = plant
+    h, clock, group, program, edev_id = plant
     probe = Probe(h)
     answer, _ = await probe.get(f"/derp/{program}/derc", model.DERControlList)
     assert answer.all == 0
     await operations.create_event(h.store, clock, PEN, program, control(T0 + 100, 600))
     assert doc(await h.client("device1").get(f"/derp/{program}/derc"), model.DERControlList).all == 1
+
+
+async def test_a_device_uploading_its_status_or_a_response_leaves_other_answers_cached(plant, identities):
+    h, clock, group, program, edev_id = plant
+    event = await operations.create_event(h.store, clock, PEN, program, control(T0 + 100, 600))
+    await h.server.background.stop()
+    device = h.client("device1")
+    edev = f"/edev/{edev_id}"
+    cache = h.server.runner.app[RESPONSE_CACHE]
+    shown = [f"/derp/{program}/derc?l=10", f"/fsa/{group}/derp?l=10", "/edev?l=10", "/dcap"]
+    for path in shown:
+        assert (await device.get(path)).status == 200
+    assert (await device.put(f"{edev}/der/1/ders", codec.encode(documents.der_status()))).status == 204
+    assert doc(await device.get(f"{edev}/der/1/ders"), model.DERStatus).genConnectStatus is not None
+    reply = await device.post("/rsps/1/rsp", codec.encode(model.DERControlResponse(
+        createdDateTime=T0 + 1, endDeviceLFDI=identities["device1"].lfdi, status=1, subject=event.mRID)))
+    assert reply.status == 201
+    hits = cache.hits
+    for path in shown:
+        assert (await device.get(path)).status == 200
+    assert cache.hits == hits + len(shown)
+
+    # a second status is seen at once, by the device and from another process alike
+    status = documents.der_status()
+    status.genConnectStatus.value = "02"
+    assert (await device.put(f"{edev}/der/1/ders", codec.encode(status))).status == 204
+    assert doc(await device.get(f"{edev}/der/1/ders"), model.DERStatus).genConnectStatus.value == "02"
+    conn = sqlite3.connect(h.store.path)
+    with conn:
+        conn.execute("DELETE FROM der_documents WHERE kind = 'ders'")
+    conn.close()
+    assert (await device.get(f"{edev}/der/1/ders")).status == 404
+    assert doc(await device.get("/rsps/1/rsp?l=10"), model.ResponseList).all == 1
+
+
+async def test_a_write_to_what_a_list_shows_is_seen_at_once(plant, identities):
+    h, clock, group, program, edev_id = plant
+    device = h.client("device1")
+    fsas = f"/edev/{edev_id}/fsa"
+    assert doc(await device.get(fsas), model.FunctionSetAssignmentsList).all == 1
+    assert doc(await device.get(f"/fsa/{group}/derp"), model.DERProgramList).all == 1
+    other = await h.store.create_program(new_mrid(PEN), "volt-var", 2)
+    await h.store.set_group_program(group, other, True)
+    assert doc(await device.get(f"/fsa/{group}/derp"), model.DERProgramList).all == 2
+    await h.store.set_membership(group, [edev_id], False)
+    assert doc(await device.get(fsas), model.FunctionSetAssignmentsList).all == 0
+    assert (await device.get(f"/fsa/{group}/derp")).status == 404
+
+    # readings leave DeviceCapability cached, but a new mirror is counted at once
+    assert doc(await device.get("/dcap"), model.DeviceCapability).MirrorUsagePointListLink.all == 0
+    mup = (await device.post("/mup", documents.mirror_usage_point(identities["device1"].lfdi))).headers["Location"]
+    assert doc(await device.get("/dcap"), model.DeviceCapability).MirrorUsagePointListLink.all == 1
+    assert doc(await device.get(mup), model.MirrorUsagePoint).MirrorMeterReading[0].Reading.value == 3000
+    reading = documents.mirror_meter_reading("00" * 12 + "000D8C5E", 7, start=1700000300)
+    assert (await device.post(mup, codec.encode(reading))).status in (201, 204)
+    cache = h.server.runner.app[RESPONSE_CACHE]
+    hits = cache.hits
+    assert doc(await device.get("/dcap"), model.DeviceCapability).MirrorUsagePointListLink.all == 1
+    assert cache.hits == hits + 1
+    assert doc(await device.get(mup), model.MirrorUsagePoint).MirrorMeterReading[0].Reading.value == 7
+
+
+async def test_every_table_a_resource_may_show_bumps_a_counter(plant):
+    """Each table has its triggers, but the notifier's and the sync's queues, which no resource shows."""
+    h, clock, group, program, edev_id = plant
+    conn = sqlite3.connect(h.store.path)
+    try:
+        tables = {r[0] for r in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")}
+        triggered = {r[0] for r in conn.execute(
+            "SELECT tbl_name FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'cache_generation_%'")}
+        before = dict(conn.execute("SELECT topic, generation FROM cache_generations"))
+        with conn:
+            conn.execute("INSERT INTO changes (resource, status) VALUES ('/edev', 0)")
+        assert dict(conn.execute("SELECT topic, generation FROM cache_generations")) == before
+    finally:
+        conn.close()
+    assert tables - triggered == {"changes", "outbox", "sync_messages", "cache_generations"}

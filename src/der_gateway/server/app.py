@@ -13,7 +13,7 @@ from ..domain.registration import Refused
 from ..store import Store
 from ..xsd import SchemaSet
 from ..sep import paths
-from .cache import ResponseCache, answer_key
+from .cache import ResponseCache, answer_key, topics_read
 from .http import INVALID_FORMAT, Problem, SepResponse, encode, error_response
 from .identity import ConnectionIdentities, ProxiedCertificates
 from .routes import ALL
@@ -58,7 +58,7 @@ def identify_and_cache(identities: ConnectionIdentities, cache: ResponseCache) -
         if key is None:
             request[CLIENT] = Client(lfdi, await store.is_aggregator(lfdi))
             return await handler(request)
-        version = await store.version()
+        version = await store.generations(topics_read(request.path))
         now = request.app[CLOCK].now()
         response = cache.lookup(lfdi, key, version, now)
         if response is None:

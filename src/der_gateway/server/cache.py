@@ -5,7 +5,10 @@ answer is a function of the caller, the path, the list query (s, a, l), the
 store's contents and, for event documents, the time.  It is kept under (caller,
 path and normalized query) together with the store version it was built from,
 and served again while that version holds: any committed write that can change
-it, from this process or another, moves the version on.  An answer built from
+it, from this process or another, moves the version on.  The version is a tuple
+of the store's change counters (store.generations) for the data the path shows
+(topics_read, store.topics): a device uploading its DERStatus moves only its own documents'
+counter, and the notifier draining its queues moves none.  An answer built from
 the clock (http.timed_response) carries the instant it next changes (an event
 starting, ending, leaving the list); it is served only from the second it was
 built until the second before that instant.  Paths whose answers depend on the
@@ -27,7 +30,10 @@ from typing import Hashable
 
 from aiohttp import web
 
-from ..domain.numerals import decimal
+from ..domain.numerals import decimal, identifier
+from ..store import topics
+
+_DER_DOCUMENT = re.compile(r"^/edev/([0-9]+)/der/[0-9]+/[^/]+$")
 
 # bytes counted for an entry beyond its body: the key, the entry and the dictionaries' slots
 ENTRY_OVERHEAD = 400
@@ -65,6 +71,20 @@ def answer_key(request: web.Request, max_list_limit: int) -> str | None:
         values.append(str(min(value, max_list_limit) if name == "l" else value))
     start, after, limit = values
     return f"{request.path}?s={start or 0}&a={after}&l={limit or 1}"
+
+
+def topics_read(path: str) -> tuple[str, ...]:
+    """The change counters (store.generations) whose data the answer at path may show: the global one,
+    and the one of a resource family stored apart (see store.sqlite_generations)."""
+    document = _DER_DOCUMENT.match(path)
+    end_device_id = identifier(document.group(1)) if document else None
+    if end_device_id is not None:  # (an id that is none is answered 404, which is not kept)
+        return topics.GLOBAL, topics.der_documents(end_device_id)
+    if path.startswith("/rsps"):
+        return topics.GLOBAL, topics.RESPONSES
+    if path.startswith(("/mup", "/upt")):
+        return topics.GLOBAL, topics.MIRRORS
+    return (topics.GLOBAL,)
 
 
 class ResponseCache:

@@ -9,7 +9,7 @@ change is durable.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, Sequence, TypeVar
 
 T = TypeVar("T")
 
@@ -94,6 +94,8 @@ class Store(Protocol):
 
     async def close(self) -> None: ...
     async def version(self) -> int: ...  # moves on with every committed change
+    # the change counters of topics (sqlite_generations): each moves on with every committed write to its data
+    async def generations(self, topics: Sequence[str]) -> tuple[int, ...]: ...
 
     # clients
     async def add_aggregator(self, lfdi: str, name: str) -> None: ...
