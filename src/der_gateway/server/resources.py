@@ -15,6 +15,7 @@ from ..domain import events as lifecycle
 from ..domain.clients import Client
 from ..sep import codec, model, paths
 from ..store import ControlRecord, EndDeviceRecord, GroupRecord, ProgramRecord
+from ..store.base import EndDeviceCounts
 from .operations import RANDOMIZATION_LIMIT, as_event, event_states, live_controls
 
 
@@ -65,21 +66,33 @@ class Viewer:
 # -- EndDevice and FunctionSetAssignments ---------------------------------------
 
 async def end_device(v: Viewer, record: EndDeviceRecord) -> model.EndDevice:
-    store = v.store
-    ders = len(await store.der_numbers(record.id))
-    logs = (await store.log_events(record.id, 0, 0)).all
-    groups = len(await store.groups_of(record.id)) if record.enabled else 0
+    return (await end_devices(v, [record]))[0]
+
+
+async def end_devices(v: Viewer, records: list[EndDeviceRecord]) -> list[model.EndDevice]:
+    """EndDevices, with the counts of their lists read at once for all of them."""
+    if not records:
+        return []
+    counts = await v.store.end_device_counts([r.id for r in records])
+    default_post_rate = await v.post_rate("edev") if any(r.postRate is None for r in records) else None
+    none = EndDeviceCounts(0, 0, 0, 0)  # (one deleted since it was read)
+    return [_end_device(v, r, counts.get(r.id, none), default_post_rate) for r in records]
+
+
+def _end_device(v: Viewer, record: EndDeviceRecord, counts: EndDeviceCounts,
+                default_post_rate: int | None) -> model.EndDevice:
+    groups = counts.groups if record.enabled else 0
     # an aggregator subscribes through its own EndDevice (CSIP-AUS): the ones it acts for show it no list
     subscriptions = None if v.has_aggregator_end_device else model.ListLink(
-        href=paths.subscription_list(record.id), all=len(await store.subscriptions(record.id)))
-    post_rate = record.postRate if record.postRate is not None else await v.post_rate("edev")
+        href=paths.subscription_list(record.id), all=counts.subscriptions)
+    post_rate = record.postRate if record.postRate is not None else default_post_rate
     return model.EndDevice(
         href=paths.edev(record.id),
         subscribable=1,
-        DERListLink=model.ListLink(href=paths.der_list(record.id), all=ders),
+        DERListLink=model.ListLink(href=paths.der_list(record.id), all=counts.ders),
         deviceCategory=record.deviceCategory,
         lFDI=record.lFDI,
-        LogEventListLink=model.ListLink(href=paths.log_event_list(record.id), all=logs),
+        LogEventListLink=model.ListLink(href=paths.log_event_list(record.id), all=counts.log_events),
         sFDI=record.sFDI,
         changedTime=record.changedTime,
         enabled=record.enabled,
@@ -118,7 +131,7 @@ async def end_device_list(v: Viewer, start: int, limit: int, after: int | None =
     shown = leading[start:start + limit]
     page = await v.store.end_devices_visible_to(v.client.lfdi, max(0, start - len(leading)),
                                                 limit - len(shown), after)
-    shown += [await end_device(v, r) for r in page.items]
+    shown += await end_devices(v, list(page.items))
     return model.EndDeviceList(href=paths.EDEV_LIST, subscribable=1, all=page.all + len(leading),
                                results=len(shown), pollRate=await v.poll_rate("edev"), EndDevice=shown)
 
