@@ -13,7 +13,7 @@ from ..domain.registration import Refused
 from ..store import Store
 from ..xsd import SchemaSet
 from ..sep import paths
-from .cache import ResponseCache, answer_key, topics_read
+from .cache import UNKNOWN, ResponseCache, answer_key, topics_read
 from .http import INVALID_FORMAT, Problem, SepResponse, encode, error_response
 from .identity import ConnectionIdentities, ProxiedCertificates
 from .routes import ALL
@@ -49,16 +49,19 @@ def identify_and_cache(identities: ConnectionIdentities, cache: ResponseCache) -
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         lfdi = identities.lfdi(request)
         store = request.app[STORE]
-        if await store.client_revoked_at(lfdi) is not None:
-            raise Problem(403, "the operator has revoked this client certificate's access")
-        if not cache.cacheable(request):
-            request[CLIENT] = Client(lfdi, await store.is_aggregator(lfdi))
-            return await handler(request)
-        key = answer_key(request, request.app[CONFIG].max_list_limit)
+        key = answer_key(request, request.app[CONFIG].max_list_limit) if cache.cacheable(request) else None
         if key is None:
+            if await store.client_revoked_at(lfdi) is not None:
+                raise Problem(403, "the operator has revoked this client certificate's access")
             request[CLIENT] = Client(lfdi, await store.is_aggregator(lfdi))
             return await handler(request)
         version = await store.generations(topics_read(request.path))
+        revoked = cache.revoked_at(lfdi, version[0])
+        if revoked is UNKNOWN:
+            revoked = await store.client_revoked_at(lfdi)
+            cache.note_revoked_at(lfdi, version[0], revoked)
+        if revoked is not None:
+            raise Problem(403, "the operator has revoked this client certificate's access")
         now = request.app[CLOCK].now()
         response = cache.lookup(lfdi, key, version, now)
         if response is None:

@@ -73,6 +73,9 @@ def answer_key(request: web.Request, max_list_limit: int) -> str | None:
     return f"{request.path}?s={start or 0}&a={after}&l={limit or 1}"
 
 
+UNKNOWN = object()
+
+
 def topics_read(path: str) -> tuple[str, ...]:
     """The change counters (store.generations) whose data the answer at path may show: the global one,
     and the one of a resource family stored apart (see store.sqlite_generations)."""
@@ -96,9 +99,24 @@ class ResponseCache:
         self._by_client: dict[str, OrderedDict[str, Entry]] = {}
         self._held: dict[str, int] = {}  # caller -> bytes of its entries
         self._largest: list[tuple[int, str]] = []  # (-bytes, caller), possibly stale: checked when popped
+        # when callers' access was revoked (None: it is not), as of one global change counter
+        self._revoked: dict[str, int | None] = {}
+        self._revoked_as_of: int | None = None
 
     def cacheable(self, request: web.Request) -> bool:
         return self.max_bytes > 0 and request.method in ("GET", "HEAD")
+
+    def revoked_at(self, caller: str, global_generation: int) -> object:
+        """Whether the operator has revoked the caller's access, as last read while the global change counter
+        (which every revocation moves) stood where it stands; UNKNOWN if not read since."""
+        if global_generation != self._revoked_as_of:
+            return UNKNOWN
+        return self._revoked.get(caller, UNKNOWN)
+
+    def note_revoked_at(self, caller: str, global_generation: int, revoked: int | None) -> None:
+        if global_generation != self._revoked_as_of or len(self._revoked) > 100_000:
+            self._revoked, self._revoked_as_of = {}, global_generation
+        self._revoked[caller] = revoked
 
     def __len__(self) -> int:
         return sum(len(entries) for entries in self._by_client.values())
