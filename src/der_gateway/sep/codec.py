@@ -348,13 +348,20 @@ def to_data(obj: Any) -> dict[str, Any]:
     return data
 
 
+@functools.cache
+def _data_fields(cls: type) -> dict[str, tuple[type, bool] | None]:
+    """Each field of cls by name: None for a scalar, (dataclass, many) for a nested one."""
+    return {p.name: (p.nested, p.many) if p.nested is not None else None for p in plan(cls)}
+
+
 def from_data(cls: type[T], data: dict[str, Any]) -> T:
+    fields = _data_fields(cls)
     values: dict[str, Any] = {}
-    for p in plan(cls):
-        if p.name not in data:
+    for name, value in data.items():  # stored data holds the few fields set, the plan all of them
+        if name not in fields:
             continue
-        value = data[p.name]
-        if p.nested is not None:
-            value = [from_data(p.nested, v) for v in value] if p.many else from_data(p.nested, value)
-        values[p.name] = value
+        nested = fields[name]
+        if nested is not None:
+            value = [from_data(nested[0], v) for v in value] if nested[1] else from_data(nested[0], value)
+        values[name] = value
     return cls(**values)
