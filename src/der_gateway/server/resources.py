@@ -181,11 +181,11 @@ def _live_states(v: Viewer, records: list[ControlRecord], now: int) -> dict[int,
     """The states of a program's live events (operations.live_controls), noting on the viewer's horizon
     the next instant any of them, or the list they are shown in, changes: an event's state changes,
     it leaves the list (_over), or it falls out of the live window and stops counting for the others."""
-    events = [as_event(r) for r in records]
-    v.horizon.note(now, lifecycle.next_change(events, now))
+    states, changes_at = lifecycle.timeline([as_event(r) for r in records], now)
+    v.horizon.note(now, changes_at)
     later = [t for r in records for t in (_over(r), r.start + r.duration + RANDOMIZATION_LIMIT) if t > now]
     v.horizon.note(now, min(later, default=None))
-    return lifecycle.states_at(events, now)
+    return states
 
 
 async def program(v: Viewer, record: ProgramRecord) -> model.DERProgram:
@@ -231,8 +231,9 @@ async def single_control(v: Viewer, record: ControlRecord) -> model.DERControl:
     """One DERControl; its state is worked out from the events of its program that can bear on it."""
     now = v.clock.now()
     events = [as_event(r) for r in await v.store.controls(record.program_id, ending_after=record.start)]
-    v.horizon.note(now, lifecycle.next_change(events, now))
-    return control(record, lifecycle.states_at(events, now)[record.id])
+    states, changes_at = lifecycle.timeline(events, now)
+    v.horizon.note(now, changes_at)
+    return control(record, states[record.id])
 
 
 async def control_list(v: Viewer, program_id: int, start: int, limit: int, *,
