@@ -1,19 +1,27 @@
 """Throughput of der-gateway against a bare aiohttp handler serving the same bytes over the same TLS.
 
     python bench/bench_server.py [--seconds 10] [--connections 8] [--warmup 2] [--rounds 1]
-                                 [--json FILE] [--profile DIR] [--no-pin]
+                                 [--paths dcap,ders,...] [--no-cache] [--json FILE] [--profile DIR]
+                                 [--py-spy DIR] [--no-pin]
 
 One run:
 
 1. makes a throw-away PKI (der_gateway.pki.init_pki) and data directory;
 2. starts the real der-gateway server (start_server, profile "csip") in its own process, registers
    device1's EndDevice (POST /edev) and writes its DERStatus (PUT /edev/{id}/der/1/ders) with
-   device1's certificate, then fetches /dcap and the DERStatus back;
+   device1's certificate; the aggregator registers 20 EndDevices; then, through the store's own
+   code on the same SQLite file, a group holding device1 is assigned a program with five events
+   (two active all day, three scheduled for the coming days, so that no answer changes during the
+   run); then it fetches each measured resource back with the certificate that will load it:
+     dcap      /dcap                       ders      /edev/{id}/der/1/ders
+     edev      /edev/{id}                  fsa       /edev/{id}/fsa?l=10
+     derp      /fsa/{g}/derp?l=10          derc      /derp/{p}/derc?l=10 (DERControlList)
+     actderc   /derp/{p}/actderc?l=10      edevlist  /edev?l=20, as the aggregator
 3. starts a baseline server in its own process: a bare aiohttp application behind the same TLS
    context (der_gateway.tls.server_context: TLS 1.2, ECDHE-ECDSA-AES128-CCM8, client certificate
-   required) whose two handlers return exactly the bytes fetched in step 2, as application/sep+xml;
+   required) whose handlers return exactly the bytes fetched in step 2, as application/sep+xml;
 4. for each path, and for each server in turn (never both at once), runs the same load generator in
-   a separate process: N mutual-TLS keep-alive HTTP/1.1 connections (device1's certificate), driven
+   a separate process: N mutual-TLS keep-alive HTTP/1.1 connections (the fetching certificate), driven
    by one thread on epoll (non-blocking ssl sockets, no GIL hand-offs); each connection sends a GET,
    reads the head up to CRLFCRLF and Content-Length body bytes, checks the status is 200 and the
    body is the expected bytes (every response: a length test and a memcmp), and sends the next;
@@ -266,24 +274,24 @@ def _cpu_seconds(pid: int) -> float | None:
 
 
 def _load(conn: Any, cpu: int | None, port: int, certs_dir: str, path: str, expected: bytes,
-          connections: int, warmup: float, seconds: float, server_pid: int) -> None:
+          connections: int, warmup: float, seconds: float, server_pid: int, client: str = DEVICE) -> None:
     _pin(cpu)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         conn.send(("done", _run_load(port, Path(certs_dir), path, expected, connections, warmup, seconds,
-                                     server_pid, lambda: conn.send(("measuring", None)))))
+                                     server_pid, lambda: conn.send(("measuring", None)), client)))
     except BaseException:
         conn.send(("error", traceback.format_exc()))
 
 
 def _run_load(port: int, certs_dir: Path, path: str, expected: bytes, connections: int, warmup: float,
-              seconds: float, server_pid: int, measuring: Any = None) -> dict[str, Any]:
+              seconds: float, server_pid: int, measuring: Any = None, client: str = DEVICE) -> dict[str, Any]:
     """One thread, non-blocking sockets on epoll: no GIL hand-offs between connections."""
     import selectors
 
     from der_gateway.tls import client_context
 
-    ctx = client_context(certs_dir, DEVICE)
+    ctx = client_context(certs_dir, client)
     request = f"GET {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\nAccept: {SEP_XML}\r\n\r\n".encode()
     expected_len = len(expected)
     conns = [Connection(ctx, port) for _ in range(connections)]  # handshakes before the clock starts
@@ -382,12 +390,12 @@ def _run_load(port: int, certs_dir: Path, path: str, expected: bytes, connection
 
 
 def run_load(ctx: Any, cpu: int | None, server: ServerProcess, certs_dir: Path, path: str, expected: bytes,
-             args: argparse.Namespace, live: list[Any]) -> dict[str, Any]:
+             args: argparse.Namespace, live: list[Any], client: str = DEVICE) -> dict[str, Any]:
     """One measurement in a fresh load process; with --py-spy, samples the server during the window."""
     parent, child = ctx.Pipe()
     process = ctx.Process(target=_load, name="bench-load", daemon=True, args=(
         child, cpu, server.port, str(certs_dir), path, expected, args.connections, args.warmup, args.seconds,
-        server.pid))
+        server.pid, client))
     live.append(process)
     process.start()
     child.close()
@@ -423,7 +431,7 @@ def start_py_spy(args: argparse.Namespace, cpu: int | None, server: ServerProces
     Writes collapsed stacks (one "frame;frame;... count" per line, busy samples only) to
     DIR/KIND-PATH.txt; bench/profile_summary.py turns them into per-function shares.
     """
-    name = path.strip("/").replace("/", "_") or "root"
+    name = path.partition("?")[0].strip("/").replace("/", "_") or "root"
     out = args.py_spy / f"{server.kind}-{name}.txt"
     exe = os.environ.get("PY_SPY") or shutil.which("py-spy") or "py-spy"
     return subprocess.Popen(
@@ -435,8 +443,48 @@ def start_py_spy(args: argparse.Namespace, cpu: int | None, server: ServerProces
 
 # ---------------------------------------------------------------------------------------------
 
-def register_device(certs_dir: Path, port: int) -> dict[str, bytes]:
-    """device1 registers and writes its DERStatus; returns {path: bytes the server returned}."""
+AGGREGATOR = "aggregator"
+AGGREGATED = 20  # EndDevices the aggregator registers
+PATHS = ("dcap", "ders", "edev", "fsa", "derp", "derc", "actderc", "edevlist")
+
+
+async def _plant_program(data_dir: Path, edev_id: int) -> tuple[int, int]:
+    """Through the store's own code, on the server's file: a group holding the EndDevice, assigned a
+    program with five events, none changing state for a day.  Returns (group id, program id)."""
+    from der_gateway.clock import SystemClock
+    from der_gateway.domain.identifiers import Pen, new_mrid
+    from der_gateway.sep import model
+    from der_gateway.server import operations
+    from der_gateway.store.sqlite import SQLiteStore
+
+    pen, clock = Pen(40732), SystemClock()
+    store = await SQLiteStore.open(data_dir)
+    try:
+        group = await store.create_group(new_mrid(pen), "feeder 7")
+        await store.set_membership(group, [edev_id], True)
+        program = await store.create_program(new_mrid(pen), "curtailment", 1)
+        await store.set_group_program(group, program, True)
+        now, day = clock.now(), 86400
+        for start, duration, base in ((now - 600, 2 * day, {"opModMaxLimW": 5000}),
+                                      (now - 600, 2 * day, {"opModConnect": True}),
+                                      (now + 3 * day, 3600, {"opModMaxLimW": 3000}),
+                                      (now + 4 * day, 3600, {"opModFixedW": 50}),
+                                      (now + 5 * day, 3600, {"opModEnergize": False})):
+            await operations.create_event(store, clock, pen, program, model.DERControl(
+                mRID="", creationTime=0, interval=model.DateTimeInterval(start=start, duration=duration),
+                EventStatus=model.EventStatus(currentStatus=0, dateTime=0, potentiallySuperseded=False),
+                DERControlBase=model.DERControlBase(**base), responseRequired="03",
+                randomizeStart=60 if start > now else None))
+        return group, program
+    finally:
+        await store.close()
+
+
+def register_device(certs_dir: Path, port: int, data_dir: Path | None = None) -> dict[str, tuple[str, str, bytes]]:
+    """device1 registers and writes its DERStatus, the aggregator registers its EndDevices, device1 is
+    given a program with events (data_dir: the server's); returns {name: (path, client, bytes returned)}."""
+    import secrets
+
     from der_gateway import pki
     from der_gateway.sep import codec
     from der_gateway.tls import client_context
@@ -444,6 +492,7 @@ def register_device(certs_dir: Path, port: int) -> dict[str, bytes]:
 
     me = next(c for c in pki.read_manifest(certs_dir) if c.name == DEVICE)
     c = Connection(client_context(certs_dir, DEVICE), port)
+    agg = Connection(client_context(certs_dir, AGGREGATOR), port)
     try:
         status, headers, _ = c.request("POST", "/edev", documents.end_device(me.lfdi))
         if status != 201:
@@ -453,15 +502,28 @@ def register_device(certs_dir: Path, port: int) -> dict[str, bytes]:
         status, headers, _ = c.request("PUT", ders, codec.encode(documents.der_status()))
         if status != 204:
             raise RuntimeError(f"PUT {ders} answered {status} {headers.get('x-reason', '')}")
+        targets = {"dcap": ("/dcap", DEVICE), "ders": (ders, DEVICE)}
+        if data_dir is not None:
+            for _ in range(AGGREGATED):
+                status, headers, _ = agg.request("POST", "/edev", documents.end_device(secrets.token_hex(20).upper()))
+                if status != 201:
+                    raise RuntimeError(f"POST /edev as the aggregator answered {status} {headers.get('x-reason')}")
+            group, program = asyncio.run(_plant_program(data_dir, int(edev.rsplit("/", 1)[1])))
+            targets.update({
+                "edev": (edev, DEVICE), "fsa": (f"{edev}/fsa?l=10", DEVICE),
+                "derp": (f"/fsa/{group}/derp?l=10", DEVICE), "derc": (f"/derp/{program}/derc?l=10", DEVICE),
+                "actderc": (f"/derp/{program}/actderc?l=10", DEVICE),
+                "edevlist": (f"/edev?l={AGGREGATED}", AGGREGATOR)})
         found = {}
-        for path in ("/dcap", ders):
-            status, headers, body = c.request("GET", path)
+        for name, (path, client) in targets.items():
+            status, headers, body = (c if client == DEVICE else agg).request("GET", path)
             if status != 200 or not headers.get("content-type", "").startswith(SEP_XML) or not body:
                 raise RuntimeError(f"GET {path} answered {status} {headers}")
-            found[path] = body
+            found[name] = (path, client, body)
         return found
     finally:
         c.close()
+        agg.close()
 
 
 def check_baseline(certs_dir: Path, port: int, expected: dict[str, bytes]) -> None:
@@ -490,7 +552,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--py-spy", type=Path, metavar="DIR",
                         help="sample each server with py-spy (PY_SPY or PATH) during each measured window; "
                              "collapsed stacks to DIR")
-    parser.add_argument("--paths", default="dcap,ders", help="which of dcap,ders to measure (default both)")
+    parser.add_argument("--paths", default=",".join(PATHS),
+                        help=f"which of {','.join(PATHS)} to measure (default all)")
     parser.add_argument("--no-pin", action="store_true", help="do not pin the servers and the load to CPUs")
     parser.add_argument("--no-cache", action="store_true",
                         help="run der-gateway without its response cache (every GET rebuilt from the store)")
@@ -509,9 +572,9 @@ def main(argv: list[str] | None = None) -> int:
     for directory in (args.profile, args.py_spy):
         if directory:
             directory.mkdir(parents=True, exist_ok=True)
-    wanted = {p.strip() for p in args.paths.split(",") if p.strip()}
-    if not wanted or wanted - {"dcap", "ders"}:
-        parser.error("--paths takes dcap, ders or dcap,ders")
+    wanted = [p.strip() for p in args.paths.split(",") if p.strip()]
+    if not wanted or set(wanted) - set(PATHS):
+        parser.error(f"--paths takes a comma-separated list of {', '.join(PATHS)}")
 
     ctx = mp.get_context("spawn")
     servers: list[ServerProcess] = []
@@ -528,29 +591,31 @@ def main(argv: list[str] | None = None) -> int:
                               "certs_dir": certs_dir,
                               "response_cache_bytes": 0 if args.no_cache else 64 * 1024 * 1024})
         servers.append(real)
-        documents = register_device(certs_dir, real.port)
+        fetched = register_device(certs_dir, real.port, data_dir)
         print(f"  der-gateway server pid {real.pid}, port {real.port}", file=sys.stderr)
+        documents = {path: body for path, _, body in fetched.values()}
 
         base = ServerProcess(ctx, "baseline", server_cpu,
                              str(args.profile / "baseline.prof") if args.profile else None,
-                             {"documents": documents, "certs_dir": str(certs_dir)})
+                             {"documents": {p.partition("?")[0]: b for p, b in documents.items()},
+                              "certs_dir": str(certs_dir)})
         servers.append(base)
         check_baseline(certs_dir, base.port, documents)
         print(f"  baseline server pid {base.pid}, port {base.port}", file=sys.stderr, flush=True)
-        measured = {p: b for p, b in documents.items() if p.rsplit("/", 1)[-1] in wanted}
+        measured = {fetched[name][0]: (fetched[name][1], fetched[name][2]) for name in wanted}
 
         samples: dict[str, dict[str, list[dict[str, Any]]]] = {
             p: {"der-gateway": [], "baseline": []} for p in measured}
         failed = False
         for r in range(args.rounds):
-            for path, body in measured.items():
+            for path, (client, body) in measured.items():
                 order = (real, base) if r % 2 == 0 else (base, real)
                 for server in order:
-                    result = run_load(ctx, load_cpu, server, certs_dir, path, body, args, live)
+                    result = run_load(ctx, load_cpu, server, certs_dir, path, body, args, live, client)
                     samples[path][server.kind].append(result)
                     errors = (f"  ERRORS {result['error_count']}: {result['errors'][:2]}"
                               if result["error_count"] else "")
-                    print(f"  round {r + 1} {server.kind:11} GET {path:22} {result['rps']:9.0f} req/s  "
+                    print(f"  round {r + 1} {server.kind:11} GET {path:26} {result['rps']:9.0f} req/s  "
                           f"server CPU {_pct(result['server_cpu_pct'])}  load CPU {_pct(result['load_cpu_pct'])}"
                           + errors, file=sys.stderr, flush=True)
                     failed |= result["error_count"] > 0
@@ -610,7 +675,7 @@ def print_report(report: dict[str, Any]) -> None:
           f"{report['openssl']}")
     print(f"machine:  {report['cpus']} CPUs, {report['platform']}; servers and load "
           f"{'pinned to separate CPUs' if report['pinned'] else 'not pinned'}")
-    print(f"load:     {report['connections']} mutual-TLS keep-alive connections (device1), "
+    print(f"load:     {report['connections']} mutual-TLS keep-alive connections (device1; the aggregator for /edev), "
           f"{report['warmup_s']:g} s warm-up, {report['seconds']:g} s measured, "
           f"{report['rounds']} round(s), median" + ("; SERVERS PROFILED" if report["profiled"] else ""))
     print()

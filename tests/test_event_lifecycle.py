@@ -1,7 +1,7 @@
 """The event lifecycle as plain logic: scheduling, activity, supersession, cancellation, primacy."""
 
 from der_gateway.domain.events import (Event, ProgramEventStatus as P, Status, in_force, next_change, state_at,
-                                       states_at)
+                                       states_at, timeline)
 
 MAX_W = frozenset({"opModMaxLimW"})
 MAX_W_AND_VAR = frozenset({"opModMaxLimW", "opModFixedVar"})
@@ -134,3 +134,13 @@ def test_states_at_agrees_with_comparing_every_pair():
                                 modes=rng.choice(modes), cancelled_at=cancelled))
         for now in (0, 1000, 2500, 4000, 6000):
             assert states_at(events, now) == {e.id: state_at(e, events, now) for e in events}
+
+
+def test_timeline_is_states_at_and_next_change_at_once():
+    program = [event(1, created=100, start=200, duration=200), event(2, created=150, start=300, duration=200),
+               event(3, created=160, start=250, duration=100, modes=MAX_W_AND_VAR, cancelled_at=280),
+               event(4, created=500, start=450, duration=100, randomized=True)]
+    for now in range(90, 620, 5):
+        assert timeline(program, now) == (states_at(program, now), next_change(program, now))
+    assert next_change(program, 270) == 280  # the cancellation
+    assert next_change(program, 460) == 500  # a creation stamped later than now

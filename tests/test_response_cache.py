@@ -101,3 +101,17 @@ def test_eviction_takes_from_the_largest_holder_first():
     assert cache.lookup("greedy", "/edev/1/lel?s=39&a=&l=1", 1) is not None  # its newest stay
     assert cache.lookup("greedy", "/edev/1/lel?s=0&a=&l=1", 1) is None
     assert cache.lookup("small", "/edev/0?s=0&a=&l=1", 2) is None  # another store version: not served
+
+
+async def test_a_revocation_from_another_process_is_seen_at_once(harness, identities):
+    device = harness.client("device1")
+    edev = (await device.post("/edev", documents.end_device(identities["device1"].lfdi))).headers["Location"]
+    assert (await device.get(edev)).status == 200
+    assert (await device.get(edev)).status == 200  # from the cache, with the caller's access as last read
+    conn = sqlite3.connect(harness.server.store.path)
+    with conn:
+        conn.execute("INSERT INTO revoked_clients (lfdi, revoked) VALUES (?, 1700000000)",
+                      (identities["device1"].lfdi,))
+    conn.close()
+    refused = await device.get(edev)
+    assert refused.status == 403 and "revoked" in refused.reason

@@ -48,8 +48,9 @@ class Config:
     keepalive_timeout: float = 75.0
     max_body_bytes: int = 64 * 1024
     max_list_limit: int = 500
-    # Encoded GET answers kept until the store changes (server/cache.py), at most this many bytes in all;
-    # when full, the caller holding the most gives way first.  0: no cache.
+    # Encoded GET answers kept until what they show changes, or an event document until its next event
+    # instant (server/cache.py), at most this many bytes in all; when full, the caller holding the most
+    # gives way first.  0: no cache.
     response_cache_bytes: int = 64 * 1024 * 1024
     timezone: str = "UTC"
     time_quality: int = 4

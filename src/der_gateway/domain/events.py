@@ -95,9 +95,12 @@ def potentially_superseded_at(event: Event, program_events: list[Event]) -> int 
 
 def state_at(event: Event, program_events: list[Event], now: int) -> EventState:
     """The event's state at now; program_events are all events of its program (it may be among them)."""
+    return _state(event, program_events, now, superseded_at(event, program_events))
+
+
+def _state(event: Event, program_events: list[Event], now: int, superseded: int | None) -> EventState:
     flagged = potentially_superseded_at(event, program_events)
     flagged = flagged if flagged is not None and flagged <= now else None
-    superseded = superseded_at(event, program_events)
     cancelled = event.cancelled_at
     if cancelled is not None and cancelled <= now and (superseded is None or cancelled <= superseded):
         status = Status.CANCELLED_WITH_RANDOMIZATION if event.randomized else Status.CANCELLED
@@ -134,16 +137,30 @@ def states_at(program_events: list[Event], now: int) -> dict[int, EventState]:
 
 
 def next_change(program_events: list[Event], now: int) -> int | None:
-    """The next instant after now at which some event's state changes, if any."""
+    """The next instant after now at which some event's state changes, if any.
+
+    Besides starts, ends and supersessions, a cancellation or a creation stamped later than now
+    (a clock set back) changes a state when its time comes."""
+    return timeline(program_events, now, states=False)[1]
+
+
+def timeline(program_events: list[Event], now: int, states: bool = True) -> tuple[dict[int, EventState], int | None]:
+    """states_at and next_change at once, each event's neighbours and supersession worked out once."""
     overlaps = _Overlaps(program_events)
+    found: dict[int, EventState] = {}
     moments = set()
     for event in program_events:
-        moments.update((event.start, event.end))
-        superseded = superseded_at(event, overlaps.of(event))
+        near = overlaps.of(event)
+        superseded = superseded_at(event, near)
+        if states:
+            found[event.id] = _state(event, near, now, superseded)
+        moments.update((event.start, event.end, event.creation_time))
+        if event.cancelled_at is not None:
+            moments.add(event.cancelled_at)
         if superseded is not None:
             moments.add(superseded)
     future = [t for t in moments if t > now]
-    return min(future) if future else None
+    return found, min(future) if future else None
 
 
 def in_force(candidates: list[tuple[int, Event, EventState]]) -> Event | None:

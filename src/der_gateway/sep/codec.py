@@ -91,34 +91,69 @@ XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 XSI_TYPE = f"{{{XSI_NS}}}type"
 
 
+def _text(value: Any) -> str:
+    return _scalar_text(value).translate(_TEXT_ESCAPES)
+
+
+def _attr(value: Any) -> str:
+    return _scalar_text(value).translate(_ATTR_ESCAPES)
+
+
+# how a scalar of a field's declared type is written, as an expression of v; anything else through _text/_attr
+_TEXT_OF = {int: "(str({v}) if type({v}) is int else _text({v}))",
+            bool: "('true' if {v} is True else 'false' if {v} is False else _text({v}))",
+            str: "({v}.translate(_TEXT_ESCAPES) if type({v}) is str else _text({v}))"}
+_WRITERS: dict[type, Any] = {}
+
+
+def _writer(cls: type) -> Any:
+    """A function writing an instance of cls, made once per class from its plan: the fields in order, each
+    left out when unset, the attributes gathered onto the start tag.  It does what a loop over plan(cls)
+    would, without looking the plan up field by field (encoding is a large part of serving a GET)."""
+    found = _WRITERS.get(cls)
+    if found is not None:
+        return found
+    env: dict[str, Any] = {"_text": _text, "_attr": _attr, "_TEXT_ESCAPES": _TEXT_ESCAPES, "_WRITERS": _WRITERS,
+                           "_writer": _writer}
+    lines = ["def write(obj, tag, out, uses, head_extra, declared):",
+             "    attrs = ''",
+             "    if declared is not None and type(obj) is not declared:  # a derived type in a base-typed slot",
+             "        attrs = ' xsi:type=\"' + type(obj).__name__ + '\"'",
+             "        uses[1] = True",
+             "    start = len(out)",
+             "    out.append('')"]
+    for i, p in enumerate(plan(cls)):
+        lines.append(f"    v = obj.{p.name}")
+        if p.attribute:
+            lines.append(f"    if v is not None: attrs += ' {p.name}=\"' + _attr(v) + '\"'")
+            continue
+        lines.append("    if v:" if p.many else "    if v is not None:")
+        if p.csipaus:
+            lines.append("        uses[0] = True")
+        indent, item = "        ", "v"
+        if p.many:
+            lines.append("        for x in v:")
+            indent, item = "            ", "x"
+        if p.scalar is None:
+            env[f"nested{i}"] = p.nested
+            lines.append(f"{indent}(_WRITERS.get(type({item})) or _writer(type({item})))"
+                         f"({item}, '{p.tag}', out, uses, '', nested{i})")
+        else:
+            text = _TEXT_OF.get(p.scalar, "_text({v})").format(v=item)
+            lines.append(f"{indent}out.append('<{p.tag}>' + {text} + '</{p.tag}>')")
+    lines += ["    if len(out) > start + 1:",
+              "        out[start] = '<' + tag + head_extra + attrs + '>'",
+              "        out.append('</' + tag + '>')",
+              "    else:",
+              "        out[start] = '<' + tag + head_extra + attrs + '/>'"]
+    exec("\n".join(lines), env)  # noqa: S102 - source made above from the model's own field names
+    _WRITERS[cls] = env["write"]
+    return env["write"]
+
+
 def _write(obj: Any, tag: str, out: list[str], uses: list[bool], head_extra: str = "",
            declared: type | None = None) -> None:
-    attrs = []
-    if declared is not None and type(obj) is not declared:  # a derived type in a base-typed slot
-        attrs.append(f' xsi:type="{type(obj).__name__}"')
-        uses[1] = True
-    body: list[str] = []
-    for p in plan(type(obj)):
-        value = getattr(obj, p.name)
-        if value is None or (p.many and not value):
-            continue
-        if p.attribute:
-            attrs.append(f' {p.name}="{_scalar_text(value).translate(_ATTR_ESCAPES)}"')
-            continue
-        if p.csipaus:
-            uses[0] = True
-        for item in value if p.many else (value,):
-            if p.scalar is None:
-                _write(item, p.tag, body, uses, declared=p.nested)
-            else:
-                body.append(f"<{p.tag}>{_scalar_text(item).translate(_TEXT_ESCAPES)}</{p.tag}>")
-    open_tag = f"<{tag}{head_extra}{''.join(attrs)}"
-    if body:
-        out.append(f"{open_tag}>")
-        out.extend(body)
-        out.append(f"</{tag}>")
-    else:
-        out.append(f"{open_tag}/>")
+    _writer(type(obj))(obj, tag, out, uses, head_extra, declared)
 
 
 def encode(obj: Any, *, csipaus: bool = False, comment: str | None = None) -> bytes:
@@ -313,13 +348,20 @@ def to_data(obj: Any) -> dict[str, Any]:
     return data
 
 
+@functools.cache
+def _data_fields(cls: type) -> dict[str, tuple[type, bool] | None]:
+    """Each field of cls by name: None for a scalar, (dataclass, many) for a nested one."""
+    return {p.name: (p.nested, p.many) if p.nested is not None else None for p in plan(cls)}
+
+
 def from_data(cls: type[T], data: dict[str, Any]) -> T:
+    fields = _data_fields(cls)
     values: dict[str, Any] = {}
-    for p in plan(cls):
-        if p.name not in data:
+    for name, value in data.items():  # stored data holds the few fields set, the plan all of them
+        if name not in fields:
             continue
-        value = data[p.name]
-        if p.nested is not None:
-            value = [from_data(p.nested, v) for v in value] if p.many else from_data(p.nested, value)
-        values[p.name] = value
+        nested = fields[name]
+        if nested is not None:
+            value = [from_data(nested[0], v) for v in value] if nested[1] else from_data(nested[0], value)
+        values[name] = value
     return cls(**values)

@@ -14,7 +14,7 @@ from ..refusal_status import status_of
 from ..store import Store
 from ..xsd import SchemaSet
 from ..sep import paths
-from .cache import ResponseCache, answer_key
+from .cache import UNKNOWN, ResponseCache, answer_key, topics_read
 from .http import INVALID_FORMAT, Problem, SepResponse, encode, error_response
 from .identity import ConnectionIdentities, ProxiedCertificates
 from .routes import ALL
@@ -44,27 +44,31 @@ async def answer_problems(request: web.Request, handler: Handler) -> web.StreamR
 
 def identify_and_cache(identities: ConnectionIdentities, cache: ResponseCache) -> Callable:
     """Names the caller, refuses it if the operator has revoked its access, then answers a repeated
-    GET from the cache while the store is unchanged."""
+    GET from the cache while the store is unchanged and, for an answer built from the clock, until it changes."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         lfdi = identities.lfdi(request)
         store = request.app[STORE]
-        if await store.client_revoked_at(lfdi) is not None:
-            raise Problem(403, "the operator has revoked this client certificate's access")
-        if not cache.cacheable(request):
-            request[CLIENT] = Client(lfdi, await store.is_aggregator(lfdi))
-            return await handler(request)
-        key = answer_key(request, request.app[CONFIG].max_list_limit)
+        key = answer_key(request, request.app[CONFIG].max_list_limit) if cache.cacheable(request) else None
         if key is None:
+            if await store.client_revoked_at(lfdi) is not None:
+                raise Problem(403, "the operator has revoked this client certificate's access")
             request[CLIENT] = Client(lfdi, await store.is_aggregator(lfdi))
             return await handler(request)
-        version = await store.version()
-        response = cache.lookup(lfdi, key, version)
+        version = await store.generations(topics_read(request.path))
+        revoked = cache.revoked_at(lfdi, version[0])
+        if revoked is UNKNOWN:
+            revoked = await store.client_revoked_at(lfdi)
+            cache.note_revoked_at(lfdi, version[0], revoked)
+        if revoked is not None:
+            raise Problem(403, "the operator has revoked this client certificate's access")
+        now = request.app[CLOCK].now()
+        response = cache.lookup(lfdi, key, version, now)
         if response is None:
             request[CLIENT] = Client(lfdi, await store.is_aggregator(lfdi))
             response = await handler(request)
-            cache.keep(lfdi, key, version, response)
+            cache.keep(lfdi, key, version, response, now)
         return response
 
     return middleware

@@ -65,16 +65,30 @@ def printable(text: str) -> str:
 
 
 class SepResponse(web.Response):
-    """A 2030.5 resource to answer with; the application's middleware writes its body (http.encode)."""
+    """A 2030.5 resource to answer with; the application's middleware writes its body (http.encode).
+
+    An answer built from the clock says so (timed): built_at is the latest time it was built from, changes_at
+    the instant it next reads differently without a write (None: never); the response cache keeps it
+    for that span only."""
 
     def __init__(self, resource: Any, status: int = 200, location: str | None = None) -> None:
         super().__init__(status=status, content_type=SEP_XML,
                          headers={"Location": location} if location else None)
         self.resource = resource
+        self.timed = False
+        self.built_at: int | None = None
+        self.changes_at: int | None = None
 
 
 def sep_response(resource: Any, status: int = 200, location: str | None = None) -> SepResponse:
     return SepResponse(resource, status, location)
+
+
+def timed_response(resource: Any, horizon: Any) -> SepResponse:
+    """A resource built from the clock, with the span it holds for (a resources.Horizon: since, until)."""
+    response = SepResponse(resource)
+    response.timed, response.built_at, response.changes_at = True, horizon.since, horizon.until
+    return response
 
 
 def created(location: str) -> web.Response:

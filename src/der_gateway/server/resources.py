@@ -7,14 +7,30 @@ carries exactly what a GET of the subscribed resource would return.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..clock import Clock
 from ..config import Config
+from ..domain import events as lifecycle
 from ..domain.clients import Client
 from ..sep import codec, model, paths
 from ..store import ControlRecord, EndDeviceRecord, GroupRecord, ProgramRecord
-from .operations import event_states, live_controls
+from ..store.base import EndDeviceCounts
+from .operations import RANDOMIZATION_LIMIT, as_event, event_states, live_controls
+
+
+class Horizon:
+    """The earliest instant after which a representation built now may read differently without any write:
+    each builder that reads the clock notes the next instant its answer changes."""
+
+    def __init__(self) -> None:
+        self.since: int | None = None  # the latest time read
+        self.until: int | None = None  # None: nothing built so far changes with the time
+
+    def note(self, now: int, instant: int | None) -> None:
+        self.since = now if self.since is None else max(self.since, now)
+        if instant is not None and (self.until is None or instant < self.until):
+            self.until = instant
 
 
 @dataclass(frozen=True)
@@ -25,6 +41,7 @@ class Viewer:
     config: Config
     clock: Clock
     client: Client
+    horizon: Horizon = field(default_factory=Horizon)
 
     async def poll_rate(self, resource: str) -> int:
         rate = (await self.store.rates()).get(resource, (None, None))[0]
@@ -49,21 +66,33 @@ class Viewer:
 # -- EndDevice and FunctionSetAssignments ---------------------------------------
 
 async def end_device(v: Viewer, record: EndDeviceRecord) -> model.EndDevice:
-    store = v.store
-    ders = len(await store.der_numbers(record.id))
-    logs = (await store.log_events(record.id, 0, 0)).all
-    groups = len(await store.groups_of(record.id)) if record.enabled else 0
+    return (await end_devices(v, [record]))[0]
+
+
+async def end_devices(v: Viewer, records: list[EndDeviceRecord]) -> list[model.EndDevice]:
+    """EndDevices, with the counts of their lists read at once for all of them."""
+    if not records:
+        return []
+    counts = await v.store.end_device_counts([r.id for r in records])
+    default_post_rate = await v.post_rate("edev") if any(r.postRate is None for r in records) else None
+    none = EndDeviceCounts(0, 0, 0, 0)  # (one deleted since it was read)
+    return [_end_device(v, r, counts.get(r.id, none), default_post_rate) for r in records]
+
+
+def _end_device(v: Viewer, record: EndDeviceRecord, counts: EndDeviceCounts,
+                default_post_rate: int | None) -> model.EndDevice:
+    groups = counts.groups if record.enabled else 0
     # an aggregator subscribes through its own EndDevice (CSIP-AUS): the ones it acts for show it no list
     subscriptions = None if v.has_aggregator_end_device else model.ListLink(
-        href=paths.subscription_list(record.id), all=len(await store.subscriptions(record.id)))
-    post_rate = record.postRate if record.postRate is not None else await v.post_rate("edev")
+        href=paths.subscription_list(record.id), all=counts.subscriptions)
+    post_rate = record.postRate if record.postRate is not None else default_post_rate
     return model.EndDevice(
         href=paths.edev(record.id),
         subscribable=1,
-        DERListLink=model.ListLink(href=paths.der_list(record.id), all=ders),
+        DERListLink=model.ListLink(href=paths.der_list(record.id), all=counts.ders),
         deviceCategory=record.deviceCategory,
         lFDI=record.lFDI,
-        LogEventListLink=model.ListLink(href=paths.log_event_list(record.id), all=logs),
+        LogEventListLink=model.ListLink(href=paths.log_event_list(record.id), all=counts.log_events),
         sFDI=record.sFDI,
         changedTime=record.changedTime,
         enabled=record.enabled,
@@ -102,7 +131,7 @@ async def end_device_list(v: Viewer, start: int, limit: int, after: int | None =
     shown = leading[start:start + limit]
     page = await v.store.end_devices_visible_to(v.client.lfdi, max(0, start - len(leading)),
                                                 limit - len(shown), after)
-    shown += [await end_device(v, r) for r in page.items]
+    shown += await end_devices(v, list(page.items))
     return model.EndDeviceList(href=paths.EDEV_LIST, subscribable=1, all=page.all + len(leading),
                                results=len(shown), pollRate=await v.poll_rate("edev"), EndDevice=shown)
 
@@ -137,18 +166,32 @@ async def fsa_list(v: Viewer, record: EndDeviceRecord, start: int, limit: int) -
 
 # -- DERProgram and what hangs off it -----------------------------------------------
 
+def _over(r: ControlRecord) -> int:
+    """When an event leaves the DERControlList: its end, counting randomization."""
+    spread = max(abs(r.data.get("randomizeStart") or 0), abs(r.data.get("randomizeDuration") or 0))
+    return r.start + r.duration + spread
+
+
 def _visible_controls(records: list[ControlRecord], now: int) -> list[ControlRecord]:
     """Events not yet over, counting randomization; cancelled and superseded ones stay until then."""
-    def over(r: ControlRecord) -> int:
-        spread = max(abs(r.data.get("randomizeStart") or 0), abs(r.data.get("randomizeDuration") or 0))
-        return r.start + r.duration + spread
-    return [r for r in records if over(r) > now]
+    return [r for r in records if _over(r) > now]
+
+
+def _live_states(v: Viewer, records: list[ControlRecord], now: int) -> dict[int, lifecycle.EventState]:
+    """The states of a program's live events (operations.live_controls), noting on the viewer's horizon
+    the next instant any of them, or the list they are shown in, changes: an event's state changes,
+    it leaves the list (_over), or it falls out of the live window and stops counting for the others."""
+    states, changes_at = lifecycle.timeline([as_event(r) for r in records], now)
+    v.horizon.note(now, changes_at)
+    later = [t for r in records for t in (_over(r), r.start + r.duration + RANDOMIZATION_LIMIT) if t > now]
+    v.horizon.note(now, min(later, default=None))
+    return states
 
 
 async def program(v: Viewer, record: ProgramRecord) -> model.DERProgram:
     store, now = v.store, v.clock.now()
     controls = await live_controls(store, record.id, now)
-    states = event_states(controls, now)
+    states = _live_states(v, controls, now)
     visible = _visible_controls(controls, now)
     return model.DERProgram(
         href=paths.program(record.id), subscribable=0, mRID=record.mRID, description=record.description,
@@ -184,11 +227,20 @@ def control(record: ControlRecord, state) -> model.DERControl:
     return der_control
 
 
+async def single_control(v: Viewer, record: ControlRecord) -> model.DERControl:
+    """One DERControl; its state is worked out from the events of its program that can bear on it."""
+    now = v.clock.now()
+    events = [as_event(r) for r in await v.store.controls(record.program_id, ending_after=record.start)]
+    states, changes_at = lifecycle.timeline(events, now)
+    v.horizon.note(now, changes_at)
+    return control(record, states[record.id])
+
+
 async def control_list(v: Viewer, program_id: int, start: int, limit: int, *,
                        active_only: bool = False) -> model.DERControlList:
     now = v.clock.now()
     records = await live_controls(v.store, program_id, now)
-    states = event_states(records, now)
+    states = _live_states(v, records, now)
     chosen = [r for r in _visible_controls(records, now) if not active_only or states[r.id].active]
     shown = chosen[start:start + limit]
     href = paths.active_control_list(program_id) if active_only else paths.control_list(program_id)

@@ -9,7 +9,7 @@ change is durable.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, Sequence, TypeVar
 
 T = TypeVar("T")
 
@@ -35,6 +35,15 @@ class EndDeviceRecord:
     enabled: bool = True
     postRate: int | None = None
     connectionPointId: str | None = None
+
+
+@dataclass(frozen=True)
+class EndDeviceCounts:
+    """How many of each list an EndDevice links to holds (its EndDevice representation shows them)."""
+    ders: int
+    log_events: int
+    groups: int
+    subscriptions: int
 
 
 class MridTaken(Exception):
@@ -94,6 +103,10 @@ class Store(Protocol):
 
     async def close(self) -> None: ...
     async def version(self) -> int: ...  # moves on with every committed change
+    # the change counters of topics (sqlite_generations): each moves on with every committed write to its data
+    async def generations(self, topics: Sequence[str]) -> tuple[int, ...]: ...
+    # the counts of several EndDevices' lists at once (ids not stored are left out)
+    async def end_device_counts(self, end_device_ids: Sequence[int]) -> dict[int, EndDeviceCounts]: ...
 
     # clients
     async def add_aggregator(self, lfdi: str, name: str) -> None: ...

@@ -20,7 +20,10 @@ from .base import (EndDeviceRecord, MeterReadingRecord, MirrorUsagePointRecord, 
                    ReadingSetRecord, ReadingTypeMissing)
 from ..domain.refusals import Conflict
 from .migrations import MIGRATIONS
+from . import sqlite_generations
 from .sqlite_control_plane import Changes, ControlPlaneStore, log_changes
+from .sqlite_counts import CountStore
+from .sqlite_generations import GenerationStore
 from .sqlite_utility import UtilityStore
 from .sqlite_sync import SyncStore
 
@@ -55,7 +58,7 @@ def _end_device(row: tuple) -> EndDeviceRecord:
                            enabled=bool(row[8]), postRate=row[9], connectionPointId=row[10])
 
 
-class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore):
+class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore, CountStore):
     def __init__(self, path: Path) -> None:
         self.path = path
         self._writer_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
@@ -77,6 +80,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore):
     def _open_writer(self) -> None:
         self._writer = _connect(self.path)
         migrate(self._writer)
+        sqlite_generations.install(self._writer)
 
     async def close(self) -> None:
         if self._reader is not None:

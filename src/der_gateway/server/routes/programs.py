@@ -6,8 +6,7 @@ from aiohttp import web
 
 from .. import resources
 from ..access import path_int, viewer, visible_end_device
-from ..http import Problem, paging, sep_response
-from ..operations import event_states
+from ..http import Problem, paging, sep_response, timed_response
 from ..state import CLIENT, STORE
 
 routes = web.RouteTableDef()
@@ -37,7 +36,8 @@ async def get_function_set_assignments(request: web.Request) -> web.Response:
 async def list_programs(request: web.Request) -> web.Response:
     group_id = await _visible_group(request)
     page = paging(request)
-    return sep_response(await resources.program_list(viewer(request), group_id, page.start, page.limit))
+    v = viewer(request)
+    return timed_response(await resources.program_list(v, group_id, page.start, page.limit), v.horizon)
 
 
 async def _visible_program(request: web.Request) -> int:
@@ -50,33 +50,35 @@ async def _visible_program(request: web.Request) -> int:
 @routes.get("/derp/{derp}")
 async def get_program(request: web.Request) -> web.Response:
     record = await request.app[STORE].program(await _visible_program(request))
-    return sep_response(await resources.program(viewer(request), record))
+    v = viewer(request)
+    return timed_response(await resources.program(v, record), v.horizon)
 
 
 @routes.get("/derp/{derp}/derc")
 async def list_controls(request: web.Request) -> web.Response:
     program_id = await _visible_program(request)
     page = paging(request)
-    return sep_response(await resources.control_list(viewer(request), program_id, page.start, page.limit))
+    v = viewer(request)
+    return timed_response(await resources.control_list(v, program_id, page.start, page.limit), v.horizon)
 
 
 @routes.get("/derp/{derp}/actderc")
 async def list_active_controls(request: web.Request) -> web.Response:
     program_id = await _visible_program(request)
     page = paging(request)
-    return sep_response(await resources.control_list(viewer(request), program_id, page.start, page.limit,
-                                                     active_only=True))
+    v = viewer(request)
+    return timed_response(await resources.control_list(v, program_id, page.start, page.limit, active_only=True),
+                          v.horizon)
 
 
 @routes.get("/derp/{derp}/derc/{derc}")
 async def get_control(request: web.Request) -> web.Response:
     program_id = await _visible_program(request)
-    store = request.app[STORE]
-    record = await store.control(path_int(request, "derc"))
+    record = await request.app[STORE].control(path_int(request, "derc"))
     if record is None or record.program_id != program_id:
         raise Problem(404, f"no DERControl at {request.path}")
-    states = event_states(await store.controls(program_id, ending_after=record.start), viewer(request).clock.now())
-    return sep_response(resources.control(record, states[record.id]))
+    v = viewer(request)
+    return timed_response(await resources.single_control(v, record), v.horizon)
 
 
 @routes.get("/derp/{derp}/dderc")
