@@ -31,7 +31,7 @@ async def main(calls: int) -> None:
     from der_gateway.domain.identifiers import Pen, new_mrid
     from der_gateway.sep import codec, model
     from der_gateway.sep.identity import sfdi_from_lfdi
-    from der_gateway.server import operations, resources
+    from der_gateway.services import der_controls, resources
     from der_gateway.store.base import EndDeviceRecord
     from der_gateway.store.sqlite import SQLiteStore
     from tests import documents
@@ -62,7 +62,7 @@ async def main(calls: int) -> None:
                                           (now + 3 * day, 3600, {"opModMaxLimW": 3000}),
                                           (now + 4 * day, 3600, {"opModFixedW": 50}),
                                           (now + 5 * day, 3600, {"opModEnergize": False})):
-                await operations.create_event(store, clock, pen, program, model.DERControl(
+                await der_controls.create_event(store, clock, pen, program, model.DERControl(
                     mRID="", creationTime=0, interval=model.DateTimeInterval(start=start, duration=duration),
                     EventStatus=model.EventStatus(currentStatus=0, dateTime=0, potentiallySuperseded=False),
                     DERControlBase=model.DERControlBase(**base), responseRequired="03",

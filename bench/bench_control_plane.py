@@ -29,7 +29,7 @@
     limit 1).  Each new event starts earlier than every earlier one, so it is the first (and the
     only shown) entry of that list once visible.  Measured:
 
-      1. create: operations.create_event, each event a separate measurement (median, min, max),
+      1. create: der_controls.create_event, each event a separate measurement (median, min, max),
          `--events` of them with the server otherwise idle;
       2. visibility: for each of `--watch-events` further events, the poller first polls as fast as
          it can (one request at a time), then this process calls create_event; latency = the
@@ -53,12 +53,12 @@
     notificationURIs are http://127.0.0.1:PORT/n/{i mod U} for U = `--uris` distinct paths
     (default 10,000: one per subscription; 100 puts 100 subscriptions behind each URI).
 
-    Then one event is created (one change, operations.create_event) and nothing else is done: the
+    Then one event is created (one change, der_controls.create_event) and nothing else is done: the
     server's own background task (polling every 0.25 s; create_event does not wake it, the admin API
     may) fans the change out to the outbox and delivers it.  `--rounds` repeats this, one event after
     the other.  Measured, all on time.monotonic:
 
-      create       operations.create_event
+      create       der_controls.create_event
       pickup       create_event returned -> the notifier pass that queued the notifications began
       fan-out      that pass of Notifier.fan_out_pending (render, encode M Notifications, one write)
       delivery     fan-out finished -> the receiver counted the M-th POST
@@ -476,10 +476,10 @@ class EventMaker:
 
     async def create(self, control) -> tuple[float, float, Any]:
         """(returned_at, seconds, record)"""
-        from der_gateway.server import operations
+        from der_gateway.services import der_controls
 
         t0 = now_mono()
-        record = await operations.create_event(self.server.store, self.server.background.clock, PEN,
+        record = await der_controls.create_event(self.server.store, self.server.background.clock, PEN,
                                                self.program, control)
         t1 = now_mono()
         return t1, t1 - t0, record

@@ -454,7 +454,7 @@ async def _plant_program(data_dir: Path, edev_id: int) -> tuple[int, int]:
     from der_gateway.clock import SystemClock
     from der_gateway.domain.identifiers import Pen, new_mrid
     from der_gateway.sep import model
-    from der_gateway.server import operations
+    from der_gateway.services import der_controls
     from der_gateway.store.sqlite import SQLiteStore
 
     pen, clock = Pen(40732), SystemClock()
@@ -470,7 +470,7 @@ async def _plant_program(data_dir: Path, edev_id: int) -> tuple[int, int]:
                                       (now + 3 * day, 3600, {"opModMaxLimW": 3000}),
                                       (now + 4 * day, 3600, {"opModFixedW": 50}),
                                       (now + 5 * day, 3600, {"opModEnergize": False})):
-            await operations.create_event(store, clock, pen, program, model.DERControl(
+            await der_controls.create_event(store, clock, pen, program, model.DERControl(
                 mRID="", creationTime=0, interval=model.DateTimeInterval(start=start, duration=duration),
                 EventStatus=model.EventStatus(currentStatus=0, dateTime=0, potentiallySuperseded=False),
                 DERControlBase=model.DERControlBase(**base), responseRequired="03",

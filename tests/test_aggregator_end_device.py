@@ -10,7 +10,7 @@ from lxml import etree
 from der_gateway.clock import ManualClock
 from der_gateway.domain.identifiers import Pen, new_mrid
 from der_gateway.sep import codec, model
-from der_gateway.server import operations
+from der_gateway.services import der_controls
 from der_gateway.store.migrations import MIGRATIONS
 from der_gateway.store.sqlite import SQLiteStore
 from der_gateway.xsd import load_schemas
@@ -145,7 +145,7 @@ async def test_the_aggregator_subscribes_through_its_own_end_device(aus, identit
     # the lists of the EndDevices it acts for are not where it subscribes
     assert (await store_subscriptions(h, dev1)) == []
 
-    event = await operations.create_event(h.store, clock, Pen(40732, decimal=True), program, control(T0 + 60, 300))
+    event = await der_controls.create_event(h.store, clock, Pen(40732, decimal=True), program, control(T0 + 60, 300))
     await h.server.background.settle()
     (note,) = aus_notifications(receiver)
     assert (note.subscriptionURI, note.subscribedResource, note.status) == (sub_href, f"/derp/{program}/derc", 0)

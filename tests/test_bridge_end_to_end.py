@@ -24,7 +24,7 @@ from der_gateway.clock import SystemClock
 from der_gateway.domain.identifiers import Pen, new_mrid
 from der_gateway.sep import codec, model, paths
 from der_gateway.sep.identity import sfdi_from_lfdi
-from der_gateway.server import operations
+from der_gateway.services import der_controls
 from device_sims import Fleet, profiles
 
 PEN = Pen(40732)
@@ -80,7 +80,7 @@ async def enroll(h, bridge: Bridge, default: model.DERControlBase | None = None)
 
 
 async def create_event(h, program: int, control: model.DERControl):
-    record = await operations.create_event(h.store, SystemClock(), PEN, program, control)
+    record = await der_controls.create_event(h.store, SystemClock(), PEN, program, control)
     h.server.background.changed()
     return record
 

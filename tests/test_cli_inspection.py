@@ -14,7 +14,7 @@ from der_gateway.cli.walk import FetchError, walk
 from der_gateway.clock import ManualClock
 from der_gateway.domain.identifiers import Pen, new_mrid
 from der_gateway.sep import codec, model
-from der_gateway.server import operations
+from der_gateway.services import der_controls
 
 from . import documents
 from .conftest import Harness
@@ -73,13 +73,13 @@ async def plant(make_harness, identities):
     await store.set_group_program(group, program, True)
     await store.set_default_control(program, new_mrid(PEN), codec.to_data(model.DefaultDERControl(
         mRID=new_mrid(PEN), DERControlBase=model.DERControlBase(opModMaxLimW=10000))))
-    event = await operations.create_event(store, clock, PEN, program, control(T0 + 60, 300))
-    cancelled = await operations.create_event(store, clock, PEN, program, control(T0 + 1000, 600, opModConnect=False))
+    event = await der_controls.create_event(store, clock, PEN, program, control(T0 + 60, 300))
+    cancelled = await der_controls.create_event(store, clock, PEN, program, control(T0 + 1000, 600, opModConnect=False))
     await h.server.background.settle()
     await respond(h, "device1", identities["device1"].lfdi, event.mRID, 1)
     await respond(h, "device1", identities["device1"].lfdi, event.mRID, 2)  # the latest counts: started
     await respond(h, "device2", identities["device2"].lfdi, cancelled.mRID, 252)
-    cancelled = await operations.cancel_event(store, clock, cancelled.id)
+    cancelled = await der_controls.cancel_event(store, clock, cancelled.id)
     await h.server.background.settle()
     yield Plant(h, clock, ids, group, program, event, cancelled)
     await h.stop()

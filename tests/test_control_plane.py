@@ -7,7 +7,7 @@ import pytest
 from der_gateway.clock import ManualClock
 from der_gateway.domain.identifiers import Pen, new_mrid
 from der_gateway.sep import codec, model
-from der_gateway.server import operations
+from der_gateway.services import der_controls
 
 from . import documents
 
@@ -53,7 +53,7 @@ async def plant(make_harness, clock, identities):
 
 
 async def create(h, program, ctl) -> model.DERControl:
-    record = await operations.create_event(h.store, h.clock, PEN, program, ctl)
+    record = await der_controls.create_event(h.store, h.clock, PEN, program, ctl)
     await h.server.background.settle()
     return record
 
@@ -159,10 +159,10 @@ async def test_cancelling(plant, clock):
     randomized_control.randomizeStart = 60
     randomized = await create(h, program, randomized_control)
     clock.advance(5)
-    await operations.cancel_event(h.store, clock, plain.id)
-    await operations.cancel_event(h.store, clock, randomized.id)
-    with pytest.raises(operations.CannotCancel):
-        await operations.cancel_event(h.store, clock, plain.id)
+    await der_controls.cancel_event(h.store, clock, plain.id)
+    await der_controls.cancel_event(h.store, clock, randomized.id)
+    with pytest.raises(der_controls.CannotCancel):
+        await der_controls.cancel_event(h.store, clock, plain.id)
     clock.set(T0 + 150)
     await h.server.background.settle()
     events = {c.mRID: c.EventStatus for c in doc(await device.get(f"/derp/{program}/derc?l=10"),
@@ -255,7 +255,7 @@ async def test_history_is_not_read_to_work_out_current_states(plant, clock):
     clock.set(T0 + 1000)
     overlapping = await create(h, program, control(T0 + 900, 300))  # began before now
     upcoming = await create(h, program, control(T0 + 1100, 300))
-    window = await operations.live_controls(h.store, program, clock.now())
+    window = await der_controls.live_controls(h.store, program, clock.now())
     assert {r.id for r in window} == {overlapping.id, upcoming.id}
     assert not {r.id for r in window} & {r.id for r in past}
     # the window still holds what a live event's state depends on: an older overlapping event

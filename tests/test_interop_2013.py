@@ -15,7 +15,7 @@ from der_gateway.clock import ManualClock
 from der_gateway.domain.identifiers import Pen, new_mrid
 from der_gateway.sep import codec, model
 from der_gateway.sep.identity import sfdi_from_lfdi
-from der_gateway.server import operations
+from der_gateway.services import der_controls
 
 from . import documents
 
@@ -117,7 +117,7 @@ async def test_a_2013_client_registers_writes_its_der_documents_and_responds(ser
     await store.set_membership(group, [int(edev.rsplit("/", 1)[1])], True)
     program = await store.create_program(new_mrid(Pen(40732)), "curtailment", 1)
     await store.set_group_program(group, program, True)
-    event = await operations.create_event(store, h.clock, Pen(40732), program, model.DERControl(
+    event = await der_controls.create_event(store, h.clock, Pen(40732), program, model.DERControl(
         mRID="", creationTime=0, interval=model.DateTimeInterval(start=T0 + 60, duration=300),
         EventStatus=model.EventStatus(currentStatus=0, dateTime=0, potentiallySuperseded=False),
         DERControlBase=model.DERControlBase(opModMaxLimW=5000), responseRequired="03"))

@@ -31,7 +31,7 @@ from der_gateway.clock import SystemClock
 from der_gateway.config import DEFAULT_CIPHERS
 from der_gateway.domain.identifiers import Pen, new_mrid
 from der_gateway.sep import codec, model
-from der_gateway.server import operations
+from der_gateway.services import der_controls
 
 PEN = Pen(40732)
 RECEIVED, STARTED, COMPLETED = 1, 2, 3  # Table 27 DER response codes
@@ -120,7 +120,7 @@ async def test_py20305_registers_discovers_a_program_receives_an_event_and_respo
 
         # 3. an event a few seconds ahead reaches the client through its DERControl poll
         start, duration = clock.now() + 3, 3
-        event = await operations.create_event(store, clock, PEN, program, model.DERControl(
+        event = await der_controls.create_event(store, clock, PEN, program, model.DERControl(
             mRID="", creationTime=0, interval=model.DateTimeInterval(start=start, duration=duration),
             EventStatus=model.EventStatus(currentStatus=0, dateTime=0, potentiallySuperseded=False),
             DERControlBase=model.DERControlBase(opModMaxLimW=2500), responseRequired="03"))

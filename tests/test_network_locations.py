@@ -16,7 +16,7 @@ from der_gateway.cli.main import main as cli
 from der_gateway.clock import ManualClock
 from der_gateway.domain import network
 from der_gateway.sep import codec, model, paths
-from der_gateway.server import operations
+from der_gateway.services import der_controls
 from der_gateway.store import EndDeviceRecord, sqlite_control_plane
 from der_gateway.store.sqlite import SQLiteStore
 
@@ -378,7 +378,7 @@ async def test_an_event_targeted_at_a_feeder_reaches_exactly_its_enrolled_device
         mRID="", creationTime=0, interval=model.DateTimeInterval(start=T0 + 60, duration=600),
         EventStatus=model.EventStatus(currentStatus=0, dateTime=0, potentiallySuperseded=False),
         DERControlBase=model.DERControlBase(opModMaxLimW=3000), responseRequired="03")
-    event = await operations.create_event(h.store, h.clock, h.config.mrid_pen, program, control)
+    event = await der_controls.create_event(h.store, h.clock, h.config.mrid_pen, program, control)
     await h.server.background.settle()
 
     seen = {name: await events_seen(h.client(name), edevs[name]) for name in edevs}

@@ -13,7 +13,7 @@ from lxml import etree
 from der_gateway.clock import ManualClock
 from der_gateway.domain.identifiers import Pen, new_mrid
 from der_gateway.sep import codec, model
-from der_gateway.server import operations
+from der_gateway.services import der_controls
 from der_gateway.xsd import load_schemas
 
 from . import documents
@@ -107,7 +107,7 @@ async def test_a_new_event_is_pushed_to_subscribers(world, receiver):
     listed = codec.decode((await device.get(f"{edev}/sub?l=10")).element, model.SubscriptionList)
     assert [s.href for s in listed.Subscription] == [sub_href]
 
-    event = await operations.create_event(h.store, clock, PEN, program, control(T0 + 60, 300))
+    event = await der_controls.create_event(h.store, clock, PEN, program, control(T0 + 60, 300))
     await h.server.background.settle()
     (note,) = receiver.notifications()
     assert note.subscriptionURI == sub_href and note.status == 0
@@ -127,7 +127,7 @@ async def test_a_new_event_is_pushed_to_subscribers(world, receiver):
     farewell = receiver.notifications()[-1]
     assert (farewell.status, farewell.Resource) == (1, None)
     count = len(receiver.received)
-    await operations.create_event(h.store, clock, PEN, program, control(T0 + 600, 300))
+    await der_controls.create_event(h.store, clock, PEN, program, control(T0 + 600, 300))
     await h.server.background.settle()
     assert len(receiver.received) == count
 
@@ -135,7 +135,7 @@ async def test_a_new_event_is_pushed_to_subscribers(world, receiver):
 async def test_limit_zero_sends_an_empty_list(world, receiver):
     h, device, edev, program, clock = world
     await device.post(f"{edev}/sub", subscription(f"/derp/{program}/derc", receiver.uri, limit=0))
-    await operations.create_event(h.store, clock, PEN, program, control(T0 + 60, 300))
+    await der_controls.create_event(h.store, clock, PEN, program, control(T0 + 60, 300))
     await h.server.background.settle()
     (note,) = receiver.notifications()
     assert (note.Resource.all, note.Resource.results, note.Resource.DERControl) == (1, 0, [])
@@ -225,10 +225,10 @@ async def test_a_receiver_that_is_down_gets_everything_later_even_across_a_resta
     h, device, edev, program, clock = world
     receiver = Receiver(free_port())  # not started: nothing listens yet
     await device.post(f"{edev}/sub", subscription(f"/derp/{program}/derc", receiver.uri))
-    first = await operations.create_event(h.store, clock, PEN, program, control(T0 + 60, 300))
+    first = await der_controls.create_event(h.store, clock, PEN, program, control(T0 + 60, 300))
     await h.server.background.settle()
     clock.advance(5)
-    second = await operations.create_event(h.store, clock, PEN, program, control(T0 + 900, 300))
+    second = await der_controls.create_event(h.store, clock, PEN, program, control(T0 + 900, 300))
     await h.server.background.settle()
     assert await h.store.outbox_size() == 2
 

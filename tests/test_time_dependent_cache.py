@@ -9,7 +9,7 @@ import pytest
 from der_gateway.clock import ManualClock
 from der_gateway.domain.identifiers import Pen, new_mrid
 from der_gateway.sep import codec, model
-from der_gateway.server import operations
+from der_gateway.services import der_controls
 from der_gateway.server.state import RESPONSE_CACHE
 
 from . import documents
@@ -63,7 +63,7 @@ class Probe:
 
 async def test_event_documents_are_served_from_the_cache_until_the_event_starts_and_ends(plant):
     h, clock, group, program, edev_id = plant
-    event = await operations.create_event(h.store, clock, PEN, program, control(T0 + 100, 600))
+    event = await der_controls.create_event(h.store, clock, PEN, program, control(T0 + 100, 600))
     await h.server.background.stop()
     probe = Probe(h)
     paths = {
@@ -109,7 +109,7 @@ async def test_event_documents_are_served_from_the_cache_until_the_event_starts_
 
 async def test_a_clock_set_back_is_not_served_a_later_answer(plant):
     h, clock, group, program, edev_id = plant
-    await operations.create_event(h.store, clock, PEN, program, control(T0 + 100, 600))
+    await der_controls.create_event(h.store, clock, PEN, program, control(T0 + 100, 600))
     await h.server.background.stop()
     probe = Probe(h)
     clock.set(T0 + 150)
@@ -122,7 +122,7 @@ async def test_a_clock_set_back_is_not_served_a_later_answer(plant):
 
 async def test_randomized_events_stay_listed_until_their_randomization_is_over(plant):
     h, clock, group, program, edev_id = plant
-    await operations.create_event(h.store, clock, PEN, program, control(T0 + 100, 600, randomizeDuration=120))
+    await der_controls.create_event(h.store, clock, PEN, program, control(T0 + 100, 600, randomizeDuration=120))
     await h.server.background.stop()
     probe = Probe(h)
     clock.set(T0 + 700)
@@ -141,13 +141,13 @@ async def test_a_new_event_is_seen_at_once(plant):
     probe = Probe(h)
     answer, _ = await probe.get(f"/derp/{program}/derc", model.DERControlList)
     assert answer.all == 0
-    await operations.create_event(h.store, clock, PEN, program, control(T0 + 100, 600))
+    await der_controls.create_event(h.store, clock, PEN, program, control(T0 + 100, 600))
     assert doc(await h.client("device1").get(f"/derp/{program}/derc"), model.DERControlList).all == 1
 
 
 async def test_a_device_uploading_its_status_or_a_response_leaves_other_answers_cached(plant, identities):
     h, clock, group, program, edev_id = plant
-    event = await operations.create_event(h.store, clock, PEN, program, control(T0 + 100, 600))
+    event = await der_controls.create_event(h.store, clock, PEN, program, control(T0 + 100, 600))
     await h.server.background.stop()
     device = h.client("device1")
     edev = f"/edev/{edev_id}"

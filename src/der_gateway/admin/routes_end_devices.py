@@ -12,9 +12,9 @@ from ..domain.refusals import Conflict
 from ..domain.registration import pin_for_new_device, pin_problem
 from ..sep.identity import sfdi_from_lfdi
 from ..sep import paths
-from ..server import end_device_removal
-from ..server.operations import farewell
-from ..server.resources import end_device_list_change
+from ..services import end_device_removal
+from ..services.der_controls import farewell
+from ..services.resources import end_device_list_change
 from ..store import EndDeviceRecord
 from . import views
 from .http import ApiError, conflict, error, invalid, json_response, no_content, not_found, path_id, path_lfdi

@@ -7,7 +7,7 @@ from typing import Any, Iterable
 from aiohttp import web
 
 from ..sep import model, paths
-from ..server import operations
+from ..services import der_controls
 from ..store import ControlRecord
 from . import views
 from .http import conflict, error, json_response, not_found, path_id, read_json
@@ -38,7 +38,7 @@ def _interval_errors(interval: Any, base: Any, now: int) -> list[dict[str, str]]
 
 
 async def _view(store, record: ControlRecord, now: int) -> dict[str, Any]:
-    states = operations.event_states(await store.controls(record.program_id), now)
+    states = der_controls.event_states(await store.controls(record.program_id), now)
     return views.control(record, states[record.id])
 
 
@@ -66,7 +66,7 @@ async def create_control(request: web.Request) -> web.Response:
     control = build(model.DERControl, fields, request.app[SCHEMAS], prior=errors)
     if await store.control_by_mrid(control.mRID) is not None:
         raise conflict("another event already has this mRID", "mRID")
-    record = await unique(lambda: operations.create_event(store, clock, config.mrid_pen, program.id, control), "event")
+    record = await unique(lambda: der_controls.create_event(store, clock, config.mrid_pen, program.id, control), "event")
     return json_response(await _view(store, record, now), 201, f"/controls/{record.id}")
 
 
@@ -74,7 +74,7 @@ async def list_controls(request: web.Request) -> web.Response:
     store = request.app[STORE]
     program = await program_of(request)
     records = await store.controls(program.id)
-    states = operations.event_states(records, request.app[CLOCK].now())
+    states = der_controls.event_states(records, request.app[CLOCK].now())
     return json_response({"items": [views.control(r, states[r.id]) for r in records]})
 
 
@@ -92,8 +92,8 @@ async def cancel_control(request: web.Request) -> web.Response:
     store, clock = request.app[STORE], request.app[CLOCK]
     record = await _control(request)
     try:
-        record = await operations.cancel_event(store, clock, record.id)
-    except operations.CannotCancel as exc:
+        record = await der_controls.cancel_event(store, clock, record.id)
+    except der_controls.CannotCancel as exc:
         raise conflict(f"cannot cancel event {record.id}: {exc}") from None
     return json_response(await _view(store, record, clock.now()))
 

@@ -8,7 +8,7 @@ from aiohttp import web
 from ..domain.refusals import Conflict
 from ..domain.events import ProgramEventStatus
 from ..sep import codec, model, paths
-from ..server.operations import event_states
+from ..services.der_controls import event_states
 from ..store import ProgramRecord
 from . import views
 from .http import conflict, json_response, no_content, not_found, path_id, read_json

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..server.resources import subscribed_lists_rated
+from ..services.resources import subscribed_lists_rated
 from .http import error, invalid, json_response, read_json
 from .state import CONFIG, STORE
 from ..sep.json_form import Plain, check_plain

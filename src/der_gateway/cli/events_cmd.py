@@ -9,7 +9,7 @@ from typing import Any
 
 from ..clock import SystemClock
 from ..domain.events import EventState
-from ..server.operations import event_states
+from ..services.der_controls import event_states
 from ..store import ControlRecord, ResponseRecord
 from ..store.sqlite import SQLiteStore
 from .walk import iso, status_word

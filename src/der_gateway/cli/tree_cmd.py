@@ -13,7 +13,7 @@ import aiohttp
 from ..clock import SystemClock
 from ..config import DEFAULT_CIPHERS
 from ..sep import paths
-from ..server.operations import event_states
+from ..services.der_controls import event_states
 from ..store import EndDeviceRecord
 from ..store.sqlite import SQLiteStore
 from ..tls import client_context

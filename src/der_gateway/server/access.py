@@ -8,7 +8,7 @@ from ..domain.numerals import identifier
 from ..store import EndDeviceRecord, MirrorUsagePointRecord
 from ..sep import paths
 from .http import Problem
-from .resources import Viewer
+from ..services.resources import Viewer
 from .state import CLIENT, CLOCK, CONFIG, STORE
 
 

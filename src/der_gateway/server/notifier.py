@@ -21,7 +21,7 @@ from ..config import Config
 from ..domain.clients import Client
 from ..sep import model, paths
 from .http import encode
-from .resources import Viewer, end_device_audience, render
+from ..services.resources import Viewer, end_device_audience, render
 
 LIST_TYPES = (model.List, model.SubscribableList)
 _END_DEVICE = re.compile(r"^/edev/([0-9]+)$")

@@ -9,7 +9,7 @@ pass catches up on whatever fell due while the server was down.
 from __future__ import annotations
 
 from ..clock import Clock
-from .operations import refresh_states
+from ..services.der_controls import refresh_states
 
 
 class EventScheduler:

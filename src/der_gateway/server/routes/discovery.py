@@ -6,7 +6,7 @@ from aiohttp import web
 
 from ...domain.time import zone_times
 from ...sep import model, paths
-from .. import resources
+from ...services import resources
 from ..access import viewer
 from ..http import sep_response
 from ..state import CLIENT, CLOCK, CONFIG, STORE

@@ -11,7 +11,8 @@ from ...domain import registration as rules
 from ...domain.nmi import nmi_problem
 from ...sep import model, paths
 from ...store import EndDeviceRecord
-from .. import end_device_removal, resources, views
+from ...services import end_device_removal, resources
+from .. import views
 from ..access import names_aggregator_end_device, viewer, visible_end_device
 from ..http import Problem, created, no_content, paging, read_resource, replaced, sep_response
 from ..state import BACKGROUND, CLIENT, CONFIG, STORE

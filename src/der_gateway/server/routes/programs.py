@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from .. import resources
+from ...services import resources
 from ..access import path_int, viewer, visible_end_device
 from ..http import Problem, paging, sep_response, timed_response
 from ..state import CLIENT, STORE

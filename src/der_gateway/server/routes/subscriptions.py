@@ -12,10 +12,10 @@ from aiohttp import web
 from ...domain.clients import aggregator_subscription_limit
 from ...sep import codec, model, paths
 from ...store import SubscriptionRecord
-from .. import resources
+from ...services import resources
 from ..access import names_aggregator_end_device, path_int, viewer, visible_end_device
 from ..http import RESOURCE_LIMIT, Problem, created, no_content, paging, read_resource, sep_response
-from ..operations import farewell
+from ...services.der_controls import farewell
 from ..state import BACKGROUND, CLIENT, CONFIG, STORE
 
 routes = web.RouteTableDef()

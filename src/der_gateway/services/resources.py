@@ -16,7 +16,7 @@ from ..domain.clients import Client
 from ..sep import codec, model, paths
 from ..store import ControlRecord, EndDeviceRecord, GroupRecord, ProgramRecord
 from ..store.base import EndDeviceCounts
-from .operations import RANDOMIZATION_LIMIT, as_event, event_states, live_controls
+from .der_controls import RANDOMIZATION_LIMIT, as_event, live_controls
 
 
 class Horizon:
@@ -178,7 +178,7 @@ def _visible_controls(records: list[ControlRecord], now: int) -> list[ControlRec
 
 
 def _live_states(v: Viewer, records: list[ControlRecord], now: int) -> dict[int, lifecycle.EventState]:
-    """The states of a program's live events (operations.live_controls), noting on the viewer's horizon
+    """The states of a program's live events (der_controls.live_controls), noting on the viewer's horizon
     the next instant any of them, or the list they are shown in, changes: an event's state changes,
     it leaves the list (_over), or it falls out of the live window and stops counting for the others."""
     states, changes_at = lifecycle.timeline([as_event(r) for r in records], now)

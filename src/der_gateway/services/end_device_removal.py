@@ -7,7 +7,7 @@ from ..config import Config
 from ..store import EndDeviceRecord
 from ..sep import paths
 from . import resources
-from .operations import farewell
+from .der_controls import farewell
 
 
 async def delete_end_device(store, config: Config, record: EndDeviceRecord) -> None:
