@@ -5,7 +5,7 @@ processors never take the same one), then its work is done in one transaction
 that ends it Completed, or Error with the reasons and nothing of the work kept.
 What completing does (enabling the EndDevice and joining it to its program's
 and its network location's groups, the sync message, ...) is in
-store/sqlite_utility.py; the states are domain/utility/tasks.py.
+store/sqlite_utility/task_work.py; the states are domain/utility/tasks.py.
 """
 
 from __future__ import annotations

@@ -1,0 +1,146 @@
+"""Customers with their accounts and service points, and tariffs with their acceptance."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ...domain.utility import Conflict, Problem
+from .views import Conn, account_view, customer_view, service_point_view, tariff_view
+from .lookups import unique
+from .shared_writes import insert_account, insert_service_point
+
+
+class CustomerStore:
+    async def customers(self) -> list[dict[str, Any]]:
+        return [customer_view(self._reader, r[0], detail=False)
+                for r in self._rows("SELECT id FROM customers ORDER BY id")]
+
+    async def customer(self, customer_id: int) -> dict[str, Any] | None:
+        return customer_view(self._reader, customer_id)
+
+    async def account(self, account_id: int) -> dict[str, Any] | None:
+        return account_view(self._reader, account_id)
+
+    async def service_point(self, sp_id: int) -> dict[str, Any] | None:
+        return service_point_view(self._reader, sp_id)
+
+    async def tariffs(self) -> list[dict[str, Any]]:
+        return [tariff_view(self._reader, r[0]) for r in self._rows("SELECT id FROM tariffs ORDER BY id")]
+
+    async def tariff(self, tariff_id: int) -> dict[str, Any] | None:
+        return tariff_view(self._reader, tariff_id)
+
+    async def create_customer(self, values: dict[str, Any]) -> dict[str, Any]:
+        def create(c: Conn) -> dict[str, Any]:
+            errors: list[Problem] = []
+            unique(c, "customers", "external_id", values["externalId"], "externalId", "customer", errors)
+            for i, account in enumerate(values["accounts"]):
+                unique(c, "accounts", "external_id", account["externalId"], f"accounts[{i}].externalId", "account",
+                        errors)
+                for j, sp in enumerate(account["servicePoints"]):
+                    unique(c, "service_points", "external_id", sp["externalId"],
+                            f"accounts[{i}].servicePoints[{j}].externalId", "service point", errors)
+            if errors:
+                raise Conflict(errors)
+            customer_id = c.execute("INSERT INTO customers (external_id, name, status) VALUES (?, ?, ?)",
+                                    (values["externalId"], values["name"], values["status"])).lastrowid
+            for account in values["accounts"]:
+                insert_account(c, customer_id, account)
+            return customer_view(c, customer_id)
+        return await self._in_transaction(create)
+
+    async def update_customer(self, customer_id: int, values: dict[str, Any]) -> dict[str, Any]:
+        def update(c: Conn) -> dict[str, Any]:
+            for column, key in (("name", "name"), ("status", "status")):
+                if key in values:
+                    c.execute(f"UPDATE customers SET {column} = ? WHERE id = ?", (values[key], customer_id))
+            return customer_view(c, customer_id)
+        return await self._in_transaction(update)
+
+    async def delete_customer(self, customer_id: int) -> None:
+        def delete(c: Conn) -> None:
+            n = c.execute("SELECT count(*) FROM der_assets WHERE customer_id = ?", (customer_id,)).fetchone()[0]
+            if n:
+                raise Conflict(f"the customer has {n} DER asset(s); their history is kept, so the customer stays")
+            c.execute("DELETE FROM customers WHERE id = ?", (customer_id,))
+        await self._in_transaction(delete)
+
+    async def add_account(self, customer_id: int, values: dict[str, Any]) -> dict[str, Any]:
+        def add(c: Conn) -> dict[str, Any]:
+            errors: list[Problem] = []
+            unique(c, "accounts", "external_id", values["externalId"], "externalId", "account", errors)
+            for j, sp in enumerate(values["servicePoints"]):
+                unique(c, "service_points", "external_id", sp["externalId"], f"servicePoints[{j}].externalId",
+                        "service point", errors)
+            if errors:
+                raise Conflict(errors)
+            return account_view(c, insert_account(c, customer_id, values))
+        return await self._in_transaction(add)
+
+    async def update_account(self, account_id: int, values: dict[str, Any]) -> dict[str, Any]:
+        def update(c: Conn) -> dict[str, Any]:
+            if "status" in values:
+                c.execute("UPDATE accounts SET status = ? WHERE id = ?", (values["status"], account_id))
+            return account_view(c, account_id)
+        return await self._in_transaction(update)
+
+    async def add_service_point(self, account_id: int, values: dict[str, Any]) -> dict[str, Any]:
+        def add(c: Conn) -> dict[str, Any]:
+            errors: list[Problem] = []
+            unique(c, "service_points", "external_id", values["externalId"], "externalId", "service point", errors)
+            if errors:
+                raise Conflict(errors)
+            return service_point_view(c, insert_service_point(c, account_id, values))
+        return await self._in_transaction(add)
+
+    async def update_service_point(self, sp_id: int, values: dict[str, Any]) -> dict[str, Any]:
+        def update(c: Conn) -> dict[str, Any]:
+            for key in ("address", "substation", "feeder", "transformer"):
+                if key in values:
+                    c.execute(f"UPDATE service_points SET {key} = ? WHERE id = ?", (values[key], sp_id))
+            return service_point_view(c, sp_id)
+        return await self._in_transaction(update)
+
+    async def delete_service_point(self, sp_id: int) -> None:
+        def delete(c: Conn) -> None:
+            n = c.execute("SELECT count(*) FROM der_assets WHERE service_point_id = ?", (sp_id,)).fetchone()[0]
+            if n:
+                raise Conflict(f"the service point has {n} DER asset(s)")
+            c.execute("DELETE FROM service_points WHERE id = ?", (sp_id,))
+        await self._in_transaction(delete)
+
+    async def set_tariff_acceptance(self, customer_id: int, tariff_id: int, accepted: bool, now: int) -> None:
+        sql = ("INSERT OR IGNORE INTO tariff_acceptances (customer_id, tariff_id, accepted_at) VALUES (?, ?, ?)"
+               if accepted else "DELETE FROM tariff_acceptances WHERE customer_id = ? AND tariff_id = ?")
+        params = (customer_id, tariff_id, now) if accepted else (customer_id, tariff_id)
+        await self._in_transaction(lambda c: c.execute(sql, params))
+
+    async def create_tariff(self, values: dict[str, Any]) -> dict[str, Any]:
+        def create(c: Conn) -> dict[str, Any]:
+            errors: list[Problem] = []
+            unique(c, "tariffs", "code", values["code"], "code", "tariff", errors)
+            if errors:
+                raise Conflict(errors)
+            return tariff_view(c, c.execute("INSERT INTO tariffs (code, description, terms) VALUES (?, ?, ?)",
+                                            (values["code"], values.get("description"),
+                                             json.dumps(values.get("terms", {})))).lastrowid)
+        return await self._in_transaction(create)
+
+    async def update_tariff(self, tariff_id: int, values: dict[str, Any]) -> dict[str, Any]:
+        def update(c: Conn) -> dict[str, Any]:
+            if "description" in values:
+                c.execute("UPDATE tariffs SET description = ? WHERE id = ?", (values["description"], tariff_id))
+            if "terms" in values:
+                c.execute("UPDATE tariffs SET terms = ? WHERE id = ?", (json.dumps(values["terms"]), tariff_id))
+            return tariff_view(c, tariff_id)
+        return await self._in_transaction(update)
+
+    async def delete_tariff(self, tariff_id: int) -> None:
+        def delete(c: Conn) -> None:
+            users = [r[0] for r in c.execute("SELECT program_id, eligibility FROM program_rules")
+                     if json.loads(r[1]).get("tariffId") == tariff_id]
+            if users:
+                raise Conflict(f"the rules of program(s) {', '.join(map(str, users))} require this tariff")
+            c.execute("DELETE FROM tariffs WHERE id = ?", (tariff_id,))
+        await self._in_transaction(delete)

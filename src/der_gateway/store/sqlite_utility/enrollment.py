@@ -1,0 +1,218 @@
+"""DER assets and enrollments: the inbound operations (registerDERDevice, interconnectDER, enrollment, unenrollment,
+replacement) and their idempotent answers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ...domain.identifiers import Issuer
+from ...domain.utility import Caller, Conflict, Idempotency, Problem, problem
+from ...domain.utility import catalog
+from ...domain.utility.requests import InterconnectIn, RegisterIn, ReplaceIn
+from ...sep import paths
+from ..sqlite_control_plane import log_changes
+from .views import (ASSET_COLUMNS, Conn, ENROLLMENT_COLUMNS, asset_row_view, der_asset_view, enrollment_row_view,
+                    enrollment_view, service_task_view)
+from .lookups import (approved_interconnection, catalog_problems, customer_and_point, identity_problems, model_by_id,
+                      no_open_task, program_by_ref, program_eligibility, refuse_if_any, service_point_by_ref)
+from .shared_writes import create_end_device, idempotent, new_task
+
+
+class EnrollmentStore:
+    async def der_assets(self, status: str | None = None) -> list[dict[str, Any]]:
+        where, params = ("WHERE a.status = ?", (status,)) if status else ("", ())
+        return [asset_row_view(self._reader, r) for r in self._rows(
+            f"SELECT {ASSET_COLUMNS} FROM der_assets a JOIN device_models m ON m.id = a.device_model_id "
+            f"{where} ORDER BY a.id", params)]
+
+    async def der_asset(self, asset_id: int) -> dict[str, Any] | None:
+        return der_asset_view(self._reader, asset_id)
+
+    async def enrollments(self, der_asset_id: int | None = None, program_id: int | None = None,
+                          status: str | None = None) -> list[dict[str, Any]]:
+        clauses, params = [], []
+        for column, value in (("der_asset_id", der_asset_id), ("program_id", program_id), ("status", status)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(value)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        return [enrollment_row_view(r) for r in self._rows(
+            f"SELECT {ENROLLMENT_COLUMNS} FROM enrollments {where} ORDER BY id", tuple(params))]
+
+    async def enrollment(self, enrollment_id: int) -> dict[str, Any] | None:
+        return enrollment_view(self._reader, enrollment_id)
+
+    async def idempotent_answer(self, idem: Idempotency) -> tuple[int, Any] | None:
+        """The answer kept under the key, if any; Conflict if it was given for another body."""
+        r = self._one("SELECT request_digest, status, response FROM idempotent_requests "
+                      "WHERE caller = ? AND operation = ? AND key = ?", (idem.caller, idem.operation, idem.key))
+        if r is None:
+            return None
+        if r[0] != idem.digest:
+            raise Conflict([problem("this Idempotency-Key was used before with a different body",
+                                         "Idempotency-Key")])
+        return r[1], json.loads(r[2])
+
+    async def register_der_device(self, req: RegisterIn, caller: Caller, now: int, idem: Idempotency | None,
+                                  issuer: Issuer, prior: list[Problem] = ()) -> tuple[int, Any]:
+        """registerDERDevice: the DER asset, its EndDevice (disabled) with DERCapability and DERSettings, an
+        enrollment and its enroll task (Pending), all at once, or InvalidRequest or Conflict with every problem (prior ones
+        first: those found in the body)."""
+        def work(c: Conn) -> tuple[int, Any]:
+            device = req.device
+            customer, sp, errors = customer_and_point(c, req.customer, req.service_point, caller)
+            errors = list(prior) + errors
+            model, problems = catalog_problems(c, device.manufacturer, device.model, "device")
+            errors += problems
+            errors += identity_problems(c, device.lfdi, device.sfdi, "device")
+            taken = c.execute("SELECT a.id FROM der_assets a WHERE a.serial_number = ? AND a.device_model_id = ? "
+                              "AND a.status = 'active'", (device.serial, model[0] if model else -1)).fetchone()
+            if taken:
+                errors.append(problem(f"this {device.manufacturer} {device.model} is registered already "
+                                      f"(DER asset {taken[0]})", "device.serialNumber"))
+            interconnection = None
+            program = None
+            if model is not None:
+                name = f"{model[2]} {model[3]}"
+                errors += catalog.nameplate_errors(device.nameplate, json.loads(model[4]), name)
+                if device.nameplate.get("type") != model[5]:
+                    errors.append(problem(f"rule catalog: must be {model[5]} ({catalog.DER_TYPES.get(model[5])}), the "
+                                          f"DERType of asset type {model[8]}", "device.nameplate.type"))
+                if model[6]:
+                    found, interconnection, open_ = approved_interconnection(c, model[0], device.lfdi, device.serial)
+                    if found is None:
+                        waiting = "".join(f"; interconnection task {t} is {s}" for t, s in open_)
+                        errors.append(problem(f"rule interconnection: asset type {model[8]} requires an approved "
+                                              f"interconnection (interconnectDER) for this device first{waiting}",
+                                              "device"))
+                program_ref = req.program if req.program is not None else model[7]
+                if program_ref is None:
+                    errors.append(problem(f"required: asset type {model[8]} has no default program", "program"))
+                else:
+                    program = program_by_ref(c, program_ref)
+                    if program is None:
+                        errors.append(problem(f"no program {program_ref}", "program"))
+            elif req.program is not None:
+                program = program_by_ref(c, req.program)
+                if program is None:
+                    errors.append(problem(f"no program {req.program}", "program"))
+            if program is not None and customer is not None and sp is not None:
+                errors += program_eligibility(c, program, customer[0], sp, device.nameplate.get("type"), device.nameplate)
+            refuse_if_any(errors)
+            owner = caller.aggregator or device.lfdi
+            edev = create_end_device(c, device.lfdi, device.sfdi, owner, device.device_category, now, False,
+                                      device.nameplate, device.settings, issuer.pin())
+            log_changes(c, [paths.edev(edev)])  # it joins its owner's EndDeviceList
+            asset_id = c.execute(
+                "INSERT INTO der_assets (customer_id, service_point_id, device_model_id, serial_number, end_device_id, "
+                "lfdi, nameplate, interconnection, status, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?)",
+                (customer[0], sp[0], model[0], device.serial, edev, device.lfdi, json.dumps(device.nameplate),
+                 json.dumps(interconnection) if interconnection else None, now)).lastrowid
+            enrollment_id = c.execute(
+                "INSERT INTO enrollments (der_asset_id, program_id, status, created, updated) "
+                "VALUES (?, ?, 'Pending', ?, ?)", (asset_id, program[0], now, now)).lastrowid
+            task_id = new_task(c, "enroll", now, asset_id, enrollment_id,
+                                {"programId": program[0], "requestedBy": caller.name})
+            return 201, {"derAsset": der_asset_view(c, asset_id),
+                         "endDevice": {"id": edev, "href": paths.edev(edev), "lFDI": device.lfdi,
+                                       "sFDI": device.sfdi, "owner": owner, "enabled": False},
+                         "enrollment": enrollment_view(c, enrollment_id),
+                         "serviceTask": service_task_view(c, task_id)}
+        return await self._in_transaction(lambda c: idempotent(c, idem, now, work))
+
+    async def interconnect_der(self, req: InterconnectIn, caller: Caller, now: int,
+                               idem: Idempotency | None) -> tuple[int, Any]:
+        """interconnectDER: an interconnect task (Pending, awaiting engineering) for a catalogued device."""
+        def work(c: Conn) -> tuple[int, Any]:
+            customer, sp, errors = customer_and_point(c, req.customer, req.service_point, caller)
+            model, problems = catalog_problems(c, req.manufacturer, req.model, "device")
+            errors += problems
+            if model is not None:
+                errors += catalog.interconnection_errors(req.attributes, json.loads(model[4]),
+                                                         f"{model[2]} {model[3]}")
+                _, _, open_ = approved_interconnection(c, model[0], req.lfdi, req.serial)
+                for task_id, state in open_:
+                    errors.append(problem(f"interconnection task {task_id} for this device is {state} already",
+                                          "device.serialNumber"))
+            refuse_if_any(errors)
+            payload = {"customerId": customer[0], "servicePointId": sp[0], "deviceModelId": model[0],
+                       "manufacturer": model[2], "model": model[3], "serialNumber": req.serial, "lFDI": req.lfdi,
+                       "interconnection": req.attributes, "requestedBy": caller.name,
+                       "aggregator": caller.aggregator}
+            task_id = new_task(c, "interconnect", now, None, None, payload)
+            return 201, {"serviceTask": service_task_view(c, task_id)}
+        return await self._in_transaction(lambda c: idempotent(c, idem, now, work))
+
+    async def enroll_der_asset(self, asset_id: int, program_ref: int | str, now: int,
+                               idem: Idempotency | None) -> tuple[int, Any]:
+        """Enrolls a registered asset in a further program: eligibility now, an enroll task (Pending)."""
+        def work(c: Conn) -> tuple[int, Any]:
+            asset = der_asset_view(c, asset_id)
+            errors: list[Problem] = []
+            if asset["status"] != "active":
+                raise Conflict(f"DER asset {asset_id} is {asset['status']}")
+            program = program_by_ref(c, program_ref)
+            if program is None:
+                errors.append(problem(f"no program {program_ref}", "program"))
+            else:
+                standing = c.execute("SELECT id, status FROM enrollments WHERE der_asset_id = ? AND program_id = ? "
+                                     "AND status IN ('Pending', 'Enrolled')", (asset_id, program[0])).fetchone()
+                if standing:
+                    raise Conflict([problem(f"enrollment {standing[0]} in this program is {standing[1]}",
+                                                 "program")])
+                sp = service_point_by_ref(c, asset["servicePointId"])
+                errors += program_eligibility(c, program, asset["customerId"], sp, asset["nameplate"].get("type"),
+                                       asset["nameplate"], fields={"type": "program", "capacity": "program",
+                                                                   "location": "program", "tariff": "program"})
+            refuse_if_any(errors)
+            enrollment_id = c.execute(
+                "INSERT INTO enrollments (der_asset_id, program_id, status, created, updated) "
+                "VALUES (?, ?, 'Pending', ?, ?)", (asset_id, program[0], now, now)).lastrowid
+            task_id = new_task(c, "enroll", now, asset_id, enrollment_id, {"programId": program[0],
+                                                                            "requestedBy": "admin"})
+            return 201, {"enrollment": enrollment_view(c, enrollment_id), "serviceTask": service_task_view(c, task_id)}
+        return await self._in_transaction(lambda c: idempotent(c, idem, now, work))
+
+    async def request_unenroll(self, enrollment_id: int, now: int, idem: Idempotency | None) -> tuple[int, Any]:
+        def work(c: Conn) -> tuple[int, Any]:
+            enrollment = enrollment_view(c, enrollment_id)
+            if enrollment["status"] != "Enrolled":
+                raise Conflict(f"enrollment {enrollment_id} is {enrollment['status']}, not Enrolled")
+            no_open_task(c, "enrollment_id", enrollment_id, "enrollment")
+            task_id = new_task(c, "unenroll", now, enrollment["derAssetId"], enrollment_id, {"requestedBy": "admin"})
+            return 201, {"serviceTask": service_task_view(c, task_id)}
+        return await self._in_transaction(lambda c: idempotent(c, idem, now, work))
+
+    async def request_replace(self, asset_id: int, req: ReplaceIn, now: int, idem: Idempotency | None,
+                              prior: list[Problem] = ()) -> tuple[int, Any]:
+        """A replace task (Pending) for a new device, checked now: its identity is free, and its nameplate
+        (or the old one's) lies within its model's specification."""
+        def work(c: Conn) -> tuple[int, Any]:
+            asset = der_asset_view(c, asset_id)
+            if asset["status"] != "active":
+                raise Conflict(f"DER asset {asset_id} is {asset['status']}")
+            no_open_task(c, "der_asset_id", asset_id, "DER asset")
+            device = req.device
+            errors = list(prior) + [problem(e["reason"], e["field"].lstrip("."))
+                                    for e in identity_problems(c, device.lfdi, device.sfdi, "")]
+            if device.manufacturer:
+                model, problems = catalog_problems(c, device.manufacturer, device.model, "")
+                errors += problems
+            else:
+                model = model_by_id(c, asset["deviceModelId"])
+            if model is not None:
+                nameplate = device.nameplate or asset["nameplate"]
+                errors += catalog.nameplate_errors(nameplate, json.loads(model[4]), f"{model[2]} {model[3]}",
+                                                   "nameplate")
+                if nameplate.get("type") != model[5]:
+                    errors.append(problem(f"rule catalog: must be {model[5]}, the DERType of asset type {model[8]}",
+                                          "nameplate.type"))
+            refuse_if_any(errors)
+            payload = {"deviceModelId": model[0], "requestedBy": "admin", "device": {
+                "lFDI": device.lfdi, "sFDI": device.sfdi, "serialNumber": device.serial,
+                "deviceCategory": device.device_category, "nameplate": device.nameplate,
+                "settings": device.settings}}
+            task_id = new_task(c, "replace", now, asset_id, None, payload)
+            return 201, {"serviceTask": service_task_view(c, task_id)}
+        return await self._in_transaction(lambda c: idempotent(c, idem, now, work))
