@@ -14,7 +14,7 @@ from .clock import Clock, SystemClock
 from .config import Config
 from .listeners.limits import ConnectionLimits
 from .listeners.redirect import start_redirect
-from .listeners.site import Site
+from .listeners.site import serve
 from .server.app import create_app
 from .server.background import Background
 from .server.state import BACKGROUND
@@ -77,12 +77,8 @@ async def start_server(config: Config, sock: socket.socket | None = None, clock:
     background = Background(store, config, clock)
     app = create_app(config, store, schemas, clock)
     app[BACKGROUND] = background
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = Site(runner, limits=ConnectionLimits.from_config(config), host=config.host, port=config.port, sock=sock,
-                ssl_context=tls, handler_args={"access_log": None})
-    await site.start()
-    port = site.port
+    runner, port = await serve(app, ConnectionLimits.from_config(config), host=config.host, port=config.port,
+                               sock=sock, ssl_context=tls)
     redirect_runner, redirect_port = None, None
     if config.http_redirect_port is not None:
         redirect_runner, redirect_port = await start_redirect(config, port)

@@ -22,7 +22,7 @@ from aiohttp import web
 from ..clock import Clock, SystemClock
 from ..config import Config
 from ..listeners.limits import ConnectionLimits
-from ..listeners.site import BodyTimedOut, Site
+from ..listeners.site import BodyTimedOut, serve
 from ..xsd import SchemaSet
 from . import openapi, routes_end_devices, routes_events, routes_groups, routes_programs, routes_rates
 from . import routes_network, routes_notifications, routes_sync
@@ -126,15 +126,7 @@ async def start_admin(config: Config, store, schemas: SchemaSet, clock: Clock | 
         token_path = config.data_dir / TOKEN_FILE
         write_token_file(token_path, app[TOKEN])
         log.warning("admin API: no admin_token configured; generated one in %s", token_path)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = Site(runner, limits=ConnectionLimits.from_config(config), host=config.admin_host, port=config.admin_port,
-                handler_args={"access_log": None})
-    try:
-        await site.start()
-    except BaseException:
-        await runner.cleanup()
-        raise
-    port = site.port  # the real port when admin_port is 0
+    runner, port = await serve(app, ConnectionLimits.from_config(config), host=config.admin_host,
+                               port=config.admin_port)
     log.info("admin API on http://%s:%d", config.admin_host, port)
     return runner, port

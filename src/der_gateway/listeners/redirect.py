@@ -9,7 +9,7 @@ from yarl import URL
 
 from ..config import Config
 from .limits import ConnectionLimits
-from .site import Site
+from .site import serve
 
 REDIRECT_KEEPALIVE = 5.0  # seconds: a client redirected has no reason to come back on this connection
 
@@ -28,14 +28,5 @@ async def start_redirect(config: Config, tls_port: int) -> tuple[web.AppRunner, 
 
     app = web.Application()
     app.router.add_route("*", "/{anything:.*}", moved)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    limits = ConnectionLimits.from_config(config, keepalive_timeout=REDIRECT_KEEPALIVE)
-    site = Site(runner, limits=limits, host=config.host, port=config.http_redirect_port or 0,
-                handler_args={"access_log": None})
-    try:
-        await site.start()
-    except BaseException:
-        await runner.cleanup()
-        raise
-    return runner, site.port
+    return await serve(app, ConnectionLimits.from_config(config, keepalive_timeout=REDIRECT_KEEPALIVE),
+                       host=config.host, port=config.http_redirect_port or 0)

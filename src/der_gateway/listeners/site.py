@@ -204,3 +204,19 @@ class Site(web.BaseSite):
         else:
             self._server = await loop.create_server(connection, self.host, self.requested_port,
                                                     backlog=self._backlog, reuse_address=True)
+
+
+async def serve(app: web.Application, limits: ConnectionLimits, *, host: str | None, port: int = 0,
+                sock: socket.socket | None = None, ssl_context: ssl.SSLContext | None = None
+                ) -> tuple[web.AppRunner, int]:
+    """Serves app on one listener; (its runner, to clean up, and the port bound)."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = Site(runner, limits=limits, host=host, port=port, sock=sock, ssl_context=ssl_context,
+                handler_args={"access_log": None})
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    return runner, site.port
