@@ -18,6 +18,7 @@ from typing import Any, Callable, TypeVar
 
 from .base import (EndDeviceRecord, MeterReadingRecord, MirrorUsagePointRecord, MridTaken, Page, ReadingRecord,
                    ReadingSetRecord, ReadingTypeMissing)
+from . import list_index
 from .migrations import MIGRATIONS
 from .sqlite_control_plane import Changes, ControlPlaneStore, log_changes
 from .sqlite_utility import UtilityStore
@@ -151,18 +152,11 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore):
 
     async def end_devices_visible_to(self, client_lfdi: str, start: int, limit: int,
                                      changed_after: int | None = None) -> Page[EndDeviceRecord]:
-        where = ("(lfdi = ? OR owner_lfdi = ? OR id IN "
-                 "(SELECT end_device_id FROM end_device_access WHERE client_lfdi = ?))")
-        params: tuple = (client_lfdi, client_lfdi, client_lfdi)
+        """The EndDevices in the client's EndDeviceList, by sFDI: its own and those it owns or was granted.
+        With changed_after the rows are counted and skipped one by one (a rare query: no index for it)."""
         if changed_after is not None:
-            where += " AND changed_time >= ?"
-            params += (changed_after,)
-        total = self._one(f"SELECT count(*) FROM end_devices WHERE {where}", params)[0]
-        if limit == 0:
-            return Page(total, [])
-        rows = self._rows(f"SELECT {_END_DEVICE_COLUMNS} FROM end_devices WHERE {where} "
-                          "ORDER BY sfdi LIMIT ? OFFSET ?", params + (limit, start))
-        return Page(total, [_end_device(r) for r in rows])
+            return _visible_changed_after(self._reader, client_lfdi, start, limit, changed_after)
+        return _visible_page(self._reader, client_lfdi, start, limit)
 
     async def create_end_device(self, record: EndDeviceRecord, changed: Changes = ()) -> EndDeviceRecord:
         def insert(c: sqlite3.Connection) -> int:
@@ -220,7 +214,9 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore):
         where, params = "end_device_id = ?", (end_device_id,)
         if after is not None:
             where, params = where + " AND created >= ?", params + (after,)
-        total = self._one(f"SELECT count(*) FROM log_events WHERE {where}", params)[0]
+            total = self._one(f"SELECT count(*) FROM log_events WHERE {where}", params)[0]
+        else:
+            total = list_index.total(self._reader, "log", end_device_id)
         rows = self._rows(f"SELECT id, body FROM log_events WHERE {where} "
                           "ORDER BY created DESC, log_event_id DESC, id DESC LIMIT ? OFFSET ?",
                           params + (limit, start))
@@ -239,12 +235,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore):
     # -- MirrorUsagePoint ------------------------------------------------------
 
     async def mirror_usage_points(self, owner_lfdi: str, start: int, limit: int) -> Page[MirrorUsagePointRecord]:
-        total = self._one("SELECT count(*) FROM mirror_usage_points WHERE owner_lfdi = ?", (owner_lfdi,))[0]
-        if limit == 0:
-            return Page(total, [])
-        rows = self._rows("SELECT id, owner_lfdi, mrid, body FROM mirror_usage_points WHERE owner_lfdi = ? "
-                          "ORDER BY mrid LIMIT ? OFFSET ?", (owner_lfdi, limit, start))
-        return Page(total, [MirrorUsagePointRecord(r[0], r[1], r[2], json.loads(r[3])) for r in rows])
+        return _mirror_usage_point_page(self._reader, owner_lfdi, start, limit)
 
     async def mirror_usage_point(self, mup_id: int) -> MirrorUsagePointRecord | None:
         r = self._one("SELECT id, owner_lfdi, mrid, body FROM mirror_usage_points WHERE id = ?", (mup_id,))
@@ -299,7 +290,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore):
     # -- the mirror as UsagePoint ----------------------------------------------
 
     async def meter_readings(self, mup_id: int, start: int, limit: int) -> Page[MeterReadingRecord]:
-        total = self._one("SELECT count(*) FROM mirror_meter_readings WHERE mup_id = ?", (mup_id,))[0]
+        total = list_index.total(self._reader, "mmr", mup_id)
         if limit == 0:
             return Page(total, [])
         rows = self._rows("SELECT id, mup_id, mrid, body FROM mirror_meter_readings WHERE mup_id = ? "
@@ -317,7 +308,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore):
         return ReadingRecord(r[0], json.loads(r[1])) if r else None
 
     async def reading_sets(self, meter_reading_id: int, start: int, limit: int) -> Page[ReadingSetRecord]:
-        total = self._one("SELECT count(*) FROM reading_sets WHERE mmr_id = ?", (meter_reading_id,))[0]
+        total = list_index.total(self._reader, "rset", meter_reading_id)
         if limit == 0:
             return Page(total, [])
         rows = self._rows("SELECT id, mmr_id, mrid, body FROM reading_sets WHERE mmr_id = ? "
@@ -330,8 +321,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore):
         return ReadingSetRecord(r[0], r[1], r[2], json.loads(r[3])) if r else None
 
     async def set_readings(self, reading_set_id: int, start: int, limit: int) -> Page[ReadingRecord]:
-        total = self._one("SELECT count(*) FROM readings WHERE reading_set_id = ? AND current = 1",
-                          (reading_set_id,))[0]
+        total = list_index.total(self._reader, "sread", reading_set_id)
         if limit == 0:
             return Page(total, [])
         rows = self._rows("SELECT id, body FROM readings WHERE reading_set_id = ? AND current = 1 "
@@ -342,6 +332,66 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore):
         r = self._one("SELECT id, body FROM readings WHERE id = ? AND reading_set_id = ? AND current = 1",
                       (reading_id, reading_set_id))
         return ReadingRecord(r[0], json.loads(r[1])) if r else None
+
+
+def _viewed_page(c: sqlite3.Connection, viewer: str, start: int, limit: int) -> list[EndDeviceRecord]:
+    """Rows start.. of the EndDevices the viewer sees other than its own, by sFDI."""
+    found = list_index.locate(c, "edev", viewer, start, list_index.SFDI) if limit > 0 else None
+    if found is None:
+        return []
+    least, skip = found
+    columns = ", ".join(f"e.{name.strip()}" for name in _END_DEVICE_COLUMNS.split(","))
+    rows = c.execute(f"SELECT {columns} FROM end_device_views v JOIN end_devices e ON e.id = v.end_device_id "
+                     "WHERE v.viewer = ? AND v.sfdi >= ? ORDER BY v.sfdi LIMIT ? OFFSET ?",
+                     (viewer, least, limit, skip)).fetchall()
+    return [_end_device(r) for r in rows]
+
+
+def _visible_page(c: sqlite3.Connection, viewer: str, start: int, limit: int) -> Page[EndDeviceRecord]:
+    """The viewer's own EndDevice (if it has one) merged by sFDI into those it sees through end_device_views."""
+    row = c.execute(f"SELECT {_END_DEVICE_COLUMNS} FROM end_devices WHERE lfdi = ?", (viewer,)).fetchone()
+    own = _end_device(row) if row else None
+    viewed = list_index.total(c, "edev", viewer)
+    total = viewed + (own is not None)
+    if limit <= 0 or start >= total:
+        return Page(total, [])
+    if own is None:
+        return Page(total, _viewed_page(c, viewer, start, limit))
+    at = list_index.rank(c, "edev", viewer, own.sFDI, list_index.SFDI,
+                         "SELECT count(*) FROM end_device_views WHERE viewer = ? AND sfdi >= ? AND sfdi < ?"
+                         ) if viewed else 0
+    if start + limit <= at:
+        return Page(total, _viewed_page(c, viewer, start, limit))
+    if start > at:
+        return Page(total, _viewed_page(c, viewer, start - 1, limit))
+    items = _viewed_page(c, viewer, start, limit - 1)
+    items.insert(at - start, own)
+    return Page(total, items)
+
+
+def _visible_changed_after(c: sqlite3.Connection, viewer: str, start: int, limit: int,
+                           changed_after: int) -> Page[EndDeviceRecord]:
+    where = ("(lfdi = ? OR owner_lfdi = ? OR id IN "
+             "(SELECT end_device_id FROM end_device_access WHERE client_lfdi = ?)) AND changed_time >= ?")
+    params = (viewer, viewer, viewer, changed_after)
+    total = c.execute(f"SELECT count(*) FROM end_devices WHERE {where}", params).fetchone()[0]
+    if limit <= 0:
+        return Page(total, [])
+    rows = c.execute(f"SELECT {_END_DEVICE_COLUMNS} FROM end_devices WHERE {where} "
+                     "ORDER BY sfdi LIMIT ? OFFSET ?", params + (limit, start)).fetchall()
+    return Page(total, [_end_device(r) for r in rows])
+
+
+def _mirror_usage_point_page(c: sqlite3.Connection, owner_lfdi: str, start: int,
+                             limit: int) -> Page[MirrorUsagePointRecord]:
+    total = list_index.total(c, "mup", owner_lfdi)
+    found = list_index.locate(c, "mup", owner_lfdi, start, list_index.MRID) if limit > 0 else None
+    if found is None:
+        return Page(total, [])
+    least, skip = found
+    rows = c.execute("SELECT id, owner_lfdi, mrid, body FROM mirror_usage_points WHERE owner_lfdi = ? "
+                     "AND mrid >= ? ORDER BY mrid LIMIT ? OFFSET ?", (owner_lfdi, least, limit, skip)).fetchall()
+    return Page(total, [MirrorUsagePointRecord(r[0], r[1], r[2], json.loads(r[3])) for r in rows])
 
 
 def _check_mrids_free(c: sqlite3.Connection, owner_lfdi: str, mrids: list[str]) -> None:
