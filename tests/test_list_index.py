@@ -59,6 +59,10 @@ async def _check_end_device_lists(store: SQLiteStore, viewers: list[str], rng: r
             assert page.all == len(expected)
             assert [r.id for r in page.items] == expected[start:start + limit], (viewer, start, limit)
             checked += 1
+        acted_for = await store.lfdis_acted_for(viewer)
+        assert acted_for == sorted({viewer, *(r.lFDI for r in whole.items)})
+        for lfdi in rng.sample(acted_for, min(3, len(acted_for))) + [f"{rng.getrandbits(160):040X}"]:
+            assert await store.acts_for(viewer, lfdi) == (lfdi in acted_for)
     return checked
 
 
@@ -194,3 +198,24 @@ def test_text_buckets_keep_binary_order():
     for key in keys:
         least = list_index.MRID.least_key(list_index.MRID.bucket(key, list_index.LEVELS))
         assert least.encode() <= key.encode() and key.startswith(least)
+
+
+async def test_bulk_loaded_end_devices_are_listed_with_their_der_status_and_group(tmp_path):
+    rng = random.Random(14)
+    store = await SQLiteStore.open(tmp_path / "var")
+    try:
+        group = await store.create_group("00" * 16, "feeder")
+        records = [EndDeviceRecord(id=0, lFDI=f"{n:040X}", sFDI=sfdi, owner_lfdi=CLIENTS[n % 2], changedTime=0,
+                                   pIN=111115, dateTimeRegistered=0)
+                   for n, sfdi in enumerate(rng.sample(range(SFDI_MAX), 500))]
+        first = await store.bulk_add_end_devices(records[:300], {"ders": {"readingTime": 5}}, group)
+        second = await store.bulk_add_end_devices(records[300:], {"ders": {"readingTime": 6}})
+        assert list(first) + list(second) == list(range(1, 501))
+        assert [(await store.end_device(i)).lFDI for i in (1, 300, 301, 500)] == [
+            records[0].lFDI, records[299].lFDI, records[300].lFDI, records[499].lFDI]
+        assert await store.der_document(300, 1, "ders") == {"readingTime": 5}
+        assert await store.der_document(301, 1, "ders") == {"readingTime": 6}
+        assert await store.group_members(group) == list(first)
+        assert await _check_end_device_lists(store, CLIENTS[:2], rng) > 0
+    finally:
+        await store.close()
