@@ -35,6 +35,9 @@ _END_DEVICE_COLUMNS = ("id, lfdi, sfdi, owner_lfdi, changed_time, pin, registere
 
 # reader threads for lists: the machine's cores are few, and a list page now takes well under a millisecond
 READERS = 2
+# page cache per connection (four: the writer, the loop's reader, the pool's readers); SQLite's default is 2 MiB
+CACHE_KIB = 64 * 1024
+BULK_CACHE_KIB = 512 * 1024
 
 
 def _connect(path: Path, check_same_thread: bool = True) -> sqlite3.Connection:
@@ -43,6 +46,7 @@ def _connect(path: Path, check_same_thread: bool = True) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=5000")
+    conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
     return conn
 
 
@@ -216,6 +220,13 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore):
         documents = {kind: json.dumps(body) for kind, body in (der_documents or {}).items()}
 
         def load(c: sqlite3.Connection) -> range:
+            c.execute(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
+            try:
+                return insert(c)
+            finally:
+                c.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+
+        def insert(c: sqlite3.Connection) -> range:
             before = c.execute("SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'end_devices'"
                                ).fetchone()[0]
             c.executemany(
