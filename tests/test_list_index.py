@@ -219,3 +219,28 @@ async def test_bulk_loaded_end_devices_are_listed_with_their_der_status_and_grou
         assert await _check_end_device_lists(store, CLIENTS[:2], rng) > 0
     finally:
         await store.close()
+
+
+async def test_responses_visible_to_a_client_are_those_of_the_lfdis_it_acts_for(tmp_path):
+    rng = random.Random(15)
+    store = await SQLiteStore.open(tmp_path / "var")
+    try:
+        program = await store.create_program("11" * 16, "p", 1)
+        control = await store.add_control(program, "22" * 16, 0, 0, 60, {}, 0, 0)
+        devices = []
+        for n in range(40):
+            lfdi = f"{rng.getrandbits(160):040X}"
+            devices.append(await _register(store, lfdi, rng.randint(0, SFDI_MAX), rng.choice(CLIENTS + [lfdi])))
+        for device in rng.sample(devices, 8):
+            await store.set_access(device.id, CLIENTS[2], granted=True)
+        senders = [d.lFDI for d in devices] + CLIENTS + [f"{7:040X}"]
+        for n in range(150):
+            await store.add_response(control, rng.choice(senders), 1, rng.randint(0, 20), n, {"n": n})
+        for client in CLIENTS + [devices[0].lFDI, f"{7:040X}"]:
+            acted_for = await store.lfdis_acted_for(client)
+            for start, limit in ((0, 200), (3, 7), (40, 20), (500, 5), (0, 0)):
+                assert (await store.responses_visible_to(client, start, limit)
+                        == await store.response_page(start, limit, acted_for)), (client, start, limit)
+        assert (await store.responses_visible_to(CLIENTS[1], 0, 200))[0] > 10
+    finally:
+        await store.close()

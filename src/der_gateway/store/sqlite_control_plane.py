@@ -347,6 +347,20 @@ class ControlPlaneStore:
             return total, [(r[0], json.loads(r[1])) for r in rows]
         return await self._read(page)
 
+    async def responses_visible_to(self, client_lfdi: str, start: int, limit: int
+                                   ) -> tuple[int, list[tuple[int, dict[str, Any]]]]:
+        """Responses from the client or an EndDevice it acts for, newest first.  The page walks the responses
+        newest first, and the count walks them all: no kept count per client (not O(log n))."""
+        where = ("WHERE r.end_device_lfdi = ?1 OR EXISTS (SELECT 1 FROM end_devices e JOIN end_device_views v "
+                 "ON v.viewer = ?1 AND v.sfdi = e.sfdi WHERE e.lfdi = r.end_device_lfdi)")
+
+        def page(c: sqlite3.Connection) -> tuple[int, list[tuple[int, dict[str, Any]]]]:
+            total = c.execute(f"SELECT count(*) FROM responses r {where}", (client_lfdi,)).fetchone()[0]
+            rows = c.execute(f"SELECT r.id, r.body FROM responses r {where} ORDER BY r.created DESC, r.id DESC "
+                             "LIMIT ?2 OFFSET ?3", (client_lfdi, limit, start)).fetchall() if limit > 0 else []
+            return total, [(r[0], json.loads(r[1])) for r in rows]
+        return await self._read(page)
+
     # -- subscriptions and the outbox -------------------------------------------------
 
     async def add_subscription(self, end_device_id: int | None, client_lfdi: str, resource: str,

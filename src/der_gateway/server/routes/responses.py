@@ -46,8 +46,7 @@ def _response(response_id: int, data: dict) -> model.Response:
 async def list_responses(request: web.Request) -> web.Response:
     page = paging(request)
     store = request.app[STORE]
-    visible = await store.lfdis_acted_for(request[CLIENT].lfdi)
-    total, rows = await store.response_page(page.start, page.limit, visible)
+    total, rows = await store.responses_visible_to(request[CLIENT].lfdi, page.start, page.limit)
     return sep_response(model.ResponseList(href=paths.DER_RESPONSES, all=total, results=len(rows),
                                            Response=[_response(i, d) for i, d in rows]))
 
