@@ -14,7 +14,8 @@ For each size N:
 3. over one mutual-TLS keep-alive connection, one request at a time: GET /edev/{id} and
    /edev/{id}/der/1/ders for random ids and GET /edev?s=R&l=20 for random R, as the aggregator; then the
    aggregator pages through 10,000 of its devices (or all, if fewer), 100 a page; then GET /dcap as device1,
-   idle and while another process pages the aggregator's whole list 100 a page without pause;
+   idle and while another process pages the aggregator's whole list (--pager-limit a page, default 100)
+   without pause;
 4. reports p50/p99 of each, the paging's total seconds, the /dcap p99 ratio (busy / idle), the server's RSS
    (now and peak), the data directory's size, the load time and the start-up time.
 
@@ -97,12 +98,30 @@ async def load(data_dir: Path, n: int, aggregator_lfdi: str, device_lfdi: str, d
                 batch.append(EndDeviceRecord(id=0, lFDI=lfdi, sFDI=sfdi, owner_lfdi=aggregator_lfdi,
                                              changedTime=now, pIN=111115, dateTimeRegistered=now,
                                              deviceCategory="00040000"))
-            ids.extend(await store.bulk_add_end_devices(batch, status, group))
+            if hasattr(store, "bulk_add_end_devices"):
+                ids.extend(await store.bulk_add_end_devices(batch, status, group))
+            else:  # a der-gateway from before bulk_add_end_devices, for a baseline
+                ids.extend(await store._in_transaction(lambda c: _bulk_insert(c, batch, status, group)))
             print(f"    loaded {len(ids):,} EndDevices, {time.perf_counter() - started:.0f} s",
                   file=sys.stderr, flush=True)
     finally:
         await store.close()
     return {"load_s": time.perf_counter() - started, "first_id": ids[0], "last_id": ids[-1]}
+
+
+def _bulk_insert(c: Any, records: list, documents: dict[str, Any], group_id: int) -> range:
+    before = c.execute("SELECT coalesce(max(id), 0) FROM end_devices").fetchone()[0]
+    c.executemany("INSERT INTO end_devices (lfdi, sfdi, owner_lfdi, changed_time, pin, registered_at, "
+                  "device_category) VALUES (?,?,?,?,?,?,?)",
+                  [(r.lFDI, r.sFDI, r.owner_lfdi, r.changedTime, r.pIN, r.dateTimeRegistered, r.deviceCategory)
+                   for r in records])
+    c.execute("INSERT INTO ders (end_device_id, n) SELECT id, 1 FROM end_devices WHERE id > ?", (before,))
+    for kind, body in documents.items():
+        c.execute("INSERT INTO der_documents (end_device_id, n, kind, body) SELECT id, 1, ?, ? FROM end_devices "
+                  "WHERE id > ?", (kind, json.dumps(body), before))
+    c.execute("INSERT INTO group_members (group_id, end_device_id) SELECT ?, id FROM end_devices WHERE id > ?",
+              (group_id, before))
+    return range(before + 1, before + 1 + len(records))
 
 
 def _dir_bytes(path: Path) -> int:
@@ -131,22 +150,23 @@ def _count_devices(body: bytes) -> int:
     return body.count(b"<EndDevice ") + body.count(b"<EndDevice>")
 
 
-def _pager(port: int, certs_dir: str, total: int, stop: Any, pages: Any) -> None:
-    """Pages the aggregator's whole list, 100 a page, over and over, until stop is set."""
+def _pager(port: int, certs_dir: str, total: int, limit: int, stop: Any, pages: Any) -> None:
+    """Pages the aggregator's whole list, limit a page, over and over, until stop is set."""
     from der_gateway.tls import client_context
 
     conn = Connection(client_context(Path(certs_dir), AGGREGATOR), port, timeout=600)
     start = 0
     try:
         while not stop.is_set():
-            conn.request("GET", f"/edev?s={start}&l=100")
+            conn.request("GET", f"/edev?s={start}&l={limit}")
             pages.value += 1
-            start = (start + 100) % max(1, total)
+            start = (start + limit) % max(1, total)
     finally:
         conn.close()
 
 
-def measure(port: int, certs_dir: Path, n: int, ids: range, requests: int, seed: int) -> dict[str, Any]:
+def measure(port: int, certs_dir: Path, n: int, ids: range, requests: int, seed: int,
+            pager_limit: int) -> dict[str, Any]:
     from der_gateway.tls import client_context
 
     rng = random.Random(seed)
@@ -178,7 +198,7 @@ def measure(port: int, certs_dir: Path, n: int, ids: range, requests: int, seed:
         idle = [_get(device, "/dcap")[0] for _ in range(requests)]
         ctx = mp.get_context("spawn")
         stop, paged = ctx.Event(), ctx.Value("l", 0)
-        pager = ctx.Process(target=_pager, args=(port, str(certs_dir), n, stop, paged), daemon=True)
+        pager = ctx.Process(target=_pager, args=(port, str(certs_dir), n, pager_limit, stop, paged), daemon=True)
         pager.start()
         try:
             while paged.value < 3:  # the pager is connected and paging
@@ -224,7 +244,7 @@ def run_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
             print(f"  {n:,} EndDevices: server pid {server.pid} up in {report['startup_s']:.1f} s",
                   file=sys.stderr, flush=True)
             report.update(measure(server.port, certs_dir, n, range(loaded["first_id"], loaded["last_id"] + 1),
-                                  args.requests, args.seed))
+                                  args.requests, args.seed, args.pager_limit))
             memory = _status_kib(server.pid)
             report["rss_mib"], report["peak_rss_mib"] = memory["VmRSS"] / 1024, memory["VmHWM"] / 1024
         finally:
@@ -257,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="1000,1000000", help="EndDevice counts (default %(default)s)")
     parser.add_argument("--requests", type=int, default=1000, help="requests per measured kind (default 1000)")
     parser.add_argument("--cache", action="store_true", help="run with the response cache (64 MiB)")
+    parser.add_argument("--pager-limit", type=int, default=100,
+                        help="page size of the pager that runs beside GET /dcap (default 100)")
     parser.add_argument("--seed", type=int, default=10)
     parser.add_argument("--tmp", type=Path, help="where to put the data directories (default the system's)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures here")
