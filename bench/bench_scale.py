@@ -195,6 +195,10 @@ def measure(port: int, certs_dir: Path, n: int, ids: range, requests: int, seed:
                             "total_s": time.perf_counter() - started}
         if walked != min(n, 10_000):
             raise RuntimeError(f"paging saw {walked} EndDevices")
+        device.close()  # it sat idle through the paging: the server may have closed it
+        device = Connection(client_context(certs_dir, DEVICE), port, timeout=600)
+        for warm in range(20):
+            _get(device, "/dcap")
         idle = [_get(device, "/dcap")[0] for _ in range(requests)]
         ctx = mp.get_context("spawn")
         stop, paged = ctx.Event(), ctx.Value("l", 0)
