@@ -244,3 +244,31 @@ async def test_responses_visible_to_a_client_are_those_of_the_lfdis_it_acts_for(
         assert (await store.responses_visible_to(CLIENTS[1], 0, 200))[0] > 10
     finally:
         await store.close()
+
+
+async def test_list_links_of_a_page_equal_the_lookups_one_device_at_a_time(tmp_path):
+    rng = random.Random(16)
+    store = await SQLiteStore.open(tmp_path / "var")
+    try:
+        groups = [await store.create_group(f"{g:032X}", "g") for g in range(3)]
+        devices = [await _register(store, f"{n:040X}", rng.randint(0, SFDI_MAX), CLIENTS[0]) for n in range(30)]
+        for device in devices:
+            for group in rng.sample(groups, rng.randint(0, 3)):
+                await store.set_membership(group, [device.id], True)
+            for n in range(rng.randint(0, 3)):
+                await store.add_log_event(device.id, {"createdDateTime": n, "logEventID": n})
+            for n in range(rng.randint(0, 2)):
+                await store.add_subscription(device.id, CLIENTS[0], f"/edev/{device.id}", {"n": n})
+        ids = [d.id for d in devices] + [9999]
+        links = await store.end_device_list_links(ids)
+        assert sorted(links) == [d.id for d in devices]
+        for device in devices:
+            found = links[device.id]
+            assert found.ders == len(await store.der_numbers(device.id)) == 1
+            assert found.log_events == (await store.log_events(device.id, 0, 0)).all
+            assert found.groups == len(await store.groups_of(device.id))
+            assert found.subscriptions == len(await store.subscriptions(device.id))
+        assert {links[d.id].groups for d in devices} > {0}
+        assert await store.end_device_list_links([]) == {}
+    finally:
+        await store.close()

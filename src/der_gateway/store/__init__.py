@@ -1,9 +1,9 @@
 """Durable state behind a small async interface; see base.Store."""
 
-from .base import (ControlRecord, EndDeviceRecord, GroupRecord, MeterReadingRecord, MirrorUsagePointRecord,
+from .base import (ControlRecord, EndDeviceListLinks, EndDeviceRecord, GroupRecord, MeterReadingRecord, MirrorUsagePointRecord,
                    MridTaken, OutboxItem, Page, ProgramRecord, ReadingRecord, ReadingSetRecord, ReadingTypeMissing,
                    ResponseRecord, Store, SubscriptionRecord)
 
-__all__ = ["ControlRecord", "EndDeviceRecord", "GroupRecord", "MeterReadingRecord", "MirrorUsagePointRecord",
+__all__ = ["ControlRecord", "EndDeviceListLinks", "EndDeviceRecord", "GroupRecord", "MeterReadingRecord", "MirrorUsagePointRecord",
            "MridTaken", "OutboxItem", "Page", "ProgramRecord", "ReadingRecord", "ReadingSetRecord",
            "ReadingTypeMissing", "ResponseRecord", "Store", "SubscriptionRecord"]

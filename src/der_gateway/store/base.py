@@ -9,7 +9,7 @@ change is durable.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, Sequence, TypeVar
 
 T = TypeVar("T")
 
@@ -35,6 +35,15 @@ class EndDeviceRecord:
     enabled: bool = True
     postRate: int | None = None
     connectionPointId: str | None = None
+
+
+@dataclass(frozen=True)
+class EndDeviceListLinks:
+    """How many of each list an EndDevice's links name: DERs, LogEvents, groups (FSAs), subscriptions."""
+    ders: int
+    log_events: int
+    groups: int
+    subscriptions: int
 
 
 class MridTaken(Exception):
@@ -106,6 +115,7 @@ class Store(Protocol):
     async def end_device_by_identity(self, lfdi: str | None, sfdi: int) -> list[EndDeviceRecord]: ...
     async def end_devices_visible_to(self, client_lfdi: str, start: int, limit: int,
                                      changed_after: int | None = None) -> Page[EndDeviceRecord]: ...
+    async def end_device_list_links(self, end_device_ids: Sequence[int]) -> dict[int, EndDeviceListLinks]: ...
     # changed: the hrefs of subscribable resources the write changes (store.sqlite_control_plane.log_changes)
     async def create_end_device(self, record: EndDeviceRecord, changed=()) -> EndDeviceRecord: ...
     async def update_end_device(self, record: EndDeviceRecord, changed=()) -> None: ...

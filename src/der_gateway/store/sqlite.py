@@ -19,8 +19,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
 
-from .base import (EndDeviceRecord, MeterReadingRecord, MirrorUsagePointRecord, MridTaken, Page, ReadingRecord,
-                   ReadingSetRecord, ReadingTypeMissing)
+from .base import (EndDeviceListLinks, EndDeviceRecord, MeterReadingRecord, MirrorUsagePointRecord, MridTaken, Page,
+                   ReadingRecord, ReadingSetRecord, ReadingTypeMissing)
 from . import list_index
 from .migrations import MIGRATIONS
 from .sqlite_control_plane import Changes, ControlPlaneStore, log_changes
@@ -198,6 +198,21 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore):
         if limit <= 0:  # only the count: point lookups
             return _visible_page(self._reader, client_lfdi, start, limit)
         return await self._read(_visible_page, client_lfdi, start, limit)
+
+    async def end_device_list_links(self, end_device_ids: Sequence[int]) -> dict[int, EndDeviceListLinks]:
+        """The list-link counts of many EndDevices (a page of them) in one read off the loop, rather than four
+        lookups each on it.  Groups count whether or not the device is enabled."""
+        def read(c: sqlite3.Connection) -> dict[int, EndDeviceListLinks]:
+            rows = c.execute(
+                "SELECT e.id, (SELECT count(*) FROM ders d WHERE d.end_device_id = e.id), "
+                "coalesce((SELECT n FROM list_counts WHERE list = 'log' AND owner = e.id AND level = 0 "
+                "AND bucket = 0), 0), "
+                "(SELECT count(*) FROM group_members m WHERE m.end_device_id = e.id), "
+                "(SELECT count(*) FROM subscriptions s WHERE s.end_device_id = e.id) "
+                "FROM end_devices e WHERE e.id IN (SELECT value FROM json_each(?))",
+                (json.dumps(list(end_device_ids)),)).fetchall()
+            return {r[0]: EndDeviceListLinks(r[1], r[2], r[3], r[4]) for r in rows}
+        return await self._read(read) if end_device_ids else {}
 
     async def create_end_device(self, record: EndDeviceRecord, changed: Changes = ()) -> EndDeviceRecord:
         def insert(c: sqlite3.Connection) -> int:
