@@ -217,7 +217,7 @@ class ControlPlaneStore:
             "SELECT end_device_id FROM group_members WHERE group_id = ? ORDER BY end_device_id", (group_id,))]
 
     async def count_group_members(self, group_id: int) -> int:
-        return self._one("SELECT count(*) FROM group_members WHERE group_id = ?", (group_id,))[0]
+        return (await self._read_rows("SELECT count(*) FROM group_members WHERE group_id = ?", (group_id,)))[0][0]
 
     async def set_membership(self, group_id: int, end_device_ids: Sequence[int], member: bool,
                              changed: Changes = ()) -> None:
