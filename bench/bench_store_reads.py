@@ -1,12 +1,15 @@
 """Where a store read should run: a point lookup on the event loop's connection, or on a reader thread.
 
-    python bench/bench_store_reads.py [--devices 100000] [--reads 5000]
+    python bench/bench_store_reads.py [--devices 100000] [--reads 5000] [--mirrors 1000,200000]
 
 Loads N EndDevices (SQLiteStore.bulk_add_end_devices), then times, one at a time, the same point lookup
 (an EndDevice by id) run on the loop (SQLiteStore._one, as end_device() does) and run on a reader thread
 (SQLiteStore._read), and a 20-device EndDeviceList page run on the loop and on a reader thread; prints p50/p99
 in microseconds.  The hop to a thread costs a wake-up and a return through the loop; a list page pays it
 once, and in return never holds up the loop while it steps.
+
+Then, for each --mirrors count M, one client's M MirrorUsagePoints (random 32-hex-digit mRIDs, inserted in
+one transaction) and random MirrorUsagePointList pages of 20 of them (SQLiteStore.mirror_usage_points).
 """
 
 from __future__ import annotations
@@ -77,12 +80,39 @@ async def main_async(devices: int, reads: int) -> None:
             await store.close()
 
 
+async def mirrors_async(mirrors: int, reads: int) -> None:
+    from der_gateway.store.sqlite import SQLiteStore
+
+    rng = random.Random(2)
+    with tempfile.TemporaryDirectory(prefix="der-gateway-mirrors-") as tmp:
+        store = await SQLiteStore.open(Path(tmp))
+        try:
+            rows = [(AGGREGATOR, f"{rng.getrandbits(128):032X}", "{}") for _ in range(mirrors)]
+            await store._in_transaction(lambda c: c.executemany(
+                "INSERT INTO mirror_usage_points (owner_lfdi, mrid, body) VALUES (?, ?, ?)", rows))
+            for _ in range(200):
+                await store.mirror_usage_points(AGGREGATOR, rng.randrange(mirrors), 20)
+            samples = []
+            for _ in range(reads):
+                start = rng.randrange(mirrors)
+                started = time.perf_counter()
+                page = await store.mirror_usage_points(AGGREGATOR, start, 20)
+                samples.append(time.perf_counter() - started)
+                assert page.all == mirrors and len(page.items) == min(20, mirrors - start)
+            print(f"{f'MirrorUsagePointList page of 20 of {mirrors:,}':48} {_quantiles(samples)}")
+        finally:
+            await store.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--devices", type=int, default=100_000)
     parser.add_argument("--reads", type=int, default=5000)
+    parser.add_argument("--mirrors", default="1000,200000", help="MirrorUsagePoint counts (default %(default)s)")
     args = parser.parse_args()
     asyncio.run(main_async(args.devices, args.reads))
+    for mirrors in (int(m) for m in args.mirrors.split(",") if m.strip()):
+        asyncio.run(mirrors_async(mirrors, args.reads))
     return 0
 
 
