@@ -1,9 +1,9 @@
 """Durable state behind a small async interface; see base.Store."""
 
-from .base import (ControlRecord, EndDeviceRecord, GroupRecord, MeterReadingRecord, MirrorUsagePointRecord,
-                   MridTaken, OutboxItem, Page, ProgramRecord, ReadingRecord, ReadingSetRecord, ReadingTypeMissing,
-                   ResponseRecord, Store, SubscriptionRecord)
+from .base import (ControlRecord, EndDeviceCounts, EndDeviceRecord, GroupRecord, MeterReadingRecord,
+                   MirrorUsagePointRecord, MridTaken, OutboxItem, Page, ProgramRecord, ReadingRecord, ReadingSetRecord,
+                   ReadingTypeMissing, ResponseRecord, Store, SubscriptionRecord)
 
-__all__ = ["ControlRecord", "EndDeviceRecord", "GroupRecord", "MeterReadingRecord", "MirrorUsagePointRecord",
-           "MridTaken", "OutboxItem", "Page", "ProgramRecord", "ReadingRecord", "ReadingSetRecord",
-           "ReadingTypeMissing", "ResponseRecord", "Store", "SubscriptionRecord"]
+__all__ = ["ControlRecord", "EndDeviceCounts", "EndDeviceRecord", "GroupRecord", "MeterReadingRecord",
+           "MirrorUsagePointRecord", "MridTaken", "OutboxItem", "Page", "ProgramRecord", "ReadingRecord",
+           "ReadingSetRecord", "ReadingTypeMissing", "ResponseRecord", "Store", "SubscriptionRecord"]

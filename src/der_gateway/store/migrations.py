@@ -1,5 +1,7 @@
 """Schema versions of the SQLite store, applied in order on start-up (PRAGMA user_version)."""
 
+from .list_index import LEVELS, IntegerBuckets, TextBuckets, counting_triggers, total_triggers
+
 MIGRATIONS: list[str] = [
     # 1: clients, EndDevices and their DER resources, log events, mirrors
     """
@@ -394,5 +396,97 @@ MIGRATIONS.append(
     UPDATE readings SET current = 0 WHERE reading_set_id IS NULL AND id < (
         SELECT max(r.id) FROM readings r WHERE r.mmr_id = readings.mmr_id AND r.reading_set_id IS NULL);
     CREATE INDEX readings_by_set ON readings (reading_set_id, current, start);
+    """
+)
+
+
+def _bucket_counts(list_name: str, table: str, owner: str, key: str, sql_bucket, where: str = "1") -> str:
+    levels = [("0", 0)] + [(sql_bucket(key, level), level) for level in range(1, LEVELS + 1)]
+    return "".join(f"INSERT INTO list_counts (list, owner, level, bucket, n) SELECT '{list_name}', {owner}, {level}, "
+                   f"{bucket}, count(*) FROM {table} WHERE {where} GROUP BY {owner}{'' if level == 0 else ', 4'};\n"
+                   for bucket, level in levels)
+
+
+MIGRATIONS.append(
+    # 8: lists paged by index in O(log n): list_counts holds each long list's row count in nested buckets of its
+    # sort key (see list_index.py), kept by triggers.  end_device_views holds who sees which EndDevice in their
+    # EndDeviceList apart from the device itself (its owner, clients granted access), kept by triggers on every
+    # write that changes it.  Indexes that match the ORDER BY of the other lists.
+    """
+    CREATE TABLE list_counts (
+        list TEXT NOT NULL,
+        owner NOT NULL,
+        level INTEGER NOT NULL,
+        bucket INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (list, owner, level, bucket)
+    );
+    CREATE TABLE end_device_views (
+        viewer TEXT NOT NULL,
+        sfdi INTEGER NOT NULL,
+        end_device_id INTEGER NOT NULL,
+        PRIMARY KEY (viewer, sfdi)
+    );
+    CREATE INDEX end_device_views_by_device ON end_device_views (end_device_id);
+    """
+    + counting_triggers("end_device_views", "edev", "viewer", "sfdi", IntegerBuckets.sql) +
+    """
+    INSERT INTO end_device_views (viewer, sfdi, end_device_id)
+        SELECT owner_lfdi, sfdi, id FROM end_devices WHERE owner_lfdi != lfdi;
+    INSERT INTO end_device_views (viewer, sfdi, end_device_id)
+        SELECT DISTINCT a.client_lfdi, e.sfdi, e.id FROM end_device_access a JOIN end_devices e ON e.id = a.end_device_id
+        WHERE a.client_lfdi != e.lfdi AND a.client_lfdi != e.owner_lfdi;
+    CREATE TRIGGER end_devices_viewed AFTER INSERT ON end_devices BEGIN
+        INSERT INTO end_device_views (viewer, sfdi, end_device_id)
+            SELECT new.owner_lfdi, new.sfdi, new.id WHERE new.owner_lfdi != new.lfdi;
+    END;
+    CREATE TRIGGER end_devices_unviewed AFTER DELETE ON end_devices BEGIN
+        DELETE FROM end_device_views WHERE end_device_id = old.id;
+    END;
+    CREATE TRIGGER end_devices_reviewed AFTER UPDATE OF lfdi, sfdi, owner_lfdi ON end_devices BEGIN
+        DELETE FROM end_device_views WHERE end_device_id = old.id;
+        INSERT INTO end_device_views (viewer, sfdi, end_device_id)
+            SELECT new.owner_lfdi, new.sfdi, new.id WHERE new.owner_lfdi != new.lfdi;
+        INSERT INTO end_device_views (viewer, sfdi, end_device_id)
+            SELECT client_lfdi, new.sfdi, new.id FROM end_device_access
+            WHERE end_device_id = new.id AND client_lfdi != new.lfdi AND client_lfdi != new.owner_lfdi;
+    END;
+    CREATE TRIGGER end_device_access_viewed AFTER INSERT ON end_device_access BEGIN
+        INSERT INTO end_device_views (viewer, sfdi, end_device_id)
+            SELECT new.client_lfdi, e.sfdi, e.id FROM end_devices e
+            WHERE e.id = new.end_device_id AND new.client_lfdi != e.lfdi AND new.client_lfdi != e.owner_lfdi;
+    END;
+    CREATE TRIGGER end_device_access_unviewed AFTER DELETE ON end_device_access BEGIN
+        DELETE FROM end_device_views WHERE viewer = old.client_lfdi AND sfdi = (
+            SELECT sfdi FROM end_devices WHERE id = old.end_device_id AND lfdi != old.client_lfdi
+                AND owner_lfdi != old.client_lfdi);
+    END;
+    """
+    + _bucket_counts("mup", "mirror_usage_points", "owner_lfdi", "mrid", TextBuckets.sql)
+    + counting_triggers("mirror_usage_points", "mup", "owner_lfdi", "mrid", TextBuckets.sql,
+                        columns="owner_lfdi, mrid")
+    + """
+    INSERT INTO list_counts (list, owner, level, bucket, n)
+        SELECT 'log', end_device_id, 0, 0, count(*) FROM log_events GROUP BY end_device_id;
+    INSERT INTO list_counts (list, owner, level, bucket, n)
+        SELECT 'mmr', mup_id, 0, 0, count(*) FROM mirror_meter_readings GROUP BY mup_id;
+    INSERT INTO list_counts (list, owner, level, bucket, n)
+        SELECT 'rset', mmr_id, 0, 0, count(*) FROM reading_sets GROUP BY mmr_id;
+    INSERT INTO list_counts (list, owner, level, bucket, n)
+        SELECT 'sread', reading_set_id, 0, 0, count(*) FROM readings
+        WHERE reading_set_id IS NOT NULL AND current = 1 GROUP BY reading_set_id;
+    """
+    + total_triggers("log_events", "log", "end_device_id", columns="end_device_id")
+    + total_triggers("mirror_meter_readings", "mmr", "mup_id", columns="mup_id")
+    + total_triggers("reading_sets", "rset", "mmr_id", columns="mmr_id")
+    + total_triggers("readings", "sread", "reading_set_id", when="ROW.reading_set_id IS NOT NULL AND ROW.current = 1",
+                     columns="reading_set_id, current")
+    + """
+    DROP INDEX log_events_order;
+    CREATE INDEX log_events_order ON log_events (end_device_id, created, log_event_id);
+    CREATE INDEX reading_sets_order ON reading_sets (mmr_id, start, mrid);
+    CREATE INDEX responses_order ON responses (created);
+    CREATE INDEX responses_by_device ON responses (end_device_lfdi, created);
+    CREATE INDEX subscriptions_by_device ON subscriptions (end_device_id);
     """
 )

@@ -1,8 +1,10 @@
 """The embedded store: one SQLite file in WAL mode with synchronous=FULL.
 
-Reads run on the event loop on their own connection (WAL lets them proceed
-beside a write); writes run one at a time on a dedicated thread, so a commit's
-fsync never stalls the loop, and each write returns only once committed.
+Point lookups run on the event loop on their own connection (WAL lets them proceed beside a write): a hop to a
+thread would cost more than they take.  Lists and other reads that may take long run on a small pool of reader
+threads, each with its own connection, so that no request waits on another's list (sqlite3 releases the GIL
+while it steps).  Writes run one at a time on a dedicated thread, so a commit's fsync never stalls the loop, and
+each write returns only once committed.
 """
 
 from __future__ import annotations
@@ -10,19 +12,20 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
-from .base import (EndDeviceRecord, MeterReadingRecord, MirrorUsagePointRecord, MridTaken, Page, ReadingRecord,
-                   ReadingSetRecord, ReadingTypeMissing)
 from ..domain.refusals import Conflict
+from . import list_index
+from .base import (EndDeviceCounts, EndDeviceRecord, MeterReadingRecord, MirrorUsagePointRecord, MridTaken, Page,
+                   ReadingRecord, ReadingSetRecord, ReadingTypeMissing)
 from .migrations import MIGRATIONS
 from . import sqlite_generations
 from .sqlite_control_plane import Changes, ControlPlaneStore, log_changes
-from .sqlite_counts import CountStore
 from .sqlite_generations import GenerationStore
 from .sqlite_utility import UtilityStore
 from .sqlite_sync import SyncStore
@@ -33,12 +36,20 @@ _END_DEVICE_COLUMNS = ("id, lfdi, sfdi, owner_lfdi, changed_time, pin, registere
                        "enabled, post_rate, connection_point_id")
 
 
-def _connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=True)
+# reader threads for lists: the machine's cores are few, and a list page now takes well under a millisecond
+READERS = 2
+# page cache per connection (four: the writer, the loop's reader, the pool's readers); SQLite's default is 2 MiB
+CACHE_KIB = 64 * 1024
+BULK_CACHE_KIB = 512 * 1024
+
+
+def _connect(path: Path, check_same_thread: bool = True) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=check_same_thread)
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute("PRAGMA busy_timeout=5000")
+    conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
     return conn
 
 
@@ -58,12 +69,16 @@ def _end_device(row: tuple) -> EndDeviceRecord:
                            enabled=bool(row[8]), postRate=row[9], connectionPointId=row[10])
 
 
-class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore, CountStore):
+class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
     def __init__(self, path: Path) -> None:
         self.path = path
         self._writer_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         self._writer: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
+        self._reader_pool = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="sqlite-reader",
+                                               initializer=self._open_pool_reader)
+        self._pool_readers: list[sqlite3.Connection] = []
+        self._local = threading.local()
 
     @classmethod
     async def open(cls, data_dir: Path) -> SQLiteStore:
@@ -82,7 +97,15 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore, C
         migrate(self._writer)
         sqlite_generations.install(self._writer)
 
+    def _open_pool_reader(self) -> None:
+        self._local.conn = _connect(self.path, check_same_thread=False)
+        self._pool_readers.append(self._local.conn)
+
     async def close(self) -> None:
+        self._reader_pool.shutdown(wait=True)
+        for conn in self._pool_readers:
+            conn.close()
+        self._pool_readers.clear()
         if self._reader is not None:
             self._reader.close()
             self._reader = None
@@ -115,6 +138,21 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore, C
 
     async def _in_transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await self._write(self._transaction, fn)
+
+    def _snapshot(self, fn: Callable[..., T], *args: Any) -> T:
+        conn = self._local.conn
+        conn.execute("BEGIN")
+        try:
+            return fn(conn, *args)
+        finally:
+            conn.execute("COMMIT")
+
+    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        """fn(connection, *args) on a reader thread, in one read transaction (one snapshot)."""
+        return await asyncio.get_running_loop().run_in_executor(self._reader_pool, self._snapshot, fn, *args)
+
+    async def _read_rows(self, sql: str, params: tuple = ()) -> list[tuple]:
+        return await self._read(lambda c: c.execute(sql, params).fetchall())
 
     def _rows(self, sql: str, params: tuple = ()) -> list[tuple]:
         return self._reader.execute(sql, params).fetchall()
@@ -150,7 +188,8 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore, C
         return _end_device(row) if row else None
 
     async def all_end_devices(self) -> list[EndDeviceRecord]:
-        return [_end_device(r) for r in self._rows(f"SELECT {_END_DEVICE_COLUMNS} FROM end_devices ORDER BY id")]
+        return [_end_device(r) for r in await self._read_rows(
+            f"SELECT {_END_DEVICE_COLUMNS} FROM end_devices ORDER BY id")]
 
     async def end_device_by_identity(self, lfdi: str | None, sfdi: int) -> list[EndDeviceRecord]:
         rows = self._rows(f"SELECT {_END_DEVICE_COLUMNS} FROM end_devices WHERE lfdi = ? OR sfdi = ?",
@@ -159,18 +198,29 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore, C
 
     async def end_devices_visible_to(self, client_lfdi: str, start: int, limit: int,
                                      changed_after: int | None = None) -> Page[EndDeviceRecord]:
-        where = ("(lfdi = ? OR owner_lfdi = ? OR id IN "
-                 "(SELECT end_device_id FROM end_device_access WHERE client_lfdi = ?))")
-        params: tuple = (client_lfdi, client_lfdi, client_lfdi)
+        """The EndDevices in the client's EndDeviceList, by sFDI: its own and those it owns or was granted.
+        With changed_after the rows are counted and skipped one by one (a rare query: no index for it)."""
         if changed_after is not None:
-            where += " AND changed_time >= ?"
-            params += (changed_after,)
-        total = self._one(f"SELECT count(*) FROM end_devices WHERE {where}", params)[0]
-        if limit == 0:
-            return Page(total, [])
-        rows = self._rows(f"SELECT {_END_DEVICE_COLUMNS} FROM end_devices WHERE {where} "
-                          "ORDER BY sfdi LIMIT ? OFFSET ?", params + (limit, start))
-        return Page(total, [_end_device(r) for r in rows])
+            return await self._read(_visible_changed_after, client_lfdi, start, limit, changed_after)
+        if limit <= 0:  # only the count: point lookups
+            return _visible_page(self._reader, client_lfdi, start, limit)
+        return await self._read(_visible_page, client_lfdi, start, limit)
+
+    async def end_device_counts(self, end_device_ids: Sequence[int]) -> dict[int, EndDeviceCounts]:
+        """For each EndDevice (a page of them), what its list links count: DERs, LogEvents, groups (whether
+        or not the device is enabled) and subscriptions, as der_numbers, log_events, groups_of and subscriptions
+        count them; in one read off the loop."""
+        def read(c: sqlite3.Connection) -> dict[int, EndDeviceCounts]:
+            rows = c.execute(
+                "SELECT e.id, (SELECT count(*) FROM ders d WHERE d.end_device_id = e.id), "
+                "coalesce((SELECT n FROM list_counts WHERE list = 'log' AND owner = e.id AND level = 0 "
+                "AND bucket = 0), 0), "
+                "(SELECT count(*) FROM group_members m WHERE m.end_device_id = e.id), "
+                "(SELECT count(*) FROM subscriptions s WHERE s.end_device_id = e.id) "
+                "FROM end_devices e WHERE e.id IN (SELECT value FROM json_each(?))",
+                (json.dumps(list(end_device_ids)),)).fetchall()
+            return {r[0]: EndDeviceCounts(r[1], r[2], r[3], r[4]) for r in rows}
+        return await self._read(read) if end_device_ids else {}
 
     async def create_end_device(self, record: EndDeviceRecord, changed: Changes = ()) -> EndDeviceRecord:
         def insert(c: sqlite3.Connection) -> int:
@@ -184,6 +234,41 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore, C
             log_changes(c, changed)
             return cur.lastrowid
         return replace(record, id=await self._in_transaction(insert))
+
+    async def bulk_add_end_devices(self, records: Sequence[EndDeviceRecord],
+                                   der_documents: dict[str, dict[str, Any]] | None = None,
+                                   group_id: int | None = None) -> range:
+        """Loads many EndDevices in one transaction (for tests and benchmarks; no change is logged): each with
+        DER 1 holding der_documents (kind: body), and a member of group_id if given.  Their ids, in order."""
+        documents = {kind: json.dumps(body) for kind, body in (der_documents or {}).items()}
+
+        def load(c: sqlite3.Connection) -> range:
+            c.execute(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
+            try:
+                return insert(c)
+            finally:
+                c.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+
+        def insert(c: sqlite3.Connection) -> range:
+            before = c.execute("SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'end_devices'"
+                               ).fetchone()[0]
+            c.executemany(
+                "INSERT INTO end_devices (lfdi, sfdi, owner_lfdi, changed_time, pin, registered_at, "
+                "device_category, enabled, post_rate, connection_point_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [(r.lFDI, r.sFDI, r.owner_lfdi, r.changedTime, r.pIN, r.dateTimeRegistered, r.deviceCategory,
+                  int(r.enabled), r.postRate, r.connectionPointId) for r in records])
+            after = c.execute("SELECT seq FROM sqlite_sequence WHERE name = 'end_devices'").fetchone()[0]
+            if after - before != len(records):
+                raise RuntimeError("end_devices ids were not given in sequence")
+            c.execute("INSERT INTO ders (end_device_id, n) SELECT id, 1 FROM end_devices WHERE id > ?", (before,))
+            for kind, body in documents.items():
+                c.execute("INSERT INTO der_documents (end_device_id, n, kind, body) "
+                          "SELECT id, 1, ?, ? FROM end_devices WHERE id > ?", (kind, body, before))
+            if group_id is not None:
+                c.execute("INSERT INTO group_members (group_id, end_device_id) "
+                          "SELECT ?, id FROM end_devices WHERE id > ?", (group_id, before))
+            return range(before + 1, after + 1)
+        return await self._in_transaction(load)
 
     async def update_end_device(self, record: EndDeviceRecord, changed: Changes = ()) -> None:
         def update(c: sqlite3.Connection) -> None:
@@ -225,14 +310,21 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore, C
 
     async def log_events(self, end_device_id: int, start: int, limit: int,
                          after: int | None = None) -> Page[tuple[int, dict[str, Any]]]:
-        where, params = "end_device_id = ?", (end_device_id,)
-        if after is not None:
-            where, params = where + " AND created >= ?", params + (after,)
-        total = self._one(f"SELECT count(*) FROM log_events WHERE {where}", params)[0]
-        rows = self._rows(f"SELECT id, body FROM log_events WHERE {where} "
-                          "ORDER BY created DESC, log_event_id DESC, id DESC LIMIT ? OFFSET ?",
-                          params + (limit, start))
-        return Page(total, [(r[0], json.loads(r[1])) for r in rows])
+        """Newest first.  With after, the rows are counted one by one (no kept count for it)."""
+        if limit <= 0 and after is None:  # only the count, kept: a point lookup
+            return Page(list_index.total(self._reader, "log", end_device_id), [])
+        def page(c: sqlite3.Connection) -> Page[tuple[int, dict[str, Any]]]:
+            where, params = "end_device_id = ?", (end_device_id,)
+            if after is not None:
+                where, params = where + " AND created >= ?", params + (after,)
+                total = c.execute(f"SELECT count(*) FROM log_events WHERE {where}", params).fetchone()[0]
+            else:
+                total = list_index.total(c, "log", end_device_id)
+            rows = c.execute(f"SELECT id, body FROM log_events WHERE {where} "
+                             "ORDER BY created DESC, log_event_id DESC, id DESC LIMIT ? OFFSET ?",
+                             params + (limit, start)).fetchall()
+            return Page(total, [(r[0], json.loads(r[1])) for r in rows])
+        return await self._read(page)
 
     async def log_event(self, end_device_id: int, log_event_id: int) -> dict[str, Any] | None:
         row = self._one("SELECT body FROM log_events WHERE end_device_id = ? AND id = ?",
@@ -247,12 +339,9 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore, C
     # -- MirrorUsagePoint ------------------------------------------------------
 
     async def mirror_usage_points(self, owner_lfdi: str, start: int, limit: int) -> Page[MirrorUsagePointRecord]:
-        total = self._one("SELECT count(*) FROM mirror_usage_points WHERE owner_lfdi = ?", (owner_lfdi,))[0]
-        if limit == 0:
-            return Page(total, [])
-        rows = self._rows("SELECT id, owner_lfdi, mrid, body FROM mirror_usage_points WHERE owner_lfdi = ? "
-                          "ORDER BY mrid LIMIT ? OFFSET ?", (owner_lfdi, limit, start))
-        return Page(total, [MirrorUsagePointRecord(r[0], r[1], r[2], json.loads(r[3])) for r in rows])
+        if limit <= 0:
+            return Page(list_index.total(self._reader, "mup", owner_lfdi), [])
+        return await self._read(_mirror_usage_point_page, owner_lfdi, start, limit)
 
     async def mirror_usage_point(self, mup_id: int) -> MirrorUsagePointRecord | None:
         r = self._one("SELECT id, owner_lfdi, mrid, body FROM mirror_usage_points WHERE id = ?", (mup_id,))
@@ -279,16 +368,18 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore, C
 
     async def mirror_meter_readings(self, mup_id: int) -> list[dict[str, Any]]:
         """Each MirrorMeterReading with its newest Reading (the history stays in the readings table)."""
-        result = []
-        for mmr_id, body in self._rows("SELECT id, body FROM mirror_meter_readings WHERE mup_id = ? ORDER BY mrid",
-                                       (mup_id,)):
-            mmr = json.loads(body)
-            latest = self._one("SELECT body FROM readings WHERE mmr_id = ? ORDER BY start DESC, id DESC LIMIT 1",
-                               (mmr_id,))
-            if latest:
-                mmr["Reading"] = json.loads(latest[0])
-            result.append(mmr)
-        return result
+        def read(c: sqlite3.Connection) -> list[dict[str, Any]]:
+            result = []
+            for mmr_id, body in c.execute("SELECT id, body FROM mirror_meter_readings WHERE mup_id = ? "
+                                          "ORDER BY mrid", (mup_id,)).fetchall():
+                mmr = json.loads(body)
+                latest = c.execute("SELECT body FROM readings WHERE mmr_id = ? ORDER BY start DESC, id DESC "
+                                   "LIMIT 1", (mmr_id,)).fetchone()
+                if latest:
+                    mmr["Reading"] = json.loads(latest[0])
+                result.append(mmr)
+            return result
+        return await self._read(read)
 
     async def add_mirror_meter_readings(self, mup_id: int,
                                         readings: list[dict[str, Any]]) -> list[tuple[int, bool]]:
@@ -300,19 +391,24 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore, C
         return await self._in_transaction(add)
 
     async def readings(self, mup_id: int, mmr_mrid: str) -> list[dict[str, Any]]:
-        rows = self._rows("SELECT r.body FROM readings r JOIN mirror_meter_readings m ON r.mmr_id = m.id "
-                          "WHERE m.mup_id = ? AND m.mrid = ? ORDER BY r.start, r.id", (mup_id, mmr_mrid))
+        rows = await self._read_rows("SELECT r.body FROM readings r JOIN mirror_meter_readings m ON r.mmr_id = m.id "
+                                     "WHERE m.mup_id = ? AND m.mrid = ? ORDER BY r.start, r.id", (mup_id, mmr_mrid))
         return [json.loads(r[0]) for r in rows]
 
     # -- the mirror as UsagePoint ----------------------------------------------
 
     async def meter_readings(self, mup_id: int, start: int, limit: int) -> Page[MeterReadingRecord]:
-        total = self._one("SELECT count(*) FROM mirror_meter_readings WHERE mup_id = ?", (mup_id,))[0]
-        if limit == 0:
-            return Page(total, [])
-        rows = self._rows("SELECT id, mup_id, mrid, body FROM mirror_meter_readings WHERE mup_id = ? "
-                          "ORDER BY mrid LIMIT ? OFFSET ?", (mup_id, limit, start))
-        return Page(total, [MeterReadingRecord(r[0], r[1], r[2], json.loads(r[3])) for r in rows])
+        if limit <= 0:
+            return Page(list_index.total(self._reader, "mmr", mup_id), [])
+
+        def page(c: sqlite3.Connection) -> Page[MeterReadingRecord]:
+            total = list_index.total(c, "mmr", mup_id)
+            if limit == 0:
+                return Page(total, [])
+            rows = c.execute("SELECT id, mup_id, mrid, body FROM mirror_meter_readings WHERE mup_id = ? "
+                             "ORDER BY mrid LIMIT ? OFFSET ?", (mup_id, limit, start)).fetchall()
+            return Page(total, [MeterReadingRecord(r[0], r[1], r[2], json.loads(r[3])) for r in rows])
+        return await self._read(page)
 
     async def meter_reading(self, mup_id: int, meter_reading_id: int) -> MeterReadingRecord | None:
         r = self._one("SELECT id, mup_id, mrid, body FROM mirror_meter_readings WHERE id = ? AND mup_id = ?",
@@ -325,12 +421,18 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore, C
         return ReadingRecord(r[0], json.loads(r[1])) if r else None
 
     async def reading_sets(self, meter_reading_id: int, start: int, limit: int) -> Page[ReadingSetRecord]:
-        total = self._one("SELECT count(*) FROM reading_sets WHERE mmr_id = ?", (meter_reading_id,))[0]
-        if limit == 0:
-            return Page(total, [])
-        rows = self._rows("SELECT id, mmr_id, mrid, body FROM reading_sets WHERE mmr_id = ? "
-                          "ORDER BY start DESC, mrid DESC LIMIT ? OFFSET ?", (meter_reading_id, limit, start))
-        return Page(total, [ReadingSetRecord(r[0], r[1], r[2], json.loads(r[3])) for r in rows])
+        if limit <= 0:
+            return Page(list_index.total(self._reader, "rset", meter_reading_id), [])
+
+        def page(c: sqlite3.Connection) -> Page[ReadingSetRecord]:
+            total = list_index.total(c, "rset", meter_reading_id)
+            if limit == 0:
+                return Page(total, [])
+            rows = c.execute("SELECT id, mmr_id, mrid, body FROM reading_sets WHERE mmr_id = ? "
+                             "ORDER BY start DESC, mrid DESC LIMIT ? OFFSET ?",
+                             (meter_reading_id, limit, start)).fetchall()
+            return Page(total, [ReadingSetRecord(r[0], r[1], r[2], json.loads(r[3])) for r in rows])
+        return await self._read(page)
 
     async def reading_set(self, meter_reading_id: int, reading_set_id: int) -> ReadingSetRecord | None:
         r = self._one("SELECT id, mmr_id, mrid, body FROM reading_sets WHERE id = ? AND mmr_id = ?",
@@ -338,18 +440,82 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore, C
         return ReadingSetRecord(r[0], r[1], r[2], json.loads(r[3])) if r else None
 
     async def set_readings(self, reading_set_id: int, start: int, limit: int) -> Page[ReadingRecord]:
-        total = self._one("SELECT count(*) FROM readings WHERE reading_set_id = ? AND current = 1",
-                          (reading_set_id,))[0]
-        if limit == 0:
-            return Page(total, [])
-        rows = self._rows("SELECT id, body FROM readings WHERE reading_set_id = ? AND current = 1 "
-                          "ORDER BY start, id LIMIT ? OFFSET ?", (reading_set_id, limit, start))
-        return Page(total, [ReadingRecord(r[0], json.loads(r[1])) for r in rows])
+        if limit <= 0:
+            return Page(list_index.total(self._reader, "sread", reading_set_id), [])
+
+        def page(c: sqlite3.Connection) -> Page[ReadingRecord]:
+            total = list_index.total(c, "sread", reading_set_id)
+            if limit == 0:
+                return Page(total, [])
+            rows = c.execute("SELECT id, body FROM readings WHERE reading_set_id = ? AND current = 1 "
+                             "ORDER BY start, id LIMIT ? OFFSET ?", (reading_set_id, limit, start)).fetchall()
+            return Page(total, [ReadingRecord(r[0], json.loads(r[1])) for r in rows])
+        return await self._read(page)
 
     async def set_reading(self, reading_set_id: int, reading_id: int) -> ReadingRecord | None:
         r = self._one("SELECT id, body FROM readings WHERE id = ? AND reading_set_id = ? AND current = 1",
                       (reading_id, reading_set_id))
         return ReadingRecord(r[0], json.loads(r[1])) if r else None
+
+
+def _viewed_page(c: sqlite3.Connection, viewer: str, start: int, limit: int) -> list[EndDeviceRecord]:
+    """Rows start.. of the EndDevices the viewer sees other than its own, by sFDI."""
+    found = list_index.locate(c, "edev", viewer, start, list_index.SFDI) if limit > 0 else None
+    if found is None:
+        return []
+    least, skip = found
+    columns = ", ".join(f"e.{name.strip()}" for name in _END_DEVICE_COLUMNS.split(","))
+    rows = c.execute(f"SELECT {columns} FROM end_device_views v JOIN end_devices e ON e.id = v.end_device_id "
+                     "WHERE v.viewer = ? AND v.sfdi >= ? ORDER BY v.sfdi LIMIT ? OFFSET ?",
+                     (viewer, least, limit, skip)).fetchall()
+    return [_end_device(r) for r in rows]
+
+
+def _visible_page(c: sqlite3.Connection, viewer: str, start: int, limit: int) -> Page[EndDeviceRecord]:
+    """The viewer's own EndDevice (if it has one) merged by sFDI into those it sees through end_device_views."""
+    row = c.execute(f"SELECT {_END_DEVICE_COLUMNS} FROM end_devices WHERE lfdi = ?", (viewer,)).fetchone()
+    own = _end_device(row) if row else None
+    viewed = list_index.total(c, "edev", viewer)
+    total = viewed + (own is not None)
+    if limit <= 0 or start >= total:
+        return Page(total, [])
+    if own is None:
+        return Page(total, _viewed_page(c, viewer, start, limit))
+    at = list_index.rank(c, "edev", viewer, own.sFDI, list_index.SFDI,
+                         "SELECT count(*) FROM end_device_views WHERE viewer = ? AND sfdi >= ? AND sfdi < ?"
+                         ) if viewed else 0
+    if start + limit <= at:
+        return Page(total, _viewed_page(c, viewer, start, limit))
+    if start > at:
+        return Page(total, _viewed_page(c, viewer, start - 1, limit))
+    items = _viewed_page(c, viewer, start, limit - 1)
+    items.insert(at - start, own)
+    return Page(total, items)
+
+
+def _visible_changed_after(c: sqlite3.Connection, viewer: str, start: int, limit: int,
+                           changed_after: int) -> Page[EndDeviceRecord]:
+    where = ("(lfdi = ? OR owner_lfdi = ? OR id IN "
+             "(SELECT end_device_id FROM end_device_access WHERE client_lfdi = ?)) AND changed_time >= ?")
+    params = (viewer, viewer, viewer, changed_after)
+    total = c.execute(f"SELECT count(*) FROM end_devices WHERE {where}", params).fetchone()[0]
+    if limit <= 0:
+        return Page(total, [])
+    rows = c.execute(f"SELECT {_END_DEVICE_COLUMNS} FROM end_devices WHERE {where} "
+                     "ORDER BY sfdi LIMIT ? OFFSET ?", params + (limit, start)).fetchall()
+    return Page(total, [_end_device(r) for r in rows])
+
+
+def _mirror_usage_point_page(c: sqlite3.Connection, owner_lfdi: str, start: int,
+                             limit: int) -> Page[MirrorUsagePointRecord]:
+    total = list_index.total(c, "mup", owner_lfdi)
+    found = list_index.locate(c, "mup", owner_lfdi, start, list_index.MRID) if limit > 0 else None
+    if found is None:
+        return Page(total, [])
+    least, skip = found
+    rows = c.execute("SELECT id, owner_lfdi, mrid, body FROM mirror_usage_points WHERE owner_lfdi = ? "
+                     "AND mrid >= ? ORDER BY mrid LIMIT ? OFFSET ?", (owner_lfdi, least, limit, skip)).fetchall()
+    return Page(total, [MirrorUsagePointRecord(r[0], r[1], r[2], json.loads(r[3])) for r in rows])
 
 
 def _check_mrids_free(c: sqlite3.Connection, owner_lfdi: str, mrids: list[str]) -> None:

@@ -40,7 +40,8 @@ def _program(r: tuple) -> ProgramRecord:
 
 
 class ControlPlaneStore:
-    """Mixed into SQLiteStore, which provides _rows, _one and _in_transaction."""
+    """Mixed into SQLiteStore, which provides _rows, _one (on the loop), _read, _read_rows (on a reader thread)
+    and _in_transaction."""
 
     # -- programs -------------------------------------------------------------
 
@@ -212,11 +213,11 @@ class ControlPlaneStore:
             "WHERE m.end_device_id = ? ORDER BY g.id", (end_device_id,))]
 
     async def group_members(self, group_id: int) -> list[int]:
-        return [r[0] for r in self._rows(
+        return [r[0] for r in await self._read_rows(
             "SELECT end_device_id FROM group_members WHERE group_id = ? ORDER BY end_device_id", (group_id,))]
 
     async def count_group_members(self, group_id: int) -> int:
-        return self._one("SELECT count(*) FROM group_members WHERE group_id = ?", (group_id,))[0]
+        return (await self._read_rows("SELECT count(*) FROM group_members WHERE group_id = ?", (group_id,)))[0][0]
 
     async def set_membership(self, group_id: int, end_device_ids: Sequence[int], member: bool,
                              changed: Changes = ()) -> None:
@@ -243,7 +244,7 @@ class ControlPlaneStore:
 
     async def targeted_end_devices(self, program_id: int) -> list[tuple[int, str]]:
         """(id, lFDI) of the enabled EndDevices a program reaches through their groups."""
-        return list(self._rows(
+        return list(await self._read_rows(
             "SELECT DISTINCT e.id, e.lfdi FROM group_programs gp JOIN group_members m ON m.group_id = gp.group_id "
             "JOIN end_devices e ON e.id = m.end_device_id WHERE gp.program_id = ? AND e.enabled = 1 ORDER BY e.id",
             (program_id,)))
@@ -262,10 +263,15 @@ class ControlPlaneStore:
 
     async def lfdis_acted_for(self, client_lfdi: str) -> list[str]:
         """The client's own LFDI and those of the EndDevices it acts for."""
-        rows = self._rows("SELECT lfdi FROM end_devices WHERE lfdi = ? OR owner_lfdi = ? OR id IN "
-                          "(SELECT end_device_id FROM end_device_access WHERE client_lfdi = ?)",
-                          (client_lfdi, client_lfdi, client_lfdi))
+        rows = await self._read_rows("SELECT e.lfdi FROM end_device_views v JOIN end_devices e ON e.id = v.end_device_id "
+                                     "WHERE v.viewer = ?", (client_lfdi,))
         return sorted({client_lfdi, *(r[0] for r in rows)})
+
+    async def acts_for(self, client_lfdi: str, lfdi: str) -> bool:
+        """Whether lfdi is the client's own or that of an EndDevice it acts for (one of lfdis_acted_for)."""
+        return lfdi == client_lfdi or self._one(
+            "SELECT 1 FROM end_devices e JOIN end_device_views v ON v.sfdi = e.sfdi AND v.viewer = ? "
+            "WHERE e.lfdi = ?", (client_lfdi, lfdi)) is not None
 
     async def program_visible_to(self, client_lfdi: str, program_id: int) -> bool:
         """Whether the program is assigned to a group holding an EndDevice the client acts for."""
@@ -333,10 +339,27 @@ class ControlPlaneStore:
         if visible_lfdis is not None:
             where = f"WHERE end_device_lfdi IN ({','.join('?' * len(visible_lfdis))})"
             params = tuple(visible_lfdis)
-        total = self._one(f"SELECT count(*) FROM responses {where}", params)[0]
-        rows = self._rows(f"SELECT id, body FROM responses {where} ORDER BY created DESC, id DESC LIMIT ? OFFSET ?",
-                          params + (limit, start))
-        return total, [(r[0], json.loads(r[1])) for r in rows]
+
+        def page(c: sqlite3.Connection) -> tuple[int, list[tuple[int, dict[str, Any]]]]:
+            total = c.execute(f"SELECT count(*) FROM responses {where}", params).fetchone()[0]
+            rows = c.execute(f"SELECT id, body FROM responses {where} ORDER BY created DESC, id DESC "
+                             "LIMIT ? OFFSET ?", params + (limit, start)).fetchall()
+            return total, [(r[0], json.loads(r[1])) for r in rows]
+        return await self._read(page)
+
+    async def responses_visible_to(self, client_lfdi: str, start: int, limit: int
+                                   ) -> tuple[int, list[tuple[int, dict[str, Any]]]]:
+        """Responses from the client or an EndDevice it acts for, newest first.  The page walks the responses
+        newest first, and the count walks them all: no kept count per client (not O(log n))."""
+        where = ("WHERE r.end_device_lfdi = ?1 OR EXISTS (SELECT 1 FROM end_devices e JOIN end_device_views v "
+                 "ON v.viewer = ?1 AND v.sfdi = e.sfdi WHERE e.lfdi = r.end_device_lfdi)")
+
+        def page(c: sqlite3.Connection) -> tuple[int, list[tuple[int, dict[str, Any]]]]:
+            total = c.execute(f"SELECT count(*) FROM responses r {where}", (client_lfdi,)).fetchone()[0]
+            rows = c.execute(f"SELECT r.id, r.body FROM responses r {where} ORDER BY r.created DESC, r.id DESC "
+                             "LIMIT ?2 OFFSET ?3", (client_lfdi, limit, start)).fetchall() if limit > 0 else []
+            return total, [(r[0], json.loads(r[1])) for r in rows]
+        return await self._read(page)
 
     # -- subscriptions and the outbox -------------------------------------------------
 

@@ -46,8 +46,7 @@ def _response(response_id: int, data: dict) -> model.Response:
 async def list_responses(request: web.Request) -> web.Response:
     page = paging(request)
     store = request.app[STORE]
-    visible = await store.lfdis_acted_for(request[CLIENT].lfdi)
-    total, rows = await store.response_page(page.start, page.limit, visible)
+    total, rows = await store.responses_visible_to(request[CLIENT].lfdi, page.start, page.limit)
     return sep_response(model.ResponseList(href=paths.DER_RESPONSES, all=total, results=len(rows),
                                            Response=[_response(i, d) for i, d in rows]))
 
@@ -57,7 +56,7 @@ async def get_response(request: web.Request) -> web.Response:
     store = request.app[STORE]
     response_id = path_int(request, "rsp")
     found = await store.response(response_id)
-    if found is None or found[0] not in await store.lfdis_acted_for(request[CLIENT].lfdi):
+    if found is None or not await store.acts_for(request[CLIENT].lfdi, found[0]):
         raise Problem(404, f"no Response at {request.path}")
     return sep_response(_response(response_id, found[1]))
 
@@ -76,7 +75,7 @@ async def post_response(request: web.Request) -> web.Response:
         lfdi = normalize_lfdi(response.endDeviceLFDI)
     except ValueError:
         raise Problem(400, "endDeviceLFDI must be 40 hex digits") from None
-    if lfdi not in await store.lfdis_acted_for(client.lfdi):
+    if not await store.acts_for(client.lfdi, lfdi):
         raise Problem(403, f"endDeviceLFDI {lfdi} is neither the caller nor a device it acts for")
     received = request.app[CLOCK].now()
     response.href, response.endDeviceLFDI = None, lfdi

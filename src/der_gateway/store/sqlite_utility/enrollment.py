@@ -57,8 +57,8 @@ class EnrollmentStore:
     async def register_der_device(self, req: RegisterIn, caller: Caller, now: int, idem: Idempotency | None,
                                   issuer: Issuer, prior: list[Problem] = ()) -> tuple[int, Any]:
         """registerDERDevice: the DER asset, its EndDevice (disabled) with DERCapability and DERSettings, an
-        enrollment and its enroll task (Pending), all at once, or InvalidRequest or Conflict with every problem (prior ones
-        first: those found in the body)."""
+        enrollment and its enroll task (Pending), all at once, or InvalidRequest or Conflict with every problem
+        (prior ones first: those found in the body)."""
         def work(c: Conn) -> tuple[int, Any]:
             device = req.device
             customer, sp, errors = customer_and_point(c, req.customer, req.service_point, caller)
@@ -98,7 +98,8 @@ class EnrollmentStore:
                 if program is None:
                     errors.append(problem(f"no program {req.program}", "program"))
             if program is not None and customer is not None and sp is not None:
-                errors += program_eligibility(c, program, customer[0], sp, device.nameplate.get("type"), device.nameplate)
+                errors += program_eligibility(c, program, customer[0], sp, device.nameplate.get("type"),
+                                              device.nameplate)
             refuse_if_any(errors)
             owner = caller.aggregator or device.lfdi
             edev = create_end_device(c, device.lfdi, device.sfdi, owner, device.device_category, now, False,

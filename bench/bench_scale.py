@@ -1,0 +1,301 @@
+"""der-gateway with many EndDevices: by-id GETs and list pages at 1k and at 1M, and whether a list page makes
+anyone else wait.
+
+    python bench/bench_scale.py [--sizes 1000,1000000] [--requests 1000] [--cache]
+
+For each size N:
+
+1. makes a throw-away PKI (one device, device1, and one aggregator) and data directory, and loads N EndDevices
+   in bulk through the store's own code (SQLiteStore.bulk_add_end_devices, 100,000 a transaction), all owned
+   by the aggregator, device1 among them: each with DER 1 and its DERStatus, all members of one group holding a
+   program with one event;
+2. starts the real der-gateway server (profile csip, response cache off unless --cache: the figures are the
+   store's) in its own process, timing its start-up;
+3. over one mutual-TLS keep-alive connection, one request at a time: GET /edev/{id} and
+   /edev/{id}/der/1/ders for random ids and GET /edev?s=R&l=20 for random R, as the aggregator; then the
+   aggregator pages through 10,000 of its devices (or all, if fewer), 100 a page; then GET /dcap as device1,
+   idle and while another process pages the aggregator's whole list (--pager-limit a page, default 100)
+   without pause;
+4. reports p50/p99 of each, the paging's total seconds, the /dcap p99 ratio (busy / idle), the server's RSS
+   (now and peak), the data directory's size, the load time and the start-up time.
+
+Every response is checked: 200, and a list page holds the EndDevices it should.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+sys.path.insert(0, str(BENCH.parent))
+
+from bench_server import HOST, Connection, ServerProcess  # noqa: E402
+
+AGGREGATOR, DEVICE = "aggregator1", "device1"
+BATCH = 100_000
+SFDI_SPAN = (1 << 36) * 10
+
+
+def _quantiles(samples: list[float]) -> dict[str, float]:
+    ordered = sorted(samples)
+    return {"p50_ms": 1000 * statistics.median(ordered),
+            "p99_ms": 1000 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
+            "n": len(ordered)}
+
+
+async def load(data_dir: Path, n: int, aggregator_lfdi: str, device_lfdi: str, device_sfdi: int,
+               seed: int) -> dict[str, Any]:
+    from der_gateway.clock import SystemClock
+    from der_gateway.domain.identifiers import Pen, new_mrid
+    from der_gateway.sep import codec, model
+    from der_gateway.server import operations
+    from der_gateway.store import EndDeviceRecord
+    from der_gateway.store.sqlite import SQLiteStore
+    from tests import documents
+
+    rng = random.Random(seed)
+    pen = Pen(40732)
+    started = time.perf_counter()
+    store = await SQLiteStore.open(data_dir)
+    try:
+        await store.add_aggregator(aggregator_lfdi, "bench aggregator")
+        group = await store.create_group(new_mrid(pen), "feeder")
+        program = await store.create_program(new_mrid(pen), "export limits", 1)
+        await store.set_group_program(group, program, True)
+        clock = SystemClock()
+        await operations.create_event(store, clock, pen, program, model.DERControl(
+            mRID="", creationTime=0, interval=model.DateTimeInterval(start=clock.now() + 3600, duration=86400),
+            EventStatus=model.EventStatus(currentStatus=0, dateTime=0, potentiallySuperseded=False),
+            DERControlBase=model.DERControlBase(opModExpLimW=model.ActivePower(multiplier=0, value=5000)),
+            responseRequired="03"))
+        status = {"ders": codec.to_data(documents.der_status())}
+        sfdis = {device_sfdi}
+        ids: list[int] = []
+        now = int(time.time())
+        for first in range(0, n, BATCH):
+            batch = []
+            for i in range(first, min(n, first + BATCH)):
+                if i == 0:
+                    lfdi, sfdi = device_lfdi, device_sfdi
+                else:
+                    lfdi = f"{rng.getrandbits(160):040X}"
+                    sfdi = rng.randrange(SFDI_SPAN)
+                    while sfdi in sfdis:
+                        sfdi = rng.randrange(SFDI_SPAN)
+                    sfdis.add(sfdi)
+                batch.append(EndDeviceRecord(id=0, lFDI=lfdi, sFDI=sfdi, owner_lfdi=aggregator_lfdi,
+                                             changedTime=now, pIN=111115, dateTimeRegistered=now,
+                                             deviceCategory="00040000"))
+            if hasattr(store, "bulk_add_end_devices"):
+                ids.extend(await store.bulk_add_end_devices(batch, status, group))
+            else:  # a der-gateway from before bulk_add_end_devices, for a baseline
+                ids.extend(await store._in_transaction(lambda c: _bulk_insert(c, batch, status, group)))
+            print(f"    loaded {len(ids):,} EndDevices, {time.perf_counter() - started:.0f} s",
+                  file=sys.stderr, flush=True)
+    finally:
+        await store.close()
+    return {"load_s": time.perf_counter() - started, "first_id": ids[0], "last_id": ids[-1]}
+
+
+def _bulk_insert(c: Any, records: list, documents: dict[str, Any], group_id: int) -> range:
+    before = c.execute("SELECT coalesce(max(id), 0) FROM end_devices").fetchone()[0]
+    c.executemany("INSERT INTO end_devices (lfdi, sfdi, owner_lfdi, changed_time, pin, registered_at, "
+                  "device_category) VALUES (?,?,?,?,?,?,?)",
+                  [(r.lFDI, r.sFDI, r.owner_lfdi, r.changedTime, r.pIN, r.dateTimeRegistered, r.deviceCategory)
+                   for r in records])
+    c.execute("INSERT INTO ders (end_device_id, n) SELECT id, 1 FROM end_devices WHERE id > ?", (before,))
+    for kind, body in documents.items():
+        c.execute("INSERT INTO der_documents (end_device_id, n, kind, body) SELECT id, 1, ?, ? FROM end_devices "
+                  "WHERE id > ?", (kind, json.dumps(body), before))
+    c.execute("INSERT INTO group_members (group_id, end_device_id) SELECT ?, id FROM end_devices WHERE id > ?",
+              (group_id, before))
+    return range(before + 1, before + 1 + len(records))
+
+
+def _dir_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def _status_kib(pid: int) -> dict[str, int]:
+    found = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            found[name] = int(value.split()[0])
+    return found
+
+
+def _get(conn: Connection, path: str) -> tuple[float, bytes]:
+    started = time.perf_counter()
+    status, headers, body = conn.request("GET", path)
+    elapsed = time.perf_counter() - started
+    if status != 200:
+        raise RuntimeError(f"GET {path} answered {status} {headers.get('x-reason', '')}")
+    return elapsed, body
+
+
+def _count_devices(body: bytes) -> int:
+    return body.count(b"<EndDevice ") + body.count(b"<EndDevice>")
+
+
+def _pager(port: int, certs_dir: str, total: int, limit: int, stop: Any, pages: Any) -> None:
+    """Pages the aggregator's whole list, limit a page, over and over, until stop is set."""
+    from der_gateway.tls import client_context
+
+    conn = Connection(client_context(Path(certs_dir), AGGREGATOR), port, timeout=600)
+    start = 0
+    try:
+        while not stop.is_set():
+            conn.request("GET", f"/edev?s={start}&l={limit}")
+            pages.value += 1
+            start = (start + limit) % max(1, total)
+    finally:
+        conn.close()
+
+
+def measure(port: int, certs_dir: Path, n: int, ids: range, requests: int, seed: int,
+            pager_limit: int) -> dict[str, Any]:
+    from der_gateway.tls import client_context
+
+    rng = random.Random(seed)
+    agg = Connection(client_context(certs_dir, AGGREGATOR), port, timeout=600)
+    device = Connection(client_context(certs_dir, DEVICE), port, timeout=600)
+    result: dict[str, Any] = {}
+    try:
+        for warm in range(20):  # the first requests of a connection pay for imports and caches
+            _get(agg, f"/edev/{rng.choice(ids)}")
+            _get(device, "/dcap")
+        result["GET /edev/{id}"] = _quantiles([_get(agg, f"/edev/{rng.choice(ids)}")[0] for _ in range(requests)])
+        result["GET /edev/{id}/der/1/ders"] = _quantiles(
+            [_get(agg, f"/edev/{rng.choice(ids)}/der/1/ders")[0] for _ in range(requests)])
+        pages = []
+        for _ in range(requests):
+            start = rng.randrange(n)
+            elapsed, body = _get(agg, f"/edev?s={start}&l=20")
+            if _count_devices(body) != min(20, n - start) or f'all="{n}"'.encode() not in body:
+                raise RuntimeError(f"/edev?s={start}&l=20 held {_count_devices(body)} EndDevices: {body[:300]!r}")
+            pages.append(elapsed)
+        result["GET /edev?s=R&l=20"] = _quantiles(pages)
+        walked, started = 0, time.perf_counter()
+        for start in range(0, min(n, 10_000), 100):
+            walked += _count_devices(_get(agg, f"/edev?s={start}&l=100")[1])
+        result["paging"] = {"devices": walked, "pages": (walked + 99) // 100,
+                            "total_s": time.perf_counter() - started}
+        if walked != min(n, 10_000):
+            raise RuntimeError(f"paging saw {walked} EndDevices")
+        device.close()  # it sat idle through the paging: the server may have closed it
+        device = Connection(client_context(certs_dir, DEVICE), port, timeout=600)
+        for warm in range(20):
+            _get(device, "/dcap")
+        idle = [_get(device, "/dcap")[0] for _ in range(requests)]
+        ctx = mp.get_context("spawn")
+        stop, paged = ctx.Event(), ctx.Value("l", 0)
+        pager = ctx.Process(target=_pager, args=(port, str(certs_dir), n, pager_limit, stop, paged), daemon=True)
+        pager.start()
+        try:
+            while paged.value < 3:  # the pager is connected and paging
+                time.sleep(0.05)
+            before = paged.value
+            busy = [_get(device, "/dcap")[0] for _ in range(requests)]
+            pages_meanwhile = paged.value - before
+        finally:
+            stop.set()
+            pager.join(60)
+            if pager.is_alive():
+                pager.terminate()
+                pager.join(5)
+        result["GET /dcap idle"] = _quantiles(idle)
+        result["GET /dcap while paging"] = _quantiles(busy)
+        result["GET /dcap while paging"]["pages_meanwhile"] = pages_meanwhile
+        result["dcap_p99_ratio"] = result["GET /dcap while paging"]["p99_ms"] / result["GET /dcap idle"]["p99_ms"]
+    finally:
+        agg.close()
+        device.close()
+    return result
+
+
+def run_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
+    from der_gateway import pki
+    from der_gateway.sep.identity import sfdi_from_lfdi
+
+    with tempfile.TemporaryDirectory(prefix="der-gateway-scale-", dir=args.tmp) as tmp:
+        certs_dir, data_dir = Path(tmp) / "certs", Path(tmp) / "data"
+        pki.init_pki(certs_dir, devices=1)
+        aggregator = pki.issue(certs_dir, "aggregator", AGGREGATOR)
+        device = next(c for c in pki.read_manifest(certs_dir) if c.name == DEVICE)
+        print(f"  {n:,} EndDevices: loading", file=sys.stderr, flush=True)
+        loaded = asyncio.run(load(data_dir, n, aggregator.lfdi, device.lfdi, sfdi_from_lfdi(device.lfdi), args.seed))
+        report: dict[str, Any] = {"n": n, "load_s": loaded["load_s"], "data_dir_bytes": _dir_bytes(data_dir)}
+        ctx = mp.get_context("spawn")
+        started = time.perf_counter()
+        server = ServerProcess(ctx, "der-gateway", None, None, {
+            "host": HOST, "port": 0, "admin_port": 0, "profile": "csip", "data_dir": data_dir, "certs_dir": certs_dir,
+            "response_cache_bytes": 64 * 1024 * 1024 if args.cache else 0})
+        report["startup_s"] = time.perf_counter() - started
+        try:
+            print(f"  {n:,} EndDevices: server pid {server.pid} up in {report['startup_s']:.1f} s",
+                  file=sys.stderr, flush=True)
+            report.update(measure(server.port, certs_dir, n, range(loaded["first_id"], loaded["last_id"] + 1),
+                                  args.requests, args.seed, args.pager_limit))
+            memory = _status_kib(server.pid)
+            report["rss_mib"], report["peak_rss_mib"] = memory["VmRSS"] / 1024, memory["VmHWM"] / 1024
+        finally:
+            server.stop()
+        report["data_dir_bytes_after"] = _dir_bytes(data_dir)
+    return report
+
+
+def print_report(reports: list[dict[str, Any]]) -> None:
+    names = ["GET /edev/{id}", "GET /edev/{id}/der/1/ders", "GET /edev?s=R&l=20", "GET /dcap idle",
+             "GET /dcap while paging"]
+    sizes = [f"{r['n']:,}" for r in reports]
+    print(f"{'':28}" + "".join(f"{s:>22}" for s in sizes))
+    for name in names:
+        print(f"{name:28}" + "".join(f"{r[name]['p50_ms']:9.2f} /{r[name]['p99_ms']:8.2f} ms" for r in reports)
+              + ("   p99 ratio %.2f" % (reports[-1][name]["p99_ms"] / reports[0][name]["p99_ms"])
+                 if len(reports) > 1 else ""))
+    rows = [("paging 10,000 by 100 (s)", lambda r: f"{r['paging']['total_s']:.2f}"),
+            ("/dcap p99 busy/idle", lambda r: f"{r['dcap_p99_ratio']:.2f}"),
+            ("server RSS now/peak (MiB)", lambda r: f"{r['rss_mib']:.0f} / {r['peak_rss_mib']:.0f}"),
+            ("data dir (MiB)", lambda r: f"{r['data_dir_bytes'] / 2**20:.0f}"),
+            ("bulk load (s)", lambda r: f"{r['load_s']:.1f}"),
+            ("server start-up (s)", lambda r: f"{r['startup_s']:.2f}")]
+    for label, cell in rows:
+        print(f"{label:28}" + "".join(f"{cell(r):>22}" for r in reports))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1000,1000000", help="EndDevice counts (default %(default)s)")
+    parser.add_argument("--requests", type=int, default=1000, help="requests per measured kind (default 1000)")
+    parser.add_argument("--cache", action="store_true", help="run with the response cache (64 MiB)")
+    parser.add_argument("--pager-limit", type=int, default=100,
+                        help="page size of the pager that runs beside GET /dcap (default 100)")
+    parser.add_argument("--seed", type=int, default=10)
+    parser.add_argument("--tmp", type=Path, help="where to put the data directories (default the system's)")
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures here")
+    args = parser.parse_args(argv)
+    sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
+    reports = [run_size(n, args) for n in sizes]
+    print_report(reports)
+    if args.json:
+        args.json.write_text(json.dumps({"command": " ".join(["python", "bench/bench_scale.py",
+                                                               *(sys.argv[1:] if argv is None else argv)]),
+                                         "cache": args.cache, "reports": reports}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
