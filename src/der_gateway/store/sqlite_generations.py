@@ -27,6 +27,9 @@ _TOPICS: dict[str, str | None] = {
     "outbox": None,
     "sync_messages": None,
     "cache_generations": None,
+    # kept by triggers from the tables they index (store/list_index.py): the write that moves them moves its topic
+    "list_counts": None,
+    "end_device_views": None,
 }
 _PREFIX = "cache_generation_"
 
