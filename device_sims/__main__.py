@@ -93,12 +93,10 @@ async def _run(args: argparse.Namespace) -> int:
         noun = "simulator" if len(fleet) == 1 else "simulators"
         print(f"device_sims: {len(fleet)} {noun} ({mix}) on {where}"
               + (f"; inventory {args.inventory}" if args.inventory else ""), flush=True)
-        try:
-            if args.duration > 0:
-                await asyncio.wait_for(stop.wait(), args.duration)
-            else:
+        try:  # asyncio.timeout, not wait_for: a cancellation as stop is set is never lost
+            async with asyncio.timeout(args.duration if args.duration > 0 else None):
                 await stop.wait()
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
     print("device_sims: stopped", flush=True)
     return 0

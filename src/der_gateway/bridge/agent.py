@@ -48,6 +48,7 @@ from .client import ClientError, HttpError, ProtocolError, ServerUnavailable
 from .decision import Decision, ProgramView, ResponseDue, ResponseStatus, ResponseTracker
 from .identity import DeviceIdentity, DeviceSpec
 from .modbus import ModbusError, ModbusRefused, SunSpecDevice
+from ..wakeups import woken
 
 if TYPE_CHECKING:
     from .runtime import Bridge
@@ -237,10 +238,7 @@ class DeviceAgent:
             if self._dirty:
                 self._save()
             delay = max(pause, self._next_deadline() - time.time())
-            try:
-                await asyncio.wait_for(self._wake.wait(), delay)
-            except asyncio.TimeoutError:
-                pass
+            await woken(self._wake, delay)
 
     def _next_deadline(self) -> float:
         now = time.time()

@@ -42,6 +42,7 @@ from .identity import DEFAULT_PEN, DeviceSpec, load_inventory
 from .modbus import ModbusPool
 from .notifications import NotificationListener
 from .programs import ProgramCache
+from ..wakeups import woken
 
 log = logging.getLogger(__name__)
 
@@ -400,10 +401,7 @@ class Bridge:
             next_poll = self.cache.next_poll()
             delay = 5.0 if next_poll is None else min(5.0, max(0.05, next_poll - time.time()))
             self._poll_wake.clear()
-            try:
-                await asyncio.wait_for(self._poll_wake.wait(), delay)
-            except asyncio.TimeoutError:
-                pass
+            await woken(self._poll_wake, delay)
             if self.client.available:
                 try:
                     await self.cache.poll_due(time.time())

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+from ..wakeups import woken
+
 
 def register(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser(
@@ -76,9 +78,7 @@ async def bridge(args: argparse.Namespace) -> int:
               f"(as {args.cert}); notifications at {running.listen_url}/notify/<device>", flush=True)
         while not stop.is_set():
             timeout = args.status_every if args.status_every > 0 else None
-            try:
-                await asyncio.wait_for(stop.wait(), timeout)
-            except asyncio.TimeoutError:
+            if not await woken(stop, timeout):
                 print(status_line(running.summary()), flush=True)
         print(status_line(running.summary()), flush=True)
     print("der-gateway bridge: stopped", flush=True)

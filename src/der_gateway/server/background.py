@@ -13,6 +13,7 @@ from .enrollment_sync import SyncDelivery
 from .notifier import Notifier
 from .scheduler import EventScheduler
 from ..services.service_tasks import ServiceTaskMonitor
+from ..wakeups import woken
 
 log = logging.getLogger(__name__)
 
@@ -76,5 +77,4 @@ class Background:
                 due = None
             wait = POLL_SECONDS if due is None else min(POLL_SECONDS, max(0, due - self.clock.now()))
             self._wake.clear()
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+            await woken(self._wake, wait)

@@ -8,11 +8,11 @@ A worker using it provides `_launch_due()` (start sending what is due) and
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import ssl
 
 from ..tls import client_context
+from ..wakeups import woken
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +43,7 @@ class OutboxLoop:
                 log.exception("%s delivery pass failed", self.name)
                 delay = self.poll
             if delay > 0:
-                try:
-                    await asyncio.wait_for(self._wake.wait(), delay)
-                except TimeoutError:
-                    pass
+                await woken(self._wake, delay)
 
     async def _delay(self) -> float:
         """Seconds until something may be due that no running task will wake us for."""
