@@ -12,8 +12,7 @@ import sqlite3
 from typing import Any, Iterable, Sequence
 
 from .base import ControlRecord, GroupRecord, OutboxFailure, OutboxItem, ProgramRecord, ResponseRecord, SubscriptionRecord
-
-Changes = Sequence[str | tuple[str, int] | tuple[str, int, tuple[str, ...]]]
+from .interface import Changes
 
 
 def log_changes(c: sqlite3.Connection, changed: Changes) -> None:
