@@ -8,10 +8,11 @@ from aiohttp import web
 
 from ..clock import Clock
 from ..config import Config
+from ..store import Store
 from ..xsd import SchemaSet
 
 CONFIG = web.AppKey("admin_config", Config)
-STORE = web.AppKey("admin_store", object)  # the SQLiteStore
+STORE = web.AppKey("admin_store", Store)
 SCHEMAS = web.AppKey("admin_schemas", SchemaSet)
 CLOCK = web.AppKey("admin_clock", Clock)
 TOKEN = web.AppKey("admin_token", str)

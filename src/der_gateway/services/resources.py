@@ -14,7 +14,7 @@ from ..config import Config
 from ..domain import events as lifecycle
 from ..domain.clients import Client
 from ..sep import codec, model, paths
-from ..store import ControlRecord, EndDeviceRecord, GroupRecord, ProgramRecord
+from ..store import ControlRecord, EndDeviceRecord, GroupRecord, ProgramRecord, Store
 from ..store.base import EndDeviceCounts
 from .der_controls import RANDOMIZATION_LIMIT, as_event, live_controls
 
@@ -37,7 +37,7 @@ class Horizon:
 class Viewer:
     """Everything a representation depends on: the store, the settings, the time and the caller."""
 
-    store: object
+    store: Store
     config: Config
     clock: Clock
     client: Client
