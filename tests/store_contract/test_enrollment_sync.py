@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from der_gateway.store.sqlite_sync import AckConflict, SyncEndpointRecord
+from der_gateway.store.base import AckConflict, SyncEndpointRecord
 
 from .conftest import lfdi_of
 from .utility_world import NOW, build, enrolled
@@ -199,7 +199,7 @@ async def test_an_import_creates_the_hierarchy_and_puts_enrolled_end_devices_in_
 
 async def test_an_import_naming_an_unknown_service_point_applies_nothing(store):
     from der_gateway.domain.identifiers import Pen
-    from der_gateway.store.sqlite_sync import NetworkImportRejected
+    from der_gateway.store.base import NetworkImportRejected
     world = await build(store)
     with pytest.raises(NetworkImportRejected) as refused:
         await store.import_network_locations([_row("SP1", "T7", "F7", "S7", 0), _row("NOPE", "T7", "F7", "S7", 1)],

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from ..domain import network
 from ..sep import paths
-from ..store.sqlite_sync import NetworkImportRejected, NetworkLocationRecord
+from ..store.base import NetworkImportRejected, NetworkLocationRecord
 from .http import ApiError, error, invalid, json_response, not_found, path_id
 from .state import CONFIG, STORE
 

@@ -13,7 +13,7 @@ from aiohttp import web
 from ..domain.refusals import Conflict
 from ..domain.numerals import decimal
 from ..domain.endpoints import endpoint_url_problem
-from ..store.sqlite_sync import SYNC_STATES, AckConflict, SyncEndpointRecord, SyncMessageRecord
+from ..store.base import SYNC_STATES, AckConflict, SyncEndpointRecord, SyncMessageRecord
 from .http import conflict, error, invalid, json_response, no_content, not_found, path_id, read_json
 from .state import CLOCK, STORE
 

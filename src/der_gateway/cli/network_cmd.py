@@ -11,7 +11,7 @@ from ..config import Config
 from ..domain import network
 from ..domain.identifiers import Pen
 from ..store.sqlite import SQLiteStore
-from ..store.sqlite_sync import ImportSummary, NetworkImportRejected
+from ..store.base import ImportSummary, NetworkImportRejected
 
 
 def register(commands: argparse._SubParsersAction) -> None:

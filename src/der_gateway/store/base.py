@@ -162,3 +162,76 @@ class OutboxFailure:
     attempts: int
     last_error: str
     next_attempt: int
+
+
+# -- the enrollment sync and network locations ---------------------------------------------------
+
+SYNC_STATES = ("queued", "sent", "acknowledged", "rejected")
+
+
+@dataclass(frozen=True)
+class SyncEndpointRecord:
+    id: int
+    name: str
+    url: str
+
+
+@dataclass(frozen=True)
+class SyncMessageRecord:
+    id: int
+    endpoint_id: int
+    kind: str
+    enrollment_id: int | None
+    body: dict[str, Any]
+    state: str
+    attempts: int
+    next_attempt: int
+    last_error: str | None
+    ack_reason: str | None
+    created: int
+
+
+@dataclass(frozen=True)
+class AckResult:
+    message: SyncMessageRecord
+    changed: bool  # False when the message had already been acknowledged the same way
+    enrollment: tuple[int, str | None, str | None] | None  # (id, sync_status, sync_reason) after the ack
+
+
+class AckConflict(Exception):
+    """The message was acknowledged the other way already."""
+
+
+@dataclass(frozen=True)
+class NetworkLocationRecord:
+    id: int
+    kind: str
+    name: str
+    parent_id: int | None
+    group_id: int
+    end_device_count: int
+    service_point_count: int
+
+
+class NetworkImportRejected(Exception):
+    """The import names what the store does not know: nothing was applied."""
+
+    def __init__(self, errors: list[dict[str, str]]) -> None:
+        super().__init__("; ".join(e["reason"] for e in errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    mode: str
+    rows: int
+    service_points_changed: int
+    locations_created: int
+    locations_moved: int
+    locations_removed: int
+    end_devices_moved: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"mode": self.mode, "rows": self.rows, "servicePointsChanged": self.service_points_changed,
+                "locationsCreated": self.locations_created, "locationsMoved": self.locations_moved,
+                "locationsRemoved": self.locations_removed, "endDevicesMoved": self.end_devices_moved}

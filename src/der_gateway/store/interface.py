@@ -9,16 +9,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Iterable, Protocol, Sequence
 
-from .base import (ControlRecord, EndDeviceCounts, EndDeviceRecord, GroupRecord, MeterReadingRecord,
-                   MirrorUsagePointRecord, OutboxFailure, OutboxItem, Page, ProgramRecord, ReadingRecord,
-                   ReadingSetRecord, ResponseRecord, SubscriptionRecord)
+from .base import (AckResult, ControlRecord, EndDeviceCounts, EndDeviceRecord, GroupRecord, ImportSummary,
+                   MeterReadingRecord, MirrorUsagePointRecord, NetworkLocationRecord, OutboxFailure, OutboxItem, Page,
+                   ProgramRecord, ReadingRecord, ReadingSetRecord, ResponseRecord, SubscriptionRecord,
+                   SyncEndpointRecord, SyncMessageRecord)
 
 if TYPE_CHECKING:
     from ..domain import network
     from ..domain.identifiers import Issuer, Pen
     from ..domain.utility import Caller, Idempotency, Problem
     from ..domain.utility.requests import InterconnectIn, RegisterIn, ReplaceIn
-    from .sqlite_sync import AckResult, ImportSummary, NetworkLocationRecord, SyncEndpointRecord, SyncMessageRecord
 
 # the hrefs a write changes, for the notifier: an href, (href, status) or (href, status, audience LFDIs)
 Changes = Sequence[str | tuple[str, int] | tuple[str, int, tuple[str, ...]]]
