@@ -3,7 +3,7 @@
     python bench/bench_build.py [--calls 2000]
 
 What the server does for a GET its cache cannot answer, minus the request itself: the representation
-built by server.resources from a fresh SQLite store (WAL), then encoded as the deployment writes it.
+built by services.resources from a fresh SQLite store (WAL), then encoded as the deployment writes it.
 The store holds what bench_server.py sets up: device1's EndDevice with a DER, a group holding it with
 a program of five events (two active, three scheduled), and 20 EndDevices of an aggregator.  Being
 in-process and single-threaded, it is far less sensitive to other load on the machine than

@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import json
 import multiprocessing as mp
-import os
 import random
 import statistics
 import sys
@@ -60,7 +59,7 @@ async def load(data_dir: Path, n: int, aggregator_lfdi: str, device_lfdi: str, d
     from der_gateway.clock import SystemClock
     from der_gateway.domain.identifiers import Pen, new_mrid
     from der_gateway.sep import codec, model
-    from der_gateway.server import operations
+    from der_gateway.services import der_controls
     from der_gateway.store import EndDeviceRecord
     from der_gateway.store.sqlite import SQLiteStore
     from tests import documents
@@ -75,7 +74,7 @@ async def load(data_dir: Path, n: int, aggregator_lfdi: str, device_lfdi: str, d
         program = await store.create_program(new_mrid(pen), "export limits", 1)
         await store.set_group_program(group, program, True)
         clock = SystemClock()
-        await operations.create_event(store, clock, pen, program, model.DERControl(
+        await der_controls.create_event(store, clock, pen, program, model.DERControl(
             mRID="", creationTime=0, interval=model.DateTimeInterval(start=clock.now() + 3600, duration=86400),
             EventStatus=model.EventStatus(currentStatus=0, dateTime=0, potentiallySuperseded=False),
             DERControlBase=model.DERControlBase(opModExpLimW=model.ActivePower(multiplier=0, value=5000)),
