@@ -23,15 +23,16 @@ from typing import Any, Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.documents
 
+from bench_server import plant_program  # noqa: E402  (bench/ is on sys.path when run as a script)
+
 
 async def main(calls: int) -> None:
     from der_gateway.clock import SystemClock
     from der_gateway.config import Config
     from der_gateway.domain.clients import Client
-    from der_gateway.domain.identifiers import Pen, new_mrid
-    from der_gateway.sep import codec, model
+    from der_gateway.sep import codec
     from der_gateway.sep.identity import sfdi_from_lfdi
-    from der_gateway.services import der_controls, resources
+    from der_gateway.services import resources
     from der_gateway.store.base import EndDeviceRecord
     from der_gateway.store.sqlite import SQLiteStore
     from tests import documents
@@ -51,23 +52,8 @@ async def main(calls: int) -> None:
             await store.put_der_document(record.id, 1, "ders", codec.to_data(documents.der_status()))
             for _ in range(20):
                 await end_device(secrets.token_hex(20).upper(), aggregator)
-            pen, clock = Pen(40732), SystemClock()
-            group = await store.create_group(new_mrid(pen), "feeder 7")
-            await store.set_membership(group, [record.id], True)
-            program = await store.create_program(new_mrid(pen), "curtailment", 1)
-            await store.set_group_program(group, program, True)
-            now, day = clock.now(), 86400
-            for start, duration, base in ((now - 600, 2 * day, {"opModMaxLimW": 5000}),
-                                          (now - 600, 2 * day, {"opModConnect": True}),
-                                          (now + 3 * day, 3600, {"opModMaxLimW": 3000}),
-                                          (now + 4 * day, 3600, {"opModFixedW": 50}),
-                                          (now + 5 * day, 3600, {"opModEnergize": False})):
-                await der_controls.create_event(store, clock, pen, program, model.DERControl(
-                    mRID="", creationTime=0, interval=model.DateTimeInterval(start=start, duration=duration),
-                    EventStatus=model.EventStatus(currentStatus=0, dateTime=0, potentiallySuperseded=False),
-                    DERControlBase=model.DERControlBase(**base), responseRequired="03",
-                    randomizeStart=60 if start > now else None))
-            config = Config(profile="csip")
+            group, program = await plant_program(store, record.id)
+            config, clock = Config(profile="csip"), SystemClock()
 
             def viewer(lfdi: str, is_aggregator: bool = False) -> Any:
                 return resources.Viewer(store, config, clock, Client(lfdi, is_aggregator))

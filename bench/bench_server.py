@@ -449,35 +449,41 @@ PATHS = ("dcap", "ders", "edev", "fsa", "derp", "derc", "actderc", "edevlist")
 
 
 async def _plant_program(data_dir: Path, edev_id: int) -> tuple[int, int]:
-    """Through the store's own code, on the server's file: a group holding the EndDevice, assigned a
-    program with five events, none changing state for a day.  Returns (group id, program id)."""
+    """On the server's file: see plant_program.  Returns (group id, program id)."""
+    from der_gateway.store.sqlite import SQLiteStore
+
+    store = await SQLiteStore.open(data_dir)
+    try:
+        return await plant_program(store, edev_id)
+    finally:
+        await store.close()
+
+
+async def plant_program(store: Any, edev_id: int) -> tuple[int, int]:
+    """Through the store's own code: a group holding the EndDevice, assigned a program with five events
+    (two active, three scheduled), none changing state for a day.  Returns (group id, program id)."""
     from der_gateway.clock import SystemClock
     from der_gateway.domain.identifiers import Pen, new_mrid
     from der_gateway.sep import model
     from der_gateway.services import der_controls
-    from der_gateway.store.sqlite import SQLiteStore
 
     pen, clock = Pen(40732), SystemClock()
-    store = await SQLiteStore.open(data_dir)
-    try:
-        group = await store.create_group(new_mrid(pen), "feeder 7")
-        await store.set_membership(group, [edev_id], True)
-        program = await store.create_program(new_mrid(pen), "curtailment", 1)
-        await store.set_group_program(group, program, True)
-        now, day = clock.now(), 86400
-        for start, duration, base in ((now - 600, 2 * day, {"opModMaxLimW": 5000}),
-                                      (now - 600, 2 * day, {"opModConnect": True}),
-                                      (now + 3 * day, 3600, {"opModMaxLimW": 3000}),
-                                      (now + 4 * day, 3600, {"opModFixedW": 50}),
-                                      (now + 5 * day, 3600, {"opModEnergize": False})):
-            await der_controls.create_event(store, clock, pen, program, model.DERControl(
-                mRID="", creationTime=0, interval=model.DateTimeInterval(start=start, duration=duration),
-                EventStatus=model.EventStatus(currentStatus=0, dateTime=0, potentiallySuperseded=False),
-                DERControlBase=model.DERControlBase(**base), responseRequired="03",
-                randomizeStart=60 if start > now else None))
-        return group, program
-    finally:
-        await store.close()
+    group = await store.create_group(new_mrid(pen), "feeder 7")
+    await store.set_membership(group, [edev_id], True)
+    program = await store.create_program(new_mrid(pen), "curtailment", 1)
+    await store.set_group_program(group, program, True)
+    now, day = clock.now(), 86400
+    for start, duration, base in ((now - 600, 2 * day, {"opModMaxLimW": 5000}),
+                                  (now - 600, 2 * day, {"opModConnect": True}),
+                                  (now + 3 * day, 3600, {"opModMaxLimW": 3000}),
+                                  (now + 4 * day, 3600, {"opModFixedW": 50}),
+                                  (now + 5 * day, 3600, {"opModEnergize": False})):
+        await der_controls.create_event(store, clock, pen, program, model.DERControl(
+            mRID="", creationTime=0, interval=model.DateTimeInterval(start=start, duration=duration),
+            EventStatus=model.EventStatus(currentStatus=0, dateTime=0, potentiallySuperseded=False),
+            DERControlBase=model.DERControlBase(**base), responseRequired="03",
+            randomizeStart=60 if start > now else None))
+    return group, program
 
 
 def register_device(certs_dir: Path, port: int, data_dir: Path | None = None) -> dict[str, tuple[str, str, bytes]]:
