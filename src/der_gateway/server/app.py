@@ -15,7 +15,8 @@ from ..store import Store
 from ..xsd import SchemaSet
 from ..sep import paths
 from .cache import UNKNOWN, ResponseCache, answer_key, topics_read
-from .http import INVALID_FORMAT, Problem, SepResponse, encode, error_response
+from ..services.documents import encode
+from .http import INVALID_FORMAT, Problem, SepResponse, error_response
 from .identity import ConnectionIdentities, ProxiedCertificates
 from .routes import ALL
 from .state import CLIENT, CLOCK, CONFIG, RESPONSE_CACHE, SCHEMAS, STORE

@@ -11,6 +11,7 @@ from aiohttp import web
 from ..config import Config
 from ..domain.numerals import decimal
 from ..sep import codec, model
+from ..services.documents import encode
 from .state import CONFIG, SCHEMAS
 
 T = TypeVar("T")
@@ -31,12 +32,6 @@ class Problem(Exception):
         self.status = status
         self.reason = reason
         self.reason_code = reason_code
-
-
-def encode(config: Config, resource: Any, comment: str | None = None) -> bytes:
-    """A resource as this deployment writes it: under csip-aus every document declares the CSIP-AUS
-    namespace, which is how clients tell the profile (py20305 looks for it on /dcap)."""
-    return codec.encode(resource, csipaus=config.profile == "csip-aus", comment=comment)
 
 
 def error_response(config: Config, status: int, reason: str, reason_code: int = INVALID_VALUES) -> web.Response:
@@ -65,7 +60,7 @@ def printable(text: str) -> str:
 
 
 class SepResponse(web.Response):
-    """A 2030.5 resource to answer with; the application's middleware writes its body (http.encode).
+    """A 2030.5 resource to answer with; the application's middleware writes its body (services.documents.encode).
 
     An answer built from the clock says so (timed): built_at is the latest time it was built from, changes_at
     the instant it next reads differently without a write (None: never); the response cache keeps it

@@ -20,7 +20,7 @@ from ..clock import Clock
 from ..config import Config
 from ..domain.clients import Client
 from ..sep import model, paths
-from .http import encode
+from ..services.documents import encode
 from ..services.resources import Viewer, end_device_audience, render
 
 LIST_TYPES = (model.List, model.SubscribableList)

@@ -11,6 +11,7 @@ from ..domain import events as lifecycle
 from ..domain.identifiers import Pen, new_mrid
 from ..sep import codec, model, paths
 from ..store import ControlRecord, SubscriptionRecord
+from .documents import encode
 
 StateRow = tuple[int, int, int, int | None]
 
@@ -132,4 +133,4 @@ def farewell(config: Config, subscription: SubscriptionRecord, status: int = 1) 
     """
     note = model.Notification(subscribedResource=subscription.resource, status=status,
                               subscriptionURI=paths.subscription(subscription.end_device_id, subscription.id))
-    return subscription.id, subscription.data["notificationURI"], codec.encode(note, csipaus=config.profile == "csip-aus")
+    return subscription.id, subscription.data["notificationURI"], encode(config, note)
