@@ -450,3 +450,36 @@ def test_a_comment_in_an_empty_root(schemas):
     element = etree.fromstring(encode(m.DERList(all=0, results=0), comment="nothing here"))
     assert schemas["csip"].errors(element) == []
     assert isinstance(element[0], etree._Comment) and element[0].text == " nothing here "
+
+
+# -- encoding in steps ---------------------------------------------------------------
+
+@pytest.mark.parametrize("cls, profile", [c for c in _cases("steps") if c.values[0].__name__.endswith("List")])
+def test_a_long_list_written_in_steps_is_the_same_document(cls, profile, schemas):
+    """encode_steps pauses between batches of items; what it writes is encode()'s document, byte for byte,
+    for every list type of both profiles, whether or not the items use the CSIP-AUS namespace."""
+    one = samples.sample(cls, profile)
+    items_field = dataclasses.fields(cls)[-1].name
+    long = dataclasses.replace(one, **{items_field: getattr(one, items_field) * 7})
+    assert len(getattr(long, items_field)) >= 7
+    csipaus = profile == "csip-aus"
+    steps = codec.encode_steps(long, csipaus=csipaus, batch=3)
+    pauses = 0
+    while True:
+        try:
+            next(steps)
+            pauses += 1
+        except StopIteration as done:
+            body = done.value
+            break
+    assert pauses == -(-len(getattr(long, items_field)) // 3)
+    assert body == encode(long, csipaus=csipaus)
+    _valid(schemas, profile, body)
+
+
+def test_a_short_list_is_written_in_one_step():
+    listing = m.EndDeviceList(href="/edev", all=1, results=1, EndDevice=[m.EndDevice(href="/edev/1", sFDI=1, changedTime=0)])
+    steps = codec.encode_steps(listing, batch=25)
+    with pytest.raises(StopIteration) as done:
+        next(steps)
+    assert done.value.value == encode(listing)

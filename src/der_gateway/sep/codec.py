@@ -9,13 +9,14 @@ Nothing here does I/O.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import functools
 import re
 import typing
 from dataclasses import dataclass
 from types import UnionType
-from typing import Any, TypeVar
+from typing import Any, Generator, TypeVar
 
 from lxml import etree
 
@@ -164,6 +165,19 @@ def encode(obj: Any, *, csipaus: bool = False, comment: str | None = None) -> by
     comment, when given, is written as an XML comment first inside the root element, where a
     reader of the body sees it and schema validation does not.
     """
+    steps = encode_steps(obj, csipaus=csipaus, comment=comment, batch=0)
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return done.value
+
+
+def encode_steps(obj: Any, *, csipaus: bool = False, comment: str | None = None,
+                 batch: int = 10) -> Generator[None, None, bytes]:
+    """encode(), in steps: the items of a long list are written batch at a time, pausing (yield) after each,
+    so that a caller sharing its thread can serve others between; the document is encode()'s, byte for byte.
+    batch 0 writes it in one step."""
     cls = type(obj)
     if cls in CSIPAUS_ROOTS:
         tag, head = f"csipaus:{cls.__name__}", f' xmlns="{SEP_NS}" xmlns:csipaus="{CSIPAUS_NS}"'
@@ -171,7 +185,26 @@ def encode(obj: Any, *, csipaus: bool = False, comment: str | None = None) -> by
         tag, head = cls.__name__, f' xmlns="{SEP_NS}"'
     out: list[str] = []
     uses = [cls in CSIPAUS_ROOTS, False]  # [csipaus namespace, xsi namespace]
-    _write(obj, tag, out, uses, head)
+    fields = plan(cls)
+    last = fields[-1] if fields and fields[-1].many and fields[-1].nested is not None else None
+    items = getattr(obj, last.name) if last is not None else None
+    if batch and last is not None and items and len(items) > batch:
+        wrapper = copy.copy(obj)
+        setattr(wrapper, last.name, [])
+        _write(wrapper, tag, out, uses, head)
+        if len(out) == 1:  # written as an empty element: open it
+            out[0] = out[0][:-2] + ">"
+            closing = f"</{tag}>"
+        else:
+            closing = out.pop()
+        uses[0] = uses[0] or last.csipaus
+        for first in range(0, len(items), batch):
+            for item in items[first:first + batch]:
+                _writer(type(item))(item, last.tag, out, uses, "", last.nested)
+            yield
+        out.append(closing)
+    else:
+        _write(obj, tag, out, uses, head)
     extra = (f' xmlns:csipaus="{CSIPAUS_NS}"' if (uses[0] or csipaus) and cls not in CSIPAUS_ROOTS else "") + (
         f' xmlns:xsi="{XSI_NS}"' if uses[1] else "")
     if extra:

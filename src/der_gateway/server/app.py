@@ -15,7 +15,7 @@ from ..store import Store
 from ..xsd import SchemaSet
 from ..sep import paths
 from .cache import UNKNOWN, ResponseCache, answer_key, topics_read
-from ..services.documents import encode
+from ..services.documents import encode_paced
 from .http import INVALID_FORMAT, Problem, SepResponse, error_response
 from .identity import ConnectionIdentities, ProxiedCertificates
 from .routes import ALL
@@ -80,7 +80,7 @@ async def encode_resources(request: web.Request, handler: Handler) -> web.Stream
     """Writes the body of a SepResponse, inside the cache, which keeps the encoded answer."""
     response = await handler(request)
     if isinstance(response, SepResponse) and response.body is None:
-        response.body = encode(request.app[CONFIG], response.resource)
+        response.body = await encode_paced(request.app[CONFIG], response.resource)
     return response
 
 

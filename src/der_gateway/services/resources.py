@@ -6,8 +6,11 @@ carries exactly what a GET of the subscribed resource would return.
 
 from __future__ import annotations
 
+import asyncio
+
 import re
 from dataclasses import dataclass, field
+from typing import Callable, Sequence, TypeVar
 
 from ..clock import Clock
 from ..config import Config
@@ -63,6 +66,24 @@ class Viewer:
         return self.client.is_aggregator and self.config.profile == "csip-aus"
 
 
+T = TypeVar("T")
+U = TypeVar("U")
+
+# list items built between two turns of the event loop
+PACE = 10
+
+
+async def built_paced(items: Sequence[T], build: Callable[[T], U]) -> list[U]:
+    """[build(item) for item in items], letting the event loop serve others every PACE items: a page of 100
+    EndDevices takes milliseconds to build."""
+    built = []
+    for i, item in enumerate(items):
+        if i and i % PACE == 0:
+            await asyncio.sleep(0)
+        built.append(build(item))
+    return built
+
+
 # -- EndDevice and FunctionSetAssignments ---------------------------------------
 
 async def end_device(v: Viewer, record: EndDeviceRecord) -> model.EndDevice:
@@ -76,7 +97,7 @@ async def end_devices(v: Viewer, records: list[EndDeviceRecord]) -> list[model.E
     counts = await v.store.end_device_counts([r.id for r in records])
     default_post_rate = await v.post_rate("edev") if any(r.postRate is None for r in records) else None
     none = EndDeviceCounts(0, 0, 0, 0)  # (one deleted since it was read)
-    return [_end_device(v, r, counts.get(r.id, none), default_post_rate) for r in records]
+    return await built_paced(records, lambda r: _end_device(v, r, counts.get(r.id, none), default_post_rate))
 
 
 def _end_device(v: Viewer, record: EndDeviceRecord, counts: EndDeviceCounts,
