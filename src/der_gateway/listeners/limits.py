@@ -159,8 +159,8 @@ class Gate(asyncio.Protocol):
         self.timer: asyncio.TimerHandle | None = None
         self.admitted = False
 
-    def connection_made(self, base_transport: asyncio.BaseTransport) -> None:
-        transport = cast(asyncio.Transport, base_transport)  # a stream server's
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport = cast(asyncio.Transport, transport)  # a stream server's
         peer = transport.get_extra_info("peername")
         self.address = peer[0] if isinstance(peer, tuple) and peer else None
         if not self.admission.admit(self.address):
