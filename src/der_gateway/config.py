@@ -5,6 +5,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
 from .domain.registration import pin_problem
 from .domain.identifiers import Issuer, Pen
@@ -163,7 +164,7 @@ class Config:
 
     @classmethod
     def load(cls, path: Path | None, **overrides: object) -> Config:
-        values: dict[str, object] = {}
+        values: dict[str, Any] = {}  # TOML values, as written
         if path is not None:
             values.update(tomllib.loads(path.read_text()))
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -16,7 +16,7 @@ import _ssl
 import ctypes
 import logging
 import ssl
-from typing import Any
+from typing import Any, Callable
 
 from .sep.certificates import key_problem, signature_problem
 
@@ -61,6 +61,24 @@ class LibsslError(RuntimeError):
 
 class Libssl:
     """The libssl and libcrypto functions used here, from the library at path (by default the one _ssl links)."""
+
+    # set from _SIGNATURES; pointers are ints (None for NULL) and char* are bytes
+    OpenSSL_version_num: Callable[[], int]
+    SSL_CTX_ctrl: Callable[[int, int, int, Any], int]
+    SSL_CTX_get_options: Callable[[int], int]
+    SSL_CTX_get_verify_mode: Callable[[int], int]
+    SSL_CTX_get_security_level: Callable[[int], int]
+    SSL_CTX_get_verify_callback: Callable[[int], int | None]
+    SSL_CTX_set_verify: Callable[[int, int, Any], None]
+    X509_STORE_CTX_get_current_cert: Callable[[int], int | None]
+    X509_STORE_CTX_get_error_depth: Callable[[int], int]
+    X509_STORE_CTX_set_error: Callable[[int, int], None]
+    X509_get_signature_nid: Callable[[int], int]
+    X509_get0_pubkey: Callable[[int], int | None]
+    EVP_PKEY_get_base_id: Callable[[int], int]
+    EVP_PKEY_get_group_name: Callable[[int | None, Any, int, Any], int]
+    OBJ_txt2nid: Callable[[bytes], int]
+    OBJ_nid2sn: Callable[[int], bytes | None]
 
     def __init__(self, path: str | None = None) -> None:
         path = path or getattr(_ssl, "__file__", None)  # None: _ssl is built into the interpreter

@@ -90,7 +90,8 @@ class SchemaSet:
         """Schema violations of element, as 'line N: message' strings; empty when valid."""
         if self.validator.validate(element):
             return []
-        return [f"line {e.line}: {e.message}" for e in self.validator.error_log]
+        # lxml-stubs declare _ErrorLog without its entries
+        return [f"line {e.line}: {e.message}" for e in self.validator.error_log]  # type: ignore[attr-defined]
 
 
 _cache: dict[tuple[Path, str], SchemaSet] = {}

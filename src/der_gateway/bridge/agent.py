@@ -272,7 +272,8 @@ class DeviceAgent:
         """A "started" for the event in force that has not been written to the device yet."""
         decision = self.state.decision
         return (due.status == ResponseStatus.STARTED and due.mrid.upper() not in self.applied_mrids
-                and decision is not None and decision.source == "event" and decision.mrid.upper() == due.mrid.upper())
+                and decision is not None and decision.source == "event" and decision.mrid is not None
+                and decision.mrid.upper() == due.mrid.upper())
 
     async def _turn(self, now: float) -> None:
         await self._modbus_turn(now)
@@ -355,10 +356,17 @@ class DeviceAgent:
             return self.options.sample_interval
         return max(self.options.min_sample_interval, min(60.0, rate / self.options.samples_per_post))
 
+    @property
+    def loaded_models(self) -> dict[int, dict[str, Any]]:
+        """The SunSpec models as last read; there are some once Modbus has been reached."""
+        if self.models is None:
+            raise RuntimeError(f"{self.name}: the device has not been read yet")
+        return self.models
+
     async def _sample(self, now: float) -> None:
-        wanted = [701] + ([713] if 713 in self.models else [])
+        wanted = [701] + ([713] if 713 in self.loaded_models else [])
         fresh = await self.modbus.read(wanted)
-        self.models.update(fresh)
+        self.loaded_models.update(fresh)
         self._sample_from_models(now)
         self._take_snapshot(now, full=False)
         self.next_sample = now + self._sample_interval()
@@ -371,27 +379,29 @@ class DeviceAgent:
         self.next_full_read = now + self.options.full_read_interval
 
     def _sample_from_models(self, now: float) -> None:
-        if 701 not in self.models:
+        models = self.loaded_models
+        if 701 not in models:
             return
-        self.samples.append(sm.telemetry_readings(self.models[701], self._t(now), interval=self.state.post_rate))
+        self.samples.append(sm.telemetry_readings(models[701], self._t(now), interval=self.state.post_rate))
         if len(self.samples) > self.options.max_samples:
             del self.samples[: len(self.samples) - self.options.max_samples]
-        w = sm.scaled(self.models, 701, "W")
+        w = sm.scaled(models, 701, "W")
         self.state.last_w = None if w is None else float(w)
         self.state.last_sample_at = now
 
     def _take_snapshot(self, now: float, *, full: bool) -> None:
         """Work out the DER documents from the snapshot; those that changed are queued to PUT."""
         t = self._t(now)
+        models = self.loaded_models
         try:
             if full:
-                self.capability = sm.der_capability(self.models)
-                self.settings = sm.der_settings(self.models, t)
+                self.capability = sm.der_capability(models)
+                self.settings = sm.der_settings(models, t)
                 self.state.w_max = _amount(self.settings.setMaxW)
                 self._queue("dercap", self.capability)
                 self._queue("derg", self.settings)
-            self._queue("ders", sm.der_status(self.models, t))
-            availability = sm.der_availability(self.models, t)
+            self._queue("ders", sm.der_status(models, t))
+            availability = sm.der_availability(models, t)
             if self._availability_changed(availability):
                 self.last_availability = availability
                 self.pending["dera"] = availability
@@ -412,7 +422,7 @@ class DeviceAgent:
         scale = self.state.w_max or 1.0
         for name in ("statWAvail", "statVarAvail"):
             a, b = _amount(getattr(old, name)), _amount(getattr(new, name))
-            if (a is None) != (b is None) or (a is not None and abs(a - b) > 0.05 * scale):
+            if (a is None) != (b is None) or (a is not None and b is not None and abs(a - b) > 0.05 * scale):
                 return True
         for name in ("reservePercent", "reserveChargePercent"):
             if getattr(old, name) != getattr(new, name):
@@ -482,7 +492,7 @@ class DeviceAgent:
             if location is None:
                 raise ProtocolError(f"POST {edev_list} gave no Location")
             self.state.edev = location
-            await self._load_end_device()
+            await self._load_end_device(location)
         except (HttpError, ProtocolError) as exc:
             self._error(f"registration: {exc}")
             log.warning("%s: registration failed: %s", self.name, exc)
@@ -499,8 +509,8 @@ class DeviceAgent:
         log.info("%s: registered as %s (LFDI %s)", self.name, location, self.identity.lfdi)
         return True
 
-    async def _load_end_device(self) -> None:
-        edev = await self.client.get(self.state.edev, model.EndDevice)
+    async def _load_end_device(self, href: str) -> None:
+        edev = await self.client.get(href, model.EndDevice)
         self.end_device = edev
         rate = edev.postRate or DEFAULT_POST_RATE
         if rate != self.state.post_rate:
@@ -523,8 +533,8 @@ class DeviceAgent:
             self.fsa_dirty = False
             self.next_fsa_poll = now + DEFAULT_POLL_RATE
             return
-        if not self.fsa_dirty:  # a poll: the EndDevice may have changed too (postRate)
-            await self._load_end_device()
+        if not self.fsa_dirty and self.state.edev is not None:  # a poll: the EndDevice may have changed too (postRate)
+            await self._load_end_device(self.state.edev)
         href = edev.FunctionSetAssignmentsListLink.href
         if self.state.fsa_subscription is None:
             self.state.fsa_subscription = await self.bridge.subscribe(self, href)
@@ -673,8 +683,9 @@ class DeviceAgent:
             self._dirty = True
         self.state.decision = decision
         self.next_change = decision.next_change
-        if self.state.modbus_ok and self.models is not None and (decision.key != self.state.applied or self.reapply):
-            await self._apply(decision, programs, now)
+        models = self.models
+        if self.state.modbus_ok and models is not None and (decision.key != self.state.applied or self.reapply):
+            await self._apply(decision, programs, models, now)
         if (self.responses_out and not self._held(self.responses_out[0]) and self.client.available
                 and self.state.registered and self.server_retry_at is None):
             try:
@@ -684,17 +695,20 @@ class DeviceAgent:
             except ClientError as exc:
                 self._error(str(exc))
 
-    async def _apply(self, decision: Decision, programs: list[ProgramView], now: float) -> None:
+    async def _apply(self, decision: Decision, programs: list[ProgramView], models: dict[int, dict[str, Any]],
+                     now: float) -> None:
         new = self._usable(decision.base)
         old = self.state.applied_base
-        defaults = sorted((p for p in programs if p.default is not None), key=lambda p: (p.primacy, p.key))
-        fallback = self._usable(defaults[0].default.DERControlBase) if defaults else None
+        defaults = sorted(((p, p.default) for p in programs if p.default is not None),
+                          key=lambda pd: (pd[0].primacy, pd[0].key))
+        fallback = self._usable(defaults[0][1].DERControlBase) if defaults else None
         curves = self.bridge.cache.curves
         steps: list[sm.Step] = []
         try:
-            if decision.source == "default" and decision.mrid != self.es_written:
-                steps += sm.enter_service_writes(decision.control, self.models)
-            steps += sm.transition_writes(old, new, self.settings, self.models, curves=curves,
+            if (decision.source == "default" and isinstance(decision.control, model.DefaultDERControl)
+                    and decision.mrid != self.es_written):
+                steps += sm.enter_service_writes(decision.control, models)
+            steps += sm.transition_writes(old, new, self.settings, models, curves=curves,
                                           remaining=decision.remaining(self._t(now)), fallback=fallback,
                                           before=self.baseline)
         except sm.MappingError as exc:
@@ -721,7 +735,7 @@ class DeviceAgent:
         if decision.source == "default":
             self.es_written = decision.mrid
         self._applied(decision, new)
-        if decision.source == "event":
+        if decision.source == "event" and decision.mrid is not None:
             self.applied_mrids.add(decision.mrid.upper())
         log.info("%s: %s %s in force (%d steps)", self.name, decision.source, decision.mrid or "", len(steps))
 

@@ -24,17 +24,27 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
 
-from der_gateway.sep import codec
+from der_gateway.sep import codec, model
 
 log = logging.getLogger(__name__)
 
 SEP_XML = "application/sep+xml"
 T = TypeVar("T")
+
+
+class _Paged(Protocol):
+    """A 2030.5 list resource (List or SubscribableList), as read a page at a time."""
+
+    all: int
+    results: int
+
+
+L = TypeVar("L", bound=_Paged)
 
 _DOWN_STATUSES = frozenset({502, 503, 504})
 
@@ -57,6 +67,13 @@ class ServerUnavailable(ClientError):
 
 class ProtocolError(ClientError):
     """The server answered with something that is not the expected 2030.5 resource."""
+
+
+def href_of(resource: model.Resource) -> str:
+    """The href of a resource the bridge follows or names; ProtocolError when the server gave none."""
+    if resource.href is None:
+        raise ProtocolError(f"the server gave a {type(resource).__name__} without an href")
+    return resource.href
 
 
 @dataclass
@@ -95,11 +112,15 @@ class SepClient:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def open(self) -> None:
+        await self._opened()
+
+    async def _opened(self) -> aiohttp.ClientSession:
         if self._session is None:
             connector = aiohttp.TCPConnector(ssl=self.ssl_context if self.ssl_context is not None else True,
                                              limit=self.limit, keepalive_timeout=60)
             self._session = aiohttp.ClientSession(connector=connector,
                                                   timeout=aiohttp.ClientTimeout(total=self.timeout))
+        return self._session
 
     async def close(self) -> None:
         probe, self._probe = self._probe, None
@@ -146,14 +167,13 @@ class SepClient:
         raise AssertionError("unreachable")
 
     async def _send(self, method: str, path: str, body: bytes | None) -> Reply:
-        if self._session is None:
-            await self.open()
+        session = await self._opened()
         headers = {"Accept": SEP_XML}
         if body is not None:
             headers["Content-Type"] = SEP_XML
         async with self._slots:
             self.requests += 1
-            async with self._session.request(method, self.base_url + path, data=body, headers=headers,
+            async with session.request(method, self.base_url + path, data=body, headers=headers,
                                              allow_redirects=False) as resp:
                 raw = await resp.read()
                 return Reply(resp.status, resp.reason or "", dict(resp.headers), raw)
@@ -179,7 +199,7 @@ class SepClient:
                 return None
             raise
 
-    async def get_list(self, href: str, cls: type[T], items: str) -> T:
+    async def get_list(self, href: str, cls: type[L], items: str) -> L:
         """A whole list resource, page by page (``items``: the field holding the entries)."""
         base = self.path(href).split("?", 1)[0]
         first = await self.get(f"{base}?s=0&l={self.list_limit}", cls)

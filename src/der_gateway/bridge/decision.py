@@ -175,11 +175,11 @@ def decide(programs: Sequence[ProgramView], now: int, seed: int | str | bytes, *
         program, control, window = min(running, key=_rank)
         return Decision(control.DERControlBase, "event", program.key, control.mRID, window.start, window.end,
                         next_change, control)
-    defaults = [p for p in programs if p.default is not None]
+    defaults = [(p, p.default) for p in programs if p.default is not None]
     if defaults:
-        program = min(defaults, key=lambda p: (p.primacy, p.key))
-        return Decision(program.default.DERControlBase, "default", program.key, program.default.mRID, None, None,
-                        next_change, program.default)
+        program, default = min(defaults, key=lambda pd: (pd[0].primacy, pd[0].key))
+        return Decision(default.DERControlBase, "default", program.key, default.mRID, None, None,
+                        next_change, default)
     return Decision(None, "none", None, None, None, None, next_change, None)
 
 
@@ -191,7 +191,7 @@ class ResponseDue:
 
     mrid: str
     status: ResponseStatus
-    reply_to: str | None
+    reply_to: str
     program: str
     href: str | None = None  # the DERControl's href
 
@@ -200,12 +200,13 @@ class ResponseDue:
                                         subject=self.mrid)
 
 
-def _required(control: model.DERControl, status: ResponseStatus) -> bool:
+def _reply_to(control: model.DERControl, status: ResponseStatus) -> str | None:
+    """Where the response with status goes, if the event asks for it."""
     """responseRequired bit 0 asks for 'received'; bit 1 for the specific responses (all the others)."""
     if not control.replyTo or not control.responseRequired:
-        return False
+        return None
     bits = int(control.responseRequired, 16)
-    return bool(bits & (1 if status == ResponseStatus.RECEIVED else 2))
+    return control.replyTo if bits & (1 if status == ResponseStatus.RECEIVED else 2) else None
 
 
 _IGNORED = "ignored"  # first seen as history: never responded to
@@ -263,19 +264,19 @@ class ResponseTracker:
         for mrid, (program, control) in listed.items():
             self._known[mrid] = (program.key, control)
             for status in self._advance(program, control, decision, now):
-                due.append(ResponseDue(mrid, status, control.replyTo, program.key, control.href)
-                           if _required(control, status) else None)
+                if (reply_to := _reply_to(control, status)) is not None:
+                    due.append(ResponseDue(mrid, status, reply_to, program.key, control.href))
         keys = {p.key for p in programs}
         for mrid, (program_key, control) in list(self._known.items()):
             if mrid in listed:
                 continue
             if program_key in keys:  # deleted from a program we still see: over, or called off
                 for status in self._vanished(control, now):
-                    due.append(ResponseDue(mrid, status, control.replyTo, program_key, control.href)
-                               if _required(control, status) else None)
+                    if (reply_to := _reply_to(control, status)) is not None:
+                        due.append(ResponseDue(mrid, status, reply_to, program_key, control.href))
             if self._done(mrid):
                 del self._known[mrid]
-        return [d for d in due if d is not None]
+        return due
 
     # -- per event
 
@@ -328,7 +329,9 @@ class ResponseTracker:
                 return out + self._emit(mrid, ResponseStatus.CANCELLED)
             if started:
                 return out + self._emit(mrid, ResponseStatus.COMPLETED)
-            self._sent[mrid].append(_CLOSED)  # over without running here: nothing more to say
+            sent = self._sent[mrid]
+            assert isinstance(sent, list)  # RECEIVED was recorded above
+            sent.append(_CLOSED)  # over without running here: nothing more to say
             return out
         return out
 

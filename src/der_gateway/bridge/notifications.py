@@ -61,7 +61,8 @@ class NotificationListener:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True, ssl_context=self.ssl_context)
         await site.start()
-        sockets = site._server.sockets if site._server is not None else ()
+        # aiohttp declares _server an AbstractServer; the loop's Server it holds has the sockets
+        sockets = site._server.sockets if site._server is not None else ()  # type: ignore[attr-defined]
         if sockets:
             self.port = sockets[0].getsockname()[1]
 

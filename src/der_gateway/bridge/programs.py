@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from der_gateway.sep import model
 
 from . import sunspec_map as sm
-from .client import ClientError, HttpError, SepClient, ServerUnavailable
+from .client import ClientError, HttpError, SepClient, ServerUnavailable, href_of
 from .decision import ProgramView
 
 log = logging.getLogger(__name__)
@@ -132,7 +132,7 @@ class ProgramCache:
             if entry is None or entry.programs is None:
                 return False
             for program in entry.programs:
-                p = self.programs.get(program.href)
+                p = self.programs.get(href_of(program))
                 if p is None or not p.loaded:
                     return False
         return True
@@ -144,7 +144,7 @@ class ProgramCache:
         out: dict[str, ProgramView] = {}
         for href in self._device_lists[device]:
             for program in self.lists[href].programs or ():
-                entry = self.programs[program.href]
+                entry = self.programs[href_of(program)]
                 out.setdefault(entry.href, ProgramView(entry.href, entry.program.primacy, entry.default,
                                                        tuple(entry.controls or ())))
         return list(out.values())
@@ -180,23 +180,24 @@ class ProgramCache:
             entry.programs = programs
             # the programs it names
             for program in programs:
-                known = self.programs.get(program.href)
+                program_href = href_of(program)
+                known = self.programs.get(program_href)
                 if known is None:
-                    known = self.programs[program.href] = ProgramEntry(
-                        program.href, program,
+                    known = self.programs[program_href] = ProgramEntry(
+                        program_href, program,
                         Watch(program.DERControlListLink.href) if program.DERControlListLink else None,
                         Watch(program.DefaultDERControlLink.href) if program.DefaultDERControlLink else None)
                     known.program = program
                 known.lists.add(href)
             for other in self.programs.values():
-                if href in other.lists and other.href not in {p.href for p in programs}:
+                if href in other.lists and other.href not in {href_of(p) for p in programs}:
                     other.lists.discard(href)
             for program in programs:
-                known = self.programs[program.href]
+                known = self.programs[href_of(program)]
                 known.poll_rate = min(self.lists[h].watch.poll_rate for h in known.lists)
                 changed_links = self._relink(known, program)
                 if not known.loaded or changed_links:
-                    await self.refresh_program(program.href)
+                    await self.refresh_program(known.href)
             for stale in [h for h, p in self.programs.items() if not p.lists]:
                 del self.programs[stale]
         if polled and previous is not None and previous != programs:
@@ -293,8 +294,8 @@ class ProgramCache:
 
     def subscriptions(self) -> dict[str, str | None]:
         out: dict[str, str | None] = {}
-        for entry in self.lists.values():
-            out[entry.watch.href] = entry.watch.subscription
+        for listed in self.lists.values():
+            out[listed.watch.href] = listed.watch.subscription
         for entry in self.programs.values():
             for watch in (entry.controls_watch, entry.default_watch):
                 if watch is not None:
@@ -307,8 +308,7 @@ class ProgramCache:
         """A Notification about ``resource``: schedule its refetch.  False when the cache does not hold it."""
         now = time.time()
         if resource in self.lists:
-            watch = self.lists[resource].watch
-            self._on_notice(watch, now, status, subscription)
+            self._on_notice(self.lists[resource].watch, now, status, subscription)
             self._spawn(self.refresh_list(resource))
             return True
         for entry in self.programs.values():

@@ -329,8 +329,9 @@ class Bridge:
             if href is None:
                 return None
             first = await self.client.get(f"{href}?l=1", model.EndDeviceList)
-            own = [e for e in first.EndDevice if (e.lFDI or "").upper() == self.lfdi and e.SubscriptionListLink]
-            self._own_subscription_list = own[0].SubscriptionListLink.href if own else ""
+            own = [link for e in first.EndDevice
+                   if (e.lFDI or "").upper() == self.lfdi and (link := e.SubscriptionListLink)]
+            self._own_subscription_list = own[0].href if own else ""
         return self._own_subscription_list or None
 
     def _subscriber(self) -> DeviceAgent | None:

@@ -36,7 +36,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any
+from typing import Any, TypeVar
 
 from sunspec2 import device as sunspec_device
 
@@ -47,6 +47,16 @@ Models = Mapping[int, Mapping[str, Any]]
 
 class MappingError(ValueError):
     """A snapshot or a control that cannot be mapped (a required point is missing, a curve does not fit)."""
+
+
+T = TypeVar("T")
+
+
+def _given(value: T | None, name: str) -> T:
+    """A control's field that the mode being mapped implies is set."""
+    if value is None:
+        raise MappingError(f"{name} is not given")
+    return value
 
 
 # -- 2030.5 code tables -----------------------------------------------------------
@@ -995,7 +1005,8 @@ class _Planner:
 
     def values_704(self, fn: str, base: model.DERControlBase) -> list[tuple[str, int]]:
         if fn == "WMaxLimPct":
-            return [("WMaxLimPct", self.raw(704, "WMaxLimPct", Fraction(base.opModMaxLimW, 100)))]
+            limit = Fraction(_given(base.opModMaxLimW, "opModMaxLimW"), 100)
+            return [("WMaxLimPct", self.raw(704, "WMaxLimPct", limit))]
         if fn == "WSet":
             if base.opModFixedW is not None:
                 if base.opModFixedW >= 0:
@@ -1007,7 +1018,8 @@ class _Planner:
                     raise MappingError("opModFixedW below zero needs setMaxChargeRateW or setMaxW")
                 watts = charge * Fraction(base.opModFixedW, 10000)
                 return [("WSetMod", WSETMOD_WATTS), ("WSet", self.raw(704, "WSet", watts))]
-            return [("WSetMod", WSETMOD_WATTS), ("WSet", self.raw(704, "WSet", _amount(base.opModTargetW)))]
+            return [("WSetMod", WSETMOD_WATTS),
+                    ("WSet", self.raw(704, "WSet", _given(_amount(base.opModTargetW), "opModTargetW")))]
         if fn == "VarSet":
             if base.opModFixedVar is not None:
                 mode = VARSETMOD_OF_REFTYPE.get(base.opModFixedVar.refType)
@@ -1015,8 +1027,10 @@ class _Planner:
                     raise MappingError(f"opModFixedVar refType {base.opModFixedVar.refType} has no VarSetMod")
                 return [("VarSetMod", mode),
                         ("VarSetPct", self.raw(704, "VarSetPct", Fraction(base.opModFixedVar.value, 100)))]
-            return [("VarSetMod", VARSETMOD_VARS), ("VarSet", self.raw(704, "VarSet", _amount(base.opModTargetVar)))]
-        pf = base.opModFixedPFInjectW if fn == "PFWInj" else base.opModFixedPFAbsorbW
+            return [("VarSetMod", VARSETMOD_VARS),
+                    ("VarSet", self.raw(704, "VarSet", _given(_amount(base.opModTargetVar), "opModTargetVar")))]
+        pf = (_given(base.opModFixedPFInjectW, "opModFixedPFInjectW") if fn == "PFWInj"
+              else _given(base.opModFixedPFAbsorbW, "opModFixedPFAbsorbW"))
         displacement = Fraction(pf.displacement) * Fraction(10) ** pf.multiplier
         # excitation true = absorbing vars (under-excited, Ext 1); false = over-excited (Ext 0)
         return [(f"{fn}.PF", self.raw(704, f"{fn}.PF", displacement)), (f"{fn}.Ext", 1 if pf.excitation else 0)]
@@ -1163,7 +1177,7 @@ class _Planner:
 
     def image_for(self, fn: str, base: model.DERControlBase) -> Image:
         if fn == "711":
-            return self.droop_image(base.opModFreqDroop)
+            return self.droop_image(_given(base.opModFreqDroop, "opModFreqDroop"))
         if fn in ("705", "706", "712"):
             mode = next(m for m, mid in _CURVE_MODE_MODEL.items() if str(mid) == fn)
             return self.curve_image(mode, self.curve(mode, getattr(base, mode)))
@@ -1187,7 +1201,7 @@ class _Planner:
                         target = None
                 elif before is not None and value(before, cm.mid, "Ena") == 1:
                     target = _stored_image(before, fn, 1)
-            if target:
+            if target and remaining is not None:  # (a target is staged only with a remaining time)
                 for path, raw in target:
                     self.put(cm.mid, f"{cm.group}[{slots[1]}].{path}", raw)
                 self.put(cm.mid, cm.rvrt, slots[1])
@@ -1261,7 +1275,7 @@ def control_writes(base: model.DERControlBase, settings: model.DERSettings | Non
     plan = _Planner(models, settings, curves)
     fns = functions(base)
     if "WRmp" in fns:
-        plan.apply_ramp(base.rampTms)
+        plan.apply_ramp(_given(base.rampTms, "rampTms"))
     on_off = plan.on_off_targets(base)
     for (mid, point), raw in on_off.items():
         if raw == 0:
@@ -1378,7 +1392,8 @@ def unsupported_modes(base: model.DERControlBase, modesSupported: str | int | No
                 out.add(mode)
                 continue
             mid = _CURVE_MODE_MODEL.get(mode) or _TRIP_CURVES.get(mode, (None,))[0]
-            if mode in _CURVE_MODE_MODEL and curve.yRefType not in _DEPT_REF[mid]:
+            curve_mid = _CURVE_MODE_MODEL.get(mode)
+            if curve_mid is not None and curve.yRefType not in _DEPT_REF[curve_mid]:
                 out.add(mode)
             elif models is not None and mid is not None:
                 npt = value(models, mid, "NPt")

@@ -71,9 +71,10 @@ def run_import(args: argparse.Namespace) -> int:
         print(f"der-gateway: {exc}", file=sys.stderr)
         return 2
     rows, errors = network.parse(raw, fmt)
+    summary = None
     if not errors:
         summary, errors = asyncio.run(_import(config.data_dir, rows, args.mode, config.mrid_pen))
-    if errors:
+    if errors or summary is None:
         _print_errors(args.file, errors)
         return 1
     print(f"imported {summary.rows} rows ({summary.mode}): {summary.service_points_changed} service points "

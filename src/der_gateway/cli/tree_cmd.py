@@ -88,7 +88,9 @@ async def admin_tree(store: SQLiteStore, now: int) -> list[str]:
             lines.append("    " + _program_line(p))
         for end_device_id in await store.group_members(g.id):
             grouped.add(end_device_id)
-            lines.append("    " + _end_device_line(await store.end_device(end_device_id)))
+            record = await store.end_device(end_device_id)
+            if record is not None:  # not deleted since the members were read
+                lines.append("    " + _end_device_line(record))
     lines.append("EndDevices in no group")
     lines.extend("  " + _end_device_line(e) for e in await store.all_end_devices() if e.id not in grouped)
     return lines

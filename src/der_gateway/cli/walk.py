@@ -137,7 +137,7 @@ async def walk(fetch: Fetch, root: str = "/dcap", *, depth: int | None = None, l
     Resources a list holds are shown from the list, not fetched again (so Responses are only listed).
     """
     lines: list[str] = []
-    seen: set[str] = set()
+    seen: set[str | None] = set()
 
     async def get(href: str) -> bytes | None:
         body = fetch(href)
@@ -175,7 +175,7 @@ async def walk(fetch: Fetch, root: str = "/dcap", *, depth: int | None = None, l
             lines.append(f"{pad}{name} {href} (not found)")
             return
         try:
-            obj = codec.decode_bytes(body, _ROOTS)
+            obj: Any = codec.decode_bytes(body, _ROOTS)
         except codec.DecodeError as exc:
             lines.append(f"{pad}{name} {href} (undecodable: {exc})")
             return

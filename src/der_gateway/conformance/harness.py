@@ -60,7 +60,7 @@ class Harness:
 
 def find_python(explicit: str | None = None) -> str:
     """A Python 3.12 or newer: the one given, the one on PATH, or one pyenv installed."""
-    candidates = [explicit] if explicit else []
+    candidates: list[str | None] = [explicit] if explicit else []
     candidates += [shutil.which(f"python3.{minor}") for minor in (12, 13, 14)]
     pyenv_root = os.environ.get("PYENV_ROOT", str(Path.home() / ".pyenv"))
     candidates += sorted(glob.glob(f"{pyenv_root}/versions/3.1[2-9]*/bin/python"))

@@ -148,7 +148,7 @@ def timeline(program_events: list[Event], now: int, states: bool = True) -> tupl
     """states_at and next_change at once, each event's neighbours and supersession worked out once."""
     overlaps = _Overlaps(program_events)
     found: dict[int, EventState] = {}
-    moments = set()
+    moments: set[int] = set()
     for event in program_events:
         near = overlaps.of(event)
         superseded = superseded_at(event, near)

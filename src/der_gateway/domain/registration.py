@@ -58,8 +58,10 @@ def check_not_aggregator_itself(client: Client, identity: Identity, own_href: st
 
 
 class Registered(Protocol):
-    lFDI: str
-    owner_lfdi: str
+    @property
+    def lFDI(self) -> str: ...
+    @property
+    def owner_lfdi(self) -> str: ...
 
 
 R = TypeVar("R", bound=Registered)

@@ -18,7 +18,9 @@ class ZoneTimes:
 
 
 def _offset(zone: ZoneInfo, t: int) -> int:
-    return int(datetime.fromtimestamp(t, zone).utcoffset().total_seconds())
+    offset = datetime.fromtimestamp(t, zone).utcoffset()
+    assert offset is not None  # the datetime is aware
+    return int(offset.total_seconds())
 
 
 def _transition(zone: ZoneInfo, lo: int, hi: int) -> int:

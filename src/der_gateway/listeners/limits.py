@@ -19,7 +19,7 @@ import resource
 import ssl
 from asyncio import sslproto
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, cast
 
 from ..config import Config
 
@@ -122,8 +122,10 @@ class CompactSSLProtocol(sslproto.SSLProtocol):
     def __init__(self, loop: asyncio.AbstractEventLoop, app_protocol: asyncio.BaseProtocol,
                  context: ssl.SSLContext, handshake_timeout: float, shutdown_timeout: float,
                  released: Callable[[], None]) -> None:
-        super().__init__(loop, app_protocol, context, None, server_side=True,
-                         ssl_handshake_timeout=handshake_timeout, ssl_shutdown_timeout=shutdown_timeout)
+        # typeshed asks for a waiter future and an int timeout; asyncio takes None and any number
+        super().__init__(loop, app_protocol, context, None, server_side=True,  # type: ignore[arg-type]
+                         ssl_handshake_timeout=handshake_timeout,  # type: ignore[arg-type]
+                         ssl_shutdown_timeout=shutdown_timeout)
         self._released = released
 
     def connection_lost(self, exc: BaseException | None) -> None:
@@ -133,7 +135,7 @@ class CompactSSLProtocol(sslproto.SSLProtocol):
             self._released()
 
 
-Make = Callable[[asyncio.BaseTransport, Callable[[], None], float], asyncio.BaseProtocol]
+Make = Callable[[asyncio.Transport, Callable[[], None], float], asyncio.Protocol | asyncio.BufferedProtocol]
 
 
 class Gate(asyncio.Protocol):
@@ -151,13 +153,14 @@ class Gate(asyncio.Protocol):
         self.admission = admission
         self.make = make
         self.first_byte = first_byte
-        self.transport: asyncio.BaseTransport | None = None
+        self.transport: asyncio.Transport | None = None
         self.address: str | None = None
         self.deadline = 0.0
         self.timer: asyncio.TimerHandle | None = None
         self.admitted = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport = cast(asyncio.Transport, transport)  # a stream server's
         peer = transport.get_extra_info("peername")
         self.address = peer[0] if isinstance(peer, tuple) and peer else None
         if not self.admission.admit(self.address):
@@ -216,7 +219,7 @@ class Gate(asyncio.Protocol):
         if isinstance(protocol, asyncio.BufferedProtocol):
             view = memoryview(data)
             while view and not transport.is_closing():
-                buffer = protocol.get_buffer(len(view))
+                buffer = memoryview(protocol.get_buffer(len(view)))
                 n = min(len(buffer), len(view))
                 buffer[:n] = view[:n]
                 protocol.buffer_updated(n)

@@ -155,6 +155,8 @@ class Site(web.BaseSite):
     limits: on a socket already bound (sock) or on host and port.  handler_args: RequestHandler's
     keyword arguments, as AppRunner passes them (the access_log setting, say)."""
 
+    _server: asyncio.Server | None  # what start() makes (BaseSite declares only an AbstractServer)
+
     def __init__(self, runner: web.BaseRunner, *, limits: ConnectionLimits, host: str | None = None, port: int = 0,
                  sock: socket.socket | None = None, ssl_context: ssl.SSLContext | None = None,
                  handler_args: dict[str, Any] | None = None) -> None:
@@ -186,8 +188,8 @@ class Site(web.BaseSite):
         handler_args = {"keepalive_timeout": limits.keepalive_timeout, **self.handler_args,
                         "header_timeout": limits.header_timeout, "body_timeout": limits.body_timeout}
 
-        def make(transport: asyncio.BaseTransport, released: Callable[[], None],
-                 seconds_left: float) -> asyncio.BaseProtocol:
+        def make(transport: asyncio.Transport, released: Callable[[], None],
+                 seconds_left: float) -> asyncio.Protocol | asyncio.BufferedProtocol:
             if tls is None:
                 return GatewayRequestHandler(manager, loop=loop, released=released, **handler_args)
             handler = GatewayRequestHandler(manager, loop=loop, **handler_args)

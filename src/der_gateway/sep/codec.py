@@ -260,7 +260,8 @@ def parse_document(body: bytes, max_bytes: int = MAX_DOCUMENT_BYTES) -> etree._E
     if root is None:
         raise DecodeError("the request body is not an XML document")
     docinfo = root.getroottree().docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None:
+    doctype = docinfo.doctype  # type: ignore[union-attr]  # lxml-stubs lack DocInfo.doctype
+    if doctype or docinfo.internalDTD is not None:
         raise DecodeError("DTDs and entity declarations are not allowed")
     return root
 
@@ -270,7 +271,7 @@ def parse_request(body: bytes, max_bytes: int = MAX_DOCUMENT_BYTES) -> legacy.Up
     return legacy.upgrade(parse_document(body, max_bytes))
 
 
-def _scalar(kind: type, text: str | None) -> Any:
+def _scalar(kind: type | None, text: str | None) -> Any:
     text = text or ""
     if kind is int:
         return int(text.strip())
@@ -280,18 +281,19 @@ def _scalar(kind: type, text: str | None) -> Any:
 
 
 def _read(cls: type[T], element: etree._Element) -> T:
-    plans = plan(cls)
+    plans = plan(cls)  # type: ignore[arg-type]  # mypy counts no class as Hashable (python/mypy#11470)
     by_clark = {p.clark: p for p in plans}
     values: dict[str, Any] = {}
     for name, raw in element.attrib.items():
-        p = by_clark.get(name)
+        p = by_clark.get(name)  # type: ignore[arg-type]  # lxml-stubs type attribute names str | bytes; lxml gives str
         if p is not None:
-            values[p.name] = _scalar(p.scalar, raw)
+            values[p.name] = _scalar(p.scalar, raw)  # type: ignore[arg-type]  # and values, likewise
     for child in element.iterchildren(etree.Element):  # not comments
         p = by_clark.get(child.tag)
         if p is None:
             raise DecodeError(f"unexpected element {child.tag} in {cls.__name__}")
-        if p.scalar is None:
+        value: Any
+        if p.nested is not None:
             value = _read(_derived_type(child, p.nested), child)
         else:
             value = _scalar(p.scalar, child.text)
@@ -371,7 +373,7 @@ def decode_bytes(body: bytes, expected: tuple[type[T], ...] | type[T]) -> T:
 def to_data(obj: Any) -> dict[str, Any]:
     """A JSON-ready dict of the set fields."""
     data: dict[str, Any] = {}
-    for p in plan(type(obj)):
+    for p in plan(type(obj)):  # type: ignore[arg-type]  # mypy counts no class as Hashable (python/mypy#11470)
         value = getattr(obj, p.name)
         if value is None or (p.many and not value):
             continue
@@ -388,7 +390,7 @@ def _data_fields(cls: type) -> dict[str, tuple[type, bool] | None]:
 
 
 def from_data(cls: type[T], data: dict[str, Any]) -> T:
-    fields = _data_fields(cls)
+    fields = _data_fields(cls)  # type: ignore[arg-type]  # mypy counts no class as Hashable (python/mypy#11470)
     values: dict[str, Any] = {}
     for name, value in data.items():  # stored data holds the few fields set, the plan all of them
         if name not in fields:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-from typing import Any, TypeVar
+from typing import Any, Sequence, TypeVar
 
 from lxml import etree
 
@@ -58,7 +58,7 @@ def required_fields(cls: type) -> frozenset[str]:
                      if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING)
 
 
-def scalar_error(kind: type, value: Any) -> str | None:
+def scalar_error(kind: type | None, value: Any) -> str | None:
     """Why value is not a JSON value of the scalar kind (int, bool or str), or None if it is."""
     if kind is int and type(value) is not int:
         return "must be an integer"
@@ -135,7 +135,7 @@ class _Shape:
 
 
 def build(cls: type[T], data: dict[str, Any], schemas: SchemaSet, *,
-          prior: list[dict[str, str]] = ()) -> T:
+          prior: Sequence[dict[str, str]] = ()) -> T:
     """The resource the JSON describes, schema-valid; otherwise 400 with every error found (and prior ones)."""
     shape = _Shape()
     clean = shape.check(cls, data, "")
@@ -150,7 +150,7 @@ def build(cls: type[T], data: dict[str, Any], schemas: SchemaSet, *,
     if obj is not None and shape.indexes_intact:
         judged = {e["field"] for e in errors}
         errors.extend(e for e in schema_errors(obj, schemas) if e["field"] not in judged and e not in errors)
-    if errors:
+    if errors or obj is None:
         raise invalid(errors)
     return obj
 
@@ -200,7 +200,8 @@ def _fields_by_line(root: etree._Element, cls: type) -> dict[int, tuple[str, etr
     found: dict[int, tuple[str, etree._Element]] = {}
 
     def walk(element: etree._Element, cls: type | None, path: str) -> None:
-        found.setdefault(element.sourceline, (path, element))
+        # lxml-stubs leave sourceline untyped
+        found.setdefault(element.sourceline, (path, element))  # type: ignore[arg-type]
         if cls is None:
             return
         plans = {p.name: p for p in codec.plan(cls)}

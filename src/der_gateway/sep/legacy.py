@@ -65,7 +65,9 @@ def upgrade(element: etree._Element) -> Upgraded:
 # -- IEEE 2030.5-2013 ------------------------------------------------------------------
 
 def _from_2013(element: etree._Element) -> etree._Element:
-    root = etree.Element(_current_tag(element, None), nsmap={None: SEP_NS, "csipaus": CSIPAUS_NS, "xsi": XSI_NS})
+    # lxml-stubs refuse None, lxml's key for the default namespace
+    root = etree.Element(_current_tag(element, None),
+                         nsmap={None: SEP_NS, "csipaus": CSIPAUS_NS, "xsi": XSI_NS})  # type: ignore[dict-item]
     root.sourceline = element.sourceline
     _copy_2013(element, root)
     return root
@@ -83,7 +85,8 @@ def _current_tag(element: etree._Element, parent: etree._Element | None) -> str:
 
 def _copy_2013(source: etree._Element, target: etree._Element) -> None:
     for key, value in source.attrib.items():
-        target.set(key, _current_xsi_type(source, value) if key == XSI_TYPE else value)
+        # lxml-stubs type attribute values str | bytes; lxml gives str
+        target.set(key, _current_xsi_type(source, value) if key == XSI_TYPE else value)  # type: ignore[arg-type]
     target.text = source.text
     for child in source:
         copied = etree.SubElement(target, _current_tag(child, source))

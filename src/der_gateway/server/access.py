@@ -31,7 +31,7 @@ async def visible_end_device(request: web.Request) -> EndDeviceRecord:
     its existence is not revealed.  An operator's grant lets a further client in.
     """
     record = await request.app[STORE].end_device(path_int(request, "edev"))
-    if not await viewer(request).may_see_end_device(record):
+    if record is None or not await viewer(request).may_see_end_device(record):
         raise Problem(404, f"no EndDevice at {request.path}")
     return record
 

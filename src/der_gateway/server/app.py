@@ -65,11 +65,12 @@ def identify_and_cache(identities: ConnectionIdentities, cache: ResponseCache) -
         if revoked is not None:
             raise Problem(403, "the operator has revoked this client certificate's access")
         now = request.app[CLOCK].now()
-        response = cache.lookup(lfdi, key, version, now)
-        if response is None:
-            request[CLIENT] = Client(lfdi, await store.is_aggregator(lfdi))
-            response = await handler(request)
-            cache.keep(lfdi, key, version, response, now)
+        cached = cache.lookup(lfdi, key, version, now)
+        if cached is not None:
+            return cached
+        request[CLIENT] = Client(lfdi, await store.is_aggregator(lfdi))
+        response = await handler(request)
+        cache.keep(lfdi, key, version, response, now)
         return response
 
     return middleware

@@ -33,6 +33,7 @@ items acknowledged on different URIs at about the same time are grouped into one
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import ssl
 
@@ -52,7 +53,7 @@ SEP_XML = "application/sep+xml"
 REFUSED = "HTTP 400: the client refuses the notification"
 
 
-class NotificationDelivery(OutboxLoop):
+class NotificationDelivery(OutboxLoop[str]):
     """Sends the outbox: `deliver_due()` for one pass, or `start()` for a background task."""
 
     name = "notification"
@@ -125,7 +126,7 @@ class NotificationDelivery(OutboxLoop):
             if head.uri not in self._busy:
                 task = asyncio.create_task(self._send_queue(head.uri))
                 self._busy[head.uri] = task
-                task.add_done_callback(lambda t, uri=head.uri: self._finished(uri, t))
+                task.add_done_callback(functools.partial(self._finished, head.uri))
                 tasks.append(task)
         return tasks
 
@@ -221,6 +222,7 @@ class NotificationDelivery(OutboxLoop):
         while self._acknowledged:
             batch, committed = self._acknowledged, self._next_commit
             self._acknowledged, self._next_commit = [], None
+            assert committed is not None  # made with the first of the items acknowledged
             try:
                 await self.store.outbox_delivered(batch)
             except asyncio.CancelledError:

@@ -26,6 +26,7 @@ https endpoints are reached over TLS presenting the server's certificate
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import ssl
@@ -46,7 +47,7 @@ def ack_path(message_id: int) -> str:
     return f"/sync/messages/{message_id}/ack"
 
 
-class SyncDelivery(OutboxLoop):
+class SyncDelivery(OutboxLoop[int]):
     """Sends the sync outbox: `deliver_due()` for one pass, or `start()` for a background task."""
 
     name = "sync"
@@ -118,7 +119,7 @@ class SyncDelivery(OutboxLoop):
             if head.endpoint_id not in self._busy:
                 task = asyncio.create_task(self._send_queue(head.endpoint_id))
                 self._busy[head.endpoint_id] = task
-                task.add_done_callback(lambda t, e=head.endpoint_id: self._finished(e, t))
+                task.add_done_callback(functools.partial(self._finished, head.endpoint_id))
 
     def _finished(self, endpoint_id: int, task: asyncio.Task[int]) -> None:
         self._busy.pop(endpoint_id, None)

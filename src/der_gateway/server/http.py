@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from aiohttp import web
 
@@ -148,6 +148,10 @@ class Paging:
     limit: int
 
 
+@overload
+def _query_int(request: web.Request, name: str, default: int, maximum: int) -> int: ...
+@overload
+def _query_int(request: web.Request, name: str, default: None, maximum: int) -> int | None: ...
 def _query_int(request: web.Request, name: str, default: int | None, maximum: int) -> int | None:
     raw = request.query.get(name)
     if raw is None:

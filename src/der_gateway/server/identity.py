@@ -61,8 +61,9 @@ def verified_chain(ssl_object: ssl.SSLObject) -> list[x509.Certificate]:
     getter = getattr(ssl_object, "get_verified_chain", None)
     if getter is not None:
         return [x509.load_der_x509_certificate(der) for der in getter()]
+    # before 3.13 only the private _ssl object has it, which typeshed does not declare
     return [x509.load_der_x509_certificate(c.public_bytes(_ssl.ENCODING_DER))
-            for c in ssl_object._sslobj.get_verified_chain()]
+            for c in ssl_object._sslobj.get_verified_chain()]  # type: ignore[attr-defined]
 
 
 MAX_FORWARDED = 4  # a device certificate, MICA, MCA and SERCA: the longest chain 2030.5 has

@@ -1,24 +1,35 @@
 """The background loop shared by the two durable outboxes: 2030.5 notifications and enrollment sync.
 
 A worker using it provides `_launch_due()` (start sending what is due) and
-`_next_attempt()` (the earliest time anything queued may be sent), and holds
-`_wake` (an asyncio.Event), `poll` (the longest sleep), `clock`, `config`,
-`_held` (destination -> retry time) and `_tls`.
+`_next_attempt()` (the earliest time anything queued may be sent), and sets the
+attributes declared below.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import ssl
+from typing import Generic, TypeVar
 
+from ..clock import Clock
+from ..config import Config
 from ..tls import client_context
 from ..wakeups import woken
 
 log = logging.getLogger(__name__)
 
+Destination = TypeVar("Destination")
 
-class OutboxLoop:
+
+class OutboxLoop(Generic[Destination]):
     name = "outbox"
+    config: Config
+    clock: Clock
+    poll: float  # the longest sleep
+    _wake: asyncio.Event
+    _held: dict[Destination, int]  # destination -> when this process will retry it
+    _tls: ssl.SSLContext | None
 
     async def _launch_due(self) -> object:
         raise NotImplementedError
@@ -55,5 +66,5 @@ class OutboxLoop:
             # What is due is being sent (its task wakes us when done), or is queued behind
             # a held-back head (new items carry next_attempt 0): wait for the earliest hold.
             self._held = {d: t for d, t in self._held.items() if t > now}
-            next_attempt = min(self._held.values(), default=now + self.poll)
+            return min(self.poll, min(self._held.values(), default=now + self.poll) - now)
         return min(self.poll, next_attempt - now)

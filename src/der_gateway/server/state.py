@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from aiohttp import web
 
 from ..clock import Clock
@@ -10,10 +12,17 @@ from ..domain.clients import Client
 from ..store import Store
 from ..xsd import SchemaSet
 
+
+class Changed(Protocol):
+    """What handlers tell of their writes (server.background.Background), so that it looks now."""
+
+    def changed(self) -> None: ...
+
+
 CONFIG = web.AppKey("config", Config)
 STORE = web.AppKey("store", Store)
 SCHEMAS = web.AppKey("schemas", SchemaSet)
 CLOCK = web.AppKey("clock", Clock)
 CLIENT = web.RequestKey("client", Client)
 RESPONSE_CACHE = web.AppKey("response_cache", object)  # server.cache.ResponseCache
-BACKGROUND = web.AppKey("background", object)  # server.background.Background: tell it of writes
+BACKGROUND = web.AppKey("background", Changed)

@@ -142,6 +142,7 @@ def locate(conn: sqlite3.Connection, list_name: str, owner: Any, index: int,
             remaining -= n
         else:
             return None
+    assert parent is not None  # every level (there is at least one) chose a bucket
     return buckets.least_key(parent), remaining
 
 
@@ -161,4 +162,4 @@ def rank(conn: sqlite3.Connection, list_name: str, owner: Any, key: Any, buckets
                                "AND bucket >= ? AND bucket < ?", (list_name, owner, level, low, bucket)).fetchone()
         before += row[0] or 0
         parent = bucket
-    return before + conn.execute(count_from, (owner, buckets.least_key(parent), key)).fetchone()[0]
+    return before + conn.execute(count_from, (owner, buckets.least_key(bucket), key)).fetchone()[0]

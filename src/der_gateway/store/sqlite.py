@@ -17,7 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, Callable, Sequence, TypeVar, cast
 
 from ..domain.refusals import Conflict
 from . import list_index
@@ -27,6 +27,7 @@ from .migrations import MIGRATIONS
 from . import sqlite_generations
 from .sqlite_control_plane import Changes, ControlPlaneStore, log_changes
 from .sqlite_generations import GenerationStore
+from .sqlite_plumbing import Params, Row, inserted_id
 from .sqlite_utility import UtilityStore
 from .sqlite_sync import SyncStore
 
@@ -63,7 +64,7 @@ def migrate(conn: sqlite3.Connection) -> int:
     return len(MIGRATIONS)
 
 
-def _end_device(row: tuple) -> EndDeviceRecord:
+def _end_device(row: Row) -> EndDeviceRecord:
     return EndDeviceRecord(id=row[0], lFDI=row[1], sFDI=row[2], owner_lfdi=row[3], changedTime=row[4],
                            pIN=row[5], dateTimeRegistered=row[6], deviceCategory=row[7],
                            enabled=bool(row[8]), postRate=row[9], connectionPointId=row[10])
@@ -74,7 +75,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
         self.path = path
         self._writer_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         self._writer: sqlite3.Connection | None = None
-        self._reader: sqlite3.Connection | None = None
+        self._reader_connection: sqlite3.Connection | None = None
         self._reader_pool = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="sqlite-reader",
                                                initializer=self._open_pool_reader)
         self._pool_readers: list[sqlite3.Connection] = []
@@ -86,7 +87,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
         store = cls(data_dir / "der-gateway.sqlite3")
         try:
             await store._write(store._open_writer)
-            store._reader = _connect(store.path)
+            store._reader_connection = _connect(store.path)
         except BaseException:
             await store.close()
             raise
@@ -106,9 +107,9 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
         for conn in self._pool_readers:
             conn.close()
         self._pool_readers.clear()
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
+        if self._reader_connection is not None:
+            self._reader_connection.close()
+            self._reader_connection = None
         if self._writer is not None:
             await self._write(self._writer.close)
             self._writer = None
@@ -116,17 +117,25 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
 
     # -- plumbing -----------------------------------------------------------
 
+    @property
+    def _reader(self) -> sqlite3.Connection:
+        if self._reader_connection is None:
+            raise RuntimeError("the store is not open")
+        return self._reader_connection
+
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._writer_pool, fn, *args)
 
     def _transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         conn = self._writer
+        if conn is None:
+            raise RuntimeError("the store is not open")
         conn.execute("BEGIN IMMEDIATE")
         try:
             result = fn(conn)
             if isinstance(result, sqlite3.Cursor):  # never let a cursor leave the writer thread
                 result.close()
-                result = None
+                result = cast(T, None)
         except sqlite3.IntegrityError as exc:  # a uniqueness or reference rule: the stored state refuses the write
             conn.execute("ROLLBACK")
             raise Conflict(f"the stored state does not allow this write ({exc})") from exc
@@ -151,13 +160,13 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
         """fn(connection, *args) on a reader thread, in one read transaction (one snapshot)."""
         return await asyncio.get_running_loop().run_in_executor(self._reader_pool, self._snapshot, fn, *args)
 
-    async def _read_rows(self, sql: str, params: tuple = ()) -> list[tuple]:
+    async def _read_rows(self, sql: str, params: Params = ()) -> list[Row]:
         return await self._read(lambda c: c.execute(sql, params).fetchall())
 
-    def _rows(self, sql: str, params: tuple = ()) -> list[tuple]:
+    def _rows(self, sql: str, params: Params = ()) -> list[Row]:
         return self._reader.execute(sql, params).fetchall()
 
-    def _one(self, sql: str, params: tuple = ()) -> tuple | None:
+    def _one(self, sql: str, params: Params = ()) -> Row | None:
         return self._reader.execute(sql, params).fetchone()
 
     async def version(self) -> int:
@@ -230,9 +239,10 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
                 (record.lFDI, record.sFDI, record.owner_lfdi, record.changedTime, record.pIN,
                  record.dateTimeRegistered, record.deviceCategory, int(record.enabled), record.postRate,
                  record.connectionPointId))
-            c.execute("INSERT INTO ders (end_device_id, n) VALUES (?, 1)", (cur.lastrowid,))
+            end_device_id = inserted_id(cur)
+            c.execute("INSERT INTO ders (end_device_id, n) VALUES (?, 1)", (end_device_id,))
             log_changes(c, changed)
-            return cur.lastrowid
+            return end_device_id
         return replace(record, id=await self._in_transaction(insert))
 
     async def bulk_add_end_devices(self, records: Sequence[EndDeviceRecord],
@@ -314,7 +324,8 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
         if limit <= 0 and after is None:  # only the count, kept: a point lookup
             return Page(list_index.total(self._reader, "log", end_device_id), [])
         def page(c: sqlite3.Connection) -> Page[tuple[int, dict[str, Any]]]:
-            where, params = "end_device_id = ?", (end_device_id,)
+            params: Params = (end_device_id,)
+            where = "end_device_id = ?"
             if after is not None:
                 where, params = where + " AND created >= ?", params + (after,)
                 total = c.execute(f"SELECT count(*) FROM log_events WHERE {where}", params).fetchone()[0]
@@ -332,9 +343,9 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
         return json.loads(row[0]) if row else None
 
     async def add_log_event(self, end_device_id: int, data: dict[str, Any]) -> int:
-        return await self._in_transaction(lambda c: c.execute(
+        return await self._in_transaction(lambda c: inserted_id(c.execute(
             "INSERT INTO log_events (end_device_id, created, log_event_id, body) VALUES (?, ?, ?, ?)",
-            (end_device_id, data["createdDateTime"], data["logEventID"], json.dumps(data))).lastrowid)
+            (end_device_id, data["createdDateTime"], data["logEventID"], json.dumps(data)))))
 
     # -- MirrorUsagePoint ------------------------------------------------------
 
@@ -357,8 +368,9 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
                 mup_id = row[0]
                 c.execute("UPDATE mirror_usage_points SET body = ? WHERE id = ?", (json.dumps(data), mup_id))
             else:
-                mup_id = c.execute("INSERT INTO mirror_usage_points (owner_lfdi, mrid, body) VALUES (?, ?, ?)",
-                                   (owner_lfdi, data["mRID"], json.dumps(data))).lastrowid
+                mup_id = inserted_id(c.execute(
+                    "INSERT INTO mirror_usage_points (owner_lfdi, mrid, body) VALUES (?, ?, ?)",
+                    (owner_lfdi, data["mRID"], json.dumps(data))))
             _store_readings(c, mup_id, readings)
             return mup_id, row is None
         return await self._in_transaction(upsert)
@@ -546,8 +558,8 @@ def _store_readings(c: sqlite3.Connection, mup_id: int, mmrs: list[dict[str, Any
         elif "ReadingType" not in mmr:
             raise ReadingTypeMissing(mmr["mRID"])
         else:
-            mmr_id = c.execute("INSERT INTO mirror_meter_readings (mup_id, mrid, body) VALUES (?, ?, ?)",
-                               (mup_id, mmr["mRID"], json.dumps(header))).lastrowid
+            mmr_id = inserted_id(c.execute("INSERT INTO mirror_meter_readings (mup_id, mrid, body) VALUES (?, ?, ?)",
+                                           (mup_id, mmr["mRID"], json.dumps(header))))
         placed.append((mmr_id, row is None))
         for reading_set in mmr.get("MirrorReadingSet", []):
             set_header = {k: v for k, v in reading_set.items() if k != "Reading"}
@@ -560,9 +572,9 @@ def _store_readings(c: sqlite3.Connection, mup_id: int, mmrs: list[dict[str, Any
                           (set_period["start"], json.dumps(set_header), set_id))
                 c.execute("UPDATE readings SET current = 0 WHERE reading_set_id = ? AND current = 1", (set_id,))
             else:
-                set_id = c.execute("INSERT INTO reading_sets (mmr_id, mrid, start, body) VALUES (?, ?, ?, ?)",
-                                   (mmr_id, reading_set["mRID"], set_period["start"],
-                                    json.dumps(set_header))).lastrowid
+                set_id = inserted_id(c.execute(
+                    "INSERT INTO reading_sets (mmr_id, mrid, start, body) VALUES (?, ?, ?, ?)",
+                    (mmr_id, reading_set["mRID"], set_period["start"], json.dumps(set_header))))
             for reading in reading_set.get("Reading", []):
                 _insert_reading(c, mmr_id, reading, reading.get("timePeriod") or set_period, now,
                                 set_id, reading_set["mRID"])

@@ -13,6 +13,7 @@ from typing import Any, Iterable, Sequence
 
 from .base import ControlRecord, GroupRecord, OutboxFailure, OutboxItem, ProgramRecord, ResponseRecord, SubscriptionRecord
 from .interface import Changes
+from .sqlite_plumbing import Params, Row, SQLitePlumbing, inserted_id
 
 
 def log_changes(c: sqlite3.Connection, changed: Changes) -> None:
@@ -21,7 +22,13 @@ def log_changes(c: sqlite3.Connection, changed: Changes) -> None:
     sees its own part of."""
     rows = []
     for x in changed:
-        href, status, audience = (x, 0, None) if isinstance(x, str) else (x + (None,))[:3]
+        audience: tuple[str, ...] | None = None
+        if isinstance(x, str):
+            href, status = x, 0
+        elif len(x) == 2:
+            href, status = x
+        else:
+            href, status, audience = x
         rows.append((href, status, json.dumps(sorted(set(audience))) if audience is not None else None))
     c.executemany("INSERT INTO changes (resource, status, audience) VALUES (?, ?, ?)", rows)
 
@@ -30,24 +37,23 @@ _CONTROL_COLUMNS = ("id, program_id, mrid, creation_time, start, duration, body,
                     "potentially_superseded_time, cancelled_at")
 
 
-def _control(r: tuple) -> ControlRecord:
+def _control(r: Row) -> ControlRecord:
     return ControlRecord(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7], r[8], r[9], r[10])
 
 
-def _program(r: tuple) -> ProgramRecord:
+def _program(r: Row) -> ProgramRecord:
     return ProgramRecord(r[0], r[1], r[2], r[3], r[4])
 
 
-class ControlPlaneStore:
-    """Mixed into SQLiteStore, which provides _rows, _one (on the loop), _read, _read_rows (on a reader thread)
-    and _in_transaction."""
+class ControlPlaneStore(SQLitePlumbing):
+    """Mixed into SQLiteStore."""
 
     # -- programs -------------------------------------------------------------
 
     async def create_program(self, mrid: str, description: str | None, primacy: int, changed: Changes = ()) -> int:
         def insert(c: sqlite3.Connection) -> int:
-            pid = c.execute("INSERT INTO programs (mrid, description, primacy) VALUES (?, ?, ?)",
-                            (mrid, description, primacy)).lastrowid
+            pid = inserted_id(c.execute("INSERT INTO programs (mrid, description, primacy) VALUES (?, ?, ?)",
+                                        (mrid, description, primacy)))
             log_changes(c, changed)
             return pid
         return await self._in_transaction(insert)
@@ -97,8 +103,8 @@ class ControlPlaneStore:
 
     async def add_curve(self, program_id: int, mrid: str, data: dict[str, Any], changed: Changes = ()) -> int:
         def insert(c: sqlite3.Connection) -> int:
-            cid = c.execute("INSERT INTO curves (program_id, mrid, body) VALUES (?, ?, ?)",
-                            (program_id, mrid, json.dumps(data))).lastrowid
+            cid = inserted_id(c.execute("INSERT INTO curves (program_id, mrid, body) VALUES (?, ?, ?)",
+                                        (program_id, mrid, json.dumps(data))))
             log_changes(c, changed)
             return cid
         return await self._in_transaction(insert)
@@ -124,10 +130,10 @@ class ControlPlaneStore:
                           states: Iterable[tuple[int, int, int, int | None]] = (), changed: Changes = ()) -> int:
         """Adds an event and, in the same transaction, the new states of its program's other events."""
         def insert(c: sqlite3.Connection) -> int:
-            cid = c.execute(
+            cid = inserted_id(c.execute(
                 "INSERT INTO controls (program_id, mrid, creation_time, start, duration, body, status, status_time) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (program_id, mrid, creation_time, start, duration, json.dumps(data), status, status_time)).lastrowid
+                (program_id, mrid, creation_time, start, duration, json.dumps(data), status, status_time)))
             _set_states(c, states)
             log_changes(c, changed)
             return cid
@@ -139,6 +145,7 @@ class ControlPlaneStore:
         With ending_after, only those that end later than it, and every event overlapping one of
         those, so that their states can be worked out from what is returned.
         """
+        params: Params
         if ending_after is None:
             where, params = "program_id = ?", (program_id,)
         else:
@@ -190,8 +197,8 @@ class ControlPlaneStore:
     # -- groups (FunctionSetAssignments) ----------------------------------------
 
     async def create_group(self, mrid: str, description: str | None) -> int:
-        return await self._in_transaction(lambda c: c.execute(
-            "INSERT INTO groups (mrid, description) VALUES (?, ?)", (mrid, description)).lastrowid)
+        return await self._in_transaction(lambda c: inserted_id(c.execute(
+            "INSERT INTO groups (mrid, description) VALUES (?, ?)", (mrid, description))))
 
     async def group(self, group_id: int) -> GroupRecord | None:
         r = self._one("SELECT id, mrid, description, version FROM groups WHERE id = ?", (group_id,))
@@ -317,10 +324,10 @@ class ControlPlaneStore:
 
     async def add_response(self, control_id: int, end_device_lfdi: str, status: int, created: int, received: int,
                            data: dict[str, Any]) -> int:
-        return await self._in_transaction(lambda c: c.execute(
+        return await self._in_transaction(lambda c: inserted_id(c.execute(
             "INSERT INTO responses (control_id, end_device_lfdi, status, created, received, body) "
             "VALUES (?, ?, ?, ?, ?, ?)",
-            (control_id, end_device_lfdi, status, created, received, json.dumps(data))).lastrowid)
+            (control_id, end_device_lfdi, status, created, received, json.dumps(data)))))
 
     async def responses(self, control_id: int) -> list[ResponseRecord]:
         return [ResponseRecord(*r) for r in self._rows(
@@ -334,7 +341,8 @@ class ControlPlaneStore:
     async def response_page(self, start: int, limit: int, visible_lfdis: Sequence[str] | None
                             ) -> tuple[int, list[tuple[int, dict[str, Any]]]]:
         """Responses, newest first; only those from visible_lfdis unless it is None."""
-        where, params = "", ()
+        where = ""
+        params: tuple[str, ...] = ()
         if visible_lfdis is not None:
             where = f"WHERE end_device_lfdi IN ({','.join('?' * len(visible_lfdis))})"
             params = tuple(visible_lfdis)
@@ -367,12 +375,12 @@ class ControlPlaneStore:
         """end_device_id None: into the SubscriptionList of the client's own (aggregator) EndDevice.
 
         The subscription hears of changes logged after it only: what came before is in what it reads now."""
-        return await self._in_transaction(lambda c: c.execute(
+        return await self._in_transaction(lambda c: inserted_id(c.execute(
             "INSERT INTO subscriptions (end_device_id, client_lfdi, resource, body, after_change) VALUES "
             "(?, ?, ?, ?, (SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'changes'))",
-            (end_device_id, client_lfdi, resource, json.dumps(data))).lastrowid)
+            (end_device_id, client_lfdi, resource, json.dumps(data)))))
 
-    def _subscriptions(self, where: str, params: tuple) -> list[SubscriptionRecord]:
+    def _subscriptions(self, where: str, params: Params) -> list[SubscriptionRecord]:
         return [SubscriptionRecord(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5]) for r in self._rows(
             "SELECT id, end_device_id, client_lfdi, resource, body, after_change FROM subscriptions "
             f"WHERE {where} ORDER BY id", params)]
@@ -396,8 +404,8 @@ class ControlPlaneStore:
 
     async def count_subscriptions(self, client_lfdi: str, end_device_id: int | None) -> int:
         """The client's subscriptions in one EndDevice's SubscriptionList (None: its own aggregator EndDevice's)."""
-        return self._one("SELECT count(*) FROM subscriptions WHERE client_lfdi = ? AND end_device_id IS ?",
-                         (client_lfdi, end_device_id))[0]
+        return self._aggregate("SELECT count(*) FROM subscriptions WHERE client_lfdi = ? AND end_device_id IS ?",
+                               (client_lfdi, end_device_id))[0]
 
     async def delete_subscriptions(self, subscription_ids: Sequence[int],
                                    farewells: Sequence[tuple[int, str, bytes]] = ()) -> None:
@@ -414,8 +422,8 @@ class ControlPlaneStore:
 
     async def notification_backlog(self, now: int) -> tuple[int, int, int]:
         """(changes not yet fanned out, notifications queued, of which due now rather than held back)."""
-        return (self._one("SELECT count(*) FROM changes")[0],
-                *self._one("SELECT count(*), count(*) FILTER (WHERE next_attempt <= ?) FROM outbox", (now,)))
+        queued, due = self._aggregate("SELECT count(*), count(*) FILTER (WHERE next_attempt <= ?) FROM outbox", (now,))
+        return self._aggregate("SELECT count(*) FROM changes")[0], queued, due
 
     async def drop_refused_subscription(self, subscription_id: int) -> None:
         """Deletes a subscription whose client refused its notifications, and everything queued for it, silently."""
@@ -454,12 +462,12 @@ class ControlPlaneStore:
             "WHERE o.last_error IS NOT NULL ORDER BY o.attempts DESC, o.id LIMIT ?", (limit,))]
 
     async def outbox_size(self) -> int:
-        return self._one("SELECT count(*) FROM outbox")[0]
+        return self._aggregate("SELECT count(*) FROM outbox")[0]
 
     async def next_outbox_attempt(self) -> int | None:
         """When the next notification may go: the earliest due head of a notificationURI's queue."""
-        return self._one("SELECT min(o.next_attempt) FROM outbox o "
-                         "JOIN (SELECT min(id) AS id FROM outbox GROUP BY uri) h ON h.id = o.id")[0]
+        return self._aggregate("SELECT min(o.next_attempt) FROM outbox o "
+                               "JOIN (SELECT min(id) AS id FROM outbox GROUP BY uri) h ON h.id = o.id")[0]
 
     async def outbox_delivered(self, item_ids: Sequence[int]) -> None:
         await self._in_transaction(lambda c: c.executemany(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Sequence
 
+from .sqlite_plumbing import SQLitePlumbing
 from .topics import GLOBAL, MIRRORS, RESPONSES, der_documents
 
 # table -> SQL for the topic of a row (NEW/OLD standing for it), or None for a table no resource shows.
@@ -64,10 +65,9 @@ def install(conn: sqlite3.Connection) -> None:
     conn.execute("COMMIT")
 
 
-class GenerationStore:
+class GenerationStore(SQLitePlumbing):
     """The counters as the cache reads them: one query for those it has not seen since the last commit."""
 
-    _reader: sqlite3.Connection
     _generations_at: int | None = None
     _generations: dict[str, int]
 

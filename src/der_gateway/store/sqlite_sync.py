@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from typing import Iterable, Sequence
+from typing import AbstractSet, Iterable, Sequence
 
 from ..domain import network
 from ..domain.identifiers import Pen, new_mrid
 from ..sep import paths
 from . import sqlite_control_plane
+from .sqlite_plumbing import Row, SQLitePlumbing, inserted_id
 from .base import (AckConflict, AckResult, ImportSummary, NetworkImportRejected, NetworkLocationRecord,
                    SyncEndpointRecord, SyncMessageRecord)
 
@@ -34,7 +35,7 @@ _MESSAGE_COLUMNS = ("id, endpoint_id, kind, enrollment_id, body, state, attempts
                     "ack_reason, created")
 
 
-def _message(r: tuple) -> SyncMessageRecord:
+def _message(r: Row) -> SyncMessageRecord:
     return SyncMessageRecord(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6], r[7], r[8], r[9], r[10])
 
 
@@ -43,8 +44,8 @@ def _chunks(items: Sequence, size: int = 500) -> Iterable[Sequence]:
         yield items[i:i + size]
 
 
-class SyncStore:
-    """Mixed into SQLiteStore, which provides _rows, _one and _in_transaction."""
+class SyncStore(SQLitePlumbing):
+    """Mixed into SQLiteStore."""
 
     # -- operational endpoints ----------------------------------------------------
 
@@ -57,8 +58,8 @@ class SyncStore:
 
     async def create_sync_endpoint(self, name: str, url: str) -> int:
         """Raises Conflict when the name is taken."""
-        return await self._in_transaction(lambda c: c.execute(
-            "INSERT INTO sync_endpoints (name, url) VALUES (?, ?)", (name, url)).lastrowid)
+        return await self._in_transaction(lambda c: inserted_id(c.execute(
+            "INSERT INTO sync_endpoints (name, url) VALUES (?, ?)", (name, url))))
 
     async def update_sync_endpoint(self, endpoint_id: int, name: str, url: str) -> None:
         """Queued messages go to the new URL.  Raises Conflict when the name is taken."""
@@ -101,7 +102,7 @@ class SyncStore:
                 where.append(f"{column} = ?")
                 params.append(value)
         clause = " AND ".join(where)
-        total = self._one(f"SELECT count(*) FROM sync_messages WHERE {clause}", tuple(params))[0]
+        total = self._aggregate(f"SELECT count(*) FROM sync_messages WHERE {clause}", tuple(params))[0]
         rows = self._rows(f"SELECT {_MESSAGE_COLUMNS} FROM sync_messages WHERE {clause} AND id > ? "
                           "ORDER BY id LIMIT ?", (*params, after, limit))
         return total, [_message(r) for r in rows]
@@ -121,8 +122,8 @@ class SyncStore:
 
     async def next_sync_attempt(self) -> int | None:
         """When the next message may go: the earliest head of an endpoint's queue."""
-        return self._one("SELECT min(m.next_attempt) FROM sync_messages m JOIN (SELECT min(id) AS id "
-                         "FROM sync_messages WHERE state = 'queued' GROUP BY endpoint_id) h ON h.id = m.id")[0]
+        return self._aggregate("SELECT min(m.next_attempt) FROM sync_messages m JOIN (SELECT min(id) AS id "
+                               "FROM sync_messages WHERE state = 'queued' GROUP BY endpoint_id) h ON h.id = m.id")[0]
 
     async def sync_sent(self, message_id: int) -> None:
         """The receiver took it (2xx).  An acknowledgement that came first stands."""
@@ -184,7 +185,7 @@ class SyncStore:
 
     async def network_locations(self, kind: str | None = None) -> list[NetworkLocationRecord]:
         where, params = ("WHERE kind = ?", (kind,)) if kind else ("", ())
-        members = dict(self._rows("SELECT m.group_id, count(*) FROM group_members m "
+        members: dict[int, int] = dict(self._rows("SELECT m.group_id, count(*) FROM group_members m "
                                   "JOIN network_locations l ON l.group_id = m.group_id GROUP BY m.group_id"))
         service_points = {(k, name): n for k in network.KINDS for name, n in self._rows(
             f"SELECT {k}, count(*) FROM service_points WHERE {k} IS NOT NULL GROUP BY {k}")}
@@ -250,10 +251,11 @@ def _import(c: sqlite3.Connection, rows: list[network.LocationRow], mode: str, p
         nonlocal created, moved
         found = existing.get((kind, name))
         if found is None:
-            group_id = c.execute("INSERT INTO groups (mrid, description) VALUES (?, ?)",
-                                 (new_mrid(pen), network.description(kind, name))).lastrowid
-            lid = c.execute("INSERT INTO network_locations (kind, name, parent_id, group_id) VALUES (?, ?, ?, ?)",
-                            (kind, name, parent_id, group_id)).lastrowid
+            group_id = inserted_id(c.execute("INSERT INTO groups (mrid, description) VALUES (?, ?)",
+                                             (new_mrid(pen), network.description(kind, name))))
+            lid = inserted_id(c.execute(
+                "INSERT INTO network_locations (kind, name, parent_id, group_id) VALUES (?, ?, ?, ?)",
+                (kind, name, parent_id, group_id)))
             existing[(kind, name)] = (lid, parent_id, group_id)
             created += 1
             return lid
@@ -318,7 +320,7 @@ def _import(c: sqlite3.Connection, rows: list[network.LocationRow], mode: str, p
 
 
 def reconcile_location_groups(c: sqlite3.Connection, end_device_ids: Iterable[int] | None = None,
-                              exclude_groups: set[int] = frozenset()) -> list[int]:
+                              exclude_groups: AbstractSet[int] = frozenset()) -> list[int]:
     """Inside a transaction: makes the location groups hold exactly the enrolled EndDevices of the
     service points on each location (an enrolled EndDevice: of an active DER asset with an enrollment in
     status 'Enrolled').  Only the EndDevices given, if any.  Returns the EndDevices whose groups changed;

@@ -82,6 +82,7 @@ async def _operation(request: web.Request, operation: str) -> web.Response:
     lfdi, refusal = await _aggregator(request)
     if refusal is not None:
         return refusal
+    assert lfdi is not None  # not refused: an active aggregator's
     body, refusal = await _body(request)
     if refusal is not None:
         return refusal

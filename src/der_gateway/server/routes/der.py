@@ -12,13 +12,12 @@ from ..state import STORE
 
 routes = web.RouteTableDef()
 
-DOCUMENTS: dict[str, type] = {
+DOCUMENTS: dict[str, type[model.Resource]] = {
     "dercap": model.DERCapability,
     "derg": model.DERSettings,
     "ders": model.DERStatus,
     "dera": model.DERAvailability,
 }
-SUBSCRIBABLE = {"derg", "ders", "dera"}
 
 
 @routes.get("/edev/{edev}/der")
@@ -72,7 +71,7 @@ async def put_der_document(request: web.Request) -> web.Response:
     n = await _der_number(request, record.id)
     document = await read_resource(request, DOCUMENTS[kind])
     document.href = None
-    if kind in SUBSCRIBABLE:
+    if isinstance(document, model.SubscribableResource):
         document.subscribable = None
     await request.app[STORE].put_der_document(record.id, n, kind, codec.to_data(document))
     return replaced()

@@ -120,6 +120,8 @@ async def put_connection_point(request: web.Request) -> web.Response:
     _require_aus(request)
     record = await visible_end_device(request)
     posted = await read_resource(request, model.ConnectionPoint)
+    if posted.connectionPointId is None:  # the schema requires it
+        raise Problem(400, "connectionPointId is required")
     problem = nmi_problem(posted.connectionPointId) if request.app[CONFIG].nmi_validation else None
     if problem is not None:
         raise Problem(400, f"connectionPointId: {problem}")

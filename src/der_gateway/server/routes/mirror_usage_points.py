@@ -80,8 +80,8 @@ async def post_mirror_meter_readings(request: web.Request) -> web.Response:
     list's MeterReadingList, under the UsagePoint; 201 if a MeterReading was made, else 204."""
     record = await owned_mirror(request, "mup")
     posted = await read_resource(request, (model.MirrorMeterReading, model.MirrorMeterReadingList))
-    one = isinstance(posted, model.MirrorMeterReading)
-    readings = [posted] if one else posted.MirrorMeterReading
+    one = not isinstance(posted, model.MirrorMeterReadingList)
+    readings = posted.MirrorMeterReading if isinstance(posted, model.MirrorMeterReadingList) else [posted]
     try:
         placed = await request.app[STORE].add_mirror_meter_readings(record.id, [codec.to_data(r) for r in readings])
     except (MridTaken, ReadingTypeMissing) as exc:

@@ -29,6 +29,8 @@ async def _visible_group(request: web.Request) -> int:
 @routes.get("/fsa/{fsa}")
 async def get_function_set_assignments(request: web.Request) -> web.Response:
     group = await request.app[STORE].group(await _visible_group(request))
+    if group is None:  # deleted since it was found visible
+        raise Problem(404, f"no FunctionSetAssignments at {request.path}")
     return sep_response(await resources.fsa(viewer(request), group))
 
 
@@ -50,6 +52,8 @@ async def _visible_program(request: web.Request) -> int:
 @routes.get("/derp/{derp}")
 async def get_program(request: web.Request) -> web.Response:
     record = await request.app[STORE].program(await _visible_program(request))
+    if record is None:  # deleted since it was found visible
+        raise Problem(404, f"no DERProgram at {request.path}")
     v = viewer(request)
     return timed_response(await resources.program(v, record), v.horizon)
 

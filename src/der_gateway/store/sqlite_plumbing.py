@@ -1,0 +1,59 @@
+"""What the mixins of SQLiteStore (store/sqlite.py) use of it: its connections and how work reaches them.
+
+Each mixin derives from SQLitePlumbing, so that its methods are checked against these signatures;
+SQLiteStore implements them.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from abc import ABC, abstractmethod
+from typing import Any, Callable, TypeVar
+
+T = TypeVar("T")
+
+# the parameters of one statement, and a row as sqlite3 gives it
+Params = tuple[Any, ...]
+Row = tuple[Any, ...]
+
+
+class SQLitePlumbing(ABC):
+    @property
+    @abstractmethod
+    def _reader(self) -> sqlite3.Connection:
+        """The connection point lookups run on, on the event loop."""
+
+    @abstractmethod
+    def _rows(self, sql: str, params: Params = ()) -> list[Row]:
+        """Every row of one query, on the event loop."""
+
+    @abstractmethod
+    def _one(self, sql: str, params: Params = ()) -> Row | None:
+        """The first row of one query, on the event loop."""
+
+    @abstractmethod
+    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        """fn(connection, *args) on a reader thread, in one read transaction (one snapshot)."""
+
+    @abstractmethod
+    async def _read_rows(self, sql: str, params: Params = ()) -> list[Row]:
+        """Every row of one query, on a reader thread."""
+
+    @abstractmethod
+    async def _in_transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """fn(writer connection) in one write transaction, once committed; a cursor fn returns comes back as None."""
+
+    def _aggregate(self, sql: str, params: Params = ()) -> Row:
+        """The row of a query that always yields one (count, min, ...), on the event loop."""
+        row = self._one(sql, params)
+        if row is None:
+            raise RuntimeError(f"no row from an aggregate query: {sql}")
+        return row
+
+
+def inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The rowid an INSERT just gave (sqlite3 types lastrowid as optional: it is None only before any INSERT)."""
+    rowid = cursor.lastrowid
+    if rowid is None:
+        raise RuntimeError("the statement inserted no row")
+    return rowid
