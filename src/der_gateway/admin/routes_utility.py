@@ -8,29 +8,21 @@ transaction that writes, and a refusal stores nothing.
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
 from aiohttp import web
 
 from ..domain.utility import Problem, bodies
 from ..domain.utility.fields import check
 from ..services import utility_json as render
-from .http import invalid, json_response, no_content, not_found, path_id, path_lfdi, read_json
+from .http import found, invalid, json_response, no_content, path_id, path_lfdi, read_json
 from .state import CLOCK, STORE
-
-T = TypeVar("T")
 
 
 def valid(values: dict[str, Any], errors: list[Problem]) -> dict[str, Any]:
     if errors:
         raise invalid(errors)
     return values
-
-
-async def found(value: T | None, what: str) -> T:
-    if value is None:
-        raise not_found(what)
-    return value
 
 
 # -- customers ------------------------------------------------------------------------------------

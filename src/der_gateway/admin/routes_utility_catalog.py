@@ -10,9 +10,9 @@ from aiohttp import web
 from ..domain.utility import bodies, rules
 from ..services import utility_json as render
 from ..store.utility_records import ProgramRulesRecord
-from .http import json_response, no_content, path_id, read_json
+from .http import found, json_response, no_content, path_id, read_json
 from .routes_programs import program_of
-from .routes_utility import found, valid
+from .routes_utility import valid
 from .state import CLOCK, CONFIG, STORE
 
 

@@ -14,8 +14,7 @@ from ..services import utility_json as render
 from ..services.inbound import INTERCONNECT, REGISTER, idempotency, inbound, sep_checker
 from ..services.utility_json import created_text
 from ..store.utility_records import Created, Replayed
-from .http import JSON, invalid, json_response, path_id, read_json
-from .routes_utility import found
+from .http import JSON, found, invalid, json_response, path_id, read_json
 from .state import CLOCK, CONFIG, SCHEMAS, STORE
 
 

@@ -71,6 +71,7 @@ class EnrollmentStore(Plumbing):
         (prior ones first: those found in the body)."""
         def work(c: Conn) -> Created:
             device = req.device
+            nameplate = device.nameplate or {}  # required by registerDERDevice
             customer, sp, errors = customer_and_point(c, req.customer, req.service_point, caller)
             errors = list(prior) + errors
             model, problems = catalog_problems(c, device.manufacturer, device.model, "device")
@@ -85,8 +86,8 @@ class EnrollmentStore(Plumbing):
             program = None
             if model is not None:
                 name = f"{model[2]} {model[3]}"
-                errors += catalog.nameplate_errors(device.nameplate, json.loads(model[4]), name)
-                if device.nameplate.get("type") != model[5]:
+                errors += catalog.nameplate_errors(nameplate, json.loads(model[4]), name)
+                if nameplate.get("type") != model[5]:
                     errors.append(problem(f"rule catalog: must be {model[5]} ({catalog.DER_TYPES.get(model[5])}), the "
                                           f"DERType of asset type {model[8]}", "device.nameplate.type"))
                 if model[6]:
@@ -108,18 +109,17 @@ class EnrollmentStore(Plumbing):
                 if program is None:
                     errors.append(problem(f"no program {req.program}", "program"))
             if program is not None and customer is not None and sp is not None:
-                errors += program_eligibility(c, program, customer[0], sp, device.nameplate.get("type"),
-                                              device.nameplate)
+                errors += program_eligibility(c, program, customer[0], sp, nameplate.get("type"), nameplate)
             refuse_if_any(errors)
             owner = caller.aggregator or device.lfdi
             edev = create_end_device(c, device.lfdi, device.sfdi, owner, device.device_category, now, False,
-                                      device.nameplate, device.settings, issuer.pin())
+                                     nameplate, device.settings, issuer.pin())
             log_changes(c, [paths.edev(edev)])  # it joins its owner's EndDeviceList
             assert customer is not None and sp is not None and model is not None and program is not None
             asset_id = inserted(c.execute(
                 "INSERT INTO der_assets (customer_id, service_point_id, device_model_id, serial_number, end_device_id, "
                 "lfdi, nameplate, interconnection, status, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?)",
-                (customer[0], sp[0], model[0], device.serial, edev, device.lfdi, json.dumps(device.nameplate),
+                (customer[0], sp[0], model[0], device.serial, edev, device.lfdi, json.dumps(nameplate),
                  json.dumps(interconnection) if interconnection else None, now)))
             enrollment_id = inserted(c.execute(
                 "INSERT INTO enrollments (der_asset_id, program_id, status, created, updated) "
