@@ -54,7 +54,7 @@ async def test_enrollment_takes_the_end_the_monitor_gave_each_task(make_harness,
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=tls)) as aggregator:
             enrolled = await register_fleet(server.admin_url, token, aggregator, server.url,
                                             identities["aggregator"].lfdi, pairs, 10)
-        assert [(await server.store.service_task(t))["state"] for t in enrolled.service_tasks] == ["Pending"] * 4
+        assert [(await server.store.service_task(t)).state for t in enrolled.service_tasks] == ["Pending"] * 4
 
         # the monitor has taken the first task and is still at its work; one pass of it ends the others
         first = enrolled.service_tasks[0]

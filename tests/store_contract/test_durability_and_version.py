@@ -38,7 +38,7 @@ async def test_everything_acknowledged_survives_close_and_reopen(store, open_sto
         "members": await store.group_members(group), "grants": await store.access_grants(edev.id),
         "sub": await store.subscription(sub), "outbox": await store.outbox_queue("http://n/", 10),
         "changes": await store.pending_changes(), "endpoint": await store.sync_endpoint(endpoint),
-        "customer": await store.customer(customer["id"]),
+        "customer": await store.customer(customer.id),
     }
     await store.close()
     reopened = await open_store()
@@ -50,7 +50,7 @@ async def test_everything_acknowledged_survives_close_and_reopen(store, open_sto
         "members": await reopened.group_members(group), "grants": await reopened.access_grants(edev.id),
         "sub": await reopened.subscription(sub), "outbox": await reopened.outbox_queue("http://n/", 10),
         "changes": await reopened.pending_changes(), "endpoint": await reopened.sync_endpoint(endpoint),
-        "customer": await reopened.customer(customer["id"]),
+        "customer": await reopened.customer(customer.id),
     }
     assert after == before
     assert all(v not in (None, []) for v in after.values())
@@ -61,11 +61,11 @@ async def test_the_utility_s_state_survives_reopen(store, open_store):
     await build(store)
     body = await enrolled(store, 1)
     before = (await store.der_assets(), await store.enrollments(), await store.service_tasks(),
-              await store.sync_messages(), await store.end_device(body["endDevice"]["id"]))
+              await store.sync_messages(), await store.end_device(body.end_device.id))
     await store.close()
     reopened = await open_store()
     after = (await reopened.der_assets(), await reopened.enrollments(), await reopened.service_tasks(),
-             await reopened.sync_messages(), await reopened.end_device(body["endDevice"]["id"]))
+             await reopened.sync_messages(), await reopened.end_device(body.end_device.id))
     assert after == before
 
 

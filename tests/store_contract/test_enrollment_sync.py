@@ -117,7 +117,7 @@ async def test_an_enrollment_is_synchronized_once_every_endpoint_acknowledges(st
     e1 = await store.create_sync_endpoint("a", "https://a/")
     e2 = await store.create_sync_endpoint("b", "https://b/")
     await build(store)
-    enrollment = (await enrolled(store, 1))["enrollment"]["id"]
+    enrollment = (await enrolled(store, 1)).enrollment.id
     assert await store.enrollment_sync_status(enrollment) == ("Pending", None)
     _, messages = await store.sync_messages(kind="enrollment", enrollment_id=enrollment)
     assert sorted(m.endpoint_id for m in messages) == [e1, e2]
@@ -128,13 +128,13 @@ async def test_an_enrollment_is_synchronized_once_every_endpoint_acknowledges(st
     second = await store.acknowledge_sync_message(messages[1].id, True, None, NOW + 6)
     assert second.enrollment == (enrollment, "Synchronized", None)
     assert await store.enrollment_sync_status(enrollment) == ("Synchronized", None)
-    assert (await store.enrollment(enrollment))["syncStatus"] == "Synchronized"
+    assert (await store.enrollment(enrollment)).sync_status == "Synchronized"
 
 
 async def test_acknowledging_again_is_idempotent_and_the_other_way_conflicts(store):
     await store.create_sync_endpoint("a", "https://a/")
     await build(store)
-    enrollment = (await enrolled(store, 1))["enrollment"]["id"]
+    enrollment = (await enrolled(store, 1)).enrollment.id
     [message] = (await store.sync_messages(enrollment_id=enrollment))[1]
     await store.acknowledge_sync_message(message.id, True, None, NOW + 5)
     again = await store.acknowledge_sync_message(message.id, True, None, NOW + 6)
@@ -148,7 +148,7 @@ async def test_acknowledging_again_is_idempotent_and_the_other_way_conflicts(sto
 async def test_a_negative_acknowledgement_puts_the_enrollment_in_error(store):
     await store.create_sync_endpoint("a", "https://a/")
     await build(store)
-    enrollment = (await enrolled(store, 1))["enrollment"]["id"]
+    enrollment = (await enrolled(store, 1)).enrollment.id
     [message] = (await store.sync_messages(enrollment_id=enrollment))[1]
     result = await store.acknowledge_sync_message(message.id, False, "unknown NMI", NOW + 5)
     assert result.message.state == "rejected" and result.message.ack_reason == "unknown NMI"
@@ -176,7 +176,7 @@ def _row(sp: str, transformer: str, feeder: str, substation: str, i: int = 0):
 async def test_an_import_creates_the_hierarchy_and_puts_enrolled_end_devices_in_its_groups(store):
     from der_gateway.domain.identifiers import Pen
     world = await build(store)
-    edev = (await enrolled(store, 1))["endDevice"]["id"]  # on SP1: S1 / F1 / T1
+    edev = (await enrolled(store, 1)).end_device.id  # on SP1: S1 / F1 / T1
     await store.create_customer({"externalId": "C2", "name": "n", "status": "active", "accounts": [
         {"externalId": "A2", "servicePoints": [{"externalId": "SP2"}]}]})
     assert await store.unknown_service_points(["SP1", "SP2", "SPX"]) == {"SPX"}
@@ -194,7 +194,7 @@ async def test_an_import_creates_the_hierarchy_and_puts_enrolled_end_devices_in_
     in_groups = {g.id for g in await store.groups_of(edev)}
     assert {by_name[n].group_id for n in ("S7", "F7", "T7")} <= in_groups
     assert by_name["T8"].group_id not in in_groups
-    assert (await store.service_point(world.service_point))["transformer"] == "T7"
+    assert (await store.service_point(world.service_point)).transformer == "T7"
 
 
 async def test_an_import_naming_an_unknown_service_point_applies_nothing(store):
@@ -206,4 +206,4 @@ async def test_an_import_naming_an_unknown_service_point_applies_nothing(store):
                                              "initial", Pen(40732))
     assert [e["field"] for e in refused.value.errors] == ["[1].servicePoint"]
     assert await store.network_locations() == []
-    assert (await store.service_point(world.service_point))["transformer"] == "T1"
+    assert (await store.service_point(world.service_point)).transformer == "T1"

@@ -50,10 +50,10 @@ async def test_deleting_a_program_an_asset_type_defaults_to_is_a_conflict(store)
 async def test_deleting_a_program_s_enrollment_group_is_a_conflict(store):
     world = await build(store)
     await enrolled(store, 1)
-    group = (await store.program_rules(world.program))["groupId"]
+    group = (await store.program_rules(world.program)).group_id
     try:
         with pytest.raises(Conflict):
             await store.delete_group(group)
     finally:
         assert await store.group(group) is not None
-        assert (await store.program_rules(world.program))["groupId"] == group
+        assert (await store.program_rules(world.program)).group_id == group

@@ -10,6 +10,8 @@ from der_gateway.domain.identifiers import Issuer, Pen
 from der_gateway.domain.utility import Caller
 from der_gateway.domain.utility.requests import DeviceIn, RegisterIn
 from der_gateway.sep.identity import sfdi_from_lfdi
+from der_gateway.store.utility_records import (AssetTypeRecord, Created, CustomerRecord, DeviceModelRecord,
+                                               ServiceTaskRecord)
 
 NOW = 1_800_000_000
 ISSUER = Issuer(Pen(40732), registration_pin=111115)
@@ -23,10 +25,10 @@ SPEC = {"rtgMaxW": {"min": 1000, "max": 10000, "required": True}}
 @dataclass
 class World:
     program: int
-    customer: dict[str, Any]
+    customer: CustomerRecord
     service_point: int
-    asset_type: dict[str, Any]
-    model: dict[str, Any]
+    asset_type: AssetTypeRecord
+    model: DeviceModelRecord
 
 
 def customer_values(ext: str, sp: str, **extra) -> dict[str, Any]:
@@ -43,9 +45,9 @@ async def build(store) -> World:
     customer = await store.create_customer(customer_values("C1", "SP1"))
     asset_type = await store.create_asset_type({"code": "PV", "description": "solar", "derType": 4,
                                                 "requiresInterconnection": False, "defaultProgramId": program})
-    model = await store.create_device_model({"assetTypeId": asset_type["id"], "manufacturer": "Acme",
+    model = await store.create_device_model({"assetTypeId": asset_type.id, "manufacturer": "Acme",
                                              "model": "Sun 5", "spec": SPEC})
-    return World(program, customer, customer["accounts"][0]["servicePoints"][0]["id"], asset_type, model)
+    return World(program, customer, customer.detail.accounts[0].service_points[0].id, asset_type, model)
 
 
 def register_request(n: int, *, customer: int | str = "C1", service_point: int | str = "SP1",
@@ -57,19 +59,19 @@ def register_request(n: int, *, customer: int | str = "C1", service_point: int |
     return RegisterIn(customer, service_point, device, program, None)
 
 
-async def register(store, n: int, **kwargs) -> dict[str, Any]:
-    status, body = await store.register_der_device(register_request(n, **kwargs), ADMIN, NOW, None, ISSUER)
-    assert status == 201
-    return body
+async def register(store, n: int, **kwargs) -> Created:
+    created = await store.register_der_device(register_request(n, **kwargs), ADMIN, NOW, None, ISSUER)
+    assert isinstance(created, Created) and created.outcome == "created"
+    return created
 
 
-async def run_task(store, task_id: int, now: int = NOW + 1) -> dict[str, Any]:
+async def run_task(store, task_id: int, now: int = NOW + 1) -> ServiceTaskRecord:
     await store.claim_service_task(task_id, now)
     return await store.finish_service_task(task_id, now, ISSUER)
 
 
-async def enrolled(store, n: int) -> dict[str, Any]:
-    body = await register(store, n)
-    task = await run_task(store, body["serviceTask"]["id"])
-    assert task["state"] == "Completed", task
-    return body
+async def enrolled(store, n: int) -> Created:
+    created = await register(store, n)
+    task = await run_task(store, created.service_task.id)
+    assert task.state == "Completed", task
+    return created

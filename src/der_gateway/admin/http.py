@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -13,6 +13,7 @@ from ..sep.json_form import error
 from .state import CONFIG
 
 JSON = "application/json"
+T = TypeVar("T")
 
 
 class ApiError(Exception):
@@ -31,6 +32,13 @@ def invalid(errors: list[dict[str, str]]) -> ApiError:
 
 def not_found(what: str) -> ApiError:
     return ApiError(404, f"no {what}")
+
+
+async def found(value: T | None, what: str) -> T:
+    """The record, or 404 naming what is missing."""
+    if value is None:
+        raise not_found(what)
+    return value
 
 
 def conflict(reason: str, field: str | None = None) -> ApiError:

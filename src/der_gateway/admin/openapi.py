@@ -33,7 +33,7 @@ INTEGER = {"type": "integer"}
 STRING = {"type": "string"}
 BOOLEAN = {"type": "boolean"}
 LFDI = {"type": "string", "pattern": "^[0-9A-Fa-f]{40}$", "description": "40 hex digits"}
-PIN = {"type": "integer", "minimum": 100000, "maximum": 999999,
+PIN: Schema = {"type": "integer", "minimum": 100000, "maximum": 999999,
        "description": "the Registration pIN: six digits, the last the check digit of the first five (all six "
                       "digits sum to a multiple of 10), as the device's installer is given it"}
 ID = {"type": "integer", "minimum": 1}
@@ -45,8 +45,10 @@ HREF = {"type": "string", "description": "the 2030.5 resource's href on the devi
 def _field_schema(p: codec.FieldPlan) -> Schema:
     if p.nested is not None:
         one = ref(p.nested.__name__)
-    else:
+    elif p.scalar is not None:
         one = {int: INTEGER, bool: BOOLEAN, str: STRING}[p.scalar]
+    else:
+        raise ValueError(f"{p.name}: neither a nested class nor a scalar")
     return {"type": "array", "items": one} if p.many else one
 
 
@@ -56,10 +58,10 @@ def sep_object(cls: type, fields: tuple[str, ...] | None = None, optional: tuple
     plans = [p for p in codec.plan(cls) if fields is None or p.name in fields]
     properties = {}
     for p in plans:
-        schema = _field_schema(p)
+        field = _field_schema(p)
         if p.csipaus:
-            schema = {**schema, "description": "CSIP-AUS; accepted only when the server runs the csip-aus profile"}
-        properties[p.name] = schema
+            field = {**field, "description": "CSIP-AUS; accepted only when the server runs the csip-aus profile"}
+        properties[p.name] = field
     required = [p.name for p in plans if p.name in required_fields(cls) and p.name not in optional]
     schema: Schema = {"type": "object", "additionalProperties": False, "properties": properties}
     if required:

@@ -95,7 +95,9 @@ async def ensure_end_device(request: web.Request) -> web.Response:
     store, now = request.app[STORE], request.app[CLOCK].now()
     values, errors = check_plain(await read_json(request), CREATE)
     lfdi, sfdi, owner = _checked_identity(values, errors)
-    if errors:
+    if lfdi is None and not errors:
+        errors.append(error("required", "lFDI"))
+    if errors or lfdi is None or sfdi is None:
         raise invalid(errors)
     category, pin = values.get("deviceCategory"), values.get("pIN")
     record = await _existing(store, lfdi, sfdi)

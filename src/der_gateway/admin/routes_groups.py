@@ -9,7 +9,7 @@ from ..domain.refusals import Conflict
 from ..sep import model, paths
 from ..store import EndDeviceRecord, GroupRecord
 from . import views
-from .http import conflict, error, invalid, json_response, no_content, not_found, path_id, read_json
+from .http import conflict, error, found, invalid, json_response, no_content, not_found, path_id, read_json
 from .inputs import mrid_of, operator_fields, unique
 from .routes_programs import DELETED, program_of
 from .state import CONFIG, SCHEMAS, STORE
@@ -48,7 +48,8 @@ async def create_group(request: web.Request) -> web.Response:
     if any(g.mRID.upper() == group.mRID for g in await store.groups()):
         raise conflict("another group already has this mRID", "mRID")
     group_id = await unique(lambda: store.create_group(group.mRID, group.description), "group")
-    return json_response(await _view(store, await store.group(group_id), True), 201, f"/groups/{group_id}")
+    created = await found(await store.group(group_id), f"group {group_id}")
+    return json_response(await _view(store, created, True), 201, f"/groups/{group_id}")
 
 
 async def list_groups(request: web.Request) -> web.Response:

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from ..domain import network
 from ..sep import paths
+from ..services import utility_json as render
 from ..store.base import NetworkImportRejected, NetworkLocationRecord
 from .http import ApiError, error, invalid, json_response, not_found, path_id
 from .state import CONFIG, STORE
@@ -59,7 +60,7 @@ async def import_locations(request: web.Request) -> web.Response:
         summary = await store.import_network_locations(rows, mode, config.mrid_pen)
     except NetworkImportRejected as exc:  # a service point went meanwhile (another process)
         raise invalid(exc.errors) from None
-    return json_response(summary.as_dict())
+    return json_response(render.import_summary(summary))
 
 
 async def list_locations(request: web.Request) -> web.Response:

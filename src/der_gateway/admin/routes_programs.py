@@ -11,7 +11,7 @@ from ..sep import codec, model, paths
 from ..services.der_controls import event_states
 from ..store import ProgramRecord
 from . import views
-from .http import conflict, json_response, no_content, not_found, path_id, read_json
+from .http import conflict, found, json_response, no_content, not_found, path_id, read_json
 from .inputs import curve_hrefs, curve_link_errors, mrid_of, operator_fields, unique
 from .state import CLOCK, CONFIG, SCHEMAS, STORE
 from ..sep.json_form import build
@@ -51,7 +51,8 @@ async def create_program(request: web.Request) -> web.Response:
         raise conflict("another program already has this mRID", "mRID")
     program_id = await unique(lambda: store.create_program(program.mRID, program.description, program.primacy),
                               "program")
-    return json_response(await _view(store, await store.program(program_id)), 201, f"/programs/{program_id}")
+    created = await found(await store.program(program_id), f"program {program_id}")
+    return json_response(await _view(store, created), 201, f"/programs/{program_id}")
 
 
 async def list_programs(request: web.Request) -> web.Response:
@@ -72,7 +73,7 @@ async def patch_program(request: web.Request) -> web.Response:
     groups = await store.groups_with_program(record.id)
     await store.update_program(record.id, program.description, program.primacy,
                                changed=[paths.program_list(g) for g in groups])
-    return json_response(await _view(store, await store.program(record.id)))
+    return json_response(await _view(store, await found(await store.program(record.id), f"program {record.id}")))
 
 
 async def delete_program(request: web.Request) -> web.Response:

@@ -36,6 +36,7 @@ async def set_rate(request: web.Request) -> web.Response:
         errors.append(error(f"only {' and '.join(POSTING)} have a postRate", "postRate"))
     if errors:
         raise invalid(errors)
+    resource = values["resource"]  # required
     rates = (values.get("pollRate"), values.get("postRate"))
     if (await store.rates()).get(resource, (None, None)) != rates:
         await store.set_rate(resource, *rates, changed=await subscribed_lists_rated(store, resource))

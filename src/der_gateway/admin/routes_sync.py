@@ -39,7 +39,10 @@ def message_view(record: SyncMessageRecord, endpoint_name: str | None) -> dict[s
 # -- endpoints ------------------------------------------------------------------------------
 
 async def _endpoint(request: web.Request) -> SyncEndpointRecord:
-    endpoint_id = path_id(request, "endpoint_id", "sync endpoint")
+    return await _stored(request, path_id(request, "endpoint_id", "sync endpoint"))
+
+
+async def _stored(request: web.Request, endpoint_id: int) -> SyncEndpointRecord:
     record = await request.app[STORE].sync_endpoint(endpoint_id)
     if record is None:
         raise not_found(f"sync endpoint {endpoint_id}")
@@ -80,7 +83,7 @@ async def create_endpoint(request: web.Request) -> web.Response:
         endpoint_id = await store.create_sync_endpoint(fields["name"], fields["url"])
     except Conflict:
         raise conflict("another sync endpoint has this name", "name") from None
-    return json_response(endpoint_view(await store.sync_endpoint(endpoint_id)), 201, f"/sync/endpoints/{endpoint_id}")
+    return json_response(endpoint_view(await _stored(request, endpoint_id)), 201, f"/sync/endpoints/{endpoint_id}")
 
 
 async def list_endpoints(request: web.Request) -> web.Response:
@@ -103,7 +106,7 @@ async def patch_endpoint(request: web.Request) -> web.Response:
     except Conflict:
         raise conflict("another sync endpoint has this name", "name") from None
     counts = (await store.sync_counts()).get(record.id)
-    return json_response(endpoint_view(await store.sync_endpoint(record.id), counts))
+    return json_response(endpoint_view(await _stored(request, record.id), counts))
 
 
 async def delete_endpoint(request: web.Request) -> web.Response:
@@ -123,14 +126,19 @@ async def delete_endpoint(request: web.Request) -> web.Response:
 
 # -- messages ---------------------------------------------------------------------------------
 
-def _int_query(request: web.Request, name: str, default: int | None, low: int, high: int) -> int | None:
+def _optional_int_query(request: web.Request, name: str, low: int, high: int) -> int | None:
     raw = request.query.get(name)
     if raw is None:
-        return default
+        return None
     value = decimal(raw, high, low)
     if value is None:
         raise invalid([error(f"must be decimal digits naming an integer from {low} to {high}", name)])
     return value
+
+
+def _int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    value = _optional_int_query(request, name, low, high)
+    return default if value is None else value
 
 
 async def list_messages(request: web.Request) -> web.Response:
@@ -144,8 +152,8 @@ async def list_messages(request: web.Request) -> web.Response:
     if errors:
         raise invalid(errors)
     big = 2**63 - 1
-    endpoint_id = _int_query(request, "endpoint", None, 1, big)
-    enrollment_id = _int_query(request, "enrollment", None, 1, big)
+    endpoint_id = _optional_int_query(request, "endpoint", 1, big)
+    enrollment_id = _optional_int_query(request, "enrollment", 1, big)
     after = _int_query(request, "after", 0, 0, big)
     limit = _int_query(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
     total, records = await store.sync_messages(state=state, endpoint_id=endpoint_id, kind=request.query.get("kind"),
@@ -185,7 +193,7 @@ async def acknowledge(request: web.Request) -> web.Response:
     if errors:
         raise invalid(errors)
     try:
-        result = await store.acknowledge_sync_message(message_id, ok, reason.strip() if reason else None,
+        result = await store.acknowledge_sync_message(message_id, bool(ok), reason.strip() if reason else None,
                                                       request.app[CLOCK].now())
     except AckConflict as exc:
         raise conflict(str(exc), "ok") from None

@@ -12,21 +12,17 @@ from typing import Any
 
 from aiohttp import web
 
-from ..domain.utility import bodies
+from ..domain.utility import Problem, bodies
 from ..domain.utility.fields import check
-from .http import invalid, json_response, no_content, not_found, path_id, path_lfdi, read_json
+from ..services import utility_json as render
+from .http import found, invalid, json_response, no_content, path_id, path_lfdi, read_json
 from .state import CLOCK, STORE
 
-def valid(values: dict[str, Any], errors: list) -> dict[str, Any]:
+
+def valid(values: dict[str, Any], errors: list[Problem]) -> dict[str, Any]:
     if errors:
         raise invalid(errors)
     return values
-
-
-async def found(value: Any, what: str) -> Any:
-    if value is None:
-        raise not_found(what)
-    return value
 
 
 # -- customers ------------------------------------------------------------------------------------
@@ -39,23 +35,24 @@ async def _customer_id(request: web.Request) -> int:
 
 async def create_customer(request: web.Request) -> web.Response:
     values = valid(*bodies.parse_customer(await read_json(request)))
-    view = await request.app[STORE].create_customer(values)
-    return json_response(view, 201, f"/customers/{view['id']}")
+    customer = await request.app[STORE].create_customer(values)
+    return json_response(render.customer(customer), 201, f"/customers/{customer.id}")
 
 
 async def list_customers(request: web.Request) -> web.Response:
-    return json_response({"items": await request.app[STORE].customers()})
+    return json_response({"items": [render.customer(c) for c in await request.app[STORE].customers()]})
 
 
 async def get_customer(request: web.Request) -> web.Response:
-    customer_id = await _customer_id(request)
-    return json_response(await request.app[STORE].customer(customer_id))
+    customer_id = path_id(request, "customer_id", "customer")
+    customer = await found(await request.app[STORE].customer(customer_id), f"customer {customer_id}")
+    return json_response(render.customer(customer))
 
 
 async def patch_customer(request: web.Request) -> web.Response:
     customer_id = await _customer_id(request)
     values = valid(*check(await read_json(request), bodies.CUSTOMER_PATCH, partial=True))
-    return json_response(await request.app[STORE].update_customer(customer_id, values))
+    return json_response(render.customer(await request.app[STORE].update_customer(customer_id, values)))
 
 
 async def delete_customer(request: web.Request) -> web.Response:
@@ -66,8 +63,8 @@ async def delete_customer(request: web.Request) -> web.Response:
 async def add_account(request: web.Request) -> web.Response:
     customer_id = await _customer_id(request)
     values = valid(*bodies.parse_account(await read_json(request)))
-    view = await request.app[STORE].add_account(customer_id, values)
-    return json_response(view, 201, f"/accounts/{view['id']}")
+    account = await request.app[STORE].add_account(customer_id, values)
+    return json_response(render.account(account), 201, f"/accounts/{account.id}")
 
 
 async def _account_id(request: web.Request) -> int:
@@ -77,20 +74,22 @@ async def _account_id(request: web.Request) -> int:
 
 
 async def get_account(request: web.Request) -> web.Response:
-    return json_response(await request.app[STORE].account(await _account_id(request)))
+    account_id = path_id(request, "account_id", "account")
+    return json_response(render.account(await found(await request.app[STORE].account(account_id),
+                                                    f"account {account_id}")))
 
 
 async def patch_account(request: web.Request) -> web.Response:
     account_id = await _account_id(request)
     values = valid(*check(await read_json(request), bodies.ACCOUNT_PATCH, partial=True))
-    return json_response(await request.app[STORE].update_account(account_id, values))
+    return json_response(render.account(await request.app[STORE].update_account(account_id, values)))
 
 
 async def add_service_point(request: web.Request) -> web.Response:
     account_id = await _account_id(request)
     values = valid(*check(await read_json(request), bodies.SERVICE_POINT))
-    view = await request.app[STORE].add_service_point(account_id, values)
-    return json_response(view, 201, f"/service-points/{view['id']}")
+    sp = await request.app[STORE].add_service_point(account_id, values)
+    return json_response(render.service_point(sp), 201, f"/service-points/{sp.id}")
 
 
 async def _service_point_id(request: web.Request) -> int:
@@ -100,13 +99,15 @@ async def _service_point_id(request: web.Request) -> int:
 
 
 async def get_service_point(request: web.Request) -> web.Response:
-    return json_response(await request.app[STORE].service_point(await _service_point_id(request)))
+    sp_id = path_id(request, "service_point_id", "service point")
+    return json_response(render.service_point(await found(await request.app[STORE].service_point(sp_id),
+                                                          f"service point {sp_id}")))
 
 
 async def patch_service_point(request: web.Request) -> web.Response:
     sp_id = await _service_point_id(request)
     values = valid(*check(await read_json(request), bodies.SERVICE_POINT_PATCH, partial=True))
-    return json_response(await request.app[STORE].update_service_point(sp_id, values))
+    return json_response(render.service_point(await request.app[STORE].update_service_point(sp_id, values)))
 
 
 async def delete_service_point(request: web.Request) -> web.Response:
@@ -141,22 +142,23 @@ async def _tariff_id(request: web.Request) -> int:
 
 async def create_tariff(request: web.Request) -> web.Response:
     values = valid(*check(await read_json(request), bodies.TARIFF))
-    view = await request.app[STORE].create_tariff(values)
-    return json_response(view, 201, f"/tariffs/{view['id']}")
+    tariff = await request.app[STORE].create_tariff(values)
+    return json_response(render.tariff(tariff), 201, f"/tariffs/{tariff.id}")
 
 
 async def list_tariffs(request: web.Request) -> web.Response:
-    return json_response({"items": await request.app[STORE].tariffs()})
+    return json_response({"items": [render.tariff(t) for t in await request.app[STORE].tariffs()]})
 
 
 async def get_tariff(request: web.Request) -> web.Response:
-    return json_response(await request.app[STORE].tariff(await _tariff_id(request)))
+    tariff_id = path_id(request, "tariff_id", "tariff")
+    return json_response(render.tariff(await found(await request.app[STORE].tariff(tariff_id), f"tariff {tariff_id}")))
 
 
 async def patch_tariff(request: web.Request) -> web.Response:
     tariff_id = await _tariff_id(request)
     values = valid(*check(await read_json(request), bodies.TARIFF_PATCH, partial=True))
-    return json_response(await request.app[STORE].update_tariff(tariff_id, values))
+    return json_response(render.tariff(await request.app[STORE].update_tariff(tariff_id, values)))
 
 
 async def delete_tariff(request: web.Request) -> web.Response:
@@ -174,23 +176,26 @@ async def _aggregator(request: web.Request) -> str:
 
 async def create_aggregator(request: web.Request) -> web.Response:
     values = valid(*bodies.parse_aggregator(await read_json(request)))
-    view = await request.app[STORE].save_aggregator(values["lFDI"], values, request.app[CLOCK].now(), create=True)
-    return json_response(view, 201, f"/aggregators/{view['lFDI']}")
+    aggregator = await request.app[STORE].save_aggregator(values["lFDI"], values, request.app[CLOCK].now(),
+                                                          create=True)
+    return json_response(render.aggregator(aggregator), 201, f"/aggregators/{aggregator.lfdi}")
 
 
 async def list_aggregators(request: web.Request) -> web.Response:
-    return json_response({"items": await request.app[STORE].utility_aggregators()})
+    return json_response({"items": [render.aggregator(a) for a in await request.app[STORE].utility_aggregators()]})
 
 
 async def get_aggregator(request: web.Request) -> web.Response:
-    return json_response(await request.app[STORE].utility_aggregator(await _aggregator(request)))
+    lfdi = path_lfdi(request, "lfdi")
+    return json_response(render.aggregator(await found(await request.app[STORE].utility_aggregator(lfdi),
+                                                       f"aggregator {lfdi}")))
 
 
 async def patch_aggregator(request: web.Request) -> web.Response:
     lfdi = await _aggregator(request)
     values = valid(*bodies.parse_aggregator(await read_json(request), partial=True))
-    return json_response(await request.app[STORE].save_aggregator(lfdi, values, request.app[CLOCK].now(),
-                                                                  create=False))
+    return json_response(render.aggregator(await request.app[STORE].save_aggregator(
+        lfdi, values, request.app[CLOCK].now(), create=False)))
 
 
 async def _authorise(request: web.Request, authorised: bool) -> web.Response:

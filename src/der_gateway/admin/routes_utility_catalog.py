@@ -8,9 +8,11 @@ from typing import Any
 from aiohttp import web
 
 from ..domain.utility import bodies, rules
-from .http import json_response, no_content, path_id, read_json
+from ..services import utility_json as render
+from ..store.utility_records import ProgramRulesRecord
+from .http import found, json_response, no_content, path_id, read_json
 from .routes_programs import program_of
-from .routes_utility import found, valid
+from .routes_utility import valid
 from .state import CLOCK, CONFIG, STORE
 
 
@@ -24,22 +26,24 @@ async def _asset_type_id(request: web.Request) -> int:
 
 async def create_asset_type(request: web.Request) -> web.Response:
     values = valid(*bodies.parse_asset_type(await read_json(request)))
-    view = await request.app[STORE].create_asset_type(values)
-    return json_response(view, 201, f"/asset-types/{view['id']}")
+    asset_type = await request.app[STORE].create_asset_type(values)
+    return json_response(render.asset_type(asset_type), 201, f"/asset-types/{asset_type.id}")
 
 
 async def list_asset_types(request: web.Request) -> web.Response:
-    return json_response({"items": await request.app[STORE].asset_types()})
+    return json_response({"items": [render.asset_type(t) for t in await request.app[STORE].asset_types()]})
 
 
 async def get_asset_type(request: web.Request) -> web.Response:
-    return json_response(await request.app[STORE].asset_type(await _asset_type_id(request)))
+    asset_type_id = path_id(request, "asset_type_id", "asset type")
+    return json_response(render.asset_type(await found(await request.app[STORE].asset_type(asset_type_id),
+                                                       f"asset type {asset_type_id}")))
 
 
 async def patch_asset_type(request: web.Request) -> web.Response:
     asset_type_id = await _asset_type_id(request)
     values = valid(*bodies.parse_asset_type(await read_json(request), partial=True))
-    return json_response(await request.app[STORE].update_asset_type(asset_type_id, values))
+    return json_response(render.asset_type(await request.app[STORE].update_asset_type(asset_type_id, values)))
 
 
 async def delete_asset_type(request: web.Request) -> web.Response:
@@ -57,23 +61,26 @@ async def _device_model_id(request: web.Request) -> int:
 
 async def create_device_model(request: web.Request) -> web.Response:
     values = valid(*bodies.parse_device_model(await read_json(request)))
-    view = await request.app[STORE].create_device_model(values)
-    return json_response(view, 201, f"/device-models/{view['id']}")
+    model = await request.app[STORE].create_device_model(values)
+    return json_response(render.device_model(model), 201, f"/device-models/{model.id}")
 
 
 async def list_device_models(request: web.Request) -> web.Response:
     manufacturer = request.query.get("manufacturer")
-    return json_response({"items": await request.app[STORE].device_models(manufacturer)})
+    return json_response({"items": [render.device_model(m)
+                                    for m in await request.app[STORE].device_models(manufacturer)]})
 
 
 async def get_device_model(request: web.Request) -> web.Response:
-    return json_response(await request.app[STORE].device_model(await _device_model_id(request)))
+    model_id = path_id(request, "device_model_id", "device model")
+    return json_response(render.device_model(await found(await request.app[STORE].device_model(model_id),
+                                                         f"device model {model_id}")))
 
 
 async def patch_device_model(request: web.Request) -> web.Response:
     model_id = await _device_model_id(request)
     values = valid(*bodies.parse_device_model(await read_json(request), partial=True))
-    return json_response(await request.app[STORE].update_device_model(model_id, values))
+    return json_response(render.device_model(await request.app[STORE].update_device_model(model_id, values)))
 
 
 async def delete_device_model(request: web.Request) -> web.Response:
@@ -86,14 +93,14 @@ async def delete_device_model(request: web.Request) -> web.Response:
 async def put_program_rules(request: web.Request) -> web.Response:
     program = await program_of(request)
     values = valid(*bodies.parse_program_rules(await read_json(request)))
-    return json_response(await request.app[STORE].set_program_rules(program.id, values, request.app[CLOCK].now()))
+    return json_response(render.program_rules(await request.app[STORE].set_program_rules(
+        program.id, values, request.app[CLOCK].now())))
 
 
 async def get_program_rules(request: web.Request) -> web.Response:
     program = await program_of(request)
-    view = await request.app[STORE].program_rules(program.id)
-    return json_response(view or {"programId": program.id, "code": None, "groupId": None, "eligibility": {},
-                                  "constraints": {}})
+    stored = await request.app[STORE].program_rules(program.id)
+    return json_response(render.program_rules(stored or ProgramRulesRecord(program.id, None, None, {}, {})))
 
 
 async def delete_program_rules(request: web.Request) -> web.Response:

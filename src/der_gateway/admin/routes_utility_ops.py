@@ -8,18 +8,27 @@ from aiohttp import web
 from ..domain.numerals import decimal
 from ..domain.utility import Caller, problem, requests
 from ..domain.utility.fields import F, check
+from ..refusal_status import status_of_outcome
 from ..services import service_tasks
-from .http import invalid, json_response, path_id, read_json
+from ..services import utility_json as render
 from ..services.inbound import INTERCONNECT, REGISTER, idempotency, inbound, sep_checker
-from .routes_utility import found
+from ..services.utility_json import created_text
+from ..store.utility_records import Created, Replayed
+from .http import JSON, found, invalid, json_response, path_id, read_json
 from .state import CLOCK, CONFIG, SCHEMAS, STORE
+
+
+def inbound_response(outcome: Created | Replayed) -> web.Response:
+    """What an inbound operation created, or the first answer to a repeated request, as it was."""
+    return web.Response(text=render.answer_text(outcome), status=status_of_outcome(outcome.outcome),
+                        content_type=JSON)
+
 
 async def _admin_inbound(request: web.Request, operation: str) -> web.Response:
     body = await read_json(request)
     idem = idempotency(request.headers, "admin", operation, body)
-    status, answer = await inbound(request.app[STORE], request.app[SCHEMAS], request.app[CONFIG].issuer,
-                                   request.app[CLOCK].now(), operation, body, Caller("admin"), idem)
-    return json_response(answer, status)
+    return inbound_response(await inbound(request.app[STORE], request.app[SCHEMAS], request.app[CONFIG].issuer,
+                                          request.app[CLOCK].now(), operation, body, Caller("admin"), idem))
 
 
 async def register_der_device(request: web.Request) -> web.Response:
@@ -40,17 +49,20 @@ async def _task_id(request: web.Request) -> int:
 
 async def list_service_tasks(request: web.Request) -> web.Response:
     state, kind = request.query.get("state"), request.query.get("kind")
-    return json_response({"items": await request.app[STORE].service_tasks(state, kind)})
+    return json_response({"items": [render.service_task(t) for t in await request.app[STORE].service_tasks(state, kind)]})
 
 
 async def get_service_task(request: web.Request) -> web.Response:
-    return json_response(await request.app[STORE].service_task(await _task_id(request)))
+    task_id = path_id(request, "task_id", "service task")
+    task = await found(await request.app[STORE].service_task(task_id), f"service task {task_id}")
+    return json_response(render.service_task(task))
 
 
 async def process_service_task(request: web.Request) -> web.Response:
     task_id = await _task_id(request)
     app = request.app
-    return json_response(await service_tasks.process(app[STORE], app[CONFIG], app[CLOCK], task_id))
+    return json_response(render.service_task(await service_tasks.process(app[STORE], app[CONFIG], app[CLOCK],
+                                                                         task_id)))
 
 
 async def _decision(request: web.Request, approved: bool) -> web.Response:
@@ -63,7 +75,7 @@ async def _decision(request: web.Request, approved: bool) -> web.Response:
     task = await app[STORE].decide_interconnection(task_id, approved, values.get("reason"), app[CLOCK].now())
     if approved:  # engineering's approval is what it waited for: complete it now
         task = await service_tasks.process(app[STORE], app[CONFIG], app[CLOCK], task_id)
-    return json_response(task)
+    return json_response(render.service_task(task))
 
 
 async def approve_service_task(request: web.Request) -> web.Response:
@@ -76,7 +88,8 @@ async def reject_service_task(request: web.Request) -> web.Response:
 
 async def cancel_service_task(request: web.Request) -> web.Response:
     task_id = await _task_id(request)
-    return json_response(await request.app[STORE].cancel_service_task(task_id, request.app[CLOCK].now()))
+    return json_response(render.service_task(await request.app[STORE].cancel_service_task(task_id,
+                                                                                      request.app[CLOCK].now())))
 
 
 # -- enrollments and DER assets --------------------------------------------------------------------------
@@ -92,8 +105,8 @@ def _query_int(request: web.Request, name: str) -> int | None:
 
 
 async def list_enrollments(request: web.Request) -> web.Response:
-    return json_response({"items": await request.app[STORE].enrollments(
-        _query_int(request, "derAssetId"), _query_int(request, "programId"), request.query.get("status"))})
+    return json_response({"items": [render.enrollment(e) for e in await request.app[STORE].enrollments(
+        _query_int(request, "derAssetId"), _query_int(request, "programId"), request.query.get("status"))]})
 
 
 async def _enrollment_id(request: web.Request) -> int:
@@ -103,7 +116,9 @@ async def _enrollment_id(request: web.Request) -> int:
 
 
 async def get_enrollment(request: web.Request) -> web.Response:
-    return json_response(await request.app[STORE].enrollment(await _enrollment_id(request)))
+    enrollment_id = path_id(request, "enrollment_id", "enrollment")
+    return json_response(render.enrollment(await found(await request.app[STORE].enrollment(enrollment_id),
+                                                       f"enrollment {enrollment_id}")))
 
 
 async def unenroll(request: web.Request) -> web.Response:
@@ -112,12 +127,13 @@ async def unenroll(request: web.Request) -> web.Response:
     if body:
         raise invalid([problem("unknown field", key) for key in body])
     idem = idempotency(request.headers, "admin", f"unenroll/{enrollment_id}", body)
-    status, answer = await request.app[STORE].request_unenroll(enrollment_id, request.app[CLOCK].now(), idem)
-    return json_response(answer, status)
+    return inbound_response(await request.app[STORE].request_unenroll(enrollment_id, request.app[CLOCK].now(), idem,
+                                                                      keep=created_text))
 
 
 async def list_der_assets(request: web.Request) -> web.Response:
-    return json_response({"items": await request.app[STORE].der_assets(request.query.get("status"))})
+    return json_response({"items": [render.der_asset(a)
+                                    for a in await request.app[STORE].der_assets(request.query.get("status"))]})
 
 
 async def _asset_id(request: web.Request) -> int:
@@ -127,7 +143,9 @@ async def _asset_id(request: web.Request) -> int:
 
 
 async def get_der_asset(request: web.Request) -> web.Response:
-    return json_response(await request.app[STORE].der_asset(await _asset_id(request)))
+    asset_id = path_id(request, "der_asset_id", "DER asset")
+    return json_response(render.der_asset(await found(await request.app[STORE].der_asset(asset_id),
+                                                      f"DER asset {asset_id}")))
 
 
 async def replace_der_asset(request: web.Request) -> web.Response:
@@ -136,12 +154,11 @@ async def replace_der_asset(request: web.Request) -> web.Response:
     idem = idempotency(request.headers, "admin", f"replace/{asset_id}", body)
     store, now = request.app[STORE], request.app[CLOCK].now()
     if idem is not None and (kept := await store.idempotent_answer(idem)) is not None:
-        return json_response(kept[1], kept[0])
+        return inbound_response(kept)
     req, errors = requests.parse_replace(body, sep_checker(request.app[SCHEMAS]), now)
     if req is None:
         raise invalid(errors)
-    status, answer = await store.request_replace(asset_id, req, now, idem, errors)
-    return json_response(answer, status)
+    return inbound_response(await store.request_replace(asset_id, req, now, idem, errors, keep=created_text))
 
 
 async def enroll_der_asset(request: web.Request) -> web.Response:
@@ -151,9 +168,8 @@ async def enroll_der_asset(request: web.Request) -> web.Response:
     if errors:
         raise invalid(errors)
     idem = idempotency(request.headers, "admin", f"enroll/{asset_id}", body)
-    status, answer = await request.app[STORE].enroll_der_asset(asset_id, values["program"],
-                                                               request.app[CLOCK].now(), idem)
-    return json_response(answer, status)
+    return inbound_response(await request.app[STORE].enroll_der_asset(asset_id, values["program"],
+                                                                      request.app[CLOCK].now(), idem, keep=created_text))
 
 
 ROUTES = [

@@ -347,15 +347,17 @@ async def subscribed_lists_rated(store, rate_resource: str) -> list[str]:
 
 async def render(v: Viewer, href: str, limit: int) -> model.Resource | None:
     """The subscribed resource as a notification carries it, or None if the caller can no longer see it."""
-    if not await in_scope(v, href):
+    found = subscribable_kind(href)
+    if found is None or not await in_scope(v, href):
         return None
-    kind, ident = subscribable_kind(href)
+    kind, ident = found
     if kind == "edev_list":
         return await end_device_list(v, 0, limit)
-    if kind == "edev":
-        return await end_device(v, await v.store.end_device(ident))
-    if kind == "fsa_list":
-        return await fsa_list(v, await v.store.end_device(ident), 0, limit)
+    if kind in ("edev", "fsa_list"):
+        record = await v.store.end_device(ident)
+        if record is None:  # deleted since
+            return None
+        return await end_device(v, record) if kind == "edev" else await fsa_list(v, record, 0, limit)
     if kind == "program_list":
         return await program_list(v, ident, 0, limit)
     if kind == "control_list":

@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 from ..clock import Clock
 from ..config import Config
 from ..domain.utility import Conflict
+from ..store.interface import Store
+from ..store.utility_records import ServiceTaskRecord
 
 log = logging.getLogger(__name__)
 
 
-
-async def process(store, config: Config, clock: Clock, task_id: int) -> dict[str, Any]:
+async def process(store: Store, config: Config, clock: Clock, task_id: int) -> ServiceTaskRecord:
     """Processes one task now; Conflict if it may not be processed (not Pending, awaiting approval)."""
     await store.claim_service_task(task_id, clock.now())
     return await store.finish_service_task(task_id, clock.now(), config.issuer)
@@ -31,7 +31,7 @@ async def process(store, config: Config, clock: Clock, task_id: int) -> dict[str
 class ServiceTaskMonitor:
     """Processes every due task at most every `interval` seconds (None: never by itself)."""
 
-    def __init__(self, store, config: Config, clock: Clock) -> None:
+    def __init__(self, store: Store, config: Config, clock: Clock) -> None:
         self.store, self.config, self.clock = store, config, clock
         self.interval: float | None = config.service_task_interval
         self._last: float | None = None
@@ -45,9 +45,9 @@ class ServiceTaskMonitor:
             except Conflict:  # taken or decided meanwhile (an operator's request)
                 continue
             done += 1
-            if task["state"] == "Error":
-                log.warning("service task %d (%s) failed: %s", task_id, task["kind"],
-                            "; ".join(r["reason"] for r in task["reasons"]))
+            if task.state == "Error":
+                log.warning("service task %d (%s) failed: %s", task_id, task.kind,
+                            "; ".join(r["reason"] for r in task.reasons))
         return done
 
     async def maybe_run(self) -> int:

@@ -230,8 +230,3 @@ class ImportSummary:
     locations_moved: int
     locations_removed: int
     end_devices_moved: int
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"mode": self.mode, "rows": self.rows, "servicePointsChanged": self.service_points_changed,
-                "locationsCreated": self.locations_created, "locationsMoved": self.locations_moved,
-                "locationsRemoved": self.locations_removed, "endDevicesMoved": self.end_devices_moved}

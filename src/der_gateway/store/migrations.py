@@ -490,3 +490,12 @@ MIGRATIONS.append(
     CREATE INDEX subscriptions_by_device ON subscriptions (end_device_id);
     """
 )
+
+MIGRATIONS.append(
+    # 9: an idempotent request keeps what its first answer was, not an HTTP status (the edge chooses that): every
+    # answer kept so far was a 201 Created
+    """
+    ALTER TABLE idempotent_requests ADD COLUMN outcome TEXT NOT NULL DEFAULT 'created';
+    ALTER TABLE idempotent_requests DROP COLUMN status;
+    """
+)

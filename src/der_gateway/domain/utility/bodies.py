@@ -96,8 +96,8 @@ def parse_customer(data: Any) -> tuple[dict[str, Any], list[Problem]]:
 
 def parse_asset_type(data: Any, partial: bool = False) -> tuple[dict[str, Any], list[Problem]]:
     values, errors = check(data, ASSET_TYPE_PATCH if partial else ASSET_TYPE, partial=partial)
-    if "derType" in values and der_type_reason(values["derType"]):
-        errors.append(problem(der_type_reason(values["derType"]), "derType"))
+    if "derType" in values and (reason := der_type_reason(values["derType"])):
+        errors.append(problem(reason, "derType"))
     return values, errors
 
 

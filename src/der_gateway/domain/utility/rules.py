@@ -40,8 +40,8 @@ def parse_eligibility(data: Any, path: str = "eligibility") -> tuple[dict[str, A
         types, problems = int_list(values["derTypes"], join(path, "derTypes"), 0, 255)
         errors += problems
         for i, t in enumerate(values["derTypes"]):
-            if type(t) is int and 0 <= t <= 255 and der_type_reason(t):
-                errors.append(problem(der_type_reason(t), join(path, f"derTypes[{i}]")))
+            if type(t) is int and 0 <= t <= 255 and (reason := der_type_reason(t)):
+                errors.append(problem(reason, join(path, f"derTypes[{i}]")))
         result["derTypes"] = sorted(set(types))
     if "capacityW" in values:
         rng, problems = check(values["capacityW"], {"min": F("num", minimum=0), "max": F("num", minimum=0)},
@@ -112,12 +112,12 @@ def eligibility_errors(eligibility: dict[str, Any], program_name: str, *, der_ty
             errors.append(problem(f"program {program_name} rule capacity: {show(capacity_w, 'W')} is outside "
                                   f"{span}", where["capacity"]))
     for name, kind in _LOCATION_LISTS.items():
-        allowed = eligibility.get(name)
-        if allowed and location.get(kind) not in allowed:
+        listed = eligibility.get(name)
+        if listed and location.get(kind) not in listed:
             here = location.get(kind)
             errors.append(problem(f"program {program_name} rule location: the service point's {kind} "
                                   f"({here if here is not None else 'none recorded'}) is not one of "
-                                  f"{', '.join(allowed)}", where["location"]))
+                                  f"{', '.join(listed)}", where["location"]))
     tariff = eligibility.get("tariffId")
     if tariff is not None and tariff not in set(accepted_tariffs):
         errors.append(problem(f"program {program_name} rule tariff: the customer has not accepted tariff "

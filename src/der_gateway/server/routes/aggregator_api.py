@@ -19,9 +19,10 @@ from typing import Any
 
 from aiohttp import web
 
+from ...services import utility_json as render
 from ...services.inbound import INTERCONNECT, REGISTER, idempotency, inbound
 from ...domain.utility import Caller, Rejected, problem
-from ...refusal_status import status_of
+from ...refusal_status import status_of, status_of_outcome
 from ..access import path_int
 from ..state import BACKGROUND, CLIENT, CLOCK, CONFIG, SCHEMAS, STORE
 
@@ -54,8 +55,8 @@ async def _aggregator(request: web.Request) -> tuple[str | None, web.Response | 
     aggregator = await request.app[STORE].utility_aggregator(lfdi)
     if aggregator is None:
         return None, _errors(403, [problem("only an aggregator's certificate may call this operation")])
-    if aggregator["status"] != "active":
-        return None, _errors(403, [problem(f"rule aggregator: this aggregator is {aggregator['status']}")])
+    if aggregator.status != "active":
+        return None, _errors(403, [problem(f"rule aggregator: this aggregator is {aggregator.status}")])
     return lfdi, None
 
 
@@ -89,13 +90,14 @@ async def _operation(request: web.Request, operation: str) -> web.Response:
     app = request.app
     try:
         idem = idempotency(request.headers, lfdi, operation, body)
-        status, answer = await inbound(app[STORE], app[SCHEMAS], app[CONFIG].issuer, app[CLOCK].now(), operation,
-                                       body, Caller(lfdi, aggregator=lfdi, certified=True), idem)
+        outcome = await inbound(app[STORE], app[SCHEMAS], app[CONFIG].issuer, app[CLOCK].now(), operation,
+                                body, Caller(lfdi, aggregator=lfdi, certified=True), idem)
     except Rejected as exc:
         return _errors(status_of(exc), exc.errors)
     if BACKGROUND in app:
         app[BACKGROUND].changed()  # a new task for the monitor
-    return web.json_response(answer, status=status)
+    return web.Response(text=render.answer_text(outcome), status=status_of_outcome(outcome.outcome),
+                        content_type=JSON)
 
 
 @routes.post(PREFIX + "/" + REGISTER)
@@ -115,6 +117,6 @@ async def get_service_task(request: web.Request) -> web.Response:
     if refusal is not None:
         return refusal
     task = await request.app[STORE].service_task(path_int(request, "task"))
-    if task is None or (task["payload"] or {}).get("requestedBy") != lfdi:
+    if task is None or (task.payload or {}).get("requestedBy") != lfdi:
         return _errors(404, [problem(f"no service task at {request.path}")])
-    return web.json_response(task)
+    return web.json_response(render.service_task(task))

@@ -6,24 +6,29 @@ import json
 from typing import Any
 
 from ...domain.utility import Conflict, Problem, problem
-from .views import Conn, aggregator_view, program_rules_view
+from ..utility_records import ProgramRulesRecord, UtilityAggregatorRecord
+from . import reads
 from .lookups import customer_by_ref, refuse_if_any, rules_of
+from .plumbing import Conn, Plumbing, present
 from .shared_writes import sync_aggregator, sync_rules
 
 
-class AggregatorStore:
-    async def utility_aggregators(self) -> list[dict[str, Any]]:
-        return [aggregator_view(self._reader, r[0]) for r in self._rows("SELECT lfdi FROM aggregators ORDER BY name")]
+class AggregatorStore(Plumbing):
+    async def utility_aggregators(self) -> list[UtilityAggregatorRecord]:
+        c = self._reading()
+        return [a for a in (reads.aggregator(c, r[0]) for r in self._rows("SELECT lfdi FROM aggregators ORDER BY name"))
+                if a is not None]
 
-    async def utility_aggregator(self, lfdi: str) -> dict[str, Any] | None:
-        return aggregator_view(self._reader, lfdi)
+    async def utility_aggregator(self, lfdi: str) -> UtilityAggregatorRecord | None:
+        return reads.aggregator(self._reading(), lfdi)
 
-    async def program_rules(self, program_id: int) -> dict[str, Any] | None:
-        return program_rules_view(self._reader, program_id)
+    async def program_rules(self, program_id: int) -> ProgramRulesRecord | None:
+        return reads.program_rules(self._reading(), program_id)
 
-    async def save_aggregator(self, lfdi: str, values: dict[str, Any], now: int, create: bool) -> dict[str, Any]:
-        """Creates (create=True; 409 if it exists) or changes an aggregator; queues its 'aggregator' sync."""
-        def save(c: Conn) -> dict[str, Any]:
+    async def save_aggregator(self, lfdi: str, values: dict[str, Any], now: int,
+                              create: bool) -> UtilityAggregatorRecord:
+        """Creates (create=True; Conflict if it exists) or changes an aggregator; queues its 'aggregator' sync."""
+        def save(c: Conn) -> UtilityAggregatorRecord:
             exists = c.execute("SELECT 1 FROM aggregators WHERE lfdi = ?", (lfdi,)).fetchone() is not None
             if create and exists:
                 raise Conflict([problem("an aggregator with this LFDI exists already", "lFDI")])
@@ -48,7 +53,7 @@ class AggregatorStore:
                 c.executemany("INSERT OR IGNORE INTO aggregator_customers (aggregator_lfdi, customer_id) VALUES (?, ?)",
                               [(lfdi, i) for i in customers])
             sync_aggregator(c, lfdi, now)
-            return aggregator_view(c, lfdi)
+            return present(reads.aggregator(c, lfdi), f"aggregator {lfdi}")
         return await self._in_transaction(save)
 
     async def set_aggregator_customer(self, lfdi: str, customer_id: int, authorised: bool, now: int) -> bool:
@@ -65,8 +70,8 @@ class AggregatorStore:
             return bool(n)
         return await self._in_transaction(apply)
 
-    async def set_program_rules(self, program_id: int, values: dict[str, Any], now: int) -> dict[str, Any]:
-        def put(c: Conn) -> dict[str, Any]:
+    async def set_program_rules(self, program_id: int, values: dict[str, Any], now: int) -> ProgramRulesRecord:
+        def put(c: Conn) -> ProgramRulesRecord:
             errors: list[Problem] = []
             tariff = values["eligibility"].get("tariffId")
             if tariff is not None and c.execute("SELECT 1 FROM tariffs WHERE id = ?", (tariff,)).fetchone() is None:
@@ -83,7 +88,7 @@ class AggregatorStore:
                       (program_id, values.get("code"), json.dumps(values["eligibility"]),
                        json.dumps(values["constraints"])))
             sync_rules(c, program_id, now)
-            return program_rules_view(c, program_id)
+            return present(reads.program_rules(c, program_id), f"rules of program {program_id}")
         return await self._in_transaction(put)
 
     async def clear_program_rules(self, program_id: int, now: int) -> None:
@@ -96,7 +101,7 @@ class AggregatorStore:
 
     async def event_constraints(self, program_id: int) -> tuple[dict[str, Any], list[int]]:
         """The program's event constraints, and the starts of its events that are not cancelled."""
-        _, constraints = rules_of(self._reader, program_id)
+        _, constraints = rules_of(self._reading(), program_id)
         starts = [r[0] for r in self._rows("SELECT start FROM controls WHERE program_id = ? AND cancelled_at IS NULL",
                                            (program_id,))]
         return constraints, starts

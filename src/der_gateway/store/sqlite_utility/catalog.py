@@ -6,42 +6,43 @@ import json
 from typing import Any
 
 from ...domain.utility import Conflict, InvalidRequest, Problem, problem
-from .views import Conn, asset_type_view, device_model_view
+from ..utility_records import AssetTypeRecord, DeviceModelRecord
+from . import reads
 from .lookups import model_by_name, program_exists, refuse_if_any, unique
+from .plumbing import Conn, Plumbing, inserted, present
 
 
-class CatalogStore:
-    async def asset_types(self) -> list[dict[str, Any]]:
-        return [asset_type_view(self._reader, r[0]) for r in self._rows("SELECT id FROM asset_types ORDER BY id")]
+class CatalogStore(Plumbing):
+    async def asset_types(self) -> list[AssetTypeRecord]:
+        return reads.asset_types(self._reading())
 
-    async def asset_type(self, asset_type_id: int) -> dict[str, Any] | None:
-        return asset_type_view(self._reader, asset_type_id)
+    async def asset_type(self, asset_type_id: int) -> AssetTypeRecord | None:
+        return reads.asset_type(self._reading(), asset_type_id)
 
-    async def device_models(self, manufacturer: str | None = None) -> list[dict[str, Any]]:
-        where, params = ("WHERE manufacturer = ?", (manufacturer,)) if manufacturer else ("", ())
-        return [device_model_view(self._reader, r[0]) for r in self._rows(
-            f"SELECT id FROM device_models {where} ORDER BY manufacturer, model", params)]
+    async def device_models(self, manufacturer: str | None = None) -> list[DeviceModelRecord]:
+        return reads.device_models(self._reading(), manufacturer)
 
-    async def device_model(self, model_id: int) -> dict[str, Any] | None:
-        return device_model_view(self._reader, model_id)
+    async def device_model(self, model_id: int) -> DeviceModelRecord | None:
+        return reads.device_model(self._reading(), model_id)
 
-    async def create_asset_type(self, values: dict[str, Any]) -> dict[str, Any]:
-        def create(c: Conn) -> dict[str, Any]:
+    async def create_asset_type(self, values: dict[str, Any]) -> AssetTypeRecord:
+        def create(c: Conn) -> AssetTypeRecord:
             errors: list[Problem] = []
             program_exists(c, values.get("defaultProgramId"), errors)
             refuse_if_any(errors)
             unique(c, "asset_types", "code", values["code"], "code", "asset type", errors)
             if errors:
                 raise Conflict(errors)
-            return asset_type_view(c, c.execute(
+            asset_type_id = inserted(c.execute(
                 "INSERT INTO asset_types (code, description, der_type, requires_interconnection, default_program_id) "
                 "VALUES (?, ?, ?, ?, ?)", (values["code"], values.get("description"), values["derType"],
                                            int(values.get("requiresInterconnection", False)),
-                                           values.get("defaultProgramId"))).lastrowid)
+                                           values.get("defaultProgramId"))))
+            return present(reads.asset_type(c, asset_type_id), f"asset type {asset_type_id}")
         return await self._in_transaction(create)
 
-    async def update_asset_type(self, asset_type_id: int, values: dict[str, Any]) -> dict[str, Any]:
-        def update(c: Conn) -> dict[str, Any]:
+    async def update_asset_type(self, asset_type_id: int, values: dict[str, Any]) -> AssetTypeRecord:
+        def update(c: Conn) -> AssetTypeRecord:
             errors: list[Problem] = []
             program_exists(c, values.get("defaultProgramId"), errors)
             refuse_if_any(errors)
@@ -51,7 +52,7 @@ class CatalogStore:
                 if key in values:
                     value = int(values[key]) if key == "requiresInterconnection" else values[key]
                     c.execute(f"UPDATE asset_types SET {column} = ? WHERE id = ?", (value, asset_type_id))
-            return asset_type_view(c, asset_type_id)
+            return present(reads.asset_type(c, asset_type_id), f"asset type {asset_type_id}")
         return await self._in_transaction(update)
 
     async def delete_asset_type(self, asset_type_id: int) -> None:
@@ -62,8 +63,8 @@ class CatalogStore:
             c.execute("DELETE FROM asset_types WHERE id = ?", (asset_type_id,))
         await self._in_transaction(delete)
 
-    async def create_device_model(self, values: dict[str, Any]) -> dict[str, Any]:
-        def create(c: Conn) -> dict[str, Any]:
+    async def create_device_model(self, values: dict[str, Any]) -> DeviceModelRecord:
+        def create(c: Conn) -> DeviceModelRecord:
             errors: list[Problem] = []
             if c.execute("SELECT 1 FROM asset_types WHERE id = ?", (values["assetTypeId"],)).fetchone() is None:
                 errors.append(problem(f"no asset type {values['assetTypeId']}", "assetTypeId"))
@@ -71,21 +72,21 @@ class CatalogStore:
             if model_by_name(c, values["manufacturer"], values["model"]) is not None:
                 raise Conflict([problem(f"{values['manufacturer']!r} {values['model']!r} is in the catalog "
                                              "already", "model")])
-            return device_model_view(c, c.execute(
+            model_id = inserted(c.execute(
                 "INSERT INTO device_models (asset_type_id, manufacturer, model, spec) VALUES (?, ?, ?, ?)",
-                (values["assetTypeId"], values["manufacturer"], values["model"], json.dumps(values["spec"]))
-            ).lastrowid)
+                (values["assetTypeId"], values["manufacturer"], values["model"], json.dumps(values["spec"]))))
+            return present(reads.device_model(c, model_id), f"device model {model_id}")
         return await self._in_transaction(create)
 
-    async def update_device_model(self, model_id: int, values: dict[str, Any]) -> dict[str, Any]:
-        def update(c: Conn) -> dict[str, Any]:
+    async def update_device_model(self, model_id: int, values: dict[str, Any]) -> DeviceModelRecord:
+        def update(c: Conn) -> DeviceModelRecord:
             if "assetTypeId" in values:
                 if c.execute("SELECT 1 FROM asset_types WHERE id = ?", (values["assetTypeId"],)).fetchone() is None:
                     raise InvalidRequest([problem(f"no asset type {values['assetTypeId']}", "assetTypeId")])
                 c.execute("UPDATE device_models SET asset_type_id = ? WHERE id = ?", (values["assetTypeId"], model_id))
             if "spec" in values:
                 c.execute("UPDATE device_models SET spec = ? WHERE id = ?", (json.dumps(values["spec"]), model_id))
-            return device_model_view(c, model_id)
+            return present(reads.device_model(c, model_id), f"device model {model_id}")
         return await self._in_transaction(update)
 
     async def delete_device_model(self, model_id: int) -> None:

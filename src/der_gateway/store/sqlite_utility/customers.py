@@ -6,33 +6,34 @@ import json
 from typing import Any
 
 from ...domain.utility import Conflict, Problem
-from .views import Conn, account_view, customer_view, service_point_view, tariff_view
+from ..utility_records import AccountRecord, CustomerRecord, ServicePointRecord, TariffRecord
+from . import reads
 from .lookups import unique
+from .plumbing import Conn, Plumbing, inserted, present
 from .shared_writes import insert_account, insert_service_point
 
 
-class CustomerStore:
-    async def customers(self) -> list[dict[str, Any]]:
-        return [customer_view(self._reader, r[0], detail=False)
-                for r in self._rows("SELECT id FROM customers ORDER BY id")]
+class CustomerStore(Plumbing):
+    async def customers(self) -> list[CustomerRecord]:
+        return reads.customers(self._reading())
 
-    async def customer(self, customer_id: int) -> dict[str, Any] | None:
-        return customer_view(self._reader, customer_id)
+    async def customer(self, customer_id: int) -> CustomerRecord | None:
+        return reads.customer(self._reading(), customer_id)
 
-    async def account(self, account_id: int) -> dict[str, Any] | None:
-        return account_view(self._reader, account_id)
+    async def account(self, account_id: int) -> AccountRecord | None:
+        return reads.account(self._reading(), account_id)
 
-    async def service_point(self, sp_id: int) -> dict[str, Any] | None:
-        return service_point_view(self._reader, sp_id)
+    async def service_point(self, sp_id: int) -> ServicePointRecord | None:
+        return reads.service_point(self._reading(), sp_id)
 
-    async def tariffs(self) -> list[dict[str, Any]]:
-        return [tariff_view(self._reader, r[0]) for r in self._rows("SELECT id FROM tariffs ORDER BY id")]
+    async def tariffs(self) -> list[TariffRecord]:
+        return reads.tariffs(self._reading())
 
-    async def tariff(self, tariff_id: int) -> dict[str, Any] | None:
-        return tariff_view(self._reader, tariff_id)
+    async def tariff(self, tariff_id: int) -> TariffRecord | None:
+        return reads.tariff(self._reading(), tariff_id)
 
-    async def create_customer(self, values: dict[str, Any]) -> dict[str, Any]:
-        def create(c: Conn) -> dict[str, Any]:
+    async def create_customer(self, values: dict[str, Any]) -> CustomerRecord:
+        def create(c: Conn) -> CustomerRecord:
             errors: list[Problem] = []
             unique(c, "customers", "external_id", values["externalId"], "externalId", "customer", errors)
             for i, account in enumerate(values["accounts"]):
@@ -43,19 +44,19 @@ class CustomerStore:
                             f"accounts[{i}].servicePoints[{j}].externalId", "service point", errors)
             if errors:
                 raise Conflict(errors)
-            customer_id = c.execute("INSERT INTO customers (external_id, name, status) VALUES (?, ?, ?)",
-                                    (values["externalId"], values["name"], values["status"])).lastrowid
+            customer_id = inserted(c.execute("INSERT INTO customers (external_id, name, status) VALUES (?, ?, ?)",
+                                              (values["externalId"], values["name"], values["status"])))
             for account in values["accounts"]:
                 insert_account(c, customer_id, account)
-            return customer_view(c, customer_id)
+            return present(reads.customer(c, customer_id), f"customer {customer_id}")
         return await self._in_transaction(create)
 
-    async def update_customer(self, customer_id: int, values: dict[str, Any]) -> dict[str, Any]:
-        def update(c: Conn) -> dict[str, Any]:
+    async def update_customer(self, customer_id: int, values: dict[str, Any]) -> CustomerRecord:
+        def update(c: Conn) -> CustomerRecord:
             for column, key in (("name", "name"), ("status", "status")):
                 if key in values:
                     c.execute(f"UPDATE customers SET {column} = ? WHERE id = ?", (values[key], customer_id))
-            return customer_view(c, customer_id)
+            return present(reads.customer(c, customer_id), f"customer {customer_id}")
         return await self._in_transaction(update)
 
     async def delete_customer(self, customer_id: int) -> None:
@@ -66,8 +67,8 @@ class CustomerStore:
             c.execute("DELETE FROM customers WHERE id = ?", (customer_id,))
         await self._in_transaction(delete)
 
-    async def add_account(self, customer_id: int, values: dict[str, Any]) -> dict[str, Any]:
-        def add(c: Conn) -> dict[str, Any]:
+    async def add_account(self, customer_id: int, values: dict[str, Any]) -> AccountRecord:
+        def add(c: Conn) -> AccountRecord:
             errors: list[Problem] = []
             unique(c, "accounts", "external_id", values["externalId"], "externalId", "account", errors)
             for j, sp in enumerate(values["servicePoints"]):
@@ -75,31 +76,33 @@ class CustomerStore:
                         "service point", errors)
             if errors:
                 raise Conflict(errors)
-            return account_view(c, insert_account(c, customer_id, values))
+            account_id = insert_account(c, customer_id, values)
+            return present(reads.account(c, account_id), f"account {account_id}")
         return await self._in_transaction(add)
 
-    async def update_account(self, account_id: int, values: dict[str, Any]) -> dict[str, Any]:
-        def update(c: Conn) -> dict[str, Any]:
+    async def update_account(self, account_id: int, values: dict[str, Any]) -> AccountRecord:
+        def update(c: Conn) -> AccountRecord:
             if "status" in values:
                 c.execute("UPDATE accounts SET status = ? WHERE id = ?", (values["status"], account_id))
-            return account_view(c, account_id)
+            return present(reads.account(c, account_id), f"account {account_id}")
         return await self._in_transaction(update)
 
-    async def add_service_point(self, account_id: int, values: dict[str, Any]) -> dict[str, Any]:
-        def add(c: Conn) -> dict[str, Any]:
+    async def add_service_point(self, account_id: int, values: dict[str, Any]) -> ServicePointRecord:
+        def add(c: Conn) -> ServicePointRecord:
             errors: list[Problem] = []
             unique(c, "service_points", "external_id", values["externalId"], "externalId", "service point", errors)
             if errors:
                 raise Conflict(errors)
-            return service_point_view(c, insert_service_point(c, account_id, values))
+            sp_id = insert_service_point(c, account_id, values)
+            return present(reads.service_point(c, sp_id), f"service point {sp_id}")
         return await self._in_transaction(add)
 
-    async def update_service_point(self, sp_id: int, values: dict[str, Any]) -> dict[str, Any]:
-        def update(c: Conn) -> dict[str, Any]:
+    async def update_service_point(self, sp_id: int, values: dict[str, Any]) -> ServicePointRecord:
+        def update(c: Conn) -> ServicePointRecord:
             for key in ("address", "substation", "feeder", "transformer"):
                 if key in values:
                     c.execute(f"UPDATE service_points SET {key} = ? WHERE id = ?", (values[key], sp_id))
-            return service_point_view(c, sp_id)
+            return present(reads.service_point(c, sp_id), f"service point {sp_id}")
         return await self._in_transaction(update)
 
     async def delete_service_point(self, sp_id: int) -> None:
@@ -116,24 +119,25 @@ class CustomerStore:
         params = (customer_id, tariff_id, now) if accepted else (customer_id, tariff_id)
         await self._in_transaction(lambda c: c.execute(sql, params))
 
-    async def create_tariff(self, values: dict[str, Any]) -> dict[str, Any]:
-        def create(c: Conn) -> dict[str, Any]:
+    async def create_tariff(self, values: dict[str, Any]) -> TariffRecord:
+        def create(c: Conn) -> TariffRecord:
             errors: list[Problem] = []
             unique(c, "tariffs", "code", values["code"], "code", "tariff", errors)
             if errors:
                 raise Conflict(errors)
-            return tariff_view(c, c.execute("INSERT INTO tariffs (code, description, terms) VALUES (?, ?, ?)",
+            tariff_id = inserted(c.execute("INSERT INTO tariffs (code, description, terms) VALUES (?, ?, ?)",
                                             (values["code"], values.get("description"),
-                                             json.dumps(values.get("terms", {})))).lastrowid)
+                                             json.dumps(values.get("terms", {})))))
+            return present(reads.tariff(c, tariff_id), f"tariff {tariff_id}")
         return await self._in_transaction(create)
 
-    async def update_tariff(self, tariff_id: int, values: dict[str, Any]) -> dict[str, Any]:
-        def update(c: Conn) -> dict[str, Any]:
+    async def update_tariff(self, tariff_id: int, values: dict[str, Any]) -> TariffRecord:
+        def update(c: Conn) -> TariffRecord:
             if "description" in values:
                 c.execute("UPDATE tariffs SET description = ? WHERE id = ?", (values["description"], tariff_id))
             if "terms" in values:
                 c.execute("UPDATE tariffs SET terms = ? WHERE id = ?", (json.dumps(values["terms"]), tariff_id))
-            return tariff_view(c, tariff_id)
+            return present(reads.tariff(c, tariff_id), f"tariff {tariff_id}")
         return await self._in_transaction(update)
 
     async def delete_tariff(self, tariff_id: int) -> None:

@@ -4,7 +4,7 @@ replacement) and their idempotent answers."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Sequence
 
 from ...domain.identifiers import Issuer
 from ...domain.utility import Caller, Conflict, Idempotency, Problem, problem
@@ -12,55 +12,66 @@ from ...domain.utility import catalog
 from ...domain.utility.requests import InterconnectIn, RegisterIn, ReplaceIn
 from ...sep import paths
 from ..sqlite_control_plane import log_changes
-from .views import (ASSET_COLUMNS, Conn, ENROLLMENT_COLUMNS, asset_row_view, der_asset_view, enrollment_row_view,
-                    enrollment_view, service_task_view)
+from ..utility_records import Created, DerAssetRecord, EnrollmentRecord, Keep, RegisteredEndDevice, Replayed
+from . import reads
 from .lookups import (approved_interconnection, catalog_problems, customer_and_point, identity_problems, model_by_id,
                       no_open_task, program_by_ref, program_eligibility, refuse_if_any, service_point_by_ref)
-from .shared_writes import create_end_device, idempotent, new_task
+from .plumbing import Conn, Plumbing, inserted, present
+from .shared_writes import create_end_device, idempotent, kept_answer, new_task
 
 
-class EnrollmentStore:
-    async def der_assets(self, status: str | None = None) -> list[dict[str, Any]]:
+def _asset(c: Conn, asset_id: int) -> DerAssetRecord:
+    return present(reads.der_asset(c, asset_id), f"DER asset {asset_id}")
+
+
+def _enrollment(c: Conn, enrollment_id: int) -> EnrollmentRecord:
+    return present(reads.enrollment(c, enrollment_id), f"enrollment {enrollment_id}")
+
+
+def _created(c: Conn, task_id: int, der_asset: DerAssetRecord | None = None,
+             end_device: RegisteredEndDevice | None = None, enrollment: EnrollmentRecord | None = None) -> Created:
+    task = present(reads.service_task(c, task_id), f"service task {task_id}")
+    return Created(task, der_asset, end_device, enrollment)
+
+
+class EnrollmentStore(Plumbing):
+    async def der_assets(self, status: str | None = None) -> list[DerAssetRecord]:
         where, params = ("WHERE a.status = ?", (status,)) if status else ("", ())
-        return [asset_row_view(self._reader, r) for r in self._rows(
-            f"SELECT {ASSET_COLUMNS} FROM der_assets a JOIN device_models m ON m.id = a.device_model_id "
-            f"{where} ORDER BY a.id", params)]
+        c = self._reading()
+        return [reads.der_asset_of_row(c, r) for r in self._rows(
+            f"SELECT {reads.ASSET_COLUMNS} FROM {reads.ASSET_FROM} {where} ORDER BY a.id", params)]
 
-    async def der_asset(self, asset_id: int) -> dict[str, Any] | None:
-        return der_asset_view(self._reader, asset_id)
+    async def der_asset(self, asset_id: int) -> DerAssetRecord | None:
+        return reads.der_asset(self._reading(), asset_id)
 
     async def enrollments(self, der_asset_id: int | None = None, program_id: int | None = None,
-                          status: str | None = None) -> list[dict[str, Any]]:
-        clauses, params = [], []
+                          status: str | None = None) -> list[EnrollmentRecord]:
+        clauses: list[str] = []
+        params: list[int | str] = []
         for column, value in (("der_asset_id", der_asset_id), ("program_id", program_id), ("status", status)):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(value)
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-        return [enrollment_row_view(r) for r in self._rows(
-            f"SELECT {ENROLLMENT_COLUMNS} FROM enrollments {where} ORDER BY id", tuple(params))]
+        return [reads.enrollment_of_row(r) for r in self._rows(
+            f"SELECT {reads.ENROLLMENT_COLUMNS} FROM enrollments {where} ORDER BY id", tuple(params))]
 
-    async def enrollment(self, enrollment_id: int) -> dict[str, Any] | None:
-        return enrollment_view(self._reader, enrollment_id)
+    async def enrollment(self, enrollment_id: int) -> EnrollmentRecord | None:
+        return reads.enrollment(self._reading(), enrollment_id)
 
-    async def idempotent_answer(self, idem: Idempotency) -> tuple[int, Any] | None:
+    async def idempotent_answer(self, idem: Idempotency) -> Replayed | None:
         """The answer kept under the key, if any; Conflict if it was given for another body."""
-        r = self._one("SELECT request_digest, status, response FROM idempotent_requests "
-                      "WHERE caller = ? AND operation = ? AND key = ?", (idem.caller, idem.operation, idem.key))
-        if r is None:
-            return None
-        if r[0] != idem.digest:
-            raise Conflict([problem("this Idempotency-Key was used before with a different body",
-                                         "Idempotency-Key")])
-        return r[1], json.loads(r[2])
+        return kept_answer(self._reading(), idem)
 
     async def register_der_device(self, req: RegisterIn, caller: Caller, now: int, idem: Idempotency | None,
-                                  issuer: Issuer, prior: list[Problem] = ()) -> tuple[int, Any]:
+                                  issuer: Issuer, prior: Sequence[Problem] = (),
+                                  keep: Keep | None = None) -> Created | Replayed:
         """registerDERDevice: the DER asset, its EndDevice (disabled) with DERCapability and DERSettings, an
         enrollment and its enroll task (Pending), all at once, or InvalidRequest or Conflict with every problem
         (prior ones first: those found in the body)."""
-        def work(c: Conn) -> tuple[int, Any]:
+        def work(c: Conn) -> Created:
             device = req.device
+            nameplate = device.nameplate or {}  # required by registerDERDevice
             customer, sp, errors = customer_and_point(c, req.customer, req.service_point, caller)
             errors = list(prior) + errors
             model, problems = catalog_problems(c, device.manufacturer, device.model, "device")
@@ -75,8 +86,8 @@ class EnrollmentStore:
             program = None
             if model is not None:
                 name = f"{model[2]} {model[3]}"
-                errors += catalog.nameplate_errors(device.nameplate, json.loads(model[4]), name)
-                if device.nameplate.get("type") != model[5]:
+                errors += catalog.nameplate_errors(nameplate, json.loads(model[4]), name)
+                if nameplate.get("type") != model[5]:
                     errors.append(problem(f"rule catalog: must be {model[5]} ({catalog.DER_TYPES.get(model[5])}), the "
                                           f"DERType of asset type {model[8]}", "device.nameplate.type"))
                 if model[6]:
@@ -98,34 +109,32 @@ class EnrollmentStore:
                 if program is None:
                     errors.append(problem(f"no program {req.program}", "program"))
             if program is not None and customer is not None and sp is not None:
-                errors += program_eligibility(c, program, customer[0], sp, device.nameplate.get("type"),
-                                              device.nameplate)
+                errors += program_eligibility(c, program, customer[0], sp, nameplate.get("type"), nameplate)
             refuse_if_any(errors)
             owner = caller.aggregator or device.lfdi
             edev = create_end_device(c, device.lfdi, device.sfdi, owner, device.device_category, now, False,
-                                      device.nameplate, device.settings, issuer.pin())
+                                     nameplate, device.settings, issuer.pin())
             log_changes(c, [paths.edev(edev)])  # it joins its owner's EndDeviceList
-            asset_id = c.execute(
+            assert customer is not None and sp is not None and model is not None and program is not None
+            asset_id = inserted(c.execute(
                 "INSERT INTO der_assets (customer_id, service_point_id, device_model_id, serial_number, end_device_id, "
                 "lfdi, nameplate, interconnection, status, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?)",
-                (customer[0], sp[0], model[0], device.serial, edev, device.lfdi, json.dumps(device.nameplate),
-                 json.dumps(interconnection) if interconnection else None, now)).lastrowid
-            enrollment_id = c.execute(
+                (customer[0], sp[0], model[0], device.serial, edev, device.lfdi, json.dumps(nameplate),
+                 json.dumps(interconnection) if interconnection else None, now)))
+            enrollment_id = inserted(c.execute(
                 "INSERT INTO enrollments (der_asset_id, program_id, status, created, updated) "
-                "VALUES (?, ?, 'Pending', ?, ?)", (asset_id, program[0], now, now)).lastrowid
+                "VALUES (?, ?, 'Pending', ?, ?)", (asset_id, program[0], now, now)))
             task_id = new_task(c, "enroll", now, asset_id, enrollment_id,
-                                {"programId": program[0], "requestedBy": caller.name})
-            return 201, {"derAsset": der_asset_view(c, asset_id),
-                         "endDevice": {"id": edev, "href": paths.edev(edev), "lFDI": device.lfdi,
-                                       "sFDI": device.sfdi, "owner": owner, "enabled": False},
-                         "enrollment": enrollment_view(c, enrollment_id),
-                         "serviceTask": service_task_view(c, task_id)}
-        return await self._in_transaction(lambda c: idempotent(c, idem, now, work))
+                               {"programId": program[0], "requestedBy": caller.name})
+            return _created(c, task_id, der_asset=_asset(c, asset_id),
+                            end_device=RegisteredEndDevice(edev, device.lfdi, device.sfdi, owner, False),
+                            enrollment=_enrollment(c, enrollment_id))
+        return await self._in_transaction(lambda c: idempotent(c, idem, now, work, keep))
 
-    async def interconnect_der(self, req: InterconnectIn, caller: Caller, now: int,
-                               idem: Idempotency | None) -> tuple[int, Any]:
+    async def interconnect_der(self, req: InterconnectIn, caller: Caller, now: int, idem: Idempotency | None,
+                               keep: Keep | None = None) -> Created | Replayed:
         """interconnectDER: an interconnect task (Pending, awaiting engineering) for a catalogued device."""
-        def work(c: Conn) -> tuple[int, Any]:
+        def work(c: Conn) -> Created:
             customer, sp, errors = customer_and_point(c, req.customer, req.service_point, caller)
             model, problems = catalog_problems(c, req.manufacturer, req.model, "device")
             errors += problems
@@ -137,22 +146,22 @@ class EnrollmentStore:
                     errors.append(problem(f"interconnection task {task_id} for this device is {state} already",
                                           "device.serialNumber"))
             refuse_if_any(errors)
+            assert customer is not None and sp is not None and model is not None
             payload = {"customerId": customer[0], "servicePointId": sp[0], "deviceModelId": model[0],
                        "manufacturer": model[2], "model": model[3], "serialNumber": req.serial, "lFDI": req.lfdi,
                        "interconnection": req.attributes, "requestedBy": caller.name,
                        "aggregator": caller.aggregator}
-            task_id = new_task(c, "interconnect", now, None, None, payload)
-            return 201, {"serviceTask": service_task_view(c, task_id)}
-        return await self._in_transaction(lambda c: idempotent(c, idem, now, work))
+            return _created(c, new_task(c, "interconnect", now, None, None, payload))
+        return await self._in_transaction(lambda c: idempotent(c, idem, now, work, keep))
 
-    async def enroll_der_asset(self, asset_id: int, program_ref: int | str, now: int,
-                               idem: Idempotency | None) -> tuple[int, Any]:
+    async def enroll_der_asset(self, asset_id: int, program_ref: int | str, now: int, idem: Idempotency | None,
+                               keep: Keep | None = None) -> Created | Replayed:
         """Enrolls a registered asset in a further program: eligibility now, an enroll task (Pending)."""
-        def work(c: Conn) -> tuple[int, Any]:
-            asset = der_asset_view(c, asset_id)
+        def work(c: Conn) -> Created:
+            asset = _asset(c, asset_id)
             errors: list[Problem] = []
-            if asset["status"] != "active":
-                raise Conflict(f"DER asset {asset_id} is {asset['status']}")
+            if asset.status != "active":
+                raise Conflict(f"DER asset {asset_id} is {asset.status}")
             program = program_by_ref(c, program_ref)
             if program is None:
                 errors.append(problem(f"no program {program_ref}", "program"))
@@ -162,37 +171,40 @@ class EnrollmentStore:
                 if standing:
                     raise Conflict([problem(f"enrollment {standing[0]} in this program is {standing[1]}",
                                                  "program")])
-                sp = service_point_by_ref(c, asset["servicePointId"])
-                errors += program_eligibility(c, program, asset["customerId"], sp, asset["nameplate"].get("type"),
-                                       asset["nameplate"], fields={"type": "program", "capacity": "program",
-                                                                   "location": "program", "tariff": "program"})
+                sp = present(service_point_by_ref(c, asset.service_point_id),
+                             f"service point {asset.service_point_id}")
+                errors += program_eligibility(c, program, asset.customer_id, sp, asset.nameplate.get("type"),
+                                              asset.nameplate, fields={"type": "program", "capacity": "program",
+                                                                       "location": "program", "tariff": "program"})
             refuse_if_any(errors)
-            enrollment_id = c.execute(
+            assert program is not None
+            enrollment_id = inserted(c.execute(
                 "INSERT INTO enrollments (der_asset_id, program_id, status, created, updated) "
-                "VALUES (?, ?, 'Pending', ?, ?)", (asset_id, program[0], now, now)).lastrowid
+                "VALUES (?, ?, 'Pending', ?, ?)", (asset_id, program[0], now, now)))
             task_id = new_task(c, "enroll", now, asset_id, enrollment_id, {"programId": program[0],
                                                                             "requestedBy": "admin"})
-            return 201, {"enrollment": enrollment_view(c, enrollment_id), "serviceTask": service_task_view(c, task_id)}
-        return await self._in_transaction(lambda c: idempotent(c, idem, now, work))
+            return _created(c, task_id, enrollment=_enrollment(c, enrollment_id))
+        return await self._in_transaction(lambda c: idempotent(c, idem, now, work, keep))
 
-    async def request_unenroll(self, enrollment_id: int, now: int, idem: Idempotency | None) -> tuple[int, Any]:
-        def work(c: Conn) -> tuple[int, Any]:
-            enrollment = enrollment_view(c, enrollment_id)
-            if enrollment["status"] != "Enrolled":
-                raise Conflict(f"enrollment {enrollment_id} is {enrollment['status']}, not Enrolled")
+    async def request_unenroll(self, enrollment_id: int, now: int, idem: Idempotency | None,
+                               keep: Keep | None = None) -> Created | Replayed:
+        def work(c: Conn) -> Created:
+            enrollment = _enrollment(c, enrollment_id)
+            if enrollment.status != "Enrolled":
+                raise Conflict(f"enrollment {enrollment_id} is {enrollment.status}, not Enrolled")
             no_open_task(c, "enrollment_id", enrollment_id, "enrollment")
-            task_id = new_task(c, "unenroll", now, enrollment["derAssetId"], enrollment_id, {"requestedBy": "admin"})
-            return 201, {"serviceTask": service_task_view(c, task_id)}
-        return await self._in_transaction(lambda c: idempotent(c, idem, now, work))
+            return _created(c, new_task(c, "unenroll", now, enrollment.der_asset_id, enrollment_id,
+                                        {"requestedBy": "admin"}))
+        return await self._in_transaction(lambda c: idempotent(c, idem, now, work, keep))
 
     async def request_replace(self, asset_id: int, req: ReplaceIn, now: int, idem: Idempotency | None,
-                              prior: list[Problem] = ()) -> tuple[int, Any]:
+                              prior: Sequence[Problem] = (), keep: Keep | None = None) -> Created | Replayed:
         """A replace task (Pending) for a new device, checked now: its identity is free, and its nameplate
         (or the old one's) lies within its model's specification."""
-        def work(c: Conn) -> tuple[int, Any]:
-            asset = der_asset_view(c, asset_id)
-            if asset["status"] != "active":
-                raise Conflict(f"DER asset {asset_id} is {asset['status']}")
+        def work(c: Conn) -> Created:
+            asset = _asset(c, asset_id)
+            if asset.status != "active":
+                raise Conflict(f"DER asset {asset_id} is {asset.status}")
             no_open_task(c, "der_asset_id", asset_id, "DER asset")
             device = req.device
             errors = list(prior) + [problem(e["reason"], e["field"].lstrip("."))
@@ -201,19 +213,19 @@ class EnrollmentStore:
                 model, problems = catalog_problems(c, device.manufacturer, device.model, "")
                 errors += problems
             else:
-                model = model_by_id(c, asset["deviceModelId"])
+                model = model_by_id(c, asset.device_model_id)
             if model is not None:
-                nameplate = device.nameplate or asset["nameplate"]
+                nameplate = device.nameplate or asset.nameplate
                 errors += catalog.nameplate_errors(nameplate, json.loads(model[4]), f"{model[2]} {model[3]}",
                                                    "nameplate")
                 if nameplate.get("type") != model[5]:
                     errors.append(problem(f"rule catalog: must be {model[5]}, the DERType of asset type {model[8]}",
                                           "nameplate.type"))
             refuse_if_any(errors)
+            assert model is not None
             payload = {"deviceModelId": model[0], "requestedBy": "admin", "device": {
                 "lFDI": device.lfdi, "sFDI": device.sfdi, "serialNumber": device.serial,
                 "deviceCategory": device.device_category, "nameplate": device.nameplate,
                 "settings": device.settings}}
-            task_id = new_task(c, "replace", now, asset_id, None, payload)
-            return 201, {"serviceTask": service_task_view(c, task_id)}
-        return await self._in_transaction(lambda c: idempotent(c, idem, now, work))
+            return _created(c, new_task(c, "replace", now, asset_id, None, payload))
+        return await self._in_transaction(lambda c: idempotent(c, idem, now, work, keep))

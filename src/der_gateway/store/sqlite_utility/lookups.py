@@ -8,7 +8,7 @@ from typing import Any
 from ...domain.utility import Caller, Conflict, InvalidRequest, NotPermitted, Problem, problem
 from ...domain.utility import catalog, rules
 from ...sep import paths
-from .views import Conn
+from .plumbing import Conn
 
 def customer_by_ref(c: Conn, ref: int | str) -> tuple | None:
     column = "id" if type(ref) is int else "external_id"
@@ -31,7 +31,7 @@ def program_by_ref(c: Conn, ref: int | str) -> tuple | None:
     if type(ref) is int:
         return c.execute(base + "p.id = ?", (ref,)).fetchone()
     return (c.execute(base + "r.code = ?", (ref,)).fetchone()
-            or c.execute(base + "p.mrid = ?", (ref.upper(),)).fetchone())
+            or c.execute(base + "p.mrid = ?", (str(ref).upper(),)).fetchone())
 
 
 def program_name(program: tuple) -> str:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Callable
 
 from ...domain.identifiers import Issuer
 from ...domain.utility import Problem, problem
 from ...sep import paths
-from .views import Conn, der_asset_view, enrollment_view, load_json
+from ..utility_records import DerAssetRecord, EnrollmentRecord, ServiceTaskRecord
+from . import reads
+from .plumbing import Conn, inserted, present
+from .sync_bodies import end_device_href
 from .lookups import (aggregator_problems, customer_by_ref, groups_of_location, identity_problems, model_by_id,
                       program_by_ref, program_eligibility, service_point_by_ref)
 from .shared_writes import create_end_device, join_groups, leave_groups, program_group, queue_sync
@@ -21,32 +24,50 @@ class TaskFailed(Exception):
         self.reasons = reasons
 
 
-def _task_enroll(c: Conn, task: dict[str, Any], now: int, issuer: Issuer, changed: list) -> None:
-    enrollment = enrollment_view(c, task["enrollmentId"])
-    asset = der_asset_view(c, enrollment["derAssetId"])
-    if enrollment["status"] != "Pending":
-        raise TaskFailed([problem(f"enrollment {enrollment['id']} is {enrollment['status']}", "enrollment")])
-    if asset["status"] != "active" or asset["endDeviceId"] is None:
-        raise TaskFailed([problem(f"DER asset {asset['id']} is {asset['status']}", "derAsset")])
-    program = program_by_ref(c, enrollment["programId"])
-    sp = service_point_by_ref(c, asset["servicePointId"])
-    customer = customer_by_ref(c, asset["customerId"])
-    reasons = program_eligibility(c, program, customer[0], sp, asset["nameplate"].get("type"), asset["nameplate"],
-                           fields={"type": "program", "capacity": "program", "location": "program",
-                                   "tariff": "program"})
+def _enrollment(c: Conn, enrollment_id: int | None) -> EnrollmentRecord:
+    return present(reads.enrollment(c, enrollment_id) if enrollment_id is not None else None,
+                   f"enrollment {enrollment_id}")
+
+
+def _asset(c: Conn, asset_id: int | None) -> DerAssetRecord:
+    return present(reads.der_asset(c, asset_id) if asset_id is not None else None, f"DER asset {asset_id}")
+
+
+def _program(c: Conn, program_id: int) -> tuple:
+    return present(program_by_ref(c, program_id), f"program {program_id}")
+
+
+def _service_point(c: Conn, sp_id: int) -> tuple:
+    return present(service_point_by_ref(c, sp_id), f"service point {sp_id}")
+
+
+def _task_enroll(c: Conn, task: ServiceTaskRecord, now: int, issuer: Issuer, changed: list[str]) -> None:
+    enrollment = _enrollment(c, task.enrollment_id)
+    asset = _asset(c, enrollment.der_asset_id)
+    if enrollment.status != "Pending":
+        raise TaskFailed([problem(f"enrollment {enrollment.id} is {enrollment.status}", "enrollment")])
+    if asset.status != "active" or asset.end_device_id is None:
+        raise TaskFailed([problem(f"DER asset {asset.id} is {asset.status}", "derAsset")])
+    edev_id = asset.end_device_id
+    program = _program(c, enrollment.program_id)
+    sp = _service_point(c, asset.service_point_id)
+    customer = present(customer_by_ref(c, asset.customer_id), f"customer {asset.customer_id}")
+    reasons = program_eligibility(c, program, customer[0], sp, asset.nameplate.get("type"), asset.nameplate,
+                                  fields={"type": "program", "capacity": "program", "location": "program",
+                                          "tariff": "program"})
     if customer[3] != "active":
         reasons.append(problem(f"customer {customer[1]} is {customer[3]}", "customer"))
-    edev = c.execute("SELECT lfdi, owner_lfdi FROM end_devices WHERE id = ?", (asset["endDeviceId"],)).fetchone()
+    edev = c.execute("SELECT lfdi, owner_lfdi FROM end_devices WHERE id = ?", (edev_id,)).fetchone()
     if edev[1] != edev[0] and c.execute("SELECT 1 FROM aggregators WHERE lfdi = ?", (edev[1],)).fetchone():
         reasons += aggregator_problems(c, edev[1], customer[0])
     if reasons:
         raise TaskFailed(reasons)
     groups = [program_group(c, program, issuer.pen, changed)] + groups_of_location(c, sp)
-    c.execute("UPDATE end_devices SET enabled = 1, changed_time = ? WHERE id = ?", (now, asset["endDeviceId"]))
-    join_groups(c, asset["endDeviceId"], groups)
-    c.execute("UPDATE enrollments SET status = 'Enrolled', updated = ? WHERE id = ?", (now, enrollment["id"]))
-    changed += [paths.edev(asset["endDeviceId"]), paths.fsa_list(asset["endDeviceId"])]
-    queue_sync(c, "enrollment", enrollment["id"], now)
+    c.execute("UPDATE end_devices SET enabled = 1, changed_time = ? WHERE id = ?", (now, edev_id))
+    join_groups(c, edev_id, groups)
+    c.execute("UPDATE enrollments SET status = 'Enrolled', updated = ? WHERE id = ?", (now, enrollment.id))
+    changed += [paths.edev(edev_id), paths.fsa_list(edev_id)]
+    queue_sync(c, "enrollment", enrollment.id, now)
 
 
 def _still_enrolled(c: Conn, asset_id: int, other_than: int) -> list[int]:
@@ -55,86 +76,85 @@ def _still_enrolled(c: Conn, asset_id: int, other_than: int) -> list[int]:
                                     "AND status = 'Enrolled'", (asset_id, other_than))]
 
 
-def _task_unenroll(c: Conn, task: dict[str, Any], now: int, issuer: Issuer, changed: list) -> None:
-    enrollment = enrollment_view(c, task["enrollmentId"])
-    if enrollment["status"] != "Enrolled":
-        raise TaskFailed([problem(f"enrollment {enrollment['id']} is {enrollment['status']}", "enrollment")])
-    asset = der_asset_view(c, enrollment["derAssetId"])
-    edev = asset["endDeviceId"]
+def _task_unenroll(c: Conn, task: ServiceTaskRecord, now: int, issuer: Issuer, changed: list[str]) -> None:
+    enrollment = _enrollment(c, task.enrollment_id)
+    if enrollment.status != "Enrolled":
+        raise TaskFailed([problem(f"enrollment {enrollment.id} is {enrollment.status}", "enrollment")])
+    asset = _asset(c, enrollment.der_asset_id)
+    edev = asset.end_device_id
     if edev is not None:
-        others = _still_enrolled(c, asset["id"], enrollment["id"])
+        others = _still_enrolled(c, asset.id, enrollment.id)
         leaving = []
-        if enrollment["programId"] not in others:
+        if enrollment.program_id not in others:
             group = c.execute("SELECT group_id FROM program_rules WHERE program_id = ?",
-                              (enrollment["programId"],)).fetchone()
+                              (enrollment.program_id,)).fetchone()
             if group and group[0] is not None:
                 leaving.append(group[0])
         if not others:
-            leaving += groups_of_location(c, service_point_by_ref(c, asset["servicePointId"]))
+            leaving += groups_of_location(c, _service_point(c, asset.service_point_id))
             c.execute("UPDATE end_devices SET enabled = 0, changed_time = ? WHERE id = ?", (now, edev))
         leave_groups(c, edev, leaving)
         changed += [paths.edev(edev), paths.fsa_list(edev)]
-    c.execute("UPDATE enrollments SET status = 'Unenrolled', updated = ? WHERE id = ?", (now, enrollment["id"]))
-    queue_sync(c, "unenrollment", enrollment["id"], now)
+    c.execute("UPDATE enrollments SET status = 'Unenrolled', updated = ? WHERE id = ?", (now, enrollment.id))
+    queue_sync(c, "unenrollment", enrollment.id, now)
 
 
-def _task_interconnect(c: Conn, task: dict[str, Any], now: int, issuer: Issuer, changed: list) -> None:
-    if (task["approval"] or {}).get("decision") != "approved":
+def _task_interconnect(c: Conn, task: ServiceTaskRecord, now: int, issuer: Issuer, changed: list[str]) -> None:
+    if (task.approval or {}).get("decision") != "approved":
         raise TaskFailed([problem("the interconnection was not approved by engineering", "approval")])
 
 
-def _task_replace(c: Conn, task: dict[str, Any], now: int, issuer: Issuer, changed: list) -> None:
-    old = der_asset_view(c, task["derAssetId"])
-    new = task["payload"]["device"]
-    if old["status"] != "active":
-        raise TaskFailed([problem(f"DER asset {old['id']} is {old['status']}", "derAsset")])
+def _task_replace(c: Conn, task: ServiceTaskRecord, now: int, issuer: Issuer, changed: list[str]) -> None:
+    old = _asset(c, task.der_asset_id)
+    new = task.payload["device"]
+    if old.status != "active":
+        raise TaskFailed([problem(f"DER asset {old.id} is {old.status}", "derAsset")])
     reasons = identity_problems(c, new["lFDI"], new["sFDI"], "device")
-    model = model_by_id(c, task["payload"]["deviceModelId"])
+    model = model_by_id(c, task.payload["deviceModelId"])
     if model is None:
         reasons.append(problem("the device model is no longer in the catalog", "device.model"))
-    if reasons:
+    if reasons or model is None:
         raise TaskFailed(reasons)
     moving = [r[0] for r in c.execute("SELECT id FROM enrollments WHERE der_asset_id = ? AND status = 'Enrolled' "
-                                      "ORDER BY id", (old["id"],))]
+                                      "ORDER BY id", (old.id,))]
     old_edev = c.execute("SELECT id, lfdi, owner_lfdi, device_category FROM end_devices WHERE id = ?",
-                         (old["endDeviceId"],)).fetchone() if old["endDeviceId"] else None
+                         (old.end_device_id,)).fetchone() if old.end_device_id else None
     owner = old_edev[2] if old_edev and old_edev[2] != old_edev[1] else new["lFDI"]
     settings = new.get("settings")
     if settings is None and old_edev is not None:
         kept = c.execute("SELECT body FROM der_documents WHERE end_device_id = ? AND n = 1 AND kind = 'derg'",
                          (old_edev[0],)).fetchone()
-        settings = load_json(kept[0]) if kept else None
-    nameplate = new.get("nameplate") or old["nameplate"]
+        settings = reads.load_json(kept[0]) if kept else None
+    nameplate = new.get("nameplate") or old.nameplate
     category = new.get("deviceCategory") or (old_edev[3] if old_edev else None)
     edev = create_end_device(c, new["lFDI"], new["sFDI"], owner, category, now, bool(moving), nameplate, settings,
                               issuer.pin())
-    asset_id = c.execute(
+    asset_id = inserted(c.execute(
         "INSERT INTO der_assets (customer_id, service_point_id, device_model_id, serial_number, end_device_id, lfdi, "
         "nameplate, interconnection, status, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?)",
-        (old["customerId"], old["servicePointId"], model[0], new["serialNumber"], edev, new["lFDI"],
-         json.dumps(nameplate), json.dumps(old["interconnection"]) if old["interconnection"] else None,
-         now)).lastrowid
-    c.execute("UPDATE der_assets SET status = 'retired', replaced_by = ? WHERE id = ?", (asset_id, old["id"]))
+        (old.customer_id, old.service_point_id, model[0], new["serialNumber"], edev, new["lFDI"],
+         json.dumps(nameplate), json.dumps(old.interconnection) if old.interconnection else None, now)))
+    c.execute("UPDATE der_assets SET status = 'retired', replaced_by = ? WHERE id = ?", (asset_id, old.id))
     groups: list[int] = []
     for enrollment_id in moving:
-        program = program_by_ref(c, enrollment_view(c, enrollment_id)["programId"])
+        program = _program(c, _enrollment(c, enrollment_id).program_id)
         groups.append(program_group(c, program, issuer.pen, changed))
         c.execute("UPDATE enrollments SET der_asset_id = ?, updated = ? WHERE id = ?", (asset_id, now, enrollment_id))
     if moving:
-        groups += groups_of_location(c, service_point_by_ref(c, old["servicePointId"]))
+        groups += groups_of_location(c, _service_point(c, old.service_point_id))
         join_groups(c, edev, groups)
     if old_edev is not None:
         c.execute("DELETE FROM group_members WHERE end_device_id = ?", (old_edev[0],))
         c.execute("UPDATE end_devices SET enabled = 0, changed_time = ? WHERE id = ?", (now, old_edev[0]))
         changed += [paths.edev(old_edev[0]), paths.fsa_list(old_edev[0])]
     changed += [paths.edev(edev), paths.fsa_list(edev)]  # the new EndDevice joins its owner's EndDeviceList
-    payload = {**task["payload"], "newDerAssetId": asset_id, "newEndDeviceId": edev, "enrollments": moving}
-    c.execute("UPDATE service_tasks SET payload = ? WHERE id = ?", (json.dumps(payload), task["id"]))
-    replaced = {"derAssetId": old["id"], "lFDI": old["lFDI"], "serialNumber": old["serialNumber"],
-                "endDevice": old["endDevice"]}
+    payload = {**task.payload, "newDerAssetId": asset_id, "newEndDeviceId": edev, "enrollments": moving}
+    c.execute("UPDATE service_tasks SET payload = ? WHERE id = ?", (json.dumps(payload), task.id))
+    replaced = {"derAssetId": old.id, "lFDI": old.lfdi, "serialNumber": old.serial_number,
+                "endDevice": end_device_href(old.end_device_id)}
     for enrollment_id in moving:
         queue_sync(c, "replacement", enrollment_id, now, {"replaced": replaced})
 
 
-HANDLERS = {"enroll": _task_enroll, "unenroll": _task_unenroll, "interconnect": _task_interconnect,
+HANDLERS: dict[str, Callable[[Conn, ServiceTaskRecord, int, Issuer, list[str]], None]] = {"enroll": _task_enroll, "unenroll": _task_unenroll, "interconnect": _task_interconnect,
              "replace": _task_replace}
