@@ -10,8 +10,11 @@ import sqlite3
 from abc import ABC, abstractmethod
 from typing import Any, Callable, TypeVar
 
+from ..domain.refusals import Conflict
+
 T = TypeVar("T")
 
+Conn = sqlite3.Connection
 # the parameters of one statement, and a row as sqlite3 gives it
 Params = tuple[Any, ...]
 Row = tuple[Any, ...]
@@ -43,6 +46,10 @@ class SQLitePlumbing(ABC):
     async def _in_transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """fn(writer connection) in one write transaction, once committed; a cursor fn returns comes back as None."""
 
+    async def _lookup(self, fn: Callable[..., T], *args: Any) -> T:
+        """fn(connection, *args) for a few quick queries, where point lookups run (on the event loop)."""
+        return fn(self._reader, *args)
+
     def _aggregate(self, sql: str, params: Params = ()) -> Row:
         """The row of a query that always yields one (count, min, ...), on the event loop."""
         row = self._one(sql, params)
@@ -57,3 +64,10 @@ def inserted_id(cursor: sqlite3.Cursor) -> int:
     if rowid is None:
         raise RuntimeError("the statement inserted no row")
     return rowid
+
+
+def present(record: T | None, what: str) -> T:
+    """The record a write acts on; Conflict if it went (deleted meanwhile)."""
+    if record is None:
+        raise Conflict(f"no {what}")
+    return record

@@ -9,21 +9,22 @@ from ...domain.utility import Conflict, Problem, problem
 from ..utility_records import ProgramRulesRecord, UtilityAggregatorRecord
 from . import reads
 from .lookups import customer_by_ref, refuse_if_any, rules_of
-from .plumbing import Conn, Plumbing, present
+from ..sqlite_plumbing import Conn, SQLitePlumbing, present
 from .shared_writes import sync_aggregator, sync_rules
 
 
-class AggregatorStore(Plumbing):
+class AggregatorStore(SQLitePlumbing):
     async def utility_aggregators(self) -> list[UtilityAggregatorRecord]:
-        c = self._reading()
-        return [a for a in (reads.aggregator(c, r[0]) for r in self._rows("SELECT lfdi FROM aggregators ORDER BY name"))
-                if a is not None]
+        def read(c: Conn) -> list[UtilityAggregatorRecord]:
+            lfdis = c.execute("SELECT lfdi FROM aggregators ORDER BY name").fetchall()
+            return [a for a in (reads.aggregator(c, r[0]) for r in lfdis) if a is not None]
+        return await self._read(read)
 
     async def utility_aggregator(self, lfdi: str) -> UtilityAggregatorRecord | None:
-        return reads.aggregator(self._reading(), lfdi)
+        return await self._lookup(reads.aggregator, lfdi)
 
     async def program_rules(self, program_id: int) -> ProgramRulesRecord | None:
-        return reads.program_rules(self._reading(), program_id)
+        return await self._lookup(reads.program_rules, program_id)
 
     async def save_aggregator(self, lfdi: str, values: dict[str, Any], now: int,
                               create: bool) -> UtilityAggregatorRecord:
@@ -101,7 +102,7 @@ class AggregatorStore(Plumbing):
 
     async def event_constraints(self, program_id: int) -> tuple[dict[str, Any], list[int]]:
         """The program's event constraints, and the starts of its events that are not cancelled."""
-        _, constraints = rules_of(self._reading(), program_id)
+        _, constraints = await self._lookup(rules_of, program_id)
         starts = [r[0] for r in self._rows("SELECT start FROM controls WHERE program_id = ? AND cancelled_at IS NULL",
                                            (program_id,))]
         return constraints, starts

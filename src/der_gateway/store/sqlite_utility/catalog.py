@@ -9,21 +9,21 @@ from ...domain.utility import Conflict, InvalidRequest, Problem, problem
 from ..utility_records import AssetTypeRecord, DeviceModelRecord
 from . import reads
 from .lookups import model_by_name, program_exists, refuse_if_any, unique
-from .plumbing import Conn, Plumbing, inserted, present
+from ..sqlite_plumbing import Conn, SQLitePlumbing, inserted_id, present
 
 
-class CatalogStore(Plumbing):
+class CatalogStore(SQLitePlumbing):
     async def asset_types(self) -> list[AssetTypeRecord]:
-        return reads.asset_types(self._reading())
+        return await self._lookup(reads.asset_types)
 
     async def asset_type(self, asset_type_id: int) -> AssetTypeRecord | None:
-        return reads.asset_type(self._reading(), asset_type_id)
+        return await self._lookup(reads.asset_type, asset_type_id)
 
     async def device_models(self, manufacturer: str | None = None) -> list[DeviceModelRecord]:
-        return reads.device_models(self._reading(), manufacturer)
+        return await self._lookup(reads.device_models, manufacturer)
 
     async def device_model(self, model_id: int) -> DeviceModelRecord | None:
-        return reads.device_model(self._reading(), model_id)
+        return await self._lookup(reads.device_model, model_id)
 
     async def create_asset_type(self, values: dict[str, Any]) -> AssetTypeRecord:
         def create(c: Conn) -> AssetTypeRecord:
@@ -33,7 +33,7 @@ class CatalogStore(Plumbing):
             unique(c, "asset_types", "code", values["code"], "code", "asset type", errors)
             if errors:
                 raise Conflict(errors)
-            asset_type_id = inserted(c.execute(
+            asset_type_id = inserted_id(c.execute(
                 "INSERT INTO asset_types (code, description, der_type, requires_interconnection, default_program_id) "
                 "VALUES (?, ?, ?, ?, ?)", (values["code"], values.get("description"), values["derType"],
                                            int(values.get("requiresInterconnection", False)),
@@ -72,7 +72,7 @@ class CatalogStore(Plumbing):
             if model_by_name(c, values["manufacturer"], values["model"]) is not None:
                 raise Conflict([problem(f"{values['manufacturer']!r} {values['model']!r} is in the catalog "
                                              "already", "model")])
-            model_id = inserted(c.execute(
+            model_id = inserted_id(c.execute(
                 "INSERT INTO device_models (asset_type_id, manufacturer, model, spec) VALUES (?, ?, ?, ?)",
                 (values["assetTypeId"], values["manufacturer"], values["model"], json.dumps(values["spec"]))))
             return present(reads.device_model(c, model_id), f"device model {model_id}")

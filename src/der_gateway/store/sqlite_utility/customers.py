@@ -9,28 +9,28 @@ from ...domain.utility import Conflict, Problem
 from ..utility_records import AccountRecord, CustomerRecord, ServicePointRecord, TariffRecord
 from . import reads
 from .lookups import unique
-from .plumbing import Conn, Plumbing, inserted, present
+from ..sqlite_plumbing import Conn, SQLitePlumbing, inserted_id, present
 from .shared_writes import insert_account, insert_service_point
 
 
-class CustomerStore(Plumbing):
+class CustomerStore(SQLitePlumbing):
     async def customers(self) -> list[CustomerRecord]:
-        return reads.customers(self._reading())
+        return await self._lookup(reads.customers)
 
     async def customer(self, customer_id: int) -> CustomerRecord | None:
-        return reads.customer(self._reading(), customer_id)
+        return await self._lookup(reads.customer, customer_id)
 
     async def account(self, account_id: int) -> AccountRecord | None:
-        return reads.account(self._reading(), account_id)
+        return await self._lookup(reads.account, account_id)
 
     async def service_point(self, sp_id: int) -> ServicePointRecord | None:
-        return reads.service_point(self._reading(), sp_id)
+        return await self._lookup(reads.service_point, sp_id)
 
     async def tariffs(self) -> list[TariffRecord]:
-        return reads.tariffs(self._reading())
+        return await self._lookup(reads.tariffs)
 
     async def tariff(self, tariff_id: int) -> TariffRecord | None:
-        return reads.tariff(self._reading(), tariff_id)
+        return await self._lookup(reads.tariff, tariff_id)
 
     async def create_customer(self, values: dict[str, Any]) -> CustomerRecord:
         def create(c: Conn) -> CustomerRecord:
@@ -44,7 +44,7 @@ class CustomerStore(Plumbing):
                             f"accounts[{i}].servicePoints[{j}].externalId", "service point", errors)
             if errors:
                 raise Conflict(errors)
-            customer_id = inserted(c.execute("INSERT INTO customers (external_id, name, status) VALUES (?, ?, ?)",
+            customer_id = inserted_id(c.execute("INSERT INTO customers (external_id, name, status) VALUES (?, ?, ?)",
                                               (values["externalId"], values["name"], values["status"])))
             for account in values["accounts"]:
                 insert_account(c, customer_id, account)
@@ -125,7 +125,7 @@ class CustomerStore(Plumbing):
             unique(c, "tariffs", "code", values["code"], "code", "tariff", errors)
             if errors:
                 raise Conflict(errors)
-            tariff_id = inserted(c.execute("INSERT INTO tariffs (code, description, terms) VALUES (?, ?, ?)",
+            tariff_id = inserted_id(c.execute("INSERT INTO tariffs (code, description, terms) VALUES (?, ?, ?)",
                                             (values["code"], values.get("description"),
                                              json.dumps(values.get("terms", {})))))
             return present(reads.tariff(c, tariff_id), f"tariff {tariff_id}")

@@ -16,7 +16,7 @@ from ..utility_records import Created, DerAssetRecord, EnrollmentRecord, Keep, R
 from . import reads
 from .lookups import (approved_interconnection, catalog_problems, customer_and_point, identity_problems, model_by_id,
                       no_open_task, program_by_ref, program_eligibility, refuse_if_any, service_point_by_ref)
-from .plumbing import Conn, Plumbing, inserted, present
+from ..sqlite_plumbing import Conn, SQLitePlumbing, inserted_id, present
 from .shared_writes import create_end_device, idempotent, kept_answer, new_task
 
 
@@ -34,15 +34,16 @@ def _created(c: Conn, task_id: int, der_asset: DerAssetRecord | None = None,
     return Created(task, der_asset, end_device, enrollment)
 
 
-class EnrollmentStore(Plumbing):
+class EnrollmentStore(SQLitePlumbing):
     async def der_assets(self, status: str | None = None) -> list[DerAssetRecord]:
         where, params = ("WHERE a.status = ?", (status,)) if status else ("", ())
-        c = self._reading()
-        return [reads.der_asset_of_row(c, r) for r in self._rows(
-            f"SELECT {reads.ASSET_COLUMNS} FROM {reads.ASSET_FROM} {where} ORDER BY a.id", params)]
+        def read(c: Conn) -> list[DerAssetRecord]:
+            return [reads.der_asset_of_row(c, r) for r in c.execute(
+                f"SELECT {reads.ASSET_COLUMNS} FROM {reads.ASSET_FROM} {where} ORDER BY a.id", params).fetchall()]
+        return await self._read(read)
 
     async def der_asset(self, asset_id: int) -> DerAssetRecord | None:
-        return reads.der_asset(self._reading(), asset_id)
+        return await self._lookup(reads.der_asset, asset_id)
 
     async def enrollments(self, der_asset_id: int | None = None, program_id: int | None = None,
                           status: str | None = None) -> list[EnrollmentRecord]:
@@ -57,11 +58,11 @@ class EnrollmentStore(Plumbing):
             f"SELECT {reads.ENROLLMENT_COLUMNS} FROM enrollments {where} ORDER BY id", tuple(params))]
 
     async def enrollment(self, enrollment_id: int) -> EnrollmentRecord | None:
-        return reads.enrollment(self._reading(), enrollment_id)
+        return await self._lookup(reads.enrollment, enrollment_id)
 
     async def idempotent_answer(self, idem: Idempotency) -> Replayed | None:
         """The answer kept under the key, if any; Conflict if it was given for another body."""
-        return kept_answer(self._reading(), idem)
+        return await self._lookup(kept_answer, idem)
 
     async def register_der_device(self, req: RegisterIn, caller: Caller, now: int, idem: Idempotency | None,
                                   issuer: Issuer, prior: Sequence[Problem] = (),
@@ -116,12 +117,12 @@ class EnrollmentStore(Plumbing):
                                      nameplate, device.settings, issuer.pin())
             log_changes(c, [paths.edev(edev)])  # it joins its owner's EndDeviceList
             assert customer is not None and sp is not None and model is not None and program is not None
-            asset_id = inserted(c.execute(
+            asset_id = inserted_id(c.execute(
                 "INSERT INTO der_assets (customer_id, service_point_id, device_model_id, serial_number, end_device_id, "
                 "lfdi, nameplate, interconnection, status, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?)",
                 (customer[0], sp[0], model[0], device.serial, edev, device.lfdi, json.dumps(nameplate),
                  json.dumps(interconnection) if interconnection else None, now)))
-            enrollment_id = inserted(c.execute(
+            enrollment_id = inserted_id(c.execute(
                 "INSERT INTO enrollments (der_asset_id, program_id, status, created, updated) "
                 "VALUES (?, ?, 'Pending', ?, ?)", (asset_id, program[0], now, now)))
             task_id = new_task(c, "enroll", now, asset_id, enrollment_id,
@@ -178,7 +179,7 @@ class EnrollmentStore(Plumbing):
                                                                        "location": "program", "tariff": "program"})
             refuse_if_any(errors)
             assert program is not None
-            enrollment_id = inserted(c.execute(
+            enrollment_id = inserted_id(c.execute(
                 "INSERT INTO enrollments (der_asset_id, program_id, status, created, updated) "
                 "VALUES (?, ?, 'Pending', ?, ?)", (asset_id, program[0], now, now)))
             task_id = new_task(c, "enroll", now, asset_id, enrollment_id, {"programId": program[0],

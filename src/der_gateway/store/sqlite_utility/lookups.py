@@ -8,7 +8,7 @@ from typing import Any
 from ...domain.utility import Caller, Conflict, InvalidRequest, NotPermitted, Problem, problem
 from ...domain.utility import catalog, rules
 from ...sep import paths
-from .plumbing import Conn
+from ..sqlite_plumbing import Conn
 
 def customer_by_ref(c: Conn, ref: int | str) -> tuple | None:
     column = "id" if type(ref) is int else "external_id"

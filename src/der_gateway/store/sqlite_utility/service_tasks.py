@@ -10,7 +10,7 @@ from ...domain.utility import tasks
 from ..sqlite_control_plane import log_changes
 from ..utility_records import ServiceTaskRecord
 from . import reads
-from .plumbing import Conn, Plumbing, present
+from ..sqlite_plumbing import Conn, SQLitePlumbing, present
 from .task_work import HANDLERS, TaskFailed
 
 
@@ -18,7 +18,7 @@ def _task(c: Conn, task_id: int) -> ServiceTaskRecord:
     return present(reads.service_task(c, task_id), f"service task {task_id}")
 
 
-class ServiceTaskStore(Plumbing):
+class ServiceTaskStore(SQLitePlumbing):
     async def service_tasks(self, state: str | None = None, kind: str | None = None) -> list[ServiceTaskRecord]:
         clauses: list[str] = []
         params: list[str] = []
@@ -31,7 +31,7 @@ class ServiceTaskStore(Plumbing):
             f"SELECT {reads.TASK_COLUMNS} FROM service_tasks {where} ORDER BY id", tuple(params))]
 
     async def service_task(self, task_id: int) -> ServiceTaskRecord | None:
-        return reads.service_task(self._reading(), task_id)
+        return await self._lookup(reads.service_task, task_id)
 
     async def due_service_tasks(self, now: int, limit: int = 100) -> list[int]:
         """Tasks the monitor may process now: Pending ones (interconnections once decided), and abandoned ones."""

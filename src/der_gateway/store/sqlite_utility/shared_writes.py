@@ -12,7 +12,7 @@ from ...sep import paths
 from ..sync_queue import enqueue_sync
 from ..utility_records import Created, Replayed
 from .lookups import program_name
-from .plumbing import Conn, inserted
+from ..sqlite_plumbing import Conn, inserted_id
 from .sync_bodies import aggregator_body, rules_body, subscription_body
 
 def idempotent(c: Conn, idem: Idempotency | None, now: int, work: Callable[[Conn], Created],
@@ -47,20 +47,20 @@ def kept_answer(c: Conn, idem: Idempotency) -> Replayed | None:
 
 def new_task(c: Conn, kind: str, now: int, asset_id: int | None, enrollment_id: int | None,
               payload: dict[str, Any]) -> int:
-    return inserted(c.execute("INSERT INTO service_tasks (kind, state, der_asset_id, enrollment_id, payload, "
+    return inserted_id(c.execute("INSERT INTO service_tasks (kind, state, der_asset_id, enrollment_id, payload, "
                               "reasons, created, updated) VALUES (?, 'Pending', ?, ?, ?, '[]', ?, ?)",
                               (kind, asset_id, enrollment_id, json.dumps(payload), now, now)))
 
 
 def insert_service_point(c: Conn, account_id: int, sp: dict[str, Any]) -> int:
-    return inserted(c.execute(
+    return inserted_id(c.execute(
         "INSERT INTO service_points (account_id, external_id, address, substation, feeder, transformer) "
         "VALUES (?, ?, ?, ?, ?, ?)", (account_id, sp["externalId"], sp.get("address"), sp.get("substation"),
                                       sp.get("feeder"), sp.get("transformer"))))
 
 
 def insert_account(c: Conn, customer_id: int, account: dict[str, Any]) -> int:
-    account_id = inserted(c.execute("INSERT INTO accounts (customer_id, external_id, status) VALUES (?, ?, ?)",
+    account_id = inserted_id(c.execute("INSERT INTO accounts (customer_id, external_id, status) VALUES (?, ?, ?)",
                                     (customer_id, account["externalId"], account.get("status", "active"))))
     for sp in account["servicePoints"]:
         insert_service_point(c, account_id, sp)
@@ -84,7 +84,7 @@ def sync_rules(c: Conn, program_id: int, now: int, deleted: bool = False) -> Non
 
 def create_end_device(c: Conn, lfdi: str, sfdi: int, owner: str, category: str | None, now: int, enabled: bool,
                        nameplate: dict[str, Any], settings: dict[str, Any] | None, pin: int) -> int:
-    edev = inserted(c.execute(
+    edev = inserted_id(c.execute(
         "INSERT INTO end_devices (lfdi, sfdi, owner_lfdi, changed_time, pin, registered_at, device_category, "
         "enabled) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
         (lfdi, sfdi, owner, now, pin, now, category, int(enabled))))
@@ -102,7 +102,7 @@ def program_group(c: Conn, program: tuple, pen: Pen, changed: list) -> int:
     r = c.execute("SELECT group_id FROM program_rules WHERE program_id = ?", (program[0],)).fetchone()
     group_id: int | None = r[0] if r else None
     if group_id is None or c.execute("SELECT 1 FROM groups WHERE id = ?", (group_id,)).fetchone() is None:
-        group_id = inserted(c.execute("INSERT INTO groups (mrid, description) VALUES (?, ?)",
+        group_id = inserted_id(c.execute("INSERT INTO groups (mrid, description) VALUES (?, ?)",
                                       (new_mrid(pen), f"enrolled in {program_name(program)}"[:32])))
         if r is None:
             c.execute("INSERT INTO program_rules (program_id, group_id) VALUES (?, ?)", (program[0], group_id))

@@ -8,7 +8,7 @@ from typing import Any
 from ...sep import paths
 from . import reads
 from .lookups import program_by_ref
-from .plumbing import Conn, present
+from ..sqlite_plumbing import Conn, present
 
 
 def _customer(c: Conn, customer_id: int) -> dict[str, Any]:

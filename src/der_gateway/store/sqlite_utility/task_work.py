@@ -10,7 +10,7 @@ from ...domain.utility import Problem, problem
 from ...sep import paths
 from ..utility_records import DerAssetRecord, EnrollmentRecord, ServiceTaskRecord
 from . import reads
-from .plumbing import Conn, inserted, present
+from ..sqlite_plumbing import Conn, inserted_id, present
 from .sync_bodies import end_device_href
 from .lookups import (aggregator_problems, customer_by_ref, groups_of_location, identity_problems, model_by_id,
                       program_by_ref, program_eligibility, service_point_by_ref)
@@ -129,7 +129,7 @@ def _task_replace(c: Conn, task: ServiceTaskRecord, now: int, issuer: Issuer, ch
     category = new.get("deviceCategory") or (old_edev[3] if old_edev else None)
     edev = create_end_device(c, new["lFDI"], new["sFDI"], owner, category, now, bool(moving), nameplate, settings,
                               issuer.pin())
-    asset_id = inserted(c.execute(
+    asset_id = inserted_id(c.execute(
         "INSERT INTO der_assets (customer_id, service_point_id, device_model_id, serial_number, end_device_id, lfdi, "
         "nameplate, interconnection, status, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'active', ?)",
         (old.customer_id, old.service_point_id, model[0], new["serialNumber"], edev, new["lFDI"],
