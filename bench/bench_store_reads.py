@@ -53,7 +53,7 @@ async def main_async(devices: int, reads: int) -> None:
                 return c.execute(sql, (i,)).fetchone()
 
             async def point_on_loop() -> None:
-                store._one(sql, (rng.randint(1, devices),))
+                await store._one(sql, (rng.randint(1, devices),))
 
             async def point_on_thread() -> None:
                 await store._read(on_thread, rng.randint(1, devices))

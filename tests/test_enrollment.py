@@ -112,7 +112,7 @@ class Site:
         return seen
 
     async def sync_messages(self) -> list[tuple[str, int | None, dict]]:
-        return [(kind, enrollment, json.loads(body)) for kind, enrollment, body in self.store._rows(
+        return [(kind, enrollment, json.loads(body)) for kind, enrollment, body in await self.store._rows(
             "SELECT kind, enrollment_id, body FROM sync_messages ORDER BY id")]
 
 
@@ -212,7 +212,7 @@ async def test_an_aggregator_registers_and_the_device_sees_the_program_until_une
     rules = await site.admin.ok("GET", f"/programs/{site.ids['program']}/rules")
     groups = (await site.admin.ok("GET", f"/end-devices/{edev['id']}"))["groups"]
     assert sorted(groups) == sorted([rules["groupId"], feeder])  # the program's group and its feeder's
-    changes = [r[0] for r in site.store._rows("SELECT resource FROM changes")]
+    changes = [r[0] for r in await site.store._rows("SELECT resource FROM changes")]
     assert f"/edev/{edev['id']}/fsa" in changes
     # and so the program's events
     await site.admin.ok("POST", f"/programs/{site.ids['program']}/controls",

@@ -196,7 +196,7 @@ async def test_an_initial_load_builds_the_hierarchy_with_a_group_each(server):
     assert [i["name"] for i in (await admin.ok("GET", "/network-locations?kind=feeder"))["items"]] == ["FA", "FB", "FC"]
     assert (await admin.call("GET", "/network-locations?kind=pole"))[0] == 400
     assert (await admin.call("GET", "/network-locations/999"))[0] == 404
-    sps = dict(((r[0], r[1:]) for r in h.store._rows(
+    sps = dict(((r[0], r[1:]) for r in await h.store._rows(
         "SELECT external_id, transformer, feeder, substation FROM service_points")))
     assert sps == {"SP1": ("T1", "FA", "S1"), "SP2": ("T2", "FB", "S1"), "SP3": ("T1", "FA", "S1"),
                    "SP4": ("T4", "FC", "S2")}
@@ -244,26 +244,26 @@ async def test_incremental_updates_and_moves_and_a_new_initial_load(server, logg
     await admin.import_csv(CSV, "initial")
     groups = {(i["kind"], i["name"]): i["groupId"] for i in (await admin.ok("GET", "/network-locations"))["items"]}
 
-    def members():
-        return {(kind, name): h.store._rows("SELECT end_device_id FROM group_members WHERE group_id = ? "
+    async def members():
+        return {(kind, name): await h.store._rows("SELECT end_device_id FROM group_members WHERE group_id = ? "
                                             "ORDER BY end_device_id", (g,)) for (kind, name), g in groups.items()}
 
-    assert [e for (e,) in members()[("feeder", "FA")]] == [edevs[1], edevs[3]]
-    assert [e for (e,) in members()[("substation", "S1")]] == [edevs[1], edevs[2], edevs[3]]
+    assert [e for (e,) in (await members())[("feeder", "FA")]] == [edevs[1], edevs[3]]
+    assert [e for (e,) in (await members())[("substation", "S1")]] == [edevs[1], edevs[2], edevs[3]]
 
     # SP3 moves to T2 on FB; feeder FC moves to substation S1 (SP4 follows though it is not in the file)
     logged_changes.clear()
     summary = await admin.import_csv("service_point,transformer,feeder,substation\nSP3,T2,FB,S1\nSP2,T5,FC,S1\n",
                                      "incremental")
     assert summary["locationsMoved"] == 1 and summary["locationsCreated"] == 1  # FC moved, T5 new
-    sps = {r[0]: r[1:] for r in h.store._rows(
+    sps = {r[0]: r[1:] for r in await h.store._rows(
         "SELECT external_id, transformer, feeder, substation FROM service_points")}
     assert sps == {"SP1": ("T1", "FA", "S1"), "SP2": ("T5", "FC", "S1"), "SP3": ("T2", "FB", "S1"),
                    "SP4": ("T4", "FC", "S1")}
     listed = locations_by_name((await admin.ok("GET", "/network-locations"))["items"])
     assert listed[("feeder", "FC")]["parent"] == "S1" and listed[("transformer", "T5")]["parent"] == "FC"
     groups = {k: v["groupId"] for k, v in listed.items()}
-    now = members()
+    now = await members()
     assert [e for (e,) in now[("feeder", "FA")]] == [edevs[1]]
     assert [e for (e,) in now[("feeder", "FB")]] == [edevs[3]]
     assert [e for (e,) in now[("feeder", "FC")]] == [edevs[2], edevs[4]]
@@ -277,7 +277,7 @@ async def test_incremental_updates_and_moves_and_a_new_initial_load(server, logg
     assert summary["locationsRemoved"] == len(groups) - 3
     assert [(i["kind"], i["name"]) for i in (await admin.ok("GET", "/network-locations"))["items"]] == [
         ("substation", "S1"), ("feeder", "FA"), ("transformer", "T1")]
-    assert h.store._rows("SELECT external_id FROM service_points WHERE feeder IS NOT NULL") == [("SP1",)]
+    assert await h.store._rows("SELECT external_id FROM service_points WHERE feeder IS NOT NULL") == [("SP1",)]
     assert await h.store.group(groups[("feeder", "FC")]) is None
     assert await h.store.group(groups[("feeder", "FA")]) is not None  # kept, with its id
     assert (paths.program_list(groups[("feeder", "FC")]), 4) in logged_changes

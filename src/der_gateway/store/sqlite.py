@@ -163,10 +163,10 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
     async def _read_rows(self, sql: str, params: Params = ()) -> list[Row]:
         return await self._read(lambda c: c.execute(sql, params).fetchall())
 
-    def _rows(self, sql: str, params: Params = ()) -> list[Row]:
+    async def _rows(self, sql: str, params: Params = ()) -> list[Row]:
         return self._reader.execute(sql, params).fetchall()
 
-    def _one(self, sql: str, params: Params = ()) -> Row | None:
+    async def _one(self, sql: str, params: Params = ()) -> Row | None:
         return self._reader.execute(sql, params).fetchone()
 
     async def version(self) -> int:
@@ -181,19 +181,19 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
             "ON CONFLICT (lfdi) DO UPDATE SET name = excluded.name", (lfdi, name, int(time.time()))))
 
     async def aggregators(self) -> list[tuple[str, str]]:
-        return [(r[0], r[1]) for r in self._rows("SELECT lfdi, name FROM aggregators ORDER BY name")]
+        return [(r[0], r[1]) for r in await self._rows("SELECT lfdi, name FROM aggregators ORDER BY name")]
 
     async def is_aggregator(self, lfdi: str) -> bool:
-        return self._one("SELECT 1 FROM aggregators WHERE lfdi = ?", (lfdi,)) is not None
+        return await self._one("SELECT 1 FROM aggregators WHERE lfdi = ?", (lfdi,)) is not None
 
     async def aggregator_created(self, lfdi: str) -> int | None:
-        row = self._one("SELECT created FROM aggregators WHERE lfdi = ?", (lfdi,))
+        row = await self._one("SELECT created FROM aggregators WHERE lfdi = ?", (lfdi,))
         return row[0] if row else None
 
     # -- EndDevice ------------------------------------------------------------
 
     async def end_device(self, end_device_id: int) -> EndDeviceRecord | None:
-        row = self._one(f"SELECT {_END_DEVICE_COLUMNS} FROM end_devices WHERE id = ?", (end_device_id,))
+        row = await self._one(f"SELECT {_END_DEVICE_COLUMNS} FROM end_devices WHERE id = ?", (end_device_id,))
         return _end_device(row) if row else None
 
     async def all_end_devices(self) -> list[EndDeviceRecord]:
@@ -201,7 +201,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
             f"SELECT {_END_DEVICE_COLUMNS} FROM end_devices ORDER BY id")]
 
     async def end_device_by_identity(self, lfdi: str | None, sfdi: int) -> list[EndDeviceRecord]:
-        rows = self._rows(f"SELECT {_END_DEVICE_COLUMNS} FROM end_devices WHERE lfdi = ? OR sfdi = ?",
+        rows = await self._rows(f"SELECT {_END_DEVICE_COLUMNS} FROM end_devices WHERE lfdi = ? OR sfdi = ?",
                           (lfdi, sfdi))
         return [_end_device(r) for r in rows]
 
@@ -299,10 +299,10 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
     # -- DER --------------------------------------------------------------------
 
     async def der_numbers(self, end_device_id: int) -> list[int]:
-        return [r[0] for r in self._rows("SELECT n FROM ders WHERE end_device_id = ? ORDER BY n", (end_device_id,))]
+        return [r[0] for r in await self._rows("SELECT n FROM ders WHERE end_device_id = ? ORDER BY n", (end_device_id,))]
 
     async def der_document(self, end_device_id: int, der: int, kind: str) -> dict[str, Any] | None:
-        row = self._one("SELECT body FROM der_documents WHERE end_device_id = ? AND n = ? AND kind = ?",
+        row = await self._one("SELECT body FROM der_documents WHERE end_device_id = ? AND n = ? AND kind = ?",
                         (end_device_id, der, kind))
         return json.loads(row[0]) if row else None
 
@@ -338,7 +338,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
         return await self._read(page)
 
     async def log_event(self, end_device_id: int, log_event_id: int) -> dict[str, Any] | None:
-        row = self._one("SELECT body FROM log_events WHERE end_device_id = ? AND id = ?",
+        row = await self._one("SELECT body FROM log_events WHERE end_device_id = ? AND id = ?",
                         (end_device_id, log_event_id))
         return json.loads(row[0]) if row else None
 
@@ -355,7 +355,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
         return await self._read(_mirror_usage_point_page, owner_lfdi, start, limit)
 
     async def mirror_usage_point(self, mup_id: int) -> MirrorUsagePointRecord | None:
-        r = self._one("SELECT id, owner_lfdi, mrid, body FROM mirror_usage_points WHERE id = ?", (mup_id,))
+        r = await self._one("SELECT id, owner_lfdi, mrid, body FROM mirror_usage_points WHERE id = ?", (mup_id,))
         return MirrorUsagePointRecord(r[0], r[1], r[2], json.loads(r[3])) if r else None
 
     async def upsert_mirror_usage_point(self, owner_lfdi: str, data: dict[str, Any],
@@ -423,12 +423,12 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
         return await self._read(page)
 
     async def meter_reading(self, mup_id: int, meter_reading_id: int) -> MeterReadingRecord | None:
-        r = self._one("SELECT id, mup_id, mrid, body FROM mirror_meter_readings WHERE id = ? AND mup_id = ?",
+        r = await self._one("SELECT id, mup_id, mrid, body FROM mirror_meter_readings WHERE id = ? AND mup_id = ?",
                       (meter_reading_id, mup_id))
         return MeterReadingRecord(r[0], r[1], r[2], json.loads(r[3])) if r else None
 
     async def latest_reading(self, meter_reading_id: int) -> ReadingRecord | None:
-        r = self._one("SELECT id, body FROM readings WHERE mmr_id = ? AND reading_set_id IS NULL AND current = 1 "
+        r = await self._one("SELECT id, body FROM readings WHERE mmr_id = ? AND reading_set_id IS NULL AND current = 1 "
                       "ORDER BY id DESC LIMIT 1", (meter_reading_id,))
         return ReadingRecord(r[0], json.loads(r[1])) if r else None
 
@@ -447,7 +447,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
         return await self._read(page)
 
     async def reading_set(self, meter_reading_id: int, reading_set_id: int) -> ReadingSetRecord | None:
-        r = self._one("SELECT id, mmr_id, mrid, body FROM reading_sets WHERE id = ? AND mmr_id = ?",
+        r = await self._one("SELECT id, mmr_id, mrid, body FROM reading_sets WHERE id = ? AND mmr_id = ?",
                       (reading_set_id, meter_reading_id))
         return ReadingSetRecord(r[0], r[1], r[2], json.loads(r[3])) if r else None
 
@@ -465,7 +465,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
         return await self._read(page)
 
     async def set_reading(self, reading_set_id: int, reading_id: int) -> ReadingRecord | None:
-        r = self._one("SELECT id, body FROM readings WHERE id = ? AND reading_set_id = ? AND current = 1",
+        r = await self._one("SELECT id, body FROM readings WHERE id = ? AND reading_set_id = ? AND current = 1",
                       (reading_id, reading_set_id))
         return ReadingRecord(r[0], json.loads(r[1])) if r else None
 

@@ -73,15 +73,15 @@ class ControlPlaneStore(SQLitePlumbing):
         await self._in_transaction(delete)
 
     async def program(self, program_id: int) -> ProgramRecord | None:
-        r = self._one("SELECT id, mrid, description, primacy, version FROM programs WHERE id = ?", (program_id,))
+        r = await self._one("SELECT id, mrid, description, primacy, version FROM programs WHERE id = ?", (program_id,))
         return _program(r) if r else None
 
     async def programs(self) -> list[ProgramRecord]:
-        return [_program(r) for r in self._rows(
+        return [_program(r) for r in await self._rows(
             "SELECT id, mrid, description, primacy, version FROM programs ORDER BY primacy, id")]
 
     async def programs_of_group(self, group_id: int) -> list[ProgramRecord]:
-        return [_program(r) for r in self._rows(
+        return [_program(r) for r in await self._rows(
             "SELECT p.id, p.mrid, p.description, p.primacy, p.version FROM programs p "
             "JOIN group_programs g ON g.program_id = p.id WHERE g.group_id = ? ORDER BY p.primacy, p.id",
             (group_id,))]
@@ -98,7 +98,7 @@ class ControlPlaneStore(SQLitePlumbing):
         await self._in_transaction(upsert)
 
     async def default_control(self, program_id: int) -> dict[str, Any] | None:
-        r = self._one("SELECT body FROM default_controls WHERE program_id = ?", (program_id,))
+        r = await self._one("SELECT body FROM default_controls WHERE program_id = ?", (program_id,))
         return json.loads(r[0]) if r else None
 
     async def add_curve(self, program_id: int, mrid: str, data: dict[str, Any], changed: Changes = ()) -> int:
@@ -110,11 +110,11 @@ class ControlPlaneStore(SQLitePlumbing):
         return await self._in_transaction(insert)
 
     async def curves(self, program_id: int) -> list[tuple[int, dict[str, Any]]]:
-        return [(r[0], json.loads(r[1])) for r in self._rows(
+        return [(r[0], json.loads(r[1])) for r in await self._rows(
             "SELECT id, body FROM curves WHERE program_id = ? ORDER BY id", (program_id,))]
 
     async def curve(self, program_id: int, curve_id: int) -> dict[str, Any] | None:
-        r = self._one("SELECT body FROM curves WHERE program_id = ? AND id = ?", (program_id, curve_id))
+        r = await self._one("SELECT body FROM curves WHERE program_id = ? AND id = ?", (program_id, curve_id))
         return json.loads(r[0]) if r else None
 
     async def delete_curve(self, program_id: int, curve_id: int, changed: Changes = ()) -> None:
@@ -152,23 +152,23 @@ class ControlPlaneStore(SQLitePlumbing):
             where = ("program_id = ? AND start + duration > (SELECT coalesce(min(start), ?) FROM controls "
                      "WHERE program_id = ? AND start + duration > ?)")
             params = (program_id, ending_after, program_id, ending_after)
-        return [_control(r) for r in self._rows(
+        return [_control(r) for r in await self._rows(
             f"SELECT {_CONTROL_COLUMNS} FROM controls WHERE {where} ORDER BY start, creation_time DESC, id DESC",
             params)]
 
     async def all_controls(self, ending_after: int | None = None) -> list[ControlRecord]:
         """Every event, or only those whose end is later than ending_after."""
         where, params = ("WHERE start + duration > ?", (ending_after,)) if ending_after is not None else ("", ())
-        return [_control(r) for r in self._rows(
+        return [_control(r) for r in await self._rows(
             f"SELECT {_CONTROL_COLUMNS} FROM controls {where} ORDER BY program_id, start, creation_time DESC, id DESC",
             params)]
 
     async def control(self, control_id: int) -> ControlRecord | None:
-        r = self._one(f"SELECT {_CONTROL_COLUMNS} FROM controls WHERE id = ?", (control_id,))
+        r = await self._one(f"SELECT {_CONTROL_COLUMNS} FROM controls WHERE id = ?", (control_id,))
         return _control(r) if r else None
 
     async def control_by_mrid(self, mrid: str) -> ControlRecord | None:
-        r = self._one(f"SELECT {_CONTROL_COLUMNS} FROM controls WHERE mrid = ?", (mrid.upper(),))
+        r = await self._one(f"SELECT {_CONTROL_COLUMNS} FROM controls WHERE mrid = ?", (mrid.upper(),))
         return _control(r) if r else None
 
     async def cancel_control(self, control_id: int, at: int, states: Iterable[tuple[int, int, int, int | None]],
@@ -201,11 +201,11 @@ class ControlPlaneStore(SQLitePlumbing):
             "INSERT INTO groups (mrid, description) VALUES (?, ?)", (mrid, description))))
 
     async def group(self, group_id: int) -> GroupRecord | None:
-        r = self._one("SELECT id, mrid, description, version FROM groups WHERE id = ?", (group_id,))
+        r = await self._one("SELECT id, mrid, description, version FROM groups WHERE id = ?", (group_id,))
         return GroupRecord(*r) if r else None
 
     async def groups(self) -> list[GroupRecord]:
-        return [GroupRecord(*r) for r in self._rows("SELECT id, mrid, description, version FROM groups ORDER BY id")]
+        return [GroupRecord(*r) for r in await self._rows("SELECT id, mrid, description, version FROM groups ORDER BY id")]
 
     async def delete_group(self, group_id: int, changed: Changes = ()) -> None:
         def delete(c: sqlite3.Connection) -> None:
@@ -214,7 +214,7 @@ class ControlPlaneStore(SQLitePlumbing):
         await self._in_transaction(delete)
 
     async def groups_of(self, end_device_id: int) -> list[GroupRecord]:
-        return [GroupRecord(*r) for r in self._rows(
+        return [GroupRecord(*r) for r in await self._rows(
             "SELECT g.id, g.mrid, g.description, g.version FROM groups g JOIN group_members m ON m.group_id = g.id "
             "WHERE m.end_device_id = ? ORDER BY g.id", (end_device_id,))]
 
@@ -256,12 +256,12 @@ class ControlPlaneStore(SQLitePlumbing):
             (program_id,)))
 
     async def groups_with_program(self, program_id: int) -> list[int]:
-        return [r[0] for r in self._rows(
+        return [r[0] for r in await self._rows(
             "SELECT group_id FROM group_programs WHERE program_id = ? ORDER BY group_id", (program_id,))]
 
     async def group_visible_to(self, client_lfdi: str, group_id: int) -> bool:
         """Whether the group holds an enabled EndDevice the client acts for."""
-        return self._one(
+        return await self._one(
             "SELECT 1 FROM group_members m JOIN end_devices e ON e.id = m.end_device_id "
             "WHERE m.group_id = ? AND e.enabled = 1 AND (e.lfdi = ? OR e.owner_lfdi = ? OR e.id IN "
             "(SELECT end_device_id FROM end_device_access WHERE client_lfdi = ?)) LIMIT 1",
@@ -275,13 +275,13 @@ class ControlPlaneStore(SQLitePlumbing):
 
     async def acts_for(self, client_lfdi: str, lfdi: str) -> bool:
         """Whether lfdi is the client's own or that of an EndDevice it acts for (one of lfdis_acted_for)."""
-        return lfdi == client_lfdi or self._one(
+        return lfdi == client_lfdi or await self._one(
             "SELECT 1 FROM end_devices e JOIN end_device_views v ON v.sfdi = e.sfdi AND v.viewer = ? "
             "WHERE e.lfdi = ?", (client_lfdi, lfdi)) is not None
 
     async def program_visible_to(self, client_lfdi: str, program_id: int) -> bool:
         """Whether the program is assigned to a group holding an EndDevice the client acts for."""
-        return self._one(
+        return await self._one(
             "SELECT 1 FROM group_programs gp JOIN group_members m ON m.group_id = gp.group_id "
             "JOIN end_devices e ON e.id = m.end_device_id "
             "WHERE gp.program_id = ? AND e.enabled = 1 AND (e.lfdi = ? OR e.owner_lfdi = ? OR e.id IN "
@@ -300,11 +300,11 @@ class ControlPlaneStore(SQLitePlumbing):
         await self._in_transaction(apply)
 
     async def has_access(self, end_device_id: int, client_lfdi: str) -> bool:
-        return self._one("SELECT 1 FROM end_device_access WHERE end_device_id = ? AND client_lfdi = ?",
+        return await self._one("SELECT 1 FROM end_device_access WHERE end_device_id = ? AND client_lfdi = ?",
                          (end_device_id, client_lfdi)) is not None
 
     async def access_grants(self, end_device_id: int) -> list[str]:
-        return [r[0] for r in self._rows(
+        return [r[0] for r in await self._rows(
             "SELECT client_lfdi FROM end_device_access WHERE end_device_id = ? ORDER BY client_lfdi",
             (end_device_id,))]
 
@@ -317,7 +317,7 @@ class ControlPlaneStore(SQLitePlumbing):
 
     async def client_revoked_at(self, client_lfdi: str) -> int | None:
         """When the operator revoked this client certificate's access, or None if it has access."""
-        r = self._one("SELECT revoked FROM revoked_clients WHERE lfdi = ?", (client_lfdi,))
+        r = await self._one("SELECT revoked FROM revoked_clients WHERE lfdi = ?", (client_lfdi,))
         return r[0] if r else None
 
     # -- responses ---------------------------------------------------------------------
@@ -330,12 +330,12 @@ class ControlPlaneStore(SQLitePlumbing):
             (control_id, end_device_lfdi, status, created, received, json.dumps(data)))))
 
     async def responses(self, control_id: int) -> list[ResponseRecord]:
-        return [ResponseRecord(*r) for r in self._rows(
+        return [ResponseRecord(*r) for r in await self._rows(
             "SELECT id, control_id, end_device_lfdi, status, created, received FROM responses "
             "WHERE control_id = ? ORDER BY end_device_lfdi, received, id", (control_id,))]
 
     async def response(self, response_id: int) -> tuple[str, dict[str, Any]] | None:
-        r = self._one("SELECT end_device_lfdi, body FROM responses WHERE id = ?", (response_id,))
+        r = await self._one("SELECT end_device_lfdi, body FROM responses WHERE id = ?", (response_id,))
         return (r[0], json.loads(r[1])) if r else None
 
     async def response_page(self, start: int, limit: int, visible_lfdis: Sequence[str] | None
@@ -380,32 +380,32 @@ class ControlPlaneStore(SQLitePlumbing):
             "(?, ?, ?, ?, (SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'changes'))",
             (end_device_id, client_lfdi, resource, json.dumps(data)))))
 
-    def _subscriptions(self, where: str, params: Params) -> list[SubscriptionRecord]:
-        return [SubscriptionRecord(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5]) for r in self._rows(
+    async def _subscriptions(self, where: str, params: Params) -> list[SubscriptionRecord]:
+        return [SubscriptionRecord(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5]) for r in await self._rows(
             "SELECT id, end_device_id, client_lfdi, resource, body, after_change FROM subscriptions "
             f"WHERE {where} ORDER BY id", params)]
 
     async def subscriptions(self, end_device_id: int) -> list[SubscriptionRecord]:
-        return self._subscriptions("end_device_id = ?", (end_device_id,))
+        return await self._subscriptions("end_device_id = ?", (end_device_id,))
 
     async def aggregator_subscriptions(self, client_lfdi: str) -> list[SubscriptionRecord]:
         """The SubscriptionList of an aggregator's own EndDevice (CSIP-AUS)."""
-        return self._subscriptions("client_lfdi = ? AND end_device_id IS NULL", (client_lfdi,))
+        return await self._subscriptions("client_lfdi = ? AND end_device_id IS NULL", (client_lfdi,))
 
     async def subscription(self, subscription_id: int) -> SubscriptionRecord | None:
-        found = self._subscriptions("id = ?", (subscription_id,))
+        found = await self._subscriptions("id = ?", (subscription_id,))
         return found[0] if found else None
 
     async def subscribed_resources(self) -> list[str]:
-        return [r[0] for r in self._rows("SELECT DISTINCT resource FROM subscriptions ORDER BY resource")]
+        return [r[0] for r in await self._rows("SELECT DISTINCT resource FROM subscriptions ORDER BY resource")]
 
     async def subscriptions_to(self, resource: str) -> list[SubscriptionRecord]:
-        return self._subscriptions("resource = ?", (resource,))
+        return await self._subscriptions("resource = ?", (resource,))
 
     async def count_subscriptions(self, client_lfdi: str, end_device_id: int | None) -> int:
         """The client's subscriptions in one EndDevice's SubscriptionList (None: its own aggregator EndDevice's)."""
-        return self._aggregate("SELECT count(*) FROM subscriptions WHERE client_lfdi = ? AND end_device_id IS ?",
-                               (client_lfdi, end_device_id))[0]
+        return (await self._aggregate("SELECT count(*) FROM subscriptions WHERE client_lfdi = ? AND end_device_id IS ?",
+                               (client_lfdi, end_device_id)))[0]
 
     async def delete_subscriptions(self, subscription_ids: Sequence[int],
                                    farewells: Sequence[tuple[int, str, bytes]] = ()) -> None:
@@ -417,13 +417,13 @@ class ControlPlaneStore(SQLitePlumbing):
 
     async def pending_changes(self, limit: int = 1000) -> list[tuple[int, str, int, tuple[str, ...] | None]]:
         """(id, href, status, audience: None for everyone) of the oldest changes not yet fanned out."""
-        return [(r[0], r[1], r[2], tuple(json.loads(r[3])) if r[3] is not None else None) for r in self._rows(
+        return [(r[0], r[1], r[2], tuple(json.loads(r[3])) if r[3] is not None else None) for r in await self._rows(
             "SELECT id, resource, status, audience FROM changes ORDER BY id LIMIT ?", (limit,))]
 
     async def notification_backlog(self, now: int) -> tuple[int, int, int]:
         """(changes not yet fanned out, notifications queued, of which due now rather than held back)."""
-        queued, due = self._aggregate("SELECT count(*), count(*) FILTER (WHERE next_attempt <= ?) FROM outbox", (now,))
-        return self._aggregate("SELECT count(*) FROM changes")[0], queued, due
+        queued, due = await self._aggregate("SELECT count(*), count(*) FILTER (WHERE next_attempt <= ?) FROM outbox", (now,))
+        return (await self._aggregate("SELECT count(*) FROM changes"))[0], queued, due
 
     async def drop_refused_subscription(self, subscription_id: int) -> None:
         """Deletes a subscription whose client refused its notifications, and everything queued for it, silently."""
@@ -444,30 +444,30 @@ class ControlPlaneStore(SQLitePlumbing):
 
     async def outbox_heads(self, now: int, limit: int = 500) -> list[OutboxItem]:
         """The oldest undelivered notification of each notificationURI that is due, so order holds per URI."""
-        return [OutboxItem(*r) for r in self._rows(  # without bodies: outbox_queue reads those
+        return [OutboxItem(*r) for r in await self._rows(  # without bodies: outbox_queue reads those
             "SELECT o.id, o.subscription_id, o.uri, x'', o.attempts FROM outbox o "
             "JOIN (SELECT uri, min(id) AS id FROM outbox GROUP BY uri) h ON h.id = o.id "
             "WHERE o.next_attempt <= ? ORDER BY o.id LIMIT ?", (now, limit))]
 
     async def outbox_queue(self, uri: str, limit: int) -> list[OutboxItem]:
-        return [OutboxItem(*r) for r in self._rows(
+        return [OutboxItem(*r) for r in await self._rows(
             "SELECT id, subscription_id, uri, body, attempts FROM outbox WHERE uri = ? ORDER BY id LIMIT ?",
             (uri, limit))]
 
     async def outbox_failures(self, limit: int = 100) -> list[OutboxFailure]:
         """The notificationURIs whose head has failed, the longest held back first."""
-        return [OutboxFailure(*r) for r in self._rows(
+        return [OutboxFailure(*r) for r in await self._rows(
             "SELECT o.uri, o.attempts, o.last_error, o.next_attempt FROM outbox o "
             "JOIN (SELECT uri, min(id) AS id FROM outbox GROUP BY uri) h ON h.id = o.id "
             "WHERE o.last_error IS NOT NULL ORDER BY o.attempts DESC, o.id LIMIT ?", (limit,))]
 
     async def outbox_size(self) -> int:
-        return self._aggregate("SELECT count(*) FROM outbox")[0]
+        return (await self._aggregate("SELECT count(*) FROM outbox"))[0]
 
     async def next_outbox_attempt(self) -> int | None:
         """When the next notification may go: the earliest due head of a notificationURI's queue."""
-        return self._aggregate("SELECT min(o.next_attempt) FROM outbox o "
-                               "JOIN (SELECT min(id) AS id FROM outbox GROUP BY uri) h ON h.id = o.id")[0]
+        return (await self._aggregate("SELECT min(o.next_attempt) FROM outbox o "
+                               "JOIN (SELECT min(id) AS id FROM outbox GROUP BY uri) h ON h.id = o.id"))[0]
 
     async def outbox_delivered(self, item_ids: Sequence[int]) -> None:
         await self._in_transaction(lambda c: c.executemany(
@@ -493,7 +493,7 @@ class ControlPlaneStore(SQLitePlumbing):
         await self._in_transaction(upsert)
 
     async def rates(self) -> dict[str, tuple[int | None, int | None]]:
-        return {r[0]: (r[1], r[2]) for r in self._rows("SELECT resource, poll_rate, post_rate FROM rates")}
+        return {r[0]: (r[1], r[2]) for r in await self._rows("SELECT resource, poll_rate, post_rate FROM rates")}
 
     # -- mirrors, for the operator --------------------------------------------------------
 

@@ -27,11 +27,11 @@ class SQLitePlumbing(ABC):
         """The connection point lookups run on, on the event loop."""
 
     @abstractmethod
-    def _rows(self, sql: str, params: Params = ()) -> list[Row]:
+    async def _rows(self, sql: str, params: Params = ()) -> list[Row]:
         """Every row of one query, on the event loop."""
 
     @abstractmethod
-    def _one(self, sql: str, params: Params = ()) -> Row | None:
+    async def _one(self, sql: str, params: Params = ()) -> Row | None:
         """The first row of one query, on the event loop."""
 
     @abstractmethod
@@ -50,9 +50,9 @@ class SQLitePlumbing(ABC):
         """fn(connection, *args) for a few quick queries, where point lookups run (on the event loop)."""
         return fn(self._reader, *args)
 
-    def _aggregate(self, sql: str, params: Params = ()) -> Row:
+    async def _aggregate(self, sql: str, params: Params = ()) -> Row:
         """The row of a query that always yields one (count, min, ...), on the event loop."""
-        row = self._one(sql, params)
+        row = await self._one(sql, params)
         if row is None:
             raise RuntimeError(f"no row from an aggregate query: {sql}")
         return row

@@ -50,10 +50,10 @@ class SyncStore(SQLitePlumbing):
     # -- operational endpoints ----------------------------------------------------
 
     async def sync_endpoints(self) -> list[SyncEndpointRecord]:
-        return [SyncEndpointRecord(*r) for r in self._rows("SELECT id, name, url FROM sync_endpoints ORDER BY id")]
+        return [SyncEndpointRecord(*r) for r in await self._rows("SELECT id, name, url FROM sync_endpoints ORDER BY id")]
 
     async def sync_endpoint(self, endpoint_id: int) -> SyncEndpointRecord | None:
-        r = self._one("SELECT id, name, url FROM sync_endpoints WHERE id = ?", (endpoint_id,))
+        r = await self._one("SELECT id, name, url FROM sync_endpoints WHERE id = ?", (endpoint_id,))
         return SyncEndpointRecord(*r) if r else None
 
     async def create_sync_endpoint(self, name: str, url: str) -> int:
@@ -80,7 +80,7 @@ class SyncStore(SQLitePlumbing):
     async def sync_counts(self) -> dict[int, dict[str, int]]:
         """endpoint id -> state -> how many messages."""
         counts: dict[int, dict[str, int]] = {}
-        for endpoint_id, state, n in self._rows(
+        for endpoint_id, state, n in await self._rows(
                 "SELECT endpoint_id, state, count(*) FROM sync_messages GROUP BY endpoint_id, state"):
             counts.setdefault(endpoint_id, {})[state] = n
         return counts
@@ -88,7 +88,7 @@ class SyncStore(SQLitePlumbing):
     # -- the sync outbox ------------------------------------------------------------
 
     async def sync_message(self, message_id: int) -> SyncMessageRecord | None:
-        r = self._one(f"SELECT {_MESSAGE_COLUMNS} FROM sync_messages WHERE id = ?", (message_id,))
+        r = await self._one(f"SELECT {_MESSAGE_COLUMNS} FROM sync_messages WHERE id = ?", (message_id,))
         return _message(r) if r else None
 
     async def sync_messages(self, *, state: str | None = None, endpoint_id: int | None = None,
@@ -102,28 +102,28 @@ class SyncStore(SQLitePlumbing):
                 where.append(f"{column} = ?")
                 params.append(value)
         clause = " AND ".join(where)
-        total = self._aggregate(f"SELECT count(*) FROM sync_messages WHERE {clause}", tuple(params))[0]
-        rows = self._rows(f"SELECT {_MESSAGE_COLUMNS} FROM sync_messages WHERE {clause} AND id > ? "
+        total = (await self._aggregate(f"SELECT count(*) FROM sync_messages WHERE {clause}", tuple(params)))[0]
+        rows = await self._rows(f"SELECT {_MESSAGE_COLUMNS} FROM sync_messages WHERE {clause} AND id > ? "
                           "ORDER BY id LIMIT ?", (*params, after, limit))
         return total, [_message(r) for r in rows]
 
     async def sync_heads(self, now: int, limit: int = 500) -> list[SyncMessageRecord]:
         """The oldest queued message of each endpoint, where it is due: order holds per endpoint."""
-        return [_message(r) for r in self._rows(
+        return [_message(r) for r in await self._rows(
             f"SELECT {', '.join('m.' + c.strip() for c in _MESSAGE_COLUMNS.split(','))} FROM sync_messages m "
             "JOIN (SELECT endpoint_id, min(id) AS id FROM sync_messages WHERE state = 'queued' "
             "GROUP BY endpoint_id) h ON h.id = m.id WHERE m.next_attempt <= ? ORDER BY m.id LIMIT ?",
             (now, limit))]
 
     async def sync_queue(self, endpoint_id: int, limit: int) -> list[SyncMessageRecord]:
-        return [_message(r) for r in self._rows(
+        return [_message(r) for r in await self._rows(
             f"SELECT {_MESSAGE_COLUMNS} FROM sync_messages WHERE endpoint_id = ? AND state = 'queued' "
             "ORDER BY id LIMIT ?", (endpoint_id, limit))]
 
     async def next_sync_attempt(self) -> int | None:
         """When the next message may go: the earliest head of an endpoint's queue."""
-        return self._aggregate("SELECT min(m.next_attempt) FROM sync_messages m JOIN (SELECT min(id) AS id "
-                               "FROM sync_messages WHERE state = 'queued' GROUP BY endpoint_id) h ON h.id = m.id")[0]
+        return (await self._aggregate("SELECT min(m.next_attempt) FROM sync_messages m JOIN (SELECT min(id) AS id "
+                               "FROM sync_messages WHERE state = 'queued' GROUP BY endpoint_id) h ON h.id = m.id"))[0]
 
     async def sync_sent(self, message_id: int) -> None:
         """The receiver took it (2xx).  An acknowledgement that came first stands."""
@@ -178,20 +178,20 @@ class SyncStore(SQLitePlumbing):
         return await self._in_transaction(ack)
 
     async def enrollment_sync_status(self, enrollment_id: int) -> tuple[str | None, str | None] | None:
-        r = self._one("SELECT sync_status, sync_reason FROM enrollments WHERE id = ?", (enrollment_id,))
+        r = await self._one("SELECT sync_status, sync_reason FROM enrollments WHERE id = ?", (enrollment_id,))
         return (r[0], r[1]) if r else None
 
     # -- network locations --------------------------------------------------------------
 
     async def network_locations(self, kind: str | None = None) -> list[NetworkLocationRecord]:
         where, params = ("WHERE kind = ?", (kind,)) if kind else ("", ())
-        members: dict[int, int] = dict(self._rows("SELECT m.group_id, count(*) FROM group_members m "
+        members: dict[int, int] = dict(await self._rows("SELECT m.group_id, count(*) FROM group_members m "
                                   "JOIN network_locations l ON l.group_id = m.group_id GROUP BY m.group_id"))
-        service_points = {(k, name): n for k in network.KINDS for name, n in self._rows(
+        service_points = {(k, name): n for k in network.KINDS for name, n in await self._rows(
             f"SELECT {k}, count(*) FROM service_points WHERE {k} IS NOT NULL GROUP BY {k}")}
         return [NetworkLocationRecord(lid, k, name, parent, group, members.get(group, 0),
                                       service_points.get((k, name), 0))
-                for lid, k, name, parent, group in self._rows(
+                for lid, k, name, parent, group in await self._rows(
                     f"SELECT id, kind, name, parent_id, group_id FROM network_locations {where} "
                     "ORDER BY CASE kind WHEN 'substation' THEN 0 WHEN 'feeder' THEN 1 ELSE 2 END, name", params)]
 
@@ -199,7 +199,7 @@ class SyncStore(SQLitePlumbing):
         known: set[str] = set()
         unique = sorted(set(external_ids))
         for chunk in _chunks(unique):
-            known.update(r[0] for r in self._rows(
+            known.update(r[0] for r in await self._rows(
                 f"SELECT external_id FROM service_points WHERE external_id IN ({','.join('?' * len(chunk))})",
                 tuple(chunk)))
         return set(unique) - known

@@ -103,6 +103,6 @@ class AggregatorStore(SQLitePlumbing):
     async def event_constraints(self, program_id: int) -> tuple[dict[str, Any], list[int]]:
         """The program's event constraints, and the starts of its events that are not cancelled."""
         _, constraints = await self._lookup(rules_of, program_id)
-        starts = [r[0] for r in self._rows("SELECT start FROM controls WHERE program_id = ? AND cancelled_at IS NULL",
+        starts = [r[0] for r in await self._rows("SELECT start FROM controls WHERE program_id = ? AND cancelled_at IS NULL",
                                            (program_id,))]
         return constraints, starts

@@ -54,7 +54,7 @@ class EnrollmentStore(SQLitePlumbing):
                 clauses.append(f"{column} = ?")
                 params.append(value)
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-        return [reads.enrollment_of_row(r) for r in self._rows(
+        return [reads.enrollment_of_row(r) for r in await self._rows(
             f"SELECT {reads.ENROLLMENT_COLUMNS} FROM enrollments {where} ORDER BY id", tuple(params))]
 
     async def enrollment(self, enrollment_id: int) -> EnrollmentRecord | None:

@@ -27,7 +27,7 @@ class ServiceTaskStore(SQLitePlumbing):
                 clauses.append(f"{column} = ?")
                 params.append(value)
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-        return [reads.service_task_of_row(r) for r in self._rows(
+        return [reads.service_task_of_row(r) for r in await self._rows(
             f"SELECT {reads.TASK_COLUMNS} FROM service_tasks {where} ORDER BY id", tuple(params))]
 
     async def service_task(self, task_id: int) -> ServiceTaskRecord | None:
@@ -35,7 +35,7 @@ class ServiceTaskStore(SQLitePlumbing):
 
     async def due_service_tasks(self, now: int, limit: int = 100) -> list[int]:
         """Tasks the monitor may process now: Pending ones (interconnections once decided), and abandoned ones."""
-        return [r[0] for r in self._rows(
+        return [r[0] for r in await self._rows(
             "SELECT id FROM service_tasks WHERE (state = 'Pending' AND (kind != 'interconnect' OR approval IS NOT "
             "NULL)) OR (state = 'Processing' AND updated <= ?) ORDER BY id LIMIT ?",
             (now - tasks.STALE_SECONDS, limit))]
