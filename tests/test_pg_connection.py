@@ -87,6 +87,10 @@ def test_executemany_insert_or_ignore_and_null_safe_equality(conn: Connection) -
     assert conn.execute(count, ("C", None)).fetchone() == (1,)
     assert conn.execute(count, ("C", ids[1])).fetchone() == (1,)
     assert conn.execute(count, ("C", ids[2])).fetchone() == (0,)
+    # an empty list, as SQLite takes it
+    assert conn.execute("SELECT count(*) FROM end_devices WHERE lfdi IN ()").fetchone() == (0,)
+    assert conn.execute("SELECT count(*) FROM end_devices WHERE id NOT IN ( )").fetchone() == (3,)
+    assert translate("SELECT 'IN ()' WHERE a IN ()", IDS).sql == "SELECT 'IN ()' WHERE a = ANY('{}')"
     page = "SELECT lfdi FROM end_devices WHERE owner_lfdi = ?1 OR lfdi = ?1 ORDER BY id LIMIT ?2 OFFSET ?3"
     assert conn.execute(page, ("AGG", 2, 1)).fetchall() == [("D1",), ("D2",)]
 

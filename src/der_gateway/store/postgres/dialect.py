@@ -3,6 +3,7 @@
 - `?` becomes `%s`, and `?N` a named parameter (`%(pN)s`), outside string literals, quoted names and comments;
   every `%` becomes `%%`, since parameters are always passed.
 - `INSERT OR IGNORE INTO t ...` becomes `INSERT INTO t ... ON CONFLICT DO NOTHING`.
+- `IN ()` and `NOT IN ()` (an empty list, which SQLite takes) become `= ANY('{}')` and `<> ALL('{}')`.
 - `IS ?` and `IS NOT ?` become `IS NOT DISTINCT FROM %s` and `IS DISTINCT FROM %s`.
 - An INSERT into a table with an identity `id` gets `RETURNING id`, which the cursor keeps as its lastrowid.
 
@@ -21,6 +22,15 @@ _INSERT = re.compile(r"^\s*INSERT\s+(OR\s+IGNORE\s+)?INTO\s+\"?(\w+)\"?", re.IGN
 _ON_CONFLICT = re.compile(r"\bON\s+CONFLICT\b", re.IGNORECASE)
 _RETURNING = re.compile(r"\bRETURNING\b", re.IGNORECASE)
 _IS_PARAMETER = re.compile(r"\bIS(\s+NOT)?\s+$", re.IGNORECASE)
+_EMPTY_IN = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|(\bNOT\s+)?\bIN\s*\(\s*\)", re.IGNORECASE)
+
+
+def _empty_lists(sql: str) -> str:
+    def replace(match: re.Match) -> str:
+        if match.group(0)[0] in "'\"":
+            return match.group(0)
+        return "<> ALL('{}')" if match.group(1) else "= ANY('{}')"
+    return _EMPTY_IN.sub(replace, sql)
 
 
 @dataclass(frozen=True)
@@ -85,7 +95,7 @@ def _placeholders(sql: str) -> tuple[str, bool]:
 @lru_cache(maxsize=4096)
 def translate(sql: str, identity_tables: frozenset[str]) -> Statement:
     """The PostgreSQL form of one of the store's statements; identity_tables: those with an identity id."""
-    text, numbered = _placeholders(sql)
+    text, numbered = _placeholders(_empty_lists(sql))
     insert = _INSERT.match(text)
     table = insert.group(2) if insert else None
     if insert and insert.group(1):
