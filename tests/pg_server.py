@@ -58,6 +58,8 @@ class PostgresServer:
     _directory: Path | None = None
     _bin: Path | None = None
     _user: tuple[int, int] | None = None
+    _by_key: dict[str, str] = field(default_factory=dict)
+    _emptied: list[str] = field(default_factory=list)
 
     @classmethod
     def start(cls) -> PostgresServer:
@@ -98,7 +100,11 @@ class PostgresServer:
                                + (f"\nserver log:\n{log.read_text()[-2000:]}" if log.exists() else ""))
 
     def stop(self) -> None:
-        if self._directory is None:
+        if self._directory is None:  # a server of someone else's: leave it as it was
+            for dsn in self._emptied + list(self._by_key.values()):
+                self.drop_database(dsn)
+            self._emptied.clear()
+            self._by_key.clear()
             return
         if (self._directory / "data" / "postmaster.pid").exists():
             self._run("pg_ctl", "-D", str(self._directory / "data"), "-m", "fast", "-w", "stop")
@@ -113,6 +119,26 @@ class PostgresServer:
             conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
         return as_uri(self.dsn, dbname=name)
 
+    def database_for(self, key: str) -> str:
+        """The DSN of the database kept for key (a test's data directory, say): on first use a new one, or one
+        given back by release_database_for, its tables emptied (its schema left, to spare migrating again)."""
+        if key not in self._by_key:
+            self._by_key[key] = self._emptied.pop() if self._emptied else self.create_database()
+        return self._by_key[key]
+
+    def release_database_for(self, key: str) -> None:
+        """Empties key's database (every table, its identities restarted) for the next database_for."""
+        dsn = self._by_key.pop(key, None)
+        if dsn is None:
+            return
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            tables = [r[0] for r in conn.execute("SELECT quote_ident(tablename) FROM pg_tables "
+                                                 "WHERE schemaname = current_schema() "
+                                                 "AND tablename != 'schema_migrations'").fetchall()]
+            if tables:
+                conn.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+        self._emptied.append(dsn)
+
     def drop_database(self, dsn: str) -> None:
         name = conninfo.conninfo_to_dict(dsn)["dbname"]
         with psycopg.connect(self.dsn, autocommit=True) as conn:
@@ -121,5 +147,18 @@ class PostgresServer:
 
 def server_for_tests() -> PostgresServer:
     """The server named by DER_GATEWAY_TEST_POSTGRES, else a private one started now (stop() it after)."""
+    global SESSION
     dsn = os.environ.get(ENV_DSN)
-    return PostgresServer(dsn=as_uri(dsn)) if dsn else PostgresServer.start()
+    SESSION = PostgresServer(dsn=as_uri(dsn)) if dsn else PostgresServer.start()
+    return SESSION
+
+
+# the test session's server, once the postgres_server fixture has started it (or None)
+SESSION: PostgresServer | None = None
+
+
+def database_for(key: object) -> str:
+    """A database of the session's server kept for key: openers that are given only a data directory use it."""
+    if SESSION is None:
+        raise RuntimeError("the postgres_server fixture has not started a server")
+    return SESSION.database_for(str(key))
