@@ -100,6 +100,8 @@ def test_bytes_go_in_and_come_back(conn: Connection) -> None:
     conn.execute("INSERT INTO outbox (subscription_id, uri, body, next_attempt) VALUES (?, ?, ?, ?)",
                  (1, "https://x/n", body, 0))
     assert conn.execute("SELECT body FROM outbox").fetchone() == (body,)
+    # SQLite's blob literals, and a literal that only looks like one
+    assert conn.execute("SELECT x'', X'00fF', 'x''', max(id) FROM outbox").fetchone() == (b"", b"\x00\xff", "x'", 1)
 
 
 def test_a_refused_write_is_sqlite3s_integrity_error_and_a_savepoint_survives_it(conn: Connection) -> None:

@@ -3,6 +3,7 @@
 - `?` becomes `%s`, and `?N` a named parameter (`%(pN)s`), outside string literals, quoted names and comments;
   every `%` becomes `%%`, since parameters are always passed.
 - `INSERT OR IGNORE INTO t ...` becomes `INSERT INTO t ... ON CONFLICT DO NOTHING`.
+- A blob literal `x'0A1B'` becomes `'\\x0A1B'::bytea`.
 - `IN ()` and `NOT IN ()` (an empty list, which SQLite takes) become `= ANY('{}')` and `<> ALL('{}')`.
 - `IS ?` and `IS NOT ?` become `IS NOT DISTINCT FROM %s` and `IS DISTINCT FROM %s`.
 - An INSERT into a table with an identity `id` gets `RETURNING id`, which the cursor keeps as its lastrowid.
@@ -52,7 +53,11 @@ def _placeholders(sql: str) -> tuple[str, bool]:
     i, n = 0, len(sql)
     while i < n:
         ch = sql[i]
-        if ch in ("'", '"'):  # a literal or a quoted name, '' or "" standing for the quote itself
+        if ch in "xX" and sql.startswith("'", i + 1) and not (i and (sql[i - 1].isalnum() or sql[i - 1] == "_")):
+            j = sql.index("'", i + 2)  # a blob literal: hex digits, then its closing quote
+            out.append(f"'\\x{sql[i + 2:j]}'::bytea")
+            i = j + 1
+        elif ch in ("'", '"'):  # a literal or a quoted name, '' or "" standing for the quote itself
             j = i + 1
             while j < n:
                 if sql[j] == ch:
