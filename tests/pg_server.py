@@ -30,7 +30,8 @@ UNPRIVILEGED = "nobody"
 
 def binaries() -> Path | None:
     """The newest installed PostgreSQL's bin directory (Debian keeps them under /usr/lib/postgresql/N/bin)."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=lambda p: int(Path(p).parent.parent.name))
+    found = sorted((p for p in glob.glob("/usr/lib/postgresql/*/bin/pg_ctl") if Path(p).parent.parent.name.isdigit()),
+                   key=lambda p: int(Path(p).parent.parent.name))
     if found:
         return Path(found[-1]).parent
     pg_ctl = shutil.which("pg_ctl")
