@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import AsyncIterator, Callable
+from typing import AsyncIterator, Callable, Iterator
 
 import aiohttp
 import pytest
@@ -18,6 +19,8 @@ from der_gateway.launch import RunningServer, start_server
 from der_gateway.tls import client_context
 from der_gateway.xsd import load_schemas
 
+from .pg_server import PostgresServer, binaries, server_for_tests
+
 SEP_XML = "application/sep+xml"
 
 
@@ -27,6 +30,28 @@ def certs_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pki.init_pki(directory, devices=3)
     pki.issue(directory, "aggregator", "aggregator2")
     return directory
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL for the session (tests/pg_server.py); absent PostgreSQL skips, but fails under CI."""
+    if not os.environ.get("DER_GATEWAY_TEST_POSTGRES") and binaries() is None and not os.environ.get("CI"):
+        pytest.skip("PostgreSQL is not installed here")
+    server = server_for_tests()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_dsn(postgres_server: PostgresServer) -> Iterator[str]:
+    """The DSN of a fresh, empty database of its own for one test, dropped after it."""
+    dsn = postgres_server.create_database()
+    try:
+        yield dsn
+    finally:
+        postgres_server.drop_database(dsn)
 
 
 @pytest.fixture(scope="session")

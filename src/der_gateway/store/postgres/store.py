@@ -1,0 +1,155 @@
+"""The store on PostgreSQL, a first step: SQLiteStore's SQL run through the connection adapter, with
+PostgreSQL's plumbing in place of SQLite's.
+
+As in SQLiteStore: point lookups run on the event loop on their own connection, lists on two reader threads
+(each read in one REPEATABLE READ snapshot), and writes one at a time on a writer thread, each in one transaction
+that returns once committed.  Every write transaction first takes one advisory lock, so that writes are
+serialised across replicas as SQLite's BEGIN IMMEDIATE serialises them across processes: the store's read-then-
+write functions stay correct under PostgreSQL's READ COMMITTED.  The few methods whose SQL only SQLite speaks
+(its sequence table, json_each, an untyped column) are given here in PostgreSQL's; /work/notes/pg_dialect.md
+proposes portable forms for the store's own SQL.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Sequence, TypeVar
+
+from ...domain.refusals import Conflict
+from ..base import EndDeviceCounts, EndDeviceRecord
+from ..sqlite import READERS, SQLiteStore
+from .connection import Connection, Cursor, IntegrityError
+from .schema import migrate
+
+T = TypeVar("T")
+
+# the advisory lock every write transaction holds, as SQLite's single writer (an arbitrary key of this application)
+WRITE_LOCK = 0x64657267_7702
+
+
+class PostgresStore(SQLiteStore):
+    def __init__(self, dsn: str) -> None:  # noqa: super().__init__ would open SQLite's pools
+        self.dsn = dsn
+        self.path = None  # type: ignore[assignment]
+        self._writer_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-writer")
+        self._writer: Connection | None = None  # type: ignore[assignment]
+        self._reader: Connection | None = None  # type: ignore[assignment]
+        self._reader_pool = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="pg-reader",
+                                               initializer=self._open_pool_reader)
+        self._pool_readers: list[Connection] = []  # type: ignore[assignment]
+        self._local = threading.local()
+
+    @classmethod
+    async def open(cls, dsn: str) -> PostgresStore:  # type: ignore[override]
+        store = cls(dsn)
+        try:
+            await store._write(store._open_writer)
+            store._reader = Connection.connect(dsn)
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    def _open_writer(self) -> None:
+        conn = Connection.connect(self.dsn)
+        migrate(conn.raw)
+        conn.refresh_schema()
+        self._writer = conn
+
+    def _open_pool_reader(self) -> None:
+        self._local.conn = Connection.connect(self.dsn)
+        self._pool_readers.append(self._local.conn)
+
+    # -- plumbing -----------------------------------------------------------
+
+    def _transaction(self, fn: Callable[[Any], T]) -> T:
+        conn = self._writer
+        conn.execute("BEGIN")
+        try:
+            conn.execute("SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK,))
+            result = fn(conn)
+            if isinstance(result, Cursor):
+                result.close()
+                result = None
+        except IntegrityError as exc:  # a uniqueness or reference rule: the stored state refuses the write
+            conn.execute("ROLLBACK")
+            raise Conflict(f"the stored state does not allow this write ({exc})") from exc
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return result
+
+    def _snapshot(self, fn: Callable[..., T], *args: Any) -> T:
+        conn = self._local.conn
+        conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        try:
+            return fn(conn, *args)
+        finally:
+            conn.execute("COMMIT")
+
+    async def version(self) -> int:
+        """Changes whenever a writing transaction has begun or ended anywhere since the last call: the set of
+        transactions in progress, and the next transaction id, are in PostgreSQL's current snapshot."""
+        snapshot = self._reader.execute("SELECT CAST(pg_current_snapshot() AS TEXT)").fetchone()[0]
+        return zlib.crc32(snapshot.encode())
+
+    async def generations(self, topics: Sequence[str]) -> tuple[int, ...]:
+        """The counters of topics (0 for one never bumped), read afresh: another replica may have bumped them."""
+        found = dict(self._reader.execute(
+            f"SELECT topic, generation FROM cache_generations WHERE topic IN ({','.join('?' * len(topics))})",
+            tuple(topics)).fetchall())
+        return tuple(found.get(t, 0) for t in topics)
+
+    # -- methods whose SQL only SQLite speaks ---------------------------------
+
+    async def end_device_counts(self, end_device_ids: Sequence[int]) -> dict[int, EndDeviceCounts]:
+        def read(c: Connection) -> dict[int, EndDeviceCounts]:
+            rows = c.execute(
+                "SELECT e.id, (SELECT count(*) FROM ders d WHERE d.end_device_id = e.id), "
+                "coalesce((SELECT n FROM list_counts WHERE list = 'log' AND owner = CAST(e.id AS TEXT) "
+                "AND level = 0 AND bucket = 0), 0), "
+                "(SELECT count(*) FROM group_members m WHERE m.end_device_id = e.id), "
+                "(SELECT count(*) FROM subscriptions s WHERE s.end_device_id = e.id) "
+                f"FROM end_devices e WHERE e.id IN ({','.join('?' * len(end_device_ids))})",
+                tuple(end_device_ids)).fetchall()
+            return {r[0]: EndDeviceCounts(r[1], r[2], r[3], r[4]) for r in rows}
+        return await self._read(read) if end_device_ids else {}
+
+    async def bulk_add_end_devices(self, records: Sequence[EndDeviceRecord],
+                                   der_documents: dict[str, dict[str, Any]] | None = None,
+                                   group_id: int | None = None) -> range:
+        documents = {kind: json.dumps(body) for kind, body in (der_documents or {}).items()}
+
+        def insert(c: Connection) -> range:
+            # the writers are serialised (WRITE_LOCK): nobody else takes ids from the sequence meanwhile
+            before = c.execute("SELECT coalesce(max(id), 0) FROM end_devices").fetchone()[0]
+            c.executemany(
+                "INSERT INTO end_devices (lfdi, sfdi, owner_lfdi, changed_time, pin, registered_at, "
+                "device_category, enabled, post_rate, connection_point_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [(r.lFDI, r.sFDI, r.owner_lfdi, r.changedTime, r.pIN, r.dateTimeRegistered, r.deviceCategory,
+                  int(r.enabled), r.postRate, r.connectionPointId) for r in records])
+            low, high, n = c.execute("SELECT min(id), max(id), count(*) FROM end_devices WHERE id > ?",
+                                     (before,)).fetchone()
+            if n != len(records) or (n and high - low + 1 != n):
+                raise RuntimeError("end_devices ids were not given in sequence")
+            c.execute("INSERT INTO ders (end_device_id, n) SELECT id, 1 FROM end_devices WHERE id > ?", (before,))
+            for kind, body in documents.items():
+                c.execute("INSERT INTO der_documents (end_device_id, n, kind, body) "
+                          "SELECT id, 1, ?, ? FROM end_devices WHERE id > ?", (kind, body, before))
+            if group_id is not None:
+                c.execute("INSERT INTO group_members (group_id, end_device_id) "
+                          "SELECT ?, id FROM end_devices WHERE id > ?", (group_id, before))
+            return range(low, high + 1) if n else range(before + 1, before + 1)
+        return await self._in_transaction(insert)
+
+    async def add_subscription(self, end_device_id: int | None, client_lfdi: str, resource: str,
+                               data: dict[str, Any]) -> int:
+        return await self._in_transaction(lambda c: c.execute(
+            "INSERT INTO subscriptions (end_device_id, client_lfdi, resource, body, after_change) VALUES "
+            "(?, ?, ?, ?, coalesce(pg_sequence_last_value(CAST(pg_get_serial_sequence('changes', 'id') "
+            "AS regclass)), 0))",
+            (end_device_id, client_lfdi, resource, json.dumps(data))).lastrowid)
