@@ -22,7 +22,7 @@ from .. import pg_server
 BACKENDS: dict[str, Callable[[Path], Awaitable]] = {
     "sqlite": lambda data: SQLiteStore.open(data),
     # a database of the session's PostgreSQL for each data directory
-    "postgresql": lambda data: PostgresStore.open(pg_server.database_for(data)),
+    "postgresql": lambda data: PostgresStore.open_dsn(pg_server.database_for(data)),
 }
 # the session fixture a backend's opener needs started
 SERVERS = {"postgresql": "postgres_server"}

@@ -11,8 +11,9 @@ Sort keys are hash-uniform in practice (sFDIs, hex mRIDs), so the buckets stay e
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
+
+from .sqlite_plumbing import Conn
 
 
 class KeyBuckets:
@@ -116,13 +117,13 @@ def total_triggers(table: str, list_name: str, owner: str, when: str = "1", colu
             f"CREATE TRIGGER {table}_recounted AFTER UPDATE{of} ON {table} BEGIN {remove} {add} END;\n")
 
 
-def total(conn: sqlite3.Connection, list_name: str, owner: Any) -> int:
+def total(conn: Conn, list_name: str, owner: Any) -> int:
     row = conn.execute("SELECT n FROM list_counts WHERE list = ? AND owner = ? AND level = 0 AND bucket = 0",
                        (list_name, owner)).fetchone()
     return row[0] if row else 0
 
 
-def locate(conn: sqlite3.Connection, list_name: str, owner: Any, index: int,
+def locate(conn: Conn, list_name: str, owner: Any, index: int,
            buckets: KeyBuckets) -> tuple[Any, int] | None:
     """The least key of the deepest bucket holding the row at index, and that row's index within the bucket;
     None past the end."""
@@ -146,7 +147,7 @@ def locate(conn: sqlite3.Connection, list_name: str, owner: Any, index: int,
     return buckets.least_key(parent), remaining
 
 
-def rank(conn: sqlite3.Connection, list_name: str, owner: Any, key: Any, buckets: KeyBuckets,
+def rank(conn: Conn, list_name: str, owner: Any, key: Any, buckets: KeyBuckets,
          count_from: str) -> int:
     """How many rows of the list have a key below key.  count_from is a query counting the list's rows with
     keys in [?, ?) (the least key of key's deepest bucket, then key), parameters (owner, low, high)."""

@@ -27,7 +27,7 @@ from .migrations import MIGRATIONS
 from . import sqlite_generations
 from .sqlite_control_plane import Changes, ControlPlaneStore, log_changes
 from .sqlite_generations import GenerationStore
-from .sqlite_plumbing import Params, Row, inserted_id
+from .sqlite_plumbing import Conn, Params, Row, inserted_id
 from .sqlite_utility import UtilityStore
 from .sqlite_sync import SyncStore
 
@@ -126,7 +126,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
     async def _write(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._writer_pool, fn, *args)
 
-    def _transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    def _transaction(self, fn: Callable[[Conn], T]) -> T:
         conn = self._writer
         if conn is None:
             raise RuntimeError("the store is not open")
@@ -145,7 +145,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
         conn.execute("COMMIT")
         return result
 
-    async def _in_transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _in_transaction(self, fn: Callable[[Conn], T]) -> T:
         return await self._write(self._transaction, fn)
 
     def _snapshot(self, fn: Callable[..., T], *args: Any) -> T:
@@ -219,7 +219,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
         """For each EndDevice (a page of them), what its list links count: DERs, LogEvents, groups (whether
         or not the device is enabled) and subscriptions, as der_numbers, log_events, groups_of and subscriptions
         count them; in one read off the loop."""
-        def read(c: sqlite3.Connection) -> dict[int, EndDeviceCounts]:
+        def read(c: Conn) -> dict[int, EndDeviceCounts]:
             rows = c.execute(
                 "SELECT e.id, (SELECT count(*) FROM ders d WHERE d.end_device_id = e.id), "
                 "coalesce((SELECT n FROM list_counts WHERE list = 'log' AND owner = e.id AND level = 0 "
@@ -232,7 +232,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
         return await self._read(read) if end_device_ids else {}
 
     async def create_end_device(self, record: EndDeviceRecord, changed: Changes = ()) -> EndDeviceRecord:
-        def insert(c: sqlite3.Connection) -> int:
+        def insert(c: Conn) -> int:
             cur = c.execute(
                 "INSERT INTO end_devices (lfdi, sfdi, owner_lfdi, changed_time, pin, registered_at, "
                 "device_category, enabled, post_rate, connection_point_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -252,14 +252,14 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
         DER 1 holding der_documents (kind: body), and a member of group_id if given.  Their ids, in order."""
         documents = {kind: json.dumps(body) for kind, body in (der_documents or {}).items()}
 
-        def load(c: sqlite3.Connection) -> range:
+        def load(c: Conn) -> range:
             c.execute(f"PRAGMA cache_size=-{BULK_CACHE_KIB}")
             try:
                 return insert(c)
             finally:
                 c.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
 
-        def insert(c: sqlite3.Connection) -> range:
+        def insert(c: Conn) -> range:
             before = c.execute("SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'end_devices'"
                                ).fetchone()[0]
             c.executemany(
@@ -281,7 +281,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
         return await self._in_transaction(load)
 
     async def update_end_device(self, record: EndDeviceRecord, changed: Changes = ()) -> None:
-        def update(c: sqlite3.Connection) -> None:
+        def update(c: Conn) -> None:
             c.execute(
                 "UPDATE end_devices SET changed_time = ?, device_category = ?, enabled = ?, post_rate = ?, "
                 "connection_point_id = ?, pin = ? WHERE id = ?",
@@ -291,7 +291,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
         await self._in_transaction(update)
 
     async def delete_end_device(self, end_device_id: int, changed: Changes = ()) -> None:
-        def delete(c: sqlite3.Connection) -> None:
+        def delete(c: Conn) -> None:
             c.execute("DELETE FROM end_devices WHERE id = ?", (end_device_id,))
             log_changes(c, changed)
         await self._in_transaction(delete)
@@ -307,7 +307,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
         return json.loads(row[0]) if row else None
 
     async def put_der_document(self, end_device_id: int, der: int, kind: str, data: dict[str, Any]) -> bool:
-        def upsert(c: sqlite3.Connection) -> bool:
+        def upsert(c: Conn) -> bool:
             created = c.execute("SELECT 1 FROM der_documents WHERE end_device_id = ? AND n = ? AND kind = ?",
                                 (end_device_id, der, kind)).fetchone() is None
             c.execute("INSERT INTO der_documents (end_device_id, n, kind, body) VALUES (?, ?, ?, ?) "
@@ -323,7 +323,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
         """Newest first.  With after, the rows are counted one by one (no kept count for it)."""
         if limit <= 0 and after is None:  # only the count, kept: a point lookup
             return Page(list_index.total(self._reader, "log", end_device_id), [])
-        def page(c: sqlite3.Connection) -> Page[tuple[int, dict[str, Any]]]:
+        def page(c: Conn) -> Page[tuple[int, dict[str, Any]]]:
             params: Params = (end_device_id,)
             where = "end_device_id = ?"
             if after is not None:
@@ -360,7 +360,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
 
     async def upsert_mirror_usage_point(self, owner_lfdi: str, data: dict[str, Any],
                                         readings: list[dict[str, Any]]) -> tuple[int, bool]:
-        def upsert(c: sqlite3.Connection) -> tuple[int, bool]:
+        def upsert(c: Conn) -> tuple[int, bool]:
             _check_mrids_free(c, owner_lfdi, [data["mRID"]] + [r["mRID"] for r in readings])
             row = c.execute("SELECT id FROM mirror_usage_points WHERE owner_lfdi = ? AND mrid = ?",
                             (owner_lfdi, data["mRID"])).fetchone()
@@ -380,7 +380,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
 
     async def mirror_meter_readings(self, mup_id: int) -> list[dict[str, Any]]:
         """Each MirrorMeterReading with its newest Reading (the history stays in the readings table)."""
-        def read(c: sqlite3.Connection) -> list[dict[str, Any]]:
+        def read(c: Conn) -> list[dict[str, Any]]:
             result = []
             for mmr_id, body in c.execute("SELECT id, body FROM mirror_meter_readings WHERE mup_id = ? "
                                           "ORDER BY mrid", (mup_id,)).fetchall():
@@ -395,7 +395,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
 
     async def add_mirror_meter_readings(self, mup_id: int,
                                         readings: list[dict[str, Any]]) -> list[tuple[int, bool]]:
-        def add(c: sqlite3.Connection) -> list[tuple[int, bool]]:
+        def add(c: Conn) -> list[tuple[int, bool]]:
             known = {r[0] for r in c.execute("SELECT mrid FROM mirror_meter_readings WHERE mup_id = ?", (mup_id,))}
             owner = c.execute("SELECT owner_lfdi FROM mirror_usage_points WHERE id = ?", (mup_id,)).fetchone()[0]
             _check_mrids_free(c, owner, [r["mRID"] for r in readings if r["mRID"] not in known])
@@ -413,7 +413,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
         if limit <= 0:
             return Page(list_index.total(self._reader, "mmr", mup_id), [])
 
-        def page(c: sqlite3.Connection) -> Page[MeterReadingRecord]:
+        def page(c: Conn) -> Page[MeterReadingRecord]:
             total = list_index.total(c, "mmr", mup_id)
             if limit == 0:
                 return Page(total, [])
@@ -436,7 +436,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
         if limit <= 0:
             return Page(list_index.total(self._reader, "rset", meter_reading_id), [])
 
-        def page(c: sqlite3.Connection) -> Page[ReadingSetRecord]:
+        def page(c: Conn) -> Page[ReadingSetRecord]:
             total = list_index.total(c, "rset", meter_reading_id)
             if limit == 0:
                 return Page(total, [])
@@ -455,7 +455,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
         if limit <= 0:
             return Page(list_index.total(self._reader, "sread", reading_set_id), [])
 
-        def page(c: sqlite3.Connection) -> Page[ReadingRecord]:
+        def page(c: Conn) -> Page[ReadingRecord]:
             total = list_index.total(c, "sread", reading_set_id)
             if limit == 0:
                 return Page(total, [])
@@ -470,7 +470,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
         return ReadingRecord(r[0], json.loads(r[1])) if r else None
 
 
-def _viewed_page(c: sqlite3.Connection, viewer: str, start: int, limit: int) -> list[EndDeviceRecord]:
+def _viewed_page(c: Conn, viewer: str, start: int, limit: int) -> list[EndDeviceRecord]:
     """Rows start.. of the EndDevices the viewer sees other than its own, by sFDI."""
     found = list_index.locate(c, "edev", viewer, start, list_index.SFDI) if limit > 0 else None
     if found is None:
@@ -483,7 +483,7 @@ def _viewed_page(c: sqlite3.Connection, viewer: str, start: int, limit: int) -> 
     return [_end_device(r) for r in rows]
 
 
-def _visible_page(c: sqlite3.Connection, viewer: str, start: int, limit: int) -> Page[EndDeviceRecord]:
+def _visible_page(c: Conn, viewer: str, start: int, limit: int) -> Page[EndDeviceRecord]:
     """The viewer's own EndDevice (if it has one) merged by sFDI into those it sees through end_device_views."""
     row = c.execute(f"SELECT {_END_DEVICE_COLUMNS} FROM end_devices WHERE lfdi = ?", (viewer,)).fetchone()
     own = _end_device(row) if row else None
@@ -505,7 +505,7 @@ def _visible_page(c: sqlite3.Connection, viewer: str, start: int, limit: int) ->
     return Page(total, items)
 
 
-def _visible_changed_after(c: sqlite3.Connection, viewer: str, start: int, limit: int,
+def _visible_changed_after(c: Conn, viewer: str, start: int, limit: int,
                            changed_after: int) -> Page[EndDeviceRecord]:
     where = ("(lfdi = ? OR owner_lfdi = ? OR id IN "
              "(SELECT end_device_id FROM end_device_access WHERE client_lfdi = ?)) AND changed_time >= ?")
@@ -518,7 +518,7 @@ def _visible_changed_after(c: sqlite3.Connection, viewer: str, start: int, limit
     return Page(total, [_end_device(r) for r in rows])
 
 
-def _mirror_usage_point_page(c: sqlite3.Connection, owner_lfdi: str, start: int,
+def _mirror_usage_point_page(c: Conn, owner_lfdi: str, start: int,
                              limit: int) -> Page[MirrorUsagePointRecord]:
     total = list_index.total(c, "mup", owner_lfdi)
     found = list_index.locate(c, "mup", owner_lfdi, start, list_index.MRID) if limit > 0 else None
@@ -530,7 +530,7 @@ def _mirror_usage_point_page(c: sqlite3.Connection, owner_lfdi: str, start: int,
     return Page(total, [MirrorUsagePointRecord(r[0], r[1], r[2], json.loads(r[3])) for r in rows])
 
 
-def _check_mrids_free(c: sqlite3.Connection, owner_lfdi: str, mrids: list[str]) -> None:
+def _check_mrids_free(c: Conn, owner_lfdi: str, mrids: list[str]) -> None:
     """Raises MridTaken if one of mrids names a mirror of a client other than owner_lfdi."""
     for mrid in dict.fromkeys(mrids):
         taken = c.execute(
@@ -541,7 +541,7 @@ def _check_mrids_free(c: sqlite3.Connection, owner_lfdi: str, mrids: list[str]) 
             raise MridTaken(mrid)
 
 
-def _store_readings(c: sqlite3.Connection, mup_id: int, mmrs: list[dict[str, Any]]) -> list[tuple[int, bool]]:
+def _store_readings(c: Conn, mup_id: int, mmrs: list[dict[str, Any]]) -> list[tuple[int, bool]]:
     """Merge MirrorMeterReadings by mRID: the header is replaced where given; a MirrorReadingSet replaces the
     Readings of the set of its mRID, a Reading alone the one before it (both kept as history).  Each one's
     id, and whether it is new (a new one needs its ReadingType: ReadingTypeMissing)."""
@@ -585,7 +585,7 @@ def _store_readings(c: sqlite3.Connection, mup_id: int, mmrs: list[dict[str, Any
     return placed
 
 
-def _insert_reading(c: sqlite3.Connection, mmr_id: int, reading: dict[str, Any], period: dict[str, Any], now: int,
+def _insert_reading(c: Conn, mmr_id: int, reading: dict[str, Any], period: dict[str, Any], now: int,
                     set_id: int | None = None, set_mrid: str | None = None) -> None:
     c.execute("INSERT INTO readings (mmr_id, reading_set_id, reading_set_mrid, start, duration, value, body, "
               "received) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

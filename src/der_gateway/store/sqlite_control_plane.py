@@ -8,15 +8,14 @@ change, so the notifier can never miss one, even across a crash.
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any, Iterable, Sequence
 
 from .base import ControlRecord, GroupRecord, OutboxFailure, OutboxItem, ProgramRecord, ResponseRecord, SubscriptionRecord
 from .interface import Changes
-from .sqlite_plumbing import Params, Row, SQLitePlumbing, inserted_id
+from .sqlite_plumbing import Conn, Params, Row, SQLitePlumbing, inserted_id
 
 
-def log_changes(c: sqlite3.Connection, changed: Changes) -> None:
+def log_changes(c: Conn, changed: Changes) -> None:
     """Each change is a resource href; (href, Notification status) for a deletion; or (href, status,
     audience): the LFDIs of the clients whose view of the resource changes, for a list each client
     sees its own part of."""
@@ -51,7 +50,7 @@ class ControlPlaneStore(SQLitePlumbing):
     # -- programs -------------------------------------------------------------
 
     async def create_program(self, mrid: str, description: str | None, primacy: int, changed: Changes = ()) -> int:
-        def insert(c: sqlite3.Connection) -> int:
+        def insert(c: Conn) -> int:
             pid = inserted_id(c.execute("INSERT INTO programs (mrid, description, primacy) VALUES (?, ?, ?)",
                                         (mrid, description, primacy)))
             log_changes(c, changed)
@@ -60,14 +59,14 @@ class ControlPlaneStore(SQLitePlumbing):
 
     async def update_program(self, program_id: int, description: str | None, primacy: int,
                              changed: Changes = ()) -> None:
-        def update(c: sqlite3.Connection) -> None:
+        def update(c: Conn) -> None:
             c.execute("UPDATE programs SET description = ?, primacy = ?, version = version + 1 WHERE id = ?",
                       (description, primacy, program_id))
             log_changes(c, changed)
         await self._in_transaction(update)
 
     async def delete_program(self, program_id: int, changed: Changes = ()) -> None:
-        def delete(c: sqlite3.Connection) -> None:
+        def delete(c: Conn) -> None:
             c.execute("DELETE FROM programs WHERE id = ?", (program_id,))
             log_changes(c, changed)
         await self._in_transaction(delete)
@@ -90,7 +89,7 @@ class ControlPlaneStore(SQLitePlumbing):
 
     async def set_default_control(self, program_id: int, mrid: str, data: dict[str, Any],
                                   changed: Changes = ()) -> None:
-        def upsert(c: sqlite3.Connection) -> None:
+        def upsert(c: Conn) -> None:
             c.execute("INSERT INTO default_controls (program_id, mrid, body) VALUES (?, ?, ?) "
                       "ON CONFLICT (program_id) DO UPDATE SET mrid = excluded.mrid, body = excluded.body",
                       (program_id, mrid, json.dumps(data)))
@@ -102,7 +101,7 @@ class ControlPlaneStore(SQLitePlumbing):
         return json.loads(r[0]) if r else None
 
     async def add_curve(self, program_id: int, mrid: str, data: dict[str, Any], changed: Changes = ()) -> int:
-        def insert(c: sqlite3.Connection) -> int:
+        def insert(c: Conn) -> int:
             cid = inserted_id(c.execute("INSERT INTO curves (program_id, mrid, body) VALUES (?, ?, ?)",
                                         (program_id, mrid, json.dumps(data))))
             log_changes(c, changed)
@@ -118,7 +117,7 @@ class ControlPlaneStore(SQLitePlumbing):
         return json.loads(r[0]) if r else None
 
     async def delete_curve(self, program_id: int, curve_id: int, changed: Changes = ()) -> None:
-        def delete(c: sqlite3.Connection) -> None:
+        def delete(c: Conn) -> None:
             c.execute("DELETE FROM curves WHERE program_id = ? AND id = ?", (program_id, curve_id))
             log_changes(c, changed)
         await self._in_transaction(delete)
@@ -129,7 +128,7 @@ class ControlPlaneStore(SQLitePlumbing):
                           data: dict[str, Any], status: int, status_time: int,
                           states: Iterable[tuple[int, int, int, int | None]] = (), changed: Changes = ()) -> int:
         """Adds an event and, in the same transaction, the new states of its program's other events."""
-        def insert(c: sqlite3.Connection) -> int:
+        def insert(c: Conn) -> int:
             cid = inserted_id(c.execute(
                 "INSERT INTO controls (program_id, mrid, creation_time, start, duration, body, status, status_time) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -173,7 +172,7 @@ class ControlPlaneStore(SQLitePlumbing):
 
     async def cancel_control(self, control_id: int, at: int, states: Iterable[tuple[int, int, int, int | None]],
                              changed: Changes = ()) -> None:
-        def cancel(c: sqlite3.Connection) -> None:
+        def cancel(c: Conn) -> None:
             c.execute("UPDATE controls SET cancelled_at = ? WHERE id = ? AND cancelled_at IS NULL", (at, control_id))
             _set_states(c, states)
             log_changes(c, changed)
@@ -182,13 +181,13 @@ class ControlPlaneStore(SQLitePlumbing):
     async def set_control_states(self, states: Iterable[tuple[int, int, int, int | None]],
                                  changed: Changes = ()) -> None:
         """(control id, status, status time, potentiallySupersededTime) for each event whose state moved."""
-        def update(c: sqlite3.Connection) -> None:
+        def update(c: Conn) -> None:
             _set_states(c, states)
             log_changes(c, changed)
         await self._in_transaction(update)
 
     async def clear_controls(self, program_id: int, changed: Changes = ()) -> int:
-        def clear(c: sqlite3.Connection) -> int:
+        def clear(c: Conn) -> int:
             n = c.execute("DELETE FROM controls WHERE program_id = ?", (program_id,)).rowcount
             log_changes(c, changed)
             return n
@@ -208,7 +207,7 @@ class ControlPlaneStore(SQLitePlumbing):
         return [GroupRecord(*r) for r in await self._rows("SELECT id, mrid, description, version FROM groups ORDER BY id")]
 
     async def delete_group(self, group_id: int, changed: Changes = ()) -> None:
-        def delete(c: sqlite3.Connection) -> None:
+        def delete(c: Conn) -> None:
             c.execute("DELETE FROM groups WHERE id = ?", (group_id,))
             log_changes(c, changed)
         await self._in_transaction(delete)
@@ -227,7 +226,7 @@ class ControlPlaneStore(SQLitePlumbing):
 
     async def set_membership(self, group_id: int, end_device_ids: Sequence[int], member: bool,
                              changed: Changes = ()) -> None:
-        def apply(c: sqlite3.Connection) -> None:
+        def apply(c: Conn) -> None:
             if member:
                 c.executemany("INSERT OR IGNORE INTO group_members (group_id, end_device_id) VALUES (?, ?)",
                               [(group_id, e) for e in end_device_ids])
@@ -238,7 +237,7 @@ class ControlPlaneStore(SQLitePlumbing):
         await self._in_transaction(apply)
 
     async def set_group_program(self, group_id: int, program_id: int, assigned: bool, changed: Changes = ()) -> None:
-        def apply(c: sqlite3.Connection) -> None:
+        def apply(c: Conn) -> None:
             if assigned:
                 c.execute("INSERT OR IGNORE INTO group_programs (group_id, program_id) VALUES (?, ?)",
                           (group_id, program_id))
@@ -294,7 +293,7 @@ class ControlPlaneStore(SQLitePlumbing):
         sql = ("INSERT OR IGNORE INTO end_device_access (end_device_id, client_lfdi) VALUES (?, ?)" if granted
                else "DELETE FROM end_device_access WHERE end_device_id = ? AND client_lfdi = ?")
 
-        def apply(c: sqlite3.Connection) -> None:
+        def apply(c: Conn) -> None:
             c.execute(sql, (end_device_id, client_lfdi))
             log_changes(c, changed)
         await self._in_transaction(apply)
@@ -347,7 +346,7 @@ class ControlPlaneStore(SQLitePlumbing):
             where = f"WHERE end_device_lfdi IN ({','.join('?' * len(visible_lfdis))})"
             params = tuple(visible_lfdis)
 
-        def page(c: sqlite3.Connection) -> tuple[int, list[tuple[int, dict[str, Any]]]]:
+        def page(c: Conn) -> tuple[int, list[tuple[int, dict[str, Any]]]]:
             total = c.execute(f"SELECT count(*) FROM responses {where}", params).fetchone()[0]
             rows = c.execute(f"SELECT id, body FROM responses {where} ORDER BY created DESC, id DESC "
                              "LIMIT ? OFFSET ?", params + (limit, start)).fetchall()
@@ -361,7 +360,7 @@ class ControlPlaneStore(SQLitePlumbing):
         where = ("WHERE r.end_device_lfdi = ?1 OR EXISTS (SELECT 1 FROM end_devices e JOIN end_device_views v "
                  "ON v.viewer = ?1 AND v.sfdi = e.sfdi WHERE e.lfdi = r.end_device_lfdi)")
 
-        def page(c: sqlite3.Connection) -> tuple[int, list[tuple[int, dict[str, Any]]]]:
+        def page(c: Conn) -> tuple[int, list[tuple[int, dict[str, Any]]]]:
             total = c.execute(f"SELECT count(*) FROM responses r {where}", (client_lfdi,)).fetchone()[0]
             rows = c.execute(f"SELECT r.id, r.body FROM responses r {where} ORDER BY r.created DESC, r.id DESC "
                              "LIMIT ?2 OFFSET ?3", (client_lfdi, limit, start)).fetchall() if limit > 0 else []
@@ -410,7 +409,7 @@ class ControlPlaneStore(SQLitePlumbing):
     async def delete_subscriptions(self, subscription_ids: Sequence[int],
                                    farewells: Sequence[tuple[int, str, bytes]] = ()) -> None:
         """Deletes subscriptions, queueing their last notifications (subscription id, uri, body) at once."""
-        def delete(c: sqlite3.Connection) -> None:
+        def delete(c: Conn) -> None:
             c.executemany("DELETE FROM subscriptions WHERE id = ?", [(i,) for i in subscription_ids])
             _enqueue(c, farewells)
         await self._in_transaction(delete)
@@ -427,7 +426,7 @@ class ControlPlaneStore(SQLitePlumbing):
 
     async def drop_refused_subscription(self, subscription_id: int) -> None:
         """Deletes a subscription whose client refused its notifications, and everything queued for it, silently."""
-        def drop(c: sqlite3.Connection) -> None:
+        def drop(c: Conn) -> None:
             c.execute("DELETE FROM subscriptions WHERE id = ?", (subscription_id,))
             c.execute("DELETE FROM outbox WHERE subscription_id = ?", (subscription_id,))
         await self._in_transaction(drop)
@@ -436,7 +435,7 @@ class ControlPlaneStore(SQLitePlumbing):
     async def fan_out(self, change_ids: Sequence[int], notifications: Sequence[tuple[int, str, bytes]],
                       ended_subscriptions: Sequence[int] = ()) -> None:
         """Replaces handled changes by their notifications, in one transaction."""
-        def apply(c: sqlite3.Connection) -> None:
+        def apply(c: Conn) -> None:
             c.executemany("DELETE FROM changes WHERE id = ?", [(i,) for i in change_ids])
             c.executemany("DELETE FROM subscriptions WHERE id = ?", [(i,) for i in ended_subscriptions])
             _enqueue(c, notifications)
@@ -475,7 +474,7 @@ class ControlPlaneStore(SQLitePlumbing):
 
     async def outbox_retry(self, uri: str, next_attempt: int, error: str) -> None:
         """Holds back every notification to uri until next_attempt, counting an attempt on the head."""
-        def retry(c: sqlite3.Connection) -> None:
+        def retry(c: Conn) -> None:
             c.execute("UPDATE outbox SET next_attempt = ? WHERE uri = ?", (next_attempt, uri))
             c.execute("UPDATE outbox SET attempts = attempts + 1, last_error = ? "
                       "WHERE id = (SELECT min(id) FROM outbox WHERE uri = ?)", (error[:500], uri))
@@ -485,7 +484,7 @@ class ControlPlaneStore(SQLitePlumbing):
 
     async def set_rate(self, resource: str, poll_rate: int | None, post_rate: int | None,
                        changed: Changes = ()) -> None:
-        def upsert(c: sqlite3.Connection) -> None:
+        def upsert(c: Conn) -> None:
             c.execute("INSERT INTO rates (resource, poll_rate, post_rate) VALUES (?, ?, ?) ON CONFLICT (resource) "
                       "DO UPDATE SET poll_rate = excluded.poll_rate, post_rate = excluded.post_rate",
                       (resource, poll_rate, post_rate))
@@ -502,11 +501,11 @@ class ControlPlaneStore(SQLitePlumbing):
             "DELETE FROM mirror_usage_points WHERE owner_lfdi = ?", (owner_lfdi,)).rowcount)
 
 
-def _set_states(c: sqlite3.Connection, states: Iterable[tuple[int, int, int, int | None]]) -> None:
+def _set_states(c: Conn, states: Iterable[tuple[int, int, int, int | None]]) -> None:
     c.executemany("UPDATE controls SET status = ?, status_time = ?, potentially_superseded_time = ? WHERE id = ?",
                   [(s, t, p, i) for i, s, t, p in states])
 
 
-def _enqueue(c: sqlite3.Connection, items: Iterable[tuple[int, str, bytes]]) -> None:
+def _enqueue(c: Conn, items: Iterable[tuple[int, str, bytes]]) -> None:
     c.executemany("INSERT INTO outbox (subscription_id, uri, body, next_attempt) VALUES (?, ?, ?, 0)",
                   [(s, u, b) for s, u, b in items])

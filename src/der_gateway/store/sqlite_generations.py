@@ -8,10 +8,9 @@ when the triggers are made again for every table.
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Sequence
 
-from .sqlite_plumbing import SQLitePlumbing
+from .sqlite_plumbing import Conn, SQLitePlumbing
 from .topics import GLOBAL, MIRRORS, RESPONSES, der_documents
 
 # table -> SQL for the topic of a row (NEW/OLD standing for it), or None for a table no resource shows.
@@ -40,7 +39,7 @@ def _bump(topic_sql: str) -> str:
             "ON CONFLICT (topic) DO UPDATE SET generation = generation + 1;")
 
 
-def install(conn: sqlite3.Connection) -> None:
+def install(conn: Conn) -> None:
     """Makes the counters' table if need be and the triggers of every table, afresh."""
     conn.execute("BEGIN IMMEDIATE")
     try:

@@ -6,15 +6,39 @@ SQLiteStore implements them.
 
 from __future__ import annotations
 
-import sqlite3
 from abc import ABC, abstractmethod
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Iterator, Protocol, TypeVar
 
 from ..domain.refusals import Conflict
 
 T = TypeVar("T")
 
-Conn = sqlite3.Connection
+
+
+class Cursor(Protocol):
+    """What the store reads of a cursor (sqlite3's, or store.postgres's that runs the same SQL)."""
+
+    @property
+    def lastrowid(self) -> int | None: ...
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Conn(Protocol):
+    """The connection the store's SQL runs on: sqlite3's, or store.postgres's adapter."""
+
+    def execute(self, sql: str, parameters: Any = ..., /) -> Cursor: ...
+
+    def executemany(self, sql: str, parameters: Any, /) -> Cursor: ...
+
+
 # the parameters of one statement, and a row as sqlite3 gives it
 Params = tuple[Any, ...]
 Row = tuple[Any, ...]
@@ -23,7 +47,7 @@ Row = tuple[Any, ...]
 class SQLitePlumbing(ABC):
     @property
     @abstractmethod
-    def _reader(self) -> sqlite3.Connection:
+    def _reader(self) -> Conn:
         """The connection point lookups run on, on the event loop."""
 
     @abstractmethod
@@ -43,7 +67,7 @@ class SQLitePlumbing(ABC):
         """Every row of one query, on a reader thread."""
 
     @abstractmethod
-    async def _in_transaction(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+    async def _in_transaction(self, fn: Callable[[Conn], T]) -> T:
         """fn(writer connection) in one write transaction, once committed; a cursor fn returns comes back as None."""
 
     async def _lookup(self, fn: Callable[..., T], *args: Any) -> T:
@@ -58,7 +82,7 @@ class SQLitePlumbing(ABC):
         return row
 
 
-def inserted_id(cursor: sqlite3.Cursor) -> int:
+def inserted_id(cursor: Cursor) -> int:
     """The rowid an INSERT just gave (sqlite3 types lastrowid as optional: it is None only before any INSERT)."""
     rowid = cursor.lastrowid
     if rowid is None:

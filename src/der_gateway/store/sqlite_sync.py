@@ -21,7 +21,7 @@ from ..domain import network
 from ..domain.identifiers import Pen, new_mrid
 from ..sep import paths
 from . import sqlite_control_plane
-from .sqlite_plumbing import Row, SQLitePlumbing, inserted_id
+from .sqlite_plumbing import Conn, Row, SQLitePlumbing, inserted_id
 from .base import (AckConflict, AckResult, ImportSummary, NetworkImportRejected, NetworkLocationRecord,
                    SyncEndpointRecord, SyncMessageRecord)
 
@@ -133,7 +133,7 @@ class SyncStore(SQLitePlumbing):
 
     async def sync_retry(self, endpoint_id: int, next_attempt: int, error: str) -> None:
         """Holds back every queued message of the endpoint until next_attempt, counting an attempt on the head."""
-        def retry(c: sqlite3.Connection) -> None:
+        def retry(c: Conn) -> None:
             c.execute("UPDATE sync_messages SET next_attempt = ? WHERE endpoint_id = ? AND state = 'queued'",
                       (next_attempt, endpoint_id))
             c.execute("UPDATE sync_messages SET attempts = attempts + 1, last_error = ? WHERE id = "
@@ -149,7 +149,7 @@ class SyncStore(SQLitePlumbing):
         AckConflict if it was acknowledged the other way already."""
         state = "acknowledged" if ok else "rejected"
 
-        def ack(c: sqlite3.Connection) -> AckResult | None:
+        def ack(c: Conn) -> AckResult | None:
             row = c.execute(f"SELECT {_MESSAGE_COLUMNS} FROM sync_messages WHERE id = ?", (message_id,)).fetchone()
             if row is None:
                 return None
@@ -215,14 +215,14 @@ class SyncStore(SQLitePlumbing):
     async def reconcile_network_groups(self) -> int:
         """Puts every enrolled EndDevice in the groups of its service point's locations (and no others);
         returns how many EndDevices moved."""
-        def apply(c: sqlite3.Connection) -> int:
+        def apply(c: Conn) -> int:
             moved = reconcile_location_groups(c)
             sqlite_control_plane.log_changes(c, [paths.fsa_list(e) for e in moved])
             return len(moved)
         return await self._in_transaction(apply)
 
 
-def _enrollment_sync(c: sqlite3.Connection, enrollment_id: int | None) -> tuple[int, str | None, str | None] | None:
+def _enrollment_sync(c: Conn, enrollment_id: int | None) -> tuple[int, str | None, str | None] | None:
     if enrollment_id is None:
         return None
     r = c.execute("SELECT id, sync_status, sync_reason FROM enrollments WHERE id = ?", (enrollment_id,)).fetchone()
@@ -231,7 +231,7 @@ def _enrollment_sync(c: sqlite3.Connection, enrollment_id: int | None) -> tuple[
 
 # -- the import, inside one transaction ------------------------------------------------------
 
-def _import(c: sqlite3.Connection, rows: list[network.LocationRow], mode: str, pen: Pen) -> ImportSummary:
+def _import(c: Conn, rows: list[network.LocationRow], mode: str, pen: Pen) -> ImportSummary:
     sp_ids: dict[str, int] = {}
     external = sorted({r.service_point for r in rows})
     for chunk in _chunks(external):
@@ -319,7 +319,7 @@ def _import(c: sqlite3.Connection, rows: list[network.LocationRow], mode: str, p
     return ImportSummary(mode, len(rows), sp_changed, created, moved, len(stale), len(end_devices))
 
 
-def reconcile_location_groups(c: sqlite3.Connection, end_device_ids: Iterable[int] | None = None,
+def reconcile_location_groups(c: Conn, end_device_ids: Iterable[int] | None = None,
                               exclude_groups: AbstractSet[int] = frozenset()) -> list[int]:
     """Inside a transaction: makes the location groups hold exactly the enrolled EndDevices of the
     service points on each location (an enrolled EndDevice: of an active DER asset with an enrollment in

@@ -7,11 +7,12 @@ change and its sync message are committed together or not at all.
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any
 
+from .sqlite_plumbing import Conn
 
-def enqueue_sync(c: sqlite3.Connection, kind: str, body: dict[str, Any], now: int,
+
+def enqueue_sync(c: Conn, kind: str, body: dict[str, Any], now: int,
                  enrollment_id: int | None = None) -> int:
     """One sync_messages row per endpoint; kind is e.g. 'enrollment', 'unenrollment', 'replacement',
     'aggregator' or 'program-rules'.  Returns how many were queued."""

@@ -57,7 +57,7 @@ def identity_tables(conn: psycopg.Connection) -> frozenset[str]:
 class Cursor:
     """What the store reads of a sqlite3 cursor."""
 
-    def __init__(self, cursor: psycopg.ClientCursor, lastrowid: int | None = None) -> None:
+    def __init__(self, cursor: psycopg.Cursor[Any], lastrowid: int | None = None) -> None:
         self._cursor = cursor
         self.lastrowid = lastrowid
 
@@ -69,7 +69,7 @@ class Cursor:
     def description(self) -> Any:
         return self._cursor.description
 
-    def fetchone(self) -> tuple | None:
+    def fetchone(self) -> Any:  # as sqlite3 types it: callers know their query yields a row
         return self._cursor.fetchone() if self._cursor.description else None
 
     def fetchall(self) -> list[tuple]:

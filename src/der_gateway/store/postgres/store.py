@@ -21,6 +21,7 @@ from typing import Any, Callable, Sequence, TypeVar
 from ...domain.refusals import Conflict
 from ..base import EndDeviceCounts, EndDeviceRecord
 from ..sqlite import READERS, SQLiteStore
+from ..sqlite_plumbing import Conn, inserted_id
 from .connection import Connection, Cursor, IntegrityError
 from .schema import migrate
 
@@ -33,21 +34,20 @@ WRITE_LOCK = 0x64657267_7702
 class PostgresStore(SQLiteStore):
     def __init__(self, dsn: str) -> None:  # noqa: super().__init__ would open SQLite's pools
         self.dsn = dsn
-        self.path = None  # type: ignore[assignment]
         self._writer_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-writer")
-        self._writer: Connection | None = None  # type: ignore[assignment]
-        self._reader: Connection | None = None  # type: ignore[assignment]
+        self._pg_writer: Connection | None = None
+        self._pg_reader: Connection | None = None
         self._reader_pool = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="pg-reader",
                                                initializer=self._open_pool_reader)
-        self._pool_readers: list[Connection] = []  # type: ignore[assignment]
+        self._pg_pool_readers: list[Connection] = []
         self._local = threading.local()
 
     @classmethod
-    async def open(cls, dsn: str) -> PostgresStore:  # type: ignore[override]
+    async def open_dsn(cls, dsn: str) -> PostgresStore:
         store = cls(dsn)
         try:
             await store._write(store._open_writer)
-            store._reader = Connection.connect(dsn)
+            store._pg_reader = Connection.connect(dsn)
         except BaseException:
             await store.close()
             raise
@@ -57,23 +57,44 @@ class PostgresStore(SQLiteStore):
         conn = Connection.connect(self.dsn)
         migrate(conn.raw)
         conn.refresh_schema()
-        self._writer = conn
+        self._pg_writer = conn
 
     def _open_pool_reader(self) -> None:
         self._local.conn = Connection.connect(self.dsn)
-        self._pool_readers.append(self._local.conn)
+        self._pg_pool_readers.append(self._local.conn)
+
+    async def close(self) -> None:
+        self._reader_pool.shutdown(wait=True)
+        for conn in self._pg_pool_readers:
+            conn.close()
+        self._pg_pool_readers.clear()
+        if self._pg_reader is not None:
+            self._pg_reader.close()
+            self._pg_reader = None
+        if self._pg_writer is not None:
+            await self._write(self._pg_writer.close)
+            self._pg_writer = None
+        self._writer_pool.shutdown(wait=True)
 
     # -- plumbing -----------------------------------------------------------
 
-    def _transaction(self, fn: Callable[[Any], T]) -> T:
-        conn = self._writer
+    @property
+    def _reader(self) -> Connection:  # type: ignore[override]  # the adapter stands where sqlite3's connection does
+        if self._pg_reader is None:
+            raise RuntimeError("the store is not open")
+        return self._pg_reader
+
+    def _transaction(self, fn: Callable[[Conn], T]) -> T:
+        conn = self._pg_writer
+        if conn is None:
+            raise RuntimeError("the store is not open")
         conn.execute("BEGIN")
         try:
             conn.execute("SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK,))
             result = fn(conn)
             if isinstance(result, Cursor):
                 result.close()
-                result = None
+                result = None  # type: ignore[assignment]  # a cursor never leaves the writer thread
         except IntegrityError as exc:  # a uniqueness or reference rule: the stored state refuses the write
             conn.execute("ROLLBACK")
             raise Conflict(f"the stored state does not allow this write ({exc})") from exc
@@ -107,7 +128,7 @@ class PostgresStore(SQLiteStore):
     # -- methods whose SQL only SQLite speaks ---------------------------------
 
     async def end_device_counts(self, end_device_ids: Sequence[int]) -> dict[int, EndDeviceCounts]:
-        def read(c: Connection) -> dict[int, EndDeviceCounts]:
+        def read(c: Conn) -> dict[int, EndDeviceCounts]:
             rows = c.execute(
                 "SELECT e.id, (SELECT count(*) FROM ders d WHERE d.end_device_id = e.id), "
                 "coalesce((SELECT n FROM list_counts WHERE list = 'log' AND owner = CAST(e.id AS TEXT) "
@@ -124,7 +145,7 @@ class PostgresStore(SQLiteStore):
                                    group_id: int | None = None) -> range:
         documents = {kind: json.dumps(body) for kind, body in (der_documents or {}).items()}
 
-        def insert(c: Connection) -> range:
+        def insert(c: Conn) -> range:
             # the writers are serialised (WRITE_LOCK): nobody else takes ids from the sequence meanwhile
             before = c.execute("SELECT coalesce(max(id), 0) FROM end_devices").fetchone()[0]
             c.executemany(
@@ -148,8 +169,8 @@ class PostgresStore(SQLiteStore):
 
     async def add_subscription(self, end_device_id: int | None, client_lfdi: str, resource: str,
                                data: dict[str, Any]) -> int:
-        return await self._in_transaction(lambda c: c.execute(
+        return await self._in_transaction(lambda c: inserted_id(c.execute(
             "INSERT INTO subscriptions (end_device_id, client_lfdi, resource, body, after_change) VALUES "
             "(?, ?, ?, ?, coalesce(pg_sequence_last_value(CAST(pg_get_serial_sequence('changes', 'id') "
             "AS regclass)), 0))",
-            (end_device_id, client_lfdi, resource, json.dumps(data))).lastrowid)
+            (end_device_id, client_lfdi, resource, json.dumps(data)))))

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any
 
+from ..sqlite_plumbing import Conn
 from ..utility_records import (AccountRecord, AssetTypeRecord, CustomerDetail, CustomerRecord, DerAssetRecord,
                                DeviceModelRecord, EnrollmentRecord, ProgramRulesRecord, ServicePointRecord,
                                ServiceTaskRecord, TariffAcceptanceRecord, TariffRecord, UtilityAggregatorRecord)
-
-Conn = sqlite3.Connection
 
 
 def load_json(text: str | None) -> Any:
