@@ -397,6 +397,11 @@ MIGRATIONS: list[str] = [
     CREATE INDEX responses_by_device ON responses (end_device_lfdi, created);
     CREATE INDEX subscriptions_by_device ON subscriptions (end_device_id);
     """,
+    # 9: an idempotent request keeps what its first answer was, not an HTTP status
+    """
+    ALTER TABLE idempotent_requests ADD COLUMN outcome TEXT NOT NULL DEFAULT 'created';
+    ALTER TABLE idempotent_requests DROP COLUMN status;
+    """,
 ]
 
 
