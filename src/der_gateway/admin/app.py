@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
 from pathlib import Path
 from typing import Callable
 
@@ -119,14 +120,16 @@ def write_token_file(path: Path, token: str) -> None:
 
 
 async def start_admin(config: Config, store, schemas: SchemaSet, clock: Clock | None = None, *,
-                      on_change: Callable[[], None] | None = None) -> tuple[web.AppRunner, int]:
-    """Starts the admin listener; returns its runner (runner.app[TOKEN] is the token) and its port."""
+                      on_change: Callable[[], None] | None = None, sock: socket.socket | None = None
+                      ) -> tuple[web.AppRunner, int]:
+    """Starts the admin listener (on sock if bound already); returns its runner (runner.app[TOKEN] is the
+    token) and its port."""
     app = create_admin_app(config, store, schemas, clock, on_change=on_change)
     if config.admin_token is None:
         token_path = config.data_dir / TOKEN_FILE
         write_token_file(token_path, app[TOKEN])
         log.warning("admin API: no admin_token configured; generated one in %s", token_path)
     runner, port = await serve(app, ConnectionLimits.from_config(config), host=config.admin_host,
-                               port=config.admin_port)
+                               port=config.admin_port, sock=sock)
     log.info("admin API on http://%s:%d", config.admin_host, port)
     return runner, port
