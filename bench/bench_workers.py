@@ -1,6 +1,7 @@
 """`der-gateway serve --workers 1` against `--workers N` on one SQLite file, over mutual TLS.
 
     python bench/bench_workers.py [--workers 2] [--seconds 8] [--warmup 2] [--connections 16] [--samples 30]
+                                  [--rounds 3]
 
 One run:
 
@@ -18,8 +19,9 @@ One run:
    taken, S times; with --workers 1 (the change wakes the duties in-process), with N workers (the leader
    sees the follower's commit by polling the store's version every leader_poll seconds) and with N
    workers and leader_poll 10 s (only the background loop's own quarter-second poll);
-4. prints requests per second, the ratio N/1 and the servers' CPU (all their processes; 100% is one
-   core), and the delays (median, p90, max).
+4. repeats 2 for R rounds, the two servers alternately, and prints the median requests per second, the
+   ratio N/1, the servers' CPU (all their processes; 100% is one core), how the load's connections were
+   shared among the workers, and the delays (median, p90, max).
 
 The load generator shares the machine with the servers: on two cores, N workers and the load generator
 compete for the same CPUs, so the ratio is a floor for what N workers give on a machine with spare cores.
@@ -196,14 +198,39 @@ def _get_load(conn: Any, port: int, certs_dir: str, path: str, expected: bytes, 
         conn.send(("error", repr(exc)))
 
 
-def measure(server: Serve, target: Callable[..., None], args: tuple[Any, ...], timeout: float) -> dict[str, Any]:
+def connection_split(server: Serve) -> list[int]:
+    """How many established connections to the 2030.5 listener each serving process holds, most first."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            parts = line.split()
+            if int(parts[1].rsplit(":", 1)[1], 16) == server.port and parts[3] == "01":
+                inodes.add(f"socket:[{parts[9]}]")
+    counts = []
+    for pid in server.pids:
+        held = 0
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                held += os.readlink(f"/proc/{pid}/fd/{fd}") in inodes
+            except OSError:
+                continue
+        counts.append(held)
+    return sorted(counts, reverse=True)
+
+
+def measure(server: Serve, target: Callable[..., None], args: tuple[Any, ...], timeout: float,
+            warmup: float) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
     process = ctx.Process(target=target, args=(child, *args), daemon=True)
     process.start()
     child.close()
     cpu0, t0 = server.cpu_seconds(), time.perf_counter()
+    split: list[int] = []
     try:
+        if parent.poll(warmup + 1.0):  # the connections are open by now: who holds them
+            pass
+        split = connection_split(server)
         if not parent.poll(timeout):
             raise RuntimeError("the load generator did not report")
         status, value = parent.recv()
@@ -215,6 +242,7 @@ def measure(server: Serve, target: Callable[..., None], args: tuple[Any, ...], t
     if value.get("errors"):
         raise RuntimeError(f"wrong answers: {value['errors']}")
     value["server_cpu_pct"] = cpu  # over warm-up and measurement both
+    value["split"] = split
     return value
 
 
@@ -222,21 +250,22 @@ def throughput(server: Serve, certs_dir: Path, targets: dict[str, tuple[str, str
                args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     from der_gateway.tls import client_context
 
-    results = {}
+    bodies = {}
     c = bs.Connection(client_context(certs_dir, bs.DEVICE), server.port)
     try:
         for name in ("dcap", "edev", "derc"):
-            path = targets[name][0]
-            status, _, body = c.request("GET", path)
-            assert status == 200 and body, (path, status)
-            results[f"GET {name}"] = measure(server, _get_load, (server.port, str(certs_dir), path, body,
-                                                                 args.connections, args.warmup, args.seconds),
-                                             args.warmup + args.seconds + 120)
+            status, _, bodies[name] = c.request("GET", targets[name][0])
+            assert status == 200 and bodies[name], (name, status)
     finally:
         c.close()
+    results = {}
+    for name, body in bodies.items():
+        results[f"GET {name}"] = measure(server, _get_load, (server.port, str(certs_dir), targets[name][0], body,
+                                                             args.connections, args.warmup, args.seconds),
+                                         args.warmup + args.seconds + 120, args.warmup)
     results["PUT ders"] = measure(server, _put_load, (server.port, str(certs_dir), targets["ders"][0],
                                                       args.connections, args.warmup, args.seconds),
-                                  args.warmup + args.seconds + 120)
+                                  args.warmup + args.seconds + 120, args.warmup)
     return results
 
 
@@ -349,6 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--connections", type=int, default=16, help="keep-alive connections (default 16)")
     parser.add_argument("--samples", type=int, default=30, help="changes timed per server (default 30)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternate rounds of 1 and N workers (default 3)")
     args = parser.parse_args(argv)
 
     from der_gateway import pki
@@ -364,16 +394,18 @@ def main(argv: list[str] | None = None) -> int:
             setup.stop()
 
         print(f"{os.cpu_count()} CPUs; {args.connections} connections, {args.seconds:g} s per figure after "
-              f"{args.warmup:g} s of warm-up", flush=True)
-        figures: dict[int, dict[str, dict[str, Any]]] = {}
+              f"{args.warmup:g} s of warm-up, {args.rounds} rounds", flush=True)
+        figures: dict[int, list[dict[str, dict[str, Any]]]] = {1: [], args.workers: []}
         delays: dict[str, list[float]] = {}
-        for workers in (1, args.workers):
-            server = Serve(work, certs_dir, data_dir, workers)
-            try:
-                figures[workers] = throughput(server, certs_dir, targets, args)
-                delays[f"--workers {workers}"] = notification_delays(server, certs_dir, args.samples)
-            finally:
-                server.stop()
+        for round_ in range(args.rounds):
+            for workers in (1, args.workers):  # alternately, so that the machine's other load falls on both
+                server = Serve(work, certs_dir, data_dir, workers)
+                try:
+                    figures[workers].append(throughput(server, certs_dir, targets, args))
+                    if round_ == args.rounds - 1:
+                        delays[f"--workers {workers}"] = notification_delays(server, certs_dir, args.samples)
+                finally:
+                    server.stop()
         server = Serve(work, certs_dir, data_dir, args.workers, leader_poll=10.0)
         try:
             delays[f"--workers {args.workers}, leader_poll 10 s"] = notification_delays(server, certs_dir,
@@ -382,13 +414,18 @@ def main(argv: list[str] | None = None) -> int:
             server.stop()
 
     n = args.workers
-    print(f"\n| request ({args.connections} connections) | --workers 1 (req/s, CPU%) | --workers {n} (req/s, CPU%) "
-          f"| ratio |")
-    print("|---|---:|---:|---:|")
-    for name in figures[1]:
-        one, many = figures[1][name], figures[n][name]
-        print(f"| {name} | {one['rps']:.0f} ({one['server_cpu_pct']:.0f}%) | {many['rps']:.0f} "
-              f"({many['server_cpu_pct']:.0f}%) | {many['rps'] / one['rps']:.2f} |")
+
+    def median_of(workers: int, name: str, key: str) -> float:
+        return statistics.median(r[name][key] for r in figures[workers])
+
+    print(f"\n| request ({args.connections} connections), median of {args.rounds} | --workers 1 req/s (CPU%) "
+          f"| --workers {n} req/s (CPU%) | ratio | connections per worker |")
+    print("|---|---:|---:|---:|---|")
+    for name in figures[1][0]:
+        one, many = median_of(1, name, "rps"), median_of(n, name, "rps")
+        splits = ", ".join("/".join(map(str, r[name]["split"])) for r in figures[n])
+        print(f"| {name} | {one:.0f} ({median_of(1, name, 'server_cpu_pct'):.0f}%) | {many:.0f} "
+              f"({median_of(n, name, 'server_cpu_pct'):.0f}%) | {many / one:.2f} | {splits} |")
     print(f"\n| change to notification ({args.samples} samples) | median / p90 / max (ms) |")
     print("|---|---:|")
     for name, values in delays.items():
