@@ -7,6 +7,7 @@ that TCP connection.  A connection kept open is served by that worker for every 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import secrets
@@ -23,6 +24,7 @@ from lxml import etree
 
 from der_gateway.sep import codec, model
 from der_gateway.store.leadership import FileLeadership, leader_pid
+from der_gateway.store.process_lock import ProcessLock
 from der_gateway.tls import client_context
 from der_gateway.xsd import load_schemas
 
@@ -32,6 +34,7 @@ from .test_notifications import Receiver, receiver, subscription  # noqa: F401 (
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
 SEP_XML = "application/sep+xml"
+JSON = "application/json"
 ADMIN_TOKEN = "test-admin-token-0123456789"
 
 
@@ -135,7 +138,9 @@ class Pinned:
         lines = [f"{method} {path} HTTP/1.1", "Host: 127.0.0.1", f"Accept: {SEP_XML}"]
         lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
         if body is not None:
-            lines += [f"Content-Type: {SEP_XML}", f"Content-Length: {len(body)}"]
+            if not any(k.lower() == "content-type" for k in headers or {}):
+                lines.append(f"Content-Type: {SEP_XML}")
+            lines.append(f"Content-Length: {len(body)}")
         self.writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + (body or b""))
         status_line = await asyncio.wait_for(self.reader.readline(), 20)
         assert status_line.startswith(b"HTTP/1.1 "), status_line
@@ -287,6 +292,14 @@ async def test_both_workers_answer_on_every_listener_and_each_sees_the_others_wr
     admin = await gateway.connect_to(workers, gateway.admin_port, None, ("GET", "/openapi.json"), auth)
     for conn in admin.values():
         assert (await conn.request("GET", "/openapi.json", headers=auth)).status == 200
+    # the same group asked of both workers at once: one makes it, the other refuses it, and both list it
+    group = json.dumps({"mRID": "AB" * 16, "description": "feeder"}).encode()
+    made = await asyncio.gather(*(conn.request("POST", "/groups", group, {**auth, "Content-Type": JSON})
+                                  for conn in admin.values()))
+    assert sorted(r.status for r in made) == [201, 409]
+    for conn in admin.values():
+        listed = json.loads((await conn.request("GET", "/groups", headers=auth)).body)["items"]
+        assert [g["mRID"] for g in listed] == ["AB" * 16]
 
     # a write through either worker is what the other serves next, though it answered the same GET before
     one, other = (tls[pid] for pid in sorted(workers))
@@ -415,3 +428,27 @@ async def test_one_lock_holder_leads_and_the_next_takes_over_when_it_resigns(tmp
     await asyncio.wait_for(fourth.lead(), 10)
     assert fourth.is_leader
     await fourth.resign()
+
+
+async def test_a_process_lock_has_one_holder_at_a_time(tmp_path):
+    path = tmp_path / "admin-write.lock"
+    first, second = ProcessLock(path), ProcessLock(path)  # two open files, as in two processes
+    try:
+        async with first:
+            waiting = asyncio.create_task(second.__aenter__())
+            await asyncio.sleep(0.2)
+            assert not waiting.done()
+        await asyncio.wait_for(waiting, 5)
+        await second.__aexit__(None, None, None)
+        # a waiter cancelled holds nothing
+        async with first:
+            cancelled = asyncio.create_task(second.__aenter__())
+            await asyncio.sleep(0.05)
+            cancelled.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await cancelled
+        async with second:
+            pass
+    finally:
+        first.close()
+        second.close()

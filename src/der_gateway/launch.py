@@ -21,9 +21,12 @@ from .server.background import Background
 from .server.duties import Duties
 from .server.state import BACKGROUND
 from .store.leadership import Leadership
+from .store.process_lock import ProcessLock
 from .store.sqlite import SQLiteStore
 from .tls import server_context
 from .xsd import load_schemas
+
+ADMIN_WRITE_LOCK = "admin-write.lock"  # in the data directory
 
 
 @dataclass
@@ -113,8 +116,11 @@ async def start_server(config: Config, sock: socket.socket | None = None, clock:
             config, port, listeners.redirect if listeners is not None else None)
     admin_runner, admin_port = None, None
     if config.admin_enabled:
+        # one of several workers: admin writes run one at a time among them all, as within one process
+        across = ProcessLock(config.data_dir / ADMIN_WRITE_LOCK) if leadership is not None else None
         admin_runner, admin_port = await start_admin(config, store, schemas, clock, on_change=background.changed,
-                                                     sock=listeners.admin if listeners is not None else None)
+                                                     sock=listeners.admin if listeners is not None else None,
+                                                     across_processes=across)
         if config.sync_ack_base_url is None:  # receivers acknowledge on the admin listener
             background.sync.ack_base_url = f"http://{config.admin_host}:{admin_port}"
     background.delivery.destinations.serving_on(port, admin_port, redirect_port)  # never POST to ourselves
