@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
+from der_gateway.config import Config
 from der_gateway.sep import codec, model
 from der_gateway.store.leadership import FileLeadership, leader_pid
 from der_gateway.store.process_lock import ProcessLock
@@ -396,6 +397,15 @@ async def test_one_worker_is_one_process(tmp_path, certs_dir):
         assert not (gateway.data_dir / "leader.lock").exists()
     finally:
         assert await gateway.stop() == 0
+
+
+def test_workers_are_set_in_the_toml_or_are_one_per_core(tmp_path):
+    toml = tmp_path / "server.toml"
+    toml.write_text("workers = 3\nleader_poll = 0.05\n")
+    config = Config.load(toml)
+    assert (config.worker_count, config.leader_poll) == (3, 0.05)
+    assert Config.load(toml, workers=1).worker_count == 1  # --workers wins
+    assert Config().worker_count == (os.cpu_count() or 1)
 
 
 def test_workers_must_be_at_least_one(tmp_path):
