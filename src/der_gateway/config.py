@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -127,6 +128,16 @@ class Config:
     sync_max_backoff: int = 300
     sync_ack_base_url: str | None = None
     service_task_interval: float = 5.0  # seconds between passes of the service-task monitor
+    # Worker processes (cli/supervisor.py, listeners/sockets.py, server/duties.py, store/leadership.py).
+    # `der-gateway serve` runs this many server processes: a parent binds the listeners (the 2030.5 one, the
+    # plain-HTTP redirect and the admin API) once, forks the workers, which all accept on those sockets, and
+    # restarts a worker that dies.  None: one per core (os.cpu_count()); 1: a single process, no parent.
+    # One worker at a time, the leader (an flock on data_dir/leader.lock, released when its holder dies), runs
+    # the background duties: the event scheduler, the service-task monitor, the notifier and the notification
+    # and sync outboxes; another takes over when it dies.  The leader looks for writes committed by the other
+    # workers every leader_poll seconds (a read of PRAGMA data_version), and wakes its duties when it sees one.
+    workers: int | None = None
+    leader_poll: float = 0.02
 
     def __post_init__(self) -> None:
         if self.http_redirect_port is not None:
@@ -139,6 +150,10 @@ class Config:
             raise ValueError(f"registration_pin: {problem}")
         Pen(self.pen, decimal=self.profile == "csip-aus")  # a PEN the profile cannot write fails at start
         parse_networks(self.notification_allow_addresses)  # so does a network that is not one
+        if self.workers is not None and self.workers < 1:
+            raise ValueError("workers must be at least 1 (or unset: one per core)")
+        if self.leader_poll <= 0:
+            raise ValueError("leader_poll must be a positive number of seconds")
 
     @property
     def mrid_pen(self) -> Pen:
@@ -157,6 +172,10 @@ class Config:
         """Where notifications may go; the listening ports as configured (0: bound later, not known here)."""
         ports = (self.port, self.admin_port if self.admin_enabled else None, self.http_redirect_port)
         return AddressPolicy(parse_networks(self.notification_allow_addresses), frozenset(p for p in ports if p))
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers if self.workers is not None else os.cpu_count() or 1
 
     @property
     def proxy_mode(self) -> bool:

@@ -15,12 +15,18 @@ from .config import Config
 from .listeners.limits import ConnectionLimits
 from .listeners.redirect import start_redirect
 from .listeners.site import serve
+from .listeners.sockets import BoundListeners
 from .server.app import create_app
 from .server.background import Background
+from .server.duties import Duties
 from .server.state import BACKGROUND
+from .store.leadership import Leadership
+from .store.process_lock import ProcessLock
 from .store.sqlite import SQLiteStore
 from .tls import server_context
 from .xsd import load_schemas
+
+ADMIN_WRITE_LOCK = "admin-write.lock"  # in the data directory
 
 
 @dataclass
@@ -34,6 +40,7 @@ class RunningServer:
     admin_port: int | None = None
     redirect_runner: web.AppRunner | None = None
     redirect_port: int | None = None  # the plain-HTTP listener that redirects to TLS, if configured
+    duties: Duties | None = None  # one of several workers: the background runs while this one leads
 
     @property
     def url(self) -> str:
@@ -45,7 +52,10 @@ class RunningServer:
         return f"http://{self.config.admin_host}:{self.admin_port}" if self.admin_port else None
 
     async def stop(self) -> None:
-        await self.background.stop()
+        if self.duties is not None:
+            await self.duties.stop()
+        else:
+            await self.background.stop()
         if self.redirect_runner is not None:
             await self.redirect_runner.cleanup()
         if self.admin_runner is not None:
@@ -66,7 +76,26 @@ async def register_manifest_aggregators(config: Config, store: SQLiteStore) -> l
     return aggregators
 
 
-async def start_server(config: Config, sock: socket.socket | None = None, clock: Clock | None = None) -> RunningServer:
+async def prepare(config: Config) -> None:
+    """What the workers of one server would otherwise race to do, done once before they start: the schemas
+    and the server certificate are checked (SchemaError, ssl.SSLError or OSError if bad), the store migrated
+    and the aggregators of the certificate manifest registered."""
+    load_schemas(config.profile, config.schema_dir)
+    if not config.proxy_mode:
+        server_context(config.certs_dir, config.server_cert, config.ciphers, config.tls_versions)
+    store = await SQLiteStore.open(config.data_dir)
+    try:
+        await register_manifest_aggregators(config, store)
+    finally:
+        await store.close()
+
+
+async def start_server(config: Config, sock: socket.socket | None = None, clock: Clock | None = None, *,
+                       listeners: BoundListeners | None = None, leadership: Leadership | None = None
+                       ) -> RunningServer:
+    """A server on config's listeners, or on sock (the 2030.5 listener) or listeners (all of them) bound
+    already.  leadership: this is one of several workers on the store, which runs the background duties
+    only while it leads; None: the only process, which runs them from the start."""
     schemas = load_schemas(config.profile, config.schema_dir)
     tls: ssl.SSLContext | None = None
     if not config.proxy_mode:
@@ -77,17 +106,29 @@ async def start_server(config: Config, sock: socket.socket | None = None, clock:
     background = Background(store, config, clock)
     app = create_app(config, store, schemas, clock)
     app[BACKGROUND] = background
+    if listeners is not None:
+        sock = listeners.tls
     runner, port = await serve(app, ConnectionLimits.from_config(config), host=config.host, port=config.port,
                                sock=sock, ssl_context=tls)
     redirect_runner, redirect_port = None, None
     if config.http_redirect_port is not None:
-        redirect_runner, redirect_port = await start_redirect(config, port)
+        redirect_runner, redirect_port = await start_redirect(
+            config, port, listeners.redirect if listeners is not None else None)
     admin_runner, admin_port = None, None
     if config.admin_enabled:
-        admin_runner, admin_port = await start_admin(config, store, schemas, clock, on_change=background.changed)
+        # one of several workers: admin writes run one at a time among them all, as within one process
+        across = ProcessLock(config.data_dir / ADMIN_WRITE_LOCK) if leadership is not None else None
+        admin_runner, admin_port = await start_admin(config, store, schemas, clock, on_change=background.changed,
+                                                     sock=listeners.admin if listeners is not None else None,
+                                                     across_processes=across)
         if config.sync_ack_base_url is None:  # receivers acknowledge on the admin listener
             background.sync.ack_base_url = f"http://{config.admin_host}:{admin_port}"
     background.delivery.destinations.serving_on(port, admin_port, redirect_port)  # never POST to ourselves
-    await background.start()
+    duties = None
+    if leadership is None:
+        await background.start()
+    else:
+        duties = Duties(background, leadership, store, config.leader_poll)
+        duties.start()
     return RunningServer(config, store, runner, port, background, admin_runner, admin_port, redirect_runner,
-                         redirect_port)
+                         redirect_port, duties)

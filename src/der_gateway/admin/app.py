@@ -12,8 +12,11 @@ the application as app[TOKEN].  GET /openapi.json describes every endpoint.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import socket
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Callable
 
@@ -71,14 +74,16 @@ async def answer_errors(request: web.Request, handler: Handler) -> web.StreamRes
         return error_response(ApiError(500, "internal error; see the server log"))
 
 
-def one_writer_at_a_time(on_change: Callable[[], None] | None) -> Callable:
-    """Writes run one at a time, so a check and the write it allows see the same state."""
+def one_writer_at_a_time(on_change: Callable[[], None] | None,
+                         across_processes: AbstractAsyncContextManager[None] | None = None) -> Callable:
+    """Writes run one at a time, so a check and the write it allows see the same state; across_processes,
+    if given, is held too, for one at a time among the workers of one server."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.method not in WRITES:
             return await handler(request)
-        async with request.app[WRITE_LOCK]:
+        async with request.app[WRITE_LOCK], across_processes or contextlib.nullcontext():
             response = await handler(request)
         if on_change is not None and response.status < 300:
             on_change()
@@ -92,10 +97,12 @@ async def get_openapi(request: web.Request) -> web.Response:
 
 
 def create_admin_app(config: Config, store, schemas: SchemaSet, clock: Clock | None = None, *,
-                     on_change: Callable[[], None] | None = None) -> web.Application:
+                     on_change: Callable[[], None] | None = None,
+                     across_processes: AbstractAsyncContextManager[None] | None = None) -> web.Application:
     """on_change, if given, is called after every successful write (e.g. to wake the notifier)."""
     token = check_token(config.admin_token) if config.admin_token is not None else new_token()
-    app = web.Application(middlewares=[answer_errors, require_token, one_writer_at_a_time(on_change)],
+    app = web.Application(middlewares=[answer_errors, require_token,
+                                       one_writer_at_a_time(on_change, across_processes)],
                           client_max_size=config.admin_max_body_bytes)
     app[CONFIG] = config
     app[STORE] = store
@@ -119,14 +126,19 @@ def write_token_file(path: Path, token: str) -> None:
 
 
 async def start_admin(config: Config, store, schemas: SchemaSet, clock: Clock | None = None, *,
-                      on_change: Callable[[], None] | None = None) -> tuple[web.AppRunner, int]:
-    """Starts the admin listener; returns its runner (runner.app[TOKEN] is the token) and its port."""
-    app = create_admin_app(config, store, schemas, clock, on_change=on_change)
+                      on_change: Callable[[], None] | None = None, sock: socket.socket | None = None,
+                      across_processes: AbstractAsyncContextManager[None] | None = None
+                      ) -> tuple[web.AppRunner, int]:
+    """Starts the admin listener (on sock if bound already; across_processes: held by each write, beside the
+    app's own lock, when several workers serve); returns its runner (runner.app[TOKEN] is the token) and its
+    port."""
+    app = create_admin_app(config, store, schemas, clock, on_change=on_change,
+                           across_processes=across_processes)
     if config.admin_token is None:
         token_path = config.data_dir / TOKEN_FILE
         write_token_file(token_path, app[TOKEN])
         log.warning("admin API: no admin_token configured; generated one in %s", token_path)
     runner, port = await serve(app, ConnectionLimits.from_config(config), host=config.admin_host,
-                               port=config.admin_port)
+                               port=config.admin_port, sock=sock)
     log.info("admin API on http://%s:%d", config.admin_host, port)
     return runner, port

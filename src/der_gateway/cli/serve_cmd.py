@@ -23,13 +23,15 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--certs-dir", type=Path)
     p.add_argument("--schema-dir", type=Path, help="directory holding the 2030.5 and CSIP-AUS XSDs")
     p.add_argument("--ciphers", help="OpenSSL cipher list (default ECDHE-ECDSA-AES128-CCM8)")
+    p.add_argument("--workers", type=int,
+                   help="server processes sharing the listeners (default: one per core); 1: a single process")
     p.set_defaults(run=run)
 
 
 def config_from(args: argparse.Namespace) -> Config:
     return Config.load(args.config, host=args.host, port=args.port, profile=args.profile,
                        data_dir=args.data_dir, certs_dir=args.certs_dir, schema_dir=args.schema_dir,
-                       ciphers=args.ciphers)
+                       ciphers=args.ciphers, workers=args.workers)
 
 
 def connection_help(url: str, config: Config) -> str:
@@ -50,19 +52,27 @@ def connection_help(url: str, config: Config) -> str:
     return "\n".join(lines)
 
 
+def announce(config: Config, url: str, redirect_port: int | None, admin_url: str | None) -> None:
+    print(connection_help(url, config), flush=True)
+    if redirect_port is not None:
+        print(f"plain HTTP on http://{config.host}:{redirect_port} answers 301 to {url}", flush=True)
+    if admin_url:
+        token = "the configured admin_token" if config.admin_token else f"the token in {config.data_dir / 'admin-token'}"
+        print(f"admin API at {admin_url} (GET /openapi.json), with Authorization: Bearer and {token}",
+              flush=True)
+
+
+def ensure_pki(config: Config) -> None:
+    if not config.proxy_mode and pki.ensure_pki(config.certs_dir):
+        print(f"generated a test PKI in {config.certs_dir}/ (der-gateway certs init)")
+
+
 async def serve(config: Config) -> None:
     from ..launch import start_server
 
-    if not config.proxy_mode and pki.ensure_pki(config.certs_dir):
-        print(f"generated a test PKI in {config.certs_dir}/ (der-gateway certs init)")
+    ensure_pki(config)
     server = await start_server(config)
-    print(connection_help(server.url, config), flush=True)
-    if server.redirect_port is not None:
-        print(f"plain HTTP on http://{config.host}:{server.redirect_port} answers 301 to {server.url}", flush=True)
-    if server.admin_url:
-        token = "the configured admin_token" if config.admin_token else f"the token in {config.data_dir / 'admin-token'}"
-        print(f"admin API at {server.admin_url} (GET /openapi.json), with Authorization: Bearer and {token}",
-              flush=True)
+    announce(config, server.url, server.redirect_port, server.admin_url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -73,6 +83,31 @@ async def serve(config: Config) -> None:
         await server.stop()
 
 
+def serve_workers(config: Config) -> int:
+    """The server as config.worker_count processes (cli/supervisor.py)."""
+    from ..launch import prepare
+    from ..listeners.sockets import bind_listeners, port_of
+    from .supervisor import Supervisor, worker_config
+
+    ensure_pki(config)
+    asyncio.run(prepare(config))
+    try:
+        listeners = bind_listeners(config)
+    except OSError as exc:
+        print(f"der-gateway: cannot listen: {exc}", file=sys.stderr)
+        return 1
+    scheme = "http" if config.proxy_mode else "https"
+    url = f"{scheme}://{config.host}:{port_of(listeners.tls)}"
+    redirect_port = port_of(listeners.redirect) if listeners.redirect is not None else None
+    admin_url = f"http://{config.admin_host}:{port_of(listeners.admin)}" if listeners.admin is not None else None
+
+    def started(pids: list[int]) -> None:
+        announce(config, url, redirect_port, admin_url)
+        print(f"{len(pids)} worker processes: {', '.join(map(str, pids))}", flush=True)
+
+    return Supervisor(worker_config(config), listeners, config.worker_count).run(started)
+
+
 def run(args: argparse.Namespace) -> int:
     try:
         config = config_from(args)
@@ -80,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"der-gateway: {exc}", file=sys.stderr)
         return 2
     try:
+        if config.worker_count > 1:
+            return serve_workers(config)
         asyncio.run(serve(config))
     except SchemaError as exc:
         print(f"der-gateway: {exc}", file=sys.stderr)

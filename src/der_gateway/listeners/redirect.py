@@ -4,6 +4,8 @@ CORE-002 step 2, errata 31)."""
 
 from __future__ import annotations
 
+import socket
+
 from aiohttp import web
 from yarl import URL
 
@@ -20,8 +22,10 @@ def tls_location(request: web.Request, default_host: str, tls_port: int) -> str:
     return str(URL.build(scheme="https", host=host, port=tls_port)) + request.raw_path
 
 
-async def start_redirect(config: Config, tls_port: int) -> tuple[web.AppRunner, int]:
-    """Starts the listener on config.host:config.http_redirect_port; its runner and the port bound."""
+async def start_redirect(config: Config, tls_port: int, sock: socket.socket | None = None
+                         ) -> tuple[web.AppRunner, int]:
+    """Starts the listener on config.host:config.http_redirect_port, or on sock (bound already); its runner
+    and the port bound."""
 
     async def moved(request: web.Request) -> web.Response:
         return web.Response(status=301, headers={"Location": tls_location(request, config.host, tls_port)})
@@ -29,4 +33,4 @@ async def start_redirect(config: Config, tls_port: int) -> tuple[web.AppRunner, 
     app = web.Application()
     app.router.add_route("*", "/{anything:.*}", moved)
     return await serve(app, ConnectionLimits.from_config(config, keepalive_timeout=REDIRECT_KEEPALIVE),
-                       host=config.host, port=config.http_redirect_port or 0)
+                       host=config.host, port=config.http_redirect_port or 0, sock=sock)
