@@ -12,6 +12,8 @@ from .domain.registration import pin_problem
 from .domain.identifiers import Issuer, Pen
 from .domain.notification_addresses import AddressPolicy, parse_networks
 
+STORE_SCHEMES = ("postgresql://", "postgres://")
+
 DEFAULT_CIPHERS = "ECDHE-ECDSA-AES128-CCM8"
 
 
@@ -138,6 +140,12 @@ class Config:
     # workers every leader_poll seconds (a read of PRAGMA data_version), and wakes its duties when it sees one.
     workers: int | None = None
     leader_poll: float = 0.02
+    # Where the data lives (store/opening.py).  None: an SQLite file in data_dir.  A PostgreSQL URL
+    # (postgresql://user@host/db): that database, which any number of servers, on this machine or others, may
+    # share behind one TCP load balancer; they elect a leader for the background duties with an advisory lock,
+    # and every write acknowledged by one is seen by the next GET on any other.  data_dir then keeps only
+    # this server's own files (the generated admin token).
+    store: str | None = None
 
     def __post_init__(self) -> None:
         if self.http_redirect_port is not None:
@@ -148,6 +156,9 @@ class Config:
                 raise ValueError("http_redirect_port must differ from port")
         if self.registration_pin is not None and (problem := pin_problem(self.registration_pin)):
             raise ValueError(f"registration_pin: {problem}")
+        if self.store is not None and not self.store.startswith(STORE_SCHEMES):
+            raise ValueError(f"store: must be a PostgreSQL URL (starting {' or '.join(STORE_SCHEMES)}), "
+                             "or left out for SQLite in data_dir")
         Pen(self.pen, decimal=self.profile == "csip-aus")  # a PEN the profile cannot write fails at start
         parse_networks(self.notification_allow_addresses)  # so does a network that is not one
         if self.workers is not None and self.workers < 1:

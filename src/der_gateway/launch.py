@@ -21,12 +21,12 @@ from .server.background import Background
 from .server.duties import Duties
 from .server.state import BACKGROUND
 from .store.leadership import Leadership
-from .store.process_lock import ProcessLock
+from .store.opening import admin_write_lock, is_shared, open_store
+from .store.opening import leadership as store_leadership
 from .store.sqlite import SQLiteStore
 from .tls import server_context
 from .xsd import load_schemas
 
-ADMIN_WRITE_LOCK = "admin-write.lock"  # in the data directory
 
 
 @dataclass
@@ -83,7 +83,7 @@ async def prepare(config: Config) -> None:
     load_schemas(config.profile, config.schema_dir)
     if not config.proxy_mode:
         server_context(config.certs_dir, config.server_cert, config.ciphers, config.tls_versions)
-    store = await SQLiteStore.open(config.data_dir)
+    store = await open_store(config.store, config.data_dir)
     try:
         await register_manifest_aggregators(config, store)
     finally:
@@ -100,8 +100,10 @@ async def start_server(config: Config, sock: socket.socket | None = None, clock:
     tls: ssl.SSLContext | None = None
     if not config.proxy_mode:
         tls = server_context(config.certs_dir, config.server_cert, config.ciphers, config.tls_versions)
-    store = await SQLiteStore.open(config.data_dir)
+    store = await open_store(config.store, config.data_dir)
     await register_manifest_aggregators(config, store)
+    if leadership is None and is_shared(config.store):  # other servers may share the store: elect a leader
+        leadership = store_leadership(config.store, config.data_dir)
     clock = clock or SystemClock()
     background = Background(store, config, clock)
     app = create_app(config, store, schemas, clock)
@@ -117,7 +119,7 @@ async def start_server(config: Config, sock: socket.socket | None = None, clock:
     admin_runner, admin_port = None, None
     if config.admin_enabled:
         # one of several workers: admin writes run one at a time among them all, as within one process
-        across = ProcessLock(config.data_dir / ADMIN_WRITE_LOCK) if leadership is not None else None
+        across = admin_write_lock(config.store, config.data_dir) if leadership is not None else None
         admin_runner, admin_port = await start_admin(config, store, schemas, clock, on_change=background.changed,
                                                      sock=listeners.admin if listeners is not None else None,
                                                      across_processes=across)

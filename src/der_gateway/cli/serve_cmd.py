@@ -25,13 +25,16 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--ciphers", help="OpenSSL cipher list (default ECDHE-ECDSA-AES128-CCM8)")
     p.add_argument("--workers", type=int,
                    help="server processes sharing the listeners (default: one per core); 1: a single process")
+    p.add_argument("--store", metavar="URL",
+                   help="a PostgreSQL URL (postgresql://...) that several servers may share; default: SQLite in "
+                        "the data directory")
     p.set_defaults(run=run)
 
 
 def config_from(args: argparse.Namespace) -> Config:
     return Config.load(args.config, host=args.host, port=args.port, profile=args.profile,
                        data_dir=args.data_dir, certs_dir=args.certs_dir, schema_dir=args.schema_dir,
-                       ciphers=args.ciphers, workers=args.workers)
+                       ciphers=args.ciphers, workers=args.workers, store=args.store)
 
 
 def connection_help(url: str, config: Config) -> str:

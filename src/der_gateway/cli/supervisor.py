@@ -30,7 +30,7 @@ from ..admin.auth import new_token
 from ..config import Config
 from ..launch import start_server
 from ..listeners.sockets import BoundListeners
-from ..store.leadership import LOCK_FILE, FileLeadership
+from ..store.opening import leadership
 
 READY_SECONDS = 120.0  # for every worker to start serving
 STOP_SECONDS = 20.0  # for the workers to stop cleanly, before they are killed
@@ -214,7 +214,7 @@ def die_with(parent: int) -> None:
 
 async def serve_worker(config: Config, listeners: BoundListeners, ready: int | None) -> None:
     server = await start_server(config, listeners=listeners,
-                                leadership=FileLeadership(config.data_dir / LOCK_FILE))
+                                leadership=leadership(config.store, config.data_dir))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
