@@ -3,12 +3,16 @@
 Both are session advisory locks, each held on a connection of its own: PostgreSQL releases such a lock when
 its connection ends, however the process holding it dies (with TCP keepalives, within about a minute when
 its machine vanishes from the network).  Connections are opened and locks tried on threads, so the event loop
-never blocks on them; a lock held by another is tried again after a short sleep.
+never blocks on them; a lock held by another is tried again after a short sleep.  Which process leads:
+
+    SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+    WHERE l.locktype = 'advisory' AND l.classid = 1684370023 AND l.objid = 1
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from types import TracebackType
 
@@ -19,10 +23,12 @@ LEADER_KEY = (0x64657267, 1)
 ADMIN_WRITE_KEY = (0x64657267, 2)
 # how long a follower waits before trying to lead again: the longest a dead leader's duties stay undone
 LEAD_RETRY = 0.25
+# the connections holding these locks are named this and their process id, for an operator (pg_stat_activity)
+APPLICATION = "der-gateway coordination"
 
 
 def _connect(dsn: str) -> psycopg.Connection:
-    return psycopg.connect(dsn, autocommit=True, application_name="der-gateway coordination",
+    return psycopg.connect(dsn, autocommit=True, application_name=f"{APPLICATION} {os.getpid()}",
                            keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3)
 
 
