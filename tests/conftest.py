@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import AsyncIterator, Callable, Iterator
 
 import aiohttp
+import psycopg
 import pytest
 from lxml import etree
 
@@ -19,7 +20,7 @@ from der_gateway.launch import RunningServer, start_server
 from der_gateway.tls import client_context
 from der_gateway.xsd import load_schemas
 
-from .pg_server import PostgresServer, binaries, server_for_tests
+from .pg_server import PostgresServer, as_uri, binaries, server_for_tests
 
 SEP_XML = "application/sep+xml"
 
@@ -175,20 +176,39 @@ class Harness:
         """Every row of every table, to show a refused request changed nothing; but for the notifier's
         queues (the change log and the outbox), which the background drains whenever it likes, and the
         response cache's change counters, which count writes rather than hold data."""
+        skipped = ("changes", "outbox", "cache_generations")
+        if self.config.store is not None:
+            with psycopg.connect(self.config.store) as pg:
+                tables = [r[0] for r in pg.execute(
+                    "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() "
+                    "AND table_type = 'BASE TABLE'").fetchall() if r[0] not in skipped]
+                return {t: sorted(pg.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in tables}
         conn = sqlite3.connect(self.server.store.path)
         try:
             tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
-                                                 "AND name NOT IN ('changes', 'outbox', 'cache_generations')")]
+                                                 f"AND name NOT IN {skipped}")]
             return {t: conn.execute(f"SELECT * FROM {t} ORDER BY rowid").fetchall() for t in tables}
         finally:
             conn.close()
 
 
+# the backends the end-to-end tests run on: each test of a harness runs on each
+HARNESS_BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(params=HARNESS_BACKENDS)
+def store_location(request: pytest.FixtureRequest) -> str | None:
+    """Config.store of the servers a test starts: None for SQLite in the data directory, or a fresh database."""
+    if request.param == "sqlite":
+        return None
+    return as_uri(request.getfixturevalue("postgres_dsn"))
+
+
 @pytest.fixture
-def make_harness(tmp_path: Path, certs_dir: Path) -> Callable[..., Harness]:
+def make_harness(tmp_path: Path, certs_dir: Path, store_location: str | None) -> Callable[..., Harness]:
     def make(clock: ManualClock | None = None, **overrides) -> Harness:
         settings = dict(port=0, admin_port=0, admin_token="test-admin-token-0123456789", data_dir=tmp_path / "var",
-                        certs_dir=certs_dir)
+                        certs_dir=certs_dir, store=store_location)
         settings.update(overrides)
         return Harness(Config(**settings), clock)
     return make

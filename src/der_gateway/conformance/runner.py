@@ -88,6 +88,9 @@ def clients_for(required: list[RequiredClient]) -> list[str]:
     return ["agg1" if r.kind == "aggregator" else next(devices) for r in required]
 
 
+PORT_ATTEMPTS = 5
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -139,19 +142,34 @@ async def run_procedure(plan: Plan, harness: Harness, procedure: str, required: 
     if run_dir.exists():
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True)
-    port, admin_port, token = free_port(), free_port(), secrets.token_hex(16)
+    token = secrets.token_hex(16)
     certs_dir = plan.work_dir / "certs"
-    settings: dict[str, object] = {
-        "host": "127.0.0.1", "port": port, "profile": "csip-aus", "data_dir": str(run_dir / "data"),
-        "certs_dir": str(certs_dir), "pen": PEN, "admin_port": admin_port, "admin_token": token,
-        "notification_allow": ["https://", f"http://127.0.0.1:{notification_port}/"],
-        "notification_allow_addresses": ["127.0.0.1/32"],  # the harness's notification receiver
-        # the PIN the operator gives its clients; telemetry every 15 s, so that procedures which post
-        # four rounds of readings at the advertised postRate finish in a minute
-        "registration_pin": PIN, "post_rate": 15,
-        **PROCEDURE_SETTINGS.get(procedure, {}),
-    }
-    (run_dir / "server.toml").write_text(_toml(settings))
+    started = time.monotonic()
+    for attempt in range(PORT_ATTEMPTS):
+        port, admin_port = free_port(), free_port()
+        settings: dict[str, object] = {
+            "host": "127.0.0.1", "port": port, "profile": "csip-aus", "data_dir": str(run_dir / "data"),
+            "certs_dir": str(certs_dir), "pen": PEN, "admin_port": admin_port, "admin_token": token,
+            "notification_allow": ["https://", f"http://127.0.0.1:{notification_port}/"],
+            "notification_allow_addresses": ["127.0.0.1/32"],  # the harness's notification receiver
+            # the PIN the operator gives its clients; telemetry every 15 s, so that procedures which post
+            # four rounds of readings at the advertised postRate finish in a minute
+            "registration_pin": PIN, "post_rate": 15,
+            **PROCEDURE_SETTINGS.get(procedure, {}),
+        }
+        (run_dir / "server.toml").write_text(_toml(settings))
+        server = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "der_gateway", "serve", "--config", str(run_dir / "server.toml"),
+            stdout=(run_dir / "server.log").open("w"), stderr=asyncio.subprocess.STDOUT)
+        try:
+            await _wait_for_port(admin_port, time.monotonic() + 60, server)
+            await _wait_for_port(port, time.monotonic() + 60, server)
+            break
+        except RuntimeError as exc:
+            await _stop(server)
+            # a port found free may be taken by another process before the server binds it: choose others
+            if "Address already in use" not in (run_dir / "server.log").read_text() or attempt + 1 == PORT_ATTEMPTS:
+                return Result(procedure, False, round(time.monotonic() - started, 1), f"RuntimeError: {exc}")
     chosen = [clients[c] for c in clients_for(required)]
     cactus_dir = run_dir / "cactus"
     (cactus_dir / "output").mkdir(parents=True)
@@ -167,13 +185,7 @@ async def run_procedure(plan: Plan, harness: Harness, procedure: str, required: 
     timeout = plan.long_timeout if procedure in LONG else plan.timeout
     if procedure == EXTENDED:
         timeout = plan.extended_seconds
-    started = time.monotonic()
-    server = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "der_gateway", "serve", "--config", str(run_dir / "server.toml"),
-        stdout=(run_dir / "server.log").open("w"), stderr=asyncio.subprocess.STDOUT)
     try:
-        await _wait_for_port(admin_port, time.monotonic() + 60, server)
-        await _wait_for_port(port, time.monotonic() + 60, server)
         command = [str(harness.cactus), "run", procedure, *[c.id for c in chosen], "-c",
                    str(cactus_dir / ".cactus.yaml"), "--headless", "--timeout", str(timeout)]
         if plan.strict:
