@@ -192,8 +192,9 @@ class Harness:
             conn.close()
 
 
-# the backends the end-to-end tests run on: each test of a harness runs on each
-HARNESS_BACKENDS = ("sqlite", "postgresql")
+# the backends the end-to-end tests run on (each test of a harness runs on each): DER_GATEWAY_TEST_BACKENDS,
+# comma-separated (sqlite, postgresql)
+HARNESS_BACKENDS = tuple(os.environ.get("DER_GATEWAY_TEST_BACKENDS", "sqlite").split(","))
 
 
 @pytest.fixture(params=HARNESS_BACKENDS)
