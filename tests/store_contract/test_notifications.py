@@ -82,6 +82,19 @@ async def test_fan_out_replaces_changes_by_notifications(store):
     assert await store.notification_backlog(0) == (1, 2, 2)
 
 
+async def test_changes_fanned_out_twice_are_notified_once(store):
+    """Two passes that read the same pending changes (the background's and one driven beside it): the first
+    to commit queues its notifications, the second changes nothing."""
+    edev = await store.create_end_device(device(1), changed=["/edev/1"])
+    sid = await store.add_subscription(edev.id, edev.lFDI, "/edev/1", {})
+    await store.update_end_device(edev, changed=["/edev/1"])
+    changes = [c[0] for c in await store.pending_changes()]
+    assert await store.fan_out(changes, [(sid, "http://a/n", b"<first/>")]) is True
+    assert await store.fan_out(changes, [(sid, "http://a/n", b"<again/>")]) is False
+    assert [q.body for q in await store.outbox_queue("http://a/n", 10)] == [b"<first/>"]
+    assert await store.pending_changes() == []
+
+
 async def _queued(store, uris: list[str]) -> tuple[int, list[OutboxItem]]:
     edev = await store.create_end_device(device(1))
     sid = await store.add_subscription(edev.id, edev.lFDI, "/edev/1", {})

@@ -106,5 +106,6 @@ class Notifier:
                     note = model.Notification(subscribedResource=href, Resource=resource, status=0,
                                               subscriptionURI=subscription_href)
                 queued.append((sub.id, sub.data["notificationURI"], encode(self.config, note)))
-        await self.store.fan_out([c[0] for c in changes], queued, ended)
+        if not await self.store.fan_out([c[0] for c in changes], queued, ended):
+            return 0
         return len(queued)

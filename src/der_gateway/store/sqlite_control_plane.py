@@ -433,13 +433,19 @@ class ControlPlaneStore(SQLitePlumbing):
 
 
     async def fan_out(self, change_ids: Sequence[int], notifications: Sequence[tuple[int, str, bytes]],
-                      ended_subscriptions: Sequence[int] = ()) -> None:
-        """Replaces handled changes by their notifications, in one transaction."""
-        def apply(c: Conn) -> None:
+                      ended_subscriptions: Sequence[int] = ()) -> bool:
+        """Replaces handled changes by their notifications, in one transaction; False, changing nothing, if
+        another pass has handled any of them meanwhile (its notifications are queued already)."""
+        def apply(c: Conn) -> bool:
+            pending = sum(c.execute("SELECT count(*) FROM changes WHERE id = ?", (i,)).fetchone()[0]
+                          for i in change_ids)
+            if pending != len(change_ids):
+                return False
             c.executemany("DELETE FROM changes WHERE id = ?", [(i,) for i in change_ids])
             c.executemany("DELETE FROM subscriptions WHERE id = ?", [(i,) for i in ended_subscriptions])
             _enqueue(c, notifications)
-        await self._in_transaction(apply)
+            return True
+        return await self._in_transaction(apply)
 
     async def outbox_heads(self, now: int, limit: int = 500) -> list[OutboxItem]:
         """The oldest undelivered notification of each notificationURI that is due, so order holds per URI."""
