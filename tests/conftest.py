@@ -152,6 +152,10 @@ class Harness:
     def store(self):
         return self.server.store
 
+    def store_args(self) -> list[str]:
+        """The command-line arguments by which a CLI command finds this server's data."""
+        return ["--data-dir", str(self.config.data_dir)] + (["--store", self.config.store] if self.config.store else [])
+
     async def stop(self) -> None:
         for s in self.sessions:
             await s.close()

@@ -101,8 +101,7 @@ async def test_aggregator_added_from_the_command_line(harness, identities):
     client = harness.client("device3")
     body = documents.end_device(identities["device2"].lfdi)
     assert (await client.post("/edev", body)).status == 403
-    command = ["aggregators", "add", identities["device3"].lfdi.lower(), "--name", "acme",
-               "--data-dir", str(harness.config.data_dir)]
+    command = ["aggregators", "add", identities["device3"].lfdi.lower(), "--name", "acme", *harness.store_args()]
     assert await asyncio.to_thread(main, command) == 0
     assert (await client.post("/edev", body)).status == 201
 

@@ -211,8 +211,7 @@ async def test_tree_command_as_a_device(plant, certs_dir, foreign_certs_dir, cap
 
 async def test_admin_tree(plant, identities, capsys):
     program, group, event = plant.program, plant.group, plant.event
-    code, out = await run_cli(capsys, "tree", "--admin", "--data-dir", str(plant.h.config.data_dir),
-                              "--now", str(T0 + 60))
+    code, out = await run_cli(capsys, "tree", "--admin", *plant.h.store_args(), "--now", str(T0 + 60))
     assert code == 0
     lines = out.splitlines()
     programs = lines[:lines.index("groups")]
@@ -236,8 +235,8 @@ async def test_admin_tree(plant, identities, capsys):
 
 
 async def test_events_table(plant, capsys):
-    data_dir = str(plant.h.config.data_dir)
-    code, out = await run_cli(capsys, "events", "--data-dir", data_dir, "--now", str(T0 + 60))
+    where = plant.h.store_args()
+    code, out = await run_cli(capsys, "events", *where, "--now", str(T0 + 60))
     assert code == 0
     header, *rows = [re.split(r"\s{2,}", ln) for ln in out.splitlines()]
     assert header == ["id", "program", "mRID", "start", "duration", "status", "program status", "received",
@@ -251,9 +250,9 @@ async def test_events_table(plant, capsys):
     assert (cancelled["status"], cancelled["program status"]) == ("cancelled", "CANCELED")
     assert (cancelled["rejected"], cancelled["started"], cancelled["no response"]) == ("1", "0", "1")
 
-    code, out = await run_cli(capsys, "events", "--data-dir", data_dir, "--now", str(T0 + 400))
+    code, out = await run_cli(capsys, "events", *where, "--now", str(T0 + 400))
     row = next(re.split(r"\s{2,}", ln) for ln in out.splitlines() if ln.startswith(f"{plant.event.id} "))
     assert row[5:7] == ["active", "COMPLETED"]
 
-    code, out = await run_cli(capsys, "events", "--data-dir", data_dir, "--program", str(plant.program + 1))
+    code, out = await run_cli(capsys, "events", *where, "--program", str(plant.program + 1))
     assert (code, out) == (0, "no events\n")

@@ -7,7 +7,7 @@ import asyncio
 from pathlib import Path
 
 from ..sep.identity import normalize_lfdi
-from ..store.sqlite import SQLiteStore
+from ..store.opening import open_store
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -17,22 +17,24 @@ def register(commands: argparse._SubParsersAction) -> None:
     add.add_argument("lfdi")
     add.add_argument("--name", required=True)
     add.add_argument("--data-dir", type=Path, default=Path("var"))
+    add.add_argument("--store", metavar="URL", help="a PostgreSQL URL, if the server keeps its data there")
     add.set_defaults(run=run_add)
     listing = sub.add_parser("list")
     listing.add_argument("--data-dir", type=Path, default=Path("var"))
+    listing.add_argument("--store", metavar="URL", help="a PostgreSQL URL, if the server keeps its data there")
     listing.set_defaults(run=run_list)
 
 
-async def _add(data_dir: Path, lfdi: str, name: str) -> None:
-    store = await SQLiteStore.open(data_dir)
+async def _add(location: str | None, data_dir: Path, lfdi: str, name: str) -> None:
+    store = await open_store(location, data_dir)
     try:
         await store.add_aggregator(lfdi, name)
     finally:
         await store.close()
 
 
-async def _list(data_dir: Path) -> list[tuple[str, str]]:
-    store = await SQLiteStore.open(data_dir)
+async def _list(location: str | None, data_dir: Path) -> list[tuple[str, str]]:
+    store = await open_store(location, data_dir)
     try:
         return await store.aggregators()
     finally:
@@ -45,12 +47,12 @@ def run_add(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"der-gateway: {exc}")
         return 2
-    asyncio.run(_add(args.data_dir, lfdi, args.name))
+    asyncio.run(_add(args.store, args.data_dir, lfdi, args.name))
     print(f"aggregator {args.name} LFDI {lfdi}")
     return 0
 
 
 def run_list(args: argparse.Namespace) -> int:
-    for lfdi, name in asyncio.run(_list(args.data_dir)):
+    for lfdi, name in asyncio.run(_list(args.store, args.data_dir)):
         print(f"{name:<20} LFDI {lfdi}")
     return 0

@@ -11,7 +11,7 @@ from ..clock import SystemClock
 from ..domain.events import EventState
 from ..services.der_controls import event_states
 from ..store import ControlRecord, ResponseRecord
-from ..store.sqlite import SQLiteStore
+from ..store.opening import open_store
 from .walk import iso, status_word
 
 # Response.status (IEEE 2030.5 Table 27) grouped into the columns shown; the rest count as "other"
@@ -24,6 +24,7 @@ HEADINGS = ("id", "program", "mRID", "start", "duration", "status", "program sta
 def register(commands: argparse._SubParsersAction) -> None:
     p = commands.add_parser("events", help="list every DER event with its status and device responses")
     p.add_argument("--data-dir", type=Path, default=Path("var"))
+    p.add_argument("--store", metavar="URL", help="a PostgreSQL URL, if the server keeps its data there")
     p.add_argument("--program", type=int, metavar="ID", help="only this program's events")
     p.add_argument("--now", type=int, metavar="EPOCH", help="evaluate event states at this time (default: now)")
     p.set_defaults(run=run)
@@ -73,8 +74,8 @@ def table(rows: list[tuple[str, ...]], headings: tuple[str, ...] = HEADINGS) -> 
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in [headings, *rows])
 
 
-async def _events(data_dir: Path, now: int, program_id: int | None) -> list[tuple[str, ...]]:
-    store = await SQLiteStore.open(data_dir)
+async def _events(location: str | None, data_dir: Path, now: int, program_id: int | None) -> list[tuple[str, ...]]:
+    store = await open_store(location, data_dir)
     try:
         return await event_rows(store, now, program_id)
     finally:
@@ -83,6 +84,6 @@ async def _events(data_dir: Path, now: int, program_id: int | None) -> list[tupl
 
 def run(args: argparse.Namespace) -> int:
     now = args.now if args.now is not None else SystemClock().now()
-    rows = asyncio.run(_events(args.data_dir, now, args.program))
+    rows = asyncio.run(_events(args.store, args.data_dir, now, args.program))
     print(table(rows) if rows else "no events")
     return 0

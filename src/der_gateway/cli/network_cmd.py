@@ -10,7 +10,7 @@ from pathlib import Path
 from ..config import Config
 from ..domain import network
 from ..domain.identifiers import Pen
-from ..store.sqlite import SQLiteStore
+from ..store.opening import open_store
 from ..store.base import ImportSummary, NetworkImportRejected
 
 
@@ -23,21 +23,23 @@ def register(commands: argparse._SubParsersAction) -> None:
                      help="initial: the file is the whole network; incremental (default): add or update its rows")
     imp.add_argument("--format", choices=network.FORMATS, help="default: from the file name (.csv or .json)")
     imp.add_argument("--data-dir", type=Path, help="default: the config's data_dir, or var")
-    imp.add_argument("--config", type=Path, help="a TOML file of settings (for data_dir and pen)")
+    imp.add_argument("--config", type=Path, help="a TOML file of settings (for data_dir, store and pen)")
+    imp.add_argument("--store", metavar="URL", help="a PostgreSQL URL, if the server keeps its data there")
     imp.set_defaults(run=run_import)
     listing = sub.add_parser("list", help="the locations with their groups")
     listing.add_argument("--data-dir", type=Path)
     listing.add_argument("--config", type=Path)
+    listing.add_argument("--store", metavar="URL", help="a PostgreSQL URL, if the server keeps its data there")
     listing.set_defaults(run=run_list)
 
 
 def _config(args: argparse.Namespace) -> Config:
-    return Config.load(args.config, data_dir=args.data_dir)
+    return Config.load(args.config, data_dir=args.data_dir, store=args.store)
 
 
-async def _import(data_dir: Path, rows: list[network.LocationRow], mode: str,
+async def _import(config: Config, rows: list[network.LocationRow], mode: str,
                   pen: Pen) -> tuple[ImportSummary | None, list[dict[str, str]]]:
-    store = await SQLiteStore.open(data_dir)
+    store = await open_store(config.store, config.data_dir)
     try:
         unknown = await store.unknown_service_points([r.service_point for r in rows])
         if unknown:
@@ -73,7 +75,7 @@ def run_import(args: argparse.Namespace) -> int:
     rows, errors = network.parse(raw, fmt)
     summary = None
     if not errors:
-        summary, errors = asyncio.run(_import(config.data_dir, rows, args.mode, config.mrid_pen))
+        summary, errors = asyncio.run(_import(config, rows, args.mode, config.mrid_pen))
     if errors or summary is None:
         _print_errors(args.file, errors)
         return 1
@@ -83,8 +85,8 @@ def run_import(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _list(data_dir: Path):
-    store = await SQLiteStore.open(data_dir)
+async def _list(config: Config):
+    store = await open_store(config.store, config.data_dir)
     try:
         return await store.network_locations()
     finally:
@@ -92,7 +94,7 @@ async def _list(data_dir: Path):
 
 
 def run_list(args: argparse.Namespace) -> int:
-    locations = asyncio.run(_list(_config(args).data_dir))
+    locations = asyncio.run(_list(_config(args)))
     names = {r.id: r.name for r in locations}
     for r in locations:
         parent = f" under {names[r.parent_id]}" if r.parent_id is not None else ""

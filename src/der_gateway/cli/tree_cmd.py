@@ -15,7 +15,8 @@ from ..config import DEFAULT_CIPHERS
 from ..sep import paths
 from ..services.der_controls import event_states
 from ..store import EndDeviceRecord
-from ..store.sqlite import SQLiteStore
+from ..store import Store
+from ..store.opening import open_store
 from ..tls import client_context
 from .events_cmd import event_fields
 from .walk import FetchError, fields_text, modes, walk
@@ -33,6 +34,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, default=20, help="?l= for every list (default %(default)s)")
     p.add_argument("--admin", action="store_true", help="read the store in --data-dir instead of asking the server")
     p.add_argument("--data-dir", type=Path, default=Path("var"))
+    p.add_argument("--store", metavar="URL", help="a PostgreSQL URL, if the server keeps its data there")
     p.add_argument("--now", type=int, metavar="EPOCH", help="with --admin: event states at this time (default: now)")
     p.set_defaults(run=run)
 
@@ -64,7 +66,7 @@ def _program_line(p) -> str:
         {"mRID": p.mRID, "primacy": p.primacy, "description": p.description})
 
 
-async def admin_tree(store: SQLiteStore, now: int) -> list[str]:
+async def admin_tree(store: Store, now: int) -> list[str]:
     lines = ["programs"]
     for p in await store.programs():
         lines.append("  " + _program_line(p))
@@ -96,8 +98,8 @@ async def admin_tree(store: SQLiteStore, now: int) -> list[str]:
     return lines
 
 
-async def _admin(data_dir: Path, now: int) -> list[str]:
-    store = await SQLiteStore.open(data_dir)
+async def _admin(location: str | None, data_dir: Path, now: int) -> list[str]:
+    store = await open_store(location, data_dir)
     try:
         return await admin_tree(store, now)
     finally:
@@ -106,7 +108,7 @@ async def _admin(data_dir: Path, now: int) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     if args.admin:
-        lines = asyncio.run(_admin(args.data_dir, args.now if args.now is not None else SystemClock().now()))
+        lines = asyncio.run(_admin(args.store, args.data_dir, args.now if args.now is not None else SystemClock().now()))
     else:
         try:
             lines = asyncio.run(client_tree(args.url, args.certs_dir, args.cert, args.ciphers, args.depth, args.limit))
