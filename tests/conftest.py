@@ -152,6 +152,23 @@ class Harness:
     def store(self):
         return self.server.store
 
+    def execute_elsewhere(self, sql: str, params: tuple = ()) -> None:
+        """One statement committed on a connection of its own, as another process sharing the data would."""
+        if self.config.store is not None:
+            from der_gateway.store.postgres.connection import Connection
+            pg = Connection.connect(self.config.store)  # autocommit, sqlite3's placeholders
+            try:
+                pg.execute(sql, params)
+            finally:
+                pg.close()
+            return
+        conn = sqlite3.connect(self.server.store.path)
+        try:
+            with conn:
+                conn.execute(sql, params)
+        finally:
+            conn.close()
+
     def store_args(self) -> list[str]:
         """The command-line arguments by which a CLI command finds this server's data."""
         return ["--data-dir", str(self.config.data_dir)] + (["--store", self.config.store] if self.config.store else [])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 
 from aiohttp import web
 
@@ -35,10 +34,7 @@ async def test_a_write_from_another_process_is_seen(harness, identities):
     device = harness.client("device1")
     edev = (await device.post("/edev", documents.end_device(identities["device1"].lfdi))).headers["Location"]
     assert codec.decode((await device.get(edev)).element, model.EndDevice).enabled is True
-    conn = sqlite3.connect(harness.server.store.path)
-    with conn:
-        conn.execute("UPDATE end_devices SET enabled = 0")
-    conn.close()
+    harness.execute_elsewhere("UPDATE end_devices SET enabled = 0")
     assert codec.decode((await device.get(edev)).element, model.EndDevice).enabled is False
 
 
@@ -108,10 +104,7 @@ async def test_a_revocation_from_another_process_is_seen_at_once(harness, identi
     edev = (await device.post("/edev", documents.end_device(identities["device1"].lfdi))).headers["Location"]
     assert (await device.get(edev)).status == 200
     assert (await device.get(edev)).status == 200  # from the cache, with the caller's access as last read
-    conn = sqlite3.connect(harness.server.store.path)
-    with conn:
-        conn.execute("INSERT INTO revoked_clients (lfdi, revoked) VALUES (?, 1700000000)",
-                      (identities["device1"].lfdi,))
-    conn.close()
+    harness.execute_elsewhere("INSERT INTO revoked_clients (lfdi, revoked) VALUES (?, 1700000000)",
+                              (identities["device1"].lfdi,))
     refused = await device.get(edev)
     assert refused.status == 403 and "revoked" in refused.reason

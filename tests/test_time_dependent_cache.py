@@ -170,10 +170,7 @@ async def test_a_device_uploading_its_status_or_a_response_leaves_other_answers_
     status.genConnectStatus.value = "02"
     assert (await device.put(f"{edev}/der/1/ders", codec.encode(status))).status == 204
     assert doc(await device.get(f"{edev}/der/1/ders"), model.DERStatus).genConnectStatus.value == "02"
-    conn = sqlite3.connect(h.store.path)
-    with conn:
-        conn.execute("DELETE FROM der_documents WHERE kind = 'ders'")
-    conn.close()
+    h.execute_elsewhere("DELETE FROM der_documents WHERE kind = 'ders'")
     assert (await device.get(f"{edev}/der/1/ders")).status == 404
     assert doc(await device.get("/rsps/1/rsp?l=10"), model.ResponseList).all == 1
 
@@ -209,6 +206,8 @@ async def test_every_table_a_resource_may_show_bumps_a_counter(plant):
     """Each table has its triggers, but the notifier's and the sync's queues, which no resource shows, and the
     indexes of lists, which move only with the tables they index."""
     h, clock, group, program, edev_id = plant
+    if h.config.store is not None:
+        pytest.skip("SQLite's triggers; tests/test_pg_schema.py compares PostgreSQL's with them")
     conn = sqlite3.connect(h.store.path)
     try:
         tables = {r[0] for r in conn.execute(
