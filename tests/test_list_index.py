@@ -186,6 +186,13 @@ async def test_migration_builds_the_lists_from_existing_rows(tmp_path):
         assert (await store.log_events(1, 0, 10)).all == 1
     finally:
         await store.close()
+    conn = sqlite3.connect(tmp_path / "var" / "der-gateway.sqlite3")
+    try:  # migration 10: an id that owns a list is kept as text, as PostgreSQL keeps it
+        assert conn.execute("SELECT DISTINCT typeof(owner) FROM list_counts").fetchall() == [("text",)]
+        assert conn.execute("SELECT n FROM list_counts WHERE list = 'log' AND owner = '1' AND level = 0"
+                            ).fetchone() == (1,)
+    finally:
+        conn.close()
 
 
 def test_text_buckets_keep_binary_order():

@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import AsyncIterator, Awaitable, Callable
 
-import psycopg
 import pytest
 
 from der_gateway.store.base import EndDeviceRecord
@@ -29,33 +28,12 @@ SERVERS = {"postgresql": "postgres_server"}
 # Tests PostgreSQL fails until the store's SQL is portable: list_index and the list pages query list_counts.owner
 # (TEXT there; SQLite's column has no type) with integer owners, which PostgreSQL will not compare with text.
 # Strict: once they pass, this list must go.
-POSTGRES_PENDING = {
-    "test_delete_removes_the_end_device_and_everything_under_it",
-    "test_log_events_newest_first_then_by_log_event_id_descending",
-    "test_equal_log_events_come_newest_posted_first",
-    "test_log_event_paging",
-    "test_log_events_of_another_end_device_are_not_listed",
-    "test_delete_mirror_usage_point_removes_it_and_its_readings",
-    "test_add_meter_readings_answers_ids_and_newness_in_order",
-    "test_latest_reading_is_the_one_posted_last_alone",
-    "test_no_latest_reading_before_one_is_posted",
-    "test_meter_readings_by_mrid_and_paged",
-    "test_meter_reading_belongs_to_its_mirror",
-    "test_reading_sets_newest_start_first_and_paged",
-    "test_reading_sets_with_equal_starts_by_mrid_descending",
-    "test_set_readings_by_time_and_paged",
-    "test_a_set_posted_again_replaces_its_readings",
-    "test_a_reading_without_its_own_period_takes_its_set_s",
-}
 
 
 @pytest.fixture(params=sorted(BACKENDS))
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator:
     if request.param in SERVERS:
         request.getfixturevalue(SERVERS[request.param])
-    if request.param == "postgresql" and request.node.originalname in POSTGRES_PENDING:
-        request.applymarker(pytest.mark.xfail(strict=True, raises=psycopg.errors.UndefinedFunction,
-                                              reason="list_counts.owner is compared with integers"))
     opened = await BACKENDS[request.param](tmp_path / "store")
     try:
         yield opened

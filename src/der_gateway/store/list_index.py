@@ -119,7 +119,7 @@ def total_triggers(table: str, list_name: str, owner: str, when: str = "1", colu
 
 def total(conn: Conn, list_name: str, owner: Any) -> int:
     row = conn.execute("SELECT n FROM list_counts WHERE list = ? AND owner = ? AND level = 0 AND bucket = 0",
-                       (list_name, owner)).fetchone()
+                       (list_name, str(owner))).fetchone()
     return row[0] if row else 0
 
 
@@ -131,11 +131,12 @@ def locate(conn: Conn, list_name: str, owner: Any, index: int,
     for level in range(1, LEVELS + 1):
         if parent is None:
             rows = conn.execute("SELECT bucket, n FROM list_counts WHERE list = ? AND owner = ? AND level = ? "
-                                "ORDER BY bucket", (list_name, owner, level))
+                                "ORDER BY bucket", (list_name, str(owner), level))
         else:
             rows = conn.execute("SELECT bucket, n FROM list_counts WHERE list = ? AND owner = ? AND level = ? "
                                 "AND bucket >= ? AND bucket < ? ORDER BY bucket",
-                                (list_name, owner, level, parent << buckets.width, (parent + 1) << buckets.width))
+                                (list_name, str(owner), level, parent << buckets.width,
+                                 (parent + 1) << buckets.width))
         for bucket, n in rows:
             if remaining < n:
                 parent = bucket
@@ -157,10 +158,11 @@ def rank(conn: Conn, list_name: str, owner: Any, key: Any, buckets: KeyBuckets,
         low = 0 if parent is None else parent << buckets.width
         if parent is None:
             row = conn.execute("SELECT sum(n) FROM list_counts WHERE list = ? AND owner = ? AND level = ? "
-                               "AND bucket < ?", (list_name, owner, level, bucket)).fetchone()
+                               "AND bucket < ?", (list_name, str(owner), level, bucket)).fetchone()
         else:
             row = conn.execute("SELECT sum(n) FROM list_counts WHERE list = ? AND owner = ? AND level = ? "
-                               "AND bucket >= ? AND bucket < ?", (list_name, owner, level, low, bucket)).fetchone()
+                               "AND bucket >= ? AND bucket < ?", (list_name, str(owner), level, low,
+                                                                  bucket)).fetchone()
         before += row[0] or 0
         parent = bucket
     return before + conn.execute(count_from, (owner, buckets.least_key(bucket), key)).fetchone()[0]

@@ -499,3 +499,25 @@ MIGRATIONS.append(
     ALTER TABLE idempotent_requests DROP COLUMN status;
     """
 )
+
+MIGRATIONS.append(
+    # 10: list_counts.owner is text (an LFDI, or an id written as its decimal digits), as PostgreSQL's is, so that
+    # one query finds a list's counts on either backend; with TEXT affinity SQLite stores an id written by a
+    # trigger as text and compares an integer parameter as text.  The table is made anew; the triggers that
+    # write it name it, which legacy_alter_table leaves them doing through the rename.
+    """
+    PRAGMA legacy_alter_table=ON;
+    CREATE TABLE list_counts_text (
+        list TEXT NOT NULL,
+        owner TEXT NOT NULL,
+        level INTEGER NOT NULL,
+        bucket INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (list, owner, level, bucket)
+    );
+    INSERT INTO list_counts_text SELECT list, CAST(owner AS TEXT), level, bucket, n FROM list_counts;
+    DROP TABLE list_counts;
+    ALTER TABLE list_counts_text RENAME TO list_counts;
+    PRAGMA legacy_alter_table=OFF;
+    """
+)

@@ -222,7 +222,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
         def read(c: Conn) -> dict[int, EndDeviceCounts]:
             rows = c.execute(
                 "SELECT e.id, (SELECT count(*) FROM ders d WHERE d.end_device_id = e.id), "
-                "coalesce((SELECT n FROM list_counts WHERE list = 'log' AND owner = e.id AND level = 0 "
+                "coalesce((SELECT n FROM list_counts WHERE list = 'log' AND owner = CAST(e.id AS TEXT) AND level = 0 "
                 "AND bucket = 0), 0), "
                 "(SELECT count(*) FROM group_members m WHERE m.end_device_id = e.id), "
                 "(SELECT count(*) FROM subscriptions s WHERE s.end_device_id = e.id) "

@@ -402,6 +402,8 @@ MIGRATIONS: list[str] = [
     ALTER TABLE idempotent_requests ADD COLUMN outcome TEXT NOT NULL DEFAULT 'created';
     ALTER TABLE idempotent_requests DROP COLUMN status;
     """,
+    # 10: SQLite's list_counts.owner becomes text, as it is here already
+    "",
 ]
 
 
