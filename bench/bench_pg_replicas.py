@@ -1,7 +1,7 @@
 """Throughput on PostgreSQL, with one server and with two replicas, against SQLite, over mutual TLS.
 
     python bench/bench_pg_replicas.py [--seconds 8] [--warmup 2] [--connections 16] [--rounds 3]
-                                      [--no-sqlite-workers]
+                                      [--no-sqlite-workers] [--profile-dir DIR [--py-spy PROGRAM]]
 
 One run:
 
@@ -23,7 +23,9 @@ One run:
    DERControlList); one write: PUT /edev/{id}/der/1/ders (204), every request a new DERStatus;
 3. repeats 2 for R rounds, the setups in turn, and prints the median requests per second, the ratios
    (PostgreSQL 1 / SQLite 1, 2 replicas / PostgreSQL 1), and CPU: the der-gateway processes' and
-   PostgreSQL's (all its processes), 100% being one core.
+   PostgreSQL's (all its processes), 100% being one core;
+4. with --profile-dir, one more pass of SQLite 1 and PostgreSQL 1 (not counted in the figures) with py-spy
+   recording the server (--idle --threads, raw): DIR/{sqlite,pg}-{scenario}.txt, for bench/profile_summary.py.
 
 The two load processes, the servers and PostgreSQL share the machine's CPUs: on two cores the ratios say how
 the setups compare on the same two cores, not what a second host would add.
@@ -34,7 +36,9 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -184,19 +188,44 @@ def expected_bodies(port: int, certs_dir: Path, targets: dict[str, tuple[str, st
         c.close()
 
 
+class Recording:
+    """py-spy recording one process while a figure is measured (nothing when out is None)."""
+
+    def __init__(self, program: str, pid: int, out: Path | None) -> None:
+        self.process = None if out is None else subprocess.Popen(
+            [program, "record", "--pid", str(pid), "--rate", "200", "--idle", "--threads", "--format", "raw",
+             "--output", str(out)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def __enter__(self) -> Recording:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process is not None:
+            self.process.send_signal(signal.SIGINT)
+            self.process.wait(60)
+
+
 def throughput(setup: Setup, pg_pids: Callable[[], list[int]], certs_dir: Path,
-               targets: dict[str, tuple[str, str, bytes]], args: argparse.Namespace) -> dict[str, dict[str, float]]:
+               targets: dict[str, tuple[str, str, bytes]], args: argparse.Namespace,
+               profile_as: str | None = None) -> dict[str, dict[str, float]]:
+    def recording(scenario: str) -> Recording:
+        out = args.profile_dir / f"{profile_as}-{scenario.replace(' ', '-')}.txt" if profile_as else None
+        return Recording(args.py_spy, setup.servers[0].proc.pid, out)
+
     bodies = {port: expected_bodies(port, certs_dir, targets) for port in setup.ports}
     for body in bodies.values():  # the replicas answer alike
         assert body == bodies[setup.ports[0]], "the replicas answered differently"
     results = {}
     for name in ("dcap", "edev", "derc"):
-        results[f"GET {name}"] = measure(
-            setup, pg_pids, _synced_get,
-            lambda port, name=name: (port, str(certs_dir), targets[name][0], bodies[port][name]),
-            args.connections, args.warmup, args.seconds)
-    results["PUT ders"] = measure(setup, pg_pids, _synced_put, lambda port: (port, str(certs_dir), targets["ders"][0]),
-                                  args.connections, args.warmup, args.seconds)
+        with recording(f"GET {name}"):
+            results[f"GET {name}"] = measure(
+                setup, pg_pids, _synced_get,
+                lambda port, name=name: (port, str(certs_dir), targets[name][0], bodies[port][name]),
+                args.connections, args.warmup, args.seconds)
+    with recording("PUT ders"):
+        results["PUT ders"] = measure(setup, pg_pids, _synced_put,
+                                      lambda port: (port, str(certs_dir), targets["ders"][0]),
+                                      args.connections, args.warmup, args.seconds)
     return results
 
 
@@ -215,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of every setup in turn (default 3)")
     parser.add_argument("--no-sqlite-workers", dest="sqlite_workers", action="store_false",
                         help="leave out SQLite with --workers 2")
+    parser.add_argument("--profile-dir", type=Path, help="after the rounds, record SQLite 1 and PostgreSQL 1 "
+                                                         "with py-spy into this directory")
+    parser.add_argument("--py-spy", default="py-spy", help="the py-spy program (default %(default)s)")
     args = parser.parse_args(argv)
 
     from der_gateway import pki
@@ -264,6 +296,15 @@ def main(argv: list[str] | None = None) -> int:
                         print(f"  round {round_ + 1}, {name}: " + ", ".join(
                             f"{s} {figures[name][-1][s]['rps']:.0f}" for s in SCENARIOS), file=sys.stderr,
                             flush=True)
+                    finally:
+                        setup.stop()
+            if args.profile_dir:
+                args.profile_dir.mkdir(parents=True, exist_ok=True)
+                for name, label in (("SQLite, 1 server", "sqlite"), ("PostgreSQL, 1 server", "pg")):
+                    setup = start(name)
+                    try:
+                        throughput(setup, list, certs_dir, sqlite_targets if label == "sqlite" else pg_targets,
+                                   args, profile_as=label)
                     finally:
                         setup.stop()
     finally:

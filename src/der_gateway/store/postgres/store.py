@@ -24,6 +24,7 @@ from ..sqlite import READERS, SQLiteStore
 from ..sqlite_plumbing import Conn, inserted_id
 from .connection import Connection, Cursor, IntegrityError
 from .schema import migrate
+from .triggers import list_count_increments
 
 T = TypeVar("T")
 
@@ -148,6 +149,9 @@ class PostgresStore(SQLiteStore):
         def insert(c: Conn) -> range:
             # the writers are serialised (WRITE_LOCK): nobody else takes ids from the sequence meanwhile
             before = c.execute("SELECT coalesce(max(id), 0) FROM end_devices").fetchone()[0]
+            # the list counts of the new views are added in one statement (list_count_increments says why);
+            # the trigger is off only inside this transaction, which no other session sees
+            c.execute("ALTER TABLE end_device_views DISABLE TRIGGER end_device_views_counted")
             c.executemany(
                 "INSERT INTO end_devices (lfdi, sfdi, owner_lfdi, changed_time, pin, registered_at, "
                 "device_category, enabled, post_rate, connection_point_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -157,6 +161,9 @@ class PostgresStore(SQLiteStore):
                                      (before,)).fetchone()
             if n != len(records) or (n and high - low + 1 != n):
                 raise RuntimeError("end_devices ids were not given in sequence")
+            c.execute(list_count_increments("end_device_views", "edev", "viewer", "sfdi", "integer",
+                                            "t.end_device_id > ?"), (before,))
+            c.execute("ALTER TABLE end_device_views ENABLE TRIGGER end_device_views_counted")
             c.execute("INSERT INTO ders (end_device_id, n) SELECT id, 1 FROM end_devices WHERE id > ?", (before,))
             for kind, body in documents.items():
                 c.execute("INSERT INTO der_documents (end_device_id, n, kind, body) "
