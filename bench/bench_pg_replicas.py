@@ -310,6 +310,9 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         postgres.stop()
 
+    if not args.rounds:  # only the profiles were asked for
+        return 0
+
     def median_of(name: str, scenario: str, key: str) -> float:
         return statistics.median(r[scenario][key] for r in figures[name])
 
