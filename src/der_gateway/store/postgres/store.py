@@ -22,8 +22,8 @@ from ...domain.refusals import Conflict
 from ..base import EndDeviceCounts, EndDeviceRecord
 from ..sqlite import READERS, SQLiteStore
 from ..sqlite_plumbing import Conn, inserted_id
-from .connection import Connection, Cursor, IntegrityError
 from . import generations as change_counters
+from .connection import Connection, Cursor, IntegrityError
 from .schema import migrate
 from .triggers import list_count_increments
 
