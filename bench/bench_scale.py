@@ -2,11 +2,15 @@
 anyone else wait.
 
     python bench/bench_scale.py [--sizes 1000,1000000] [--requests 1000] [--cache]
+                                [--store sqlite|postgresql|postgresql://...[,...]]
 
-For each size N:
+For each store named by --store (default sqlite: a file in the data directory; postgresql: a new database on
+a private PostgreSQL 15 started for the run, tests/pg_server.py with 128 MB of shared buffers; or a DSN, in which
+a new database is made), and each size N:
 
 1. makes a throw-away PKI (one device, device1, and one aggregator) and data directory, and loads N EndDevices
-   in bulk through the store's own code (SQLiteStore.bulk_add_end_devices, 100,000 a transaction), all owned
+   in bulk through the store's own code (bulk_add_end_devices of SQLiteStore or PostgresStore, 100,000 a
+   transaction), all owned
    by the aggregator, device1 among them: each with DER 1 and its DERStatus, all members of one group holding a
    program with one event;
 2. starts the real der-gateway server (profile csip, response cache off unless --cache: the figures are the
@@ -17,7 +21,8 @@ For each size N:
    idle and while another process pages the aggregator's whole list (--pager-limit a page, default 100)
    without pause;
 4. reports p50/p99 of each, the paging's total seconds, the /dcap p99 ratio (busy / idle), the server's RSS
-   (now and peak), the data directory's size, the load time and the start-up time.
+   (now and peak), the data's size (the data directory's, or pg_database_size), the load time and the
+   start-up time.
 
 Every response is checked: 200, and a list page holds the EndDevices it should.
 """
@@ -29,7 +34,9 @@ import asyncio
 import json
 import multiprocessing as mp
 import random
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -55,19 +62,19 @@ def _quantiles(samples: list[float]) -> dict[str, float]:
 
 
 async def load(data_dir: Path, n: int, aggregator_lfdi: str, device_lfdi: str, device_sfdi: int,
-               seed: int) -> dict[str, Any]:
+               seed: int, store_url: str | None = None) -> dict[str, Any]:
     from der_gateway.clock import SystemClock
     from der_gateway.domain.identifiers import Pen, new_mrid
     from der_gateway.sep import codec, model
     from der_gateway.services import der_controls
     from der_gateway.store import EndDeviceRecord
-    from der_gateway.store.sqlite import SQLiteStore
+    from der_gateway.store.opening import open_store
     from tests import documents
 
     rng = random.Random(seed)
     pen = Pen(40732)
     started = time.perf_counter()
-    store = await SQLiteStore.open(data_dir)
+    store = await open_store(store_url, data_dir)
     try:
         await store.add_aggregator(aggregator_lfdi, "bench aggregator")
         group = await store.create_group(new_mrid(pen), "feeder")
@@ -225,50 +232,99 @@ def measure(port: int, certs_dir: Path, n: int, ids: range, requests: int, seed:
     return result
 
 
-def run_size(n: int, args: argparse.Namespace) -> dict[str, Any]:
+class Databases:
+    """New PostgreSQL databases for the run: on the server at a DSN, or on a private one started on first use."""
+
+    def __init__(self, dsn: str | None) -> None:
+        self.dsn = dsn
+        self.server: Any = None
+
+    def create(self) -> str:
+        from tests.pg_server import PostgresServer
+
+        if self.server is None:
+            if self.dsn:
+                from tests.pg_server import as_uri
+                self.server = PostgresServer(dsn=as_uri(self.dsn))
+            else:
+                from bench_pg_replicas import private_postgres
+                self.server = private_postgres(shared_buffers="128MB")
+        return self.server.create_database()
+
+    def size(self, dsn: str) -> int:
+        import psycopg
+
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            return conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+
+    def drop(self, dsn: str) -> None:
+        self.server.drop_database(dsn)
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+
+
+def run_size(n: int, args: argparse.Namespace, store: str = "sqlite", databases: Databases | None = None
+             ) -> dict[str, Any]:
     from der_gateway import pki
     from der_gateway.sep.identity import sfdi_from_lfdi
 
+    dsn = databases.create() if store != "sqlite" and databases is not None else None
     with tempfile.TemporaryDirectory(prefix="der-gateway-scale-", dir=args.tmp) as tmp:
         certs_dir, data_dir = Path(tmp) / "certs", Path(tmp) / "data"
+        data_size = (lambda: databases.size(dsn)) if dsn and databases else (lambda: _dir_bytes(data_dir))
         pki.init_pki(certs_dir, devices=1)
         aggregator = pki.issue(certs_dir, "aggregator", AGGREGATOR)
         device = next(c for c in pki.read_manifest(certs_dir) if c.name == DEVICE)
-        print(f"  {n:,} EndDevices: loading", file=sys.stderr, flush=True)
-        loaded = asyncio.run(load(data_dir, n, aggregator.lfdi, device.lfdi, sfdi_from_lfdi(device.lfdi), args.seed))
-        report: dict[str, Any] = {"n": n, "load_s": loaded["load_s"], "data_dir_bytes": _dir_bytes(data_dir)}
+        print(f"  {store}, {n:,} EndDevices: loading", file=sys.stderr, flush=True)
+        loaded = asyncio.run(load(data_dir, n, aggregator.lfdi, device.lfdi, sfdi_from_lfdi(device.lfdi), args.seed,
+                                  dsn))
+        report: dict[str, Any] = {"store": "postgresql" if dsn else "sqlite", "n": n, "load_s": loaded["load_s"],
+                                  "data_dir_bytes": data_size()}
         ctx = mp.get_context("spawn")
         started = time.perf_counter()
         server = ServerProcess(ctx, "der-gateway", None, None, {
             "host": HOST, "port": 0, "admin_port": 0, "profile": "csip", "data_dir": data_dir, "certs_dir": certs_dir,
-            "response_cache_bytes": 64 * 1024 * 1024 if args.cache else 0})
+            "response_cache_bytes": 64 * 1024 * 1024 if args.cache else 0, "store": dsn})
         report["startup_s"] = time.perf_counter() - started
         try:
-            print(f"  {n:,} EndDevices: server pid {server.pid} up in {report['startup_s']:.1f} s",
+            print(f"  {store}, {n:,} EndDevices: server pid {server.pid} up in {report['startup_s']:.1f} s",
                   file=sys.stderr, flush=True)
+            if args.profile_dir:  # py-spy on the server while it is measured (a flame graph per store and size)
+                args.profile_dir.mkdir(parents=True, exist_ok=True)
+                spy = subprocess.Popen([args.py_spy, "record", "--pid", str(server.pid), "--rate", "200", "--idle",
+                                        "--threads", "--format", "raw", "--output",
+                                        str(args.profile_dir / f"scale-{report['store']}-{n}.txt")],
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             report.update(measure(server.port, certs_dir, n, range(loaded["first_id"], loaded["last_id"] + 1),
                                   args.requests, args.seed, args.pager_limit))
             memory = _status_kib(server.pid)
             report["rss_mib"], report["peak_rss_mib"] = memory["VmRSS"] / 1024, memory["VmHWM"] / 1024
         finally:
+            if args.profile_dir:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(60)
             server.stop()
-        report["data_dir_bytes_after"] = _dir_bytes(data_dir)
+        report["data_dir_bytes_after"] = data_size()
+    if dsn and databases is not None:
+        databases.drop(dsn)
     return report
 
 
 def print_report(reports: list[dict[str, Any]]) -> None:
     names = ["GET /edev/{id}", "GET /edev/{id}/der/1/ders", "GET /edev?s=R&l=20", "GET /dcap idle",
              "GET /dcap while paging"]
-    sizes = [f"{r['n']:,}" for r in reports]
+    sizes = [f"{r.get('store', 'sqlite')} {r['n']:,}" for r in reports]
     print(f"{'':28}" + "".join(f"{s:>22}" for s in sizes))
     for name in names:
         print(f"{name:28}" + "".join(f"{r[name]['p50_ms']:9.2f} /{r[name]['p99_ms']:8.2f} ms" for r in reports)
               + ("   p99 ratio %.2f" % (reports[-1][name]["p99_ms"] / reports[0][name]["p99_ms"])
-                 if len(reports) > 1 else ""))
+                 if len(reports) > 1 and len({r.get("store") for r in reports}) == 1 else ""))
     rows = [("paging 10,000 by 100 (s)", lambda r: f"{r['paging']['total_s']:.2f}"),
             ("/dcap p99 busy/idle", lambda r: f"{r['dcap_p99_ratio']:.2f}"),
             ("server RSS now/peak (MiB)", lambda r: f"{r['rss_mib']:.0f} / {r['peak_rss_mib']:.0f}"),
-            ("data dir (MiB)", lambda r: f"{r['data_dir_bytes'] / 2**20:.0f}"),
+            ("data (MiB)", lambda r: f"{r['data_dir_bytes'] / 2**20:.0f}"),
             ("bulk load (s)", lambda r: f"{r['load_s']:.1f}"),
             ("server start-up (s)", lambda r: f"{r['startup_s']:.2f}")]
     for label, cell in rows:
@@ -285,9 +341,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=10)
     parser.add_argument("--tmp", type=Path, help="where to put the data directories (default the system's)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures here")
+    parser.add_argument("--store", default="sqlite",
+                        help="where the data lives, a comma-separated list run in turn: sqlite, postgresql (a "
+                             "private PostgreSQL started for the run) or a PostgreSQL DSN (default %(default)s)")
+    parser.add_argument("--profile-dir", type=Path, help="record the server with py-spy into this directory")
+    parser.add_argument("--py-spy", default="py-spy", help="the py-spy program (default %(default)s)")
     args = parser.parse_args(argv)
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
-    reports = [run_size(n, args) for n in sizes]
+    stores = [s.strip() for s in args.store.split(",") if s.strip()]
+    for store in stores:
+        if store not in ("sqlite", "postgresql") and not store.startswith(("postgresql://", "postgres://")):
+            parser.error(f"--store: {store!r} is neither sqlite, postgresql nor a postgresql:// DSN")
+    dsns = [s for s in stores if s.startswith(("postgresql://", "postgres://"))]
+    databases = Databases(dsns[0] if dsns else None)
+    try:
+        reports = [run_size(n, args, store, databases) for n in sizes for store in stores]
+    finally:
+        databases.stop()
     print_report(reports)
     if args.json:
         args.json.write_text(json.dumps({"command": " ".join(["python", "bench/bench_scale.py",

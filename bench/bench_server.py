@@ -448,11 +448,12 @@ AGGREGATED = 20  # EndDevices the aggregator registers
 PATHS = ("dcap", "ders", "edev", "fsa", "derp", "derc", "actderc", "edevlist")
 
 
-async def _plant_program(data_dir: Path, edev_id: int) -> tuple[int, int]:
-    """On the server's file: see plant_program.  Returns (group id, program id)."""
-    from der_gateway.store.sqlite import SQLiteStore
+async def _plant_program(data_dir: Path, edev_id: int, store_url: str | None = None) -> tuple[int, int]:
+    """In the server's store (its SQLite file, or the database at store_url): see plant_program.  Returns
+    (group id, program id)."""
+    from der_gateway.store.opening import open_store
 
-    store = await SQLiteStore.open(data_dir)
+    store = await open_store(store_url, data_dir)
     try:
         return await plant_program(store, edev_id)
     finally:
@@ -486,9 +487,11 @@ async def plant_program(store: Any, edev_id: int) -> tuple[int, int]:
     return group, program
 
 
-def register_device(certs_dir: Path, port: int, data_dir: Path | None = None) -> dict[str, tuple[str, str, bytes]]:
+def register_device(certs_dir: Path, port: int, data_dir: Path | None = None,
+                    store_url: str | None = None) -> dict[str, tuple[str, str, bytes]]:
     """device1 registers and writes its DERStatus, the aggregator registers its EndDevices, device1 is
-    given a program with events (data_dir: the server's); returns {name: (path, client, bytes returned)}."""
+    given a program with events (data_dir: the server's, store_url: its --store if it has one); returns
+    {name: (path, client, bytes returned)}."""
     import secrets
 
     from der_gateway import pki
@@ -514,7 +517,7 @@ def register_device(certs_dir: Path, port: int, data_dir: Path | None = None) ->
                 status, headers, _ = agg.request("POST", "/edev", documents.end_device(secrets.token_hex(20).upper()))
                 if status != 201:
                     raise RuntimeError(f"POST /edev as the aggregator answered {status} {headers.get('x-reason')}")
-            group, program = asyncio.run(_plant_program(data_dir, int(edev.rsplit("/", 1)[1])))
+            group, program = asyncio.run(_plant_program(data_dir, int(edev.rsplit("/", 1)[1]), store_url))
             targets.update({
                 "edev": (edev, DEVICE), "fsa": (f"{edev}/fsa?l=10", DEVICE),
                 "derp": (f"/fsa/{group}/derp?l=10", DEVICE), "derc": (f"/derp/{program}/derc?l=10", DEVICE),

@@ -59,14 +59,16 @@ HOST = "127.0.0.1"
 
 
 class Serve:
-    def __init__(self, workdir: Path, certs_dir: Path, data_dir: Path, workers: int, **settings: Any) -> None:
+    def __init__(self, workdir: Path, certs_dir: Path, data_dir: Path, workers: int, name: str | None = None,
+                 **settings: Any) -> None:
+        name = name or str(workers)  # several servers at once need names of their own
         lines = ['admin_port = 0', 'admin_token = "bench-admin-token-0123456789"',
                  'notification_allow = ["http://127.0.0.1:"]', 'notification_allow_addresses = ["127.0.0.1/32"]']
         lines += [f"{k} = {v!r}" for k, v in settings.items()]
-        config = workdir / f"serve-{workers}.toml"
+        config = workdir / f"serve-{name}.toml"
         config.write_text("\n".join(lines) + "\n")
-        self.out = workdir / f"serve-{workers}.out"
-        self.err = workdir / f"serve-{workers}.err"
+        self.out = workdir / f"serve-{name}.out"
+        self.err = workdir / f"serve-{name}.err"
         self.data_dir = data_dir
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "der_gateway", "serve", "--workers", str(workers), "--port", "0",

@@ -54,6 +54,19 @@ def _wanted(table: str) -> tuple[str, tuple[str, ...]] | None:
     return f"{PREFIX}bump", (topic.strip("'"),)
 
 
+def bulk_topic(table: str) -> str | None:
+    """The one topic every row of table bumps, for a bulk write that turns the row trigger off and bumps the topic
+    once itself (None when table's rows bump a topic each, or none): a row trigger bumping one counter for each
+    of many rows in a transaction must walk, every time, the versions of that counter the transaction has already
+    left, which makes the write quadratic in its rows."""
+    wanted = _wanted(table)
+    return wanted[1][0] if wanted is not None and wanted[0] == f"{PREFIX}bump" else None
+
+
+BUMP = ("INSERT INTO cache_generations (topic, generation) VALUES (?, 1) "
+        "ON CONFLICT (topic) DO UPDATE SET generation = cache_generations.generation + 1")
+
+
 def install(conn: Any) -> None:
     """Makes the counters' table, the trigger functions, and each table's trigger where it is missing or stale.
     conn is a psycopg connection inside the caller's transaction."""

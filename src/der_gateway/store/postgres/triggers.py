@@ -55,6 +55,21 @@ def list_count_triggers(table: str, list_name: str, owner: str, key: str, kind: 
     return _trigger(table, f"{table}_counted", _on("OLD", when, remove) + _on("NEW", when, add), columns)
 
 
+def list_count_increments(table: str, list_name: str, owner: str, key: str, kind: str, rows: str) -> str:
+    """What list_count_triggers' trigger adds for many inserted rows of table at once (those matching `rows`, an
+    expression over the table's columns, with parameters): one upsert per bucket instead of one per row and
+    level.  A row trigger run for each of many rows in one transaction updates the same few list_counts rows
+    again and again, and each update must walk the versions the transaction has already left of that row, so
+    such a load takes time quadratic in its rows."""
+    bucket = BUCKETS[kind]
+    pairs = ", ".join(["(0, 0::bigint)"] + [f"({level}, {bucket(f't.{key}', level)})"
+                                            for level in range(1, LEVELS + 1)])
+    return (f"INSERT INTO list_counts (list, owner, level, bucket, n) SELECT '{list_name}', t.{owner}::text, "
+            f"b.level, b.bucket, count(*) FROM {table} t CROSS JOIN LATERAL (VALUES {pairs}) AS b (level, bucket) "
+            f"WHERE {rows} GROUP BY t.{owner}, b.level, b.bucket "
+            "ON CONFLICT (list, owner, level, bucket) DO UPDATE SET n = list_counts.n + excluded.n")
+
+
 def list_total_triggers(table: str, list_name: str, owner: str, when: str = "TRUE", columns: str = "") -> str:
     """Keeps only each list's total (level 0), as list_index.total_triggers does."""
     remove = (f"UPDATE list_counts SET n = n - 1 WHERE list = '{list_name}' AND owner = OLD.{owner}::text "
