@@ -100,24 +100,28 @@ MRID = TextBuckets()
 WIDE = WideBuckets((56, 48, 40, 32, 24, 16, 8))  # keys packed from a time and a row id
 TIME = WideBuckets((24, 16, 8))  # a time alone, as the 32-bit signed high half of a wide key
 
-# Times (TimeType, any Int64) are clamped to [0, 2**32) to fit 32 bits; rows whose clamped keys tie are put in
-# order by the full ORDER BY within their bucket, so the order is exact for any time, and only the bound on a
+# Times (TimeType, any Int64) are clamped to [0, 2**32) to fit 32 bits.  A clamped time takes the low half that
+# keeps the key in order (the least above the range, the greatest below it), and rows whose keys tie are put in
+# order by the list's full ORDER BY within their bucket: the order is exact for any time, and only the bound on a
 # bucket's size is lost for times before 1970 or after 2106.
 
 
 def newest_first_sql(time: str) -> str:
-    """The high half of a key that sorts later times first, in [-2**31, 2**31)."""
+    """A key's high half that sorts later times first, in [-2**31, 2**31)."""
     return f"(2147483647 - min(max({time}, 0), 4294967295))"
 
 
-def oldest_first_sql(time: str) -> str:
-    """The high half of a key that sorts earlier times first, a NULL time before every other."""
-    return f"(CASE WHEN {time} IS NULL THEN -2147483648 ELSE min(max({time}, 0), 4294967294) - 2147483647 END)"
+def newest_first_key_sql(time: str, low: str) -> str:
+    """A wide key: later times first, then low (clamped to [0, 2**32)) ascending."""
+    return (f"(({newest_first_sql(time)} << 32) | CASE WHEN {time} > 4294967295 THEN 0 "
+            f"WHEN {time} < 0 THEN 4294967295 ELSE min(max({low}, 0), 4294967295) END)")
 
 
-def packed_sql(high: str, low: str) -> str:
-    """A wide key: high (a 32-bit signed half) then low clamped to [0, 2**32)."""
-    return f"(({high} << 32) | min(max({low}, 0), 4294967295))"
+def oldest_first_key_sql(time: str, low: str) -> str:
+    """A wide key: earlier times first (a NULL time before every other), then low (clamped) ascending."""
+    high = f"(CASE WHEN {time} IS NULL THEN -2147483648 ELSE min(max({time}, 0), 4294967294) - 2147483647 END)"
+    return (f"(({high} << 32) | CASE WHEN {time} < 0 THEN 0 WHEN {time} > 4294967294 THEN 4294967295 "
+            f"ELSE min(max({low}, 0), 4294967295) END)")
 
 
 def newest_first(time: int) -> int:

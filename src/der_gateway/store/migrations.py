@@ -1,7 +1,7 @@
 """Schema versions of the SQLite store, applied in order on start-up (PRAGMA user_version)."""
 
 from .list_index import (LEVELS, TIME, WIDE, IntegerBuckets, TextBuckets, bucket_counts, counting_triggers,
-                         newest_first_sql, oldest_first_sql, packed_sql, total_triggers)
+                         newest_first_key_sql, newest_first_sql, oldest_first_key_sql, total_triggers)
 
 MIGRATIONS: list[str] = [
     # 1: clients, EndDevices and their DER resources, log events, mirrors
@@ -497,9 +497,9 @@ def _drop_triggers(table: str) -> str:
     return "".join(f"DROP TRIGGER {table}_{kind};\n" for kind in ("counted", "uncounted", "recounted"))
 
 
-_LOG_KEY = packed_sql(newest_first_sql("created"), "4294967295 - log_event_id")
-_RESPONSE_KEY = packed_sql(newest_first_sql("created"), "4294967295 - id")
-_READING_KEY = packed_sql(oldest_first_sql("start"), "id")
+_LOG_KEY = newest_first_key_sql("created", "4294967295 - log_event_id")
+_RESPONSE_KEY = newest_first_key_sql("created", "4294967295 - id")
+_READING_KEY = oldest_first_key_sql("start", "id")
 _READING_SET_KEY = newest_first_sql("start")
 
 MIGRATIONS.append(
