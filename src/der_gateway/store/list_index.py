@@ -7,6 +7,9 @@ numbers lie in [b << width, (b + 1) << width).  Triggers (migrations.py) keep th
 every write.  Finding index s reads one short row set per level, then walks at most one deepest bucket's rows.
 
 Sort keys are hash-uniform in practice (sFDIs, hex mRIDs), so the buckets stay even; any key stays correct.
+Lists in time order (LogEvents, Responses, Readings, ReadingSets) and by id (Subscriptions) are bucketed on a
+64-bit integer packed from the time and a tie-break (WideBuckets: seven levels of eight bits), so that a deepest
+bucket holds at most 256 keys however the times cluster; the packed key is a column SQLite computes.
 """
 
 from __future__ import annotations
@@ -189,17 +192,19 @@ def locate(conn: sqlite3.Connection, list_name: str, owner: Any, index: int,
     remaining, parent = index, None
     for level in range(1, buckets.levels + 1):
         if parent is None:
-            bounds, params = "", (list_name, owner, level, remaining)
+            rows = conn.execute("SELECT bucket, n FROM list_counts WHERE list = ? AND owner = ? AND level = ? "
+                                "ORDER BY bucket", (list_name, owner, level))
         else:
-            bounds = "AND bucket >= ? AND bucket < ? "
-            params = (list_name, owner, level, parent << buckets.width, (parent + 1) << buckets.width, remaining)
-        found = conn.execute(  # the first child whose running count passes remaining, summed in SQLite
-            "SELECT bucket, before FROM (SELECT bucket, sum(n) OVER (ORDER BY bucket) - n AS before, "
-            "sum(n) OVER (ORDER BY bucket) AS through FROM list_counts WHERE list = ? AND owner = ? AND level = ? "
-            f"{bounds}) WHERE through > ? ORDER BY bucket LIMIT 1", params).fetchone()
-        if found is None:
+            rows = conn.execute("SELECT bucket, n FROM list_counts WHERE list = ? AND owner = ? AND level = ? "
+                                "AND bucket >= ? AND bucket < ? ORDER BY bucket",
+                                (list_name, owner, level, parent << buckets.width, (parent + 1) << buckets.width))
+        for bucket, n in rows:
+            if remaining < n:
+                parent = bucket
+                break
+            remaining -= n
+        else:
             return None
-        parent, remaining = found[0], remaining - found[1]
     return buckets.least_key(parent), remaining
 
 
