@@ -359,10 +359,11 @@ class ControlPlaneStore:
             if found is None:
                 return total, []
             least, skip = found
-            rows = c.execute("SELECT r.id, r.body FROM response_views v JOIN responses r ON r.id = v.response_id "
-                             "WHERE v.viewer = ? AND v.list_key >= ? "
-                             "ORDER BY v.list_key, v.created DESC, v.response_id DESC LIMIT ? OFFSET ?",
-                             (client_lfdi, least, limit, skip)).fetchall()
+            rows = c.execute(  # the skip walks response_views' index alone; only the page's rows are joined
+                "SELECT r.id, r.body FROM (SELECT list_key, created, response_id FROM response_views "
+                "WHERE viewer = ? AND list_key >= ? ORDER BY list_key, created DESC, response_id DESC "
+                "LIMIT ? OFFSET ?) v JOIN responses r ON r.id = v.response_id "
+                "ORDER BY v.list_key, v.created DESC, v.response_id DESC", (client_lfdi, least, limit, skip)).fetchall()
             return total, [(r[0], json.loads(r[1])) for r in rows]
         return await self._read(page)
 
