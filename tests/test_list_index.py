@@ -279,3 +279,75 @@ async def test_list_links_of_a_page_equal_the_lookups_one_device_at_a_time(tmp_p
         assert await store.end_device_counts([]) == {}
     finally:
         await store.close()
+
+
+async def test_migration_9_keys_the_other_lists_from_existing_rows(tmp_path):
+    """A database at version 8 with rows in every list: after migration 9 each list pages as the old OFFSET
+    queries order it, and later writes keep it so."""
+    rng = random.Random(17)
+    path = tmp_path / "old.sqlite3"
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA foreign_keys=ON")
+    for number, script in enumerate(MIGRATIONS[:8], start=1):
+        conn.executescript(f"BEGIN; {script}; PRAGMA user_version={number}; COMMIT;")
+    times = [1_700_000_000, 1_700_000_001, -4, 1 << 33]
+    conn.execute("BEGIN")
+    for n in range(1, 21):
+        conn.execute("INSERT INTO end_devices (lfdi, sfdi, owner_lfdi, changed_time, pin, registered_at) "
+                     "VALUES (?, ?, ?, 0, 0, 0)", (f"{n:040X}", n, CLIENTS[n % 2] if n % 3 else f"{n:040X}"))
+    conn.executemany("INSERT INTO log_events (end_device_id, created, log_event_id, body) VALUES (?, ?, ?, ?)",
+                     [(1 + n % 2, rng.choice(times), rng.randrange(3), f'{{"n": {n}}}') for n in range(600)])
+    conn.execute("INSERT INTO programs (mrid, primacy) VALUES ('P', 1)")
+    conn.execute("INSERT INTO controls (program_id, mrid, creation_time, start, duration, body, status, status_time) "
+                 "VALUES (1, 'C', 0, 0, 60, '{}', 0, 0)")
+    conn.executemany("INSERT INTO responses (control_id, end_device_lfdi, status, created, received, body) "
+                     "VALUES (1, ?, 1, ?, 0, ?)",
+                     [(f"{rng.randrange(1, 23):040X}", rng.choice(times), f'{{"n": {n}}}') for n in range(700)])
+    conn.executemany("INSERT INTO subscriptions (end_device_id, client_lfdi, resource, body) VALUES (?, ?, 'r', '{}')",
+                     [(rng.choice([None, 1, 2]), rng.choice(CLIENTS), ) for _ in range(500)])
+    conn.execute("INSERT INTO mirror_usage_points (owner_lfdi, mrid, body) VALUES (?, 'M', '{}')", (CLIENTS[0],))
+    conn.executemany("INSERT INTO mirror_meter_readings (mup_id, mrid, body) VALUES (1, ?, '{}')",
+                     [(f"{n:X}",) for n in rng.sample(range(1 << 20), 300)])
+    conn.executemany("INSERT INTO reading_sets (mmr_id, mrid, start, body) VALUES (1, ?, ?, '{}')",
+                     [(f"{n:X}", rng.choice(times)) for n in rng.sample(range(1 << 20), 300)])
+    conn.executemany("INSERT INTO readings (mmr_id, reading_set_id, start, body, received, current) "
+                     "VALUES (1, 1, ?, '{}', 0, ?)", [(rng.choice(times + [None]), n % 5 != 0) for n in range(500)])
+    conn.execute("COMMIT")
+    old = {
+        "log": [r[0] for r in conn.execute("SELECT id FROM log_events WHERE end_device_id = 1 "
+                                           "ORDER BY created DESC, log_event_id DESC, id DESC")],
+        "mmr": [r[0] for r in conn.execute("SELECT id FROM mirror_meter_readings ORDER BY mrid")],
+        "rset": [r[0] for r in conn.execute("SELECT id FROM reading_sets ORDER BY start DESC, mrid DESC")],
+        "sread": [r[0] for r in conn.execute("SELECT id FROM readings WHERE current = 1 ORDER BY start, id")],
+        "asub": [r[0] for r in conn.execute("SELECT id FROM subscriptions WHERE client_lfdi = ? "
+                                            "AND end_device_id IS NULL ORDER BY id", (CLIENTS[1],))],
+        "sub": [r[0] for r in conn.execute("SELECT id FROM subscriptions WHERE end_device_id = 2 ORDER BY id")],
+    }
+    conn.close()
+    (tmp_path / "var").mkdir()
+    path.rename(tmp_path / "var" / "der-gateway.sqlite3")
+    store = await SQLiteStore.open(tmp_path / "var")
+    try:
+        fetch = {
+            "log": lambda s, n: store.log_events(1, s, n),
+            "mmr": lambda s, n: store.meter_readings(1, s, n),
+            "rset": lambda s, n: store.reading_sets(1, s, n),
+            "sread": lambda s, n: store.set_readings(1, s, n),
+            "asub": lambda s, n: store.subscription_page(None, CLIENTS[1], s, n),
+            "sub": lambda s, n: store.subscription_page(2, CLIENTS[0], s, n),
+        }
+        for name, expected in old.items():
+            for start, limit in ((0, 1000), (0, 1), (255, 20), (len(expected) - 3, 20), (len(expected), 5)):
+                page = await fetch[name](start, limit)
+                ids = [r[0] if isinstance(r, tuple) else r.id for r in page.items]
+                assert (page.all, ids) == (len(expected), expected[start:start + limit]), (name, start, limit)
+        for client in CLIENTS + [f"{3:040X}", f"{22:040X}"]:
+            acted_for = await store.lfdis_acted_for(client)
+            assert (await store.responses_visible_to(client, 0, 1000)
+                    == await store.response_page(0, 1000, acted_for)), client
+            assert (await store.responses_visible_to(client, 7, 30)
+                    == await store.response_page(7, 30, acted_for)), client
+        await store.add_log_event(1, {"createdDateTime": 1_700_000_001, "logEventID": 9})
+        assert (await store.log_events(1, 0, 0)).all == len(old["log"]) + 1
+    finally:
+        await store.close()

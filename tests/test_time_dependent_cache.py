@@ -221,4 +221,4 @@ async def test_every_table_a_resource_may_show_bumps_a_counter(plant):
     finally:
         conn.close()
     assert tables - triggered == {"changes", "outbox", "sync_messages", "cache_generations", "list_counts",
-                                  "end_device_views"}
+                                  "end_device_views", "response_views"}

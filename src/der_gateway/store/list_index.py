@@ -7,6 +7,9 @@ numbers lie in [b << width, (b + 1) << width).  Triggers (migrations.py) keep th
 every write.  Finding index s reads one short row set per level, then walks at most one deepest bucket's rows.
 
 Sort keys are hash-uniform in practice (sFDIs, hex mRIDs), so the buckets stay even; any key stays correct.
+Lists in time order (LogEvents, Responses, Readings, ReadingSets) and by id (Subscriptions) are bucketed on a
+64-bit integer packed from the time and a tie-break (WideBuckets: seven levels of eight bits), so that a deepest
+bucket holds at most 256 keys however the times cluster; the packed key is a column SQLite computes.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from .sqlite_plumbing import Conn
 class KeyBuckets:
     """How a sort key maps to its buckets: level k's bucket of a key, and the least key of a deepest bucket."""
     width = 0  # bits a level adds to a bucket number
+    levels = 3  # levels below the whole list
 
     def bucket(self, key: Any, level: int) -> int:
         raise NotImplementedError
@@ -74,17 +78,67 @@ class TextBuckets(KeyBuckets):
         return "(" + " | ".join(f"({c} << {21 * (level - 1 - i)})" for i, c in enumerate(codes)) + ")"
 
 
+class WideBuckets(KeyBuckets):
+    """A signed 64-bit key packed from a time and a tie-break (see the *_key_sql functions): seven levels of
+    eight bits, so a deepest bucket spans 256 keys however the keys cluster (many rows in one second)."""
+
+    width = 8
+
+    def __init__(self, shifts: tuple[int, ...]) -> None:
+        self.shifts = shifts
+        self.levels = len(shifts)
+
+    def bucket(self, key: int, level: int) -> int:
+        return key >> self.shifts[level - 1]
+
+    def least_key(self, bucket: int) -> int:
+        return bucket << self.shifts[-1]
+
+    def sql(self, key: str, level: int) -> str:
+        return f"({key} >> {self.shifts[level - 1]})"
+
+
 LEVELS = 3
 SFDI = IntegerBuckets()
 MRID = TextBuckets()
+WIDE = WideBuckets((56, 48, 40, 32, 24, 16, 8))  # keys packed from a time and a row id
+TIME = WideBuckets((24, 16, 8))  # a time alone, as the 32-bit signed high half of a wide key
+
+# Times (TimeType, any Int64) are clamped to [0, 2**32) to fit 32 bits.  A clamped time takes the low half that
+# keeps the key in order (the least above the range, the greatest below it), and rows whose keys tie are put in
+# order by the list's full ORDER BY within their bucket: the order is exact for any time, and only the bound on a
+# bucket's size is lost for times before 1970 or after 2106.
+
+
+def newest_first_sql(time: str) -> str:
+    """A key's high half that sorts later times first, in [-2**31, 2**31)."""
+    return f"(2147483647 - min(max({time}, 0), 4294967295))"
+
+
+def newest_first_key_sql(time: str, low: str) -> str:
+    """A wide key: later times first, then low (clamped to [0, 2**32)) ascending."""
+    return (f"(({newest_first_sql(time)} << 32) | CASE WHEN {time} > 4294967295 THEN 0 "
+            f"WHEN {time} < 0 THEN 4294967295 ELSE min(max({low}, 0), 4294967295) END)")
+
+
+def oldest_first_key_sql(time: str, low: str) -> str:
+    """A wide key: earlier times first (a NULL time before every other), then low (clamped) ascending."""
+    high = f"(CASE WHEN {time} IS NULL THEN -2147483648 ELSE min(max({time}, 0), 4294967294) - 2147483647 END)"
+    return (f"(({high} << 32) | CASE WHEN {time} < 0 THEN 0 WHEN {time} > 4294967294 THEN 4294967295 "
+            f"ELSE min(max({low}, 0), 4294967295) END)")
+
+
+def newest_first(time: int) -> int:
+    return 2147483647 - min(max(time, 0), 4294967295)
 
 
 def counting_triggers(table: str, list_name: str, owner: str, key: str, sql_bucket: Any,
-                      when: str = "1", columns: str = "") -> str:
+                      when: str = "1", columns: str = "", levels: int = LEVELS, name: str = "") -> str:
     """Triggers that keep list_counts for the rows of table: owner and key are column names; a row counts
-    while `when` (an expression over the row's columns, as new.x / old.x) holds."""
+    while `when` (an expression over the row's columns, as new.x / old.x) holds.  The triggers are named
+    after name (default: the table), so that one table can keep two lists."""
     def counts(row: str) -> list[tuple[int, str]]:
-        return [(0, "0")] + [(level, sql_bucket(f"{row}.{key}", level)) for level in range(1, LEVELS + 1)]
+        return [(0, "0")] + [(level, sql_bucket(f"{row}.{key}", level)) for level in range(1, levels + 1)]
 
     def cond(row: str) -> str:
         return when.replace("ROW.", f"{row}.")
@@ -98,9 +152,18 @@ def counting_triggers(table: str, list_name: str, owner: str, key: str, sql_buck
         f"DELETE FROM list_counts WHERE list = '{list_name}' AND owner = old.{owner} AND level = {level} "
         f"AND bucket = {bucket} AND n <= 0; " for level, bucket in counts("old"))
     of = f" OF {columns}" if columns else ""
-    return (f"CREATE TRIGGER {table}_counted AFTER INSERT ON {table} BEGIN {add} END;\n"
-            f"CREATE TRIGGER {table}_uncounted AFTER DELETE ON {table} BEGIN {remove} END;\n"
-            f"CREATE TRIGGER {table}_recounted AFTER UPDATE{of} ON {table} BEGIN {remove} {add} END;\n")
+    name = name or table
+    return (f"CREATE TRIGGER {name}_counted AFTER INSERT ON {table} BEGIN {add} END;\n"
+            f"CREATE TRIGGER {name}_uncounted AFTER DELETE ON {table} BEGIN {remove} END;\n"
+            f"CREATE TRIGGER {name}_recounted AFTER UPDATE{of} ON {table} BEGIN {remove} {add} END;\n")
+
+
+def bucket_counts(list_name: str, table: str, owner: str, key: str, sql_bucket: Any, where: str = "1",
+                  levels: int = LEVELS) -> str:
+    """SQL that fills list_counts for the rows of table already there (a migration's back-fill)."""
+    return "".join(f"INSERT INTO list_counts (list, owner, level, bucket, n) SELECT '{list_name}', {owner}, {level}, "
+                   f"{bucket}, count(*) FROM {table} WHERE {where} GROUP BY {owner}{'' if level == 0 else ', 4'};\n"
+                   for bucket, level in [("0", 0)] + [(sql_bucket(key, lv), lv) for lv in range(1, levels + 1)])
 
 
 def total_triggers(table: str, list_name: str, owner: str, when: str = "1", columns: str = "") -> str:
@@ -128,7 +191,7 @@ def locate(conn: Conn, list_name: str, owner: Any, index: int,
     """The least key of the deepest bucket holding the row at index, and that row's index within the bucket;
     None past the end."""
     remaining, parent = index, None
-    for level in range(1, LEVELS + 1):
+    for level in range(1, buckets.levels + 1):
         if parent is None:
             rows = conn.execute("SELECT bucket, n FROM list_counts WHERE list = ? AND owner = ? AND level = ? "
                                 "ORDER BY bucket", (list_name, str(owner), level))
@@ -153,7 +216,7 @@ def rank(conn: Conn, list_name: str, owner: Any, key: Any, buckets: KeyBuckets,
     """How many rows of the list have a key below key.  count_from is a query counting the list's rows with
     keys in [?, ?) (the least key of key's deepest bucket, then key), parameters (owner, low, high)."""
     before, parent = 0, None
-    for level in range(1, LEVELS + 1):
+    for level in range(1, buckets.levels + 1):
         bucket = buckets.bucket(key, level)
         low = 0 if parent is None else parent << buckets.width
         if parent is None:

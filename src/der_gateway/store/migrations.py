@@ -1,6 +1,7 @@
 """Schema versions of the SQLite store, applied in order on start-up (PRAGMA user_version)."""
 
-from .list_index import LEVELS, IntegerBuckets, TextBuckets, counting_triggers, total_triggers
+from .list_index import (LEVELS, TIME, WIDE, IntegerBuckets, TextBuckets, bucket_counts, counting_triggers,
+                         newest_first_key_sql, newest_first_sql, oldest_first_key_sql, total_triggers)
 
 MIGRATIONS: list[str] = [
     # 1: clients, EndDevices and their DER resources, log events, mirrors
@@ -520,4 +521,101 @@ MIGRATIONS.append(
     ALTER TABLE list_counts_text RENAME TO list_counts;
     PRAGMA legacy_alter_table=OFF;
     """
+)
+
+def _drop_triggers(table: str) -> str:
+    return "".join(f"DROP TRIGGER {table}_{kind};\n" for kind in ("counted", "uncounted", "recounted"))
+
+
+_LOG_KEY = newest_first_key_sql("created", "4294967295 - log_event_id")
+_RESPONSE_KEY = newest_first_key_sql("created", "4294967295 - id")
+_READING_KEY = oldest_first_key_sql("start", "id")
+_READING_SET_KEY = newest_first_sql("start")
+
+MIGRATIONS.append(
+    # 11: the other lists the server serves paged by index as well (see list_index.py).  Lists in time order are
+    # bucketed on list_key, a column SQLite computes from the time and a tie-break; their rows are put in order
+    # by list_key, then by the full ORDER BY (which differs only where clamped times tie).  A client's
+    # ResponseList is the union of the Responses of the LFDIs it acts for: response_views holds one row per
+    # (viewer, Response), kept by triggers on responses and on end_device_views (via: the EndDevice through which
+    # the viewer sees it, 0 when the viewer sent it).  Events still listed are found through their end.
+    _drop_triggers("log_events") + _drop_triggers("mirror_meter_readings") + _drop_triggers("reading_sets")
+    + _drop_triggers("readings")
+    + f"""
+    DELETE FROM list_counts WHERE list IN ('log', 'mmr', 'rset', 'sread');
+    ALTER TABLE log_events ADD COLUMN list_key INTEGER GENERATED ALWAYS AS ({_LOG_KEY}) VIRTUAL;
+    ALTER TABLE responses ADD COLUMN list_key INTEGER GENERATED ALWAYS AS ({_RESPONSE_KEY}) VIRTUAL;
+    ALTER TABLE readings ADD COLUMN list_key INTEGER GENERATED ALWAYS AS ({_READING_KEY}) VIRTUAL;
+    ALTER TABLE reading_sets ADD COLUMN list_key INTEGER GENERATED ALWAYS AS ({_READING_SET_KEY}) VIRTUAL;
+    CREATE INDEX log_events_keyed ON log_events (end_device_id, list_key, created DESC, log_event_id DESC, id DESC);
+    CREATE INDEX readings_keyed ON readings (reading_set_id, list_key, start, id)
+        WHERE reading_set_id IS NOT NULL AND current = 1;
+    CREATE INDEX reading_sets_keyed ON reading_sets (mmr_id, list_key, start DESC, mrid DESC);
+    CREATE INDEX controls_by_end ON controls (program_id, (start + duration), start);
+    CREATE INDEX controls_by_end_everywhere ON controls ((start + duration));
+    CREATE TABLE response_views (
+        viewer TEXT NOT NULL,
+        list_key INTEGER NOT NULL,
+        created INTEGER NOT NULL,
+        response_id INTEGER NOT NULL,
+        via INTEGER NOT NULL
+    );
+    INSERT INTO response_views (viewer, list_key, created, response_id, via)
+        SELECT end_device_lfdi, list_key, created, id, 0 FROM responses;
+    INSERT INTO response_views (viewer, list_key, created, response_id, via)
+        SELECT v.viewer, r.list_key, r.created, r.id, v.end_device_id FROM responses r
+        JOIN end_devices e ON e.lfdi = r.end_device_lfdi JOIN end_device_views v ON v.end_device_id = e.id;
+    CREATE UNIQUE INDEX response_views_order ON response_views (viewer, list_key, created DESC, response_id DESC);
+    CREATE INDEX response_views_by_response ON response_views (response_id);
+    CREATE INDEX response_views_by_via ON response_views (via, viewer) WHERE via != 0;
+    CREATE TRIGGER responses_viewed AFTER INSERT ON responses BEGIN
+        INSERT INTO response_views (viewer, list_key, created, response_id, via)
+            SELECT new.end_device_lfdi, new.list_key, new.created, new.id, 0
+            UNION ALL
+            SELECT v.viewer, new.list_key, new.created, new.id, v.end_device_id FROM end_devices e
+            JOIN end_device_views v ON v.end_device_id = e.id WHERE e.lfdi = new.end_device_lfdi;
+    END;
+    CREATE TRIGGER responses_unviewed AFTER DELETE ON responses BEGIN
+        DELETE FROM response_views WHERE response_id = old.id;
+    END;
+    CREATE TRIGGER responses_reviewed AFTER UPDATE OF end_device_lfdi, created ON responses BEGIN
+        DELETE FROM response_views WHERE response_id = old.id;
+        INSERT INTO response_views (viewer, list_key, created, response_id, via)
+            SELECT new.end_device_lfdi, new.list_key, new.created, new.id, 0
+            UNION ALL
+            SELECT v.viewer, new.list_key, new.created, new.id, v.end_device_id FROM end_devices e
+            JOIN end_device_views v ON v.end_device_id = e.id WHERE e.lfdi = new.end_device_lfdi;
+    END;
+    CREATE TRIGGER end_device_views_responses AFTER INSERT ON end_device_views BEGIN
+        INSERT INTO response_views (viewer, list_key, created, response_id, via)
+            SELECT new.viewer, r.list_key, r.created, r.id, new.end_device_id FROM end_devices e
+            JOIN responses r ON r.end_device_lfdi = e.lfdi WHERE e.id = new.end_device_id;
+    END;
+    CREATE TRIGGER end_device_views_no_responses AFTER DELETE ON end_device_views BEGIN
+        DELETE FROM response_views WHERE via = old.end_device_id AND viewer = old.viewer;
+    END;
+    """
+    + bucket_counts("log", "log_events", "end_device_id", "list_key", WIDE.sql, levels=WIDE.levels)
+    + counting_triggers("log_events", "log", "end_device_id", "list_key", WIDE.sql, levels=WIDE.levels,
+                        columns="end_device_id, created, log_event_id")
+    + bucket_counts("rsp", "response_views", "viewer", "list_key", WIDE.sql, levels=WIDE.levels)
+    + counting_triggers("response_views", "rsp", "viewer", "list_key", WIDE.sql, levels=WIDE.levels)
+    + bucket_counts("mmr", "mirror_meter_readings", "mup_id", "mrid", TextBuckets.sql)
+    + counting_triggers("mirror_meter_readings", "mmr", "mup_id", "mrid", TextBuckets.sql, columns="mup_id, mrid")
+    + bucket_counts("rset", "reading_sets", "mmr_id", "list_key", TIME.sql, levels=TIME.levels)
+    + counting_triggers("reading_sets", "rset", "mmr_id", "list_key", TIME.sql, levels=TIME.levels,
+                        columns="mmr_id, start")
+    + bucket_counts("sread", "readings", "reading_set_id", "list_key", WIDE.sql,
+                    where="reading_set_id IS NOT NULL AND current = 1", levels=WIDE.levels)
+    + counting_triggers("readings", "sread", "reading_set_id", "list_key", WIDE.sql,
+                        when="ROW.reading_set_id IS NOT NULL AND ROW.current = 1",
+                        columns="reading_set_id, current, start", levels=WIDE.levels)
+    + bucket_counts("sub", "subscriptions", "end_device_id", "id", WIDE.sql, where="end_device_id IS NOT NULL",
+                    levels=WIDE.levels)
+    + counting_triggers("subscriptions", "sub", "end_device_id", "id", WIDE.sql, when="ROW.end_device_id IS NOT NULL",
+                        columns="end_device_id", levels=WIDE.levels, name="subscriptions_of_device")
+    + bucket_counts("asub", "subscriptions", "client_lfdi", "id", WIDE.sql, where="end_device_id IS NULL",
+                    levels=WIDE.levels)
+    + counting_triggers("subscriptions", "asub", "client_lfdi", "id", WIDE.sql, when="ROW.end_device_id IS NULL",
+                        columns="end_device_id, client_lfdi", levels=WIDE.levels, name="subscriptions_of_client")
 )

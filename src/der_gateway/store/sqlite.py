@@ -320,22 +320,10 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
 
     async def log_events(self, end_device_id: int, start: int, limit: int,
                          after: int | None = None) -> Page[tuple[int, dict[str, Any]]]:
-        """Newest first.  With after, the rows are counted one by one (no kept count for it)."""
+        """Newest first.  With after, only those created at or after it: a prefix of the list."""
         if limit <= 0 and after is None:  # only the count, kept: a point lookup
             return Page(list_index.total(self._reader, "log", end_device_id), [])
-        def page(c: Conn) -> Page[tuple[int, dict[str, Any]]]:
-            params: Params = (end_device_id,)
-            where = "end_device_id = ?"
-            if after is not None:
-                where, params = where + " AND created >= ?", params + (after,)
-                total = c.execute(f"SELECT count(*) FROM log_events WHERE {where}", params).fetchone()[0]
-            else:
-                total = list_index.total(c, "log", end_device_id)
-            rows = c.execute(f"SELECT id, body FROM log_events WHERE {where} "
-                             "ORDER BY created DESC, log_event_id DESC, id DESC LIMIT ? OFFSET ?",
-                             params + (limit, start)).fetchall()
-            return Page(total, [(r[0], json.loads(r[1])) for r in rows])
-        return await self._read(page)
+        return await self._read(_log_event_page, end_device_id, start, limit, after)
 
     async def log_event(self, end_device_id: int, log_event_id: int) -> dict[str, Any] | None:
         row = await self._one("SELECT body FROM log_events WHERE end_device_id = ? AND id = ?",
@@ -414,12 +402,11 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
             return Page(list_index.total(self._reader, "mmr", mup_id), [])
 
         def page(c: Conn) -> Page[MeterReadingRecord]:
-            total = list_index.total(c, "mmr", mup_id)
-            if limit == 0:
-                return Page(total, [])
-            rows = c.execute("SELECT id, mup_id, mrid, body FROM mirror_meter_readings WHERE mup_id = ? "
-                             "ORDER BY mrid LIMIT ? OFFSET ?", (mup_id, limit, start)).fetchall()
-            return Page(total, [MeterReadingRecord(r[0], r[1], r[2], json.loads(r[3])) for r in rows])
+            rows = _keyed_rows(c, "mmr", mup_id, start, limit, list_index.MRID,
+                               "SELECT id, mup_id, mrid, body FROM mirror_meter_readings WHERE mup_id = ? "
+                               "AND mrid >= ? ORDER BY mrid LIMIT ? OFFSET ?")
+            return Page(list_index.total(c, "mmr", mup_id),
+                        [MeterReadingRecord(r[0], r[1], r[2], json.loads(r[3])) for r in rows])
         return await self._read(page)
 
     async def meter_reading(self, mup_id: int, meter_reading_id: int) -> MeterReadingRecord | None:
@@ -437,13 +424,11 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
             return Page(list_index.total(self._reader, "rset", meter_reading_id), [])
 
         def page(c: Conn) -> Page[ReadingSetRecord]:
-            total = list_index.total(c, "rset", meter_reading_id)
-            if limit == 0:
-                return Page(total, [])
-            rows = c.execute("SELECT id, mmr_id, mrid, body FROM reading_sets WHERE mmr_id = ? "
-                             "ORDER BY start DESC, mrid DESC LIMIT ? OFFSET ?",
-                             (meter_reading_id, limit, start)).fetchall()
-            return Page(total, [ReadingSetRecord(r[0], r[1], r[2], json.loads(r[3])) for r in rows])
+            rows = _keyed_rows(c, "rset", meter_reading_id, start, limit, list_index.TIME,
+                               "SELECT id, mmr_id, mrid, body FROM reading_sets WHERE mmr_id = ? AND list_key >= ? "
+                               "ORDER BY list_key, start DESC, mrid DESC LIMIT ? OFFSET ?")
+            return Page(list_index.total(c, "rset", meter_reading_id),
+                        [ReadingSetRecord(r[0], r[1], r[2], json.loads(r[3])) for r in rows])
         return await self._read(page)
 
     async def reading_set(self, meter_reading_id: int, reading_set_id: int) -> ReadingSetRecord | None:
@@ -456,12 +441,11 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
             return Page(list_index.total(self._reader, "sread", reading_set_id), [])
 
         def page(c: Conn) -> Page[ReadingRecord]:
-            total = list_index.total(c, "sread", reading_set_id)
-            if limit == 0:
-                return Page(total, [])
-            rows = c.execute("SELECT id, body FROM readings WHERE reading_set_id = ? AND current = 1 "
-                             "ORDER BY start, id LIMIT ? OFFSET ?", (reading_set_id, limit, start)).fetchall()
-            return Page(total, [ReadingRecord(r[0], json.loads(r[1])) for r in rows])
+            rows = _keyed_rows(c, "sread", reading_set_id, start, limit, list_index.WIDE,
+                               "SELECT id, body FROM readings WHERE reading_set_id = ? AND current = 1 "
+                               "AND list_key >= ? ORDER BY list_key, start, id LIMIT ? OFFSET ?")
+            return Page(list_index.total(c, "sread", reading_set_id),
+                        [ReadingRecord(r[0], json.loads(r[1])) for r in rows])
         return await self._read(page)
 
     async def set_reading(self, reading_set_id: int, reading_id: int) -> ReadingRecord | None:
@@ -528,6 +512,41 @@ def _mirror_usage_point_page(c: Conn, owner_lfdi: str, start: int,
     rows = c.execute("SELECT id, owner_lfdi, mrid, body FROM mirror_usage_points WHERE owner_lfdi = ? "
                      "AND mrid >= ? ORDER BY mrid LIMIT ? OFFSET ?", (owner_lfdi, least, limit, skip)).fetchall()
     return Page(total, [MirrorUsagePointRecord(r[0], r[1], r[2], json.loads(r[3])) for r in rows])
+
+
+def _keyed_rows(c: Conn, list_name: str, owner: Any, start: int, limit: int,
+                buckets: list_index.KeyBuckets, sql: str) -> list[tuple]:
+    """Rows start.. of a list kept in list_counts; sql takes (owner, least key, limit, offset) and starts the
+    list at the least key."""
+    found = list_index.locate(c, list_name, owner, start, buckets) if limit > 0 else None
+    if found is None:
+        return []
+    least, skip = found
+    return c.execute(sql, (owner, least, limit, skip)).fetchall()
+
+
+def _log_event_page(c: Conn, end_device_id: int, start: int, limit: int,
+                    after: int | None) -> Page[tuple[int, dict[str, Any]]]:
+    total = list_index.total(c, "log", end_device_id)
+    if after is not None and total:
+        total = _log_events_since(c, end_device_id, after)
+    rows = _keyed_rows(c, "log", end_device_id, start, min(limit, total - start), list_index.WIDE,
+                       "SELECT id, body FROM log_events WHERE end_device_id = ? AND list_key >= ? "
+                       "ORDER BY list_key, created DESC, log_event_id DESC, id DESC LIMIT ? OFFSET ?")
+    return Page(total, [(r[0], json.loads(r[1])) for r in rows])
+
+
+def _log_events_since(c: Conn, end_device_id: int, after: int) -> int:
+    """How many of the device's LogEvents were created at or after `after`: those whose keys lie below the first
+    key of after's (clamped) second, and those of that second itself that are not older."""
+    first = list_index.newest_first(after) << 32
+    before = list_index.rank(c, "log", end_device_id, first, list_index.WIDE,
+                             "SELECT count(*) FROM log_events WHERE end_device_id = ? AND list_key >= ? "
+                             "AND list_key < ?")
+    same_second = c.execute("SELECT count(*) FROM log_events WHERE end_device_id = ? AND list_key >= ? "
+                            "AND list_key <= ? AND created >= ?",
+                            (end_device_id, first, first | 0xFFFFFFFF, after)).fetchone()[0]
+    return before + same_second
 
 
 def _check_mrids_free(c: Conn, owner_lfdi: str, mrids: list[str]) -> None:

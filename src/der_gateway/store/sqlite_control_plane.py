@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any, Iterable, Sequence
 
-from .base import ControlRecord, GroupRecord, OutboxFailure, OutboxItem, ProgramRecord, ResponseRecord, SubscriptionRecord
+from . import list_index
+from .base import ControlRecord, GroupRecord, OutboxFailure, OutboxItem, Page, ProgramRecord, ResponseRecord, SubscriptionRecord
 from .interface import Changes
 from .sqlite_plumbing import Conn, Params, Row, SQLitePlumbing, inserted_id
 
@@ -147,17 +148,19 @@ class ControlPlaneStore(SQLitePlumbing):
         params: Params
         if ending_after is None:
             where, params = "program_id = ?", (program_id,)
-        else:
-            where = ("program_id = ? AND start + duration > (SELECT coalesce(min(start), ?) FROM controls "
-                     "WHERE program_id = ? AND start + duration > ?)")
+        else:  # through the events' ends, so that the work is bounded by those still listed, not by history
+            where = ("program_id = ? AND (start + duration) > (SELECT coalesce(min(start), ?) FROM controls "
+                     "INDEXED BY controls_by_end WHERE program_id = ? AND (start + duration) > ?)")
             params = (program_id, ending_after, program_id, ending_after)
+        indexed = "" if ending_after is None else "INDEXED BY controls_by_end "
         return [_control(r) for r in await self._rows(
-            f"SELECT {_CONTROL_COLUMNS} FROM controls WHERE {where} ORDER BY start, creation_time DESC, id DESC",
-            params)]
+            f"SELECT {_CONTROL_COLUMNS} FROM controls {indexed}WHERE {where} "
+            "ORDER BY start, creation_time DESC, id DESC", params)]
 
     async def all_controls(self, ending_after: int | None = None) -> list[ControlRecord]:
         """Every event, or only those whose end is later than ending_after."""
-        where, params = ("WHERE start + duration > ?", (ending_after,)) if ending_after is not None else ("", ())
+        where, params = (("INDEXED BY controls_by_end_everywhere WHERE (start + duration) > ?", (ending_after,))
+                         if ending_after is not None else ("", ()))
         return [_control(r) for r in await self._rows(
             f"SELECT {_CONTROL_COLUMNS} FROM controls {where} ORDER BY program_id, start, creation_time DESC, id DESC",
             params)]
@@ -355,15 +358,19 @@ class ControlPlaneStore(SQLitePlumbing):
 
     async def responses_visible_to(self, client_lfdi: str, start: int, limit: int
                                    ) -> tuple[int, list[tuple[int, dict[str, Any]]]]:
-        """Responses from the client or an EndDevice it acts for, newest first.  The page walks the responses
-        newest first, and the count walks them all: no kept count per client (not O(log n))."""
-        where = ("WHERE r.end_device_lfdi = ?1 OR EXISTS (SELECT 1 FROM end_devices e JOIN end_device_views v "
-                 "ON v.viewer = ?1 AND v.sfdi = e.sfdi WHERE e.lfdi = r.end_device_lfdi)")
-
+        """Responses from the client or an EndDevice it acts for, newest first: the client's rows of
+        response_views, paged through list_counts."""
         def page(c: Conn) -> tuple[int, list[tuple[int, dict[str, Any]]]]:
-            total = c.execute(f"SELECT count(*) FROM responses r {where}", (client_lfdi,)).fetchone()[0]
-            rows = c.execute(f"SELECT r.id, r.body FROM responses r {where} ORDER BY r.created DESC, r.id DESC "
-                             "LIMIT ?2 OFFSET ?3", (client_lfdi, limit, start)).fetchall() if limit > 0 else []
+            total = list_index.total(c, "rsp", client_lfdi)
+            found = list_index.locate(c, "rsp", client_lfdi, start, list_index.WIDE) if limit > 0 else None
+            if found is None:
+                return total, []
+            least, skip = found
+            rows = c.execute(  # the skip walks response_views' index alone; only the page's rows are joined
+                "SELECT r.id, r.body FROM (SELECT list_key, created, response_id FROM response_views "
+                "WHERE viewer = ? AND list_key >= ? ORDER BY list_key, created DESC, response_id DESC "
+                "LIMIT ? OFFSET ?) v JOIN responses r ON r.id = v.response_id "
+                "ORDER BY v.list_key, v.created DESC, v.response_id DESC", (client_lfdi, least, limit, skip)).fetchall()
             return total, [(r[0], json.loads(r[1])) for r in rows]
         return await self._read(page)
 
@@ -387,6 +394,27 @@ class ControlPlaneStore(SQLitePlumbing):
     async def subscriptions(self, end_device_id: int) -> list[SubscriptionRecord]:
         return await self._subscriptions("end_device_id = ?", (end_device_id,))
 
+    async def subscription_page(self, end_device_id: int | None, client_lfdi: str, start: int,
+                                limit: int) -> Page[SubscriptionRecord]:
+        """A page of a SubscriptionList by id: the EndDevice's, or (end_device_id None) the client's own
+        aggregator EndDevice's, paged through list_counts."""
+        list_name, owner, where = (("asub", client_lfdi, "client_lfdi = ? AND end_device_id IS NULL")
+                                   if end_device_id is None else ("sub", end_device_id, "end_device_id = ?"))
+
+        def page(c: Conn) -> Page[SubscriptionRecord]:
+            total = list_index.total(c, list_name, owner)
+            found = list_index.locate(c, list_name, owner, start, list_index.WIDE) if limit > 0 else None
+            if found is None:
+                return Page(total, [])
+            least, skip = found
+            rows = c.execute("SELECT id, end_device_id, client_lfdi, resource, body, after_change FROM subscriptions "
+                             f"WHERE {where} AND id >= ? ORDER BY id LIMIT ? OFFSET ?",
+                             (owner, least, limit, skip)).fetchall()
+            return Page(total, [SubscriptionRecord(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5]) for r in rows])
+        if limit <= 0:
+            return Page(list_index.total(self._reader, list_name, owner), [])
+        return await self._read(page)
+
     async def aggregator_subscriptions(self, client_lfdi: str) -> list[SubscriptionRecord]:
         """The SubscriptionList of an aggregator's own EndDevice (CSIP-AUS)."""
         return await self._subscriptions("client_lfdi = ? AND end_device_id IS NULL", (client_lfdi,))
@@ -403,8 +431,10 @@ class ControlPlaneStore(SQLitePlumbing):
 
     async def count_subscriptions(self, client_lfdi: str, end_device_id: int | None) -> int:
         """The client's subscriptions in one EndDevice's SubscriptionList (None: its own aggregator EndDevice's)."""
+        if end_device_id is None:  # that list holds the client's alone: its kept count
+            return await self._lookup(list_index.total, "asub", client_lfdi)
         return (await self._aggregate("SELECT count(*) FROM subscriptions WHERE client_lfdi = ? AND end_device_id IS ?",
-                               (client_lfdi, end_device_id)))[0]
+                                      (client_lfdi, end_device_id)))[0]
 
     async def delete_subscriptions(self, subscription_ids: Sequence[int],
                                    farewells: Sequence[tuple[int, str, bytes]] = ()) -> None:

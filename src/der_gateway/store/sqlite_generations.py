@@ -30,6 +30,7 @@ _TOPICS: dict[str, str | None] = {
     # kept by triggers from the tables they index (store/list_index.py): the write that moves them moves its topic
     "list_counts": None,
     "end_device_views": None,
+    "response_views": None,
 }
 _PREFIX = "cache_generation_"
 

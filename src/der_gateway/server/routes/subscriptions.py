@@ -34,23 +34,15 @@ async def _list_holder(request: web.Request) -> int | None:
     return (await visible_end_device(request)).id
 
 
-async def _subscriptions(request: web.Request, edev_id: int | None) -> list[SubscriptionRecord]:
-    store = request.app[STORE]
-    if edev_id is None:
-        return await store.aggregator_subscriptions(request[CLIENT].lfdi)
-    return await store.subscriptions(edev_id)
-
-
 @routes.get("/edev/{edev}/sub")
 async def list_subscriptions(request: web.Request) -> web.Response:
     edev_id = await _list_holder(request)
     page = paging(request)
-    subs = await _subscriptions(request, edev_id)
-    shown = subs[page.start:page.start + page.limit]
+    shown = await request.app[STORE].subscription_page(edev_id, request[CLIENT].lfdi, page.start, page.limit)
     return sep_response(model.SubscriptionList(
-        href=paths.subscription_list(edev_id), all=len(subs), results=len(shown),
+        href=paths.subscription_list(edev_id), all=shown.all, results=len(shown.items),
         pollRate=await viewer(request).poll_rate("sub"),
-        Subscription=[_subscription(edev_id, s.id, s.data) for s in shown]))
+        Subscription=[_subscription(edev_id, s.id, s.data) for s in shown.items]))
 
 
 async def _limit(request: web.Request, edev_id: int | None) -> int:
