@@ -71,7 +71,7 @@ def _sqlite_schema(conn: sqlite3.Connection) -> dict[str, dict]:
     schema = {}
     for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' "
                                  "AND name NOT LIKE 'sqlite_%'").fetchall():
-        columns = {r[1]: bool(r[3] or r[5]) for r in conn.execute(f"PRAGMA table_info({table})")}
+        columns = {r[1]: bool(r[3] or r[5]) for r in conn.execute(f"PRAGMA table_xinfo({table})")}
         primary = tuple(r[1] for r in sorted(conn.execute(f"PRAGMA table_info({table})"), key=lambda r: r[5])
                         if r[5])
         uniques, indexes = set(), set()
@@ -109,9 +109,9 @@ def _postgres_schema(conn: psycopg.Connection) -> dict[str, dict]:
                 "WHERE c.conrelid = %s::regclass AND c.contype IN ('p', 'u', 'f')", (table,)).fetchall():
             action = {"a": "NO ACTION", "c": "CASCADE", "n": "SET NULL"}.get(on_delete)
             constraints[kind].add((tuple(cols), ref, action) if kind == "f" else tuple(cols))
-        indexes = {(r[0], tuple(r[1])) for r in conn.execute(
+        indexes = {(r[0], tuple(r[1])) for r in conn.execute(  # an expression's column is None, as in SQLite
             "SELECT i.relname, array(SELECT a.attname FROM unnest(x.indkey) WITH ORDINALITY k(n, o) "
-            "JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.n ORDER BY k.o) "
+            "LEFT JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.n ORDER BY k.o) "
             "FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid "
             "WHERE x.indrelid = %s::regclass AND NOT EXISTS "
             "(SELECT 1 FROM pg_constraint c WHERE c.conindid = x.indexrelid)", (table,)).fetchall()}

@@ -97,10 +97,14 @@ def _placeholders(sql: str) -> tuple[str, bool]:
     return "".join(out), numbered
 
 
+# SQLite's hint naming the index a query must use: PostgreSQL's planner chooses alone
+_INDEXED_BY = re.compile(r"\bINDEXED BY \w+\s*", re.IGNORECASE)
+
+
 @lru_cache(maxsize=4096)
 def translate(sql: str, identity_tables: frozenset[str]) -> Statement:
     """The PostgreSQL form of one of the store's statements; identity_tables: those with an identity id."""
-    text, numbered = _placeholders(_empty_lists(sql))
+    text, numbered = _placeholders(_empty_lists(_INDEXED_BY.sub("", sql)))
     insert = _INSERT.match(text)
     table = insert.group(2) if insert else None
     if insert and insert.group(1):

@@ -14,7 +14,29 @@ from __future__ import annotations
 
 import re
 
-from .triggers import end_device_view_triggers, list_count_triggers, list_total_triggers
+from ..list_index import TIME, WIDE
+from .triggers import (bucket_counts, drop_list_triggers, end_device_view_triggers, list_count_triggers,
+                       list_total_triggers, text_bucket)
+
+
+def _clamp(value: str, high: int) -> str:
+    return f"LEAST(GREATEST(({value})::bigint, 0), {high})"
+
+
+def _newest_first(time: str) -> str:
+    """list_index.newest_first_sql in PostgreSQL's words (LEAST and GREATEST for SQLite's scalar min and max)."""
+    return f"(2147483647 - {_clamp(time, 4294967295)})"
+
+
+def _newest_first_key(time: str, low: str) -> str:
+    return (f"(({_newest_first(time)} << 32) | CASE WHEN {time} > 4294967295 THEN 0 "
+            f"WHEN {time} < 0 THEN 4294967295 ELSE {_clamp(low, 4294967295)} END)")
+
+
+def _oldest_first_key(time: str, low: str) -> str:
+    high = f"(CASE WHEN {time} IS NULL THEN -2147483648 ELSE {_clamp(time, 4294967294)} - 2147483647 END)"
+    return (f"(({high} << 32) | CASE WHEN {time} < 0 THEN 0 WHEN {time} > 4294967294 THEN 4294967295 "
+            f"ELSE {_clamp(low, 4294967295)} END)")
 
 MIGRATIONS: list[str] = [
     # 1: clients, EndDevices and their DER resources, log events, mirrors
@@ -404,6 +426,95 @@ MIGRATIONS: list[str] = [
     """,
     # 10: SQLite's list_counts.owner becomes text, as it is here already
     "",
+    # 11: the other lists paged by index (SQLite's migration 11): list_key columns, stored here (PostgreSQL has
+    # no virtual generated columns), bucketed counts of the time-ordered lists, response_views, subscription
+    # counts, and indexes that find events by their end
+    drop_list_triggers("log_events") + drop_list_triggers("mirror_meter_readings")
+    + drop_list_triggers("reading_sets") + drop_list_triggers("readings")
+    + f"""
+    DELETE FROM list_counts WHERE list IN ('log', 'mmr', 'rset', 'sread');
+    ALTER TABLE log_events ADD COLUMN list_key BIGINT GENERATED ALWAYS AS ({_newest_first_key("created", "4294967295 - log_event_id")}) STORED;
+    ALTER TABLE responses ADD COLUMN list_key BIGINT GENERATED ALWAYS AS ({_newest_first_key("created", "4294967295 - id")}) STORED;
+    ALTER TABLE readings ADD COLUMN list_key BIGINT GENERATED ALWAYS AS ({_oldest_first_key("start", "id")}) STORED;
+    ALTER TABLE reading_sets ADD COLUMN list_key BIGINT GENERATED ALWAYS AS ({_newest_first("start")}) STORED;
+    CREATE INDEX log_events_keyed ON log_events (end_device_id, list_key, created DESC, log_event_id DESC, id DESC);
+    CREATE INDEX readings_keyed ON readings (reading_set_id, list_key, start, id)
+        WHERE reading_set_id IS NOT NULL AND current = 1;
+    CREATE INDEX reading_sets_keyed ON reading_sets (mmr_id, list_key, start DESC, mrid DESC);
+    CREATE INDEX controls_by_end ON controls (program_id, (start + duration), start);
+    CREATE INDEX controls_by_end_everywhere ON controls ((start + duration));
+    CREATE TABLE response_views (
+        viewer TEXT NOT NULL,
+        list_key BIGINT NOT NULL,
+        created BIGINT NOT NULL,
+        response_id BIGINT NOT NULL,
+        via BIGINT NOT NULL
+    );
+    INSERT INTO response_views (viewer, list_key, created, response_id, via)
+        SELECT end_device_lfdi, list_key, created, id, 0 FROM responses;
+    INSERT INTO response_views (viewer, list_key, created, response_id, via)
+        SELECT v.viewer, r.list_key, r.created, r.id, v.end_device_id FROM responses r
+        JOIN end_devices e ON e.lfdi = r.end_device_lfdi JOIN end_device_views v ON v.end_device_id = e.id;
+    CREATE UNIQUE INDEX response_views_order ON response_views (viewer, list_key, created DESC, response_id DESC);
+    CREATE INDEX response_views_by_response ON response_views (response_id);
+    CREATE INDEX response_views_by_via ON response_views (via, viewer) WHERE via != 0;
+    CREATE FUNCTION responses_viewed() RETURNS trigger LANGUAGE plpgsql AS $body$
+    BEGIN
+        IF TG_OP IN ('DELETE', 'UPDATE') THEN
+            DELETE FROM response_views WHERE response_id = OLD.id;
+        END IF;
+        IF TG_OP IN ('INSERT', 'UPDATE') THEN
+            INSERT INTO response_views (viewer, list_key, created, response_id, via)
+                SELECT NEW.end_device_lfdi, NEW.list_key, NEW.created, NEW.id, 0
+                UNION ALL
+                SELECT v.viewer, NEW.list_key, NEW.created, NEW.id, v.end_device_id FROM end_devices e
+                JOIN end_device_views v ON v.end_device_id = e.id WHERE e.lfdi = NEW.end_device_lfdi;
+        END IF;
+        RETURN NULL;
+    END
+    $body$;
+    CREATE TRIGGER responses_viewed AFTER INSERT OR DELETE OR UPDATE OF end_device_lfdi, created ON responses
+        FOR EACH ROW EXECUTE FUNCTION responses_viewed();
+    CREATE FUNCTION end_device_views_responses() RETURNS trigger LANGUAGE plpgsql AS $body$
+    BEGIN
+        IF TG_OP = 'INSERT' THEN
+            INSERT INTO response_views (viewer, list_key, created, response_id, via)
+                SELECT NEW.viewer, r.list_key, r.created, r.id, NEW.end_device_id FROM end_devices e
+                JOIN responses r ON r.end_device_lfdi = e.lfdi WHERE e.id = NEW.end_device_id;
+        ELSE
+            DELETE FROM response_views WHERE via = OLD.end_device_id AND viewer = OLD.viewer;
+        END IF;
+        RETURN NULL;
+    END
+    $body$;
+    CREATE TRIGGER end_device_views_responses AFTER INSERT OR DELETE ON end_device_views
+        FOR EACH ROW EXECUTE FUNCTION end_device_views_responses();
+    """
+    + bucket_counts("log", "log_events", "end_device_id", "list_key", WIDE.sql, levels=WIDE.levels)
+    + list_count_triggers("log_events", "log", "end_device_id", "list_key", WIDE.sql, levels=WIDE.levels,
+                          columns="end_device_id, created, log_event_id")
+    + bucket_counts("rsp", "response_views", "viewer", "list_key", WIDE.sql, levels=WIDE.levels)
+    + list_count_triggers("response_views", "rsp", "viewer", "list_key", WIDE.sql, levels=WIDE.levels)
+    + bucket_counts("mmr", "mirror_meter_readings", "mup_id", "mrid", text_bucket)
+    + list_count_triggers("mirror_meter_readings", "mmr", "mup_id", "mrid", "text", columns="mup_id, mrid")
+    + bucket_counts("rset", "reading_sets", "mmr_id", "list_key", TIME.sql, levels=TIME.levels)
+    + list_count_triggers("reading_sets", "rset", "mmr_id", "list_key", TIME.sql, levels=TIME.levels,
+                          columns="mmr_id, start")
+    + bucket_counts("sread", "readings", "reading_set_id", "list_key", WIDE.sql,
+                    where="reading_set_id IS NOT NULL AND current = 1", levels=WIDE.levels)
+    + list_count_triggers("readings", "sread", "reading_set_id", "list_key", WIDE.sql,
+                          when="ROW.reading_set_id IS NOT NULL AND ROW.current = 1",
+                          columns="reading_set_id, current, start", levels=WIDE.levels)
+    + bucket_counts("sub", "subscriptions", "end_device_id", "id", WIDE.sql, where="end_device_id IS NOT NULL",
+                    levels=WIDE.levels)
+    + list_count_triggers("subscriptions", "sub", "end_device_id", "id", WIDE.sql,
+                          when="ROW.end_device_id IS NOT NULL", columns="end_device_id", levels=WIDE.levels,
+                          name="subscriptions_of_device")
+    + bucket_counts("asub", "subscriptions", "client_lfdi", "id", WIDE.sql, where="end_device_id IS NULL",
+                    levels=WIDE.levels)
+    + list_count_triggers("subscriptions", "asub", "client_lfdi", "id", WIDE.sql,
+                          when="ROW.end_device_id IS NULL", columns="end_device_id, client_lfdi",
+                          levels=WIDE.levels, name="subscriptions_of_client"),
 ]
 
 

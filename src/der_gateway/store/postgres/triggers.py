@@ -6,6 +6,8 @@ list_index.locate and rank read the same counts on either backend.
 
 from __future__ import annotations
 
+from typing import Callable
+
 from ..list_index import LEVELS, IntegerBuckets, TextBuckets
 
 
@@ -38,21 +40,36 @@ def _on(row: str, when: str, statements: str) -> str:
             f"            {statements}\n        END IF;\n    END IF;\n")
 
 
-def list_count_triggers(table: str, list_name: str, owner: str, key: str, kind: str,
-                        when: str = "TRUE", columns: str = "") -> str:
-    """Keeps list_counts for table's rows at every level, as list_index.counting_triggers does."""
-    bucket = BUCKETS[kind]
+def list_count_triggers(table: str, list_name: str, owner: str, key: str, kind: str | Callable[[str, int], str],
+                        when: str = "TRUE", columns: str = "", levels: int = LEVELS, name: str | None = None) -> str:
+    """Keeps list_counts for table's rows at every level, as list_index.counting_triggers does; kind names the
+    buckets of a key ("integer", "text") or is list_index's bucket SQL (a WideBuckets' sql), which PostgreSQL
+    speaks as SQLite does."""
+    bucket = BUCKETS[kind] if isinstance(kind, str) else kind
 
     def pairs(row: str) -> str:
         return ", ".join(["(0, 0::bigint)"] + [f"({level}, {bucket(f'{row}.{key}', level)})"
-                                               for level in range(1, LEVELS + 1)])
+                                               for level in range(1, levels + 1)])
     where = f"list = '{list_name}' AND owner = OLD.{owner}::text AND (level, bucket) IN (VALUES {pairs('OLD')})"
     remove = (f"UPDATE list_counts SET n = n - 1 WHERE {where};\n"
               f"            DELETE FROM list_counts WHERE {where} AND n <= 0;")
     add = (f"INSERT INTO list_counts (list, owner, level, bucket, n) SELECT '{list_name}', NEW.{owner}::text, "
            f"level, bucket, 1 FROM (VALUES {pairs('NEW')}) AS b (level, bucket)\n"
            "                ON CONFLICT (list, owner, level, bucket) DO UPDATE SET n = list_counts.n + 1;")
-    return _trigger(table, f"{table}_counted", _on("OLD", when, remove) + _on("NEW", when, add), columns)
+    return _trigger(table, name or f"{table}_counted", _on("OLD", when, remove) + _on("NEW", when, add), columns)
+
+
+def bucket_counts(list_name: str, table: str, owner: str, key: str, bucket: Callable[[str, int], str],
+                  where: str = "TRUE", levels: int = LEVELS) -> str:
+    """Fills list_counts for the rows of table already there, as list_index.bucket_counts does."""
+    return "".join(f"INSERT INTO list_counts (list, owner, level, bucket, n) SELECT '{list_name}', {owner}::text, "
+                   f"{level}, {sql}, count(*) FROM {table} WHERE {where} GROUP BY {owner}"
+                   f"{'' if level == 0 else ', 4'};\n"
+                   for sql, level in [("0", 0)] + [(bucket(key, lv), lv) for lv in range(1, levels + 1)])
+
+
+def drop_list_triggers(table: str) -> str:
+    return f"DROP TRIGGER {table}_counted ON {table};\nDROP FUNCTION {table}_counted();\n"
 
 
 def list_count_increments(table: str, list_name: str, owner: str, key: str, kind: str, rows: str) -> str:
