@@ -217,8 +217,8 @@ class Harness:
 
 
 # the backends the end-to-end tests run on (each test of a harness runs on each): DER_GATEWAY_TEST_BACKENDS,
-# comma-separated (sqlite, postgresql)
-HARNESS_BACKENDS = tuple(os.environ.get("DER_GATEWAY_TEST_BACKENDS", "sqlite").split(","))
+# comma-separated; both by default
+HARNESS_BACKENDS = tuple(os.environ.get("DER_GATEWAY_TEST_BACKENDS", "sqlite,postgresql").split(","))
 
 
 @pytest.fixture(params=HARNESS_BACKENDS)
