@@ -93,7 +93,7 @@ async def make_admin(make_harness) -> AsyncIterator[Callable]:
         await harness.start()
         # These tests keep time with their own ManualClock; the server's scheduler (on the system
         # clock) and notifier would otherwise write, and empty the change log, between snapshots.
-        await harness.server.background.stop()
+        await harness.server.stop_background()
         clock = ManualClock(NOW)
         schemas = load_schemas(harness.config.profile, harness.config.schema_dir)
         runner, port = await start_admin(harness.config, harness.server.store, schemas, clock)

@@ -128,7 +128,7 @@ async def open_site(make_harness, identities, *, background: bool = False, **con
     h = make_harness(clock=ManualClock(T0), **config)
     await h.start()
     if not background:  # every change in these tests is the test's own doing
-        await h.server.background.stop()
+        await h.server.stop_background()
     session = aiohttp.ClientSession()
     h.sessions.append(session)
     admin = Api(session, h.server.admin_url, TOKEN)

@@ -377,7 +377,7 @@ async def server(make_harness):
     """A server whose background is stopped: these tests deliver with their own clock."""
     h = make_harness()
     await h.start()
-    await h.server.background.stop()
+    await h.server.stop_background()
     session = aiohttp.ClientSession(headers={"Authorization": f"Bearer {TOKEN}"})
     yield h, Admin(session, h.server.admin_url)
     await session.close()

@@ -202,7 +202,7 @@ async def test_the_server_does_not_notify_its_own_listeners(make_harness, identi
                      notification_allow_addresses=("127.0.0.1/32",))
     await h.start()
     try:
-        await h.server.background.stop()
+        await h.server.stop_background()
         device = h.client("device1")
         edev = (await device.post("/edev", documents.end_device(identities["device1"].lfdi))).headers["Location"]
         own = f"{h.server.admin_url}/notifications/backlog"
@@ -262,7 +262,7 @@ async def aggregator_world(make_harness, identities, receiver):
     h = make_harness(clock=ManualClock(T0), notification_allow=("http://127.0.0.1:",),
                      notification_allow_addresses=("127.0.0.1/32",))
     await h.start()
-    await h.server.background.stop()  # settle() alone fans out and delivers, so each test sees every step
+    await h.server.stop_background()  # settle() alone fans out and delivers, so each test sees every step
     agg = h.client("aggregator")
     own = (await agg.post("/edev", documents.end_device(identities["aggregator"].lfdi))).headers["Location"]
     reply = await agg.post(f"{own}/sub", subscription("/edev", receiver.uri, limit=10))

@@ -64,7 +64,7 @@ class Probe:
 async def test_event_documents_are_served_from_the_cache_until_the_event_starts_and_ends(plant):
     h, clock, group, program, edev_id = plant
     event = await der_controls.create_event(h.store, clock, PEN, program, control(T0 + 100, 600))
-    await h.server.background.stop()
+    await h.server.stop_background()
     probe = Probe(h)
     paths = {
         f"/derp/{program}/derc?l=10": model.DERControlList,
@@ -110,7 +110,7 @@ async def test_event_documents_are_served_from_the_cache_until_the_event_starts_
 async def test_a_clock_set_back_is_not_served_a_later_answer(plant):
     h, clock, group, program, edev_id = plant
     await der_controls.create_event(h.store, clock, PEN, program, control(T0 + 100, 600))
-    await h.server.background.stop()
+    await h.server.stop_background()
     probe = Probe(h)
     clock.set(T0 + 150)
     answer, _ = await probe.get(f"/derp/{program}/actderc", model.DERControlList)
@@ -123,7 +123,7 @@ async def test_a_clock_set_back_is_not_served_a_later_answer(plant):
 async def test_randomized_events_stay_listed_until_their_randomization_is_over(plant):
     h, clock, group, program, edev_id = plant
     await der_controls.create_event(h.store, clock, PEN, program, control(T0 + 100, 600, randomizeDuration=120))
-    await h.server.background.stop()
+    await h.server.stop_background()
     probe = Probe(h)
     clock.set(T0 + 700)
     answer, _ = await probe.get(f"/derp/{program}/derc", model.DERControlList)
@@ -148,7 +148,7 @@ async def test_a_new_event_is_seen_at_once(plant):
 async def test_a_device_uploading_its_status_or_a_response_leaves_other_answers_cached(plant, identities):
     h, clock, group, program, edev_id = plant
     event = await der_controls.create_event(h.store, clock, PEN, program, control(T0 + 100, 600))
-    await h.server.background.stop()
+    await h.server.stop_background()
     device = h.client("device1")
     edev = f"/edev/{edev_id}"
     cache = h.server.runner.app[RESPONSE_CACHE]

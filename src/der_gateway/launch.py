@@ -51,11 +51,15 @@ class RunningServer:
     def admin_url(self) -> str | None:
         return f"http://{self.config.admin_host}:{self.admin_port}" if self.admin_port else None
 
-    async def stop(self) -> None:
+    async def stop_background(self) -> None:
+        """Stops the background duties (and, on a shared store, gives up leading them) while serving on."""
         if self.duties is not None:
             await self.duties.stop()
         else:
             await self.background.stop()
+
+    async def stop(self) -> None:
+        await self.stop_background()
         if self.redirect_runner is not None:
             await self.redirect_runner.cleanup()
         if self.admin_runner is not None:
@@ -106,6 +110,7 @@ async def start_server(config: Config, sock: socket.socket | None = None, clock:
         leadership = store_leadership(config.store, config.data_dir)
     clock = clock or SystemClock()
     background = Background(store, config, clock)
+    await background.sync.seed_endpoints()  # the configured endpoints are there at once, whichever process leads
     app = create_app(config, store, schemas, clock)
     app[BACKGROUND] = background
     if listeners is not None:
