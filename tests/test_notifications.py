@@ -233,6 +233,7 @@ async def test_a_receiver_that_is_down_gets_everything_later_even_across_a_resta
     assert await h.store.outbox_size() == 2
 
     await h.restart()
+    await h.server.stop_background()  # settle() alone drives the restarted server, so each step is the test's
     await receiver.start()
     try:
         clock.advance(600)  # past any backoff
