@@ -57,7 +57,8 @@ class Probe:
     async def get(self, path: str, cls) -> tuple[object, bool]:
         version, hits = await self.h.store.version(), self.cache.hits
         reply = doc(await self.device.get(path), cls)
-        assert await self.h.store.version() == version
+        if self.h.config.store is None:  # PostgreSQL's version also moves with any writer in its cluster
+            assert await self.h.store.version() == version
         return reply, self.cache.hits == hits + 1
 
 
