@@ -14,7 +14,7 @@ bucket holds at most 256 keys however the times cluster; the packed key is a col
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from .sqlite_plumbing import Conn
 
@@ -110,22 +110,27 @@ TIME = WideBuckets((24, 16, 8))  # a time alone, as the 32-bit signed high half 
 # bucket's size is lost for times before 1970 or after 2106.
 
 
-def newest_first_sql(time: str) -> str:
-    """A key's high half that sorts later times first, in [-2**31, 2**31)."""
-    return f"(2147483647 - min(max({time}, 0), 4294967295))"
+def sqlite_clamp(value: str, high: int) -> str:
+    return f"min(max({value}, 0), {high})"
 
 
-def newest_first_key_sql(time: str, low: str) -> str:
+def newest_first_sql(time: str, clamp: Callable[[str, int], str] = sqlite_clamp) -> str:
+    """A key's high half that sorts later times first, in [-2**31, 2**31).  clamp: the dialect's
+    min(max(value, 0), high)."""
+    return f"(2147483647 - {clamp(time, 4294967295)})"
+
+
+def newest_first_key_sql(time: str, low: str, clamp: Callable[[str, int], str] = sqlite_clamp) -> str:
     """A wide key: later times first, then low (clamped to [0, 2**32)) ascending."""
-    return (f"(({newest_first_sql(time)} << 32) | CASE WHEN {time} > 4294967295 THEN 0 "
-            f"WHEN {time} < 0 THEN 4294967295 ELSE min(max({low}, 0), 4294967295) END)")
+    return (f"(({newest_first_sql(time, clamp)} << 32) | CASE WHEN {time} > 4294967295 THEN 0 "
+            f"WHEN {time} < 0 THEN 4294967295 ELSE {clamp(low, 4294967295)} END)")
 
 
-def oldest_first_key_sql(time: str, low: str) -> str:
+def oldest_first_key_sql(time: str, low: str, clamp: Callable[[str, int], str] = sqlite_clamp) -> str:
     """A wide key: earlier times first (a NULL time before every other), then low (clamped) ascending."""
-    high = f"(CASE WHEN {time} IS NULL THEN -2147483648 ELSE min(max({time}, 0), 4294967294) - 2147483647 END)"
+    high = f"(CASE WHEN {time} IS NULL THEN -2147483648 ELSE {clamp(time, 4294967294)} - 2147483647 END)"
     return (f"(({high} << 32) | CASE WHEN {time} < 0 THEN 0 WHEN {time} > 4294967294 THEN 4294967295 "
-            f"ELSE min(max({low}, 0), 4294967295) END)")
+            f"ELSE {clamp(low, 4294967295)} END)")
 
 
 def newest_first(time: int) -> int:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 
-from ..list_index import TIME, WIDE
+from ..list_index import TIME, WIDE, newest_first_key_sql, newest_first_sql, oldest_first_key_sql
 from .triggers import (bucket_counts, drop_list_triggers, end_device_view_triggers, list_count_triggers,
                        list_total_triggers, text_bucket)
 
@@ -22,21 +22,6 @@ from .triggers import (bucket_counts, drop_list_triggers, end_device_view_trigge
 def _clamp(value: str, high: int) -> str:
     return f"LEAST(GREATEST(({value})::bigint, 0), {high})"
 
-
-def _newest_first(time: str) -> str:
-    """list_index.newest_first_sql in PostgreSQL's words (LEAST and GREATEST for SQLite's scalar min and max)."""
-    return f"(2147483647 - {_clamp(time, 4294967295)})"
-
-
-def _newest_first_key(time: str, low: str) -> str:
-    return (f"(({_newest_first(time)} << 32) | CASE WHEN {time} > 4294967295 THEN 0 "
-            f"WHEN {time} < 0 THEN 4294967295 ELSE {_clamp(low, 4294967295)} END)")
-
-
-def _oldest_first_key(time: str, low: str) -> str:
-    high = f"(CASE WHEN {time} IS NULL THEN -2147483648 ELSE {_clamp(time, 4294967294)} - 2147483647 END)"
-    return (f"(({high} << 32) | CASE WHEN {time} < 0 THEN 0 WHEN {time} > 4294967294 THEN 4294967295 "
-            f"ELSE {_clamp(low, 4294967295)} END)")
 
 MIGRATIONS: list[str] = [
     # 1: clients, EndDevices and their DER resources, log events, mirrors
@@ -433,10 +418,10 @@ MIGRATIONS: list[str] = [
     + drop_list_triggers("reading_sets") + drop_list_triggers("readings")
     + f"""
     DELETE FROM list_counts WHERE list IN ('log', 'mmr', 'rset', 'sread');
-    ALTER TABLE log_events ADD COLUMN list_key BIGINT GENERATED ALWAYS AS ({_newest_first_key("created", "4294967295 - log_event_id")}) STORED;
-    ALTER TABLE responses ADD COLUMN list_key BIGINT GENERATED ALWAYS AS ({_newest_first_key("created", "4294967295 - id")}) STORED;
-    ALTER TABLE readings ADD COLUMN list_key BIGINT GENERATED ALWAYS AS ({_oldest_first_key("start", "id")}) STORED;
-    ALTER TABLE reading_sets ADD COLUMN list_key BIGINT GENERATED ALWAYS AS ({_newest_first("start")}) STORED;
+    ALTER TABLE log_events ADD COLUMN list_key BIGINT GENERATED ALWAYS AS ({newest_first_key_sql("created", "4294967295 - log_event_id", _clamp)}) STORED;
+    ALTER TABLE responses ADD COLUMN list_key BIGINT GENERATED ALWAYS AS ({newest_first_key_sql("created", "4294967295 - id", _clamp)}) STORED;
+    ALTER TABLE readings ADD COLUMN list_key BIGINT GENERATED ALWAYS AS ({oldest_first_key_sql("start", "id", _clamp)}) STORED;
+    ALTER TABLE reading_sets ADD COLUMN list_key BIGINT GENERATED ALWAYS AS ({newest_first_sql("start", _clamp)}) STORED;
     CREATE INDEX log_events_keyed ON log_events (end_device_id, list_key, created DESC, log_event_id DESC, id DESC);
     CREATE INDEX readings_keyed ON readings (reading_set_id, list_key, start, id)
         WHERE reading_set_id IS NOT NULL AND current = 1;
