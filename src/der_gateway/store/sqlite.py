@@ -212,7 +212,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
         if changed_after is not None:
             return await self._read(_visible_changed_after, client_lfdi, start, limit, changed_after)
         if limit <= 0:  # only the count: point lookups
-            return _visible_page(self._reader, client_lfdi, start, limit)
+            return await self._lookup(_visible_page, client_lfdi, start, limit)
         return await self._read(_visible_page, client_lfdi, start, limit)
 
     async def end_device_counts(self, end_device_ids: Sequence[int]) -> dict[int, EndDeviceCounts]:
@@ -322,7 +322,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
                          after: int | None = None) -> Page[tuple[int, dict[str, Any]]]:
         """Newest first.  With after, only those created at or after it: a prefix of the list."""
         if limit <= 0 and after is None:  # only the count, kept: a point lookup
-            return Page(list_index.total(self._reader, "log", end_device_id), [])
+            return Page(await self._lookup(list_index.total, "log", end_device_id), [])
         return await self._read(_log_event_page, end_device_id, start, limit, after)
 
     async def log_event(self, end_device_id: int, log_event_id: int) -> dict[str, Any] | None:
@@ -339,7 +339,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
 
     async def mirror_usage_points(self, owner_lfdi: str, start: int, limit: int) -> Page[MirrorUsagePointRecord]:
         if limit <= 0:
-            return Page(list_index.total(self._reader, "mup", owner_lfdi), [])
+            return Page(await self._lookup(list_index.total, "mup", owner_lfdi), [])
         return await self._read(_mirror_usage_point_page, owner_lfdi, start, limit)
 
     async def mirror_usage_point(self, mup_id: int) -> MirrorUsagePointRecord | None:
@@ -399,7 +399,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
 
     async def meter_readings(self, mup_id: int, start: int, limit: int) -> Page[MeterReadingRecord]:
         if limit <= 0:
-            return Page(list_index.total(self._reader, "mmr", mup_id), [])
+            return Page(await self._lookup(list_index.total, "mmr", mup_id), [])
 
         def page(c: Conn) -> Page[MeterReadingRecord]:
             rows = _keyed_rows(c, "mmr", mup_id, start, limit, list_index.MRID,
@@ -421,7 +421,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
 
     async def reading_sets(self, meter_reading_id: int, start: int, limit: int) -> Page[ReadingSetRecord]:
         if limit <= 0:
-            return Page(list_index.total(self._reader, "rset", meter_reading_id), [])
+            return Page(await self._lookup(list_index.total, "rset", meter_reading_id), [])
 
         def page(c: Conn) -> Page[ReadingSetRecord]:
             rows = _keyed_rows(c, "rset", meter_reading_id, start, limit, list_index.TIME,
@@ -438,7 +438,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
 
     async def set_readings(self, reading_set_id: int, start: int, limit: int) -> Page[ReadingRecord]:
         if limit <= 0:
-            return Page(list_index.total(self._reader, "sread", reading_set_id), [])
+            return Page(await self._lookup(list_index.total, "sread", reading_set_id), [])
 
         def page(c: Conn) -> Page[ReadingRecord]:
             rows = _keyed_rows(c, "sread", reading_set_id, start, limit, list_index.WIDE,

@@ -412,7 +412,7 @@ class ControlPlaneStore(SQLitePlumbing):
                              (owner, least, limit, skip)).fetchall()
             return Page(total, [SubscriptionRecord(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5]) for r in rows])
         if limit <= 0:
-            return Page(list_index.total(self._reader, list_name, owner), [])
+            return Page(await self._lookup(list_index.total, list_name, owner), [])
         return await self._read(page)
 
     async def aggregator_subscriptions(self, client_lfdi: str) -> list[SubscriptionRecord]:

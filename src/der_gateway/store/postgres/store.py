@@ -1,17 +1,19 @@
-"""The store on PostgreSQL, a first step: SQLiteStore's SQL run through the connection adapter, with
-PostgreSQL's plumbing in place of SQLite's.
+"""The store on PostgreSQL: SQLiteStore's SQL run through the connection adapter, with PostgreSQL's plumbing in
+place of SQLite's.
 
-As in SQLiteStore: point lookups run on the event loop on their own connection, lists on two reader threads
-(each read in one REPEATABLE READ snapshot), and writes one at a time on a writer thread, each in one transaction
-that returns once committed.  Every write transaction first takes one advisory lock, so that writes are
-serialised across replicas as SQLite's BEGIN IMMEDIATE serialises them across processes: the store's read-then-
-write functions stay correct under PostgreSQL's READ COMMITTED.  The few methods whose SQL only SQLite speaks
-(its sequence table, json_each, an untyped column) are given here in PostgreSQL's; /work/notes/pg_dialect.md
-proposes portable forms for the store's own SQL.
+Nothing waits on the database on the event loop: point lookups run on LOOKUPS threads (each statement its own
+snapshot, as SQLite's lookups on the loop), lists on two reader threads (each read in one REPEATABLE READ
+snapshot), and writes one at a time on a writer thread, each in one transaction that returns once committed.
+Every write transaction first takes one advisory lock, so that writes are serialised across replicas as SQLite's
+BEGIN IMMEDIATE serialises them across processes: the store's read-then-write functions stay correct under
+PostgreSQL's READ COMMITTED.  The response cache's change counters are read once per commit heard of
+(commits.CommitFeed), not once per request.  The few methods whose SQL only SQLite speaks (its sequence table,
+json_each, an untyped column) are given here in PostgreSQL's.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import zlib
@@ -21,8 +23,9 @@ from typing import Any, Callable, Sequence, TypeVar
 from ...domain.refusals import Conflict
 from ..base import EndDeviceCounts, EndDeviceRecord
 from ..sqlite import READERS, SQLiteStore
-from ..sqlite_plumbing import Conn, inserted_id
+from ..sqlite_plumbing import Conn, Params, Row, inserted_id
 from . import generations as change_counters
+from .commits import NOTIFY, CommitFeed
 from .connection import Connection, Cursor, IntegrityError
 from .schema import migrate
 from .triggers import list_count_increments
@@ -33,6 +36,8 @@ T = TypeVar("T")
 WRITE_LOCK = 0x64657267_7702
 # the tables bulk_add_end_devices writes a row to for each EndDevice
 BULK_TABLES = ("end_devices", "ders", "der_documents", "group_members")
+# threads (each with its connection) that point lookups run on
+LOOKUPS = 3
 
 
 class PostgresStore(SQLiteStore):
@@ -40,18 +45,22 @@ class PostgresStore(SQLiteStore):
         self.dsn = dsn
         self._writer_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-writer")
         self._pg_writer: Connection | None = None
-        self._pg_reader: Connection | None = None
         self._reader_pool = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="pg-reader",
+                                               initializer=self._open_pool_reader)
+        self._lookup_pool = ThreadPoolExecutor(max_workers=LOOKUPS, thread_name_prefix="pg-lookup",
                                                initializer=self._open_pool_reader)
         self._pg_pool_readers: list[Connection] = []
         self._local = threading.local()
+        self._commits = CommitFeed(dsn)
+        self._generations_at: int | None = None
+        self._generations: dict[str, int] = {}
 
     @classmethod
     async def open_dsn(cls, dsn: str) -> PostgresStore:
         store = cls(dsn)
         try:
             await store._write(store._open_writer)
-            store._pg_reader = Connection.connect(dsn)
+            await asyncio.to_thread(store._commits.start)
         except BaseException:
             await store.close()
             raise
@@ -69,12 +78,12 @@ class PostgresStore(SQLiteStore):
 
     async def close(self) -> None:
         self._reader_pool.shutdown(wait=True)
+        self._lookup_pool.shutdown(wait=True)
         for conn in self._pg_pool_readers:
             conn.close()
         self._pg_pool_readers.clear()
-        if self._pg_reader is not None:
-            self._pg_reader.close()
-            self._pg_reader = None
+        if self._commits.started:
+            await asyncio.to_thread(self._commits.stop)
         if self._pg_writer is not None:
             await self._write(self._pg_writer.close)
             self._pg_writer = None
@@ -84,9 +93,20 @@ class PostgresStore(SQLiteStore):
 
     @property
     def _reader(self) -> Connection:  # type: ignore[override]  # the adapter stands where sqlite3's connection does
-        if self._pg_reader is None:
-            raise RuntimeError("the store is not open")
-        return self._pg_reader
+        raise RuntimeError("on PostgreSQL point lookups run on the lookup threads (_lookup, _one, _rows)")
+
+    def _on_own_connection(self, fn: Callable[..., T], *args: Any) -> T:
+        return fn(self._local.conn, *args)
+
+    async def _lookup(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._lookup_pool, self._on_own_connection, fn,
+                                                                *args)
+
+    async def _rows(self, sql: str, params: Params = ()) -> list[Row]:
+        return await self._lookup(lambda c: c.execute(sql, params).fetchall())
+
+    async def _one(self, sql: str, params: Params = ()) -> Row | None:
+        return await self._lookup(lambda c: c.execute(sql, params).fetchone())
 
     def _transaction(self, fn: Callable[[Conn], T]) -> T:
         conn = self._pg_writer
@@ -94,7 +114,7 @@ class PostgresStore(SQLiteStore):
             raise RuntimeError("the store is not open")
         conn.execute("BEGIN")
         try:
-            conn.execute("SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK,))
+            conn.execute(f"SELECT pg_advisory_xact_lock(?), {NOTIFY}", (WRITE_LOCK,))
             result = fn(conn)
             if isinstance(result, Cursor):
                 result.close()
@@ -106,6 +126,7 @@ class PostgresStore(SQLiteStore):
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        self._commits.heard()
         return result
 
     def _snapshot(self, fn: Callable[..., T], *args: Any) -> T:
@@ -117,17 +138,29 @@ class PostgresStore(SQLiteStore):
             conn.execute("COMMIT")
 
     async def version(self) -> int:
-        """Changes whenever a writing transaction has begun or ended anywhere since the last call: the set of
-        transactions in progress, and the next transaction id, are in PostgreSQL's current snapshot."""
-        snapshot = self._reader.execute("SELECT CAST(pg_current_snapshot() AS TEXT)").fetchone()[0]
+        """Changes whenever a write has committed anywhere since the last call.  Without the commit feed: whenever
+        a writing transaction has begun or ended since (the set in progress and the next transaction id are in
+        PostgreSQL's current snapshot)."""
+        if self._commits.live:
+            return self._commits.epoch
+        snapshot = (await self._one("SELECT CAST(pg_current_snapshot() AS TEXT)") or ("",))[0]
         return zlib.crc32(snapshot.encode())
 
     async def generations(self, topics: Sequence[str]) -> tuple[int, ...]:
-        """The counters of topics (0 for one never bumped), read afresh: another replica may have bumped them."""
-        found = dict(self._reader.execute(
-            f"SELECT topic, generation FROM cache_generations WHERE topic IN ({','.join('?' * len(topics))})",
-            tuple(topics)).fetchall())
-        return tuple(found.get(t, 0) for t in topics)
+        """The counters of topics (0 for one never bumped), as of now or later: read from the database once per
+        commit heard of (any replica's), and every time while the commit feed is not listening."""
+        epoch = self._commits.epoch if self._commits.live else None
+        if epoch is None or epoch != self._generations_at:
+            self._generations_at, self._generations = epoch, {}
+        known = self._generations  # filled for this epoch, even if a later one replaces it meanwhile
+        missing = [t for t in topics if t not in known]
+        if missing:
+            found: dict[str, int] = dict(await self._rows(
+                f"SELECT topic, generation FROM cache_generations WHERE topic IN ({','.join('?' * len(missing))})",
+                tuple(missing)))
+            for topic in missing:
+                known[topic] = found.get(topic, 0)
+        return tuple(known[t] for t in topics)
 
     # -- methods whose SQL only SQLite speaks ---------------------------------
 
