@@ -1,7 +1,7 @@
 """der-gateway with many EndDevices: by-id GETs and list pages at 1k and at 1M, and whether a list page makes
 anyone else wait.
 
-    python bench/bench_scale.py [--sizes 1000,1000000] [--requests 1000] [--cache]
+    python bench/bench_scale.py [--sizes 1000,1000000] [--requests 1000] [--rounds 1] [--warm-rounds 0] [--cache]
                                 [--store sqlite|postgresql|postgresql://...[,...]]
 
 For each store named by --store (default sqlite: a file in the data directory; postgresql: a new database on
@@ -19,8 +19,10 @@ a new database is made), and each size N:
    /edev/{id}/der/1/ders for random ids and GET /edev?s=R&l=20 for random R, as the aggregator; then the
    aggregator pages through 10,000 of its devices (or all, if fewer), 100 a page; then GET /dcap as device1,
    idle and while another process pages the aggregator's whole list (--pager-limit a page, default 100)
-   without pause;
-4. reports p50/p99 of each, the paging's total seconds, the /dcap p99 ratio (busy / idle), the server's RSS
+   without pause, in alternate blocks of 100;
+4. repeats 3 (--warm-rounds, left out, then --rounds times), the rounds of every store and size alternating
+   (all their servers are up), then reports (the median over the rounds of) p50/p99 of each,
+   the paging's total seconds, the /dcap p99 ratio (busy / idle), the server's RSS
    (now and peak), the data's size (the data directory's, or pg_database_size), the load time and the
    start-up time.
 
@@ -52,13 +54,16 @@ from bench_server import HOST, Connection, ServerProcess  # noqa: E402
 AGGREGATOR, DEVICE = "aggregator1", "device1"
 BATCH = 100_000
 SFDI_SPAN = (1 << 36) * 10
+# GET /dcap requests per block, idle and busy blocks alternating
+BLOCK = 100
 
 
 def _quantiles(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
     return {"p50_ms": 1000 * statistics.median(ordered),
             "p99_ms": 1000 * ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))],
-            "n": len(ordered)}
+            "p999_ms": 1000 * ordered[min(len(ordered) - 1, int(0.999 * len(ordered)))],
+            "max_ms": 1000 * ordered[-1], "n": len(ordered)}
 
 
 async def load(data_dir: Path, n: int, aggregator_lfdi: str, device_lfdi: str, device_sfdi: int,
@@ -156,15 +161,20 @@ def _count_devices(body: bytes) -> int:
     return body.count(b"<EndDevice ") + body.count(b"<EndDevice>")
 
 
-def _pager(port: int, certs_dir: str, total: int, limit: int, stop: Any, pages: Any) -> None:
-    """Pages the aggregator's whole list, limit a page, over and over, until stop is set."""
+def _pager(port: int, certs_dir: str, total: int, limit: int, stop: Any, go: Any, inflight: Any,
+           pages: Any) -> None:
+    """Pages the aggregator's whole list, limit a page, over and over while go is set, until stop is set."""
     from der_gateway.tls import client_context
 
     conn = Connection(client_context(Path(certs_dir), AGGREGATOR), port, timeout=600)
     start = 0
     try:
         while not stop.is_set():
+            if not go.wait(0.05):
+                continue
+            inflight.value = 1
             conn.request("GET", f"/edev?s={start}&l={limit}")
+            inflight.value = 0
             pages.value += 1
             start = (start + limit) % max(1, total)
     finally:
@@ -205,19 +215,31 @@ def measure(port: int, certs_dir: Path, n: int, ids: range, requests: int, seed:
         device = Connection(client_context(certs_dir, DEVICE), port, timeout=600)
         for warm in range(20):
             _get(device, "/dcap")
-        idle = [_get(device, "/dcap")[0] for _ in range(requests)]
+        # idle and busy in alternate blocks, so that both meet the same background load of the machine
         ctx = mp.get_context("spawn")
-        stop, paged = ctx.Event(), ctx.Value("l", 0)
-        pager = ctx.Process(target=_pager, args=(port, str(certs_dir), n, pager_limit, stop, paged), daemon=True)
+        stop, go, inflight, paged = ctx.Event(), ctx.Event(), ctx.Value("i", 0), ctx.Value("l", 0)
+        pager = ctx.Process(target=_pager, args=(port, str(certs_dir), n, pager_limit, stop, go, inflight, paged),
+                            daemon=True)
         pager.start()
+        idle: list[float] = []
+        busy: list[float] = []
+        pages_meanwhile = 0
         try:
-            while paged.value < 3:  # the pager is connected and paging
-                time.sleep(0.05)
-            before = paged.value
-            busy = [_get(device, "/dcap")[0] for _ in range(requests)]
-            pages_meanwhile = paged.value - before
+            for block in range(max(1, requests // BLOCK)):
+                go.clear()
+                while inflight.value:  # the pager's page in progress ends
+                    time.sleep(0.001)
+                idle += [_get(device, "/dcap")[0] for _ in range(BLOCK)]
+                before = paged.value
+                go.set()
+                while paged.value < before + 1:  # the pager is paging
+                    time.sleep(0.001)
+                before = paged.value
+                busy += [_get(device, "/dcap")[0] for _ in range(BLOCK)]
+                pages_meanwhile += paged.value - before
         finally:
             stop.set()
+            go.set()
             pager.join(60)
             if pager.is_alive():
                 pager.terminate()
@@ -230,6 +252,19 @@ def measure(port: int, certs_dir: Path, n: int, ids: range, requests: int, seed:
         agg.close()
         device.close()
     return result
+
+
+def median_of(rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each figure of measure(): the median of the rounds' (a p99 of a shared machine moves between rounds)."""
+    if len(rounds) == 1:
+        return rounds[0]
+    merged: dict[str, Any] = {}
+    for name, first in rounds[0].items():
+        if isinstance(first, dict):
+            merged[name] = {k: statistics.median(r[name][k] for r in rounds) for k in first}
+        else:
+            merged[name] = statistics.median(r[name] for r in rounds)
+    return merged
 
 
 class Databases:
@@ -265,51 +300,80 @@ class Databases:
             self.server.stop()
 
 
-def run_size(n: int, args: argparse.Namespace, store: str = "sqlite", databases: Databases | None = None
-             ) -> dict[str, Any]:
-    from der_gateway import pki
-    from der_gateway.sep.identity import sfdi_from_lfdi
+class Setup:
+    """One store at one size: its data loaded and its server running (start), measured a round at a time
+    (measure_round: the rounds of all setups alternate, so that each meets the machine's load alike), then
+    stopped and reported (finish)."""
 
-    dsn = databases.create() if store != "sqlite" and databases is not None else None
-    with tempfile.TemporaryDirectory(prefix="der-gateway-scale-", dir=args.tmp) as tmp:
-        certs_dir, data_dir = Path(tmp) / "certs", Path(tmp) / "data"
-        data_size = (lambda: databases.size(dsn)) if dsn and databases else (lambda: _dir_bytes(data_dir))
-        pki.init_pki(certs_dir, devices=1)
-        aggregator = pki.issue(certs_dir, "aggregator", AGGREGATOR)
-        device = next(c for c in pki.read_manifest(certs_dir) if c.name == DEVICE)
-        print(f"  {store}, {n:,} EndDevices: loading", file=sys.stderr, flush=True)
-        loaded = asyncio.run(load(data_dir, n, aggregator.lfdi, device.lfdi, sfdi_from_lfdi(device.lfdi), args.seed,
-                                  dsn))
-        report: dict[str, Any] = {"store": "postgresql" if dsn else "sqlite", "n": n, "load_s": loaded["load_s"],
-                                  "data_dir_bytes": data_size()}
-        ctx = mp.get_context("spawn")
+    def __init__(self, n: int, args: argparse.Namespace, store: str = "sqlite",
+                 databases: Databases | None = None) -> None:
+        self.n, self.args, self.store, self.databases = n, args, store, databases
+        self.dsn = databases.create() if store != "sqlite" and databases is not None else None
+        self.tmp = tempfile.TemporaryDirectory(prefix="der-gateway-scale-", dir=args.tmp)
+        self.certs_dir, self.data_dir = Path(self.tmp.name) / "certs", Path(self.tmp.name) / "data"
+        self.report: dict[str, Any] = {"store": "postgresql" if self.dsn else "sqlite", "n": n}
+        self.rounds: list[dict[str, Any]] = []
+        self.server: ServerProcess | None = None
+        self.spy: subprocess.Popen | None = None
+
+    def data_size(self) -> int:
+        if self.dsn and self.databases:
+            return self.databases.size(self.dsn)
+        return _dir_bytes(self.data_dir)
+
+    def start(self) -> None:
+        from der_gateway import pki
+        from der_gateway.sep.identity import sfdi_from_lfdi
+
+        pki.init_pki(self.certs_dir, devices=1)
+        aggregator = pki.issue(self.certs_dir, "aggregator", AGGREGATOR)
+        device = next(c for c in pki.read_manifest(self.certs_dir) if c.name == DEVICE)
+        print(f"  {self.store}, {self.n:,} EndDevices: loading", file=sys.stderr, flush=True)
+        self.loaded = asyncio.run(load(self.data_dir, self.n, aggregator.lfdi, device.lfdi,
+                                       sfdi_from_lfdi(device.lfdi), self.args.seed, self.dsn))
+        self.report.update(load_s=self.loaded["load_s"], data_dir_bytes=self.data_size())
         started = time.perf_counter()
-        server = ServerProcess(ctx, "der-gateway", None, None, {
-            "host": HOST, "port": 0, "admin_port": 0, "profile": "csip", "data_dir": data_dir, "certs_dir": certs_dir,
-            "response_cache_bytes": 64 * 1024 * 1024 if args.cache else 0, "store": dsn})
-        report["startup_s"] = time.perf_counter() - started
+        self.server = ServerProcess(mp.get_context("spawn"), "der-gateway", None, None, {
+            "host": HOST, "port": 0, "admin_port": 0, "profile": "csip", "data_dir": self.data_dir,
+            "certs_dir": self.certs_dir, "response_cache_bytes": 64 * 1024 * 1024 if self.args.cache else 0,
+            "store": self.dsn})
+        self.report["startup_s"] = time.perf_counter() - started
+        print(f"  {self.store}, {self.n:,} EndDevices: server pid {self.server.pid} up in "
+              f"{self.report['startup_s']:.1f} s", file=sys.stderr, flush=True)
+        if self.args.profile_dir:  # py-spy on the server while it is measured (a flame graph per store and size)
+            self.args.profile_dir.mkdir(parents=True, exist_ok=True)
+            self.spy = subprocess.Popen(
+                [self.args.py_spy, "record", "--pid", str(self.server.pid), "--rate", "200", "--idle", "--threads",
+                 "--format", "raw", "--output",
+                 str(self.args.profile_dir / f"scale-{self.report['store']}-{self.n}.txt")],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def measure_round(self, i: int) -> None:
+        assert self.server is not None
+        print(f"  {self.store}, {self.n:,} EndDevices: round {i + 1}", file=sys.stderr, flush=True)
+        self.rounds.append(measure(self.server.port, self.certs_dir, self.n,
+                                   range(self.loaded["first_id"], self.loaded["last_id"] + 1),
+                                   self.args.requests, self.args.seed + i, self.args.pager_limit))
+
+    def finish(self) -> dict[str, Any]:
         try:
-            print(f"  {store}, {n:,} EndDevices: server pid {server.pid} up in {report['startup_s']:.1f} s",
-                  file=sys.stderr, flush=True)
-            if args.profile_dir:  # py-spy on the server while it is measured (a flame graph per store and size)
-                args.profile_dir.mkdir(parents=True, exist_ok=True)
-                spy = subprocess.Popen([args.py_spy, "record", "--pid", str(server.pid), "--rate", "200", "--idle",
-                                        "--threads", "--format", "raw", "--output",
-                                        str(args.profile_dir / f"scale-{report['store']}-{n}.txt")],
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            report.update(measure(server.port, certs_dir, n, range(loaded["first_id"], loaded["last_id"] + 1),
-                                  args.requests, args.seed, args.pager_limit))
-            memory = _status_kib(server.pid)
-            report["rss_mib"], report["peak_rss_mib"] = memory["VmRSS"] / 1024, memory["VmHWM"] / 1024
+            if self.server is not None:
+                memory = _status_kib(self.server.pid)
+                self.report["rss_mib"], self.report["peak_rss_mib"] = memory["VmRSS"] / 1024, memory["VmHWM"] / 1024
         finally:
-            if args.profile_dir:
-                spy.send_signal(signal.SIGINT)
-                spy.wait(60)
-            server.stop()
-        report["data_dir_bytes_after"] = data_size()
-    if dsn and databases is not None:
-        databases.drop(dsn)
-    return report
+            if self.spy is not None:
+                self.spy.send_signal(signal.SIGINT)
+                self.spy.wait(60)
+            if self.server is not None:
+                self.server.stop()
+        if self.rounds:
+            self.report.update(median_of(self.rounds[self.args.warm_rounds:] or self.rounds))
+            self.report["rounds"] = self.rounds
+        self.report["data_dir_bytes_after"] = self.data_size()
+        self.tmp.cleanup()
+        if self.dsn and self.databases is not None:
+            self.databases.drop(self.dsn)
+        return self.report
 
 
 def print_report(reports: list[dict[str, Any]]) -> None:
@@ -338,6 +402,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", action="store_true", help="run with the response cache (64 MiB)")
     parser.add_argument("--pager-limit", type=int, default=100,
                         help="page size of the pager that runs beside GET /dcap (default 100)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure this many times on the same server, and report each figure's median")
+    parser.add_argument("--warm-rounds", type=int, default=0,
+                        help="rounds measured first and left out of the figures: a server that has run a while has "
+                             "its page caches warm (default 0)")
     parser.add_argument("--seed", type=int, default=10)
     parser.add_argument("--tmp", type=Path, help="where to put the data directories (default the system's)")
     parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures here")
@@ -354,9 +423,15 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--store: {store!r} is neither sqlite, postgresql nor a postgresql:// DSN")
     dsns = [s for s in stores if s.startswith(("postgresql://", "postgres://"))]
     databases = Databases(dsns[0] if dsns else None)
+    setups = [Setup(n, args, store, databases) for n in sizes for store in stores]
     try:
-        reports = [run_size(n, args, store, databases) for n in sizes for store in stores]
+        for setup in setups:
+            setup.start()
+        for i in range(args.warm_rounds + args.rounds):
+            for setup in setups:
+                setup.measure_round(i)
     finally:
+        reports = [setup.finish() for setup in setups]
         databases.stop()
     print_report(reports)
     if args.json:

@@ -171,9 +171,12 @@ async def _serve_async(kind: str, conn: Any, profiler: Any, args: dict[str, Any]
     loop = asyncio.get_running_loop()
     if kind == "der-gateway":
         from der_gateway.config import Config
-        from der_gateway.launch import start_server
+        from der_gateway import launch
 
-        server = await start_server(Config(**args))
+        server = await launch.start_server(Config(**args))
+        freeze = getattr(launch, "freeze_startup_heap", None)  # as `serve` does (absent from older code)
+        if freeze is not None and os.environ.get("BENCH_GC") != "collect":
+            freeze()
         port, stop = server.port, server.stop
     else:
         from aiohttp import web

@@ -71,10 +71,11 @@ def ensure_pki(config: Config) -> None:
 
 
 async def serve(config: Config) -> None:
-    from ..launch import start_server
+    from ..launch import freeze_startup_heap, start_server
 
     ensure_pki(config)
     server = await start_server(config)
+    freeze_startup_heap()
     announce(config, server.url, server.redirect_port, server.admin_url)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

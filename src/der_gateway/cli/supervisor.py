@@ -28,7 +28,7 @@ from typing import Callable, NoReturn
 from ..admin.app import TOKEN_FILE, write_token_file
 from ..admin.auth import new_token
 from ..config import Config
-from ..launch import start_server
+from ..launch import freeze_startup_heap, start_server
 from ..listeners.sockets import BoundListeners
 from ..store.opening import leadership
 
@@ -215,6 +215,7 @@ def die_with(parent: int) -> None:
 async def serve_worker(config: Config, listeners: BoundListeners, ready: int | None) -> None:
     server = await start_server(config, listeners=listeners,
                                 leadership=leadership(config.store, config.data_dir))
+    freeze_startup_heap()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
