@@ -30,6 +30,7 @@ from .sqlite_generations import GenerationStore
 from .sqlite_plumbing import Conn, Params, Row, inserted_id
 from .sqlite_utility import UtilityStore
 from .sqlite_sync import SyncStore
+from .wal_index import WalIndexHeader
 
 T = TypeVar("T")
 
@@ -88,6 +89,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
         try:
             await store._write(store._open_writer)
             store._reader_connection = _connect(store.path)
+            store._wal_header = WalIndexHeader(store.path)
         except BaseException:
             await store.close()
             raise
@@ -110,6 +112,9 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
         if self._reader_connection is not None:
             self._reader_connection.close()
             self._reader_connection = None
+        if self._wal_header is not None:
+            self._wal_header.close()
+            self._wal_header = None
         if self._writer is not None:
             await self._write(self._writer.close)
             self._writer = None

@@ -12,6 +12,7 @@ from typing import Sequence
 
 from .sqlite_plumbing import Conn, SQLitePlumbing
 from .topics import GLOBAL, MIRRORS, RESPONSES, der_documents
+from .wal_index import WalIndexHeader
 
 # table -> SQL for the topic of a row (NEW/OLD standing for it), or None for a table no resource shows.
 # A table given a topic of its own must be read by no resource but those server.cache.topics_read maps to it.
@@ -66,16 +67,23 @@ def install(conn: Conn) -> None:
 
 
 class GenerationStore(SQLitePlumbing):
-    """The counters as the cache reads them: one query for those it has not seen since the last commit."""
+    """The counters as the cache reads them: one query for those it has not seen since the last commit, and
+    none at all while the WAL index's header stands (wal_index.py)."""
 
     _generations_at: int | None = None
     _generations: dict[str, int]
+    _wal_header: WalIndexHeader | None = None
+    _header_seen: bytes | None = None
 
     async def generations(self, topics: Sequence[str]) -> tuple[int, ...]:
         """The counters of topics (0 for one never bumped), as of now or later."""
-        seen = self._reader.execute("PRAGMA data_version").fetchone()[0]
-        if seen != self._generations_at:
-            self._generations_at, self._generations = seen, {}
+        header = self._wal_header.read() if self._wal_header is not None else None
+        if header is None or header != self._header_seen:
+            # read before the query: a commit in between moves the header again, and the next call asks again
+            self._header_seen = header
+            seen = self._reader.execute("PRAGMA data_version").fetchone()[0]
+            if seen != self._generations_at:
+                self._generations_at, self._generations = seen, {}
         known = self._generations
         missing = [t for t in topics if t not in known]
         if missing:
