@@ -5,7 +5,8 @@
 For each kind, a fresh store gets N rows of one list, loaded by one executemany in one transaction (the
 store's triggers run as for any write), then `--pages` pages of 20 at uniformly random starts are read through
 the store's list method, one at a time (after a WAL checkpoint, as on a server that has run a while); p50/p99
-per size and the ratio of the largest size to the smallest.
+per size and the ratio of the largest size to the smallest.  Every size's store is loaded first, then the pages of
+the sizes are read in alternation, so that a shared machine's load falls on all sizes alike.
 
 Kinds: log (one EndDevice's LogEvents), responses (the Responses an aggregator sees, from 1,000 EndDevices it
 owns), asub (an aggregator's own SubscriptionList), mmr (a mirror's MeterReadings), rset (a MeterReading's
@@ -20,8 +21,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import random
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -128,36 +129,45 @@ KINDS = {"log": setup_log, "responses": setup_responses, "asub": setup_asub, "mm
          "rset": setup_rset, "sread": setup_sread, "controls": setup_controls}
 
 
-async def measure(kind: str, n: int, pages: int) -> tuple[float, float, float]:
+async def measure(kind: str, sizes: list[int], pages: int) -> dict[int, tuple[float, float, float]]:
+    """p50, p99 (seconds) and load time of each size; every size's store loaded first, then their pages read
+    in alternation, so that each size meets the machine's load alike."""
     from der_gateway.store.sqlite import SQLiteStore
-    rng = random.Random(n)
-    with tempfile.TemporaryDirectory(prefix="der-gateway-lists-") as tmp:
-        store = await SQLiteStore.open(Path(tmp))
+    with contextlib.ExitStack() as dirs:
+        stores, fetches, loaded, rngs = [], [], [], []
         try:
-            started = time.perf_counter()
-            fetch = await KINDS[kind](store, n, rng)
-            loaded = time.perf_counter() - started
-            # as a server that has run a while: the bulk load's WAL written back to the database file
-            await store._write(lambda: store._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall())
-            for _ in range(min(20, pages)):
-                await fetch(rng.randrange(max(1, n - PAGE)))
-            samples = []
+            for n in sizes:
+                rng = random.Random(n)
+                store = await SQLiteStore.open(Path(dirs.enter_context(
+                    tempfile.TemporaryDirectory(prefix="der-gateway-lists-"))))
+                stores.append(store)
+                started = time.perf_counter()
+                fetches.append(await KINDS[kind](store, n, rng))
+                loaded.append(time.perf_counter() - started)
+                # as a server that has run a while: the bulk load's WAL written back to the database file
+                await store._write(lambda: store._writer.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall())
+                rngs.append(rng)
+            for fetch, n, rng in zip(fetches, sizes, rngs):
+                for _ in range(min(20, pages)):
+                    await fetch(rng.randrange(max(1, n - PAGE)))
+            samples: list[list[float]] = [[] for _ in sizes]
             for _ in range(pages):
-                start = rng.randrange(max(1, n - PAGE))
-                began = time.perf_counter()
-                await fetch(start)
-                samples.append(time.perf_counter() - began)
+                for i, (fetch, n, rng) in enumerate(zip(fetches, sizes, rngs)):
+                    start = rng.randrange(max(1, n - PAGE))
+                    began = time.perf_counter()
+                    await fetch(start)
+                    samples[i].append(time.perf_counter() - began)
         finally:
-            await store.close()
-    return _p(samples, 0.5), _p(samples, 0.99), loaded
+            for store in stores:
+                await store.close()
+    return {n: (_p(samples[i], 0.5), _p(samples[i], 0.99), loaded[i]) for i, n in enumerate(sizes)}
 
 
 async def main_async(sizes: list[int], pages: int, kinds: list[str]) -> None:
     print(f"{'list':10} {'rows':>9} {'p50 ms':>9} {'p99 ms':>9} {'load s':>8}")
     for kind in kinds:
-        results = {}
+        results = await measure(kind, sizes, pages)
         for n in sizes:
-            results[n] = await measure(kind, n, pages)
             p50, p99, loaded = results[n]
             print(f"{kind:10} {n:9d} {p50:9.3f} {p99:9.3f} {loaded:8.1f}", flush=True)
         small, large = results[min(sizes)], results[max(sizes)]
