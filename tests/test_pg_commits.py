@@ -10,6 +10,7 @@ from typing import AsyncIterator, Awaitable, Callable
 import psycopg
 import pytest
 
+from der_gateway.store import EndDeviceRecord
 from der_gateway.store.postgres import commits
 from der_gateway.store.postgres.store import PostgresStore
 from der_gateway.store.topics import GLOBAL
@@ -116,3 +117,21 @@ async def test_a_slow_lookup_does_not_hold_the_event_loop(two: tuple[PostgresSto
     finally:
         ticker.cancel()
     assert ticks >= 20  # the loop ran the ticker meanwhile (about 50 times); on the loop it would have run once
+
+
+async def test_a_transaction_bumps_a_topic_once_however_many_rows_it_writes(postgres_dsn: str) -> None:
+    store = await PostgresStore.open_dsn(postgres_dsn)
+    try:
+        group = await store.create_group("00" * 16, "feeder")
+        devices = await store.bulk_add_end_devices([
+            EndDeviceRecord(id=0, lFDI=f"{n:040X}", sFDI=n + 1, owner_lfdi="A" * 40, changedTime=0, pIN=111115,
+                            dateTimeRegistered=0) for n in range(300)])
+        (before,) = await store.generations([GLOBAL])
+        await store.set_membership(group, list(devices), True)  # 300 rows in one transaction
+        assert await store.count_group_members(group) == 300
+        assert await store.generations([GLOBAL]) == (before + 1,)
+        await store.set_membership(group, list(devices)[:10], False)
+        await store.set_membership(group, list(devices)[10:20], False)
+        assert await store.generations([GLOBAL]) == (before + 3,)
+    finally:
+        await store.close()

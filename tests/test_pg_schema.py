@@ -176,17 +176,29 @@ WRITES = [
      "ON CONFLICT (lfdi) DO UPDATE SET name = excluded.name", ()),
 ]
 KEPT = {"list_counts": "SELECT list, CAST(owner AS TEXT), level, bucket, n FROM list_counts",
-        "end_device_views": "SELECT viewer, sfdi, end_device_id FROM end_device_views",
-        "cache_generations": "SELECT topic, generation FROM cache_generations"}
+        "end_device_views": "SELECT viewer, sfdi, end_device_id FROM end_device_views"}
+GENERATIONS = "SELECT topic, generation FROM cache_generations"
+
+
+def _moved(before: dict, after: dict) -> set[str]:
+    return {topic for topic, generation in after.items() if generation != before.get(topic)}
 
 
 def test_the_triggers_keep_what_sqlites_keep(postgres_dsn: str, tmp_path: Path) -> None:
+    """The same list counts and views; and each write moves the same change counters (SQLite's once per row,
+    PostgreSQL's once per transaction: either way a cached answer of the topic is stale)."""
     lite = _sqlite(tmp_path / "s.sqlite3")
     with psycopg.connect(postgres_dsn, autocommit=True) as conn:
         migrate(conn)
+        moved = 0
         for sql, params in WRITES:
+            lite_before, pg_before = dict(lite.execute(GENERATIONS).fetchall()), dict(conn.execute(GENERATIONS))
             lite.execute(sql, params)
             conn.execute(sql.replace("?", "%s"), params)
+            lite_moved = _moved(lite_before, dict(lite.execute(GENERATIONS).fetchall()))
+            assert _moved(pg_before, dict(conn.execute(GENERATIONS))) == lite_moved, sql
+            moved += bool(lite_moved)
+        assert moved > len(WRITES) // 2
         for table, query in KEPT.items():
             expected = sorted(lite.execute(query).fetchall())
             assert expected, table

@@ -1,9 +1,11 @@
 """Change counters (store.topics) kept by PostgreSQL triggers, as sqlite_generations keeps them in SQLite.
 
-Every row written to a table bumps its topic's counter in the same transaction.  The triggers are checked at
-every start-up (under the migration lock) and made for any table that lacks them, or whose topic changed, so
-that a table added by a later migration is covered; a table already right is left alone, since remaking a
-trigger locks its table against the replicas already serving.
+Every transaction that writes rows of a table bumps its topic's counter, once however many rows it writes: a counter
+bumped for each row would make a transaction's cost grow with the square of its rows, since each update of a row
+already updated in the transaction walks every version the transaction left of it.  The triggers are checked at
+every start-up (under the migration lock) and made for any table that lacks them, or whose topic changed, so that
+a table added by a later migration is covered; a table already right is left alone, since remaking a trigger locks
+its table against the replicas already serving.
 """
 
 from __future__ import annotations
@@ -19,28 +21,33 @@ _OWN_TABLES = {"schema_migrations": None}
 
 FUNCTIONS = f"""
 CREATE TABLE IF NOT EXISTS cache_generations (topic TEXT COLLATE "C" PRIMARY KEY, generation BIGINT NOT NULL);
+CREATE OR REPLACE FUNCTION {PREFIX}bump_once(bumped TEXT) RETURNS void LANGUAGE plpgsql AS $body$
+BEGIN
+    IF current_setting('der_gateway.bumped_' || md5(bumped), true) IS DISTINCT FROM 'y' THEN
+        INSERT INTO cache_generations (topic, generation) VALUES (bumped, 1)
+            ON CONFLICT (topic) DO UPDATE SET generation = cache_generations.generation + 1;
+        PERFORM set_config('der_gateway.bumped_' || md5(bumped), 'y', true);
+    END IF;
+END
+$body$;
 CREATE OR REPLACE FUNCTION {PREFIX}bump() RETURNS trigger LANGUAGE plpgsql AS $body$
 BEGIN
-    INSERT INTO cache_generations (topic, generation) VALUES (TG_ARGV[0], 1)
-        ON CONFLICT (topic) DO UPDATE SET generation = cache_generations.generation + 1;
+    PERFORM {PREFIX}bump_once(TG_ARGV[0]);
     RETURN NULL;
 END
 $body$;
 CREATE OR REPLACE FUNCTION {PREFIX}bump_der() RETURNS trigger LANGUAGE plpgsql AS $body$
 BEGIN
     IF TG_OP IN ('DELETE', 'UPDATE') THEN
-        INSERT INTO cache_generations (topic, generation) VALUES ('{der_documents(0)[:-1]}' || OLD.end_device_id, 1)
-            ON CONFLICT (topic) DO UPDATE SET generation = cache_generations.generation + 1;
+        PERFORM {PREFIX}bump_once('{der_documents(0)[:-1]}' || OLD.end_device_id);
     END IF;
     IF TG_OP IN ('INSERT', 'UPDATE') THEN
-        INSERT INTO cache_generations (topic, generation) VALUES ('{der_documents(0)[:-1]}' || NEW.end_device_id, 1)
-            ON CONFLICT (topic) DO UPDATE SET generation = cache_generations.generation + 1;
+        PERFORM {PREFIX}bump_once('{der_documents(0)[:-1]}' || NEW.end_device_id);
     END IF;
     RETURN NULL;
 END
 $body$;
 """
-
 
 def _wanted(table: str) -> tuple[str, tuple[str, ...]] | None:
     """The trigger function and its argument that keep table's topic, or None for a table no resource shows."""
@@ -52,19 +59,6 @@ def _wanted(table: str) -> tuple[str, tuple[str, ...]] | None:
     if "{row}" in topic:  # der_documents: a topic per EndDevice
         return f"{PREFIX}bump_der", ()
     return f"{PREFIX}bump", (topic.strip("'"),)
-
-
-def bulk_topic(table: str) -> str | None:
-    """The one topic every row of table bumps, for a bulk write that turns the row trigger off and bumps the topic
-    once itself (None when table's rows bump a topic each, or none): a row trigger bumping one counter for each
-    of many rows in a transaction must walk, every time, the versions of that counter the transaction has already
-    left, which makes the write quadratic in its rows."""
-    wanted = _wanted(table)
-    return wanted[1][0] if wanted is not None and wanted[0] == f"{PREFIX}bump" else None
-
-
-BUMP = ("INSERT INTO cache_generations (topic, generation) VALUES (?, 1) "
-        "ON CONFLICT (topic) DO UPDATE SET generation = cache_generations.generation + 1")
 
 
 def install(conn: Any) -> None:

@@ -24,7 +24,6 @@ from ...domain.refusals import Conflict
 from ..base import EndDeviceCounts, EndDeviceRecord
 from ..sqlite import READERS, SQLiteStore
 from ..sqlite_plumbing import Conn, Params, Row, inserted_id
-from . import generations as change_counters
 from .commits import NOTIFY, CommitFeed
 from .connection import Connection, Cursor, IntegrityError
 from .schema import migrate
@@ -34,8 +33,6 @@ T = TypeVar("T")
 
 # the advisory lock every write transaction holds, as SQLite's single writer (an arbitrary key of this application)
 WRITE_LOCK = 0x64657267_7702
-# the tables bulk_add_end_devices writes a row to for each EndDevice
-BULK_TABLES = ("end_devices", "ders", "der_documents", "group_members")
 # threads (each with its connection) that point lookups run on
 LOOKUPS = 3
 
@@ -185,13 +182,9 @@ class PostgresStore(SQLiteStore):
         def insert(c: Conn) -> range:
             # the writers are serialised (WRITE_LOCK): nobody else takes ids from the sequence meanwhile
             before = c.execute("SELECT coalesce(max(id), 0) FROM end_devices").fetchone()[0]
-            # the list counts of the new views are added in one statement, and each table's change counter bumped
-            # once (list_count_increments and change_counters.bulk_topic say why): their row triggers are off only
-            # inside this transaction, which no other session sees
+            # the list counts of the new views are added in one statement (list_count_increments says why): their
+            # row trigger is off only inside this transaction, which no other session sees
             c.execute("ALTER TABLE end_device_views DISABLE TRIGGER end_device_views_counted")
-            bumped = {table: topic for table in BULK_TABLES if (topic := change_counters.bulk_topic(table))}
-            for table in bumped:
-                c.execute(f'ALTER TABLE {table} DISABLE TRIGGER "{change_counters.PREFIX}{table}"')
             c.executemany(
                 "INSERT INTO end_devices (lfdi, sfdi, owner_lfdi, changed_time, pin, registered_at, "
                 "device_category, enabled, post_rate, connection_point_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -211,10 +204,6 @@ class PostgresStore(SQLiteStore):
             if group_id is not None:
                 c.execute("INSERT INTO group_members (group_id, end_device_id) "
                           "SELECT ?, id FROM end_devices WHERE id > ?", (group_id, before))
-            for table in bumped:
-                c.execute(f'ALTER TABLE {table} ENABLE TRIGGER "{change_counters.PREFIX}{table}"')
-            for topic in set(bumped.values()):
-                c.execute(change_counters.BUMP, (topic,))
             return range(low, high + 1) if n else range(before + 1, before + 1)
         return await self._in_transaction(insert)
 
