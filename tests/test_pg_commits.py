@@ -85,6 +85,7 @@ async def test_without_the_listener_every_read_asks_and_the_listener_comes_back(
     assert killed == (2,)
 
     async def deaf() -> bool:
+        second._commits.poll()
         return not second._commits.live
     await eventually(deaf)
     await asyncio.to_thread(bump_silently, postgres_dsn, GLOBAL)
@@ -92,6 +93,7 @@ async def test_without_the_listener_every_read_asks_and_the_listener_comes_back(
         assert (await second.generations([GLOBAL]))[0] == seen[0] + 1
 
     async def back() -> bool:
+        second._commits.poll()
         return second._commits.live
     await eventually(back, within=commits.RETRY + 5)
     assert (await second.generations([GLOBAL]))[0] == seen[0] + 1

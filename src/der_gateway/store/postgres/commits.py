@@ -1,14 +1,14 @@
-"""Which commits a process has heard of, from every replica sharing the database, without asking per request.
+"""Which commits a process has heard of, from every replica sharing the database, without a query per request.
 
-Every write transaction of the store sends a notification on CHANNEL, which PostgreSQL delivers to every
-listening session when (and only if) the transaction commits.  A thread of each process listens on a
-connection of its own and counts what it hears in `epoch`; the process's own commits count as well, as soon
-as they return.  While the epoch stands, nothing was committed since it was read, by this process or (up to
-the notification's delivery, well under the time a client takes to hear one replica and ask another) by any
-other: the change counters read at that epoch still hold.
+Every write transaction of the store sends a notification on CHANNEL (so does every change-counter bump, whoever
+writes: generations.py), which PostgreSQL delivers to every listening session when, and only if, the transaction
+commits.  Each process keeps one connection that listens, and `poll()` (a non-blocking read of whatever has arrived
+on it: about 2 microseconds) counts what it hears in `epoch`; the process's own commits count as soon as they
+return.  The cache polls before it trusts what it read at an epoch, so a notification that reached this process
+before a request is never missed by it: while the epoch stands, nothing was committed since it was read.
 
-While the listener is not connected nothing can be known that way: `live` is False, and the store asks the
-database every time, as it would without this.
+While the listening connection is down nothing can be known that way: `live` is False, the store asks the
+database every time, and a thread connects again.
 """
 
 from __future__ import annotations
@@ -17,14 +17,12 @@ import itertools
 import logging
 import os
 import threading
-import time
 
 import psycopg
 
 CHANNEL = "der_gateway_commits"
 NOTIFY = f"pg_notify('{CHANNEL}', '')"
-# how long a stop waits for the listener to see it; and the pause before connecting again after a failure
-POLL = 0.5
+# the pause before connecting again after the connection was lost or could not be made
 RETRY = 1.0
 
 log = logging.getLogger(__name__)
@@ -35,46 +33,78 @@ class CommitFeed:
         self.dsn = dsn
         self._counter = itertools.count(1)
         self.epoch = 0
-        self.live = False
+        self._conn: psycopg.Connection | None = None
         self._stopping = threading.Event()
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._listen, name="pg-commits", daemon=True)
-
-    def start(self, wait: float = 5.0) -> None:
-        """Starts listening; returns once listening (or after wait seconds: the store then asks every time)."""
-        self._thread.start()
-        self._ready.wait(wait)
+        self._reconnecting = threading.Lock()
 
     @property
-    def started(self) -> bool:
-        return self._thread.is_alive()
+    def live(self) -> bool:
+        return self._conn is not None
+
+    def start(self) -> None:
+        """Listens (blocking: call it on a thread); if the database cannot be reached, a thread keeps trying."""
+        if not self._connect():
+            self._reconnect_later()
 
     def heard(self) -> None:
         """A commit happened (heard from the database, or made by this process)."""
         self.epoch = next(self._counter)
 
+    def poll(self) -> None:
+        """Counts the notifications that have arrived, without waiting for any."""
+        conn = self._conn
+        if conn is None:
+            return
+        pgconn = conn.pgconn
+        try:
+            pgconn.consume_input()
+        except psycopg.OperationalError as exc:
+            self._lost(conn, exc)
+            return
+        if pgconn.status != psycopg.pq.ConnStatus.OK:
+            self._lost(conn, None)
+            return
+        if pgconn.notifies() is not None:
+            while pgconn.notifies() is not None:
+                pass
+            self.heard()
+
     def stop(self) -> None:
         self._stopping.set()
-        self._thread.join()
-        self.live = False
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
 
-    def _listen(self) -> None:
-        while not self._stopping.is_set():
+    def _connect(self) -> bool:
+        try:
+            conn = psycopg.connect(self.dsn, autocommit=True, application_name=f"der-gateway commits {os.getpid()}")
+            conn.execute(f"LISTEN {CHANNEL}")
+        except psycopg.Error as exc:
+            log.warning("cannot listen for commits (%s); asking the database meanwhile", exc)
+            return False
+        if self._stopping.is_set():
+            conn.close()
+            return False
+        self._conn = conn
+        self.heard()  # whatever committed before LISTEN took effect
+        return True
+
+    def _lost(self, conn: psycopg.Connection, exc: Exception | None) -> None:
+        if self._conn is conn:
+            self._conn = None
+            log.warning("listening for commits failed (%s); asking the database meanwhile", exc or "connection lost")
+        self.heard()
+        conn.close()
+        self._reconnect_later()
+
+    def _reconnect_later(self) -> None:
+        if self._stopping.is_set() or not self._reconnecting.acquire(blocking=False):
+            return
+
+        def run() -> None:
             try:
-                with psycopg.connect(self.dsn, autocommit=True,
-                                     application_name=f"der-gateway commits {os.getpid()}") as conn:
-                    conn.execute(f"LISTEN {CHANNEL}")
-                    self.live = True
-                    self.heard()  # whatever committed before LISTEN took effect
-                    self._ready.set()
-                    while not self._stopping.is_set():
-                        for _ in conn.notifies(timeout=POLL):
-                            self.heard()
-            except psycopg.Error as exc:
-                if not self._stopping.is_set():
-                    log.warning("listening for commits failed (%s); asking the database meanwhile", exc)
+                while not self._stopping.wait(RETRY) and not self._connect():
+                    pass
             finally:
-                self.live = False
-                self.heard()
-            self._ready.set()
-            self._stopping.wait(RETRY)
+                self._reconnecting.release()
+        threading.Thread(target=run, name="pg-commits-reconnect", daemon=True).start()

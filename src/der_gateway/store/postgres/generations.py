@@ -1,8 +1,9 @@
 """Change counters (store.topics) kept by PostgreSQL triggers, as sqlite_generations keeps them in SQLite.
 
-Every transaction that writes rows of a table bumps its topic's counter, once however many rows it writes: a counter
-bumped for each row would make a transaction's cost grow with the square of its rows, since each update of a row
-already updated in the transaction walks every version the transaction left of it.  The triggers are checked at
+Every transaction that writes rows of a table bumps its topic's counter, and announces its commit (commits.py), once
+however many rows it writes: a counter bumped for each row would make a transaction's cost grow with the square of
+its rows, since each update of a row already updated in the transaction walks every version the transaction left
+of it.  The triggers are checked at
 every start-up (under the migration lock) and made for any table that lacks them, or whose topic changed, so that
 a table added by a later migration is covered; a table already right is left alone, since remaking a trigger locks
 its table against the replicas already serving.
@@ -14,6 +15,7 @@ from typing import Any
 
 from ..sqlite_generations import _TOPICS
 from ..topics import GLOBAL, der_documents
+from .commits import NOTIFY
 
 PREFIX = "cache_generation_"
 # tables of the PostgreSQL backend alone that no resource shows
@@ -27,6 +29,7 @@ BEGIN
         INSERT INTO cache_generations (topic, generation) VALUES (bumped, 1)
             ON CONFLICT (topic) DO UPDATE SET generation = cache_generations.generation + 1;
         PERFORM set_config('der_gateway.bumped_' || md5(bumped), 'y', true);
+        PERFORM {NOTIFY};
     END IF;
 END
 $body$;

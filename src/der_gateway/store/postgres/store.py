@@ -79,8 +79,7 @@ class PostgresStore(SQLiteStore):
         for conn in self._pg_pool_readers:
             conn.close()
         self._pg_pool_readers.clear()
-        if self._commits.started:
-            await asyncio.to_thread(self._commits.stop)
+        await asyncio.to_thread(self._commits.stop)
         if self._pg_writer is not None:
             await self._write(self._pg_writer.close)
             self._pg_writer = None
@@ -138,6 +137,7 @@ class PostgresStore(SQLiteStore):
         """Changes whenever a write has committed anywhere since the last call.  Without the commit feed: whenever
         a writing transaction has begun or ended since (the set in progress and the next transaction id are in
         PostgreSQL's current snapshot)."""
+        self._commits.poll()
         if self._commits.live:
             return self._commits.epoch
         snapshot = (await self._one("SELECT CAST(pg_current_snapshot() AS TEXT)") or ("",))[0]
@@ -146,6 +146,7 @@ class PostgresStore(SQLiteStore):
     async def generations(self, topics: Sequence[str]) -> tuple[int, ...]:
         """The counters of topics (0 for one never bumped), as of now or later: read from the database once per
         commit heard of (any replica's), and every time while the commit feed is not listening."""
+        self._commits.poll()
         epoch = self._commits.epoch if self._commits.live else None
         if epoch is None or epoch != self._generations_at:
             self._generations_at, self._generations = epoch, {}
