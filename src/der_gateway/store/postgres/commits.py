@@ -3,8 +3,8 @@
 Every write transaction of the store sends a notification on CHANNEL (so does every change-counter bump, whoever
 writes: generations.py), which PostgreSQL delivers to every listening session when, and only if, the transaction
 commits.  Each process keeps one connection that listens, and `poll()` (a non-blocking read of whatever has arrived
-on it: about 2 microseconds) counts what it hears in `epoch`; the process's own commits count as soon as they
-return.  The cache polls before it trusts what it read at an epoch, so a notification that reached this process
+on it: about 2 microseconds) counts what it hears in `epoch`; the process's own commits count once, as soon as
+they return (their notifications, which come back later, are not counted again).  The cache polls before it trusts what it read at an epoch, so a notification that reached this process
 before a request is never missed by it: while the epoch stands, nothing was committed since it was read.
 
 While the listening connection is down nothing can be known that way: `live` is False, the store asks the
@@ -34,6 +34,8 @@ class CommitFeed:
         self._counter = itertools.count(1)
         self.epoch = 0
         self._conn: psycopg.Connection | None = None
+        # the process ids of this process's writing sessions: their commits were counted when they returned
+        self.own_backends: set[int] = set()
         self._stopping = threading.Event()
         self._reconnecting = threading.Lock()
 
@@ -64,9 +66,10 @@ class CommitFeed:
         if pgconn.status != psycopg.pq.ConnStatus.OK:
             self._lost(conn, None)
             return
-        if pgconn.notifies() is not None:
-            while pgconn.notifies() is not None:
-                pass
+        others = False
+        while (notify := pgconn.notifies()) is not None:
+            others = others or notify.be_pid not in self.own_backends
+        if others:
             self.heard()
 
     def stop(self) -> None:

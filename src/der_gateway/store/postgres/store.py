@@ -57,6 +57,8 @@ class PostgresStore(SQLiteStore):
         store = cls(dsn)
         try:
             await store._write(store._open_writer)
+            assert store._pg_writer is not None
+            store._commits.own_backends.add(store._pg_writer.raw.info.backend_pid)
             await asyncio.to_thread(store._commits.start)
         except BaseException:
             await store.close()
