@@ -22,6 +22,7 @@ from ..domain.identifiers import Pen, new_mrid
 from ..sep import paths
 from . import sqlite_control_plane
 from .sqlite_plumbing import Conn, Row, SQLitePlumbing, inserted_id
+from .sqlite_utility.membership import withdraw_rejected_enrollment
 from .base import (AckConflict, AckResult, ImportSummary, NetworkImportRejected, NetworkLocationRecord,
                    SyncEndpointRecord, SyncMessageRecord)
 
@@ -163,6 +164,7 @@ class SyncStore(SQLitePlumbing):
                 if not ok:
                     c.execute("UPDATE enrollments SET sync_status = ?, sync_reason = ?, updated = ? WHERE id = ?",
                               (SYNC_ERROR, reason, now, message.enrollment_id))
+                    withdraw_rejected_enrollment(c, message.enrollment_id, now, reason)
                 else:
                     pending = c.execute(
                         "SELECT count(*) FROM sync_messages m JOIN (SELECT endpoint_id, max(id) AS id "
