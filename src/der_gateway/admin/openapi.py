@@ -700,7 +700,9 @@ PATHS.update({
     "/customers/{customer_id}": {
         "get": op("Get a customer with accounts, service points, tariffs and aggregators",
                   {200: _answer("it", "Customer")}, (CUSTOMER_ID,)),
-        "patch": op("Change a customer's name or status", {200: _answer("it", "Customer")}, (CUSTOMER_ID,),
+        "patch": op("Change a customer's name or status; deactivating an active customer (a move-out) unenrolls its "
+                    "devices at once, with the reason, and cancels its open tasks",
+                    {200: _answer("it", "Customer")}, (CUSTOMER_ID,),
                     "CustomerPatch"),
         "delete": op("Delete a customer", NO_CONTENT, (CUSTOMER_ID,), errors={409: "it has DER assets"})},
     "/customers/{customer_id}/accounts": {

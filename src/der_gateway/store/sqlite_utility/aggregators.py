@@ -23,6 +23,17 @@ class AggregatorStore(SQLitePlumbing):
     async def utility_aggregator(self, lfdi: str) -> UtilityAggregatorRecord | None:
         return await self._lookup(reads.aggregator, lfdi)
 
+    async def aggregator_suspended(self, lfdi: str) -> bool:
+        """Whether this client certificate is an aggregator the utility has suspended (it is cut off from 2030.5)."""
+        return await self._one("SELECT 1 FROM aggregators WHERE lfdi = ? AND status = 'suspended'", (lfdi,)) is not None
+
+    async def add_missing_aggregator(self, lfdi: str, name: str, now: int) -> bool:
+        """Registers an aggregator the server does not know yet; one it knows keeps what the operator set.
+        Whether it was added."""
+        return await self._in_transaction(lambda c: c.execute(
+            "INSERT INTO aggregators (lfdi, name, created) VALUES (?, ?, ?) ON CONFLICT (lfdi) DO NOTHING",
+            (lfdi, name, now)).rowcount > 0)
+
     async def program_rules(self, program_id: int) -> ProgramRulesRecord | None:
         return await self._lookup(reads.program_rules, program_id)
 

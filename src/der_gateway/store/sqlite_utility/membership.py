@@ -18,7 +18,7 @@ from ...sep import paths
 from ..interface import Changes
 from ..membership_records import MembershipChangeRecord
 from .. import sqlite_control_plane
-from ..sqlite_plumbing import Conn, SQLitePlumbing
+from ..sqlite_plumbing import Conn, SQLitePlumbing, present
 from .lookups import program_by_ref, program_eligibility, program_name, service_point_by_ref
 
 
@@ -69,7 +69,7 @@ def leave_all_groups(c: Conn, edev: int, now: int, actor: str, reason: str) -> l
 
 def enrollment_programs(c: Conn, group_id: int) -> list[tuple]:
     """The group's programs that take part in enrollment, as lookups.program_by_ref gives them."""
-    return [program_by_ref(c, r[0]) for r in c.execute(
+    return [present(program_by_ref(c, r[0]), f"program {r[0]}") for r in c.execute(
         "SELECT gp.program_id FROM group_programs gp JOIN program_rules r ON r.program_id = gp.program_id "
         "WHERE gp.group_id = ? ORDER BY gp.program_id", (group_id,))]
 
@@ -188,7 +188,7 @@ class MembershipStore(SQLitePlumbing):
             if assigned and rules is not None:
                 members = [r[0] for r in c.execute(
                     "SELECT end_device_id FROM group_members WHERE group_id = ? ORDER BY end_device_id", (group_id,))]
-                program = program_by_ref(c, program_id)
+                program = present(program_by_ref(c, program_id), f"program {program_id}")
                 problems: list[Problem] = []
                 for edev in members:
                     s = standing(c, edev, program_id)

@@ -15,7 +15,7 @@ from .sync_bodies import end_device_href
 from .lookups import (aggregator_problems, customer_by_ref, groups_of_location, identity_problems, model_by_id,
                       program_by_ref, program_eligibility, program_name, service_point_by_ref)
 from .membership import join_groups, leave_all_groups, leave_groups, withdraw_from_program
-from .shared_writes import create_end_device, program_group, queue_sync
+from .shared_writes import create_end_device, new_task, program_group, queue_sync
 
 class TaskFailed(Exception):
     """A service task that cannot complete: its reasons."""
@@ -79,6 +79,10 @@ def _still_enrolled(c: Conn, asset_id: int, other_than: int) -> list[int]:
 
 
 def _task_unenroll(c: Conn, task: ServiceTaskRecord, now: int, issuer: Issuer, changed: list[str]) -> None:
+    _unenroll(c, task, now, changed)
+
+
+def _unenroll(c: Conn, task: ServiceTaskRecord, now: int, changed: list[str]) -> None:
     enrollment = _enrollment(c, task.enrollment_id)
     if enrollment.status != "Enrolled":
         raise TaskFailed([problem(f"enrollment {enrollment.id} is {enrollment.status}", "enrollment")])
@@ -161,3 +165,14 @@ def _task_replace(c: Conn, task: ServiceTaskRecord, now: int, issuer: Issuer, ch
 
 HANDLERS: dict[str, Callable[[Conn, ServiceTaskRecord, int, Issuer, list[str]], None]] = {"enroll": _task_enroll, "unenroll": _task_unenroll, "interconnect": _task_interconnect,
              "replace": _task_replace}
+
+
+def unenroll_now(c: Conn, enrollment_id: int, now: int, requested_by: str, reason: str, changed: list[str]) -> int:
+    """Unenrolls at once, as a completed unenroll task would (the same membership changes and sync message), for
+    a business event such as a move-out; the task is recorded Completed.  Its id."""
+    task_id = new_task(c, "unenroll", now, _enrollment(c, enrollment_id).der_asset_id, enrollment_id,
+                       {"requestedBy": requested_by, "reason": reason})
+    task = present(reads.service_task(c, task_id), f"service task {task_id}")
+    _unenroll(c, task, now, changed)
+    c.execute("UPDATE service_tasks SET state = 'Completed', updated = ? WHERE id = ?", (now, task_id))
+    return task_id
