@@ -10,7 +10,8 @@ import secrets
 from der_gateway.launch import register_manifest_aggregators
 from der_gateway.sep.identity import sfdi_from_lfdi
 
-from .test_enrollment import T0, add_sync_endpoint, registration, site  # noqa: F401  (site: a fixture)
+from .test_enrollment import (T0, add_location_group, add_sync_endpoint, registration,  # noqa: F401
+                              site)  # site: a fixture
 
 
 async def _enrolled(site, device: str = "device1", serial: str = "PW-0001") -> dict:
@@ -105,6 +106,15 @@ async def test_an_ineligible_enrolled_device_is_named_when_its_group_gets_a_stri
     reasons = [e["reason"] for e in refused.body["errors"]]
     assert reasons[0].startswith(f"EndDevice {edev} is not enrolled in program SMALL; enroll its DER asset")
     assert any(r.startswith(f"EndDevice {edev}: program SMALL rule capacity") for r in reasons), reasons
+
+
+async def test_the_network_locations_record_the_memberships_they_change(site):
+    registered = await _enrolled(site)
+    edev = registered["endDevice"]["id"]
+    feeder = await add_location_group(site.store, "feeder", "F7")  # made after the enrollment
+    assert await site.store.reconcile_network_groups() == 1
+    (change,) = (await site.admin.ok("GET", f"/groups/{feeder}/history"))["items"]
+    assert (change["endDeviceId"], change["change"], change["actor"]) == (edev, "joined", "network")
 
 
 async def test_unenrollment_and_a_rejected_sync_take_the_device_out_of_every_group_holding_the_program(site):

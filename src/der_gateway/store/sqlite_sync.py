@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from typing import AbstractSet, Iterable, Sequence
 
 from ..domain import network
@@ -22,7 +23,7 @@ from ..domain.identifiers import Pen, new_mrid
 from ..sep import paths
 from . import sqlite_control_plane
 from .sqlite_plumbing import Conn, Row, SQLitePlumbing, inserted_id
-from .sqlite_utility.membership import withdraw_rejected_enrollment
+from .sqlite_utility.membership import record as record_membership, withdraw_rejected_enrollment
 from .base import (AckConflict, AckResult, ImportSummary, NetworkImportRejected, NetworkLocationRecord,
                    SyncEndpointRecord, SyncMessageRecord)
 
@@ -351,4 +352,8 @@ def reconcile_location_groups(c: Conn, end_device_ids: Iterable[int] | None = No
     add, remove = sorted(wanted - current), sorted(current - wanted)
     c.executemany("INSERT OR IGNORE INTO group_members (group_id, end_device_id) VALUES (?, ?)", add)
     c.executemany("DELETE FROM group_members WHERE group_id = ? AND end_device_id = ?", remove)
+    now = int(time.time())
+    for (group, edev), kind in [(x, "joined") for x in add] + [(x, "left") for x in remove]:
+        record_membership(c, group, edev, kind, now, "network", "the network locations put its service point "
+                          + ("on" if kind == "joined" else "no longer on") + " this group's location")
     return sorted({e for _, e in add} | {e for _, e in remove})

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from . import Problem, problem
 
-ACTORS = ("operator", "enrollment", "unenrollment", "retirement", "move-out", "sync-rejection")
+ACTORS = ("operator", "enrollment", "unenrollment", "retirement", "move-out", "sync-rejection", "network")
 SYNC_REJECTED = "Error"  # an enrollment's sync_status once operations rejected its sync (store/sqlite_sync.py)
 
 

@@ -171,11 +171,13 @@ class MembershipStore(SQLitePlumbing):
                 for e in new:
                     join_groups(c, e, [group_id], at, "operator", reason or "added by the operator")
             else:
-                problems = [p for e in dict.fromkeys(end_device_ids)
-                            for p in leaving_problems(c, group_id, e, "endDevices")]
+                members = [e for e in dict.fromkeys(end_device_ids) if c.execute(
+                    "SELECT 1 FROM group_members WHERE group_id = ? AND end_device_id = ?", (group_id, e)
+                ).fetchone() is not None]
+                problems = [p for e in members for p in leaving_problems(c, group_id, e, "endDevices")]
                 if problems:
                     raise Conflict(problems)
-                for e in dict.fromkeys(end_device_ids):
+                for e in members:
                     leave_groups(c, e, [group_id], at, "operator", reason or "removed by the operator")
             sqlite_control_plane.log_changes(c, changed)
         await self._in_transaction(apply)
