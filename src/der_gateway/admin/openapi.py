@@ -170,8 +170,8 @@ COMPONENTS: dict[str, Schema] = {
     "MembershipChange": _object({
         "id": ID, "groupId": ID, "endDeviceId": ID, "change": {"enum": ["joined", "left"]},
         "at": {**INTEGER, "description": "Unix time"},
-        "actor": {"enum": ["operator", "enrollment", "unenrollment", "retirement", "move-out", "sync-rejection",
-                            "network"]},
+        "actor": {**STRING, "description": "who: operator, enrollment, unenrollment, retirement, move-out, "
+                                           "sync-rejection, network"},
         "reason": STRING}),
     "MembersAdded": _object({"added": INTEGER, "endDeviceCount": INTEGER}, ("added", "endDeviceCount")),
     "EndDeviceCreate": _object({

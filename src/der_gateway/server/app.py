@@ -63,8 +63,9 @@ def _refuses(refusal: object, path: str) -> bool:
 
 
 def identify_and_cache(identities: ConnectionIdentities, cache: ResponseCache) -> Callable:
-    """Names the caller, refuses it if the operator has revoked its access or suspended it (an aggregator), then answers a repeated
-    GET from the cache while the store is unchanged and, for an answer built from the clock, until it changes."""
+    """Names the caller, refuses it if the operator has revoked its access or suspended it (an aggregator), then
+    answers a repeated GET from the cache while the store is unchanged and, for an answer built from the clock, until
+    it changes."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:

@@ -156,8 +156,10 @@ class MembershipStore(SQLitePlumbing):
     """Group membership, the programs assigned to groups, and whom a program calls."""
 
     async def set_membership(self, group_id: int, end_device_ids: Sequence[int], member: bool,
-                             changed: Changes = (), *, now: int | None = None, reason: str | None = None) -> None:
-        """The operator adds or removes members, all or none: Conflict with each device that may not."""
+                             changed: Changes = (), *, now: int | None = None, reason: str | None = None,
+                             actor: str = "operator") -> None:
+        """Adds or removes members, all or none, as the operator (or actor) asks: Conflict with each device that
+        may not."""
         at = int(time.time()) if now is None else now
 
         def apply(c: Conn) -> None:
@@ -169,7 +171,7 @@ class MembershipStore(SQLitePlumbing):
                 if problems:
                     raise Conflict(problems)
                 for e in new:
-                    join_groups(c, e, [group_id], at, "operator", reason or "added by the operator")
+                    join_groups(c, e, [group_id], at, actor, reason or f"added by the {actor}")
             else:
                 members = [e for e in dict.fromkeys(end_device_ids) if c.execute(
                     "SELECT 1 FROM group_members WHERE group_id = ? AND end_device_id = ?", (group_id, e)
@@ -178,7 +180,7 @@ class MembershipStore(SQLitePlumbing):
                 if problems:
                     raise Conflict(problems)
                 for e in members:
-                    leave_groups(c, e, [group_id], at, "operator", reason or "removed by the operator")
+                    leave_groups(c, e, [group_id], at, actor, reason or f"removed by the {actor}")
             sqlite_control_plane.log_changes(c, changed)
         await self._in_transaction(apply)
 
