@@ -90,6 +90,14 @@ async def test_a_program_with_enrollment_reaches_only_the_devices_enrolled_in_it
     assert [(h["groupId"], h["change"], h["actor"]) for h in mine["items"]] == [
         (enrollment_group, "joined", "enrollment"), (group, "joined", "operator"), (group, "left", "operator")]
     assert mine["items"][0]["reason"] == f"enrolled in program STORAGE (enrollment {enrollment_id})"
+    # a deleted group's history stays, with its members' leaving
+    await site.admin.ok("PUT", f"/groups/{group}/members/{edev}", status=204)
+    history = await site.admin.ok("GET", f"/groups/{group}/history")
+    await site.admin.ok("DELETE", f"/groups/{group}", status=204)
+    after = await site.admin.ok("GET", f"/groups/{group}/history")
+    assert after["items"][:-1] == history["items"] and _history(after)[-1] == (group, edev, "left", "operator")
+    assert after["items"][-1]["reason"] == "the group was deleted" and after["items"][-1]["at"] == T0
+    assert await site.programs_seen_by("device1", edev) == {site.ids["program_mrid"]}
     assert (await site.admin.call("GET", "/groups/9999/history")).status == 404
     assert (await site.admin.call("GET", "/end-devices/9999/group-history")).status == 404
 

@@ -68,7 +68,7 @@ async def delete_group(request: web.Request) -> web.Response:
     members = await store.group_members(group.id)
     try:
         await store.delete_group(group.id, changed=[paths.fsa_list(e) for e in members]
-                                 + [(paths.program_list(group.id), DELETED)])
+                                 + [(paths.program_list(group.id), DELETED)], now=request.app[CLOCK].now())
     except Conflict:
         raise conflict("the group stands for a network location or a program's enrollments; "
                        "it goes with them") from None

@@ -213,8 +213,9 @@ class MembershipStore(SQLitePlumbing):
             sqlite_control_plane.log_changes(c, changed)
         await self._in_transaction(apply)
 
-    async def delete_group(self, group_id: int, changed: Changes = ()) -> None:
-        at = int(time.time())
+    async def delete_group(self, group_id: int, changed: Changes = (), *, now: int | None = None) -> None:
+        """Its members leave it, on record."""
+        at = int(time.time()) if now is None else now
 
         def delete(c: Conn) -> None:
             for (edev,) in c.execute("SELECT end_device_id FROM group_members WHERE group_id = ? ORDER BY "
