@@ -10,6 +10,8 @@ import secrets
 from der_gateway.launch import register_manifest_aggregators
 from der_gateway.sep.identity import sfdi_from_lfdi
 
+from . import documents
+from .test_notifications import admin, aggregator_world, listed, receiver  # noqa: F401  (fixtures)
 from .test_enrollment import (T0, add_location_group, add_sync_endpoint, registration,  # noqa: F401
                               site)  # site: a fixture
 
@@ -261,6 +263,23 @@ async def test_a_suspended_aggregator_is_cut_off_from_2030_5_until_reinstated(si
     assert (await site.harness.client("device1").get(f"/edev/{edev}")).status == 200  # the device itself is not
     await site.admin.ok("PATCH", f"/aggregators/{site.lfdi('aggregator')}", {"status": "active"})
     assert (await aggregator.get(f"/edev/{edev}")).status == 200
+
+
+async def test_a_suspended_aggregator_is_sent_no_notification(aggregator_world, receiver, identities):
+    h, agg, own, sub = aggregator_world
+    device2 = h.client("device2")
+    dev2 = (await device2.post("/edev", documents.end_device(identities["device2"].lfdi))).headers["Location"]
+    dev2_id, agg_lfdi = dev2.rsplit("/", 1)[1], identities["aggregator"].lfdi
+    await h.server.background.settle()
+    count = len(receiver.received)
+    await admin(h, "PATCH", f"/aggregators/{agg_lfdi}", {"status": "suspended"})
+    await admin(h, "PUT", f"/end-devices/{dev2_id}/access/{agg_lfdi}")  # its EndDeviceList changes
+    await h.server.background.settle()
+    assert len(receiver.received) == count and await h.store.outbox_size() == 0
+    await admin(h, "PATCH", f"/aggregators/{agg_lfdi}", {"status": "active"})
+    await admin(h, "DELETE", f"/end-devices/{dev2_id}/access/{agg_lfdi}")
+    await h.server.background.settle()
+    assert listed(receiver, sub) == [own]
 
 
 async def test_start_up_adds_the_manifests_missing_aggregators_and_keeps_what_the_operator_set(site):
