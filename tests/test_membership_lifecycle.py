@@ -104,6 +104,28 @@ async def test_a_program_with_enrollment_reaches_only_the_devices_enrolled_in_it
     assert (await site.admin.call("GET", "/end-devices/9999/group-history")).status == 404
 
 
+async def test_rules_come_to_a_program_only_where_its_groups_hold_devices_enrolled_in_it(site):
+    plain = await _plain_device(site)
+    program = (await site.admin.ok("POST", "/programs", {"primacy": 4, "description": "export limit"}, 201))["id"]
+    group = (await site.admin.ok("POST", "/groups", {"description": "g"}, 201))["id"]
+    await site.admin.ok("PUT", f"/groups/{group}/members/{plain}", status=204)
+    await site.admin.ok("PUT", f"/groups/{group}/programs/{program}", status=204)
+    before = site.harness.snapshot()
+    refused = await site.admin.call("PUT", f"/programs/{program}/rules", {"code": "EXPORT", "eligibility": {}})
+    assert refused.status == 409 and refused.body["errors"] == [{"field": "groups", "reason": (
+        f"group {group}: EndDevice {plain} is not a registered DER asset; program EXPORT reaches "
+        "devices only through their enrollment")}]
+    assert site.harness.snapshot() == before
+    await site.admin.ok("DELETE", f"/groups/{group}/programs/{program}", status=204)
+    await site.admin.ok("PUT", f"/programs/{program}/rules", {"code": "EXPORT", "eligibility": {}})
+    refused = await site.admin.call("PUT", f"/groups/{group}/programs/{program}")
+    assert refused.status == 409
+    # cleared, its rules no longer hold it back
+    await site.admin.ok("DELETE", f"/programs/{program}/rules", status=204)
+    await site.admin.ok("PUT", f"/groups/{group}/programs/{program}", status=204)
+    assert await _targeted(site, program) == {plain}
+
+
 async def test_an_ineligible_enrolled_device_is_named_when_its_group_gets_a_stricter_program(site):
     registered = await _enrolled(site)
     edev = registered["endDevice"]["id"]

@@ -764,7 +764,10 @@ PATHS.update({
                      errors={400: "lfdi is not 40 hex digits"})},
     "/programs/{program_id}/rules": {
         "put": op("Set the program's eligibility and event constraints", {200: _answer("them", "ProgramRules")},
-                  (PROGRAM_ID,), "ProgramRulesInput", {409: "the code is taken"}),
+                  (PROGRAM_ID,), "ProgramRulesInput",
+                  {409: "the code is taken; or, for a program without rules so far, groups holding it have members "
+                        "not enrolled in it (each one, with why): with rules it reaches devices only through their "
+                        "enrollment"}),
         "get": op("Get the program's rules", {200: _answer("them (empty when none)", "ProgramRules")},
                   (PROGRAM_ID,)),
         "delete": op("Drop the program's rules", NO_CONTENT, (PROGRAM_ID,))},

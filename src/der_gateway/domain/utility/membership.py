@@ -1,10 +1,12 @@
 """Which EndDevices a program may reach through a group, when the program takes part in enrollment.
 
-A program takes part in enrollment once it has rules or an enrollment group (a program_rules row): it then reaches
-a device only through the device's enrollment in it.  Every member of a group holding such a program must be the
-EndDevice of an active DER asset, enabled, Enrolled in the program, with its enrollment sync not rejected by
-operations, and still eligible under the program's rules.  A program without enrollment is assigned to groups as
-plain 2030.5 allows (FunctionSetAssignments), for any device that is not retired.
+A program with enrollment rules (set through PUT /programs/{id}/rules, until cleared) reaches a device only through
+the device's enrollment in it.  Every member of a group holding such a program must be the EndDevice of an active
+DER asset, enabled, Enrolled in the program, with its enrollment sync not rejected by operations, and (when it joins
+or the program is assigned) eligible under the program's rules.  A program without rules is assigned to groups as
+plain 2030.5 allows (FunctionSetAssignments), for any device that is not retired.  Whatever its rules, a device
+enrolled in a program leaves the groups through which the program calls it by unenrollment, not by the operator's
+removal; an unenrollment or a rejected enrollment sync takes it out of every group holding the program.
 
 Each membership change is recorded with who made it (ACTORS) and why.
 """

@@ -1,9 +1,9 @@
 """Group membership as enrollment allows it (domain/utility/membership.py), and its history.
 
-Every write to group_members made here is recorded in membership_history in the same transaction.  A program
-that takes part in enrollment (a program_rules row) reaches only devices whose enrollment in it stands: the
-operator's changes are judged against that and refused whole with every failing device; an unenrollment or a
-rejected enrollment sync takes the device out of every group holding the program.
+Every write to group_members made here is recorded in membership_history in the same transaction.  A program with
+enrollment rules reaches only devices whose enrollment in it stands: the operator's changes are judged against that
+and refused whole with every failing device; an unenrollment or a rejected enrollment sync takes the device out of
+every group holding the program.
 """
 
 from __future__ import annotations
@@ -24,12 +24,16 @@ from .lookups import program_by_ref, program_eligibility, program_name, service_
 
 _HISTORY_COLUMNS = "id, group_id, end_device_id, kind, changed_at, actor, reason"
 
-# The EndDevice e is not the EndDevice of a retired DER asset, and each program of group g that takes part in
-# enrollment finds e's enrollment in it standing (Enrolled, its sync not rejected by operations).
+# A program has enrollment rules once the operator set them (PUT /programs/{id}/rules) and until cleared; a
+# program_rules row may also stand for an enrollment group alone.
+_HAS_RULES = "(er.code IS NOT NULL OR er.eligibility != '{}' OR er.constraints != '{}')"
+# The EndDevice e is not the EndDevice of a retired DER asset, and each program of group g with enrollment rules
+# finds e's enrollment in it standing (Enrolled, its sync not rejected by operations).
 _NOT_RETIRED = "NOT EXISTS (SELECT 1 FROM der_assets ra WHERE ra.end_device_id = e.id AND ra.status != 'active')"
 _ENROLLMENT_ALLOWS = (
     "NOT EXISTS (SELECT 1 FROM group_programs egp JOIN program_rules er ON er.program_id = egp.program_id "
-    "WHERE egp.group_id = {group} AND NOT EXISTS (SELECT 1 FROM der_assets ea JOIN enrollments en "
+    "WHERE egp.group_id = {group} AND " + _HAS_RULES + " AND NOT EXISTS (SELECT 1 FROM der_assets ea "
+    "JOIN enrollments en "
     "ON en.der_asset_id = ea.id WHERE ea.end_device_id = e.id AND ea.status = 'active' "
     "AND en.program_id = egp.program_id AND en.status = 'Enrolled' "
     "AND (en.sync_status IS NULL OR en.sync_status != 'Error')))")
@@ -67,11 +71,31 @@ def leave_all_groups(c: Conn, edev: int, now: int, actor: str, reason: str) -> l
     return leave_groups(c, edev, groups, now, actor, reason)
 
 
-def enrollment_programs(c: Conn, group_id: int) -> list[tuple]:
-    """The group's programs that take part in enrollment, as lookups.program_by_ref gives them."""
+def enrollment_programs(c: Conn, group_id: int, with_rules: bool = True) -> list[tuple]:
+    """The group's programs with enrollment rules (with_rules), or with rules or an enrollment group, as
+    lookups.program_by_ref gives them."""
+    where = f" AND {_HAS_RULES}" if with_rules else ""
     return [present(program_by_ref(c, r[0]), f"program {r[0]}") for r in c.execute(
-        "SELECT gp.program_id FROM group_programs gp JOIN program_rules r ON r.program_id = gp.program_id "
-        "WHERE gp.group_id = ? ORDER BY gp.program_id", (group_id,))]
+        "SELECT gp.program_id FROM group_programs gp JOIN program_rules er ON er.program_id = gp.program_id "
+        f"WHERE gp.group_id = ?{where} ORDER BY gp.program_id", (group_id,))]
+
+
+def has_rules(c: Conn, program_id: int) -> bool:
+    return c.execute(f"SELECT 1 FROM program_rules er WHERE er.program_id = ? AND {_HAS_RULES}",
+                     (program_id,)).fetchone() is not None
+
+
+def unenrolled_members(c: Conn, program_id: int) -> list[Problem]:
+    """Why members of the groups holding the program could not stay there once it has enrollment rules (not their
+    eligibility: rules may change under standing enrollments)."""
+    program = present(program_by_ref(c, program_id), f"program {program_id}")
+    found: list[Problem] = []
+    for group_id, edev in c.execute(
+            "SELECT m.group_id, m.end_device_id FROM group_programs gp JOIN group_members m ON m.group_id = "
+            "gp.group_id WHERE gp.program_id = ? ORDER BY m.group_id, m.end_device_id", (program_id,)).fetchall():
+        for p in standing_problems(standing(c, edev, program_id), program_name(program), [], "groups"):
+            found.append({**p, "reason": f"group {group_id}: {p['reason']}"})
+    return found
 
 
 def standing(c: Conn, edev: int, program_id: int | None) -> Standing:
@@ -119,7 +143,7 @@ def leaving_problems(c: Conn, group_id: int, edev: int, field: str) -> list[Prob
     """Why the operator may not take the EndDevice out of the group: a program of the group calls it through its
     enrollment, and through no other group."""
     found = []
-    for program in enrollment_programs(c, group_id):
+    for program in enrollment_programs(c, group_id, with_rules=False):
         s = standing(c, edev, program[0])
         if not dispatched(s):
             continue
@@ -189,7 +213,7 @@ class MembershipStore(SQLitePlumbing):
         a program's own enrollment group keeps it while it has members (they leave through unenrollment)."""
         def apply(c: Conn) -> None:
             rules = c.execute("SELECT group_id FROM program_rules WHERE program_id = ?", (program_id,)).fetchone()
-            if assigned and rules is not None:
+            if assigned and has_rules(c, program_id):
                 members = [r[0] for r in c.execute(
                     "SELECT end_device_id FROM group_members WHERE group_id = ? ORDER BY end_device_id", (group_id,))]
                 program = present(program_by_ref(c, program_id), f"program {program_id}")
@@ -231,7 +255,7 @@ class MembershipStore(SQLitePlumbing):
         return list(await self._read_rows(
             "SELECT DISTINCT e.id, e.lfdi FROM group_programs gp JOIN group_members m ON m.group_id = gp.group_id "
             "JOIN end_devices e ON e.id = m.end_device_id WHERE gp.program_id = ? AND e.enabled = 1 "
-            f"AND {_NOT_RETIRED} AND {_ENROLLMENT_ALLOWS.format(group='gp.group_id')} ORDER BY e.id",
+            f"AND {_NOT_RETIRED} AND {_ENROLLMENT_ALLOWS.replace('{group}', 'gp.group_id')} ORDER BY e.id",
             (program_id,)))
 
     async def membership_history(self, group_id: int | None = None, end_device_id: int | None = None,
