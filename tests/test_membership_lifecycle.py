@@ -149,6 +149,19 @@ async def test_the_network_locations_record_the_memberships_they_change(site):
     assert (change["endDeviceId"], change["change"], change["actor"]) == (edev, "joined", "network")
 
 
+async def test_a_location_group_holding_a_program_with_rules_takes_only_devices_enrolled_in_it(site):
+    feeder = await add_location_group(site.store, "feeder", "F7")
+    other = (await site.admin.ok("POST", "/programs", {"primacy": 5, "description": "feeder relief"}, 201))["id"]
+    await site.admin.ok("PUT", f"/programs/{other}/rules", {"code": "RELIEF", "eligibility": {}})
+    await site.admin.ok("PUT", f"/groups/{feeder}/programs/{other}", status=204)
+    registered = await _enrolled(site)  # in the site's program, not in RELIEF
+    edev = registered["endDevice"]["id"]
+    assert (await site.admin.ok("GET", f"/groups/{feeder}"))["endDevices"] == []
+    assert await site.store.reconcile_network_groups() == 0
+    assert await _targeted(site, other) == set()
+    assert await site.programs_seen_by("device1", edev) == {site.ids["program_mrid"]}
+
+
 async def test_unenrollment_and_a_rejected_sync_take_the_device_out_of_every_group_holding_the_program(site):
     await add_sync_endpoint(site.store)
     program = site.ids["program"]

@@ -23,7 +23,8 @@ from ..domain.identifiers import Pen, new_mrid
 from ..sep import paths
 from . import sqlite_control_plane
 from .sqlite_plumbing import Conn, Row, SQLitePlumbing, inserted_id
-from .sqlite_utility.membership import record as record_membership, withdraw_rejected_enrollment
+from .sqlite_utility.membership import (enrollment_programs, joining_problems, record as record_membership,
+                                         withdraw_rejected_enrollment)
 from .base import (AckConflict, AckResult, ImportSummary, NetworkImportRejected, NetworkLocationRecord,
                    SyncEndpointRecord, SyncMessageRecord)
 
@@ -350,6 +351,8 @@ def reconcile_location_groups(c: Conn, end_device_ids: Iterable[int] | None = No
         wanted = {x for x in wanted if x[1] in only}
         current = {x for x in current if x[1] in only}
     add, remove = sorted(wanted - current), sorted(current - wanted)
+    ruled = {g for g in {g for g, _ in add} if enrollment_programs(c, g)}  # holding a program with rules
+    add = [(g, e) for g, e in add if g not in ruled or not joining_problems(c, g, [e], "")]
     c.executemany("INSERT OR IGNORE INTO group_members (group_id, end_device_id) VALUES (?, ?)", add)
     c.executemany("DELETE FROM group_members WHERE group_id = ? AND end_device_id = ?", remove)
     now = int(time.time())

@@ -139,6 +139,12 @@ def joining_problems(c: Conn, group_id: int, edevs: Sequence[int], field: str) -
     return found
 
 
+def admissible(c: Conn, edev: int, groups: Sequence[int]) -> list[int]:
+    """Those of the groups the EndDevice may join: a group holding a program with rules it does not stand in (a
+    location group, say) is left out."""
+    return [g for g in groups if not enrollment_programs(c, g) or not joining_problems(c, g, [edev], "")]
+
+
 def leaving_problems(c: Conn, group_id: int, edev: int, field: str) -> list[Problem]:
     """Why the operator may not take the EndDevice out of the group: a program of the group calls it through its
     enrollment, and through no other group."""

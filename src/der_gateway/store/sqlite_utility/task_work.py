@@ -14,7 +14,7 @@ from ..sqlite_plumbing import Conn, inserted_id, present
 from .sync_bodies import end_device_href
 from .lookups import (aggregator_problems, customer_by_ref, groups_of_location, identity_problems, model_by_id,
                       program_by_ref, program_eligibility, program_name, service_point_by_ref)
-from .membership import join_groups, leave_all_groups, leave_groups, withdraw_from_program
+from .membership import admissible, join_groups, leave_all_groups, leave_groups, withdraw_from_program
 from .shared_writes import create_end_device, new_task, program_group, queue_sync
 
 class TaskFailed(Exception):
@@ -65,9 +65,9 @@ def _task_enroll(c: Conn, task: ServiceTaskRecord, now: int, issuer: Issuer, cha
         raise TaskFailed(reasons)
     groups = [program_group(c, program, issuer.pen, changed)] + groups_of_location(c, sp)
     c.execute("UPDATE end_devices SET enabled = 1, changed_time = ? WHERE id = ?", (now, edev_id))
-    join_groups(c, edev_id, groups, now, "enrollment",
-                f"enrolled in program {program_name(program)} (enrollment {enrollment.id})")
     c.execute("UPDATE enrollments SET status = 'Enrolled', updated = ? WHERE id = ?", (now, enrollment.id))
+    join_groups(c, edev_id, admissible(c, edev_id, groups), now, "enrollment",
+                f"enrolled in program {program_name(program)} (enrollment {enrollment.id})")
     changed += [paths.edev(edev_id), paths.fsa_list(edev_id)]
     queue_sync(c, "enrollment", enrollment.id, now)
 
@@ -147,7 +147,7 @@ def _task_replace(c: Conn, task: ServiceTaskRecord, now: int, issuer: Issuer, ch
         c.execute("UPDATE enrollments SET der_asset_id = ?, updated = ? WHERE id = ?", (asset_id, now, enrollment_id))
     if moving:
         groups += groups_of_location(c, _service_point(c, old.service_point_id))
-        join_groups(c, edev, groups, now, "enrollment",
+        join_groups(c, edev, admissible(c, edev, groups), now, "enrollment",
                     f"replaces EndDevice {old_edev[0] if old_edev else None} (DER asset {old.id}) in its enrollments")
     if old_edev is not None:
         leave_all_groups(c, old_edev[0], now, "retirement", f"DER asset {old.id} retired, replaced by DER asset "
