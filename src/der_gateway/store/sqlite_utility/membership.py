@@ -13,7 +13,8 @@ import time
 from typing import Sequence
 
 from ...domain.utility import Conflict, Problem
-from ...domain.utility.membership import Standing, dispatched, leaving_problem, retired_reason, standing_problems
+from ...domain.utility.membership import (SYNC_REJECTED, Standing, dispatched, leaving_problem, retired_reason,
+                                          standing_problems)
 from ...sep import paths
 from ..interface import Changes
 from ..membership_records import MembershipChangeRecord
@@ -36,7 +37,7 @@ _ENROLLMENT_ALLOWS = (
     "JOIN enrollments en "
     "ON en.der_asset_id = ea.id WHERE ea.end_device_id = e.id AND ea.status = 'active' "
     "AND en.program_id = egp.program_id AND en.status = 'Enrolled' "
-    "AND (en.sync_status IS NULL OR en.sync_status != 'Error')))")
+    f"AND (en.sync_status IS NULL OR en.sync_status != '{SYNC_REJECTED}')))")
 
 
 def record(c: Conn, group_id: int, end_device_id: int, kind: str, now: int, actor: str, reason: str) -> None:
@@ -122,8 +123,8 @@ def _eligibility(c: Conn, s: Standing, program: tuple) -> list[Problem]:
 
 
 def joining_problems(c: Conn, group_id: int, edevs: Sequence[int], field: str) -> list[Problem]:
-    """Why these EndDevices may not be members of the group: retired, or failing a program of the group that
-    takes part in enrollment."""
+    """Why these EndDevices may not be members of the group: retired, or failing a program of the group with
+    enrollment rules."""
     programs = enrollment_programs(c, group_id)
     found: list[Problem] = []
     for edev in edevs:
