@@ -8,7 +8,7 @@ import pytest
 from der_gateway.domain.refusals import Conflict
 from der_gateway.store.base import EndDeviceRecord
 
-from .utility_world import NOW, build, enrolled, run_task
+from .utility_world import NOW, build, enrolled, register, run_task
 
 
 async def _plain(store, n: int) -> int:
@@ -66,3 +66,17 @@ async def test_start_up_registration_keeps_a_known_aggregator(store):
     kept = await store.utility_aggregator(lfdi)
     assert (kept.name, kept.status) == ("Acme Energy", "suspended")
     assert await store.aggregator_suspended(lfdi) and not await store.aggregator_suspended("CD" * 20)
+
+
+async def test_a_move_out_cancels_the_open_enroll_task_and_unenrolls(store):
+    world = await build(store)
+    pending, standing = await register(store, 1), await enrolled(store, 2)
+    await store.update_customer(world.customer.id, {"status": "inactive"}, NOW + 5)
+    task = await store.service_task(pending.service_task.id)
+    assert task.state == "Cancelled" and task.reasons == [
+        {"field": "customer", "reason": "customer C1 is inactive (move-out)"}]
+    assert (await store.enrollment(pending.enrollment.id)).status == "Cancelled"
+    assert (await store.enrollment(standing.enrollment.id)).status == "Unenrolled"
+    assert await store.targeted_end_devices(world.program) == []
+    assert [(h.kind, h.actor, h.changed_at) for h in await store.membership_history(
+        end_device_id=standing.end_device.id)][-1] == ("left", "move-out", NOW + 5)
