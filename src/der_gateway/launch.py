@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import socket
+import time
 import ssl
 from dataclasses import dataclass
 
@@ -70,14 +71,15 @@ class RunningServer:
 
 
 async def register_manifest_aggregators(config: Config, store: SQLiteStore) -> list[pki.IssuedCertificate]:
-    """Aggregators issued by `der-gateway certs` are known to this server."""
+    """Aggregators issued by `der-gateway certs` are known to this server: those it does not know yet are
+    added; those it knows keep what the operator set (name, status, customers)."""
     try:
         issued = pki.read_manifest(config.certs_dir)
     except pki.PKIError:
         return []
     aggregators = [c for c in issued if c.kind == "aggregator"]
     for cert in aggregators:
-        await store.add_aggregator(cert.lfdi, cert.name)
+        await store.add_missing_aggregator(cert.lfdi, cert.name, int(time.time()))
     return aggregators
 
 

@@ -396,9 +396,11 @@ async def test_cancel_a_pending_enroll_task_cancels_its_enrollment(store):
 async def test_a_failing_enroll_task_ends_in_error_with_reasons_and_changes_nothing_else(store):
     world = await build(store)
     body = await register(store, 1)
-    await store.update_customer(world.customer.id, {"status": "inactive"})
+    # (deactivating the customer would cancel the task: a move-out; see test_membership.py)
+    await store.set_program_rules(world.program, {"code": "SOAK", "eligibility": {"derTypes": [80]},
+                                                  "constraints": {}}, NOW)
     task = await run_task(store, body.service_task.id)
-    assert task.state == "Error" and [r["field"] for r in task.reasons] == ["customer"]
+    assert task.state == "Error" and [r["field"] for r in task.reasons] == ["program"]
     assert (await store.enrollment(body.enrollment.id)).status == "Error"
     assert (await store.end_device(body.end_device.id)).enabled is False
     assert await store.groups_of(body.end_device.id) == []

@@ -167,6 +167,12 @@ COMPONENTS: dict[str, Schema] = {
                                      "description": "member EndDevice ids; not in lists"}},
                      ("id", "href", "mRID", "description", "version", "programs", "endDeviceCount")),
     "MembersAdd": _object({"endDevices": {"type": "array", "items": ID}}, ("endDevices",)),
+    "MembershipChange": _object({
+        "id": ID, "groupId": ID, "endDeviceId": ID, "change": {"enum": ["joined", "left"]},
+        "at": {**INTEGER, "description": "Unix time"},
+        "actor": {**STRING, "description": "who: operator, enrollment, unenrollment, retirement, move-out, "
+                                           "sync-rejection, network"},
+        "reason": STRING}),
     "MembersAdded": _object({"added": INTEGER, "endDeviceCount": INTEGER}, ("added", "endDeviceCount")),
     "EndDeviceCreate": _object({
         "lFDI": LFDI, "sFDI": {"type": "integer", "description": "must be the one derived from lFDI"},
@@ -211,7 +217,7 @@ COMPONENTS: dict[str, Schema] = {
                     ("resource", "pollRate", "effectivePollRate")),
 }
 COMPONENTS.update({name: sep_object(cls, description="IEEE 2030.5 " + name) for name, cls in _SEP_PARTS.items()})
-for _name in ("Program", "DERCurve", "Control", "Group", "EndDevice", "Rate", "Subscription"):
+for _name in ("Program", "DERCurve", "Control", "Group", "EndDevice", "Rate", "Subscription", "MembershipChange"):
     COMPONENTS[_name + "List"] = _items(_name)
 
 
@@ -229,6 +235,10 @@ END_DEVICE_ID = _param("end_device_id", "EndDevice id")
 CLIENT_LFDI = _param("client_lfdi", "the LFDI of the client certificate given access", LFDI)
 LFDI_PARAM = _param("lfdi", "the client certificate's LFDI", LFDI)
 SUBSCRIPTION_ID = _param("subscription_id", "Subscription id (the last part of its href)")
+
+
+_JOIN_REFUSED = ("a device is retired, or fails a program of the group that takes part in enrollment (not "
+                 "enrolled, disabled, sync rejected, ineligible): each one, with why; nothing changes")
 
 
 def _error(description: str) -> Schema:
@@ -317,13 +327,24 @@ PATHS: dict[str, dict[str, Schema]] = {
         "delete": op("Delete a group", NO_CONTENT, (GROUP_ID,))},
     "/groups/{group_id}/members": {
         "post": op("Add many EndDevices (all or none)", {200: _answer("added", "MembersAdded")}, (GROUP_ID,),
-                   "MembersAdd")},
+                   "MembersAdd", errors={409: _JOIN_REFUSED})},
     "/groups/{group_id}/members/{end_device_id}": {
-        "put": op("Add an EndDevice to the group", NO_CONTENT, (GROUP_ID, END_DEVICE_ID)),
-        "delete": op("Remove an EndDevice from the group", NO_CONTENT, (GROUP_ID, END_DEVICE_ID))},
+        "put": op("Add an EndDevice to the group", NO_CONTENT, (GROUP_ID, END_DEVICE_ID),
+                  errors={409: _JOIN_REFUSED}),
+        "delete": op("Remove an EndDevice from the group", NO_CONTENT, (GROUP_ID, END_DEVICE_ID),
+                     errors={409: "a program of the group calls the device through its enrollment and through no "
+                                  "other group: unenroll it instead"})},
+    "/groups/{group_id}/history": {
+        "get": op("The group's membership changes, oldest first",
+                  {200: _answer("who, when and why", "MembershipChangeList")}, (GROUP_ID,))},
+    "/end-devices/{end_device_id}/group-history": {
+        "get": op("The EndDevice's membership changes, oldest first",
+                  {200: _answer("who, when and why", "MembershipChangeList")}, (END_DEVICE_ID,))},
     "/groups/{group_id}/programs/{program_id}": {
-        "put": op("Assign a program to the group", NO_CONTENT, (GROUP_ID, PROGRAM_ID)),
-        "delete": op("Unassign a program from the group", NO_CONTENT, (GROUP_ID, PROGRAM_ID))},
+        "put": op("Assign a program to the group", NO_CONTENT, (GROUP_ID, PROGRAM_ID),
+                  errors={409: "the program takes part in enrollment and members fail it: each one, with why"}),
+        "delete": op("Unassign a program from the group", NO_CONTENT, (GROUP_ID, PROGRAM_ID),
+                     errors={409: "the group is the program's enrollment group and has members"})},
     "/end-devices": {
         "post": op("Create an EndDevice, or get the one with this lFDI",
                    {200: _answer("it existed", "EndDevice"), 201: _answer("created", "EndDevice")},
@@ -680,7 +701,9 @@ PATHS.update({
     "/customers/{customer_id}": {
         "get": op("Get a customer with accounts, service points, tariffs and aggregators",
                   {200: _answer("it", "Customer")}, (CUSTOMER_ID,)),
-        "patch": op("Change a customer's name or status", {200: _answer("it", "Customer")}, (CUSTOMER_ID,),
+        "patch": op("Change a customer's name or status; deactivating an active customer (a move-out) unenrolls its "
+                    "devices at once, with the reason, and cancels its open tasks",
+                    {200: _answer("it", "Customer")}, (CUSTOMER_ID,),
                     "CustomerPatch"),
         "delete": op("Delete a customer", NO_CONTENT, (CUSTOMER_ID,), errors={409: "it has DER assets"})},
     "/customers/{customer_id}/accounts": {
@@ -741,7 +764,10 @@ PATHS.update({
                      errors={400: "lfdi is not 40 hex digits"})},
     "/programs/{program_id}/rules": {
         "put": op("Set the program's eligibility and event constraints", {200: _answer("them", "ProgramRules")},
-                  (PROGRAM_ID,), "ProgramRulesInput", {409: "the code is taken"}),
+                  (PROGRAM_ID,), "ProgramRulesInput",
+                  {409: "the code is taken; or, for a program without rules so far, groups holding it have members "
+                        "not enrolled in it (each one, with why): with rules it reaches devices only through their "
+                        "enrollment"}),
         "get": op("Get the program's rules", {200: _answer("them (empty when none)", "ProgramRules")},
                   (PROGRAM_ID,)),
         "delete": op("Drop the program's rules", NO_CONTENT, (PROGRAM_ID,))},

@@ -8,11 +8,12 @@ from aiohttp import web
 from ..domain.refusals import Conflict
 from ..sep import model, paths
 from ..store import EndDeviceRecord, GroupRecord
+from ..store.membership_records import MembershipChangeRecord
 from . import views
 from .http import conflict, error, found, invalid, json_response, no_content, not_found, path_id, read_json
 from .inputs import mrid_of, operator_fields, unique
 from .routes_programs import DELETED, program_of
-from .state import CONFIG, SCHEMAS, STORE
+from .state import CLOCK, CONFIG, SCHEMAS, STORE
 from ..sep.json_form import build
 
 GROUP_FIELDS = ("mRID", "description")
@@ -67,7 +68,7 @@ async def delete_group(request: web.Request) -> web.Response:
     members = await store.group_members(group.id)
     try:
         await store.delete_group(group.id, changed=[paths.fsa_list(e) for e in members]
-                                 + [(paths.program_list(group.id), DELETED)])
+                                 + [(paths.program_list(group.id), DELETED)], now=request.app[CLOCK].now())
     except Conflict:
         raise conflict("the group stands for a network location or a program's enrollments; "
                        "it goes with them") from None
@@ -80,7 +81,8 @@ async def put_member(request: web.Request) -> web.Response:
     store = request.app[STORE]
     group, end_device = await _group(request), await _end_device(request)
     if group.id not in {g.id for g in await store.groups_of(end_device.id)}:
-        await store.set_membership(group.id, [end_device.id], True, changed=[paths.fsa_list(end_device.id)])
+        await store.set_membership(group.id, [end_device.id], True, changed=[paths.fsa_list(end_device.id)],
+                                   now=request.app[CLOCK].now())
     return no_content()
 
 
@@ -88,7 +90,8 @@ async def delete_member(request: web.Request) -> web.Response:
     store = request.app[STORE]
     group, end_device = await _group(request), await _end_device(request)
     if group.id in {g.id for g in await store.groups_of(end_device.id)}:
-        await store.set_membership(group.id, [end_device.id], False, changed=[paths.fsa_list(end_device.id)])
+        await store.set_membership(group.id, [end_device.id], False, changed=[paths.fsa_list(end_device.id)],
+                                   now=request.app[CLOCK].now())
     return no_content()
 
 
@@ -112,8 +115,31 @@ async def add_members(request: web.Request) -> web.Response:
     present = set(await store.group_members(group.id))
     added = sorted(set(ids) - present)
     if added:
-        await store.set_membership(group.id, added, True, changed=[paths.fsa_list(e) for e in added])
+        await store.set_membership(group.id, added, True, changed=[paths.fsa_list(e) for e in added],
+                                   now=request.app[CLOCK].now())
     return json_response({"added": len(added), "endDeviceCount": await store.count_group_members(group.id)})
+
+
+def _change(record: MembershipChangeRecord) -> dict:
+    return {"id": record.id, "groupId": record.group_id, "endDeviceId": record.end_device_id, "change": record.kind,
+            "at": record.changed_at, "actor": record.actor, "reason": record.reason}
+
+
+async def group_history(request: web.Request) -> web.Response:
+    """Every change to the group's members, oldest first: who (operator, enrollment, unenrollment, retirement,
+    move-out, sync-rejection), when and why."""
+    group_id = path_id(request, "group_id", "group")
+    store = request.app[STORE]
+    if await store.group(group_id) is None and not await store.membership_history(group_id=group_id, limit=1):
+        raise not_found(f"group {group_id}")
+    return json_response({"items": [_change(r) for r in await store.membership_history(group_id=group_id)]})
+
+
+async def end_device_group_history(request: web.Request) -> web.Response:
+    """Every group the EndDevice joined or left, oldest first."""
+    end_device = await _end_device(request)
+    return json_response({"items": [_change(r) for r in await request.app[STORE].membership_history(
+        end_device_id=end_device.id)]})
 
 
 # -- programs -----------------------------------------------------------------------------
@@ -146,6 +172,8 @@ ROUTES = [
     ("POST", "/groups/{group_id:[0-9]+}/members", add_members),
     ("PUT", "/groups/{group_id:[0-9]+}/members/{end_device_id:[0-9]+}", put_member),
     ("DELETE", "/groups/{group_id:[0-9]+}/members/{end_device_id:[0-9]+}", delete_member),
+    ("GET", "/groups/{group_id:[0-9]+}/history", group_history),
+    ("GET", "/end-devices/{end_device_id:[0-9]+}/group-history", end_device_group_history),
     ("PUT", "/groups/{group_id:[0-9]+}/programs/{program_id:[0-9]+}", assign_program),
     ("DELETE", "/groups/{group_id:[0-9]+}/programs/{program_id:[0-9]+}", unassign_program),
 ]

@@ -52,7 +52,8 @@ async def get_customer(request: web.Request) -> web.Response:
 async def patch_customer(request: web.Request) -> web.Response:
     customer_id = await _customer_id(request)
     values = valid(*check(await read_json(request), bodies.CUSTOMER_PATCH, partial=True))
-    return json_response(render.customer(await request.app[STORE].update_customer(customer_id, values)))
+    return json_response(render.customer(await request.app[STORE].update_customer(customer_id, values,
+                                                                                  request.app[CLOCK].now())))
 
 
 async def delete_customer(request: web.Request) -> web.Response:

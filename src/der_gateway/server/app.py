@@ -19,6 +19,7 @@ from ..services.documents import encode_paced
 from .http import INVALID_FORMAT, Problem, SepResponse, error_response
 from .identity import ConnectionIdentities, ProxiedCertificates
 from .routes import ALL
+from .routes.aggregator_api import PREFIX as AGGREGATOR_API
 from .state import CLIENT, CLOCK, CONFIG, RESPONSE_CACHE, SCHEMAS, STORE
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -43,9 +44,28 @@ async def answer_problems(request: web.Request, handler: Handler) -> web.StreamR
         return error_response(config, 413, "request body too large")
 
 
+REVOKED = "the operator has revoked this client certificate's access"
+SUSPENDED = "the utility has suspended this aggregator: it may not act for any device until it is reinstated"
+
+
+async def _refusal(store: Store, lfdi: str) -> str | None:
+    """Why the caller is cut off, if it is: the operator revoked its certificate, or it is a suspended aggregator."""
+    if await store.client_revoked_at(lfdi) is not None:
+        return REVOKED
+    if await store.aggregator_suspended(lfdi):
+        return SUSPENDED
+    return None
+
+
+def _refuses(refusal: object, path: str) -> bool:
+    """The aggregator API answers a suspended aggregator itself, in its JSON."""
+    return isinstance(refusal, str) and not (refusal == SUSPENDED and path.startswith(AGGREGATOR_API + "/"))
+
+
 def identify_and_cache(identities: ConnectionIdentities, cache: ResponseCache) -> Callable:
-    """Names the caller, refuses it if the operator has revoked its access, then answers a repeated
-    GET from the cache while the store is unchanged and, for an answer built from the clock, until it changes."""
+    """Names the caller, refuses it if the operator has revoked its access or suspended it (an aggregator), then
+    answers a repeated GET from the cache while the store is unchanged and, for an answer built from the clock, until
+    it changes."""
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -53,17 +73,18 @@ def identify_and_cache(identities: ConnectionIdentities, cache: ResponseCache) -
         store = request.app[STORE]
         key = answer_key(request, request.app[CONFIG].max_list_limit) if cache.cacheable(request) else None
         if key is None:
-            if await store.client_revoked_at(lfdi) is not None:
-                raise Problem(403, "the operator has revoked this client certificate's access")
+            refused = await _refusal(store, lfdi)
+            if refused is not None and _refuses(refused, request.path):
+                raise Problem(403, refused)
             request[CLIENT] = Client(lfdi, await store.is_aggregator(lfdi))
             return await handler(request)
         version = await store.generations(topics_read(request.path))
-        revoked = cache.revoked_at(lfdi, version[0])
-        if revoked is UNKNOWN:
-            revoked = await store.client_revoked_at(lfdi)
-            cache.note_revoked_at(lfdi, version[0], revoked)
-        if revoked is not None:
-            raise Problem(403, "the operator has revoked this client certificate's access")
+        refusal = cache.revoked_at(lfdi, version[0])
+        if refusal is UNKNOWN:
+            refusal = await _refusal(store, lfdi)
+            cache.note_revoked_at(lfdi, version[0], refusal)
+        if isinstance(refusal, str) and _refuses(refusal, request.path):
+            raise Problem(403, refusal)
         now = request.app[CLOCK].now()
         cached = cache.lookup(lfdi, key, version, now)
         if cached is not None:

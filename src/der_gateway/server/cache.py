@@ -99,8 +99,9 @@ class ResponseCache:
         self._by_client: dict[str, OrderedDict[str, Entry]] = {}
         self._held: dict[str, int] = {}  # caller -> bytes of its entries
         self._largest: list[tuple[int, str]] = []  # (-bytes, caller), possibly stale: checked when popped
-        # when callers' access was revoked (None: it is not), as of one global change counter
-        self._revoked: dict[str, int | None] = {}
+        # why callers are cut off (revoked, or a suspended aggregator; None: they are not), as of one global change
+        # counter
+        self._revoked: dict[str, str | None] = {}
         self._revoked_as_of: int | None = None
 
     def cacheable(self, request: web.Request) -> bool:
@@ -113,7 +114,7 @@ class ResponseCache:
             return UNKNOWN
         return self._revoked.get(caller, UNKNOWN)
 
-    def note_revoked_at(self, caller: str, global_generation: int, revoked: int | None) -> None:
+    def note_revoked_at(self, caller: str, global_generation: int, revoked: str | None) -> None:
         if global_generation != self._revoked_as_of or len(self._revoked) > 100_000:
             self._revoked, self._revoked_as_of = {}, global_generation
         self._revoked[caller] = revoked

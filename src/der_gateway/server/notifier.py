@@ -81,7 +81,8 @@ class Notifier:
                 if sub.after_change >= change.last:
                     continue
                 if sub.client_lfdi not in revoked_clients:
-                    revoked_clients[sub.client_lfdi] = await self.store.client_revoked_at(sub.client_lfdi) is not None
+                    revoked_clients[sub.client_lfdi] = (await self.store.client_revoked_at(sub.client_lfdi) is not None
+                                                        or await self.store.aggregator_suspended(sub.client_lfdi))
                 revoked = revoked_clients[sub.client_lfdi]
                 subscription_href = paths.subscription(sub.end_device_id, sub.id)
                 if status:

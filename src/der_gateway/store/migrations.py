@@ -619,3 +619,24 @@ MIGRATIONS.append(
     + counting_triggers("subscriptions", "asub", "client_lfdi", "id", WIDE.sql, when="ROW.end_device_id IS NULL",
                         columns="end_device_id, client_lfdi", levels=WIDE.levels, name="subscriptions_of_client")
 )
+
+
+MIGRATIONS.append(
+    # membership history: every change to a group's members, when, by whom (operator, enrollment, unenrollment,
+    # retirement, move-out) and why; it outlives the group and the EndDevice, so it has no foreign keys.  DER
+    # assets are found by their EndDevice when a membership is judged.
+    """
+    CREATE TABLE membership_history (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        group_id INTEGER NOT NULL,
+        end_device_id INTEGER NOT NULL,
+        kind TEXT NOT NULL CHECK (kind IN ('joined', 'left')),
+        changed_at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        reason TEXT NOT NULL
+    );
+    CREATE INDEX membership_history_by_group ON membership_history (group_id, id);
+    CREATE INDEX membership_history_by_device ON membership_history (end_device_id, id);
+    CREATE INDEX der_assets_by_end_device ON der_assets (end_device_id);
+    """
+)

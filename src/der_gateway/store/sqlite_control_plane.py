@@ -209,12 +209,6 @@ class ControlPlaneStore(SQLitePlumbing):
     async def groups(self) -> list[GroupRecord]:
         return [GroupRecord(*r) for r in await self._rows("SELECT id, mrid, description, version FROM groups ORDER BY id")]
 
-    async def delete_group(self, group_id: int, changed: Changes = ()) -> None:
-        def delete(c: Conn) -> None:
-            c.execute("DELETE FROM groups WHERE id = ?", (group_id,))
-            log_changes(c, changed)
-        await self._in_transaction(delete)
-
     async def groups_of(self, end_device_id: int) -> list[GroupRecord]:
         return [GroupRecord(*r) for r in await self._rows(
             "SELECT g.id, g.mrid, g.description, g.version FROM groups g JOIN group_members m ON m.group_id = g.id "
@@ -226,36 +220,6 @@ class ControlPlaneStore(SQLitePlumbing):
 
     async def count_group_members(self, group_id: int) -> int:
         return (await self._read_rows("SELECT count(*) FROM group_members WHERE group_id = ?", (group_id,)))[0][0]
-
-    async def set_membership(self, group_id: int, end_device_ids: Sequence[int], member: bool,
-                             changed: Changes = ()) -> None:
-        def apply(c: Conn) -> None:
-            if member:
-                c.executemany("INSERT OR IGNORE INTO group_members (group_id, end_device_id) VALUES (?, ?)",
-                              [(group_id, e) for e in end_device_ids])
-            else:
-                c.executemany("DELETE FROM group_members WHERE group_id = ? AND end_device_id = ?",
-                              [(group_id, e) for e in end_device_ids])
-            log_changes(c, changed)
-        await self._in_transaction(apply)
-
-    async def set_group_program(self, group_id: int, program_id: int, assigned: bool, changed: Changes = ()) -> None:
-        def apply(c: Conn) -> None:
-            if assigned:
-                c.execute("INSERT OR IGNORE INTO group_programs (group_id, program_id) VALUES (?, ?)",
-                          (group_id, program_id))
-            else:
-                c.execute("DELETE FROM group_programs WHERE group_id = ? AND program_id = ?", (group_id, program_id))
-            c.execute("UPDATE groups SET version = version + 1 WHERE id = ?", (group_id,))
-            log_changes(c, changed)
-        await self._in_transaction(apply)
-
-    async def targeted_end_devices(self, program_id: int) -> list[tuple[int, str]]:
-        """(id, lFDI) of the enabled EndDevices a program reaches through their groups."""
-        return list(await self._read_rows(
-            "SELECT DISTINCT e.id, e.lfdi FROM group_programs gp JOIN group_members m ON m.group_id = gp.group_id "
-            "JOIN end_devices e ON e.id = m.end_device_id WHERE gp.program_id = ? AND e.enabled = 1 ORDER BY e.id",
-            (program_id,)))
 
     async def groups_with_program(self, program_id: int) -> list[int]:
         return [r[0] for r in await self._rows(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from typing import AbstractSet, Iterable, Sequence
 
 from ..domain import network
@@ -22,6 +23,8 @@ from ..domain.identifiers import Pen, new_mrid
 from ..sep import paths
 from . import sqlite_control_plane
 from .sqlite_plumbing import Conn, Row, SQLitePlumbing, inserted_id
+from .sqlite_utility.membership import (enrollment_programs, joining_problems, record as record_membership,
+                                         withdraw_rejected_enrollment)
 from .base import (AckConflict, AckResult, ImportSummary, NetworkImportRejected, NetworkLocationRecord,
                    SyncEndpointRecord, SyncMessageRecord)
 
@@ -163,6 +166,7 @@ class SyncStore(SQLitePlumbing):
                 if not ok:
                     c.execute("UPDATE enrollments SET sync_status = ?, sync_reason = ?, updated = ? WHERE id = ?",
                               (SYNC_ERROR, reason, now, message.enrollment_id))
+                    withdraw_rejected_enrollment(c, message.enrollment_id, now, reason)
                 else:
                     pending = c.execute(
                         "SELECT count(*) FROM sync_messages m JOIN (SELECT endpoint_id, max(id) AS id "
@@ -347,6 +351,12 @@ def reconcile_location_groups(c: Conn, end_device_ids: Iterable[int] | None = No
         wanted = {x for x in wanted if x[1] in only}
         current = {x for x in current if x[1] in only}
     add, remove = sorted(wanted - current), sorted(current - wanted)
+    ruled = {g for g in {g for g, _ in add} if enrollment_programs(c, g)}  # holding a program with rules
+    add = [(g, e) for g, e in add if g not in ruled or not joining_problems(c, g, [e], "")]
     c.executemany("INSERT OR IGNORE INTO group_members (group_id, end_device_id) VALUES (?, ?)", add)
     c.executemany("DELETE FROM group_members WHERE group_id = ? AND end_device_id = ?", remove)
+    now = int(time.time())
+    for (group, edev), kind in [(x, "joined") for x in add] + [(x, "left") for x in remove]:
+        record_membership(c, group, edev, kind, now, "network", "the network locations put its service point "
+                          + ("on" if kind == "joined" else "no longer on") + " this group's location")
     return sorted({e for _, e in add} | {e for _, e in remove})

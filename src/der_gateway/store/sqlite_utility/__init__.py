@@ -17,9 +17,11 @@ from .catalog import CatalogStore
 from .aggregators import AggregatorStore
 from .enrollment import EnrollmentStore
 from .service_tasks import ServiceTaskStore
+from .membership import MembershipStore
 
 
-class UtilityStore(CustomerStore, CatalogStore, AggregatorStore, EnrollmentStore, ServiceTaskStore):
+class UtilityStore(CustomerStore, CatalogStore, AggregatorStore, EnrollmentStore, ServiceTaskStore,
+                   MembershipStore):
     """The utility's side of the store, one mixin per aggregate."""
 
 

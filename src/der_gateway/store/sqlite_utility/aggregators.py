@@ -10,6 +10,7 @@ from ..utility_records import ProgramRulesRecord, UtilityAggregatorRecord
 from . import reads
 from .lookups import customer_by_ref, refuse_if_any, rules_of
 from ..sqlite_plumbing import Conn, SQLitePlumbing, present
+from .membership import has_rules, unenrolled_members
 from .shared_writes import sync_aggregator, sync_rules
 
 
@@ -22,6 +23,17 @@ class AggregatorStore(SQLitePlumbing):
 
     async def utility_aggregator(self, lfdi: str) -> UtilityAggregatorRecord | None:
         return await self._lookup(reads.aggregator, lfdi)
+
+    async def aggregator_suspended(self, lfdi: str) -> bool:
+        """Whether this client certificate is an aggregator the utility has suspended (it is cut off from 2030.5)."""
+        return await self._one("SELECT 1 FROM aggregators WHERE lfdi = ? AND status = 'suspended'", (lfdi,)) is not None
+
+    async def add_missing_aggregator(self, lfdi: str, name: str, now: int) -> bool:
+        """Registers an aggregator the server does not know yet; one it knows keeps what the operator set.
+        Whether it was added."""
+        return await self._in_transaction(lambda c: c.execute(
+            "INSERT INTO aggregators (lfdi, name, created) VALUES (?, ?, ?) ON CONFLICT (lfdi) DO NOTHING",
+            (lfdi, name, now)).rowcount > 0)
 
     async def program_rules(self, program_id: int) -> ProgramRulesRecord | None:
         return await self._lookup(reads.program_rules, program_id)
@@ -83,11 +95,16 @@ class AggregatorStore(SQLitePlumbing):
                                   (values["code"], program_id)).fetchone()
                 if taken:
                     raise Conflict([problem(f"program {taken[0]} has this code", "code")])
+            had_rules = has_rules(c, program_id)
             c.execute("INSERT INTO program_rules (program_id, code, eligibility, constraints) VALUES (?, ?, ?, ?) "
                       "ON CONFLICT (program_id) DO UPDATE SET code = excluded.code, "
                       "eligibility = excluded.eligibility, constraints = excluded.constraints",
                       (program_id, values.get("code"), json.dumps(values["eligibility"]),
                        json.dumps(values["constraints"])))
+            if not had_rules:  # from now on the program reaches devices only through their enrollment
+                unenrolled = unenrolled_members(c, program_id)
+                if unenrolled:
+                    raise Conflict(unenrolled)
             sync_rules(c, program_id, now)
             return present(reads.program_rules(c, program_id), f"rules of program {program_id}")
         return await self._in_transaction(put)

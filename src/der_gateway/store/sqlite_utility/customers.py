@@ -3,14 +3,36 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
-from ...domain.utility import Conflict, Problem
+from ...domain.utility import Conflict, Problem, problem
+from .. import sqlite_control_plane
 from ..utility_records import AccountRecord, CustomerRecord, ServicePointRecord, TariffRecord
 from . import reads
 from .lookups import unique
 from ..sqlite_plumbing import Conn, SQLitePlumbing, inserted_id, present
 from .shared_writes import insert_account, insert_service_point
+from .task_work import unenroll_now
+
+
+def _move_out(c: Conn, customer_id: int, reason: str, now: int) -> None:
+    assets = [r[0] for r in c.execute("SELECT id FROM der_assets WHERE customer_id = ? AND status = 'active' "
+                                      "ORDER BY id", (customer_id,))]
+    for asset_id in assets:
+        for task_id, kind, enrollment_id in c.execute(
+                "SELECT id, kind, enrollment_id FROM service_tasks WHERE der_asset_id = ? AND state IN "
+                "('Pending', 'Processing') ORDER BY id", (asset_id,)).fetchall():
+            c.execute("UPDATE service_tasks SET state = 'Cancelled', reasons = ?, updated = ? WHERE id = ?",
+                      (json.dumps([problem(reason, "customer")]), now, task_id))
+            if kind == "enroll":
+                c.execute("UPDATE enrollments SET status = 'Cancelled', updated = ? WHERE id = ?", (now, enrollment_id))
+    changed: list[str] = []
+    for (enrollment_id,) in c.execute(
+            f"SELECT id FROM enrollments WHERE status = 'Enrolled' AND der_asset_id IN "
+            f"({','.join('?' * len(assets))}) ORDER BY id", tuple(assets)).fetchall() if assets else []:
+        unenroll_now(c, enrollment_id, now, "move-out", reason, changed)
+    sqlite_control_plane.log_changes(c, list(dict.fromkeys(changed)))
 
 
 class CustomerStore(SQLitePlumbing):
@@ -51,11 +73,19 @@ class CustomerStore(SQLitePlumbing):
             return present(reads.customer(c, customer_id), f"customer {customer_id}")
         return await self._in_transaction(create)
 
-    async def update_customer(self, customer_id: int, values: dict[str, Any]) -> CustomerRecord:
+    async def update_customer(self, customer_id: int, values: dict[str, Any], now: int | None = None
+                              ) -> CustomerRecord:
+        """Deactivating an active customer (a move-out) unenrolls its devices at once, each through a completed
+        unenroll task with the reason, and cancels its open enroll, unenroll and replace tasks."""
+        at = int(time.time()) if now is None else now
+
         def update(c: Conn) -> CustomerRecord:
+            before = c.execute("SELECT status, external_id FROM customers WHERE id = ?", (customer_id,)).fetchone()
             for column, key in (("name", "name"), ("status", "status")):
                 if key in values:
                     c.execute(f"UPDATE customers SET {column} = ? WHERE id = ?", (values[key], customer_id))
+            if before is not None and before[0] == "active" and values.get("status", "active") != "active":
+                _move_out(c, customer_id, f"customer {before[1]} is {values['status']} (move-out)", at)
             return present(reads.customer(c, customer_id), f"customer {customer_id}")
         return await self._in_transaction(update)
 

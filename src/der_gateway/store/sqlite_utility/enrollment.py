@@ -4,7 +4,7 @@ replacement) and their idempotent answers."""
 from __future__ import annotations
 
 import json
-from typing import Sequence
+from typing import Any, Sequence
 
 from ...domain.identifiers import Issuer
 from ...domain.utility import Caller, Conflict, Idempotency, Problem, problem
@@ -32,6 +32,35 @@ def _created(c: Conn, task_id: int, der_asset: DerAssetRecord | None = None,
              end_device: RegisteredEndDevice | None = None, enrollment: EnrollmentRecord | None = None) -> Created:
     task = present(reads.service_task(c, task_id), f"service task {task_id}")
     return Created(task, der_asset, end_device, enrollment)
+
+
+def _approval_for(c: Conn, model_id: int, lfdi: str, serial: str, customer_id: int, sp_id: int
+                  ) -> tuple[int, Any] | None:
+    """The device's approved, completed interconnection for this customer and service point, if any: an approval
+    is bound to where it was studied."""
+    for task_id, payload, approval in c.execute(
+            "SELECT id, payload, approval FROM service_tasks WHERE kind = 'interconnect' AND state = 'Completed' "
+            "ORDER BY id DESC"):
+        data = json.loads(payload)
+        if data.get("deviceModelId") != model_id or not (data.get("serialNumber") == serial
+                                                         or data.get("lFDI") == lfdi):
+            continue
+        if (json.loads(approval) if approval else {}).get("decision") != "approved":
+            continue
+        if data.get("customerId") == customer_id and data.get("servicePointId") == sp_id:
+            return task_id, data.get("interconnection")
+    return None
+
+
+def _elsewhere(c: Conn, task_id: int, customer: str, service_point: str) -> Problem:
+    data = json.loads(c.execute("SELECT payload FROM service_tasks WHERE id = ?", (task_id,)).fetchone()[0])
+    where = c.execute("SELECT cu.external_id, sp.external_id FROM service_points sp JOIN accounts ac ON "
+                      "ac.id = sp.account_id JOIN customers cu ON cu.id = ac.customer_id WHERE sp.id = ?",
+                      (data.get("servicePointId"),)).fetchone()
+    approved_at = f"customer {where[0]}, service point {where[1]}" if where else "another service point"
+    return problem(f"rule interconnection: the approved interconnection of this device (task {task_id}) is for "
+                   f"{approved_at}, not customer {customer}, service point {service_point}; an approval is "
+                   "bound to its customer and service point: interconnect the device there first", "device")
 
 
 class EnrollmentStore(SQLitePlumbing):
@@ -85,6 +114,7 @@ class EnrollmentStore(SQLitePlumbing):
                                       f"(DER asset {taken[0]})", "device.serialNumber"))
             interconnection = None
             program = None
+            binding: list[Problem] = []
             if model is not None:
                 name = f"{model[2]} {model[3]}"
                 errors += catalog.nameplate_errors(nameplate, json.loads(model[4]), name)
@@ -93,6 +123,12 @@ class EnrollmentStore(SQLitePlumbing):
                                           f"DERType of asset type {model[8]}", "device.nameplate.type"))
                 if model[6]:
                     found, interconnection, open_ = approved_interconnection(c, model[0], device.lfdi, device.serial)
+                    if found is not None and customer is not None and sp is not None:
+                        here = _approval_for(c, model[0], device.lfdi, device.serial, customer[0], sp[0])
+                        if here is None:
+                            binding.append(_elsewhere(c, found, customer[1], sp[2]))
+                        else:
+                            found, interconnection = here
                     if found is None:
                         waiting = "".join(f"; interconnection task {t} is {s}" for t, s in open_)
                         errors.append(problem(f"rule interconnection: asset type {model[8]} requires an approved "
@@ -112,6 +148,8 @@ class EnrollmentStore(SQLitePlumbing):
             if program is not None and customer is not None and sp is not None:
                 errors += program_eligibility(c, program, customer[0], sp, nameplate.get("type"), nameplate)
             refuse_if_any(errors)
+            if binding:
+                raise Conflict(binding)
             owner = caller.aggregator or device.lfdi
             edev = create_end_device(c, device.lfdi, device.sfdi, owner, device.device_category, now, False,
                                      nameplate, device.settings, issuer.pin())

@@ -113,12 +113,3 @@ def program_group(c: Conn, program: tuple, pen: Pen, changed: list) -> int:
         c.execute("UPDATE groups SET version = version + 1 WHERE id = ?", (group_id,))
         changed.append(paths.program_list(group_id))
     return group_id
-
-
-def join_groups(c: Conn, edev: int, groups: list[int]) -> None:
-    c.executemany("INSERT OR IGNORE INTO group_members (group_id, end_device_id) VALUES (?, ?)",
-                  [(g, edev) for g in groups])
-
-
-def leave_groups(c: Conn, edev: int, groups: list[int]) -> None:
-    c.executemany("DELETE FROM group_members WHERE group_id = ? AND end_device_id = ?", [(g, edev) for g in groups])

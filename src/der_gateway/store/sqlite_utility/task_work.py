@@ -13,8 +13,9 @@ from . import reads
 from ..sqlite_plumbing import Conn, inserted_id, present
 from .sync_bodies import end_device_href
 from .lookups import (aggregator_problems, customer_by_ref, groups_of_location, identity_problems, model_by_id,
-                      program_by_ref, program_eligibility, service_point_by_ref)
-from .shared_writes import create_end_device, join_groups, leave_groups, program_group, queue_sync
+                      program_by_ref, program_eligibility, program_name, service_point_by_ref)
+from .membership import admissible, join_groups, leave_all_groups, leave_groups, withdraw_from_program
+from .shared_writes import create_end_device, new_task, program_group, queue_sync
 
 class TaskFailed(Exception):
     """A service task that cannot complete: its reasons."""
@@ -64,8 +65,9 @@ def _task_enroll(c: Conn, task: ServiceTaskRecord, now: int, issuer: Issuer, cha
         raise TaskFailed(reasons)
     groups = [program_group(c, program, issuer.pen, changed)] + groups_of_location(c, sp)
     c.execute("UPDATE end_devices SET enabled = 1, changed_time = ? WHERE id = ?", (now, edev_id))
-    join_groups(c, edev_id, groups)
     c.execute("UPDATE enrollments SET status = 'Enrolled', updated = ? WHERE id = ?", (now, enrollment.id))
+    join_groups(c, edev_id, admissible(c, edev_id, groups), now, "enrollment",
+                f"enrolled in program {program_name(program)} (enrollment {enrollment.id})")
     changed += [paths.edev(edev_id), paths.fsa_list(edev_id)]
     queue_sync(c, "enrollment", enrollment.id, now)
 
@@ -77,6 +79,10 @@ def _still_enrolled(c: Conn, asset_id: int, other_than: int) -> list[int]:
 
 
 def _task_unenroll(c: Conn, task: ServiceTaskRecord, now: int, issuer: Issuer, changed: list[str]) -> None:
+    _unenroll(c, task, now, changed)
+
+
+def _unenroll(c: Conn, task: ServiceTaskRecord, now: int, changed: list[str]) -> None:
     enrollment = _enrollment(c, task.enrollment_id)
     if enrollment.status != "Enrolled":
         raise TaskFailed([problem(f"enrollment {enrollment.id} is {enrollment.status}", "enrollment")])
@@ -84,19 +90,18 @@ def _task_unenroll(c: Conn, task: ServiceTaskRecord, now: int, issuer: Issuer, c
     edev = asset.end_device_id
     if edev is not None:
         others = _still_enrolled(c, asset.id, enrollment.id)
-        leaving = []
-        if enrollment.program_id not in others:
-            group = c.execute("SELECT group_id FROM program_rules WHERE program_id = ?",
-                              (enrollment.program_id,)).fetchone()
-            if group and group[0] is not None:
-                leaving.append(group[0])
+        why = (f"unenrolled from program {program_name(_program(c, enrollment.program_id))} "
+               f"(enrollment {enrollment.id})" + (f": {task.payload['reason']}" if task.payload.get("reason") else ""))
+        actor = "move-out" if task.payload.get("requestedBy") == "move-out" else "unenrollment"
+        if enrollment.program_id not in others:  # every group through which the program calls it
+            withdraw_from_program(c, edev, enrollment.program_id, now, actor, why)
         if not others:
-            leaving += groups_of_location(c, _service_point(c, asset.service_point_id))
+            leave_groups(c, edev, groups_of_location(c, _service_point(c, asset.service_point_id)), now, actor, why)
             c.execute("UPDATE end_devices SET enabled = 0, changed_time = ? WHERE id = ?", (now, edev))
-        leave_groups(c, edev, leaving)
         changed += [paths.edev(edev), paths.fsa_list(edev)]
     c.execute("UPDATE enrollments SET status = 'Unenrolled', updated = ? WHERE id = ?", (now, enrollment.id))
-    queue_sync(c, "unenrollment", enrollment.id, now)
+    reason = task.payload.get("reason")
+    queue_sync(c, "unenrollment", enrollment.id, now, {"reason": reason} if reason else None)
 
 
 def _task_interconnect(c: Conn, task: ServiceTaskRecord, now: int, issuer: Issuer, changed: list[str]) -> None:
@@ -142,9 +147,11 @@ def _task_replace(c: Conn, task: ServiceTaskRecord, now: int, issuer: Issuer, ch
         c.execute("UPDATE enrollments SET der_asset_id = ?, updated = ? WHERE id = ?", (asset_id, now, enrollment_id))
     if moving:
         groups += groups_of_location(c, _service_point(c, old.service_point_id))
-        join_groups(c, edev, groups)
+        join_groups(c, edev, admissible(c, edev, groups), now, "enrollment",
+                    f"replaces EndDevice {old_edev[0] if old_edev else None} (DER asset {old.id}) in its enrollments")
     if old_edev is not None:
-        c.execute("DELETE FROM group_members WHERE end_device_id = ?", (old_edev[0],))
+        leave_all_groups(c, old_edev[0], now, "retirement", f"DER asset {old.id} retired, replaced by DER asset "
+                         f"{asset_id} (EndDevice {edev})")
         c.execute("UPDATE end_devices SET enabled = 0, changed_time = ? WHERE id = ?", (now, old_edev[0]))
         changed += [paths.edev(old_edev[0]), paths.fsa_list(old_edev[0])]
     changed += [paths.edev(edev), paths.fsa_list(edev)]  # the new EndDevice joins its owner's EndDeviceList
@@ -158,3 +165,14 @@ def _task_replace(c: Conn, task: ServiceTaskRecord, now: int, issuer: Issuer, ch
 
 HANDLERS: dict[str, Callable[[Conn, ServiceTaskRecord, int, Issuer, list[str]], None]] = {"enroll": _task_enroll, "unenroll": _task_unenroll, "interconnect": _task_interconnect,
              "replace": _task_replace}
+
+
+def unenroll_now(c: Conn, enrollment_id: int, now: int, requested_by: str, reason: str, changed: list[str]) -> int:
+    """Unenrolls at once, as a completed unenroll task would (the same membership changes and sync message), for
+    a business event such as a move-out; the task is recorded Completed.  Its id."""
+    task_id = new_task(c, "unenroll", now, _enrollment(c, enrollment_id).der_asset_id, enrollment_id,
+                       {"requestedBy": requested_by, "reason": reason})
+    task = present(reads.service_task(c, task_id), f"service task {task_id}")
+    _unenroll(c, task, now, changed)
+    c.execute("UPDATE service_tasks SET state = 'Completed', updated = ? WHERE id = ?", (now, task_id))
+    return task_id
