@@ -9,6 +9,7 @@ from typing import Any
 
 from der_gateway.domain.identifiers import new_mrid
 from der_gateway.sep import codec, model
+from der_gateway.services import participation
 
 from .test_enrollment import PEN, T0, Site, add_sync_endpoint, open_site, registration, settings
 from .test_utility_journey import OperationalSystem, eventually
@@ -193,6 +194,15 @@ async def test_the_forecast_per_device_service_point_and_in_all(make_harness, id
         assert answer["totalKW"] == 6.5 and answer["interval"] == {"start": monday, "duration": 3600}
         assert [(sp["servicePoint"], sp["kW"], sorted(sp["endDevices"])) for sp in answer["servicePoints"]] == [
             ("SP-1", 4.5, sorted([ids["device1"], ids["device2"]])), ("SP-3", 2.0, [ids["device3"]])]
+
+        # what reservation will use: the forecast kW of a set of devices, and the standings at an instant
+        config = site.harness.config
+        assert await participation.forecast_kw(site.store, config, [ids["device1"], ids["device3"]], monday, 3600,
+                                               base) == 5.5
+        standings = await participation.standings(site.store, config, program, site.harness.clock.now())
+        assert [(r.end_device_id, r.score, r.available) for r in standings] == [
+            (ids["device1"], 78.75, True), (ids["device3"], 50.0, True), (ids["device2"], 27.5, False)]
+        assert (await site.admin.ok("GET", f"/programs/{program}/scores"))["computed"] is None  # nothing stored
 
         # the devices given only: disconnecting device1 stops its 1.5 kW of charging
         disconnect = await site.admin.ok("POST", f"/programs/{program}/forecast", {
