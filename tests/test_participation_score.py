@@ -118,3 +118,19 @@ def test_ranked_puts_available_devices_first_then_the_best():
         return Score(value, available, () if available else ("x",), {}, {})
     order = ranked([(1, s(90, False)), (2, s(50, True)), (3, s(70, True)), (4, s(70, True))])
     assert [i for i, _ in order] == [3, 4, 2, 1]
+
+
+@pytest.mark.parametrize("setting, message", [
+    ({"score_weight_opt_outs": -1}, "opt_outs"), ({"score_contact_fresh": 90_000}, "fresh < lost"),
+    ({"score_capacity_reference_w": 0}, "reference"), ({"score_min_state_of_charge": 120}, "percent"),
+    ({"score_interval": -5}, "score_interval"), ({"forecast_days": 0}, "forecast_days"),
+    ({"timezone": "Mars/Olympus"}, "Mars"),
+])
+def test_settings_that_cannot_work_stop_the_server_at_start(setting, message):
+    from der_gateway.config import Config
+    from der_gateway.services.participation import ScoreDuty, check_settings
+    check_settings(Config())
+    with pytest.raises(Exception, match=message):
+        check_settings(Config(**setting))
+    with pytest.raises(Exception, match=message):
+        ScoreDuty(None, Config(**setting), None)  # type: ignore[arg-type]

@@ -148,7 +148,7 @@ class Config:
     store: str | None = None
     # Event participation (domain/participation/, services/participation.py, docs/participation.md).
     # Device score and availability: computed for every device a program reaches through its groups, every
-    # score_interval seconds by the leader's background duty (None: only on demand, POST
+    # score_interval seconds by the leader's background duty (0: only on demand, POST
     # /programs/{id}/scores), stored, written to data_dir/exports/scores/ (JSON and CSV) and sent to the
     # sync endpoints (kind "device-scores").  The score is 100 x the weighted mean of five components, each
     # in [0, 1]: capacity (setMaxW or rtgMaxW over score_capacity_reference_w W), availability (DERAvailability,
@@ -158,7 +158,7 @@ class Config:
     # device is unavailable (with its reasons) when disabled, silent for score_contact_lost seconds,
     # disconnected, in fault, off, offering 0 W, or storage below score_min_state_of_charge percent.  Weights
     # are any numbers of at least 0 (they need not add up to 100).
-    score_interval: float | None = 900.0
+    score_interval: float = 900.0
     score_weight_capacity: float = 25.0
     score_weight_availability: float = 25.0
     score_weight_participation: float = 20.0

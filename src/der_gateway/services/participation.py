@@ -46,8 +46,8 @@ def check_settings(config: Config) -> None:
     """Every participation setting is usable (ValueError otherwise): called when the server starts."""
     score_policy(config)
     ZoneInfo(config.timezone)
-    if config.score_interval is not None and not config.score_interval > 0:
-        raise ValueError("score_interval must be a positive number of seconds (or unset: on demand only)")
+    if not config.score_interval >= 0:
+        raise ValueError("score_interval must be a number of seconds (0: on demand only)")
     if config.score_history < 0:
         raise ValueError("score_history must be at least 0 seconds")
     if config.forecast_days < 1 or config.forecast_lookback_days < 1:
@@ -160,12 +160,12 @@ async def forecast_kw(store: Store, config: Config, end_device_ids: Sequence[int
 
 
 class ScoreDuty:
-    """Scores every active program's devices at most every score_interval seconds (None: never by itself)."""
+    """Scores every active program's devices every score_interval seconds (0: never by itself)."""
 
     def __init__(self, store: Store, config: Config, clock: Clock) -> None:
         check_settings(config)
         self.store, self.config, self.clock = store, config, clock
-        self.interval: float | None = config.score_interval
+        self.interval = config.score_interval
         self._last = time.monotonic()  # the first run is one interval after start
 
     async def run_once(self) -> int:
@@ -184,7 +184,7 @@ class ScoreDuty:
         return queued
 
     async def maybe_run(self) -> int:
-        if self.interval is None:
+        if not self.interval:
             return 0
         now = time.monotonic()
         if now - self._last < self.interval:
