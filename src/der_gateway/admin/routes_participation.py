@@ -56,7 +56,6 @@ async def forecast(request: web.Request) -> web.Response:
     body = await read_json(request)
     errors = [error(f"unknown field (allowed: {', '.join(FORECAST_FIELDS)})", name)
               for name in body if name not in FORECAST_FIELDS]
-    errors += [error("is required", name) for name in ("interval", "DERControlBase") if name not in body]
     ids: list[int] | None = None
     if "endDevices" in body:
         ids, id_errors = _device_ids(body["endDevices"])

@@ -11,7 +11,6 @@ DERControlBase.
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -29,8 +28,6 @@ from ..store.interface import Store
 from ..store.participation_records import DeviceScoreRecord, ParticipantRecord
 from . import participation_json
 from .score_exports import write_score_exports
-
-log = logging.getLogger(__name__)
 
 
 def score_policy(config: Config) -> ScorePolicy:
@@ -68,15 +65,14 @@ async def scores_at(store: Store, config: Config, program_id: int, now: int) -> 
     policy = score_policy(config)
     history = await store.program_history(program_id, now - config.score_history, now)
     starts = dict(history.ended_events)
+    by_id = {p.end_device_id: p for p in history.devices}
     scored = []
     for p in history.devices:
         events = tuple(statuses for control_id, statuses in p.statuses.items()
                        if starts[control_id] >= p.registered_at)  # events from before it joined do not count
-        s = score(ScoreInputs(now, p.enabled, _facts(p.documents), p.last_contact, History(events)), policy)
-        scored.append((p.end_device_id, (p, s)))
-    by_id = dict(scored)
-    return [_record(program_id, by_id[i][0], s, now)
-            for i, s in ranked([(i, ps[1]) for i, ps in scored])]
+        scored.append((p.end_device_id,
+                       score(ScoreInputs(now, p.enabled, _facts(p.documents), p.last_contact, History(events)), policy)))
+    return [_record(program_id, by_id[i], s, now) for i, s in ranked(scored)]
 
 
 @dataclass(frozen=True)
