@@ -218,6 +218,7 @@ async def test_the_forecast_per_device_service_point_and_in_all(make_harness, id
                 ({"interval": window, "DERControlBase": base, "extra": 1}, {"extra"}),
                 ({"interval": window, "DERControlBase": {}}, {"DERControlBase"}),
                 ({"interval": {"start": monday, "duration": 0}, "DERControlBase": base}, {"interval.duration"}),
+                ({"interval": {"start": monday, "duration": 86_401}, "DERControlBase": base}, {"interval.duration"}),
                 ({"interval": window, "DERControlBase": {"opModMaxLimW": 70000}}, {"DERControlBase.opModMaxLimW"}),
                 ({"interval": window, "DERControlBase": {"opModFixedW": "half"}}, {"DERControlBase.opModFixedW"}),
                 ({"interval": window, "DERControlBase": base, "endDevices": [0, "x"]},

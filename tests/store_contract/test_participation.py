@@ -10,7 +10,8 @@ from .utility_world import NOW, build, enrolled
 W = {"uom": 38, "powerOfTenMultiplier": 0, "kind": 37, "commodity": 1}
 
 
-def score_record(program: int, end_device_id: int, lfdi: str, value: float, available: bool = True) -> DeviceScoreRecord:
+def score_record(program: int, end_device_id: int, lfdi: str, value: float,
+                 available: bool = True) -> DeviceScoreRecord:
     return DeviceScoreRecord(program, end_device_id, lfdi, "SP1", value, available, () if available else ("off",),
                              {"capacity": 0.5}, {"counted": 0}, NOW)
 
@@ -62,9 +63,11 @@ async def test_power_history_is_each_watt_reading_of_the_devices_own_mirrors(sto
     await store.upsert_mirror_usage_point(lfdi, {"mRID": "D" * 32, "roleFlags": "0003", "serviceCategoryKind": 0,
                                                  "status": 1, "deviceLFDI": lfdi},
                                           [mmr("E" * 32, W, 9000, NOW)])
-    (series,) = await store.power_history([e1], NOW - 1000, NOW + 1000)
+    (series,) = await store.power_history([e1], [(NOW - 1000, NOW + 1000)])
     assert (series.end_device_id, series.reading_type["uom"], series.readings) == (e1, 38, [(NOW, 300, 1500)])
-    assert await store.power_history([e1], NOW + 400, NOW + 1000) == [
+    # a reading overlapping a window counts for it; one wholly outside every window does not
+    assert (await store.power_history([e1], [(NOW + 299, NOW + 1000)]))[0].readings == [(NOW, 300, 1500)]
+    assert await store.power_history([e1], [(NOW + 300, NOW + 1000), (NOW - 500, NOW)]) == [
         type(series)(e1, series.meter_reading_id, series.reading_type, [])]
 
 

@@ -15,6 +15,7 @@ from .routes_programs import program_of
 from .state import CLOCK, CONFIG, SCHEMAS, STORE
 
 FORECAST_FIELDS = ("interval", "DERControlBase", "endDevices")
+MAX_WINDOW = 86_400
 
 
 async def get_scores(request: web.Request) -> web.Response:
@@ -61,8 +62,10 @@ async def forecast(request: web.Request) -> web.Response:
         ids, id_errors = _device_ids(body["endDevices"])
         errors += id_errors
     interval, base = body.get("interval"), body.get("DERControlBase")
-    if isinstance(interval, dict) and type(interval.get("duration")) is int and interval["duration"] < 1:
-        errors.append(error("must be at least 1 second", "interval.duration"))
+    if isinstance(interval, dict) and type(interval.get("duration")) is int \
+            and not 1 <= interval["duration"] <= MAX_WINDOW:
+        errors.append(error(f"must be 1 to {MAX_WINDOW} seconds (a window within a day, compared with like days)",
+                            "interval.duration"))
     if base == {}:
         errors.append(error("must set at least one control", "DERControlBase"))
     now = clock.now()

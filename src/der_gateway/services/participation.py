@@ -70,8 +70,8 @@ async def scores_at(store: Store, config: Config, program_id: int, now: int) -> 
     for p in history.devices:
         events = tuple(statuses for control_id, statuses in p.statuses.items()
                        if starts[control_id] >= p.registered_at)  # events from before it joined do not count
-        scored.append((p.end_device_id,
-                       score(ScoreInputs(now, p.enabled, _facts(p.documents), p.last_contact, History(events)), policy)))
+        inputs = ScoreInputs(now, p.enabled, _facts(p.documents), p.last_contact, History(events))
+        scored.append((p.end_device_id, score(inputs, policy)))
     return [_record(program_id, by_id[i], s, now) for i, s in ranked(scored)]
 
 
@@ -137,8 +137,7 @@ async def forecast_devices(store: Store, config: Config, end_device_ids: Sequenc
     participants = await store.participants(end_device_ids)
     series: dict[int, list[PowerSeries]] = defaultdict(list)
     if windows and participants:
-        since, until = min(w[0] for w in windows), max(w[1] for w in windows)
-        for r in await store.power_history([p.end_device_id for p in participants], since, until):
+        for r in await store.power_history([p.end_device_id for p in participants], windows):
             one = series_from_reading_type(r.reading_type, r.readings)
             if one is not None:
                 series[r.end_device_id].append(one)

@@ -18,6 +18,7 @@ from .sqlite_plumbing import Conn, Row, SQLitePlumbing
 from .sync_queue import enqueue_sync
 
 PREMISES, IS_DER = 1, 3  # MirrorUsagePoint roleFlags bits
+LONGEST_READING = 86_400  # seconds: telemetry history reads no reading that began longer before a window
 SCORE_MESSAGE = "device-scores"
 _SCORE_COLUMNS = ("program_id, end_device_id, lfdi, service_point, score, available, reasons, components, events, "
                   "computed")
@@ -125,7 +126,8 @@ def _program_history(c: Conn, program_id: int, since: int, now: int) -> ProgramH
     return ProgramHistoryRecord(devices, events)
 
 
-def _power_history(c: Conn, end_device_ids: Sequence[int], since: int, until: int) -> list[PowerSeriesRecord]:
+def _power_history(c: Conn, end_device_ids: Sequence[int],
+                   windows: Sequence[tuple[int, int]]) -> list[PowerSeriesRecord]:
     mirrors = _mirrors_by_device(c, telemetry_only=True)
     result = []
     for chunk in _chunks(sorted(set(end_device_ids))):
@@ -139,11 +141,15 @@ def _power_history(c: Conn, end_device_ids: Sequence[int], since: int, until: in
                 reading_type = json.loads(body).get("ReadingType") or {}
                 if reading_type.get("uom") != 38:  # W: the forecast reads active power only
                     continue
-                readings = [(r[0], r[1], r[2]) for r in c.execute(
-                    "SELECT start, duration, value FROM readings WHERE mmr_id = ? AND start IS NOT NULL "
-                    "AND start < ? AND start + coalesce(duration, 0) >= ? "
-                    "AND (reading_set_id IS NULL OR current = 1) ORDER BY start, id", (mmr_id, until, since))]
-                result.append(PowerSeriesRecord(end_device_id, mmr_id, reading_type, readings))
+                readings: dict[int, tuple[int, int | None, int | None]] = {}  # by id: windows may overlap
+                for lo, hi in sorted(windows):
+                    for r in c.execute(
+                            "SELECT id, start, duration, value FROM readings WHERE mmr_id = ? AND start > ? "
+                            "AND start < ? AND (start >= ? OR start + coalesce(duration, 0) > ?) "
+                            "AND (reading_set_id IS NULL OR current = 1)", (mmr_id, lo - LONGEST_READING, hi, lo, lo)):
+                        readings[r[0]] = (r[1], r[2], r[3])
+                in_order = sorted(readings, key=lambda i: (readings[i][0], i))
+                result.append(PowerSeriesRecord(end_device_id, mmr_id, reading_type, [readings[i] for i in in_order]))
     return result
 
 
@@ -159,11 +165,12 @@ class ParticipationStore(SQLitePlumbing):
         """The devices given that exist, by id (without event statuses)."""
         return await self._read(_participants, list(end_device_ids))
 
-    async def power_history(self, end_device_ids: Sequence[int], since: int,
-                            until: int) -> list[PowerSeriesRecord]:
+    async def power_history(self, end_device_ids: Sequence[int],
+                            windows: Sequence[tuple[int, int]]) -> list[PowerSeriesRecord]:
         """Each active-power (uom 38) MirrorMeterReading of the devices' MirrorUsagePoints, with its readings
-        that overlap [since, until)."""
-        return await self._read(_power_history, list(end_device_ids), since, until)
+        that overlap one of the windows [start, end) (one that began more than a day before a window does not
+        count for it)."""
+        return await self._read(_power_history, list(end_device_ids), list(windows))
 
     async def save_device_scores(self, program_id: int, computed: int, scores: Sequence[DeviceScoreRecord],
                                  message: dict[str, Any] | None = None) -> int:
