@@ -877,7 +877,7 @@ PATHS.update({
             "description": "kW per device, per service point and in all",
             "content": {"application/json": {"schema": ref("Forecast")}}}}, (PROGRAM_ID,), "ForecastRequest"),
             "From each device's telemetry on like days in the same window, its capability and the control's "
-            "modes and levels (docs/participation.md). Nothing is stored.")},
+            "modes and levels (docs/participation.md). The window lasts at most a day. Nothing is stored.")},
 })
 
 SPEC: dict[str, Any] = {
