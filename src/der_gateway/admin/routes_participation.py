@@ -77,8 +77,8 @@ async def forecast(request: web.Request) -> web.Response:
     if ids is None:
         ids = [end_device_id for end_device_id, _ in await store.targeted_end_devices(program.id)]
     else:
-        known = {p.end_device_id for p in await store.participants(ids)}
-        missing = [error(f"no EndDevice {i}", f"endDevices[{n}]") for n, i in enumerate(ids) if i not in known]
+        missing = [error(f"no EndDevice {i}", f"endDevices[{n}]") for n, i in enumerate(ids)
+                   if await store.end_device(i) is None]
         if missing:
             raise invalid(missing)
     result = await participation.forecast_devices(store, config, ids, control.interval.start,
