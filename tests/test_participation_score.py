@@ -108,6 +108,10 @@ def test_each_reason_a_device_is_unavailable():
         "no DERCapability rtgMaxW or DERSettings setMaxW: nothing to dispatch", "DERStatus: disconnected",
         "DERStatus: in fault", "DERStatus: off", "DERStatus: state of charge 12.5% is below 20%",
         "DERAvailability: no watts available (statWAvail 0)")
+    zero = device_facts({"type": 4, "modesSupported": "00", "rtgMaxW": {"value": 5000, "multiplier": 0}},
+                        {"setMaxW": {"value": 0, "multiplier": 0}, "setGradW": 1, "updatedTime": NOW}, None, None)
+    assert unavailable_reasons(ScoreInputs(NOW, True, zero, NOW), policy) == (
+        "its maximum power (setMaxW, else rtgMaxW) is 0 W: nothing to dispatch",)
     silent = ScoreInputs(NOW, True, facts(), NOW - 86_400)
     assert unavailable_reasons(silent, policy) == (f"no contact for 86400 s (since {NOW - 86_400})",)
     assert score(silent, policy).components["communication"] == 0.5  # freshness 0, no event: response rate 1

@@ -24,6 +24,10 @@ def quantity(value: Any) -> float | None:
     return float(value["value"]) * 10.0 ** int(value.get("multiplier") or 0)
 
 
+def _first(*values: float | None) -> float | None:
+    return next((v for v in values if v is not None), None)
+
+
 def _bits(status: Any) -> int | None:
     if not isinstance(status, Mapping) or not isinstance(status.get("value"), str):
         return None
@@ -59,10 +63,10 @@ def device_facts(dercap: Mapping[str, Any] | None, derg: Mapping[str, Any] | Non
     inverter = status.get("inverterStatus") or {}
     mode = status.get("operationalModeStatus") or {}
     soc = status.get("stateOfChargeStatus") or {}
-    energy = quantity(settings.get("setMaxWh")) or quantity(cap.get("rtgMaxWh"))
+    energy = _first(quantity(settings.get("setMaxWh")), quantity(cap.get("rtgMaxWh")))
     return DeviceFacts(
-        max_w=quantity(settings.get("setMaxW")) or quantity(cap.get("rtgMaxW")),
-        max_charge_w=quantity(settings.get("setMaxChargeRateW")) or quantity(cap.get("rtgMaxChargeRateW")),
+        max_w=_first(quantity(settings.get("setMaxW")), quantity(cap.get("rtgMaxW"))),
+        max_charge_w=_first(quantity(settings.get("setMaxChargeRateW")), quantity(cap.get("rtgMaxChargeRateW"))),
         energy_wh=energy,
         storage=cap.get("type") in STORAGE_DER_TYPES or energy is not None
         or status.get("storConnectStatus") is not None,

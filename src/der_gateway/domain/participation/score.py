@@ -162,8 +162,10 @@ def unavailable_reasons(inputs: ScoreInputs, policy: ScorePolicy) -> tuple[str, 
         reasons.append("the server has never heard from it")
     elif now - inputs.last_contact >= policy.contact_lost:
         reasons.append(f"no contact for {now - inputs.last_contact} s (since {inputs.last_contact})")
-    if not f.max_w:
+    if f.max_w is None:
         reasons.append("no DERCapability rtgMaxW or DERSettings setMaxW: nothing to dispatch")
+    elif f.max_w <= 0:
+        reasons.append("its maximum power (setMaxW, else rtgMaxW) is 0 W: nothing to dispatch")
     if _fresh(f.status_time, now, policy):
         if f.connected is False:
             reasons.append("DERStatus: disconnected")
