@@ -27,7 +27,7 @@ The score is 100 x sum(weight_i x s_i) / sum(weight_i), each component s_i in [0
 A component whose weight is 0 drops out; all weights 0 scores every device 0.
 
 The device is unavailable, with each reason given, when: its EndDevice is disabled; the server has not heard
-from it for contact_lost seconds (or never); it has no DERCapability or setMaxW (nothing to dispatch); its
+from it for contact_lost seconds (or never); its maximum power (setMaxW, else rtgMaxW) is unknown or 0; its
 DERStatus (if not older than contact_lost) says disconnected, in fault or off; its DERAvailability (same age
 rule) offers 0 W; or, for storage, its state of charge is below min_state_of_charge percent.
 """
