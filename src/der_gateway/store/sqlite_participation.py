@@ -60,46 +60,65 @@ def _mirrors_by_device(c: Conn, telemetry_only: bool = False) -> dict[str, list[
     return found
 
 
-def _documents(c: Conn, end_device_id: int) -> dict[str, dict[str, Any]]:
-    by_der: dict[int, dict[str, dict[str, Any]]] = {}
-    for n, kind, body in c.execute("SELECT n, kind, body FROM der_documents WHERE end_device_id = ? ORDER BY n",
-                                   (end_device_id,)):
-        by_der.setdefault(n, {})[kind] = json.loads(body)
+def _first_der(by_der: dict[int, dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """The documents of the first DER with a DERCapability, else of the first DER."""
     with_capability = [docs for _, docs in sorted(by_der.items()) if "dercap" in docs]
     if with_capability:
         return with_capability[0]
     return by_der[min(by_der)] if by_der else {}
 
 
-def _last_contact(c: Conn, end_device_id: int, lfdi: str, documents: dict[str, dict[str, Any]],
-                  mirrors: dict[str, list[int]]) -> int | None:
-    times = [c.execute("SELECT max(received) FROM responses WHERE end_device_lfdi = ?", (lfdi,)).fetchone()[0],
-             c.execute("SELECT max(created) FROM log_events WHERE end_device_id = ?", (end_device_id,)).fetchone()[0]]
-    mups = mirrors.get(lfdi.upper(), [])
-    for chunk in _chunks(mups):
-        times.append(c.execute(f"SELECT max(r.received) FROM readings r JOIN mirror_meter_readings m "
-                               f"ON m.id = r.mmr_id WHERE m.mup_id IN ({_marks(chunk)})", tuple(chunk)).fetchone()[0])
-    times += [documents.get("ders", {}).get("readingTime"), documents.get("dera", {}).get("readingTime"),
-              documents.get("derg", {}).get("updatedTime")]
+def _newest(times: Iterable[Any]) -> int | None:
     known = [int(t) for t in times if isinstance(t, int)]
     return max(known) if known else None
 
 
-def _participants(c: Conn, end_device_ids: Sequence[int]) -> list[ParticipantRecord]:
-    mirrors = _mirrors_by_device(c)
-    devices = []
-    for chunk in _chunks(sorted(set(end_device_ids))):
-        devices += c.execute(f"SELECT id, lfdi, enabled, registered_at FROM end_devices WHERE id IN ({_marks(chunk)}) "
-                             "ORDER BY id", tuple(chunk)).fetchall()
+def _participants_of(c: Conn, devices: Sequence[Row], mirrors: dict[str, list[int]]) -> list[ParticipantRecord]:
+    """Up to a chunk of devices (id, lfdi, enabled, registered_at), a few queries for all of them."""
+    if not devices:
+        return []
+    ids, lfdis = [d[0] for d in devices], [d[1] for d in devices]
+    service_points: dict[int, tuple[int, str]] = {}
+    for end_device_id, sp_id, external_id in c.execute(
+            f"SELECT a.end_device_id, s.id, s.external_id FROM der_assets a JOIN service_points s "
+            f"ON s.id = a.service_point_id WHERE a.end_device_id IN ({_marks(ids)}) AND a.status = 'active' "
+            "ORDER BY a.id", tuple(ids)):
+        service_points.setdefault(end_device_id, (sp_id, external_id))
+    documents: dict[int, dict[int, dict[str, dict[str, Any]]]] = {}
+    for end_device_id, n, kind, body in c.execute(
+            f"SELECT end_device_id, n, kind, body FROM der_documents WHERE end_device_id IN ({_marks(ids)})",
+            tuple(ids)):
+        documents.setdefault(end_device_id, {}).setdefault(n, {})[kind] = json.loads(body)
+    responded = dict(c.execute(f"SELECT end_device_lfdi, max(received) FROM responses WHERE end_device_lfdi IN "
+                               f"({_marks(lfdis)}) GROUP BY end_device_lfdi", tuple(lfdis)).fetchall())
+    logged = dict(c.execute(f"SELECT end_device_id, max(created) FROM log_events WHERE end_device_id IN "
+                            f"({_marks(ids)}) GROUP BY end_device_id", tuple(ids)).fetchall())
+    mups = [m for lfdi in lfdis for m in mirrors.get(lfdi.upper(), [])]
+    mirrored: dict[int, Any] = {}
+    for chunk in _chunks(mups):
+        mirrored.update(c.execute(f"SELECT m.mup_id, max(r.received) FROM readings r JOIN mirror_meter_readings m "
+                                  f"ON m.id = r.mmr_id WHERE m.mup_id IN ({_marks(chunk)}) GROUP BY m.mup_id",
+                                  tuple(chunk)).fetchall())
     result = []
     for end_device_id, lfdi, enabled, registered_at in devices:
-        sp = c.execute("SELECT s.id, s.external_id FROM der_assets a JOIN service_points s "
-                       "ON s.id = a.service_point_id WHERE a.end_device_id = ? AND a.status = 'active' "
-                       "ORDER BY a.id LIMIT 1", (end_device_id,)).fetchone()
-        documents = _documents(c, end_device_id)
+        docs = _first_der(documents.get(end_device_id, {}))
+        sp = service_points.get(end_device_id)
+        contact = _newest([responded.get(lfdi), logged.get(end_device_id),
+                           *(mirrored.get(m) for m in mirrors.get(lfdi.upper(), [])),
+                           docs.get("ders", {}).get("readingTime"), docs.get("dera", {}).get("readingTime"),
+                           docs.get("derg", {}).get("updatedTime")])
         result.append(ParticipantRecord(end_device_id, lfdi, bool(enabled), registered_at,
-                                        sp[0] if sp else None, sp[1] if sp else None, documents,
-                                        _last_contact(c, end_device_id, lfdi, documents, mirrors)))
+                                        sp[0] if sp else None, sp[1] if sp else None, docs, contact))
+    return result
+
+
+def _participants(c: Conn, end_device_ids: Sequence[int]) -> list[ParticipantRecord]:
+    mirrors = _mirrors_by_device(c)
+    result = []
+    for chunk in _chunks(sorted(set(end_device_ids))):
+        devices = c.execute(f"SELECT id, lfdi, enabled, registered_at FROM end_devices WHERE id IN ({_marks(chunk)}) "
+                            "ORDER BY id", tuple(chunk)).fetchall()
+        result += _participants_of(c, devices, mirrors)
     return result
 
 
