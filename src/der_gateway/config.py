@@ -146,6 +146,34 @@ class Config:
     # and every write acknowledged by one is seen by the next GET on any other.  data_dir then keeps only
     # this server's own files (the generated admin token).
     store: str | None = None
+    # Event participation (domain/participation/, services/participation.py, docs/participation.md).
+    # Device score and availability: computed for every device a program reaches through its groups, every
+    # score_interval seconds by the leader's background duty (0: only on demand, POST
+    # /programs/{id}/scores), stored, written to data_dir/exports/scores/ (JSON and CSV) and sent to the
+    # sync endpoints (kind "device-scores").  The score is 100 x the weighted mean of five components, each
+    # in [0, 1]: capacity (setMaxW or rtgMaxW over score_capacity_reference_w W), availability (DERAvailability,
+    # state of charge or DERStatus), participation and opt-outs (the device's Responses to the program's events
+    # that ended in the last score_history seconds), and communication (last contact: full up to
+    # score_contact_fresh seconds, none from score_contact_lost; and the share of events it answered).  A
+    # device is unavailable (with its reasons) when disabled, silent for score_contact_lost seconds,
+    # disconnected, in fault, off, offering 0 W, or storage below score_min_state_of_charge percent.  Weights
+    # are any numbers of at least 0 (they need not add up to 100).
+    score_interval: float = 900.0
+    score_weight_capacity: float = 25.0
+    score_weight_availability: float = 25.0
+    score_weight_participation: float = 20.0
+    score_weight_opt_outs: float = 15.0
+    score_weight_communication: float = 15.0
+    score_capacity_reference_w: float = 10_000.0
+    score_history: int = 30 * 86_400
+    score_contact_fresh: int = 3600
+    score_contact_lost: int = 86_400
+    score_min_state_of_charge: float = 20.0
+    # Load-reduction forecast (domain/participation/forecast.py): the baseline is the mean power of the
+    # forecast_days most recent like days (weekday or weekend, in `timezone`) with telemetry in the same
+    # clock-time window, looking back at most forecast_lookback_days days.
+    forecast_days: int = 10
+    forecast_lookback_days: int = 28
 
     def __post_init__(self) -> None:
         if self.http_redirect_port is not None:

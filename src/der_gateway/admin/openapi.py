@@ -835,6 +835,77 @@ PATHS.update({
                            "Eligibility is checked now and again when the task is processed." + _IDEMPOTENT)},
 })
 
+# -- event participation: device scores and load-reduction forecasts (routes_participation) ----------------
+
+NUMBER = {"type": "number"}
+_COMPONENT_NAMES = ("capacity", "availability", "participation", "opt_outs", "communication")
+_EVENT_COUNTS = ("counted", "participated", "declined", "acknowledged", "silent")
+
+COMPONENTS.update({
+    "DeviceScore": _object({
+        "endDeviceId": ID, "lFDI": LFDI, "servicePoint": nullable(STRING),
+        "score": {"type": "number", "minimum": 0, "maximum": 100},
+        "available": BOOLEAN,
+        "reasons": {"type": "array", "items": STRING, "description": "why it is unavailable (empty if available)"},
+        "components": _object({n: {"type": "number", "minimum": 0, "maximum": 1} for n in _COMPONENT_NAMES},
+                              _COMPONENT_NAMES, "each component of the score, in [0, 1]"),
+        "events": _object({n: INTEGER for n in _EVENT_COUNTS}, _EVENT_COUNTS,
+                          "the program's events in the score's look-back, by outcome"),
+        "computed": INTEGER},
+        ("endDeviceId", "lFDI", "servicePoint", "score", "available", "reasons", "components", "events",
+         "computed")),
+    "DeviceScores": _object({
+        "programId": ID, "computed": nullable(INTEGER),
+        "items": {"type": "array", "items": ref("DeviceScore")},
+        "syncMessagesQueued": {"type": "integer", "description": "after a recomputation: messages queued"}},
+        ("programId", "computed", "items")),
+    "ForecastRequest": _object({
+        "interval": ref("DateTimeInterval"),
+        "DERControlBase": ref("DERControlBase"),
+        "endDevices": {"type": "array", "items": ID,
+                       "description": "the devices to forecast; absent: every device the program reaches"}},
+        ("interval", "DERControlBase")),
+    "Forecast": _object({
+        "programId": ID,
+        "interval": ref("DateTimeInterval"),
+        "totalKW": NUMBER,
+        "servicePoints": {"type": "array", "items": _object(
+            {"servicePointId": nullable(ID), "servicePoint": nullable(STRING), "kW": NUMBER,
+             "endDevices": {"type": "array", "items": ID}},
+            ("servicePointId", "servicePoint", "kW", "endDevices"))},
+        "endDevices": {"type": "array", "items": _object(
+            {"endDeviceId": ID, "lFDI": LFDI, "servicePointId": nullable(ID), "servicePoint": nullable(STRING),
+             "kW": NUMBER, "baselineKW": NUMBER, "eventKW": NUMBER, "likeDays": INTEGER,
+             "basis": {"enum": ["history", "no history"]}},
+            ("endDeviceId", "lFDI", "servicePointId", "servicePoint", "kW", "baselineKW", "eventKW", "likeDays",
+             "basis"))}},
+        ("programId", "interval", "totalKW", "servicePoints", "endDevices")),
+})
+
+PATHS.update({
+    "/programs/{program_id}/scores": {
+        "get": _described(op("The program's device scores, as last computed", {200: {
+            "description": "best first (available ones first); computed null if never scored",
+            "content": {"application/json": {"schema": ref("DeviceScores")}}}}, (PROGRAM_ID,)),
+            "Scores are computed every score_interval seconds by the server, and on demand (POST). See "
+            "docs/participation.md for the formula."),
+        "post": _described(op("Score the program's devices now", {200: {
+            "description": "the new scores", "content": {"application/json": {"schema": ref("DeviceScores")}}}},
+            (PROGRAM_ID,)),
+            "Stores them in place of the last ones, writes data_dir/exports/scores/program-{id}.json and .csv, "
+            "and sends a \"device-scores\" message to every sync endpoint.")},
+    "/programs/{program_id}/scores/{end_device_id}": {
+        "get": op("One device's score in the program", {200: {
+            "description": "it", "content": {"application/json": {"schema": ref("DeviceScore")}}}},
+            (PROGRAM_ID, END_DEVICE_ID))},
+    "/programs/{program_id}/forecast": {
+        "post": _described(op("Forecast the load reduction of a control", {200: {
+            "description": "kW per device, per service point and in all",
+            "content": {"application/json": {"schema": ref("Forecast")}}}}, (PROGRAM_ID,), "ForecastRequest"),
+            "From each device's telemetry on like days in the same window, its capability and the control's "
+            "modes and levels (docs/participation.md). The window lasts at most a day. Nothing is stored.")},
+})
+
 SPEC: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "der-gateway admin API", "version": "1",

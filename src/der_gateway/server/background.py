@@ -1,4 +1,5 @@
-"""The server's background work: the event scheduler, the notifier, notification delivery and enrollment sync."""
+"""The server's background work: the event scheduler, the notifier, notification delivery, enrollment sync and
+device scores."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from .enrollment_sync import SyncDelivery
 from .notifier import Notifier
 from .scheduler import EventScheduler
 from ..services.service_tasks import ServiceTaskMonitor
+from ..services.participation import ScoreDuty
 from ..wakeups import woken
 
 log = logging.getLogger(__name__)
@@ -28,6 +30,7 @@ class Background:
         self.delivery = NotificationDelivery(store, config, clock)
         self.sync = SyncDelivery(store, config, clock)
         self.service_tasks = ServiceTaskMonitor(store, config, clock)  # .interval None: only on demand
+        self.scores = ScoreDuty(store, config, clock)  # device scores, every config.score_interval seconds
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
 
@@ -63,6 +66,8 @@ class Background:
             try:
                 due = await self.scheduler.run_once()
                 if await self.service_tasks.maybe_run():  # Pending service tasks, every few seconds
+                    self.sync.wake()
+                if await self.scores.maybe_run():  # device scores: a message for each program scored
                     self.sync.wake()
                 queued = 0
                 while True:

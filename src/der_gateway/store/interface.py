@@ -17,6 +17,8 @@ from .membership_records import MembershipChangeRecord
 from .utility_records import (AccountRecord, AssetTypeRecord, Created, CustomerRecord, DerAssetRecord,
                               DeviceModelRecord, EnrollmentRecord, Keep, ProgramRulesRecord, Replayed,
                               ServicePointRecord, ServiceTaskRecord, TariffRecord, UtilityAggregatorRecord)
+from .participation_records import (DeviceScoreRecord, ParticipantRecord, PowerSeriesRecord,
+                                    ProgramHistoryRecord)
 
 if TYPE_CHECKING:
     from ..domain import network
@@ -347,7 +349,21 @@ class ServiceTaskStore(Protocol):
     async def cancel_service_task(self, task_id: int, now: int) -> ServiceTaskRecord: ...
 
 
+class ParticipationStore(Protocol):
+    """Event participation: what the score and the forecast read of a program's devices, and the scores kept."""
+
+    async def program_history(self, program_id: int, since: int, now: int) -> ProgramHistoryRecord: ...
+    async def participants(self, end_device_ids: Sequence[int]) -> list[ParticipantRecord]: ...
+    async def power_history(self, end_device_ids: Sequence[int],
+                            windows: Sequence[tuple[int, int]]) -> list[PowerSeriesRecord]: ...
+    async def save_device_scores(self, program_id: int, computed: int, scores: Sequence[DeviceScoreRecord],
+                                 message: dict[str, Any] | None = None) -> int: ...
+    async def device_scores(self, program_id: int) -> tuple[int | None, list[DeviceScoreRecord]]: ...
+    async def device_score(self, program_id: int, end_device_id: int) -> DeviceScoreRecord | None: ...
+
+
 class Store(Versioned, ClientStore, EndDeviceStore, DerStore, LogEventStore, MirrorStore, ProgramStore, EventStore,
             GroupStore, AccessStore, ResponseStore, SubscriptionStore, RateStore, SyncStore, NetworkStore,
-            CustomerStore, CatalogStore, AggregatorStore, EnrollmentStore, ServiceTaskStore, Protocol):
+            CustomerStore, CatalogStore, AggregatorStore, EnrollmentStore, ServiceTaskStore, ParticipationStore,
+            Protocol):
     """Everything a store offers."""

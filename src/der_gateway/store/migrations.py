@@ -640,3 +640,30 @@ MIGRATIONS.append(
     CREATE INDEX der_assets_by_end_device ON der_assets (end_device_id);
     """
 )
+
+
+MIGRATIONS.append(
+    # device scores (issue 12): the latest score and availability of each device a program reaches, with the
+    # reasons it is unavailable, its score components and event counts (JSON), and when each program's
+    # devices were last scored (store/sqlite_participation.py)
+    """
+    CREATE TABLE device_score_runs (
+        program_id INTEGER PRIMARY KEY REFERENCES programs (id) ON DELETE CASCADE,
+        computed INTEGER NOT NULL
+    );
+    CREATE TABLE device_scores (
+        program_id INTEGER NOT NULL REFERENCES device_score_runs (program_id) ON DELETE CASCADE,
+        end_device_id INTEGER NOT NULL REFERENCES end_devices (id) ON DELETE CASCADE,
+        lfdi TEXT NOT NULL,
+        service_point TEXT,
+        score REAL NOT NULL,
+        available INTEGER NOT NULL,
+        reasons TEXT NOT NULL,
+        components TEXT NOT NULL,
+        events TEXT NOT NULL,
+        computed INTEGER NOT NULL,
+        PRIMARY KEY (program_id, end_device_id)
+    );
+    CREATE INDEX device_scores_by_device ON device_scores (end_device_id);
+    """
+)

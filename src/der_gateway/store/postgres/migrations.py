@@ -502,7 +502,6 @@ MIGRATIONS: list[str] = [
                           levels=WIDE.levels, name="subscriptions_of_client"),
 ]
 
-
 MIGRATIONS.append(
     # membership history (see SQLite's migration of the same number)
     """
@@ -518,6 +517,31 @@ MIGRATIONS.append(
     CREATE INDEX membership_history_by_group ON membership_history (group_id, id);
     CREATE INDEX membership_history_by_device ON membership_history (end_device_id, id);
     CREATE INDEX der_assets_by_end_device ON der_assets (end_device_id);
+    """
+)
+
+
+MIGRATIONS.append(
+    # device scores (issue 12; SQLite's migration of the same comment)
+    """
+    CREATE TABLE device_score_runs (
+        program_id BIGINT PRIMARY KEY REFERENCES programs (id) ON DELETE CASCADE,
+        computed BIGINT NOT NULL
+    );
+    CREATE TABLE device_scores (
+        program_id BIGINT NOT NULL REFERENCES device_score_runs (program_id) ON DELETE CASCADE,
+        end_device_id BIGINT NOT NULL REFERENCES end_devices (id) ON DELETE CASCADE,
+        lfdi TEXT NOT NULL,
+        service_point TEXT,
+        score DOUBLE PRECISION NOT NULL,
+        available INTEGER NOT NULL,
+        reasons TEXT NOT NULL,
+        components TEXT NOT NULL,
+        events TEXT NOT NULL,
+        computed BIGINT NOT NULL,
+        PRIMARY KEY (program_id, end_device_id)
+    );
+    CREATE INDEX device_scores_by_device ON device_scores (end_device_id);
     """
 )
 

@@ -1,0 +1,94 @@
+"""Event participation: device scores (stored, recomputed on demand) and load-reduction forecasts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from ..domain.identifiers import new_mrid
+from ..sep import codec, model
+from ..sep.json_form import build, error
+from ..services import participation, participation_json
+from .http import invalid, json_response, not_found, path_id, read_json
+from .routes_programs import program_of
+from .state import CLOCK, CONFIG, SCHEMAS, STORE
+
+FORECAST_FIELDS = ("interval", "DERControlBase", "endDevices")
+MAX_WINDOW = 86_400
+
+
+async def get_scores(request: web.Request) -> web.Response:
+    program = await program_of(request)
+    computed, records = await request.app[STORE].device_scores(program.id)
+    return json_response(participation_json.scores(program.id, computed, records))
+
+
+async def recompute_scores(request: web.Request) -> web.Response:
+    program = await program_of(request)
+    run = await participation.score_program(request.app[STORE], request.app[CONFIG], request.app[CLOCK], program.id)
+    return json_response({**participation_json.scores(program.id, run.computed, run.scores),
+                          "syncMessagesQueued": run.queued})
+
+
+async def get_device_score(request: web.Request) -> web.Response:
+    program = await program_of(request)
+    end_device_id = path_id(request, "end_device_id", "EndDevice")
+    record = await request.app[STORE].device_score(program.id, end_device_id)
+    if record is None:
+        raise not_found(f"score of EndDevice {end_device_id} in program {program.id}")
+    return json_response(participation_json.score(record))
+
+
+def _device_ids(value: Any) -> tuple[list[int], list[dict[str, str]]]:
+    if not isinstance(value, list):
+        return [], [error("must be a list of EndDevice ids", "endDevices")]
+    errors = [error("must be an EndDevice id (an integer of at least 1)", f"endDevices[{i}]")
+              for i, v in enumerate(value) if type(v) is not int or v < 1]
+    if not errors and len(set(value)) != len(value):
+        errors.append(error("names an EndDevice more than once", "endDevices"))
+    return ([] if errors else list(value)), errors
+
+
+async def forecast(request: web.Request) -> web.Response:
+    """The load reduction a DERControlBase would bring in a window: per device, per service point and in all."""
+    store, config, clock = request.app[STORE], request.app[CONFIG], request.app[CLOCK]
+    program = await program_of(request)
+    body = await read_json(request)
+    errors = [error(f"unknown field (allowed: {', '.join(FORECAST_FIELDS)})", name)
+              for name in body if name not in FORECAST_FIELDS]
+    ids: list[int] | None = None
+    if "endDevices" in body:
+        ids, id_errors = _device_ids(body["endDevices"])
+        errors += id_errors
+    interval, base = body.get("interval"), body.get("DERControlBase")
+    if isinstance(interval, dict) and type(interval.get("duration")) is int \
+            and not 1 <= interval["duration"] <= MAX_WINDOW:
+        errors.append(error(f"must be 1 to {MAX_WINDOW} seconds (a window within a day, compared with like days)",
+                            "interval.duration"))
+    if base == {}:
+        errors.append(error("must set at least one control", "DERControlBase"))
+    now = clock.now()
+    # the schema judges the window and the control as it would an event's
+    control = build(model.DERControl, {
+        "mRID": new_mrid(config.mrid_pen), "creationTime": now,
+        "EventStatus": {"currentStatus": 0, "dateTime": now, "potentiallySuperseded": False},
+        **{k: body[k] for k in ("interval", "DERControlBase") if k in body}}, request.app[SCHEMAS], prior=errors)
+    if ids is None:
+        ids = [end_device_id for end_device_id, _ in await store.targeted_end_devices(program.id)]
+    else:
+        missing = [error(f"no EndDevice {i}", f"endDevices[{n}]") for n, i in enumerate(ids)
+                   if await store.end_device(i) is None]
+        if missing:
+            raise invalid(missing)
+    result = await participation.forecast_devices(store, config, ids, control.interval.start,
+                                                  control.interval.duration, codec.to_data(control.DERControlBase))
+    return json_response({"programId": program.id, **participation_json.forecast(result)})
+
+
+ROUTES = [
+    ("GET", "/programs/{program_id:[0-9]+}/scores", get_scores),
+    ("POST", "/programs/{program_id:[0-9]+}/scores", recompute_scores),
+    ("GET", "/programs/{program_id:[0-9]+}/scores/{end_device_id:[0-9]+}", get_device_score),
+    ("POST", "/programs/{program_id:[0-9]+}/forecast", forecast),
+]
