@@ -11,6 +11,7 @@ from ..domain import events as lifecycle
 from ..domain.identifiers import Pen, new_mrid
 from ..sep import codec, model, paths
 from ..store import ControlRecord, SubscriptionRecord
+from ..store.stage_records import NewStage
 from .documents import encode
 
 StateRow = tuple[int, int, int, int | None]
@@ -49,8 +50,11 @@ def _moved(records: list[ControlRecord], states: dict[int, lifecycle.EventState]
     return rows
 
 
-async def create_event(store, clock: Clock, pen: Pen, program_id: int, control: model.DERControl) -> ControlRecord:
-    """Stores a new event for the program; its mRID, creationTime and status are the server's."""
+async def create_event(store, clock: Clock, pen: Pen, program_id: int, control: model.DERControl,
+                       stage: NewStage | None = None) -> ControlRecord:
+    """Stores a new event for the program; its mRID, creationTime and status are the server's.
+
+    With `stage`, the event is a utility event's stage, written with it (store.add_stage_control)."""
     now = clock.now()
     existing = await live_controls(store, program_id, now)
     provisional_id = max((r.id for r in existing), default=0) + 1
@@ -64,9 +68,9 @@ async def create_event(store, clock: Clock, pen: Pen, program_id: int, control: 
     data = codec.to_data(control)
     data.pop("EventStatus", None)
     new_state = states[provisional_id]
-    control_id = await store.add_control(
-        program_id, control.mRID.upper(), now, event.start, event.duration, data, int(new_state.status),
-        new_state.status_time, states=_moved(existing, states), changed=paths.program_changes(program_id))
+    args = (program_id, control.mRID.upper(), now, event.start, event.duration, data, int(new_state.status),
+            new_state.status_time, _moved(existing, states), paths.program_changes(program_id))
+    control_id = await (store.add_control(*args) if stage is None else store.add_stage_control(*args, stage))
     return await store.control(control_id)
 
 

@@ -30,6 +30,7 @@ from .sqlite_generations import GenerationStore
 from .sqlite_plumbing import Conn, Params, Row, inserted_id
 from .sqlite_utility import UtilityStore
 from .sqlite_sync import SyncStore
+from .sqlite_stages import StageStore
 
 T = TypeVar("T")
 
@@ -70,7 +71,7 @@ def _end_device(row: Row) -> EndDeviceRecord:
                            enabled=bool(row[8]), postRate=row[9], connectionPointId=row[10])
 
 
-class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore):
+class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore, StageStore):
     def __init__(self, path: Path) -> None:
         self.path = path
         self._writer_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
