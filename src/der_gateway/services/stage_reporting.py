@@ -19,6 +19,7 @@ import dataclasses
 import csv
 import io
 import json
+import logging
 import os
 from pathlib import Path
 
@@ -28,6 +29,8 @@ from ..domain import outcomes as outcome_rules
 from ..domain import stages as rules
 from ..store.stage_records import ParticipationRecord, StageRecord, Transition, UtilityEventRecord
 from . import der_controls, stage_json
+
+log = logging.getLogger(__name__)
 
 CSV_COLUMNS = ("eventId", "eventMRID", "stageId", "stagePosition", "programId", "controlMRID", "start", "duration",
                "endDeviceId", "endDeviceLFDI", "calledAt", "visibleAt", "outcome", "responses", "lastStatus")
@@ -45,8 +48,15 @@ class StageReporter:
 
     async def run_once(self) -> None:
         """One pass over every stage not yet finished with."""
-        for stage in await self.store.unfinished_stages():
-            await self._pass(stage)
+        after = 0
+        while stages := await self.store.unfinished_stages(after):
+            for stage in stages:
+                try:
+                    await self._pass(stage)
+                except rules.StageError:  # the clock was set back past a status reported: wait for it to return
+                    log.warning("stage %d: its status went back; nothing reported until it moves on", stage.id,
+                                exc_info=True)
+            after = stages[-1].id
 
     async def report(self, stage_id: int) -> None:
         """Reports the statuses the stage has taken since the last one reported."""

@@ -154,10 +154,12 @@ class StageStore(SQLitePlumbing):
         r = await self._one(f"SELECT {_STAGE_COLUMNS} FROM event_stages WHERE control_id = ?", (control_id,))
         return _stage(r) if r else None
 
-    async def unfinished_stages(self, limit: int = 1000) -> list[StageRecord]:
-        """Stages whose outcome files are not yet written: those the scheduler still has work for."""
+    async def unfinished_stages(self, after: int = 0, limit: int = 500) -> list[StageRecord]:
+        """Stages whose outcome files are not yet written (those the scheduler still has work for), by id from
+        `after`."""
         return [_stage(r) for r in await self._rows(
-            f"SELECT {_STAGE_COLUMNS} FROM event_stages WHERE exported_at IS NULL ORDER BY id LIMIT ?", (limit,))]
+            f"SELECT {_STAGE_COLUMNS} FROM event_stages WHERE exported_at IS NULL AND id > ? ORDER BY id LIMIT ?",
+            (after, limit))]
 
     async def stage_transitions(self, stage_id: int) -> list[StageTransitionRecord]:
         return await self._read(_transitions, stage_id)
@@ -170,10 +172,12 @@ class StageStore(SQLitePlumbing):
             "ORDER BY p.end_device_id", (control_id,))]
 
     async def recorded_controls(self, program_id: int) -> list[int]:
-        """The program's DERControls that have a participation record (a stage, or a Response): never deleted."""
+        """The program's DERControls that have a participation record (a stage, or a Response), or are archived:
+        those are never deleted."""
         return [r[0] for r in await self._rows(
             "SELECT id FROM controls c WHERE program_id = ? AND (EXISTS (SELECT 1 FROM responses r WHERE "
-            "r.control_id = c.id) OR EXISTS (SELECT 1 FROM event_stages s WHERE s.control_id = c.id)) ORDER BY id",
+            "r.control_id = c.id) OR EXISTS (SELECT 1 FROM event_stages s WHERE s.control_id = c.id) "
+            "OR EXISTS (SELECT 1 FROM archived_controls a WHERE a.control_id = c.id)) ORDER BY id",
             (program_id,))]
 
     async def archived_controls(self, control_ids: Sequence[int]) -> dict[int, int]:
