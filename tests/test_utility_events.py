@@ -290,3 +290,25 @@ async def test_bad_events_are_refused_whole(world):
     assert status == 409 and answer["errors"][0]["field"] == "stages[0].mRID"
     assert (await w.call("GET", "/utility-events/999"))[0] == 404
     assert (await w.call("POST", f"/utility-events/{ok['id']}/stages/7/cancel"))[0] == 404
+
+
+async def test_a_plain_event_with_responses_is_archived_not_deleted(world):
+    w = world
+    p1, _ = w.programs
+    event = await w.ok("POST", f"/programs/{p1}/controls", {"interval": {"start": T0 + 60, "duration": 100},
+                                                            "DERControlBase": {"opModMaxLimW": 1000}}, 201)
+    await w.respond("device1", event["mRID"], 1, T0 + 1)
+    report = await w.ok("GET", f"/controls/{event['id']}/participation")
+    assert report["stageId"] is None and report["targeted"] == 2 and "record" not in report  # not a stage
+    before = w.h.snapshot()
+    status, refused = await w.call("DELETE", f"/programs/{p1}/controls")
+    assert status == 409 and "only archived" in refused["errors"][0]["reason"]
+    status, refused = await w.call("POST", f"/controls/{event['id']}/archive")
+    assert status == 409 and "SCHEDULED" in refused["errors"][0]["reason"]
+    assert w.h.snapshot() == before
+    w.clock.set(T0 + 200)
+    archived = await w.ok("POST", f"/controls/{event['id']}/archive")
+    assert (archived["archivedAt"], archived["programEventStatus"]) == (T0 + 200, "COMPLETED")
+    assert (await w.ok("GET", f"/programs/{p1}/controls"))["items"] == []
+    assert (await w.call("GET", f"/programs/{p1}/controls?archived=maybe"))[0] == 400
+    assert (await w.ok("GET", f"/controls/{event['id']}/participation"))["responded"] == 1
