@@ -249,7 +249,7 @@ async def test_cancelling_the_event_cancels_the_stages_that_have_not_ended(world
     await w.tick(T0 + 170)  # stage 1 has ended
     cancelled = await w.ok("POST", f"{path}/cancel")
     assert [s["status"] for s in cancelled["stages"]] == ["COMPLETED", "CANCELED", "CANCELED"]
-    assert cancelled["status"] == "COMPLETED" and cancelled["cancelledAt"] == T0 + 170
+    assert cancelled["status"] == "CANCELED" and cancelled["cancelledAt"] == T0 + 170
     status, refused = await w.call("POST", f"{path}/cancel")
     assert status == 409 and "cancelled already" in refused["errors"][0]["reason"]
     assert statuses(await w.deliver()) == [(1, "SCHEDULED", T0), (2, "SCHEDULED", T0), (3, "SCHEDULED", T0),

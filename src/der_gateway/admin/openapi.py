@@ -829,10 +829,11 @@ COMPONENTS.update({
         "mRID": {"type": "string", "description": "32 hex digits; generated when absent"},
         "description": {"type": "string", "maxLength": 192},
         "stages": {"type": "array", "minItems": 1, "maxItems": 24, "items": {
-            "allOf": [ref("ControlInput")], "description": "a program event: the body of POST /programs/{id}/"
-                      "controls, with programId (required) and targetKW (optional, > 0). Stages may not overlap.",
-            "properties": {"programId": ID, "targetKW": {"type": "number", "exclusiveMinimum": 0}},
-            "required": ["programId"]}}}, ("stages",)),
+            **_extend(COMPONENTS["ControlInput"], {"programId": ID, "targetKW": {"type": "number",
+                                                                                 "exclusiveMinimum": 0}},
+                      ("programId",)),
+            "description": "a program event: the body of POST /programs/{id}/controls, with programId and "
+                           "targetKW (optional). Stages may not overlap."}}}, ("stages",)),
     "StageTransition": _object({
         "status": {"enum": _STAGE_STATUSES}, "at": INTEGER, "recorded": INTEGER,
         "sync": {"type": "array", "items": _object({"endpointId": ID, "state": {"enum": _SYNC_STATES}}),

@@ -73,5 +73,6 @@ def stage(view: StageView, called: int, transitions: list[StageTransitionRecord]
 
 def event(record: UtilityEventRecord, stages: list[Json]) -> Json:
     return {"id": record.id, "mRID": record.mrid, "description": record.description, "created": record.created,
-            "status": stage_rules.event_status([s["status"] for s in stages]), "cancelledAt": record.cancelled_at,
+            "status": stage_rules.CANCELED if record.cancelled_at is not None
+            else stage_rules.event_status([s["status"] for s in stages]), "cancelledAt": record.cancelled_at,
             "archivedAt": record.archived_at, "stages": stages}
