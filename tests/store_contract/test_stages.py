@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from der_gateway.domain.refusals import Conflict
-from der_gateway.store.stage_records import NewStage, Transition
+from der_gateway.store.stage_records import NewControl, NewStage, Transition
 
 
 def mrid(n: int) -> str:
@@ -19,11 +19,25 @@ async def _world(store):
     pid = await store.create_program(mrid(1), "p", 1)
     await store.create_sync_endpoint("dacs", "http://127.0.0.1:9/a")
     await store.create_sync_endpoint("ouai", "http://127.0.0.1:9/b")
-    event_id = await store.create_utility_event(mrid(2).lower(), "peak", 1000)
     called = ((7, "AA" * 20), (9, "bb" * 20))
-    cid = await store.add_stage_control(pid, mrid(3), 1000, 2000, 600, {"n": 3}, 0, 1000, (), (),
-                                        NewStage(event_id, 1, 5000, called, {"status": "SCHEDULED"}))
-    return pid, event_id, cid
+    event_id = await store.add_utility_event(mrid(2).lower(), "peak", 1000, [
+        NewStage(NewControl(pid, mrid(3), 1000, 2000, 600, {"n": 3}, 0, 1000), 5000, called,
+                 {"status": "SCHEDULED"})], (), ())
+    (stage,) = (await store.utility_event(event_id)).stages
+    return pid, event_id, stage.control_id
+
+
+async def test_an_event_is_written_whole_or_not_at_all(store):
+    pid = await store.create_program(mrid(1), "p", 1)
+    await store.create_sync_endpoint("dacs", "http://127.0.0.1:9/a")
+    taken = await store.add_control(pid, mrid(5), 1000, 5000, 600, {}, 0, 1000)
+    stages = [NewStage(NewControl(pid, mrid(n), 1000, 2000 + n * 1000, 600, {}, 0, 1000), None, ((7, "AA" * 20),),
+                       {}) for n in (3, 5)]  # the second's mRID is taken
+    with pytest.raises(Conflict):
+        await store.add_utility_event(mrid(2), None, 1000, stages, (), ())
+    assert await store.utility_events(archived=True) == []
+    assert [c.id for c in await store.controls(pid)] == [taken]
+    assert await store.sync_messages() == (0, [])
 
 
 async def test_a_stage_is_written_with_its_control_who_it_calls_and_its_first_report(store):
@@ -42,8 +56,8 @@ async def test_a_stage_is_written_with_its_control_who_it_calls_and_its_first_re
     assert (transition.status, transition.at, [s for _, s in transition.sync_states]) == (
         "SCHEDULED", 1000, ["queued", "queued"])
     total, messages = await store.sync_messages(kind="stage-status")
-    assert total == 2 and all(m.body == {"kind": "stage-status", "status": "SCHEDULED", "stageId": stage.id}
-                              for m in messages)
+    assert total == 2 and all(m.body == {"kind": "stage-status", "status": "SCHEDULED", "eventId": event_id,
+                                         "stageId": stage.id} for m in messages)
 
 
 async def test_racing_passes_report_each_transition_once(store):

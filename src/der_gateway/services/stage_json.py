@@ -28,10 +28,10 @@ class StageView:
     status: str
 
 
-def status_message(event_id: int, event_mrid: str, position: int, program_id: int, control_mrid: str, start: int,
+def status_message(event_mrid: str, position: int, program_id: int, control_mrid: str, start: int,
                    duration: int, target_w: int | None, status: str, at: int, called: int | None = None) -> Json:
-    """The body of a stage-status sync message (the store adds "kind" and "stageId")."""
-    body: Json = {"eventId": event_id, "eventMRID": event_mrid, "stagePosition": position, "programId": program_id,
+    """The body of a stage-status sync message (the store adds "kind", "eventId" and "stageId")."""
+    body: Json = {"eventMRID": event_mrid, "stagePosition": position, "programId": program_id,
                   "controlMRID": control_mrid, "status": status, "at": at, "start": start, "duration": duration,
                   "targetKW": kw(target_w)}
     if called is not None:

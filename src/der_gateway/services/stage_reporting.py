@@ -89,7 +89,7 @@ class StageReporter:
         if due:
             utility_event = await self.store.utility_event(stage.event_id)
             transitions = [Transition(s, rules.effective_at(s, event, state), stage_json.status_message(
-                utility_event.id, utility_event.mrid, stage.position, stage.program_id, control.mRID, control.start,
+                utility_event.mrid, stage.position, stage.program_id, control.mRID, control.start,
                 control.duration, stage.target_w, s, rules.effective_at(s, event, state))) for s in due]
             await self.store.record_stage_transitions(stage.id, stage.reported, transitions, now)
         return status, rules.effective_at(status, event, state)

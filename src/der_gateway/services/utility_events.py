@@ -1,19 +1,19 @@
 """What the operator does to utility events: create one with its stages, cancel it or one stage, archive it.
 
-Each stage is a program event made through der_controls.create_event, so every rule an event obeys applies to
-it; the stage, the devices it calls (called_devices) and its SCHEDULED report are written with its DERControl.
+Each stage is a program event, checked as any event is and planned as der_controls.create_event plans one
+(der_controls.plan_events), so every rule an event obeys applies to it.  The event is written whole, in one
+transaction: each stage with its DERControl, the devices it calls (called_devices) and its SCHEDULED report.
 Later statuses are reported by the scheduler's pass (services/stage_reporting.py); cancelling runs that pass
 for the stages it cancels at once, so the CANCELED report is queued before the answer.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 from ..clock import Clock
 from ..domain import stages as rules
-from ..domain.identifiers import Pen, new_mrid
+from ..domain.identifiers import Pen
 from ..domain.refusals import Conflict
 from ..sep import model
 from ..store import ControlRecord
@@ -38,17 +38,19 @@ async def called_devices(store, program_id: int) -> list[tuple[int, str]]:
 
 async def create(store, clock: Clock, pen: Pen, mrid: str, description: str | None,
                  plans: list[StagePlan]) -> UtilityEventRecord:
-    """The event and its stages, in the order given; raises Conflict if the mRID is taken."""
+    """The event and its stages, in the order given, all in one transaction; raises Conflict if an mRID is
+    taken."""
     now = clock.now()
-    event_id = await store.create_utility_event(mrid, description, now)
-    for position, plan in enumerate(plans, start=1):
+    planned, moved, changed = await der_controls.plan_events(store, clock, pen,
+                                                             [(p.program_id, p.control) for p in plans])
+    stages = []
+    for position, (plan, control) in enumerate(zip(plans, planned), start=1):
         called = await called_devices(store, plan.program_id)
-        control = dataclasses.replace(plan.control, mRID=plan.control.mRID or new_mrid(pen))
-        message = stage_json.status_message(event_id, mrid, position, plan.program_id, control.mRID.upper(),
-                                            control.interval.start, control.interval.duration, plan.target_w,
-                                            rules.SCHEDULED, now, called=len(called))
-        await der_controls.create_event(store, clock, pen, plan.program_id, control,
-                                        NewStage(event_id, position, plan.target_w, tuple(called), message))
+        message = stage_json.status_message(mrid.upper(), position, plan.program_id, control.mrid, control.start,
+                                            control.duration, plan.target_w, rules.SCHEDULED, now,
+                                            called=len(called))
+        stages.append(NewStage(control, plan.target_w, tuple(called), message))
+    event_id = await store.add_utility_event(mrid, description, now, stages, moved, changed)
     created = await store.utility_event(event_id)
     assert created is not None
     return created

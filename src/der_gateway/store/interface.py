@@ -345,11 +345,8 @@ class ServiceTaskStore(Protocol):
 class StageStore(Protocol):
     """Utility events made of stages, the stages' reports to operations, and the durable participation record."""
 
-    async def create_utility_event(self, mrid: str, description: str | None, now: int) -> int: ...
-    async def add_stage_control(self, program_id: int, mrid: str, creation_time: int, start: int, duration: int,
-                                data: dict[str, Any], status: int, status_time: int,
-                                states: Iterable[tuple[int, int, int, int | None]], changed: Changes,
-                                stage: NewStage) -> int: ...
+    async def add_utility_event(self, mrid: str, description: str | None, now: int, stages: Sequence[NewStage],
+                                states: Iterable[tuple[int, int, int, int | None]], changed: Changes) -> int: ...
     async def record_stage_transitions(self, stage_id: int, reported: str | None, transitions: Sequence[Transition],
                                        now: int) -> bool: ...
     async def settle_stage(self, stage_id: int, outcomes: Sequence[tuple[int, str, Sequence[tuple[int, int, int]]]],

@@ -36,7 +36,8 @@ def _participation(r: Row) -> ParticipationRecord:
 def _enqueue(c: Conn, kind: str, body: dict[str, Any], now: int, stage_id: int,
              transition_id: int | None = None) -> None:
     """One sync message per endpoint, each linked to its stage (and the transition it reports)."""
-    payload = json.dumps({"kind": kind, **body, "stageId": stage_id})
+    event_id = c.execute("SELECT event_id FROM event_stages WHERE id = ?", (stage_id,)).fetchone()[0]
+    payload = json.dumps({"kind": kind, **body, "eventId": event_id, "stageId": stage_id})
     for (endpoint_id,) in c.execute("SELECT id FROM sync_endpoints ORDER BY id").fetchall():
         message_id = inserted_id(c.execute(
             "INSERT INTO sync_messages (endpoint_id, kind, enrollment_id, body, state, created) "
@@ -56,31 +57,32 @@ class StageStore(SQLitePlumbing):
 
     # -- writes ------------------------------------------------------------------------------
 
-    async def create_utility_event(self, mrid: str, description: str | None, now: int) -> int:
-        """Raises Conflict when the mRID is taken."""
-        return await self._in_transaction(lambda c: inserted_id(c.execute(
-            "INSERT INTO utility_events (mrid, description, created) VALUES (?, ?, ?)",
-            (mrid.upper(), description, now))))
-
-    async def add_stage_control(self, program_id: int, mrid: str, creation_time: int, start: int, duration: int,
-                                data: dict[str, Any], status: int, status_time: int,
-                                states: Iterable[tuple[int, int, int, int | None]], changed: Changes,
-                                stage: NewStage) -> int:
-        """add_control, and in the same transaction the stage, the devices it calls and its SCHEDULED report.
-        Returns the DERControl's id."""
+    async def add_utility_event(self, mrid: str, description: str | None, now: int, stages: Sequence[NewStage],
+                                states: Iterable[tuple[int, int, int, int | None]], changed: Changes) -> int:
+        """The event with its stages, in one transaction: each stage's DERControl (add_control's writes, with the
+        new states of the programs' other events), the devices it calls and its SCHEDULED report.  Raises
+        Conflict when an mRID is taken."""
         def insert(c: Conn) -> int:
-            control_id = insert_control(c, program_id, mrid, creation_time, start, duration, data, status,
-                                        status_time, states, changed)
-            stage_id = inserted_id(c.execute(
-                "INSERT INTO event_stages (event_id, position, control_id, program_id, target_w, reported) "
-                "VALUES (?, ?, ?, ?, ?, 'SCHEDULED')",
-                (stage.event_id, stage.position, control_id, program_id, stage.target_w)))
-            c.executemany(
-                "INSERT INTO stage_participation (stage_id, end_device_id, lfdi, called_at, control_mrid, visible_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [(stage_id, edev, lfdi.upper(), creation_time, mrid, creation_time) for edev, lfdi in stage.called])
-            _transition(c, stage_id, Transition("SCHEDULED", creation_time, stage.message), creation_time)
-            return control_id
+            event_id = inserted_id(c.execute(
+                "INSERT INTO utility_events (mrid, description, created) VALUES (?, ?, ?)",
+                (mrid.upper(), description, now)))
+            for position, stage in enumerate(stages, start=1):
+                new = stage.control
+                first = position == 1  # the other events' states and the changes are written once, with it
+                control_id = insert_control(c, new.program_id, new.mrid, new.creation_time, new.start, new.duration,
+                                            new.data, new.status, new.status_time, states if first else (),
+                                            changed if first else ())
+                stage_id = inserted_id(c.execute(
+                    "INSERT INTO event_stages (event_id, position, control_id, program_id, target_w, reported) "
+                    "VALUES (?, ?, ?, ?, ?, 'SCHEDULED')",
+                    (event_id, position, control_id, new.program_id, stage.target_w)))
+                c.executemany(
+                    "INSERT INTO stage_participation (stage_id, end_device_id, lfdi, called_at, control_mrid, "
+                    "visible_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    [(stage_id, edev, lfdi.upper(), new.creation_time, new.mrid, new.creation_time)
+                     for edev, lfdi in stage.called])
+                _transition(c, stage_id, Transition("SCHEDULED", new.creation_time, stage.message), now)
+            return event_id
         return await self._in_transaction(insert)
 
     async def record_stage_transitions(self, stage_id: int, reported: str | None, transitions: Sequence[Transition],

@@ -55,18 +55,31 @@ class ParticipationRecord:
 
 
 @dataclass(frozen=True)
-class NewStage:
-    """What add_stage_control writes beside the DERControl: the stage, who it calls, and its SCHEDULED report."""
+class NewControl:
+    """A new event (DERControl) as store.add_control takes it."""
 
-    event_id: int
-    position: int
+    program_id: int
+    mrid: str
+    creation_time: int
+    start: int
+    duration: int
+    data: dict[str, Any]
+    status: int
+    status_time: int
+
+
+@dataclass(frozen=True)
+class NewStage:
+    """A stage as add_utility_event writes it: its DERControl, who it calls, and its SCHEDULED report."""
+
+    control: NewControl
     target_w: int | None
     called: tuple[tuple[int, str], ...]  # (EndDevice id, lFDI)
-    message: dict[str, Any]  # the SCHEDULED sync message's body, "stageId" added
+    message: dict[str, Any]  # the SCHEDULED sync message's body ("eventId" and "stageId" are added)
 
 
 @dataclass(frozen=True)
 class Transition:
     status: str
     at: int
-    message: dict[str, Any]  # its sync message's body, "stageId" added
+    message: dict[str, Any]  # its sync message's body ("eventId" and "stageId" are added)
