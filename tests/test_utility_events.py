@@ -312,3 +312,17 @@ async def test_a_plain_event_with_responses_is_archived_not_deleted(world):
     assert (await w.ok("GET", f"/programs/{p1}/controls"))["items"] == []
     assert (await w.call("GET", f"/programs/{p1}/controls?archived=maybe"))[0] == 400
     assert (await w.ok("GET", f"/controls/{event['id']}/participation"))["responded"] == 1
+
+
+async def test_a_programs_rules_count_the_events_earlier_stages(world):
+    w = world
+    p1, p2 = w.programs
+    await w.ok("PUT", f"/programs/{p1}/rules", {"constraints": {"maxEvents": {"count": 1, "periodSeconds": 86400}}})
+    before = w.h.snapshot()
+    status, answer = await w.call("POST", "/utility-events", {"stages": [
+        stage_body(p1, T0 + 60, 100), stage_body(p2, T0 + 200, 100), stage_body(p1, T0 + 400, 100)]})
+    assert status == 400 and {e["field"]: e["reason"] for e in answer["errors"]} == {
+        "stages[2].interval.start": "rule maxEvents: at most 1 events in any 86400 s"}
+    assert w.h.snapshot() == before
+    await w.ok("POST", "/utility-events", {"stages": [stage_body(p1, T0 + 60, 100), stage_body(p2, T0 + 200, 100)]},
+               201)

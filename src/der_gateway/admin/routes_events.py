@@ -8,6 +8,7 @@ from aiohttp import web
 
 from ..sep import model, paths
 from ..domain.refusals import Conflict
+from ..domain.utility import rules
 from ..services import der_controls, stage_json, utility_events
 from ..store import ControlRecord
 from . import views
@@ -52,9 +53,11 @@ async def _control(request: web.Request) -> ControlRecord:
     return record
 
 
-async def checked_control(request: web.Request, program_id: int, body: dict[str, Any], now: int) -> model.DERControl:
+async def checked_control(request: web.Request, program_id: int, body: dict[str, Any], now: int,
+                          earlier_starts: tuple[int, ...] = ()) -> model.DERControl:
     """A new event's DERControl from the operator's body, after every check an event gets (the schema, its
-    interval, its curve links, the program's rules); Invalid with every problem otherwise."""
+    interval, its curve links, the program's rules); Invalid with every problem otherwise.  earlier_starts: the
+    starts of events of the program created with it (a utility event's earlier stages), counted by its rules."""
     store, config = request.app[STORE], request.app[CONFIG]
     fields, errors = operator_fields(body, model.DERControl, CONTROL_FIELDS)
     fields["mRID"] = mrid_of(fields, config.mrid_pen)
@@ -64,8 +67,27 @@ async def checked_control(request: web.Request, program_id: int, body: dict[str,
     fields["EventStatus"] = {"currentStatus": 0, "dateTime": now, "potentiallySuperseded": False}
     errors += _interval_errors(fields.get("interval"), fields.get("DERControlBase"), now)
     errors += await curve_link_errors(store, program_id, fields.get("DERControlBase"))
-    errors += await event_constraint_errors(request, program_id, fields.get("interval"), now)  # program rules
+    if earlier_starts:
+        errors += await _rule_errors(request, program_id, fields.get("interval"), now, earlier_starts)
+    else:
+        errors += await event_constraint_errors(request, program_id, fields.get("interval"), now)  # program rules
     return build(model.DERControl, fields, request.app[SCHEMAS], prior=errors)
+
+
+async def _rule_errors(request: web.Request, program_id: int, interval: Any, now: int,
+                       earlier_starts: tuple[int, ...]) -> list[dict[str, str]]:
+    """event_constraint_errors, counting events not yet stored among the program's."""
+    if not isinstance(interval, dict):
+        return []
+    start, duration = interval.get("start"), interval.get("duration")
+    if type(start) is not int or type(duration) is not int or duration < 0:
+        return []
+    constraints, starts = await request.app[STORE].event_constraints(program_id)
+    if not constraints:
+        return []
+    return rules.event_constraint_errors(constraints, start=start, duration=duration, now=now,
+                                         other_starts=starts + list(earlier_starts),
+                                         zone_name=request.app[CONFIG].timezone)
 
 
 async def create_control(request: web.Request) -> web.Response:

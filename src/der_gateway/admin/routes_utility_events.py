@@ -80,7 +80,9 @@ async def create_event(request: web.Request) -> web.Response:
         stages = []
     for i, raw in enumerate(stages):
         where = f"stages[{i}]"
-        plan, problems = await _stage_plan(request, raw, where, now)
+        earlier = tuple(p.control.interval.start for p in plans if isinstance(raw, dict)
+                        and p.program_id == raw.get("programId"))  # the program's rules count earlier stages
+        plan, problems = await _stage_plan(request, raw, where, now, earlier)
         errors += problems
         if plan is not None:
             plans.append(plan)
@@ -106,7 +108,7 @@ async def create_event(request: web.Request) -> web.Response:
     return json_response(await _view(request, record, detail=True), 201, f"/utility-events/{record.id}")
 
 
-async def _stage_plan(request: web.Request, raw: Any, where: str, now: int
+async def _stage_plan(request: web.Request, raw: Any, where: str, now: int, earlier_starts: tuple[int, ...]
                       ) -> tuple[utility_events.StagePlan | None, list[dict[str, str]]]:
     if not isinstance(raw, dict):
         return None, [error("must be an object", where)]
@@ -127,7 +129,7 @@ async def _stage_plan(request: web.Request, raw: Any, where: str, now: int
         return None, errors
     control_body = {k: v for k, v in raw.items() if k not in STAGE_FIELDS}
     try:
-        control = await checked_control(request, program.id, control_body, now)
+        control = await checked_control(request, program.id, control_body, now, earlier_starts)
     except Invalid as exc:
         return None, errors + [{**e, "field": f"{where}.{e['field']}" if e.get("field") else where}
                                for e in exc.errors]
