@@ -326,3 +326,31 @@ async def test_a_programs_rules_count_the_events_earlier_stages(world):
     assert w.h.snapshot() == before
     await w.ok("POST", "/utility-events", {"stages": [stage_body(p1, T0 + 60, 100), stage_body(p2, T0 + 200, 100)]},
                201)
+
+
+async def test_passes_skip_the_stages_until_one_is_due_or_an_event_is_written(world, monkeypatch):
+    w = world
+    p1, p2 = w.programs
+    created = await w.ok("POST", "/utility-events", {"stages": [stage_body(p1, T0 + 600, 100)]}, 201)
+    reporter = w.h.server.background.scheduler.stages
+    reads = []
+    unfinished = w.h.store.unfinished_stages
+
+    async def counted(*args, **kw):
+        reads.append(args)
+        return await unfinished(*args, **kw)
+    monkeypatch.setattr(w.h.store, "unfinished_stages", counted)
+    await reporter.run_once()
+    assert reads
+    reads.clear()
+    await w.tick(T0 + 599)  # nothing due, nothing written: the stages are not read
+    await w.respond("device1", created["stages"][0]["mRID"], 1, T0 + 599)  # a Response is no event
+    await reporter.run_once()
+    assert reads == []
+    await w.ok("POST", f"/programs/{p2}/controls", {"interval": {"start": T0 + 900, "duration": 100},
+                                                    "DERControlBase": {"opModMaxLimW": 1000}}, 201)
+    await reporter.run_once()
+    assert reads
+    reads.clear()
+    await w.tick(T0 + 600)  # the stage starts
+    assert reads and statuses(await w.deliver()) == [(1, "SCHEDULED", T0), (1, "IN PROGRESS", T0 + 600)]

@@ -27,10 +27,14 @@ from ..clock import Clock
 from ..config import Config
 from ..domain import outcomes as outcome_rules
 from ..domain import stages as rules
+from ..store import ControlRecord
 from ..store.stage_records import ParticipationRecord, StageRecord, Transition, UtilityEventRecord
+from ..store.topics import GLOBAL
 from . import der_controls, stage_json
 
 log = logging.getLogger(__name__)
+
+NEVER = 2**63 - 1
 
 CSV_COLUMNS = ("eventId", "eventMRID", "stageId", "stagePosition", "programId", "controlMRID", "start", "duration",
                "endDeviceId", "endDeviceLFDI", "calledAt", "visibleAt", "outcome", "responses", "lastStatus")
@@ -45,40 +49,59 @@ class StageReporter:
         self.store = store
         self.clock = clock
         self.config = config
+        # after a pass: (the global change counter before it, when a stage next needs a look); until then, and
+        # while no event is written (a new one, a cancellation: any write to controls moves the counter), the
+        # passes of the background (four a second) skip reading the stages
+        self._quiet: tuple[int, int] | None = None
 
     async def run_once(self) -> None:
         """One pass over every stage not yet finished with."""
+        now = self.clock.now()
+        (generation,) = await self.store.generations([GLOBAL])
+        if self._quiet is not None and self._quiet[0] == generation and now < self._quiet[1]:
+            return
+        self._quiet = None
+        due = NEVER
         after = 0
         while stages := await self.store.unfinished_stages(after):
             for stage in stages:
                 try:
-                    await self._pass(stage)
+                    due = min(due, await self._pass(stage))
                 except rules.StageError:  # the clock was set back past a status reported: wait for it to return
                     log.warning("stage %d: its status went back; nothing reported until it moves on", stage.id,
                                 exc_info=True)
+                    due = min(due, now + 1)
             after = stages[-1].id
+        self._quiet = (generation, due)
 
     async def report(self, stage_id: int) -> None:
-        """Reports the statuses the stage has taken since the last one reported."""
+        """Reports the statuses the stage has taken since the last one reported (the operator's cancellations:
+        it moves the stage's DERControl, so the next pass looks at every stage)."""
         stage = await self.store.stage(stage_id)
         if stage is not None:
             await self._transitions(stage)
 
-    async def _pass(self, stage: StageRecord) -> None:
-        status, end = await self._transitions(stage)
-        if self.config is None or status not in rules.FINAL:
-            return
+    async def _pass(self, stage: StageRecord) -> int:
+        """Reports, settles and exports what is due for the stage; returns when it next needs a look."""
+        status, at, control = await self._transitions(stage)
+        if status == rules.SCHEDULED:
+            return max(control.start, control.creation_time)
+        if status == rules.IN_PROGRESS:
+            return control.start + control.duration
+        if self.config is None:
+            return NEVER
         now = self.clock.now()
         if stage.settled_at is None:
-            if now < end + self.config.stage_outcome_delay:
-                return
-            await self._settle(stage, status, end)
+            if now < at + self.config.stage_outcome_delay:
+                return at + self.config.stage_outcome_delay
+            await self._settle(stage, status, at)
         if self.config.stage_outcome_files:
             await self.write_files(stage.id)
         await self.store.stage_exported(stage.id, now)
+        return NEVER
 
-    async def _transitions(self, stage: StageRecord) -> tuple[str, int]:
-        """Queues the reports due; returns the stage's status and when it took it."""
+    async def _transitions(self, stage: StageRecord) -> tuple[str, int, ControlRecord]:
+        """Queues the reports due; returns the stage's status, when it took it, and its DERControl."""
         now = self.clock.now()
         control = await self.store.control(stage.control_id)
         records = await self.store.controls(stage.program_id, ending_after=control.start + control.duration - 1)
@@ -92,7 +115,7 @@ class StageReporter:
                 utility_event.mrid, stage.position, stage.program_id, control.mRID, control.start,
                 control.duration, stage.target_w, s, rules.effective_at(s, event, state))) for s in due]
             await self.store.record_stage_transitions(stage.id, stage.reported, transitions, now)
-        return status, rules.effective_at(status, event, state)
+        return status, rules.effective_at(status, event, state), control
 
     async def _settle(self, stage: StageRecord, status: str, end: int) -> None:
         control = await self.store.control(stage.control_id)
