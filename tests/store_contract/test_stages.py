@@ -94,7 +94,8 @@ async def test_a_recorded_or_archived_event_is_never_deleted(store):
     assert await store.control(cid) is not None and await store.control(plain) is not None
     await store.archive_controls([plain], 3000)
     await store.archive_controls([plain, cid], 3100, event_id)  # again: the first archiving stands
-    assert await store.archived_controls([cid, plain, 999]) == {cid: 3100, plain: 3000}
+    assert await store.archived_controls(pid) == {cid: 3100, plain: 3000}
+    assert (await store.control_archived_at(cid), await store.control_archived_at(999)) == (3100, None)
     assert await store.recorded_controls(pid) == [cid, plain]
     assert (await store.utility_event(event_id)).archived_at == 3100
     assert await store.utility_events() == [] and len(await store.utility_events(archived=True)) == 1

@@ -41,7 +41,7 @@ def _interval_errors(interval: Any, base: Any, now: int) -> list[dict[str, str]]
 
 async def _view(store, record: ControlRecord, now: int) -> dict[str, Any]:
     states = der_controls.event_states(await store.controls(record.program_id), now)
-    archived_at = (await store.archived_controls([record.id])).get(record.id)
+    archived_at = await store.control_archived_at(record.id)
     return {**views.control(record, states[record.id]), "archivedAt": archived_at}
 
 
@@ -108,7 +108,7 @@ async def list_controls(request: web.Request) -> web.Response:
     archived = _archived_query(request)
     records = await store.controls(program.id)
     states = der_controls.event_states(records, request.app[CLOCK].now())
-    archived_at = await store.archived_controls([r.id for r in records])
+    archived_at = await store.archived_controls(program.id)
     return json_response({"items": [{**views.control(r, states[r.id]), "archivedAt": archived_at.get(r.id)}
                                     for r in records if archived or r.id not in archived_at]})
 

@@ -137,16 +137,16 @@ class StageStore(SQLitePlumbing):
     # -- reads -----------------------------------------------------------------------------------
 
     async def utility_event(self, event_id: int) -> UtilityEventRecord | None:
-        found = await self._read(_events, "WHERE id = ?", (event_id,))
+        found = await self._read(_events, "WHERE e.id = ?", (event_id,))
         return found[0] if found else None
 
     async def utility_event_by_mrid(self, mrid: str) -> UtilityEventRecord | None:
-        found = await self._read(_events, "WHERE mrid = ?", (mrid.upper(),))
+        found = await self._read(_events, "WHERE e.mrid = ?", (mrid.upper(),))
         return found[0] if found else None
 
     async def utility_events(self, archived: bool = False) -> list[UtilityEventRecord]:
         """Every utility event, by id; those archived only if `archived`."""
-        return await self._read(_events, "" if archived else "WHERE archived_at IS NULL", ())
+        return await self._read(_events, "" if archived else "WHERE e.archived_at IS NULL", ())
 
     async def stage(self, stage_id: int) -> StageRecord | None:
         r = await self._one(f"SELECT {_STAGE_COLUMNS} FROM event_stages WHERE id = ?", (stage_id,))
@@ -182,23 +182,27 @@ class StageStore(SQLitePlumbing):
             "OR EXISTS (SELECT 1 FROM archived_controls a WHERE a.control_id = c.id)) ORDER BY id",
             (program_id,))]
 
-    async def archived_controls(self, control_ids: Sequence[int]) -> dict[int, int]:
-        """control id -> when it was archived, of those given that are."""
-        if not control_ids:
-            return {}
+    async def archived_controls(self, program_id: int) -> dict[int, int]:
+        """control id -> when it was archived, of the program's archived DERControls."""
         return dict(await self._rows(
-            f"SELECT control_id, archived_at FROM archived_controls WHERE control_id IN "
-            f"({','.join('?' * len(control_ids))})", tuple(control_ids)))
+            "SELECT a.control_id, a.archived_at FROM archived_controls a JOIN controls c ON c.id = a.control_id "
+            "WHERE c.program_id = ?", (program_id,)))
+
+    async def control_archived_at(self, control_id: int) -> int | None:
+        r = await self._one("SELECT archived_at FROM archived_controls WHERE control_id = ?", (control_id,))
+        return r[0] if r else None
 
 
 def _events(c: Conn, where: str, params: tuple) -> list[UtilityEventRecord]:
-    events = c.execute(f"SELECT {_EVENT_COLUMNS} FROM utility_events {where} ORDER BY id", params).fetchall()
+    """The events `where` picks (a clause on utility_events e), each with its stages."""
+    events = c.execute(f"SELECT {', '.join('e.' + x.strip() for x in _EVENT_COLUMNS.split(','))} "
+                       f"FROM utility_events e {where} ORDER BY e.id", params).fetchall()
     if not events:
         return []
-    ids = [e[0] for e in events]
     stages: dict[int, list[StageRecord]] = {}
-    for r in c.execute(f"SELECT {_STAGE_COLUMNS} FROM event_stages WHERE event_id IN ({','.join('?' * len(ids))}) "
-                       "ORDER BY event_id, position", tuple(ids)).fetchall():
+    for r in c.execute(f"SELECT {', '.join('s.' + x.strip() for x in _STAGE_COLUMNS.split(','))} "
+                       f"FROM event_stages s JOIN utility_events e ON e.id = s.event_id {where} "
+                       "ORDER BY s.event_id, s.position", params).fetchall():
         stages.setdefault(r[1], []).append(_stage(r))
     return [UtilityEventRecord(e[0], e[1], e[2], e[3], e[4], e[5], tuple(stages.get(e[0], ()))) for e in events]
 
