@@ -124,16 +124,16 @@ class StageReporter:
         for r in await self.store.responses(control.id):
             replies.setdefault(r.end_device_lfdi.upper(), []).append(outcome_rules.Reply(r.status, r.created,
                                                                                          r.received))
+        record = await self.store.participation(control.id)
         settled = []
-        for p in await self.store.participation(control.id):
+        for p in record:
             mine = replies.get(p.lfdi.upper(), [])
             settled.append((p.end_device_id, outcome_rules.outcome(mine, ran),
                             [(x.status, x.created, x.received) for x in mine]))
         now = self.clock.now()
         event = await self.store.utility_event(stage.event_id)
         message = stage_json.outcomes(event, stage_json.StageView(dataclasses.replace(stage, settled_at=now),
-                                                                  control, status),
-                                      _as_settled(await self.store.participation(control.id), settled))
+                                                                  control, status), _as_settled(record, settled))
         await self.store.settle_stage(stage.id, settled, message, now)
 
     async def outcomes(self, stage_id: int) -> tuple[UtilityEventRecord, dict] | None:
