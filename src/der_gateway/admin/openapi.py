@@ -851,7 +851,14 @@ COMPONENTS.update({
         "stages": {"type": "array", "items": ref("Stage")}}),
     "Participant": _object({
         "endDeviceId": ID, "endDeviceLFDI": LFDI, "calledAt": INTEGER, "controlMRID": STRING,
-        "visibleAt": INTEGER, "outcome": nullable({"enum": _OUTCOMES}),
+        "visibleAt": INTEGER,
+        "outcome": {**nullable({"enum": _OUTCOMES}), "description": (
+            "derived once, stage_outcome_delay seconds after the stage ended, from the device's Responses "
+            "(2030.5 Response.status), the first rule that applies: cancelled (the stage never started); no "
+            "response (none); failed (rejected 252-254, cannot be displayed 12, or aborted 13/14 without "
+            "starting); partially (partial opt-out/in 8/9, or started/completed/opted in 2/3/5 and also opted "
+            "out 4/10 or aborted); opted out (4, 10); participated (2, 3, 5); otherwise no response (only "
+            "received 1 or acknowledged 11). null until settled")},
         "responses": nullable({"type": "array", "items": _object(
             {"status": INTEGER, "createdDateTime": INTEGER, "received": INTEGER})})}),
     "StageOutcomes": _object({
