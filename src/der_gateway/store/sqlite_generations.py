@@ -31,13 +31,6 @@ _TOPICS: dict[str, str | None] = {
     "list_counts": None,
     "end_device_views": None,
     "response_views": None,
-    # utility events, their stages and participation records: read by the admin API, never by a 2030.5 resource
-    "utility_events": None,
-    "event_stages": None,
-    "stage_transitions": None,
-    "stage_participation": None,
-    "stage_sync_messages": None,
-    "archived_controls": None,
 }
 _PREFIX = "cache_generation_"
 
