@@ -130,6 +130,12 @@ class Config:
     sync_max_backoff: int = 300
     sync_ack_base_url: str | None = None
     service_task_interval: float = 5.0  # seconds between passes of the service-task monitor
+    # Utility events with stages (services/utility_events.py, services/stage_reporting.py): how many seconds after a
+    # stage ends (COMPLETED or CANCELED) its devices' outcomes are derived from their Responses and frozen (a device
+    # reports completion as the event ends), and whether the outcomes are also written as files, JSON and CSV, to
+    # data_dir/exports/outcomes/ (besides the admin API and the stage-outcomes sync message).
+    stage_outcome_delay: int = 60
+    stage_outcome_files: bool = True
     # Worker processes (cli/supervisor.py, listeners/sockets.py, server/duties.py, store/leadership.py).
     # `der-gateway serve` runs this many server processes: a parent binds the listeners (the 2030.5 one, the
     # plain-HTTP redirect and the admin API) once, forks the workers, which all accept on those sockets, and

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from der_gateway.domain.refusals import Conflict
 from der_gateway.store.base import ControlRecord, GroupRecord, ProgramRecord, ResponseRecord
 
 from .conftest import device, lfdi_of
@@ -304,12 +305,22 @@ async def test_response_page_newest_first_filtered_by_visible_lfdis(store):
     assert await store.response_page(0, 10, []) == (0, [])
 
 
-async def test_responses_go_with_their_event(store):
+async def test_an_event_with_responses_is_never_deleted(store):
+    """Responses are the event's participation record: deleting the event (or its program) is refused whole."""
     pid = await store.create_program(mrid(1), "p", 1)
     cid = await _event(store, pid, 2, start=100)
+    other = await _event(store, pid, 3, start=200)
     rid = await store.add_response(cid, "AA", 1, 1, 1, {})
-    await store.clear_controls(pid)
-    assert await store.response(rid) is None
+    assert await store.recorded_controls(pid) == [cid]
+    with pytest.raises(Conflict):
+        await store.clear_controls(pid)
+    with pytest.raises(Conflict):
+        await store.delete_program(pid)
+    assert await store.response(rid) is not None
+    assert {c.id for c in await store.controls(pid)} == {cid, other}
+    empty = await store.create_program(mrid(4), "q", 1)
+    await _event(store, empty, 5, start=100)
+    assert await store.clear_controls(empty) == 1
 
 
 # -- rates ----------------------------------------------------------------------------------

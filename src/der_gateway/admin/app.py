@@ -29,7 +29,7 @@ from ..listeners.site import BodyTimedOut, serve
 from ..xsd import SchemaSet
 from . import openapi, routes_end_devices, routes_events, routes_groups, routes_programs, routes_rates
 from . import routes_network, routes_notifications, routes_sync
-from . import routes_utility, routes_utility_catalog, routes_utility_ops
+from . import routes_utility, routes_utility_catalog, routes_utility_events, routes_utility_ops
 from . import routes_participation
 from .auth import Handler, check_token, new_token, require_token
 from ..domain.refusals import Rejected
@@ -46,6 +46,7 @@ ROUTES = (routes_programs.ROUTES + routes_events.ROUTES + routes_groups.ROUTES +
 ROUTES = ROUTES + routes_sync.ROUTES + routes_network.ROUTES  # enrollment sync, network locations
 ROUTES = ROUTES + routes_utility.ROUTES + routes_utility_catalog.ROUTES + routes_utility_ops.ROUTES  # enrollment
 ROUTES = ROUTES + routes_participation.ROUTES  # device scores, load-reduction forecasts
+ROUTES = ROUTES + routes_utility_events.ROUTES  # utility events with stages, participation records
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 

@@ -145,10 +145,15 @@ COMPONENTS: dict[str, Schema] = {
         "id": ID, "programId": ID, "href": HREF,
         "programEventStatus": {"enum": ["SCHEDULED", "IN PROGRESS", "COMPLETED", "CANCELED"]},
         "active": {"type": "boolean", "description": "in the program's ActiveDERControlList"},
-        "cancelledAt": nullable(INTEGER)}),
+        "cancelledAt": nullable(INTEGER),
+        "archivedAt": {**nullable(INTEGER), "description": "when it was archived (POST /controls/{id}/archive)"}}),
     "Participation": _object({
         "controlId": ID, "mRID": STRING,
-        "targeted": {"type": "integer", "description": "enabled EndDevices in groups the program is assigned to"},
+        "targeted": {"type": "integer", "description": "a stage's: the EndDevices it called when scheduled (its "
+                                                        "participation record); another event's: enabled EndDevices "
+                                                        "in groups the program is assigned to"},
+        "stageId": {**nullable(ID), "description": "the utility event stage the event is, if it is one"},
+        "record": {"type": "array", "items": ref("Participant"), "description": "a stage's participation record"},
         "responded": {"type": "integer", "description": "EndDevices that sent any Response"},
         "notResponded": {"type": "integer", "description": "targeted EndDevices that sent none"},
         "notRespondedEndDevices": {"type": "array", "items": LFDI},
@@ -307,14 +312,20 @@ PATHS: dict[str, dict[str, Schema]] = {
     "/programs/{program_id}/controls": {
         "post": op("Create an event (DERControl)", {201: _answer("created (Location: /controls/{id})", "Control")},
                    (PROGRAM_ID,), "ControlInput", MRID_TAKEN),
-        "get": op("List the program's events with their status now",
-                  {200: _answer("start ascending, newest first", "ControlList")}, (PROGRAM_ID,)),
-        "delete": op("Delete all the program's events", {200: _answer("how many", "Deleted")}, (PROGRAM_ID,))},
+        "get": _described(op("List the program's events with their status now",
+                             {200: _answer("start ascending, newest first", "ControlList")}, (PROGRAM_ID,)),
+                          "Query (optional): archived=true lists the archived events too"),
+        "delete": op("Delete all the program's events", {200: _answer("how many", "Deleted")}, (PROGRAM_ID,),
+                     errors={409: "an event has a participation record (a stage's, or Responses): it can only be "
+                                  "archived; nothing is deleted"})},
     "/controls/{control_id}": {
         "get": op("Get an event with its status now", {200: _answer("the event", "Control")}, (CONTROL_ID,))},
     "/controls/{control_id}/cancel": {
         "post": op("Cancel an event", {200: _answer("the cancelled event", "Control")}, (CONTROL_ID,),
                    errors={409: "already cancelled, superseded or completed"})},
+    "/controls/{control_id}/archive": {
+        "post": op("Archive an event that has ended: kept with its record, out of the lists", {200: _answer(
+            "the event", "Control")}, (CONTROL_ID,), errors={409: "the event is scheduled or in progress"})},
     "/controls/{control_id}/participation": {
         "get": op("Responses to an event, per EndDevice", {200: _answer("participation", "Participation")},
                   (CONTROL_ID,))},
@@ -904,6 +915,83 @@ PATHS.update({
             "content": {"application/json": {"schema": ref("Forecast")}}}}, (PROGRAM_ID,), "ForecastRequest"),
             "From each device's telemetry on like days in the same window, its capability and the control's "
             "modes and levels (docs/participation.md). The window lasts at most a day. Nothing is stored.")},
+})
+
+# -- utility events with stages (routes_utility_events) ----------------------------------------------
+
+_STAGE_STATUSES = ["SCHEDULED", "IN PROGRESS", "COMPLETED", "CANCELED"]
+_OUTCOMES = ["participated", "partially", "opted out", "failed", "no response", "cancelled"]
+COMPONENTS.update({
+    "UtilityEventInput": _object({
+        "mRID": {"type": "string", "description": "32 hex digits; generated when absent"},
+        "description": {"type": "string", "maxLength": 192},
+        "stages": {"type": "array", "minItems": 1, "maxItems": 24, "items": {
+            **_extend(COMPONENTS["ControlInput"], {"programId": ID, "targetKW": {"type": "number",
+                                                                                 "exclusiveMinimum": 0}},
+                      ("programId",)),
+            "description": "a program event: the body of POST /programs/{id}/controls, with programId and "
+                           "targetKW (optional). Stages may not overlap."}}}, ("stages",)),
+    "StageTransition": _object({
+        "status": {"enum": _STAGE_STATUSES}, "at": INTEGER, "recorded": INTEGER,
+        "sync": {"type": "array", "items": _object({"endpointId": ID, "state": {"enum": _SYNC_STATES}}),
+                 "description": "the sync message reporting it to each endpoint"}}),
+    "Stage": _object({
+        "id": ID, "position": ID, "programId": ID, "controlId": ID, "controlHref": HREF, "mRID": STRING,
+        "start": INTEGER, "duration": INTEGER, "targetKW": nullable({"type": "number"}),
+        "status": {"enum": _STAGE_STATUSES}, "reported": nullable({"enum": _STAGE_STATUSES}),
+        "cancelledAt": nullable(INTEGER), "calledEndDevices": INTEGER, "settledAt": nullable(INTEGER),
+        "exportedAt": nullable(INTEGER),
+        "transitions": {"type": "array", "items": ref("StageTransition"), "description": "not in lists"}}),
+    "UtilityEvent": _object({
+        "id": ID, "mRID": STRING, "description": nullable(STRING), "created": INTEGER,
+        "status": {"enum": _STAGE_STATUSES}, "cancelledAt": nullable(INTEGER), "archivedAt": nullable(INTEGER),
+        "stages": {"type": "array", "items": ref("Stage")}}),
+    "Participant": _object({
+        "endDeviceId": ID, "endDeviceLFDI": LFDI, "calledAt": INTEGER, "controlMRID": STRING,
+        "visibleAt": INTEGER,
+        "outcome": {**nullable({"enum": _OUTCOMES}), "description": (
+            "derived once, stage_outcome_delay seconds after the stage ended, from the device's Responses "
+            "(2030.5 Response.status), the first rule that applies: cancelled (the stage never started); no "
+            "response (none); failed (rejected 252-254, cannot be displayed 12, or aborted 13/14 without "
+            "starting); partially (partial opt-out/in 8/9, or started/completed/opted in 2/3/5 and also opted "
+            "out 4/10 or aborted); opted out (4, 10); participated (2, 3, 5); otherwise no response (only "
+            "received 1 or acknowledged 11). null until settled")},
+        "responses": nullable({"type": "array", "items": _object(
+            {"status": INTEGER, "createdDateTime": INTEGER, "received": INTEGER})})}),
+    "StageOutcomes": _object({
+        "eventId": ID, "eventMRID": STRING, "stageId": ID, "stagePosition": ID, "programId": ID, "controlId": ID,
+        "controlMRID": STRING, "start": INTEGER, "duration": INTEGER, "status": {"enum": _STAGE_STATUSES},
+        "settledAt": nullable(INTEGER),
+        "counts": nullable(_object({o: INTEGER for o in _OUTCOMES})),
+        "devices": {"type": "array", "items": ref("Participant")}}),
+})
+COMPONENTS["UtilityEventList"] = _items("UtilityEvent")
+EVENT_ID = _param("event_id", "utility event id")
+POSITION = _param("position", "the stage's position in its event (1, 2, ...)")
+PATHS.update({
+    "/utility-events": {
+        "post": op("Create a utility event with its stages (each a program event)",
+                   {201: _answer("created, its stages SCHEDULED (Location: /utility-events/{id})", "UtilityEvent")},
+                   body="UtilityEventInput", errors=MRID_TAKEN),
+        "get": _described(op("List utility events", {200: _answer("by id", "UtilityEventList")}),
+                          "Query (optional): archived=true lists the archived events too")},
+    "/utility-events/{event_id}": {
+        "get": op("Get a utility event, its stages and their reported transitions",
+                  {200: _answer("it", "UtilityEvent")}, (EVENT_ID,))},
+    "/utility-events/{event_id}/cancel": {
+        "post": op("Cancel the event: every stage that has not ended is cancelled", {200: _answer("it",
+                   "UtilityEvent")}, (EVENT_ID,), errors={409: "cancelled already, or every stage has ended"})},
+    "/utility-events/{event_id}/archive": {
+        "post": op("Archive the event (it and its record stay, out of the lists)",
+                   {200: _answer("it", "UtilityEvent")}, (EVENT_ID,),
+                   errors={409: "a stage is scheduled or in progress"})},
+    "/utility-events/{event_id}/stages/{position}/cancel": {
+        "post": op("Cancel one stage", {200: _answer("the event", "UtilityEvent")}, (EVENT_ID, POSITION),
+                   errors={409: "the stage is cancelled or completed already"})},
+    "/utility-events/{event_id}/stages/{position}/outcomes": {
+        "get": op("The stage's participation record and outcomes",
+                  {200: _answer("each device called; outcomes once settled", "StageOutcomes")},
+                  (EVENT_ID, POSITION))},
 })
 
 SPEC: dict[str, Any] = {

@@ -7,10 +7,12 @@ from typing import Any, Iterable
 from aiohttp import web
 
 from ..sep import model, paths
-from ..services import der_controls
+from ..domain.refusals import Conflict
+from ..domain.utility import rules
+from ..services import der_controls, stage_json, utility_events
 from ..store import ControlRecord
 from . import views
-from .http import conflict, error, json_response, not_found, path_id, read_json
+from .http import conflict, error, invalid, json_response, not_found, path_id, read_json
 from .inputs import curve_link_errors, mrid_of, operator_fields, unique
 from .routes_programs import program_of
 from .routes_utility_catalog import event_constraint_errors
@@ -39,7 +41,8 @@ def _interval_errors(interval: Any, base: Any, now: int) -> list[dict[str, str]]
 
 async def _view(store, record: ControlRecord, now: int) -> dict[str, Any]:
     states = der_controls.event_states(await store.controls(record.program_id), now)
-    return views.control(record, states[record.id])
+    archived_at = await store.control_archived_at(record.id)
+    return {**views.control(record, states[record.id]), "archivedAt": archived_at}
 
 
 async def _control(request: web.Request) -> ControlRecord:
@@ -50,20 +53,48 @@ async def _control(request: web.Request) -> ControlRecord:
     return record
 
 
-async def create_control(request: web.Request) -> web.Response:
-    store, config, clock = request.app[STORE], request.app[CONFIG], request.app[CLOCK]
-    program = await program_of(request)
-    fields, errors = operator_fields(await read_json(request), model.DERControl, CONTROL_FIELDS)
-    now = clock.now()
+async def checked_control(request: web.Request, program_id: int, body: dict[str, Any], now: int,
+                          earlier_starts: tuple[int, ...] = ()) -> model.DERControl:
+    """A new event's DERControl from the operator's body, after every check an event gets (the schema, its
+    interval, its curve links, the program's rules); Invalid with every problem otherwise.  earlier_starts: the
+    starts of events of the program created with it (a utility event's earlier stages), counted by its rules."""
+    store, config = request.app[STORE], request.app[CONFIG]
+    fields, errors = operator_fields(body, model.DERControl, CONTROL_FIELDS)
     fields["mRID"] = mrid_of(fields, config.mrid_pen)
     if fields.get("responseRequired") is None:
         fields["responseRequired"] = DEFAULT_RESPONSE_REQUIRED
     fields["creationTime"] = now
     fields["EventStatus"] = {"currentStatus": 0, "dateTime": now, "potentiallySuperseded": False}
     errors += _interval_errors(fields.get("interval"), fields.get("DERControlBase"), now)
-    errors += await curve_link_errors(store, program.id, fields.get("DERControlBase"))
-    errors += await event_constraint_errors(request, program.id, fields.get("interval"), now)  # program rules
-    control = build(model.DERControl, fields, request.app[SCHEMAS], prior=errors)
+    errors += await curve_link_errors(store, program_id, fields.get("DERControlBase"))
+    if earlier_starts:
+        errors += await _rule_errors(request, program_id, fields.get("interval"), now, earlier_starts)
+    else:
+        errors += await event_constraint_errors(request, program_id, fields.get("interval"), now)  # program rules
+    return build(model.DERControl, fields, request.app[SCHEMAS], prior=errors)
+
+
+async def _rule_errors(request: web.Request, program_id: int, interval: Any, now: int,
+                       earlier_starts: tuple[int, ...]) -> list[dict[str, str]]:
+    """event_constraint_errors, counting events not yet stored among the program's."""
+    if not isinstance(interval, dict):
+        return []
+    start, duration = interval.get("start"), interval.get("duration")
+    if type(start) is not int or type(duration) is not int or duration < 0:
+        return []
+    constraints, starts = await request.app[STORE].event_constraints(program_id)
+    if not constraints:
+        return []
+    return rules.event_constraint_errors(constraints, start=start, duration=duration, now=now,
+                                         other_starts=starts + list(earlier_starts),
+                                         zone_name=request.app[CONFIG].timezone)
+
+
+async def create_control(request: web.Request) -> web.Response:
+    store, config, clock = request.app[STORE], request.app[CONFIG], request.app[CLOCK]
+    program = await program_of(request)
+    now = clock.now()
+    control = await checked_control(request, program.id, await read_json(request), now)
     if await store.control_by_mrid(control.mRID) is not None:
         raise conflict("another event already has this mRID", "mRID")
     record = await unique(lambda: der_controls.create_event(store, clock, config.mrid_pen, program.id, control), "event")
@@ -71,17 +102,46 @@ async def create_control(request: web.Request) -> web.Response:
 
 
 async def list_controls(request: web.Request) -> web.Response:
+    """?archived=true lists the archived events too."""
     store = request.app[STORE]
     program = await program_of(request)
+    archived = _archived_query(request)
     records = await store.controls(program.id)
     states = der_controls.event_states(records, request.app[CLOCK].now())
-    return json_response({"items": [views.control(r, states[r.id]) for r in records]})
+    archived_at = await store.archived_controls(program.id)
+    return json_response({"items": [{**views.control(r, states[r.id]), "archivedAt": archived_at.get(r.id)}
+                                    for r in records if archived or r.id not in archived_at]})
+
+
+def _archived_query(request: web.Request) -> bool:
+    value = request.query.get("archived", "false")
+    if value not in ("true", "false"):
+        raise invalid([error("must be true or false", "archived")])
+    return value == "true"
 
 
 async def clear_controls(request: web.Request) -> web.Response:
+    """Deletes the program's events, unless one has a participation record (a stage's, or a Response): those
+    are never deleted, only archived, and the request is refused whole."""
+    store = request.app[STORE]
     program = await program_of(request)
-    deleted = await request.app[STORE].clear_controls(program.id, changed=paths.program_changes(program.id))
-    return json_response({"deleted": deleted})
+    recorded = await store.recorded_controls(program.id)
+    if not recorded:
+        try:
+            return json_response({"deleted": await store.clear_controls(program.id,
+                                                                        changed=paths.program_changes(program.id))})
+        except Conflict:  # a Response came in meanwhile
+            recorded = await store.recorded_controls(program.id)
+    raise conflict(f"events {', '.join(map(str, recorded))} have participation records (a stage's, or device "
+                   "Responses): they cannot be deleted, only archived (POST /controls/{id}/archive); nothing was "
+                   "deleted")
+
+
+async def archive_control(request: web.Request) -> web.Response:
+    store, clock = request.app[STORE], request.app[CLOCK]
+    record = await _control(request)
+    await utility_events.archive_control(store, clock, record)
+    return json_response(await _view(store, record, clock.now()))
 
 
 async def get_control(request: web.Request) -> web.Response:
@@ -99,7 +159,10 @@ async def cancel_control(request: web.Request) -> web.Response:
 
 
 async def participation(request: web.Request) -> web.Response:
-    """Each responding EndDevice's responses, counts by status, and the targeted devices yet to respond."""
+    """Each responding EndDevice's responses, counts by status, and the targeted devices yet to respond.
+
+    A stage's event is read from its participation record: the devices it called when it was scheduled, with
+    their outcomes once settled.  Another event's targeted devices are those its program reaches now."""
     store = request.app[STORE]
     record = await _control(request)
     by_device: dict[str, list] = {}
@@ -111,14 +174,22 @@ async def participation(request: web.Request) -> web.Response:
         "responses": [{"status": r.status, "statusName": views.status_name(r.status),
                        "createdDateTime": r.created, "received": r.received} for r in responses],
     } for lfdi, responses in by_device.items()]
-    targeted = {lfdi for _, lfdi in await store.targeted_end_devices(record.program_id)}
+    called = await store.participation(record.id)
+    stage = await store.stage_of_control(record.id)
+    if stage is not None:
+        targeted = {p.lfdi.upper() for p in called}
+    else:
+        targeted = {lfdi.upper() for _, lfdi in await store.targeted_end_devices(record.program_id)}
     silent = sorted(targeted - set(by_device))
-    return json_response({
+    answer = {
         "controlId": record.id, "mRID": record.mRID, "targeted": len(targeted), "responded": len(by_device),
         "notResponded": len(silent), "notRespondedEndDevices": silent,
         "counts": _count(rs[-1].status for rs in by_device.values()),
         "responseCounts": _count(r.status for rs in by_device.values() for r in rs),
-        "items": items})
+        "items": items, "stageId": stage.id if stage else None}
+    if stage is not None:
+        answer["record"] = [stage_json.participant(p) for p in called]
+    return json_response(answer)
 
 
 def _count(statuses: Iterable[int]) -> dict[str, int]:
@@ -135,4 +206,5 @@ ROUTES = [
     ("GET", "/controls/{control_id:[0-9]+}", get_control),
     ("POST", "/controls/{control_id:[0-9]+}/cancel", cancel_control),
     ("GET", "/controls/{control_id:[0-9]+}/participation", participation),
+    ("POST", "/controls/{control_id:[0-9]+}/archive", archive_control),
 ]

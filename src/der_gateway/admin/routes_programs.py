@@ -87,8 +87,9 @@ async def delete_program(request: web.Request) -> web.Response:
             (paths.control_list(record.id), DELETED), (paths.default_control(record.id), DELETED),
             (paths.curve_list(record.id), DELETED)])
     except Conflict:
-        raise conflict("the program has enrollments, or an asset type names it as its default; "
-                       "unenroll them or change the asset type first") from None
+        raise conflict("the program has enrollments, events with a participation record (which are only "
+                       "archived, never deleted), or an asset type names it as its default; unenroll them or change "
+                       "the asset type first") from None
     return no_content()
 
 

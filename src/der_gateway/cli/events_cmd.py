@@ -39,12 +39,20 @@ def event_fields(record: ControlRecord, state: EventState) -> dict[str, Any]:
 
 async def targeted_lfdis(store, program_id: int) -> set[str]:
     """LFDIs of the enabled EndDevices in groups holding the program: those its events address."""
-    return {lfdi for _, lfdi in await store.targeted_end_devices(program_id)}
+    return {lfdi.upper() for _, lfdi in await store.targeted_end_devices(program_id)}
+
+
+async def called_lfdis(store, record: ControlRecord, targeted: set[str]) -> set[str]:
+    """Those the event called: a utility event stage's from its participation record (never from today's
+    groups); another event's, the program's `targeted` devices now."""
+    if await store.stage_of_control(record.id) is None:
+        return targeted
+    return {p.lfdi.upper() for p in await store.participation(record.id)}
 
 
 def participation(responses: list[ResponseRecord], targeted: set[str]) -> dict[str, int]:
     """Counts of each device's latest response, and of targeted devices that have not responded."""
-    latest = {r.end_device_lfdi: r.status for r in responses}  # ordered by device, then time received
+    latest = {r.end_device_lfdi.upper(): r.status for r in responses}  # ordered by device, then time received
     counts = dict.fromkeys(COLUMNS, 0)
     for status in latest.values():
         counts[PARTICIPATION.get(status, "other")] += 1
@@ -62,7 +70,7 @@ async def event_rows(store, now: int, program_id: int | None = None) -> list[tup
         targeted = await targeted_lfdis(store, program.id)
         for r in records:
             f = event_fields(r, states[r.id])
-            counts = participation(await store.responses(r.id), targeted)
+            counts = participation(await store.responses(r.id), await called_lfdis(store, r, targeted))
             label = f"{program.id} {program.description}" if program.description else str(program.id)
             rows.append((str(r.id), label, f["mRID"], f["start"], f["duration"], f["status"], f["programStatus"],
                          *(str(counts[c]) for c in COLUMNS)))

@@ -25,7 +25,7 @@ POLL_SECONDS = 0.25  # how soon a change written by another process (the admin C
 class Background:
     def __init__(self, store, config: Config, clock: Clock) -> None:
         self.clock = clock
-        self.scheduler = EventScheduler(store, clock)
+        self.scheduler = EventScheduler(store, clock, config)
         self.notifier = Notifier(store, config, clock)
         self.delivery = NotificationDelivery(store, config, clock)
         self.sync = SyncDelivery(store, config, clock)

@@ -11,6 +11,7 @@ from ..domain import events as lifecycle
 from ..domain.identifiers import Pen, new_mrid
 from ..sep import codec, model, paths
 from ..store import ControlRecord, SubscriptionRecord
+from ..store.stage_records import NewControl
 from .documents import encode
 
 StateRow = tuple[int, int, int, int | None]
@@ -51,23 +52,46 @@ def _moved(records: list[ControlRecord], states: dict[int, lifecycle.EventState]
 
 async def create_event(store, clock: Clock, pen: Pen, program_id: int, control: model.DERControl) -> ControlRecord:
     """Stores a new event for the program; its mRID, creationTime and status are the server's."""
-    now = clock.now()
-    existing = await live_controls(store, program_id, now)
-    provisional_id = max((r.id for r in existing), default=0) + 1
-    control = dataclasses.replace(control, href=None, mRID=control.mRID or new_mrid(pen), creationTime=now,
-                                  version=control.version if control.version is not None else 0)
-    event = lifecycle.Event(provisional_id, now, control.interval.start, control.interval.duration,
-                            modes_of(control.DERControlBase),
-                            bool(control.randomizeStart or control.randomizeDuration))
-    program = [as_event(r) for r in existing] + [event]
-    states = lifecycle.states_at(program, now)
-    data = codec.to_data(control)
-    data.pop("EventStatus", None)
-    new_state = states[provisional_id]
-    control_id = await store.add_control(
-        program_id, control.mRID.upper(), now, event.start, event.duration, data, int(new_state.status),
-        new_state.status_time, states=_moved(existing, states), changed=paths.program_changes(program_id))
+    (new,), moved, changed = await plan_events(store, clock, pen, [(program_id, control)])
+    control_id = await store.add_control(program_id, new.mrid, new.creation_time, new.start, new.duration, new.data,
+                                         new.status, new.status_time, states=moved, changed=changed)
     return await store.control(control_id)
+
+
+async def plan_events(store, clock: Clock, pen: Pen, controls: list[tuple[int, model.DERControl]]
+                      ) -> tuple[list[NewControl], list[StateRow], list[str]]:
+    """New events, (program id, DERControl) each, as they are to be stored together (store.add_control's
+    columns, in the order given), with the states of the programs' other events that they move and the changes
+    clients are told of.  Events of one program are newer in the order given."""
+    now = clock.now()
+    planned: dict[int, NewControl] = {}
+    moved: list[StateRow] = []
+    changed: list[str] = []
+    by_program: dict[int, list[tuple[int, model.DERControl]]] = {}
+    for i, (program_id, control) in enumerate(controls):
+        by_program.setdefault(program_id, []).append((i, control))
+    for program_id, items in by_program.items():
+        existing = await live_controls(store, program_id, now)
+        provisional_id = max((r.id for r in existing), default=0)
+        added = []
+        for i, control in items:
+            provisional_id += 1
+            control = dataclasses.replace(control, href=None, mRID=control.mRID or new_mrid(pen), creationTime=now,
+                                          version=control.version if control.version is not None else 0)
+            event = lifecycle.Event(provisional_id, now, control.interval.start, control.interval.duration,
+                                    modes_of(control.DERControlBase),
+                                    bool(control.randomizeStart or control.randomizeDuration))
+            added.append((i, control, event))
+        states = lifecycle.states_at([as_event(r) for r in existing] + [e for _, _, e in added], now)
+        for i, control, event in added:
+            data = codec.to_data(control)
+            data.pop("EventStatus", None)
+            state = states[event.id]
+            planned[i] = NewControl(program_id, control.mRID.upper(), now, event.start, event.duration, data,
+                                    int(state.status), state.status_time)
+        moved.extend(_moved(existing, states))
+        changed.extend(paths.program_changes(program_id))
+    return [planned[i] for i in range(len(controls))], moved, changed
 
 
 class CannotCancel(Exception):

@@ -667,3 +667,65 @@ MIGRATIONS.append(
     CREATE INDEX device_scores_by_device ON device_scores (end_device_id);
     """
 )
+
+
+# utility events made of stages (each stage one program event, a DERControl), the stages' transitions reported to
+# operations, and the durable participation record: who each stage called, and each one's outcome.  An event
+# (DERControl) with a stage or a Response cannot be deleted, only archived.
+MIGRATIONS.append("""
+    CREATE TABLE utility_events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        mrid TEXT NOT NULL UNIQUE,
+        description TEXT,
+        created INTEGER NOT NULL,
+        cancelled_at INTEGER,
+        archived_at INTEGER
+    );
+    CREATE TABLE event_stages (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id INTEGER NOT NULL REFERENCES utility_events (id),
+        position INTEGER NOT NULL,
+        control_id INTEGER NOT NULL UNIQUE REFERENCES controls (id),
+        program_id INTEGER NOT NULL,
+        target_w INTEGER,
+        reported TEXT,
+        settled_at INTEGER,
+        exported_at INTEGER,
+        UNIQUE (event_id, position)
+    );
+    CREATE INDEX event_stages_open ON event_stages (exported_at, id);
+    CREATE TABLE stage_transitions (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        stage_id INTEGER NOT NULL REFERENCES event_stages (id),
+        status TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        recorded INTEGER NOT NULL,
+        UNIQUE (stage_id, status)
+    );
+    CREATE TABLE stage_participation (
+        stage_id INTEGER NOT NULL REFERENCES event_stages (id),
+        end_device_id INTEGER NOT NULL,
+        lfdi TEXT NOT NULL,
+        called_at INTEGER NOT NULL,
+        control_mrid TEXT NOT NULL,
+        visible_at INTEGER NOT NULL,
+        outcome TEXT,
+        responses TEXT,
+        PRIMARY KEY (stage_id, end_device_id)
+    );
+    CREATE TABLE stage_sync_messages (
+        message_id INTEGER PRIMARY KEY REFERENCES sync_messages (id) ON DELETE CASCADE,
+        stage_id INTEGER NOT NULL REFERENCES event_stages (id),
+        transition_id INTEGER REFERENCES stage_transitions (id)
+    );
+    CREATE INDEX stage_sync_messages_by_stage ON stage_sync_messages (stage_id);
+    CREATE TABLE archived_controls (
+        control_id INTEGER PRIMARY KEY REFERENCES controls (id),
+        archived_at INTEGER NOT NULL
+    );
+    CREATE TRIGGER controls_keep_their_record BEFORE DELETE ON controls
+    WHEN EXISTS (SELECT 1 FROM responses WHERE control_id = old.id)
+      OR EXISTS (SELECT 1 FROM event_stages WHERE control_id = old.id) BEGIN
+        SELECT RAISE(ABORT, 'an event with a participation record cannot be deleted, only archived');
+    END;
+""")

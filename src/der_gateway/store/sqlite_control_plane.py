@@ -37,6 +37,19 @@ _CONTROL_COLUMNS = ("id, program_id, mrid, creation_time, start, duration, body,
                     "potentially_superseded_time, cancelled_at")
 
 
+def insert_control(c: Conn, program_id: int, mrid: str, creation_time: int, start: int, duration: int,
+                   data: dict[str, Any], status: int, status_time: int,
+                   states: Iterable[tuple[int, int, int, int | None]], changed: Changes) -> int:
+    """add_control's writes, for a store method that adds an event with more in the same transaction."""
+    cid = inserted_id(c.execute(
+        "INSERT INTO controls (program_id, mrid, creation_time, start, duration, body, status, status_time) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (program_id, mrid, creation_time, start, duration, json.dumps(data), status, status_time)))
+    _set_states(c, states)
+    log_changes(c, changed)
+    return cid
+
+
 def _control(r: Row) -> ControlRecord:
     return ControlRecord(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7], r[8], r[9], r[10])
 
@@ -130,13 +143,8 @@ class ControlPlaneStore(SQLitePlumbing):
                           states: Iterable[tuple[int, int, int, int | None]] = (), changed: Changes = ()) -> int:
         """Adds an event and, in the same transaction, the new states of its program's other events."""
         def insert(c: Conn) -> int:
-            cid = inserted_id(c.execute(
-                "INSERT INTO controls (program_id, mrid, creation_time, start, duration, body, status, status_time) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (program_id, mrid, creation_time, start, duration, json.dumps(data), status, status_time)))
-            _set_states(c, states)
-            log_changes(c, changed)
-            return cid
+            return insert_control(c, program_id, mrid, creation_time, start, duration, data, status, status_time,
+                                  states, changed)
         return await self._in_transaction(insert)
 
     async def controls(self, program_id: int, ending_after: int | None = None) -> list[ControlRecord]:

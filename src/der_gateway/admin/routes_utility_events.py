@@ -1,0 +1,192 @@
+"""Utility events made of stages: create, list, read, cancel (the event, or one stage), archive, and each stage's
+participation record and outcomes.
+
+A stage is one program event: its body is that of POST /programs/{id}/controls, with "programId" and an
+optional "targetKW"; every check an event gets applies to it.  Nothing is created unless every stage passes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from ..domain import stages as stage_rules
+from ..domain.refusals import Conflict
+from ..sep.json_form import Invalid
+from ..services import stage_json, utility_events
+from ..services.stage_reporting import StageReporter
+from ..store.stage_records import StageRecord, UtilityEventRecord
+from .http import conflict, error, invalid, json_response, not_found, path_id, read_json
+from .inputs import mrid_of
+from .routes_events import CONTROL_FIELDS, _archived_query, checked_control
+from .state import CLOCK, CONFIG, STORE
+
+EVENT_FIELDS = ("mRID", "description", "stages")
+STAGE_FIELDS = ("programId", "targetKW")
+MAX_STAGES = 24
+MAX_DESCRIPTION = 192
+MAX_KW = 10**9
+
+
+async def _event(request: web.Request) -> UtilityEventRecord:
+    event_id = path_id(request, "event_id", "utility event")
+    record = await request.app[STORE].utility_event(event_id)
+    if record is None:
+        raise not_found(f"utility event {event_id}")
+    return record
+
+
+def _stage_of(event: UtilityEventRecord, request: web.Request) -> StageRecord:
+    position = path_id(request, "position", "stage")
+    for stage in event.stages:
+        if stage.position == position:
+            return stage
+    raise not_found(f"stage {position} of utility event {event.id}")
+
+
+async def _view(request: web.Request, event: UtilityEventRecord, detail: bool = False) -> dict[str, Any]:
+    store, clock = request.app[STORE], request.app[CLOCK]
+    stages = []
+    for stage in event.stages:
+        control, status = await utility_events.status_of(store, clock, stage)
+        view = stage_json.StageView(stage, control, status)
+        called = len(await store.participation(control.id))
+        stages.append(stage_json.stage(view, called, await store.stage_transitions(stage.id) if detail else None))
+    return stage_json.event(event, stages)
+
+
+def _mrid_errors(value: Any, field: str) -> list[dict[str, str]]:
+    if isinstance(value, str) and len(value) == 32 and all(c in "0123456789abcdefABCDEF" for c in value):
+        return []
+    return [error("must be 32 hex digits (an mRID)", field)]
+
+
+async def create_event(request: web.Request) -> web.Response:
+    store, config, clock = request.app[STORE], request.app[CONFIG], request.app[CLOCK]
+    body = await read_json(request)
+    now = clock.now()
+    errors = [error("unknown field", key) for key in body if key not in EVENT_FIELDS]
+    mrid = mrid_of(body, config.mrid_pen)
+    if "mRID" in body:
+        errors += _mrid_errors(body["mRID"], "mRID")
+    description = body.get("description")
+    if description is not None and (not isinstance(description, str) or len(description) > MAX_DESCRIPTION):
+        errors.append(error(f"must be a string of at most {MAX_DESCRIPTION} characters", "description"))
+    stages = body.get("stages")
+    plans: list[utility_events.StagePlan] = []
+    if not isinstance(stages, list) or not 1 <= len(stages) <= MAX_STAGES:
+        errors.append(error(f"required: a list of 1 to {MAX_STAGES} stages", "stages"))
+        stages = []
+    for i, raw in enumerate(stages):
+        where = f"stages[{i}]"
+        earlier = tuple(p.control.interval.start for p in plans if isinstance(raw, dict)
+                        and p.program_id == raw.get("programId"))  # the program's rules count earlier stages
+        plan, problems = await _stage_plan(request, raw, where, now, earlier)
+        errors += problems
+        if plan is not None:
+            plans.append(plan)
+    mrids = [p.control.mRID.upper() for p in plans]
+    for i, m in enumerate(mrids):
+        if m in mrids[:i]:
+            errors.append(error("another stage of the event has this mRID", f"stages[{i}].mRID"))
+    windows = [stage_rules.StageWindow(p.control.interval.start, p.control.interval.duration) for p in plans]
+    if len(plans) == len(stages):
+        errors += [error(f"overlaps stage {a + 1}: an event's stages are successive blocks of time",
+                         f"stages[{b}].interval") for a, b in stage_rules.overlapping(windows)]
+    if errors:
+        raise invalid(errors)
+    if await store.utility_event_by_mrid(mrid) is not None:
+        raise conflict("another utility event already has this mRID", "mRID")
+    for i, plan in enumerate(plans):
+        if await store.control_by_mrid(plan.control.mRID) is not None:
+            raise conflict("another event already has this mRID", f"stages[{i}].mRID")
+    try:
+        record = await utility_events.create(store, clock, config.mrid_pen, mrid, description, plans)
+    except Conflict:
+        raise conflict("another utility event or event already has this mRID", "mRID") from None
+    return json_response(await _view(request, record, detail=True), 201, f"/utility-events/{record.id}")
+
+
+async def _stage_plan(request: web.Request, raw: Any, where: str, now: int, earlier_starts: tuple[int, ...]
+                      ) -> tuple[utility_events.StagePlan | None, list[dict[str, str]]]:
+    if not isinstance(raw, dict):
+        return None, [error("must be an object", where)]
+    errors = [error("unknown field", f"{where}.{key}") for key in raw
+              if key not in STAGE_FIELDS and key not in CONTROL_FIELDS and key not in ("EventStatus", "creationTime")]
+    program_id = raw.get("programId")
+    program = None
+    if type(program_id) is not int or program_id < 1:
+        errors.append(error("required: a program id", f"{where}.programId"))
+    else:
+        program = await request.app[STORE].program(program_id)
+        if program is None:
+            errors.append(error(f"no program {program_id}", f"{where}.programId"))
+    target = raw.get("targetKW")
+    if target is not None and (type(target) not in (int, float) or not 0 < target <= MAX_KW):
+        errors.append(error("must be a positive number of kW", f"{where}.targetKW"))
+    if program is None:
+        return None, errors
+    control_body = {k: v for k, v in raw.items() if k not in STAGE_FIELDS}
+    try:
+        control = await checked_control(request, program.id, control_body, now, earlier_starts)
+    except Invalid as exc:
+        return None, errors + [{**e, "field": f"{where}.{e['field']}" if e.get("field") else where}
+                               for e in exc.errors]
+    if errors:
+        return None, errors
+    target_w = round(target * 1000) if target is not None else None
+    return utility_events.StagePlan(program.id, control, target_w), []
+
+
+async def list_events(request: web.Request) -> web.Response:
+    """?archived=true lists the archived events too."""
+    archived = _archived_query(request)
+    records = await request.app[STORE].utility_events(archived)
+    return json_response({"items": [await _view(request, r) for r in records]})
+
+
+async def get_event(request: web.Request) -> web.Response:
+    return json_response(await _view(request, await _event(request), detail=True))
+
+
+async def cancel_event(request: web.Request) -> web.Response:
+    store, clock = request.app[STORE], request.app[CLOCK]
+    event = await _event(request)
+    await utility_events.cancel(store, clock, event)
+    return json_response(await _view(request, await _event(request), detail=True))
+
+
+async def cancel_stage(request: web.Request) -> web.Response:
+    store, clock = request.app[STORE], request.app[CLOCK]
+    event = await _event(request)
+    await utility_events.cancel_stage(store, clock, _stage_of(event, request))
+    return json_response(await _view(request, await _event(request), detail=True))
+
+
+async def archive_event(request: web.Request) -> web.Response:
+    store, clock = request.app[STORE], request.app[CLOCK]
+    event = await _event(request)
+    await utility_events.archive(store, clock, event)
+    return json_response(await _view(request, await _event(request), detail=True))
+
+
+async def stage_outcomes(request: web.Request) -> web.Response:
+    """The stage's participation record: each device it called, what it was sent, its Responses and (once the
+    stage has ended and settled) its outcome."""
+    store, clock = request.app[STORE], request.app[CLOCK]
+    stage = _stage_of(await _event(request), request)
+    found = await StageReporter(store, clock).outcomes(stage.id)
+    assert found is not None
+    return json_response(found[1])
+
+
+ROUTES = [
+    ("POST", "/utility-events", create_event),
+    ("GET", "/utility-events", list_events),
+    ("GET", "/utility-events/{event_id:[0-9]+}", get_event),
+    ("POST", "/utility-events/{event_id:[0-9]+}/cancel", cancel_event),
+    ("POST", "/utility-events/{event_id:[0-9]+}/archive", archive_event),
+    ("POST", "/utility-events/{event_id:[0-9]+}/stages/{position:[0-9]+}/cancel", cancel_stage),
+    ("GET", "/utility-events/{event_id:[0-9]+}/stages/{position:[0-9]+}/outcomes", stage_outcomes),
+]
