@@ -101,7 +101,7 @@ class AggregatorStore(SQLitePlumbing):
                       "eligibility = excluded.eligibility, constraints = excluded.constraints",
                       (program_id, values.get("code"), json.dumps(values["eligibility"]),
                        json.dumps(values["constraints"])))
-            if not had_rules:  # from now on the program reaches devices only through their enrollment
+            if not had_rules and has_rules(c, program_id):  # from now on: only through their enrollment
                 unenrolled = unenrolled_members(c, program_id)
                 if unenrolled:
                     raise Conflict(unenrolled)

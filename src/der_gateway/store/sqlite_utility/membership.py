@@ -25,9 +25,10 @@ from .lookups import program_by_ref, program_eligibility, program_name, service_
 
 _HISTORY_COLUMNS = "id, group_id, end_device_id, kind, changed_at, actor, reason"
 
-# A program has enrollment rules once the operator set them (PUT /programs/{id}/rules) and until cleared; a
-# program_rules row may also stand for an enrollment group alone.
-_HAS_RULES = "(er.code IS NOT NULL OR er.eligibility != '{}' OR er.constraints != '{}')"
+# A program has enrollment rules once the operator set its code or eligibility (PUT /programs/{id}/rules) and until
+# cleared; its event constraints alone (how many events, when) do not say who may be called.  A program_rules row may
+# also stand for an enrollment group alone.
+_HAS_RULES = "(er.code IS NOT NULL OR er.eligibility != '{}')"
 # The EndDevice e is not the EndDevice of a retired DER asset, and each program of group g with enrollment rules
 # finds e's enrollment in it standing (Enrolled, its sync not rejected by operations).
 _NOT_RETIRED = "NOT EXISTS (SELECT 1 FROM der_assets ra WHERE ra.end_device_id = e.id AND ra.status != 'active')"
