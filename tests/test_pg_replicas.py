@@ -133,6 +133,45 @@ async def test_a_write_through_one_replica_is_served_by_the_other_at_once(replic
     assert (await through_a.request("GET", edev)).status == 404
 
 
+async def test_a_device_registered_through_one_replica_sees_an_event_made_through_the_other(
+        replicas, certs_dir, identities):
+    """device1 registers through replica a; the operator makes a group, a program and an event through replica b's
+    admin API; device1 walks from its EndDevice to the event through a (and b), cached answers included."""
+    a, b = replicas
+    device = await a.connect(certs_dir, "device1")
+    posted = await device.request("POST", "/edev", documents.end_device(identities["device1"].lfdi))
+    assert posted.status == 201
+    edev = posted.headers["location"]
+    edev_id = int(edev.rsplit("/", 1)[1])
+    assert (await device.request("GET", f"{edev}/fsa")).status == 200  # cached before the event exists
+    admin = await b.admin()
+
+    async def ok(method: str, path: str, body: dict | None, status: int = 201) -> dict:
+        got = await admin.request(method, path, json.dumps(body).encode() if body is not None else None,
+                                  {**AUTH, "Content-Type": JSON})
+        assert got.status == status, (method, path, got.status, got.body)
+        return json.loads(got.body) if got.body else {}
+    group = (await ok("POST", "/groups", {"description": "feeder 9"}))["id"]
+    await ok("POST", f"/groups/{group}/members", {"endDevices": [edev_id]}, 200)
+    program = (await ok("POST", "/programs", {"primacy": 10}))["id"]
+    await ok("PUT", f"/groups/{group}/programs/{program}", None, 204)
+    start = int(time.time()) + 600
+    event = await ok("POST", f"/programs/{program}/controls", {"interval": {"start": start, "duration": 900},
+                                                              "DERControlBase": {"opModMaxLimW": 5000}})
+    for replica in (a, b):
+        conn = device if replica is a else await b.connect(certs_dir, "device1")
+        fsas = codec.decode(etree.fromstring((await conn.request("GET", f"{edev}/fsa")).body),
+                            model.FunctionSetAssignmentsList)
+        assert len(fsas.FunctionSetAssignments) == 1
+        programs = codec.decode(etree.fromstring((await conn.request(
+            "GET", fsas.FunctionSetAssignments[0].DERProgramListLink.href)).body), model.DERProgramList)
+        [derp] = programs.DERProgram
+        controls = codec.decode(etree.fromstring((await conn.request("GET", derp.DERControlListLink.href)).body),
+                                model.DERControlList)
+        assert [c.mRID for c in controls.DERControl] == [event["mRID"]]
+        assert controls.DERControl[0].interval.start == start
+
+
 async def subscribed_aggregator(replica: Replica, certs_dir: Path, receiver: Receiver) -> Pinned:
     """The aggregator on a connection to replica, registered and subscribed to its EndDeviceList."""
     agg = await replica.connect(certs_dir, "aggregator")
