@@ -71,3 +71,19 @@ async def test_counters_see_another_processs_write_at_once(tmp_path: Path) -> No
         assert (await store.generations([GLOBAL]))[0] > after[0]
     finally:
         await store.close()
+
+
+def test_a_database_reached_through_a_symbolic_link_is_told_from_its_real_index(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    writer = _wal_database(real / "db.sqlite3")
+    (tmp_path / "link.sqlite3").symlink_to(real / "db.sqlite3")
+    header = WalIndexHeader(tmp_path / "link.sqlite3")
+    try:
+        first = header.read()
+        assert first is not None
+        writer.execute("INSERT INTO t VALUES (1)")
+        assert header.read() not in (None, first)
+    finally:
+        header.close()
+        writer.close()

@@ -107,6 +107,9 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore, P
         self._pool_readers.append(self._local.conn)
 
     async def close(self) -> None:
+        if self._wal_header is not None:  # first: unmapped while this process's connections keep the -shm file
+            self._wal_header.close()
+            self._wal_header = None
         self._reader_pool.shutdown(wait=True)
         for conn in self._pool_readers:
             conn.close()
@@ -114,9 +117,6 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore, P
         if self._reader_connection is not None:
             self._reader_connection.close()
             self._reader_connection = None
-        if self._wal_header is not None:
-            self._wal_header.close()
-            self._wal_header = None
         if self._writer is not None:
             await self._write(self._writer.close)
             self._writer = None

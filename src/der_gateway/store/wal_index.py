@@ -9,6 +9,7 @@ equal to one read before means that no commit happened in between.
 from __future__ import annotations
 
 import mmap
+import os
 from pathlib import Path
 
 HEADER = 48  # bytes of one copy of the header (WalIndexHdr)
@@ -18,7 +19,8 @@ class WalIndexHeader:
     def __init__(self, database: Path) -> None:
         self._map: mmap.mmap | None = None
         try:
-            with open(f"{database}-shm", "rb") as shm:
+            # SQLite names the index after the database's real path (it follows symbolic links)
+            with open(f"{os.path.realpath(database)}-shm", "rb") as shm:
                 self._map = mmap.mmap(shm.fileno(), 2 * HEADER, access=mmap.ACCESS_READ)
         except (OSError, ValueError):  # no WAL index (yet), or one too short: nothing can be told
             self._map = None
