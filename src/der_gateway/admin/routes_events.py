@@ -8,7 +8,6 @@ from aiohttp import web
 
 from ..sep import model, paths
 from ..domain.refusals import Conflict
-from ..domain.utility import rules
 from ..services import der_controls, stage_json, utility_events
 from ..store import ControlRecord
 from . import views
@@ -67,27 +66,8 @@ async def checked_control(request: web.Request, program_id: int, body: dict[str,
     fields["EventStatus"] = {"currentStatus": 0, "dateTime": now, "potentiallySuperseded": False}
     errors += _interval_errors(fields.get("interval"), fields.get("DERControlBase"), now)
     errors += await curve_link_errors(store, program_id, fields.get("DERControlBase"))
-    if earlier_starts:
-        errors += await _rule_errors(request, program_id, fields.get("interval"), now, earlier_starts)
-    else:
-        errors += await event_constraint_errors(request, program_id, fields.get("interval"), now)  # program rules
+    errors += await event_constraint_errors(request, program_id, fields.get("interval"), now, earlier_starts)
     return build(model.DERControl, fields, request.app[SCHEMAS], prior=errors)
-
-
-async def _rule_errors(request: web.Request, program_id: int, interval: Any, now: int,
-                       earlier_starts: tuple[int, ...]) -> list[dict[str, str]]:
-    """event_constraint_errors, counting events not yet stored among the program's."""
-    if not isinstance(interval, dict):
-        return []
-    start, duration = interval.get("start"), interval.get("duration")
-    if type(start) is not int or type(duration) is not int or duration < 0:
-        return []
-    constraints, starts = await request.app[STORE].event_constraints(program_id)
-    if not constraints:
-        return []
-    return rules.event_constraint_errors(constraints, start=start, duration=duration, now=now,
-                                         other_starts=starts + list(earlier_starts),
-                                         zone_name=request.app[CONFIG].timezone)
 
 
 async def create_control(request: web.Request) -> web.Response:

@@ -3,7 +3,7 @@ nameplate specifications) and each program's rules (eligibility and event constr
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from aiohttp import web
 
@@ -110,9 +110,10 @@ async def delete_program_rules(request: web.Request) -> web.Response:
     return no_content()
 
 
-async def event_constraint_errors(request: web.Request, program_id: int, interval: Any, now: int
-                                  ) -> list[dict[str, str]]:
-    """Why the program's rules refuse an event over this interval (if it is well formed), rule by rule."""
+async def event_constraint_errors(request: web.Request, program_id: int, interval: Any, now: int,
+                                  earlier_starts: Sequence[int] = ()) -> list[dict[str, str]]:
+    """Why the program's rules refuse an event over this interval (if it is well formed), rule by rule;
+    earlier_starts: events of the program not stored yet (a utility event's earlier stages), counted as its own."""
     if not isinstance(interval, dict):
         return []
     start, duration = interval.get("start"), interval.get("duration")
@@ -121,7 +122,8 @@ async def event_constraint_errors(request: web.Request, program_id: int, interva
     constraints, starts = await request.app[STORE].event_constraints(program_id)
     if not constraints:
         return []
-    return rules.event_constraint_errors(constraints, start=start, duration=duration, now=now, other_starts=starts,
+    return rules.event_constraint_errors(constraints, start=start, duration=duration, now=now,
+                                         other_starts=starts + list(earlier_starts),
                                          zone_name=request.app[CONFIG].timezone)
 
 
