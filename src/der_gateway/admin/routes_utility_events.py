@@ -7,10 +7,11 @@ optional "targetKW"; every check an event gets applies to it.  Nothing is create
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
+from ..clock import Clock
 from ..domain import stages as stage_rules
 from ..domain.refusals import Conflict
 from ..sep.json_form import Invalid
@@ -150,25 +151,24 @@ async def get_event(request: web.Request) -> web.Response:
     return json_response(await _view(request, await _event(request), detail=True))
 
 
-async def cancel_event(request: web.Request) -> web.Response:
-    store, clock = request.app[STORE], request.app[CLOCK]
-    event = await _event(request)
-    await utility_events.cancel(store, clock, event)
+async def _acted_on(request: web.Request, act: Callable[[Any, Clock, UtilityEventRecord], Awaitable[Any]]
+                   ) -> web.Response:
+    """act(store, clock, the event of the path), then the event as it now stands."""
+    await act(request.app[STORE], request.app[CLOCK], await _event(request))
     return json_response(await _view(request, await _event(request), detail=True))
+
+
+async def cancel_event(request: web.Request) -> web.Response:
+    return await _acted_on(request, utility_events.cancel)
 
 
 async def cancel_stage(request: web.Request) -> web.Response:
-    store, clock = request.app[STORE], request.app[CLOCK]
-    event = await _event(request)
-    await utility_events.cancel_stage(store, clock, _stage_of(event, request))
-    return json_response(await _view(request, await _event(request), detail=True))
+    return await _acted_on(request, lambda store, clock, event: utility_events.cancel_stage(
+        store, clock, _stage_of(event, request)))
 
 
 async def archive_event(request: web.Request) -> web.Response:
-    store, clock = request.app[STORE], request.app[CLOCK]
-    event = await _event(request)
-    await utility_events.archive(store, clock, event)
-    return json_response(await _view(request, await _event(request), detail=True))
+    return await _acted_on(request, utility_events.archive)
 
 
 async def stage_outcomes(request: web.Request) -> web.Response:
