@@ -1,13 +1,15 @@
-"""Which commits a process has heard of, from every replica sharing the database, without a query per request.
+"""Which commits a process has heard of, from every replica sharing the database, without a query per call: what
+store.version() answers, which the background duties watch to learn that something changed.
 
 Every write transaction of the store sends a notification on CHANNEL (so does every change-counter bump, whoever
 writes: generations.py), which PostgreSQL delivers to every listening session when, and only if, the transaction
 commits.  Each process keeps one connection that listens, and `poll()` (a non-blocking read of whatever has arrived
 on it: about 2 microseconds) counts what it hears in `epoch`; the process's own commits count once, as soon as
-they return (their notifications, which come back later, are not counted again).  The cache polls before it trusts what it read at an epoch, so a notification that reached this process
-before a request is never missed by it: while the epoch stands, nothing was committed since it was read.
+they return (their notifications, which come back later, are not counted again).  A notification can still be on
+its way when a request arrives, so the response cache does not rely on it: it reads the counters themselves
+(PostgresStore.generations).
 
-While the listening connection is down nothing can be known that way: `live` is False, the store asks the
+While the listening connection is down nothing can be known that way: `live` is False, version() asks the
 database every time, and a thread connects again.
 """
 
