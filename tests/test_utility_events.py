@@ -112,10 +112,12 @@ async def test_a_two_stage_event_reports_each_stage_and_keeps_who_was_called(wor
     w = world
     p1, p2 = w.programs
     created = await w.ok("POST", "/utility-events", {"description": "evening peak", "stages": [
-        stage_body(p1, T0 + 60, 300, targetKW=5), stage_body(p2, T0 + 600, 300)]}, 201)
+        stage_body(p1, T0 + 60, 300), stage_body(p2, T0 + 600, 300)]}, 201)
     assert created["status"] == "SCHEDULED" and created["description"] == "evening peak"
     one, two = created["stages"]
-    assert (one["position"], one["programId"], one["targetKW"], one["calledEndDevices"]) == (1, p1, 5.0, 2)
+    # without a target a stage calls every device its program may call (tests/test_reservation.py: with one)
+    assert (one["position"], one["programId"], one["targetKW"], one["calledEndDevices"]) == (1, p1, None, 2)
+    assert one["dispatchProgramId"] is None and one["controlHref"] == f"/derp/{p1}/derc/{one['controlId']}"
     assert (two["position"], two["programId"], two["targetKW"], two["status"]) == (2, p2, None, "SCHEDULED")
     assert [t["status"] for t in one["transitions"]] == ["SCHEDULED"]
     path = f"/utility-events/{created['id']}"
@@ -128,7 +130,12 @@ async def test_a_two_stage_event_reports_each_stage_and_keeps_who_was_called(wor
     sent = await w.deliver()
     assert statuses(sent) == [(1, "SCHEDULED", T0), (2, "SCHEDULED", T0)]
     assert sent[0]["eventMRID"] == created["mRID"] and sent[0]["controlMRID"] == one["mRID"]
-    assert sent[0]["targetKW"] == 5.0 and sent[0]["calledEndDevices"] == 2 and sent[0]["stageId"] == one["id"]
+    assert sent[0]["targetKW"] is None and sent[0]["calledEndDevices"] == 2 and sent[0]["stageId"] == one["id"]
+    reservation = [p for p in sent if p["kind"] == "stage-reservation"]
+    assert [(p["stagePosition"], p["reservedEndDevices"], p["met"]) for p in reservation] == [
+        (1, 2, True), (2, 2, True)]
+    assert all(d["reserved"] and d["reason"].startswith("no target: every eligible device is called")
+               for d in reservation[0]["devices"])
 
     await w.respond("device1", one["mRID"], 1, T0 + 1)
     await w.respond("device2", one["mRID"], 4, T0 + 2)
@@ -196,7 +203,7 @@ async def test_a_two_stage_event_reports_each_stage_and_keeps_who_was_called(wor
     assert {d["outcome"] for d in stage_two["devices"]} == {"cancelled"}
     assert await w.deliver() == []  # nothing reported twice
     every = [(p["kind"], p["stagePosition"], p.get("status")) for _, p in w.receiver.accepted]
-    assert len(every) == len(set(every)) == 7  # 5 statuses, 2 outcome reports
+    assert len(every) == len(set(every)) == 9  # 5 statuses, 2 reservations, 2 outcome reports
 
     # acknowledgements show on the event; the finished event is archived, not deleted
     for _, payload in w.receiver.accepted:

@@ -936,7 +936,12 @@ COMPONENTS.update({
         "sync": {"type": "array", "items": _object({"endpointId": ID, "state": {"enum": _SYNC_STATES}}),
                  "description": "the sync message reporting it to each endpoint"}}),
     "Stage": _object({
-        "id": ID, "position": ID, "programId": ID, "controlId": ID, "controlHref": HREF, "mRID": STRING,
+        "id": ID, "position": ID, "programId": ID,
+        "dispatchProgramId": nullable({**ID, "description": "a stage with a target: the DERProgram made for it, "
+                                       "which holds its DERControl"}),
+        "dispatchGroupId": nullable({**ID, "description": "a stage with a target: the group of the devices it "
+                                     "reserved, assigned that DERProgram"}),
+        "controlId": ID, "controlHref": HREF, "mRID": STRING,
         "start": INTEGER, "duration": INTEGER, "targetKW": nullable({"type": "number"}),
         "status": {"enum": _STAGE_STATUSES}, "reported": nullable({"enum": _STAGE_STATUSES}),
         "cancelledAt": nullable(INTEGER), "calledEndDevices": INTEGER, "settledAt": nullable(INTEGER),
@@ -965,6 +970,13 @@ COMPONENTS.update({
         "counts": nullable(_object({o: INTEGER for o in _OUTCOMES})),
         "devices": {"type": "array", "items": ref("Participant")}}),
 })
+COMPONENTS["ReservedDevice"] = _object({
+    "endDeviceId": ID, "endDeviceLFDI": LFDI, "reserved": BOOLEAN, "reason": STRING,
+    "score": {"type": "number"}, "available": BOOLEAN, "forecastKW": {"type": "number"}})
+COMPONENTS["StageReservation"] = _object({
+    "targetKW": nullable({"type": "number"}), "forecastKW": {"type": "number", "description": "of those reserved"},
+    "met": BOOLEAN, "reservedEndDevices": INTEGER,
+    "devices": {"type": "array", "items": ref("ReservedDevice"), "description": "in the order considered"}})
 COMPONENTS["UtilityEventList"] = _items("UtilityEvent")
 EVENT_ID = _param("event_id", "utility event id")
 POSITION = _param("position", "the stage's position in its event (1, 2, ...)")
@@ -988,6 +1000,9 @@ PATHS.update({
     "/utility-events/{event_id}/stages/{position}/cancel": {
         "post": op("Cancel one stage", {200: _answer("the event", "UtilityEvent")}, (EVENT_ID, POSITION),
                    errors={409: "the stage is cancelled or completed already"})},
+    "/utility-events/{event_id}/stages/{position}/reservation": {
+        "get": op("Which devices the stage considered, and why it called each or not",
+                  {200: _answer("each device, in the order considered", "StageReservation")}, (EVENT_ID, POSITION))},
     "/utility-events/{event_id}/stages/{position}/outcomes": {
         "get": op("The stage's participation record and outcomes",
                   {200: _answer("each device called; outcomes once settled", "StageOutcomes")},

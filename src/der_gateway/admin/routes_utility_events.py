@@ -103,7 +103,7 @@ async def create_event(request: web.Request) -> web.Response:
         if await store.control_by_mrid(plan.control.mRID) is not None:
             raise conflict("another event already has this mRID", f"stages[{i}].mRID")
     try:
-        record = await utility_events.create(store, clock, config.mrid_pen, mrid, description, plans)
+        record = await utility_events.create(store, config, clock, config.mrid_pen, mrid, description, plans)
     except Conflict:
         raise conflict("another utility event or event already has this mRID", "mRID") from None
     return json_response(await _view(request, record, detail=True), 201, f"/utility-events/{record.id}")
@@ -181,6 +181,11 @@ async def stage_outcomes(request: web.Request) -> web.Response:
     return json_response(found[1])
 
 
+async def stage_reservation(request: web.Request) -> web.Response:
+    stage = _stage_of(await _event(request), request)
+    return json_response(stage_json.reservation(stage.target_w, await request.app[STORE].reservation(stage.id)))
+
+
 ROUTES = [
     ("POST", "/utility-events", create_event),
     ("GET", "/utility-events", list_events),
@@ -188,5 +193,6 @@ ROUTES = [
     ("POST", "/utility-events/{event_id:[0-9]+}/cancel", cancel_event),
     ("POST", "/utility-events/{event_id:[0-9]+}/archive", archive_event),
     ("POST", "/utility-events/{event_id:[0-9]+}/stages/{position:[0-9]+}/cancel", cancel_stage),
+    ("GET", "/utility-events/{event_id:[0-9]+}/stages/{position:[0-9]+}/reservation", stage_reservation),
     ("GET", "/utility-events/{event_id:[0-9]+}/stages/{position:[0-9]+}/outcomes", stage_outcomes),
 ]

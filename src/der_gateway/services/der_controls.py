@@ -58,11 +58,13 @@ async def create_event(store, clock: Clock, pen: Pen, program_id: int, control: 
     return await store.control(control_id)
 
 
-async def plan_events(store, clock: Clock, pen: Pen, controls: list[tuple[int, model.DERControl]]
-                      ) -> tuple[list[NewControl], list[StateRow], list[str]]:
+async def plan_events(store, clock: Clock, pen: Pen, controls: list[tuple[int, model.DERControl]],
+                      apart: bool = False) -> tuple[list[NewControl], list[StateRow], list[str]]:
     """New events, (program id, DERControl) each, as they are to be stored together (store.add_control's
     columns, in the order given), with the states of the programs' other events that they move and the changes
-    clients are told of.  Events of one program are newer in the order given."""
+    clients are told of.  Events of one program are newer in the order given.  `apart`: each is planned as the
+    only event of a program of its own (a stage that reserved its devices), the program given being whose
+    rules it obeys."""
     now = clock.now()
     planned: dict[int, NewControl] = {}
     moved: list[StateRow] = []
@@ -71,7 +73,7 @@ async def plan_events(store, clock: Clock, pen: Pen, controls: list[tuple[int, m
     for i, (program_id, control) in enumerate(controls):
         by_program.setdefault(program_id, []).append((i, control))
     for program_id, items in by_program.items():
-        existing = await live_controls(store, program_id, now)
+        existing = [] if apart else await live_controls(store, program_id, now)
         provisional_id = max((r.id for r in existing), default=0)
         added = []
         for i, control in items:
@@ -90,7 +92,8 @@ async def plan_events(store, clock: Clock, pen: Pen, controls: list[tuple[int, m
             planned[i] = NewControl(program_id, control.mRID.upper(), now, event.start, event.duration, data,
                                     int(state.status), state.status_time)
         moved.extend(_moved(existing, states))
-        changed.extend(paths.program_changes(program_id))
+        if not apart:
+            changed.extend(paths.program_changes(program_id))
     return [planned[i] for i in range(len(controls))], moved, changed
 
 

@@ -166,8 +166,9 @@ class ScoreDuty:
     async def run_once(self) -> int:
         """Scores the active programs; returns how many sync messages were queued."""
         queued = 0
+        stage_programs = await self.store.dispatch_programs()  # scored as the programs their stages are of
         for program in await self.store.programs():
-            if not await self.store.groups_with_program(program.id):
+            if program.id in stage_programs or not await self.store.groups_with_program(program.id):
                 continue
             if not await self.store.targeted_end_devices(program.id) \
                     and not (await self.store.device_scores(program.id))[1]:

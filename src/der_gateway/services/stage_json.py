@@ -10,7 +10,8 @@ from ..domain import outcomes as rules
 from ..domain import stages as stage_rules
 from ..sep import paths
 from ..store import ControlRecord
-from ..store.stage_records import (ParticipationRecord, StageRecord, StageTransitionRecord, UtilityEventRecord)
+from ..store.stage_records import (ParticipationRecord, ReservationRecord, StageRecord, StageTransitionRecord,
+                                   UtilityEventRecord)
 
 Json = dict[str, Any]
 
@@ -39,6 +40,27 @@ def status_message(event_mrid: str, position: int, program_id: int, control_mrid
     return body
 
 
+def reserved_device(r: ReservationRecord) -> Json:
+    return {"endDeviceId": r.end_device_id, "endDeviceLFDI": r.lfdi, "reserved": r.reserved, "reason": r.reason,
+            "score": r.score, "available": r.available, "forecastKW": round(r.forecast_w / 1000, 3)}
+
+
+def reservation(target_w: int | None, records: list[ReservationRecord] | tuple[ReservationRecord, ...]) -> Json:
+    """Who a stage considered and why it called each device or not, with the forecast of those it called."""
+    forecast_w = sum(r.forecast_w for r in records if r.reserved)
+    met = target_w is None or (forecast_w <= target_w if target_w < 0 else forecast_w >= target_w)
+    return {"targetKW": kw(target_w), "forecastKW": round(forecast_w / 1000, 3), "met": met,
+            "reservedEndDevices": sum(1 for r in records if r.reserved),
+            "devices": [reserved_device(r) for r in records]}
+
+
+def reservation_message(event_mrid: str, position: int, program_id: int, control_mrid: str, start: int,
+                        duration: int, target_w: int | None, records: tuple[ReservationRecord, ...]) -> Json:
+    """The body of a stage-reservation sync message (the store adds "kind", "eventId" and "stageId")."""
+    return {"eventMRID": event_mrid, "stagePosition": position, "programId": program_id,
+            "controlMRID": control_mrid, "start": start, "duration": duration, **reservation(target_w, records)}
+
+
 def participant(p: ParticipationRecord) -> Json:
     return {"endDeviceId": p.end_device_id, "endDeviceLFDI": p.lfdi, "calledAt": p.called_at,
             "controlMRID": p.control_mrid, "visibleAt": p.visible_at, "outcome": p.outcome,
@@ -59,8 +81,10 @@ def outcomes(event: UtilityEventRecord, view: StageView, record: list[Participat
 
 def stage(view: StageView, called: int, transitions: list[StageTransitionRecord] | None = None) -> Json:
     s, control = view.stage, view.control
-    body: Json = {"id": s.id, "position": s.position, "programId": s.program_id, "controlId": control.id,
-                  "controlHref": paths.control(s.program_id, control.id), "mRID": control.mRID,
+    body: Json = {"id": s.id, "position": s.position, "programId": s.program_id,
+                  "dispatchProgramId": s.dispatch_program_id, "dispatchGroupId": s.dispatch_group_id,
+                  "controlId": control.id, "controlHref": paths.control(s.control_program_id, control.id),
+                  "mRID": control.mRID,
                   "start": control.start, "duration": control.duration, "targetKW": kw(s.target_w),
                   "status": view.status, "reported": s.reported, "cancelledAt": control.cancelled_at,
                   "calledEndDevices": called, "settledAt": s.settled_at, "exportedAt": s.exported_at}

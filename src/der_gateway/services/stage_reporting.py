@@ -104,7 +104,7 @@ class StageReporter:
         """Queues the reports due; returns the stage's status, when it took it, and its DERControl."""
         now = self.clock.now()
         control = await self.store.control(stage.control_id)
-        records = await self.store.controls(stage.program_id, ending_after=control.start + control.duration - 1)
+        records = await self.store.controls(stage.control_program_id, ending_after=control.start + control.duration - 1)
         state = der_controls.event_states(records, now)[control.id]
         event = der_controls.as_event(control)
         status = state.program_event_status
@@ -142,7 +142,7 @@ class StageReporter:
             return None
         event = await self.store.utility_event(stage.event_id)
         control = await self.store.control(stage.control_id)
-        records = await self.store.controls(stage.program_id, ending_after=control.start + control.duration - 1)
+        records = await self.store.controls(stage.control_program_id, ending_after=control.start + control.duration - 1)
         status = der_controls.event_states(records, self.clock.now())[control.id].program_event_status
         return event, stage_json.outcomes(event, stage_json.StageView(stage, control, status),
                                           await self.store.participation(control.id))

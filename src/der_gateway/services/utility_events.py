@@ -12,13 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..clock import Clock
+from ..config import Config
 from ..domain import stages as rules
-from ..domain.identifiers import Pen
+from ..domain.identifiers import Pen, new_mrid
 from ..domain.refusals import Conflict
-from ..sep import model
+from ..sep import model, paths
 from ..store import ControlRecord
-from ..store.stage_records import NewStage, StageRecord, UtilityEventRecord
-from . import der_controls, stage_json, stage_reporting
+from ..store.stage_records import NewStage, StageDispatch, StageRecord, UtilityEventRecord
+from . import der_controls, reservation, stage_json, stage_reporting
 
 
 @dataclass(frozen=True)
@@ -36,20 +37,45 @@ async def called_devices(store, program_id: int) -> list[tuple[int, str]]:
     return await store.targeted_end_devices(program_id)
 
 
-async def create(store, clock: Clock, pen: Pen, mrid: str, description: str | None,
+async def create(store, config: Config, clock: Clock, pen: Pen, mrid: str, description: str | None,
                  plans: list[StagePlan]) -> UtilityEventRecord:
     """The event and its stages, in the order given, all in one transaction; raises Conflict if an mRID is
-    taken."""
+    taken.  A stage with a target reserves its devices (services/reservation.py) and reaches only those,
+    through a DERProgram and a group made for it; one without calls every device its program may call."""
     now = clock.now()
-    planned, moved, changed = await der_controls.plan_events(store, clock, pen,
-                                                             [(p.program_id, p.control) for p in plans])
+    event_mrid = mrid.upper()
+    plain = [i for i, p in enumerate(plans) if p.target_w is None]
+    planned_plain, moved, changed = await der_controls.plan_events(
+        store, clock, pen, [(plans[i].program_id, plans[i].control) for i in plain])
+    planned = dict(zip(plain, planned_plain))
+    for i, plan in enumerate(plans):
+        if plan.target_w is not None:
+            (planned[i],), _, _ = await der_controls.plan_events(store, clock, pen,
+                                                                [(plan.program_id, plan.control)], apart=True)
     stages = []
-    for position, (plan, control) in enumerate(zip(plans, planned), start=1):
-        called = await called_devices(store, plan.program_id)
-        message = stage_json.status_message(mrid.upper(), position, plan.program_id, control.mrid, control.start,
+    for position, plan in enumerate(plans, start=1):
+        control = planned[position - 1]
+        eligible = await called_devices(store, plan.program_id)
+        result, records = await reservation.reserve_devices(
+            store, config, plan.program_id, eligible, control.start, control.duration,
+            control.data.get("DERControlBase", {}), plan.target_w, now)
+        reserved = {e for e in result.reserved}
+        called = tuple((e, lfdi) for e, lfdi in eligible if e in reserved)
+        dispatch = None
+        if plan.target_w is not None:
+            program = await store.program(plan.program_id)
+            if program is None:
+                raise Conflict(f"no program {plan.program_id}")
+            dispatch = StageDispatch(new_mrid(pen), f"{program.description or 'program'} stage {position}"[:32],
+                                     program.primacy, new_mrid(pen), f"reserved for stage {position}")
+        message = stage_json.status_message(event_mrid, position, plan.program_id, control.mrid, control.start,
                                             control.duration, plan.target_w, rules.SCHEDULED, now,
                                             called=len(called))
-        stages.append(NewStage(control, plan.target_w, tuple(called), message))
+        stages.append(NewStage(
+            control, plan.target_w, called, message, records,
+            stage_json.reservation_message(event_mrid, position, plan.program_id, control.mrid, control.start,
+                                           control.duration, plan.target_w, records),
+            dispatch, tuple(paths.fsa_list(e) for e, _ in called) if dispatch is not None else ()))
     event_id = await store.add_utility_event(mrid, description, now, stages, moved, changed)
     created = await store.utility_event(event_id)
     assert created is not None
@@ -59,7 +85,7 @@ async def create(store, clock: Clock, pen: Pen, mrid: str, description: str | No
 async def status_of(store, clock: Clock, stage: StageRecord) -> tuple[ControlRecord, str]:
     """The stage's DERControl and its current status."""
     control = await store.control(stage.control_id)
-    states = der_controls.event_states(await store.controls(stage.program_id, ending_after=control.start
+    states = der_controls.event_states(await store.controls(stage.control_program_id, ending_after=control.start
                                                             + control.duration - 1), clock.now())
     return control, states[control.id].program_event_status
 

@@ -729,3 +729,23 @@ MIGRATIONS.append("""
         SELECT RAISE(ABORT, 'an event with a participation record cannot be deleted, only archived');
     END;
 """)
+MIGRATIONS.append(
+    # reservation: who each stage considered and why it called each device or not; a stage with a target
+    # reaches only the devices it reserved, through a DERProgram and a group of its own
+    """
+    ALTER TABLE event_stages ADD COLUMN dispatch_program_id INTEGER REFERENCES programs (id);
+    ALTER TABLE event_stages ADD COLUMN dispatch_group_id INTEGER REFERENCES groups (id) ON DELETE SET NULL;
+    CREATE INDEX event_stages_by_dispatch_program ON event_stages (dispatch_program_id);
+    CREATE TABLE stage_reservations (
+        stage_id INTEGER NOT NULL REFERENCES event_stages (id),
+        rank INTEGER NOT NULL,
+        end_device_id INTEGER NOT NULL,
+        lfdi TEXT NOT NULL,
+        reserved INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        score REAL NOT NULL,
+        available INTEGER NOT NULL,
+        forecast_w REAL NOT NULL,
+        PRIMARY KEY (stage_id, end_device_id)
+    );
+""")

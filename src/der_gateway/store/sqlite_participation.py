@@ -127,9 +127,20 @@ def _program_history(c: Conn, program_id: int, since: int, now: int) -> ProgramH
         "SELECT DISTINCT e.id FROM group_programs gp JOIN group_members m ON m.group_id = gp.group_id "
         "JOIN end_devices e ON e.id = m.end_device_id WHERE gp.program_id = ? AND e.enabled = 1 ORDER BY e.id",
         (program_id,))]
+    # the program's events, and those of its stages that reserved their devices (each in a DERProgram of its own)
     events = [(r[0], r[1]) for r in c.execute(
-        "SELECT id, start FROM controls WHERE program_id = ? AND start + duration > ? AND start + duration <= ? "
-        "AND (cancelled_at IS NULL OR cancelled_at > start) ORDER BY start, id", (program_id, since, now))]
+        "SELECT id, start FROM controls WHERE (program_id = ? OR program_id IN (SELECT dispatch_program_id FROM "
+        "event_stages WHERE program_id = ?)) AND start + duration > ? AND start + duration <= ? "
+        "AND (cancelled_at IS NULL OR cancelled_at > start) ORDER BY start, id", (program_id, program_id, since, now))]
+    # a stage's event counts only for the devices it called
+    called: dict[int, set[int]] = {}
+    for chunk in _chunks([e for e, _ in events]):
+        for control_id, end_device_id in c.execute(
+                "SELECT s.control_id, p.end_device_id FROM event_stages s JOIN stage_participation p "
+                f"ON p.stage_id = s.id WHERE s.control_id IN ({_marks(chunk)})", tuple(chunk)):
+            called.setdefault(control_id, set()).add(end_device_id)
+    staged = {r[0] for chunk in _chunks([e for e, _ in events]) for r in c.execute(
+        f"SELECT control_id FROM event_stages WHERE control_id IN ({_marks(chunk)})", tuple(chunk))}
     statuses: dict[tuple[int, str], list[int]] = {}
     ids = [e for e, _ in events]
     for chunk in _chunks(ids):
@@ -139,7 +150,8 @@ def _program_history(c: Conn, program_id: int, since: int, now: int) -> ProgramH
             statuses.setdefault((control_id, lfdi.upper()), []).append(status)
     devices = []
     for p in _participants(c, targeted):
-        mine = {e: tuple(statuses.get((e, p.lfdi.upper()), ())) for e in ids}
+        mine = {e: tuple(statuses.get((e, p.lfdi.upper()), ())) for e in ids
+                if e not in staged or p.end_device_id in called.get(e, ())}
         devices.append(ParticipantRecord(p.end_device_id, p.lfdi, p.enabled, p.registered_at, p.service_point_id,
                                          p.service_point, p.documents, p.last_contact, mine))
     return ProgramHistoryRecord(devices, events)

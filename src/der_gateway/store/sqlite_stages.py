@@ -14,12 +14,15 @@ import json
 from typing import Any, Iterable, Sequence
 
 from .interface import Changes
-from .sqlite_control_plane import insert_control
 from .sqlite_plumbing import Conn, Row, SQLitePlumbing, inserted_id
-from .stage_records import (NewStage, ParticipationRecord, StageRecord, StageTransitionRecord, Transition,
-                            UtilityEventRecord)
+from .sqlite_control_plane import insert_control, log_changes
+from .sqlite_utility.membership import join_groups
+from .stage_records import (NewStage, ParticipationRecord, ReservationRecord, StageDispatch, StageRecord,
+                            StageTransitionRecord, Transition, UtilityEventRecord)
 
-_STAGE_COLUMNS = "id, event_id, position, control_id, program_id, target_w, reported, settled_at, exported_at"
+_STAGE_COLUMNS = ("id, event_id, position, control_id, program_id, target_w, reported, settled_at, exported_at, "
+                  "dispatch_program_id, dispatch_group_id")
+_RESERVATION_COLUMNS = "end_device_id, lfdi, reserved, reason, score, available, forecast_w, rank"
 _EVENT_COLUMNS = "id, mrid, description, created, cancelled_at, archived_at"
 _PARTICIPATION_COLUMNS = "stage_id, end_device_id, lfdi, called_at, control_mrid, visible_at, outcome, responses"
 
@@ -46,6 +49,21 @@ def _enqueue(c: Conn, kind: str, body: dict[str, Any], now: int, stage_id: int,
                   (message_id, stage_id, transition_id))
 
 
+def _dispatch(c: Conn, dispatch: StageDispatch, reserved: Sequence[tuple[int, str]], event_mrid: str,
+              position: int, now: int) -> tuple[int, int]:
+    """The stage's own DERProgram and group, the reserved devices its members, on record: (program, group)."""
+    program_id = inserted_id(c.execute("INSERT INTO programs (mrid, description, primacy) VALUES (?, ?, ?)",
+                                       (dispatch.program_mrid.upper(), dispatch.program_description,
+                                        dispatch.primacy)))
+    group_id = inserted_id(c.execute("INSERT INTO groups (mrid, description) VALUES (?, ?)",
+                                     (dispatch.group_mrid.upper(), dispatch.group_description)))
+    c.execute("INSERT INTO group_programs (group_id, program_id) VALUES (?, ?)", (group_id, program_id))
+    for edev, _ in reserved:
+        join_groups(c, edev, [group_id], now, "reservation",
+                    f"reserved for stage {position} of event {event_mrid.upper()}")
+    return program_id, group_id
+
+
 def _transition(c: Conn, stage_id: int, t: Transition, now: int) -> None:
     tid = inserted_id(c.execute("INSERT INTO stage_transitions (stage_id, status, at, recorded) VALUES (?, ?, ?, ?)",
                                 (stage_id, t.status, t.at, now)))
@@ -69,19 +87,31 @@ class StageStore(SQLitePlumbing):
             for position, stage in enumerate(stages, start=1):
                 new = stage.control
                 first = position == 1  # the other events' states and the changes are written once, with it
-                control_id = insert_control(c, new.program_id, new.mrid, new.creation_time, new.start, new.duration,
+                program_id, group_id = new.program_id, None
+                if stage.dispatch is not None:
+                    program_id, group_id = _dispatch(c, stage.dispatch, stage.called, mrid, position, now)
+                control_id = insert_control(c, program_id, new.mrid, new.creation_time, new.start, new.duration,
                                             new.data, new.status, new.status_time, states if first else (),
                                             changed if first else ())
                 stage_id = inserted_id(c.execute(
-                    "INSERT INTO event_stages (event_id, position, control_id, program_id, target_w, reported) "
-                    "VALUES (?, ?, ?, ?, ?, 'SCHEDULED')",
-                    (event_id, position, control_id, new.program_id, stage.target_w)))
+                    "INSERT INTO event_stages (event_id, position, control_id, program_id, target_w, reported, "
+                    "dispatch_program_id, dispatch_group_id) VALUES (?, ?, ?, ?, ?, 'SCHEDULED', ?, ?)",
+                    (event_id, position, control_id, new.program_id, stage.target_w,
+                     program_id if stage.dispatch is not None else None, group_id)))
                 c.executemany(
                     "INSERT INTO stage_participation (stage_id, end_device_id, lfdi, called_at, control_mrid, "
                     "visible_at) VALUES (?, ?, ?, ?, ?, ?)",
                     [(stage_id, edev, lfdi.upper(), new.creation_time, new.mrid, new.creation_time)
                      for edev, lfdi in stage.called])
+                c.executemany(
+                    f"INSERT INTO stage_reservations (stage_id, {_RESERVATION_COLUMNS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [(stage_id, r.end_device_id, r.lfdi.upper(), int(r.reserved), r.reason, r.score,
+                      int(r.available), r.forecast_w, rank) for rank, r in enumerate(stage.reservation, start=1)])
+                log_changes(c, stage.changed)
                 _transition(c, stage_id, Transition("SCHEDULED", new.creation_time, stage.message), now)
+                if stage.reservation_message is not None:
+                    _enqueue(c, "stage-reservation", stage.reservation_message, now, stage_id)
             return event_id
         return await self._in_transaction(insert)
 
@@ -172,6 +202,17 @@ class StageStore(SQLitePlumbing):
             f"SELECT {', '.join('p.' + c.strip() for c in _PARTICIPATION_COLUMNS.split(','))} "
             "FROM stage_participation p JOIN event_stages s ON s.id = p.stage_id WHERE s.control_id = ? "
             "ORDER BY p.end_device_id", (control_id,))]
+
+    async def reservation(self, stage_id: int) -> list[ReservationRecord]:
+        """The devices the stage considered, in the order it considered them."""
+        return [ReservationRecord(r[0], r[1], bool(r[2]), r[3], r[4], bool(r[5]), r[6], r[7]) for r in await self._rows(
+            f"SELECT {_RESERVATION_COLUMNS} FROM stage_reservations WHERE stage_id = ? ORDER BY rank",
+            (stage_id,))]
+
+    async def dispatch_programs(self) -> dict[int, int]:
+        """The DERPrograms made for stages: program id -> the id of the program the stage is of."""
+        return dict(await self._rows("SELECT dispatch_program_id, program_id FROM event_stages "
+                                     "WHERE dispatch_program_id IS NOT NULL"))
 
     async def recorded_controls(self, program_id: int) -> list[int]:
         """The program's DERControls that have a participation record (a stage, or a Response), or are archived:

@@ -17,6 +17,13 @@ class StageRecord:
     reported: str | None  # the last status reported to operations
     settled_at: int | None  # when its outcomes were derived
     exported_at: int | None  # when its outcome files were written
+    dispatch_program_id: int | None = None  # the DERProgram of its own, holding the DERControl, if it reserved
+    dispatch_group_id: int | None = None  # the group of the devices it reserved (None once deleted)
+
+    @property
+    def control_program_id(self) -> int:
+        """The DERProgram whose DERControlList holds the stage's DERControl."""
+        return self.dispatch_program_id if self.dispatch_program_id is not None else self.program_id
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,32 @@ class NewControl:
 
 
 @dataclass(frozen=True)
+class ReservationRecord:
+    """One device a stage considered: whether it reserved it, and why."""
+
+    end_device_id: int
+    lfdi: str
+    reserved: bool
+    reason: str
+    score: float
+    available: bool
+    forecast_w: float
+    rank: int = 0  # its place in the order considered, from 1
+
+
+@dataclass(frozen=True)
+class StageDispatch:
+    """The DERProgram and group a stage reaches its reserved devices through, made with it: the program has
+    the primacy of the stage's program, the group the reserved devices as members."""
+
+    program_mrid: str
+    program_description: str
+    primacy: int
+    group_mrid: str
+    group_description: str
+
+
+@dataclass(frozen=True)
 class NewStage:
     """A stage as add_utility_event writes it: its DERControl, who it calls, and its SCHEDULED report."""
 
@@ -76,6 +109,10 @@ class NewStage:
     target_w: int | None
     called: tuple[tuple[int, str], ...]  # (EndDevice id, lFDI)
     message: dict[str, Any]  # the SCHEDULED sync message's body ("eventId" and "stageId" are added)
+    reservation: tuple[ReservationRecord, ...] = ()
+    reservation_message: dict[str, Any] | None = None  # the "stage-reservation" sync message's body
+    dispatch: StageDispatch | None = None  # None: the DERControl goes into the stage's program itself
+    changed: tuple[str, ...] = ()  # what else clients are told changed (the reserved devices' FSA lists)
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,16 @@
 """Which devices a stage calls: the reservation.
 
 Candidates are the devices the stage may call (eligible under the program's rules, by enrollment), each with its
-standing (score, availability and the reasons it is unavailable) and its forecast reduction in W for the stage's
-window and control.  The reservation takes the available candidates best score first (ties: the larger forecast
-first, then the lower EndDevice id) until their forecasts add up to the target; without a target it takes every
-available candidate.  A candidate that cannot help (a forecast of 0 W or less, while a target is being met) is
-passed over.  Every candidate gets a decision with its reason, so that operations can be told why a device was or
-was not called.
+standing (score, availability and the reasons it is unavailable) and its forecast load reduction in W for the
+stage's window and control (forecast.py: positive when the device takes load off the grid, negative when it
+adds some, as a curtailed generator does).
+
+The target is a load reduction in W with the same sign: positive to take load off the grid, negative to add load
+(curtailing generation, charging storage).  The reservation takes the available candidates best score first
+(ties: the larger contribution first, then the lower EndDevice id) until their forecasts add up to the target; a
+candidate whose forecast does not move the total toward the target (0 W, or of the other sign) is passed over.
+Without a target every eligible candidate is called, available or not, as the whole program would be.  Every
+candidate gets a decision with its reason, so that operations can be told why a device was or was not called.
 """
 
 from __future__ import annotations
@@ -45,27 +49,33 @@ class Reservation:
 
     @property
     def met(self) -> bool:
-        return self.target_w is None or self.forecast_w >= self.target_w
+        if self.target_w is None:
+            return True
+        return self.forecast_w <= self.target_w if self.target_w < 0 else self.forecast_w >= self.target_w
 
 
 def reserve(candidates: Sequence[Candidate], target_w: float | None) -> Reservation:
-    ranked = sorted(candidates, key=lambda c: (not c.available, -c.score, -c.forecast_w, c.end_device_id))
-    decisions: list[Decision] = []
+    if target_w is None:
+        decisions = [Decision(c.end_device_id, True, "no target: every eligible device is called"
+                              + ("" if c.available else " (unavailable: " + ("; ".join(c.unavailable_reasons)
+                                                                            or "no reason given") + ")"),
+                              c.score, c.forecast_w)
+                     for c in sorted(candidates, key=lambda c: (not c.available, -c.score, c.end_device_id))]
+        return Reservation(tuple(decisions), None, sum(c.forecast_w for c in candidates))
+    sign = -1.0 if target_w < 0 else 1.0
+    ranked = sorted(candidates, key=lambda c: (not c.available, -c.score, -sign * c.forecast_w, c.end_device_id))
+    decisions = []
     total = 0.0
     for c in ranked:
         if not c.available:
             reason = "unavailable: " + ("; ".join(c.unavailable_reasons) or "no reason given")
             decisions.append(Decision(c.end_device_id, False, reason, c.score, c.forecast_w))
-        elif target_w is None:
-            total += c.forecast_w
-            decisions.append(Decision(c.end_device_id, True, "available (no target: every available device)",
-                                      c.score, c.forecast_w))
-        elif total >= target_w:
+        elif sign * total >= sign * target_w:
             decisions.append(Decision(c.end_device_id, False, f"not needed: the target of {target_w:g} W was met",
                                       c.score, c.forecast_w))
-        elif c.forecast_w <= 0:
-            decisions.append(Decision(c.end_device_id, False, "no reduction forecast for this stage",
-                                      c.score, c.forecast_w))
+        elif sign * c.forecast_w <= 0:
+            decisions.append(Decision(c.end_device_id, False, "no forecast toward the target for this stage"
+                                      f" ({c.forecast_w:g} W)", c.score, c.forecast_w))
         else:
             total += c.forecast_w
             decisions.append(Decision(c.end_device_id, True, f"score {c.score:g}, forecast {c.forecast_w:g} W "

@@ -615,6 +615,27 @@ MIGRATIONS.append(
     """
 )
 
+MIGRATIONS.append(
+    # reservation: who each stage considered and why it called each device or not; a stage with a target
+    # reaches only the devices it reserved, through a DERProgram and a group of its own
+    """
+    ALTER TABLE event_stages ADD COLUMN dispatch_program_id BIGINT REFERENCES programs (id);
+    ALTER TABLE event_stages ADD COLUMN dispatch_group_id BIGINT REFERENCES groups (id) ON DELETE SET NULL;
+    CREATE INDEX event_stages_by_dispatch_program ON event_stages (dispatch_program_id);
+    CREATE TABLE stage_reservations (
+        stage_id BIGINT NOT NULL REFERENCES event_stages (id),
+        rank BIGINT NOT NULL,
+        end_device_id BIGINT NOT NULL,
+        lfdi TEXT NOT NULL,
+        reserved BIGINT NOT NULL,
+        reason TEXT NOT NULL,
+        score DOUBLE PRECISION NOT NULL,
+        available BIGINT NOT NULL,
+        forecast_w DOUBLE PRECISION NOT NULL,
+        PRIMARY KEY (stage_id, end_device_id)
+    );
+    """
+)
 
 def _collate_text_as_sqlite(script: str) -> str:
     return re.sub(r"(?<=\w )TEXT\b", 'TEXT COLLATE "C"', script)
