@@ -9,7 +9,7 @@ import pytest
 
 from der_gateway.domain.participation.device_facts import DeviceFacts
 from der_gateway.domain.participation.forecast import (PowerSeries, Sample, baseline, event_power, forecast,
-                                                       like_day_windows, series_from_reading_type)
+                                                       like_day_windows, recent_window, series_from_reading_type)
 
 DAY = 86_400
 WED = 1_799_859_600  # Wednesday 2027-01-13 17:00 UTC
@@ -122,3 +122,22 @@ def test_a_forecast_is_the_event_power_less_the_baseline():
     # without telemetry the device is taken as idle
     bare = forecast({"opModFixedW": 6000}, battery, [], windows, 10, 2 * HOUR)
     assert (bare.baseline_w, bare.reduction_w, bare.days, bare.basis) == (0.0, 3000.0, 0, "no history")
+
+
+def test_without_like_days_a_window_soon_takes_the_last_quarter_hour_as_its_baseline():
+    windows = like_day_windows(WED, HOUR, timezone.utc, 28)
+    pv = facts(max_w=5000.0)
+    now = WED - 600  # ten minutes before the window
+    # 4000 W for the last 15 minutes (the 5 minutes before that, at 1000 W, are out of the window)
+    producing = [PowerSeries(0, tuple(flat(now - 1200, now - 900, 1000) + flat(now - 900, now, 4000)))]
+    recent = recent_window(WED, now)
+    assert recent == (now - 900, now)
+    result = forecast({"opModMaxLimW": 3000}, pv, producing, windows, 10, HOUR, recent)
+    # capped at 30 % of 5000 W = 1500 W while it delivered 4000 W: 2500 W more load (a negative reduction)
+    assert (result.baseline_w, result.event_w, result.reduction_w, result.basis) == (4000.0, 1500.0, -2500.0,
+                                                                                   "recent")
+    # like days win over recent telemetry; a window more than an hour away, or past, gets no persistence
+    history = producing + [PowerSeries(0, tuple(flat(s, e, 2000))) for s, e in windows[:1]]
+    assert forecast({"opModMaxLimW": 3000}, pv, history, windows, 10, HOUR, recent).basis == "history"
+    assert recent_window(WED, WED - HOUR - 1) is None and recent_window(WED, WED + 1) is None
+    assert forecast({"opModMaxLimW": 3000}, pv, producing, windows, 10, HOUR, None).basis == "no history"

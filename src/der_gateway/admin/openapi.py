@@ -887,7 +887,7 @@ COMPONENTS.update({
         "endDevices": {"type": "array", "items": _object(
             {"endDeviceId": ID, "lFDI": LFDI, "servicePointId": nullable(ID), "servicePoint": nullable(STRING),
              "kW": NUMBER, "baselineKW": NUMBER, "eventKW": NUMBER, "likeDays": INTEGER,
-             "basis": {"enum": ["history", "no history"]}},
+             "basis": {"enum": ["history", "recent", "no history"]}},
             ("endDeviceId", "lFDI", "servicePointId", "servicePoint", "kW", "baselineKW", "eventKW", "likeDays",
              "basis"))}},
         ("programId", "interval", "totalKW", "servicePoints", "endDevices")),

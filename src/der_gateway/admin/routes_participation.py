@@ -82,7 +82,8 @@ async def forecast(request: web.Request) -> web.Response:
         if missing:
             raise invalid(missing)
     result = await participation.forecast_devices(store, config, ids, control.interval.start,
-                                                  control.interval.duration, codec.to_data(control.DERControlBase))
+                                                  control.interval.duration, codec.to_data(control.DERControlBase),
+                                                  now)
     return json_response({"programId": program.id, **participation_json.forecast(result)})
 
 

@@ -21,7 +21,7 @@ from ..clock import Clock
 from ..config import Config
 from ..domain.participation.device_facts import DeviceFacts, device_facts
 from ..domain.participation.forecast import (DeviceForecast, PowerSeries, forecast, like_day_windows,
-                                             series_from_reading_type)
+                                             recent_window, series_from_reading_type)
 from ..domain.participation.score import History, Score, ScoreInputs, ScorePolicy, Weights, ranked, score
 from ..domain.refusals import Conflict
 from ..store.interface import Store
@@ -130,28 +130,30 @@ class Forecast:
 
 
 async def forecast_devices(store: Store, config: Config, end_device_ids: Sequence[int], start: int, duration: int,
-                           base: Mapping[str, Any]) -> Forecast:
+                           base: Mapping[str, Any], now: int | None = None) -> Forecast:
     """The load reduction of each device given (those that exist) for the window and DERControlBase (its JSON
-    form, codec.to_data)."""
+    form, codec.to_data), as forecast at now (None: from like days only)."""
     windows = like_day_windows(start, duration, ZoneInfo(config.timezone), config.forecast_lookback_days)
+    recent = recent_window(start, now)
     participants = await store.participants(end_device_ids)
     series: dict[int, list[PowerSeries]] = defaultdict(list)
-    if windows and participants:
-        for r in await store.power_history([p.end_device_id for p in participants], windows):
+    read = windows + ([recent] if recent is not None else [])
+    if read and participants:
+        for r in await store.power_history([p.end_device_id for p in participants], read):
             one = series_from_reading_type(r.reading_type, r.readings)
             if one is not None:
                 series[r.end_device_id].append(one)
     rows = [DeviceForecastRow(p.end_device_id, p.lfdi, p.service_point_id, p.service_point,
                               forecast(base, _facts(p.documents), series[p.end_device_id], windows,
-                                       config.forecast_days, duration))
+                                       config.forecast_days, duration, recent))
             for p in participants]
     return Forecast(start, duration, rows)
 
 
 async def forecast_kw(store: Store, config: Config, end_device_ids: Sequence[int], start: int, duration: int,
-                      base: Mapping[str, Any]) -> float:
+                      base: Mapping[str, Any], now: int | None = None) -> float:
     """The forecast load reduction of a set of devices, in kW, for the window and DERControlBase."""
-    return (await forecast_devices(store, config, end_device_ids, start, duration, base)).total_w / 1000
+    return (await forecast_devices(store, config, end_device_ids, start, duration, base, now)).total_w / 1000
 
 
 class ScoreDuty:

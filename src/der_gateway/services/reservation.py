@@ -25,7 +25,8 @@ async def reserve_devices(store: Store, config: Config, program_id: int, eligibl
     """The reservation among the eligible devices, (EndDevice id, lFDI), and its record, in the order
     considered."""
     standings = {s.end_device_id: s for s in await participation.scores_at(store, config, program_id, now)}
-    forecast = await participation.forecast_devices(store, config, [e for e, _ in eligible], start, duration, base)
+    forecast = await participation.forecast_devices(store, config, [e for e, _ in eligible], start, duration, base,
+                                                    now)
     reduction = {d.end_device_id: d.forecast.reduction_w for d in forecast.devices}
     candidates = []
     for edev, _ in eligible:

@@ -15,8 +15,10 @@ timePeriod carries no time and is not used.
 Baseline: the windows of the same clock time (in the deployment's time zone) on the like days before the
 window's day (like: both weekdays Monday-Friday, or both weekend days), most recent first, looking back at
 most `lookback_days`; the first `days` of them that have telemetry are averaged (each day's mean is weighted
-by its overlap, then the days count equally).  Without any: no history, P_baseline = 0 (taken as idle), and
-the answer says so (basis "no history").
+by its overlap, then the days count equally).  Without any, for a window that starts within RECENT_HORIZON
+seconds of the moment the forecast is made: the device's mean P over the RECENT_SECONDS before that moment
+(persistence; basis "recent").  Otherwise: no history, P_baseline = 0 (taken as idle), and the answer says so
+(basis "no history").
 
 The level the control imposes (DERControlBase, the standard's units):
   opModConnect or opModEnergize false: P_event = 0.
@@ -43,6 +45,8 @@ from .device_facts import DeviceFacts, quantity
 
 WATTS = 38  # ReadingType uom
 FLOW_FORWARD = 1
+RECENT_SECONDS = 900  # the telemetry a persistence baseline averages, before the forecast is made
+RECENT_HORIZON = 3600  # how soon a window must start for a persistence baseline to stand for it
 
 
 @dataclass(frozen=True)
@@ -130,7 +134,7 @@ class DeviceForecast:
     event_w: float
     reduction_w: float
     days: int
-    basis: str  # "history" or "no history"
+    basis: str  # "history", "recent" or "no history"
 
 
 def _pct(value: Any) -> float | None:
@@ -168,8 +172,22 @@ def event_power(base: Mapping[str, Any], baseline_w: float, facts: DeviceFacts, 
     return p
 
 
+def recent_window(start: int, now: int | None) -> tuple[int, int] | None:
+    """The window a persistence baseline averages for a forecast made at now of a window starting at start, if
+    it is soon enough for one."""
+    if now is None or not now <= start <= now + RECENT_HORIZON:
+        return None
+    return now - RECENT_SECONDS, now
+
+
 def forecast(base: Mapping[str, Any], facts: DeviceFacts, series: Sequence[PowerSeries],
-             windows: Sequence[tuple[int, int]], days: int, duration: int) -> DeviceForecast:
+             windows: Sequence[tuple[int, int]], days: int, duration: int,
+             recent: tuple[int, int] | None = None) -> DeviceForecast:
     b = baseline(series, windows, days)
+    basis = "history" if b.days else "no history"
+    if not b.days and recent is not None:
+        mean = _mean_in(series, recent)
+        if mean is not None:
+            b, basis = Baseline(mean, 0), "recent"
     p = event_power(base, b.watts, facts, duration)
-    return DeviceForecast(b.watts, p, p - b.watts, b.days, "history" if b.days else "no history")
+    return DeviceForecast(b.watts, p, p - b.watts, b.days, basis)
