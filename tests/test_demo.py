@@ -4,6 +4,7 @@ service-task monitor gets to the tasks first."""
 from __future__ import annotations
 
 import asyncio
+import re
 import subprocess
 import sys
 
@@ -25,21 +26,38 @@ def _demo(tmp_path, *options: str) -> str:
 
 
 def _assert_whole_event(out: str, devices: int) -> None:
+    """Stage 1 reserved some of the fleet for its target and only they took part; stage 2 called every device;
+    each device's outcome is printed."""
     assert f"enrolled {devices} devices" in out and "every enrollment task Completed" in out
-    assert f"responses          received {devices}, started {devices}, completed {devices}" in out
+    reserved = int(out.split("stage 1            called ")[1].split(" of ")[0])
+    assert 0 < reserved < devices
+    assert f"stage 1 responses  received {reserved}, started {reserved}, completed {reserved}" in out
+    assert f"stage 1 outcomes   participated {reserved}\n" in out
+    assert f"stage 2            called {devices} of {devices} (no target" in out
+    assert f"stage 2 responses  received {devices}, started {devices}, completed {devices}" in out
+    assert f"stage 2 outcomes   participated {devices}\n" in out
+    table = out.split("reserved  score forecast kW  why\n")[1].split("stage 2 ")[0].splitlines()
+    assert len(table) == devices and sum(" yes " in row for row in table) == reserved
+    assert all("not needed: the target of" in row for row in table if " no " in row)
+    outcomes = out.split("outcome  device")[1].split("summary")[0].splitlines()[1:]
+    assert len(outcomes) == devices
+    assert sum(row.split()[1] == "participated" for row in outcomes) == reserved
     assert "result             OK" in out
-    before, during, after = (float(x.strip(",")) for x in
-                             out.split("total W (Modbus)")[1].split("\n")[0].split()[1::2])
-    assert during < 0.45 * before and after > 0.8 * before
+    line = out.split("total W (Modbus)")[1].split("\n")[0]
+    w = {k: float(v) for k, v in re.findall(r"(before|stage 1|stage 2|after) (\d+)", line)}
+    before, first, second, after = w["before"], w["stage 1"], w["stage 2"], w["after"]
+    forecast_kw = float(out.split("stage 1            called ")[1].split("forecast ")[1].split(" kW")[0])
+    assert forecast_kw < 0 and before - first > 0.5 * -forecast_kw * 1000  # the reserved devices' cap, measured
+    assert second < 0.45 * before and after > 0.8 * before
 
 
 def test_demo_runs_a_whole_event_and_exits_cleanly(tmp_path):
-    out = _demo(tmp_path, "--devices", "3", "--event-seconds", "4", "--lead-seconds", "3")
+    out = _demo(tmp_path, "--devices", "3", "--event-seconds", "4", "--lead-seconds", "5")
     _assert_whole_event(out, 3)
 
 
 def test_demo_at_its_default_fleet_size(tmp_path):
-    out = _demo(tmp_path, "--event-seconds", "4", "--lead-seconds", "3")
+    out = _demo(tmp_path, "--event-seconds", "4", "--lead-seconds", "5")
     _assert_whole_event(out, 20)
 
 

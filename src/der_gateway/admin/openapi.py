@@ -29,6 +29,7 @@ def nullable(schema: Schema) -> Schema:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
+MAX_TARGET_KW = 10**9
 INTEGER = {"type": "integer"}
 STRING = {"type": "string"}
 BOOLEAN = {"type": "boolean"}
@@ -926,8 +927,11 @@ COMPONENTS.update({
         "mRID": {"type": "string", "description": "32 hex digits; generated when absent"},
         "description": {"type": "string", "maxLength": 192},
         "stages": {"type": "array", "minItems": 1, "maxItems": 24, "items": {
-            **_extend(COMPONENTS["ControlInput"], {"programId": ID, "targetKW": {"type": "number",
-                                                                                 "exclusiveMinimum": 0}},
+            **_extend(COMPONENTS["ControlInput"], {"programId": ID, "targetKW": {
+                "type": "number", "not": {"const": 0}, "minimum": -MAX_TARGET_KW, "maximum": MAX_TARGET_KW,
+                "description": "reserve devices until their forecast load reduction reaches this (negative: "
+                               "load added, as by curtailed generation); without it every eligible device is "
+                               "called"}},
                       ("programId",)),
             "description": "a program event: the body of POST /programs/{id}/controls, with programId and "
                            "targetKW (optional). Stages may not overlap."}}}, ("stages",)),

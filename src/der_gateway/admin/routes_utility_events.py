@@ -2,7 +2,8 @@
 participation record and outcomes.
 
 A stage is one program event: its body is that of POST /programs/{id}/controls, with "programId" and an
-optional "targetKW"; every check an event gets applies to it.  Nothing is created unless every stage passes.
+optional "targetKW" (a load reduction: negative to add load, as curtailing generation does), which makes the stage
+reserve its devices (docs/participation.md); every check an event gets applies to it.  Nothing is created unless every stage passes.
 """
 
 from __future__ import annotations
@@ -124,8 +125,10 @@ async def _stage_plan(request: web.Request, raw: Any, where: str, now: int, earl
         if program is None:
             errors.append(error(f"no program {program_id}", f"{where}.programId"))
     target = raw.get("targetKW")
-    if target is not None and (type(target) not in (int, float) or not 0 < target <= MAX_KW):
-        errors.append(error("must be a positive number of kW", f"{where}.targetKW"))
+    if target is not None and (type(target) not in (int, float) or not 0 < abs(target) <= MAX_KW
+                               or round(target * 1000) == 0):
+        errors.append(error("must be a number of kW other than 0: positive, load to take off the grid; negative, "
+                            "load to add (curtailed generation)", f"{where}.targetKW"))
     if program is None:
         return None, errors
     control_body = {k: v for k, v in raw.items() if k not in STAGE_FIELDS}

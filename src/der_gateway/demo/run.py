@@ -1,5 +1,6 @@
-"""The demo, start to finish: server, fleet and bridge up; the fleet enrolled; one curtailment event
-watched live; a summary; everything stopped."""
+"""The demo, start to finish: server, fleet and bridge up; the fleet enrolled; a two-stage utility event (the
+first stage reserving the devices it calls for a kW target) watched live, with each device's outcome; a summary;
+everything stopped."""
 
 from __future__ import annotations
 
@@ -24,8 +25,7 @@ from ..config import Config
 from ..launch import start_server
 from ..tls import client_context
 from .enrollment import enroll_fleet
-
-LIMIT_PERCENT = 30  # the event caps every device at this share of its setMaxW
+from .utility_event import LIMIT_PERCENT, Admin, StageResult, outcomes, schedule, watch
 
 
 def _patience(devices: int) -> float:
@@ -37,15 +37,17 @@ def _patience(devices: int) -> float:
 class DemoResult:
     devices: int
     w_before: float
-    w_during: float
     w_after: float
-    counts: dict[str, int]
+    stages: list[StageResult]
     readings_posted: int
 
     @property
     def ok(self) -> bool:
-        complete = self.counts.get("completed", 0) == self.devices
-        return complete and self.w_during < self.w_before * (LIMIT_PERCENT + 15) / 100
+        reserved, everyone = self.stages
+        chose = 0 < len(reserved.called) < self.devices or self.devices == 1
+        return (chose and reserved.completed_by_all_called() and everyone.completed_by_all_called()
+                and len(everyone.called) == self.devices
+                and everyone.w_during < self.w_before * (LIMIT_PERCENT + 15) / 100)
 
 
 async def _until(check: Callable[[], bool], timeout: float, what: str) -> None:
@@ -122,51 +124,38 @@ async def _with_fleet(server, fleet: Fleet, aggregator_lfdi: str, token: str, co
         await _until(_sampled_since(bridge, time.time()), patience, "a fresh reading of every device")
         w_before = _modbus_w(bridge)
 
-        start = int(time.time()) + lead_seconds
-        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as admin:
-            async with admin.post(f"{server.admin_url}/programs/{enrolled.program_id}/controls", json={
-                    "description": "Demo curtailment", "interval": {"start": start, "duration": event_seconds},
-                    "DERControlBase": {"opModMaxLimW": LIMIT_PERCENT * 100}}) as resp:
-                event = await resp.json()
-                if resp.status != 201:
-                    raise RuntimeError(f"creating the event failed: {event}")
-            say(f"event    {event['mRID']}: opModMaxLimW {LIMIT_PERCENT}% from +{lead_seconds} s "
-                f"for {event_seconds} s")
-            say(f"{'t':>5}  {'phase':<10} {'received':>8} {'started':>7} {'completed':>9}  {'total W':>9}")
-            end = start + event_seconds
-            w_during = w_before
-            counts: dict[str, int] = {}
-            while True:
-                now = time.time()
-                async with admin.get(f"{server.admin_url}/controls/{event['id']}/participation") as resp:
-                    counts = (await resp.json())["responseCounts"]
-                phase = "scheduled" if now < start else "active" if now < end else "completed"
-                w = _modbus_w(bridge)
-                if start + 2 <= now < end:
-                    w_during = min(w_during, w)
-                say(f"{now - start:>+5.0f}  {phase:<10} {counts.get('received', 0):>8} "
-                    f"{counts.get('started', 0):>7} {counts.get('completed', 0):>9}  {w:>9.0f}")
-                if now > end + 3 and counts.get("completed", 0) >= len(inventory):
-                    break
-                if now > end + patience:
-                    break
-                await asyncio.sleep(1)
-        await _until(lambda: all(_reverted(s) for s in bridge.states), patience,
-                     "every device to leave the event and be read again")
-        w_after = _modbus_w(bridge)
+        # the forecast reads the telemetry the bridge has posted
+        await _until(lambda: all(s.readings_posted for s in bridge.states), patience, "telemetry from every device")
+        names = {lfdi.upper(): entry["name"] for entry, lfdi in pairs}
+        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as session:
+            admin = Admin(session, server.admin_url)
+            event, stages = await schedule(admin, enrolled.program_id, event_seconds, lead_seconds, names, say)
+            await watch(admin, bridge, event, stages, patience, say)
+            await _until(lambda: all(_reverted(s) for s in bridge.states), patience,
+                         "every device to leave the event and be read again")
+            w_after = _modbus_w(bridge)
+            await outcomes(admin, event, stages, names, patience, say)
         readings = sum(s.readings_posted for s in bridge.states)
-    return DemoResult(len(inventory), w_before, w_during, w_after, counts, readings)
+    return DemoResult(len(inventory), w_before, w_after, stages, readings)
 
 
 def summary(result: DemoResult) -> str:
-    c = result.counts
-    return "\n".join([
-        "summary",
-        f"  devices            {result.devices}",
-        f"  responses          received {c.get('received', 0)}, started {c.get('started', 0)}, "
-        f"completed {c.get('completed', 0)}",
-        f"  total W (Modbus)   before {result.w_before:.0f}, during {result.w_during:.0f}, "
-        f"after {result.w_after:.0f}",
+    lines = ["summary", f"  devices            {result.devices}"]
+    for stage in result.stages:
+        c = stage.counts
+        target = "no target" if stage.target_kw is None else f"target {stage.target_kw:+.2f} kW"
+        tally: dict[str, int] = {}
+        for outcome in stage.outcomes.values():
+            tally[outcome] = tally.get(outcome, 0) + 1
+        lines += [
+            f"  stage {stage.position}            called {len(stage.called)} of {result.devices} ({target}, "
+            f"forecast {stage.forecast_kw:+.2f} kW); lowest total {stage.w_during:.0f} W",
+            f"  stage {stage.position} responses  received {c.get('received', 0)}, started {c.get('started', 0)}, "
+            f"completed {c.get('completed', 0)}",
+            f"  stage {stage.position} outcomes   " + ", ".join(f"{k} {v}" for k, v in sorted(tally.items()))]
+    lines += [
+        f"  total W (Modbus)   before {result.w_before:.0f}, stage 1 {result.stages[0].w_during:.0f}, "
+        f"stage 2 {result.stages[1].w_during:.0f}, after {result.w_after:.0f}",
         f"  telemetry posted   {result.readings_posted} readings",
-        f"  result             {'OK' if result.ok else 'INCOMPLETE'}",
-    ])
+        f"  result             {'OK' if result.ok else 'INCOMPLETE'}"]
+    return "\n".join(lines)
