@@ -99,6 +99,24 @@ async def test_a_stage_with_a_target_reserves_the_best_devices_and_only_they_rec
         await site.harness.server.background.scheduler.run_once()
         outcomes = await site.admin.ok("GET", f"{path}/stages/1/outcomes")
         assert [(d["endDeviceId"], d["outcome"]) for d in outcomes["devices"]] == [(ids["device1"], "participated")]
+
+        # archived once every stage has ended: the stages' groups go (the devices' FunctionSetAssignments no
+        # longer lead to them), the record stays
+        site.harness.clock.set(MONDAY + 5 * 3600)
+        await site.harness.server.background.scheduler.run_once()
+        fsas_before = (await site.harness.client("device1").get(f"/edev/{ids['device1']}/fsa")).element
+        await site.admin.ok("POST", f"{path}/archive")
+        assert await controls_seen_by(site, "device1", ids["device1"]) == set()
+        assert await controls_seen_by(site, "device3", ids["device3"]) == set()
+        fsas = codec.decode((await site.harness.client("device1").get(f"/edev/{ids['device1']}/fsa")).element,
+                            model.FunctionSetAssignmentsList)
+        assert fsas.all == codec.decode(fsas_before, model.FunctionSetAssignmentsList).all - 3
+        assert (await site.admin.call("GET", f"/groups/{one['dispatchGroupId']}")).status == 404
+        assert await site.admin.ok("GET", f"{path}/stages/1/reservation") == first
+        assert await site.admin.ok("GET", f"{path}/stages/1/outcomes") == outcomes
+        archived = await site.admin.ok("GET", path)
+        assert archived["stages"][0]["dispatchGroupId"] is None
+        assert archived["stages"][0]["dispatchProgramId"] == one["dispatchProgramId"]
     finally:
         await site.harness.stop()
 

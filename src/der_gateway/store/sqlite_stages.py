@@ -16,7 +16,8 @@ from typing import Any, Iterable, Sequence
 from .interface import Changes
 from .sqlite_plumbing import Conn, Row, SQLitePlumbing, inserted_id
 from .sqlite_control_plane import insert_control, log_changes
-from .sqlite_utility.membership import join_groups
+from ..sep import paths
+from .sqlite_utility.membership import join_groups, leave_groups
 from .stage_records import (NewStage, ParticipationRecord, ReservationRecord, StageDispatch, StageRecord,
                             StageTransitionRecord, Transition, UtilityEventRecord)
 
@@ -155,13 +156,24 @@ class StageStore(SQLitePlumbing):
             "UPDATE utility_events SET cancelled_at = ? WHERE id = ? AND cancelled_at IS NULL", (now, event_id)))
 
     async def archive_controls(self, control_ids: Sequence[int], now: int, event_id: int | None = None) -> None:
-        """Archives the DERControls (and the utility event); archiving again changes nothing."""
+        """Archives the DERControls (and the utility event, whose stages' groups go: their devices no longer
+        find the stages' programs); archiving again changes nothing."""
         def archive(c: Conn) -> None:
             c.executemany("INSERT INTO archived_controls (control_id, archived_at) VALUES (?, ?) "
                           "ON CONFLICT (control_id) DO NOTHING", [(cid, now) for cid in control_ids])
             if event_id is not None:
                 c.execute("UPDATE utility_events SET archived_at = ? WHERE id = ? AND archived_at IS NULL",
                           (now, event_id))
+                for position, group_id in c.execute(
+                        "SELECT position, dispatch_group_id FROM event_stages WHERE event_id = ? "
+                        "AND dispatch_group_id IS NOT NULL ORDER BY position", (event_id,)).fetchall():
+                    members = [r[0] for r in c.execute("SELECT end_device_id FROM group_members WHERE group_id = ? "
+                                                       "ORDER BY end_device_id", (group_id,)).fetchall()]
+                    for edev in members:
+                        leave_groups(c, edev, [group_id], now, "reservation",
+                                     f"stage {position} of the event was archived")
+                    c.execute("DELETE FROM groups WHERE id = ?", (group_id,))
+                    log_changes(c, [paths.fsa_list(e) for e in members])
         await self._in_transaction(archive)
 
     # -- reads -----------------------------------------------------------------------------------
