@@ -1,0 +1,1 @@
+"""Settlement of event participation: interval data, baselines, kWh avoided, prices and credits (pure)."""
