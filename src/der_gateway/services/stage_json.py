@@ -8,6 +8,7 @@ from typing import Any
 
 from ..domain import outcomes as rules
 from ..domain import stages as stage_rules
+from ..domain.participation.reservation import target_met
 from ..sep import paths
 from ..store import ControlRecord
 from ..store.stage_records import (ParticipationRecord, ReservationRecord, StageRecord, StageTransitionRecord,
@@ -48,8 +49,8 @@ def reserved_device(r: ReservationRecord) -> Json:
 def reservation(target_w: int | None, records: list[ReservationRecord] | tuple[ReservationRecord, ...]) -> Json:
     """Who a stage considered and why it called each device or not, with the forecast of those it called."""
     forecast_w = sum(r.forecast_w for r in records if r.reserved)
-    met = target_w is None or (forecast_w <= target_w if target_w < 0 else forecast_w >= target_w)
-    return {"targetKW": kw(target_w), "forecastKW": round(forecast_w / 1000, 3), "met": met,
+    return {"targetKW": kw(target_w), "forecastKW": round(forecast_w / 1000, 3),
+            "met": target_met(target_w, forecast_w),
             "reservedEndDevices": sum(1 for r in records if r.reserved),
             "devices": [reserved_device(r) for r in records]}
 

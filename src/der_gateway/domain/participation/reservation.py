@@ -49,9 +49,14 @@ class Reservation:
 
     @property
     def met(self) -> bool:
-        if self.target_w is None:
-            return True
-        return self.forecast_w <= self.target_w if self.target_w < 0 else self.forecast_w >= self.target_w
+        return target_met(self.target_w, self.forecast_w)
+
+
+def target_met(target_w: float | None, forecast_w: float) -> bool:
+    """Whether a forecast reaches the target (as far below zero as a negative one): always, without a target."""
+    if target_w is None:
+        return True
+    return forecast_w <= target_w if target_w < 0 else forecast_w >= target_w
 
 
 def reserve(candidates: Sequence[Candidate], target_w: float | None) -> Reservation:
