@@ -113,3 +113,21 @@ def path_lfdi(request: web.Request, name: str) -> str:
     if lfdi is None:
         raise invalid([error("an LFDI is exactly 40 hex digits", name)])
     return lfdi
+
+
+UPLOAD_TYPES = {"text/csv": "csv", "application/json": "json"}
+
+
+async def read_upload(request: web.Request, limit: int) -> tuple[bytes, str]:
+    """A file sent as the body (text/csv or application/json; 415 otherwise, 413 past the limit): its bytes and
+    format."""
+    fmt = UPLOAD_TYPES.get(request.content_type)
+    if fmt is None:
+        raise ApiError(415, "Content-Type must be text/csv or application/json, not "
+                            f"{request.content_type or 'absent'}")
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, f"the body of {request.content_length} bytes exceeds the {limit}-byte limit")
+    try:
+        return await request.read(), fmt
+    except web.HTTPRequestEntityTooLarge:
+        raise ApiError(413, f"the body exceeds the {limit}-byte limit") from None

@@ -1013,6 +1013,49 @@ PATHS.update({
                   (EVENT_ID, POSITION))},
 })
 
+_DECIMAL_TEXT = {"type": "string", "pattern": r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$",
+                 "description": "an exact decimal, as text"}
+COMPONENTS.update({
+    "PricingInput": _object({
+        "kind": {"enum": ["fixed", "hourly", "market"]},
+        "currency": {"type": "string", "pattern": "^[A-Z]{3}$", "description": "ISO 4217 (default USD)"},
+        "pricePerKWh": {"oneOf": [_DECIMAL_TEXT, {"type": "number"}], "description": "fixed pricing only"}},
+        ("kind",)),
+    "Pricing": _object({"programId": ID, "kind": {"enum": ["fixed", "hourly", "market"]}, "currency": STRING,
+                        "pricePerKWh": nullable(_DECIMAL_TEXT)}),
+    "PriceRows": _object({"prices": {"type": "array", "items": _object({
+        "start": {"oneOf": [INTEGER, STRING], "description": "Unix seconds, or ISO 8601 with a UTC offset"},
+        "duration": {"type": "integer", "description": "hourly: 3600; market: 300, 900, 1800 or 3600"},
+        "pricePerKWh": {"oneOf": [_DECIMAL_TEXT, {"type": "number"}]}}, ("start", "duration", "pricePerKWh"))}},
+        ("prices",)),
+    "PriceLoad": _object({"programId": ID, "inserted": INTEGER, "replaced": INTEGER, "unchanged": INTEGER}),
+    "PriceWindow": _object({
+        "programId": ID, "kind": {"enum": ["fixed", "hourly", "market"]}, "currency": STRING,
+        "pricePerKWh": nullable(_DECIMAL_TEXT), "from": INTEGER, "to": INTEGER, "complete": BOOLEAN,
+        "segments": {"type": "array", "items": _object({
+            "start": INTEGER, "duration": INTEGER,
+            "pricePerKWh": nullable({**_DECIMAL_TEXT, "description": "null: no price covers it"})})}}),
+})
+_load_prices = op("Load hourly or market prices (CSV or JSON)", {200: _answer("what changed", "PriceLoad")},
+                  (PROGRAM_ID,), body="PriceRows",
+                  errors={409: "the program has no pricing, or fixed pricing",
+                          415: "Content-Type is neither text/csv nor application/json"})
+_load_prices["requestBody"] = {"required": True, "content": {
+    "text/csv": {"schema": {"type": "string", "description": "a header line start,duration,pricePerKWh, then one "
+                                                             "price per line"}},
+    JSON: {"schema": ref("PriceRows")}}}
+PATHS.update({
+    "/programs/{program_id}/pricing": {
+        "put": op("Set the program's pricing", {200: _answer("it", "Pricing")}, (PROGRAM_ID,), "PricingInput"),
+        "get": op("The program's pricing", {200: _answer("it", "Pricing")}, (PROGRAM_ID,))},
+    "/programs/{program_id}/prices": {
+        "post": _load_prices,
+        "get": _described(op("The prices over a window", {200: _answer("the window cut where its price changes",
+                                                                        "PriceWindow")}, (PROGRAM_ID,),
+                             errors={400: "from and to missing or wrong"}),
+                          "Query: from and to, Unix seconds (at most a year apart)")},
+})
+
 SPEC: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "der-gateway admin API", "version": "1",

@@ -16,11 +16,8 @@ from ..domain import network
 from ..sep import paths
 from ..services import utility_json as render
 from ..store.base import NetworkImportRejected, NetworkLocationRecord
-from .http import ApiError, error, invalid, json_response, not_found, path_id
+from .http import error, invalid, json_response, not_found, path_id, read_upload
 from .state import CONFIG, STORE
-
-CONTENT_TYPES = {"text/csv": "csv", "application/json": "json"}
-
 
 def location_view(record: NetworkLocationRecord, names: dict[int, str]) -> dict[str, Any]:
     return {"id": record.id, "kind": record.kind, "name": record.name, "parentId": record.parent_id,
@@ -39,17 +36,7 @@ async def import_locations(request: web.Request) -> web.Response:
         errors.append(error(f"must be one of {', '.join(network.MODES)}", "mode"))
     if errors:
         raise invalid(errors)
-    fmt = CONTENT_TYPES.get(request.content_type)
-    if fmt is None:
-        raise ApiError(415, "Content-Type must be text/csv or application/json, not "
-                            f"{request.content_type or 'absent'}")
-    limit = config.admin_max_body_bytes
-    if request.content_length is not None and request.content_length > limit:
-        raise ApiError(413, f"the body of {request.content_length} bytes exceeds the {limit}-byte limit")
-    try:
-        raw = await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise ApiError(413, f"the body exceeds the {limit}-byte limit") from None
+    raw, fmt = await read_upload(request, config.admin_max_body_bytes)
     rows, problems = network.parse(raw, fmt)
     unknown = await store.unknown_service_points([r.service_point for r in rows if r.service_point])
     problems += [network.problem(f"no service point {r.service_point}", r.field("servicePoint"))

@@ -19,6 +19,8 @@ from .utility_records import (AccountRecord, AssetTypeRecord, Created, CustomerR
                               ServicePointRecord, ServiceTaskRecord, TariffRecord, UtilityAggregatorRecord)
 from .participation_records import (DeviceScoreRecord, ParticipantRecord, PowerSeriesRecord,
                                     ProgramHistoryRecord)
+from ..domain.settlement.prices import Pricing, PricePoint
+from .price_records import PriceLoad
 from .stage_records import (NewStage, ParticipationRecord, ReservationRecord, StageRecord, StageTransitionRecord,
                             Transition, UtilityEventRecord)
 
@@ -391,8 +393,17 @@ class StageStore(Protocol):
     async def control_archived_at(self, control_id: int) -> int | None: ...
 
 
+class PriceStore(Protocol):
+    """Each program's pricing and its prices per kWh."""
+
+    async def set_pricing(self, program_id: int, pricing: Pricing) -> None: ...
+    async def pricing(self, program_id: int) -> Pricing | None: ...
+    async def load_prices(self, program_id: int, points: Sequence[PricePoint], now: int) -> PriceLoad: ...
+    async def prices(self, program_id: int, start: int, end: int) -> list[PricePoint]: ...
+
+
 class Store(Versioned, ClientStore, EndDeviceStore, DerStore, LogEventStore, MirrorStore, ProgramStore, EventStore,
             GroupStore, AccessStore, ResponseStore, SubscriptionStore, RateStore, SyncStore, NetworkStore,
             CustomerStore, CatalogStore, AggregatorStore, EnrollmentStore, ServiceTaskStore, ParticipationStore,
-            StageStore, Protocol):
+            StageStore, PriceStore, Protocol):
     """Everything a store offers."""

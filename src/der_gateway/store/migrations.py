@@ -749,3 +749,21 @@ MIGRATIONS.append(
         PRIMARY KEY (stage_id, end_device_id)
     );
 """)
+MIGRATIONS.append(
+    # each program's pricing (fixed, hourly or market) and its loaded prices per kWh, as exact decimal text
+    """
+    CREATE TABLE program_pricing (
+        program_id INTEGER PRIMARY KEY REFERENCES programs (id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        currency TEXT NOT NULL,
+        fixed_price TEXT
+    );
+    CREATE TABLE program_prices (
+        program_id INTEGER NOT NULL REFERENCES programs (id) ON DELETE CASCADE,
+        start INTEGER NOT NULL,
+        duration INTEGER NOT NULL,
+        price TEXT NOT NULL,
+        loaded_at INTEGER NOT NULL,
+        PRIMARY KEY (program_id, start)
+    );
+""")

@@ -636,6 +636,25 @@ MIGRATIONS.append(
     );
     """
 )
+MIGRATIONS.append(
+    # each program's pricing (fixed, hourly or market) and its loaded prices per kWh, as exact decimal text
+    """
+    CREATE TABLE program_pricing (
+        program_id BIGINT PRIMARY KEY REFERENCES programs (id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        currency TEXT NOT NULL,
+        fixed_price TEXT
+    );
+    CREATE TABLE program_prices (
+        program_id BIGINT NOT NULL REFERENCES programs (id) ON DELETE CASCADE,
+        start BIGINT NOT NULL,
+        duration BIGINT NOT NULL,
+        price TEXT NOT NULL,
+        loaded_at BIGINT NOT NULL,
+        PRIMARY KEY (program_id, start)
+    );
+    """
+)
 
 def _collate_text_as_sqlite(script: str) -> str:
     return re.sub(r"(?<=\w )TEXT\b", 'TEXT COLLATE "C"', script)

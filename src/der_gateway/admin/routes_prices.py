@@ -1,0 +1,99 @@
+"""A program's pricing (fixed, hourly or market) and its prices per kWh over event timelines
+(domain/settlement/prices.py): set the pricing, load prices as CSV or JSON, read them for a window."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from ..domain.settlement.prices import Pricing, PricingError, parse_prices, parse_pricing, price_segments
+from .http import ApiError, conflict, error, invalid, json_response, not_found, read_json, read_upload
+from .routes_programs import program_of
+from .state import CLOCK, CONFIG, STORE
+
+MAX_WINDOW = 366 * 86_400
+
+
+def pricing_view(program_id: int, p: Pricing) -> dict[str, Any]:
+    return {"programId": program_id, "kind": p.kind, "currency": p.currency,
+            "pricePerKWh": str(p.fixed_price) if p.fixed_price is not None else None}
+
+
+async def put_pricing(request: web.Request) -> web.Response:
+    program = await program_of(request)
+    try:
+        pricing = parse_pricing(await read_json(request))
+    except PricingError as exc:
+        raise invalid(exc.problems) from None
+    await request.app[STORE].set_pricing(program.id, pricing)
+    return json_response(pricing_view(program.id, pricing))
+
+
+async def get_pricing(request: web.Request) -> web.Response:
+    program = await program_of(request)
+    pricing = await request.app[STORE].pricing(program.id)
+    if pricing is None:
+        raise not_found(f"pricing for program {program.id} (PUT /programs/{program.id}/pricing)")
+    return json_response(pricing_view(program.id, pricing))
+
+
+async def load_prices(request: web.Request) -> web.Response:
+    """A text/csv (start,duration,pricePerKWh) or application/json ({"prices": [...]}) body; every bad row is
+    named and nothing is loaded; loading the same prices again changes nothing."""
+    store, config = request.app[STORE], request.app[CONFIG]
+    program = await program_of(request)
+    pricing = await store.pricing(program.id)
+    if pricing is None or pricing.kind == "fixed":
+        raise conflict(f"program {program.id} has {'fixed' if pricing else 'no'} pricing: set hourly or market "
+                       f"pricing first (PUT /programs/{program.id}/pricing)")
+    raw, fmt = await read_upload(request, config.admin_max_body_bytes)
+    try:
+        points = parse_prices(raw, fmt, pricing.kind)
+    except PricingError as exc:
+        raise invalid(exc.problems) from None
+    except UnicodeDecodeError:
+        raise invalid([error("the file must be UTF-8")]) from None
+    loaded = await store.load_prices(program.id, points, request.app[CLOCK].now())
+    return json_response({"programId": program.id, "inserted": loaded.inserted, "replaced": loaded.replaced,
+                          "unchanged": loaded.unchanged})
+
+
+def _window(request: web.Request) -> tuple[int, int]:
+    errors = [error("unknown query parameter", k) for k in request.query if k not in ("from", "to")]
+    bounds = []
+    for name in ("from", "to"):
+        raw = request.query.get(name, "")
+        if not raw.isdigit():
+            errors.append(error("required: Unix seconds", name))
+        bounds.append(int(raw) if raw.isdigit() else 0)
+    start, end = bounds
+    if not errors and not 0 < end - start <= MAX_WINDOW:
+        errors.append(error(f"must be after from, by at most {MAX_WINDOW} s", "to"))
+    if errors:
+        raise invalid(errors)
+    return start, end
+
+
+async def get_prices(request: web.Request) -> web.Response:
+    """?from=&to= (Unix seconds): the window cut where its price changes; a stretch no price covers has
+    pricePerKWh null."""
+    store = request.app[STORE]
+    program = await program_of(request)
+    start, end = _window(request)
+    pricing = await store.pricing(program.id)
+    if pricing is None:
+        raise ApiError(404, f"no pricing for program {program.id}")
+    segments = price_segments(pricing, await store.prices(program.id, start, end), start, end)
+    return json_response({**pricing_view(program.id, pricing), "from": start, "to": end, "segments": [
+        {"start": s.start, "duration": s.end - s.start,
+         "pricePerKWh": str(s.price) if s.price is not None else None} for s in segments],
+        "complete": all(s.price is not None for s in segments)})
+
+
+ROUTES = [
+    ("PUT", "/programs/{program_id:[0-9]+}/pricing", put_pricing),
+    ("GET", "/programs/{program_id:[0-9]+}/pricing", get_pricing),
+    ("POST", "/programs/{program_id:[0-9]+}/prices", load_prices),
+    ("GET", "/programs/{program_id:[0-9]+}/prices", get_prices),
+]
