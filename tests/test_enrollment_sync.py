@@ -388,7 +388,7 @@ async def test_endpoint_crud(server, receivers, deliveries):
     h, admin = server
     receiver = await receivers()
     created = await admin.ok("POST", "/sync/endpoints", {"name": "dacs", "url": receiver.url()}, 201)
-    assert created == {"id": created["id"], "name": "dacs", "url": receiver.url(),
+    assert created == {"id": created["id"], "name": "dacs", "url": receiver.url(), "purpose": "operations",
                        "messages": {"queued": 0, "sent": 0, "acknowledged": 0, "rejected": 0}}
     status, answer = await admin.call("POST", "/sync/endpoints", {"name": "dacs", "url": receiver.url()})
     assert status == 409 and answer["errors"][0]["field"] == "name"
@@ -402,6 +402,11 @@ async def test_endpoint_crud(server, receivers, deliveries):
     path = f"/sync/endpoints/{created['id']}"
     patched = await admin.ok("PATCH", path, {"url": receiver.url("/v2")})
     assert (patched["name"], patched["url"]) == ("dacs", receiver.url("/v2"))
+    status, answer = await admin.call("PATCH", path, {"purpose": "billing"})
+    assert status == 400 and answer["errors"][0]["field"] == "purpose"
+    status, answer = await admin.call("POST", "/sync/endpoints", {"name": "cis", "url": receiver.url(),
+                                                                 "purpose": "invoices"})
+    assert status == 400 and answer["errors"][0]["field"] == "purpose"
     assert await deliveries(h.store, h.config).deliver_due() == 1
     assert receiver.accepted[0][0] == "/v2"  # queued messages follow the endpoint's new URL
 

@@ -180,6 +180,11 @@ class Config:
     # clock-time window, looking back at most forecast_lookback_days days.
     forecast_days: int = 10
     forecast_lookback_days: int = 28
+    # Settlement (domain/settlement/, docs/settlement.md): every billing_interval seconds the leader sends each
+    # account's unbilled credits to the billing endpoints (sync endpoints whose purpose is "billing"), as the
+    # server does at once on a move-out, an unenrollment or a device replacement (0: only then, and on
+    # POST /billing/run).
+    billing_interval: float = 86_400.0
 
     def __post_init__(self) -> None:
         if self.http_redirect_port is not None:

@@ -419,13 +419,17 @@ _LOCATION_KINDS = ["substation", "feeder", "transformer"]
 COMPONENTS.update({
     "SyncEndpointInput": _object({"name": {"type": "string", "minLength": 1, "maxLength": 64},
                                   "url": {"type": "string", "description": "http:// or https://; https is reached "
-                                                                           "presenting the server's certificate"}},
+                                                                           "presenting the server's certificate"},
+                                  "purpose": {"enum": ["operations", "billing"],
+                                              "description": "operations (the default): every message but "
+                                                             "billing's; billing: unbilled credits only"}},
                                  ("name", "url")),
     "SyncEndpointPatch": _object({"name": {"type": "string", "minLength": 1, "maxLength": 64}, "url": STRING}),
     "SyncEndpoint": _object({"id": ID, "name": STRING, "url": STRING,
+                             "purpose": {"enum": ["operations", "billing"]},
                              "messages": _object({s: INTEGER for s in _SYNC_STATES}, tuple(_SYNC_STATES),
                                                  "how many of its messages are in each state")},
-                            ("id", "name", "url", "messages")),
+                            ("id", "name", "url", "purpose", "messages")),
     "SyncMessage": _object({
         "id": ID, "endpointId": ID, "endpoint": nullable(STRING), "kind": STRING,
         "enrollmentId": nullable(ID), "state": {"enum": _SYNC_STATES}, "attempts": INTEGER,
@@ -1054,6 +1058,47 @@ PATHS.update({
                                                                         "PriceWindow")}, (PROGRAM_ID,),
                              errors={400: "from and to missing or wrong"}),
                           "Query: from and to, Unix seconds (at most a year apart)")},
+})
+
+_MONEY = {**_DECIMAL_TEXT, "description": "an exact decimal amount, as text"}
+_BATCH_STATES = ["pending", "billed", "rejected"]
+COMPONENTS.update({
+    "Credit": _object({
+        "stageId": ID, "endDeviceId": ID, "endDeviceLFDI": LFDI, "customerId": nullable(ID),
+        "accountId": nullable(ID), "servicePointId": nullable(ID), "currency": STRING,
+        "baselineKWh": nullable(_DECIMAL_TEXT), "measuredKWh": nullable(_DECIMAL_TEXT),
+        "avoidedKWh": nullable(_DECIMAL_TEXT), "paidKWh": _DECIMAL_TEXT, "energy": _MONEY, "perEvent": _MONEY,
+        "reservation": _MONEY, "penalty": {**_MONEY, "description": "subtracted"}, "total": _MONEY,
+        "quality": {"enum": ["complete", "estimated", "incomplete"]}, "computedAt": INTEGER,
+        "billingBatchId": nullable(ID), "billedAt": nullable(INTEGER),
+        "billingReason": nullable({**STRING, "description": "why billing last refused it"})}),
+    "AccountCredits": _object({
+        "accountId": ID, "items": {"type": "array", "items": ref("Credit")},
+        "unbilled": {"type": "object", "additionalProperties": _MONEY, "description": "currency -> amount"},
+        "pending": {"type": "object", "additionalProperties": _MONEY,
+                    "description": "of the unbilled, what is on its way to billing"}}),
+    "BillingRun": _object({"accountIds": {"type": "array", "items": ID}}),
+    "BillingBatch": _object({
+        "id": ID, "accountId": ID, "currency": STRING, "amount": _MONEY,
+        "trigger": {"enum": ["periodic", "move-out", "unenrollment", "replacement", "operator"]},
+        "created": INTEGER, "state": {"enum": _BATCH_STATES}, "reason": nullable(STRING),
+        "settledAt": nullable(INTEGER), "credits": INTEGER}),
+    "BillingBatches": _object({"batches": {"type": "array", "items": ref("BillingBatch")}}),
+})
+COMPONENTS["BillingBatchList"] = _items("BillingBatch")
+PATHS.update({
+    "/accounts/{account_id}/credits": {
+        "get": _described(op("The account's settlement credits", {200: _answer("by stage", "AccountCredits")},
+                             (ACCOUNT_ID,)), "Query: unbilled=true|false (default: all)")},
+    "/billing/run": {
+        "post": op("Send unbilled credits to billing now", {200: _answer("the batches queued", "BillingBatches")},
+                   body="BillingRun")},
+    "/billing/batches": {
+        "get": _described(op("Billing batches", {200: _answer("by id", "BillingBatchList")}),
+                          "Query (optional): state, accountId")},
+    "/billing/batches/{batch_id}": {
+        "get": op("A billing batch", {200: _answer("it", "BillingBatch")},
+                  (_param("batch_id", "billing batch id"),))},
 })
 
 SPEC: dict[str, Any] = {

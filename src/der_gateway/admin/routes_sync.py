@@ -14,10 +14,11 @@ from ..domain.refusals import Conflict
 from ..domain.numerals import decimal
 from ..domain.endpoints import endpoint_url_problem
 from ..store.base import SYNC_STATES, AckConflict, SyncEndpointRecord, SyncMessageRecord
+from ..store.sync_queue import OPERATIONS, PURPOSES
 from .http import conflict, error, invalid, json_response, no_content, not_found, path_id, read_json
 from .state import CLOCK, STORE
 
-ENDPOINT_FIELDS = ("name", "url")
+ENDPOINT_FIELDS = ("name", "url", "purpose")
 MAX_NAME = 64
 MAX_REASON = 2000
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
@@ -25,7 +26,7 @@ DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
 
 def endpoint_view(record: SyncEndpointRecord, counts: dict[str, int] | None = None) -> dict[str, Any]:
     counts = counts or {}
-    return {"id": record.id, "name": record.name, "url": record.url,
+    return {"id": record.id, "name": record.name, "url": record.url, "purpose": record.purpose,
             "messages": {state: counts.get(state, 0) for state in SYNC_STATES}}
 
 
@@ -54,11 +55,18 @@ def _endpoint_fields(body: dict[str, Any], partial: bool) -> dict[str, str]:
     fields: dict[str, str] = {}
     for key in ENDPOINT_FIELDS:
         if key not in body:
-            if not partial:
+            if not partial and key != "purpose":
                 errors.append(error("required", key))
             continue
         value = body[key]
-        if key == "name":
+        if key == "purpose":
+            if partial:
+                errors.append(error("cannot be changed: make another endpoint", key))
+            elif value not in PURPOSES:
+                errors.append(error(f"must be one of {', '.join(PURPOSES)}", key))
+            else:
+                fields[key] = value
+        elif key == "name":
             if not isinstance(value, str) or not value.strip():
                 errors.append(error("must be a non-empty string", key))
             elif len(value) > MAX_NAME:
@@ -80,7 +88,8 @@ async def create_endpoint(request: web.Request) -> web.Response:
     store = request.app[STORE]
     fields = _endpoint_fields(await read_json(request), partial=False)
     try:
-        endpoint_id = await store.create_sync_endpoint(fields["name"], fields["url"])
+        endpoint_id = await store.create_sync_endpoint(fields["name"], fields["url"],
+                                                       fields.get("purpose", OPERATIONS))
     except Conflict:
         raise conflict("another sync endpoint has this name", "name") from None
     return json_response(endpoint_view(await _stored(request, endpoint_id)), 201, f"/sync/endpoints/{endpoint_id}")

@@ -14,6 +14,7 @@ from .enrollment_sync import SyncDelivery
 from .notifier import Notifier
 from .scheduler import EventScheduler
 from ..services.service_tasks import ServiceTaskMonitor
+from ..services.billing import BillingDuty
 from ..services.participation import ScoreDuty
 from ..wakeups import woken
 
@@ -31,6 +32,7 @@ class Background:
         self.sync = SyncDelivery(store, config, clock)
         self.service_tasks = ServiceTaskMonitor(store, config, clock)  # .interval None: only on demand
         self.scores = ScoreDuty(store, config, clock)  # device scores, every config.score_interval seconds
+        self.billing = BillingDuty(store, config, clock)  # unbilled credits, every config.billing_interval seconds
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
 
@@ -68,6 +70,8 @@ class Background:
                 if await self.service_tasks.maybe_run():  # Pending service tasks, every few seconds
                     self.sync.wake()
                 if await self.scores.maybe_run():  # device scores: a message for each program scored
+                    self.sync.wake()
+                if await self.billing.maybe_run():  # a batch for each account with unbilled credits
                     self.sync.wake()
                 queued = 0
                 while True:

@@ -174,6 +174,7 @@ class SyncEndpointRecord:
     id: int
     name: str
     url: str
+    purpose: str = "operations"  # or "billing": which messages it is sent
 
 
 @dataclass(frozen=True)

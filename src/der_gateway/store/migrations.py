@@ -767,3 +767,51 @@ MIGRATIONS.append(
         PRIMARY KEY (program_id, start)
     );
 """)
+MIGRATIONS.append(
+    # settlement credits per device and stage, and their billing: batches of an account's unbilled credits sent
+    # to billing endpoints (sync endpoints whose purpose is billing) and acknowledged
+    """
+    ALTER TABLE sync_endpoints ADD COLUMN purpose TEXT NOT NULL DEFAULT 'operations';
+    CREATE TABLE billing_batches (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        account_id INTEGER NOT NULL,
+        currency TEXT NOT NULL,
+        amount TEXT NOT NULL,
+        trigger TEXT NOT NULL,
+        created INTEGER NOT NULL,
+        state TEXT NOT NULL CHECK (state IN ('pending', 'billed', 'rejected')),
+        reason TEXT,
+        settled_at INTEGER,
+        credit_count INTEGER NOT NULL
+    );
+    CREATE TABLE billing_messages (
+        message_id INTEGER PRIMARY KEY REFERENCES sync_messages (id) ON DELETE CASCADE,
+        batch_id INTEGER NOT NULL REFERENCES billing_batches (id)
+    );
+    CREATE INDEX billing_messages_by_batch ON billing_messages (batch_id);
+    CREATE TABLE settlement_credits (
+        stage_id INTEGER NOT NULL REFERENCES event_stages (id),
+        end_device_id INTEGER NOT NULL,
+        lfdi TEXT NOT NULL,
+        customer_id INTEGER,
+        account_id INTEGER,
+        service_point_id INTEGER,
+        currency TEXT NOT NULL,
+        baseline_kwh TEXT,
+        measured_kwh TEXT,
+        avoided_kwh TEXT,
+        paid_kwh TEXT NOT NULL,
+        energy TEXT NOT NULL,
+        per_event TEXT NOT NULL,
+        reservation TEXT NOT NULL,
+        penalty TEXT NOT NULL,
+        total TEXT NOT NULL,
+        quality TEXT NOT NULL,
+        computed_at INTEGER NOT NULL,
+        billing_batch_id INTEGER REFERENCES billing_batches (id),
+        billed_at INTEGER,
+        billing_reason TEXT,
+        PRIMARY KEY (stage_id, end_device_id)
+    );
+    CREATE INDEX settlement_credits_by_account ON settlement_credits (account_id, billed_at);
+""")

@@ -33,6 +33,7 @@ from .sqlite_sync import SyncStore
 from .sqlite_participation import ParticipationStore
 from .sqlite_stages import StageStore
 from .sqlite_prices import PriceStore
+from .sqlite_billing import BillingStore
 from .wal_index import WalIndexHeader
 
 T = TypeVar("T")
@@ -75,7 +76,7 @@ def _end_device(row: Row) -> EndDeviceRecord:
 
 
 class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore, ParticipationStore, StageStore,
-                  PriceStore):
+                  PriceStore, BillingStore):
     def __init__(self, path: Path) -> None:
         self.path = path
         self._writer_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")

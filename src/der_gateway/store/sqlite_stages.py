@@ -15,6 +15,7 @@ from typing import Any, Iterable, Sequence
 
 from .interface import Changes
 from .sqlite_plumbing import Conn, Row, SQLitePlumbing, inserted_id
+from .sync_queue import endpoint_ids
 from .sqlite_control_plane import insert_control, log_changes
 from ..sep import paths
 from .sqlite_utility.membership import join_groups, leave_groups
@@ -42,7 +43,7 @@ def _enqueue(c: Conn, kind: str, body: dict[str, Any], now: int, stage_id: int,
     """One sync message per endpoint, each linked to its stage (and the transition it reports)."""
     event_id = c.execute("SELECT event_id FROM event_stages WHERE id = ?", (stage_id,)).fetchone()[0]
     payload = json.dumps({"kind": kind, **body, "eventId": event_id, "stageId": stage_id})
-    for (endpoint_id,) in c.execute("SELECT id FROM sync_endpoints ORDER BY id").fetchall():
+    for endpoint_id in endpoint_ids(c):
         message_id = inserted_id(c.execute(
             "INSERT INTO sync_messages (endpoint_id, kind, enrollment_id, body, state, created) "
             "VALUES (?, ?, NULL, ?, 'queued', ?)", (endpoint_id, kind, payload, now)))

@@ -22,7 +22,9 @@ from ..domain import network
 from ..domain.identifiers import Pen, new_mrid
 from ..sep import paths
 from . import sqlite_control_plane
+from .sqlite_billing import settle_billing_ack
 from .sqlite_plumbing import Conn, Row, SQLitePlumbing, inserted_id
+from .sync_queue import OPERATIONS
 from .sqlite_utility.membership import (enrollment_programs, joining_problems, record as record_membership,
                                          withdraw_rejected_enrollment)
 from .base import (AckConflict, AckResult, ImportSummary, NetworkImportRejected, NetworkLocationRecord,
@@ -53,19 +55,20 @@ class SyncStore(SQLitePlumbing):
     # -- operational endpoints ----------------------------------------------------
 
     async def sync_endpoints(self) -> list[SyncEndpointRecord]:
-        return [SyncEndpointRecord(*r) for r in await self._rows("SELECT id, name, url FROM sync_endpoints ORDER BY id")]
+        return [SyncEndpointRecord(*r) for r in await self._rows(
+            "SELECT id, name, url, purpose FROM sync_endpoints ORDER BY id")]
 
     async def sync_endpoint(self, endpoint_id: int) -> SyncEndpointRecord | None:
-        r = await self._one("SELECT id, name, url FROM sync_endpoints WHERE id = ?", (endpoint_id,))
+        r = await self._one("SELECT id, name, url, purpose FROM sync_endpoints WHERE id = ?", (endpoint_id,))
         return SyncEndpointRecord(*r) if r else None
 
-    async def create_sync_endpoint(self, name: str, url: str) -> int:
+    async def create_sync_endpoint(self, name: str, url: str, purpose: str = OPERATIONS) -> int:
         """Raises Conflict when the name is taken."""
         return await self._in_transaction(lambda c: inserted_id(c.execute(
-            "INSERT INTO sync_endpoints (name, url) VALUES (?, ?)", (name, url))))
+            "INSERT INTO sync_endpoints (name, url, purpose) VALUES (?, ?, ?)", (name, url, purpose))))
 
     async def update_sync_endpoint(self, endpoint_id: int, name: str, url: str) -> None:
-        """Queued messages go to the new URL.  Raises Conflict when the name is taken."""
+        """Queued messages go to the new URL (its purpose stays).  Raises Conflict when the name is taken."""
         await self._in_transaction(lambda c: c.execute(
             "UPDATE sync_endpoints SET name = ?, url = ? WHERE id = ?", (name, url, endpoint_id)))
 
@@ -162,6 +165,7 @@ class SyncStore(SQLitePlumbing):
                     raise AckConflict(f"message {message_id} was {message.state} already")
                 return AckResult(message, False, _enrollment_sync(c, message.enrollment_id))
             c.execute("UPDATE sync_messages SET state = ?, ack_reason = ? WHERE id = ?", (state, reason, message_id))
+            settle_billing_ack(c, message_id, ok, reason, now)
             if message.enrollment_id is not None:
                 if not ok:
                     c.execute("UPDATE enrollments SET sync_status = ?, sync_reason = ?, updated = ? WHERE id = ?",

@@ -10,6 +10,7 @@ from ...domain.utility import Problem, problem
 from ...sep import paths
 from ..utility_records import DerAssetRecord, EnrollmentRecord, ServiceTaskRecord
 from . import reads
+from ..sqlite_billing import account_of_asset, queue_billing_in
 from ..sqlite_plumbing import Conn, inserted_id, present
 from .sync_bodies import end_device_href
 from .lookups import (aggregator_problems, customer_by_ref, groups_of_location, identity_problems, model_by_id,
@@ -82,6 +83,11 @@ def _task_unenroll(c: Conn, task: ServiceTaskRecord, now: int, issuer: Issuer, c
     _unenroll(c, task, now, changed)
 
 
+def actor_of(task: ServiceTaskRecord) -> str:
+    """Who unenrolls: a move-out, or the unenrollment asked for."""
+    return "move-out" if task.payload.get("requestedBy") == "move-out" else "unenrollment"
+
+
 def _unenroll(c: Conn, task: ServiceTaskRecord, now: int, changed: list[str]) -> None:
     enrollment = _enrollment(c, task.enrollment_id)
     if enrollment.status != "Enrolled":
@@ -92,7 +98,7 @@ def _unenroll(c: Conn, task: ServiceTaskRecord, now: int, changed: list[str]) ->
         others = _still_enrolled(c, asset.id, enrollment.id)
         why = (f"unenrolled from program {program_name(_program(c, enrollment.program_id))} "
                f"(enrollment {enrollment.id})" + (f": {task.payload['reason']}" if task.payload.get("reason") else ""))
-        actor = "move-out" if task.payload.get("requestedBy") == "move-out" else "unenrollment"
+        actor = actor_of(task)
         if enrollment.program_id not in others:  # every group through which the program calls it
             withdraw_from_program(c, edev, enrollment.program_id, now, actor, why)
         if not others:
@@ -102,6 +108,8 @@ def _unenroll(c: Conn, task: ServiceTaskRecord, now: int, changed: list[str]) ->
     c.execute("UPDATE enrollments SET status = 'Unenrolled', updated = ? WHERE id = ?", (now, enrollment.id))
     reason = task.payload.get("reason")
     queue_sync(c, "unenrollment", enrollment.id, now, {"reason": reason} if reason else None)
+    account = account_of_asset(c, asset.id)
+    queue_billing_in(c, [account] if account is not None else [], actor_of(task), now)
 
 
 def _task_interconnect(c: Conn, task: ServiceTaskRecord, now: int, issuer: Issuer, changed: list[str]) -> None:
@@ -140,6 +148,8 @@ def _task_replace(c: Conn, task: ServiceTaskRecord, now: int, issuer: Issuer, ch
         (old.customer_id, old.service_point_id, model[0], new["serialNumber"], edev, new["lFDI"],
          json.dumps(nameplate), json.dumps(old.interconnection) if old.interconnection else None, now)))
     c.execute("UPDATE der_assets SET status = 'retired', replaced_by = ? WHERE id = ?", (asset_id, old.id))
+    account = account_of_asset(c, old.id)
+    queue_billing_in(c, [account] if account is not None else [], "replacement", now)
     groups: list[int] = []
     for enrollment_id in moving:
         program = _program(c, _enrollment(c, enrollment_id).program_id)

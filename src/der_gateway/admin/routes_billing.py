@@ -1,0 +1,84 @@
+"""Settlement credits per account, and their billing: run it now, and the batches sent (each acknowledged by
+billing at POST /sync/messages/{id}/ack, as every sync message is)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..services import billing
+from ..services import settlement_json as render
+from .http import error, invalid, json_response, not_found, path_id, read_json
+from .routes_utility import _account_id
+from .state import CLOCK, STORE
+
+BATCH_STATES = ("pending", "billed", "rejected")
+
+
+async def account_credits(request: web.Request) -> web.Response:
+    """?unbilled=true|false (default: every credit)."""
+    account_id = await _account_id(request)
+    errors = [error("unknown query parameter", k) for k in request.query if k != "unbilled"]
+    unbilled = request.query.get("unbilled")
+    if unbilled not in (None, "true", "false"):
+        errors.append(error("must be true or false", "unbilled"))
+    if errors:
+        raise invalid(errors)
+    store = request.app[STORE]
+    credits = await store.credits(account_id=account_id,
+                                  unbilled=None if unbilled is None else unbilled == "true")
+    unbilled_now = [c for c in credits if c.billed_at is None]
+    return json_response({"accountId": account_id, "items": [render.credit(c) for c in credits],
+                          "unbilled": render.totals(unbilled_now),
+                          "pending": render.totals(c for c in unbilled_now if c.billing_batch_id is not None)})
+
+
+async def run_billing(request: web.Request) -> web.Response:
+    """{"accountIds": [...]} (optional: every account): each account's unbilled credits not already on their way,
+    as a batch per currency to every billing endpoint."""
+    body = await read_json(request)
+    errors = [error("unknown field", k) for k in body if k != "accountIds"]
+    ids = body.get("accountIds")
+    if ids is not None and (not isinstance(ids, list) or not all(type(i) is int and i > 0 for i in ids)):
+        errors.append(error("must be a list of account ids", "accountIds"))
+    if errors:
+        raise invalid(errors)
+    store = request.app[STORE]
+    for i, account_id in enumerate(ids or []):
+        if await store.account(account_id) is None:
+            errors.append(error(f"no account {account_id}", f"accountIds[{i}]"))
+    if errors:
+        raise invalid(errors)
+    batches = await billing.bill(store, request.app[CLOCK], ids, "operator")
+    return json_response({"batches": [render.batch(b) for b in batches]})
+
+
+async def list_batches(request: web.Request) -> web.Response:
+    """?state=pending|billed|rejected, ?accountId=N."""
+    errors = [error("unknown query parameter", k) for k in request.query if k not in ("state", "accountId")]
+    state = request.query.get("state")
+    if state is not None and state not in BATCH_STATES:
+        errors.append(error(f"must be one of {', '.join(BATCH_STATES)}", "state"))
+    account = request.query.get("accountId")
+    if account is not None and not account.isdigit():
+        errors.append(error("must be an account id", "accountId"))
+    if errors:
+        raise invalid(errors)
+    batches = await request.app[STORE].billing_batches(state=state,
+                                                       account_id=int(account) if account is not None else None)
+    return json_response({"items": [render.batch(b) for b in batches]})
+
+
+async def get_batch(request: web.Request) -> web.Response:
+    batch_id = path_id(request, "batch_id", "billing batch")
+    found = await request.app[STORE].billing_batch(batch_id)
+    if found is None:
+        raise not_found(f"billing batch {batch_id}")
+    return json_response(render.batch(found))
+
+
+ROUTES = [
+    ("GET", "/accounts/{account_id:[0-9]+}/credits", account_credits),
+    ("POST", "/billing/run", run_billing),
+    ("GET", "/billing/batches", list_batches),
+    ("GET", "/billing/batches/{batch_id:[0-9]+}", get_batch),
+]
