@@ -221,6 +221,18 @@ def test_like_days_keep_the_local_clock_time_across_a_daylight_saving_change():
     assert result.kwh_avoided == D("1.800")
 
 
+def test_a_window_across_midnight_reads_the_like_day_and_the_day_after_it():
+    # the event: Tue 16 June 23:00 to Wed 17 June 01:00; its one like day (Y = 1) is Mon 15: 23:00 to Tue 00:59
+    night = {**HISTORY, "2026-06-15": {**HISTORY["2026-06-15"], 23: "2.0"},
+             "2026-06-16": {**HISTORY["2026-06-16"], 0: "3.0"}}
+    start, end = at("2026-06-16", 23), at("2026-06-17", 1)
+    method = HighXOfY(weekday_highest=1, weekday_days=1, adjustment="none")
+    result = kwh_avoided(hourly(night, "2026-06-01", end), start, end, method, CALENDAR, interval_seconds=HOUR)
+    assert result.days_used == (date(2026, 6, 15),)
+    assert [i.baseline_kwh for i in result.intervals] == [D("2.000"), D("3.000")]
+    assert result.kwh_avoided == D("3.000")  # 5.0 - (1.0 + 1.0)
+
+
 def test_comparable_day_takes_the_like_day_whose_pre_event_load_matches_best():
     method = ComparableDay(days=5, match_hours=2, match_gap_hours=1)
     result = kwh_avoided(READINGS, START, END, method, CALENDAR, interval_seconds=HOUR)
