@@ -32,6 +32,7 @@ from .sqlite_utility import UtilityStore
 from .sqlite_sync import SyncStore
 from .sqlite_participation import ParticipationStore
 from .sqlite_stages import StageStore
+from .sqlite_settlement import SettlementStore
 from .wal_index import WalIndexHeader
 
 T = TypeVar("T")
@@ -73,7 +74,8 @@ def _end_device(row: Row) -> EndDeviceRecord:
                            enabled=bool(row[8]), postRate=row[9], connectionPointId=row[10])
 
 
-class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore, ParticipationStore, StageStore):
+class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore, ParticipationStore, StageStore,
+                  SettlementStore):
     def __init__(self, path: Path) -> None:
         self.path = path
         self._writer_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
