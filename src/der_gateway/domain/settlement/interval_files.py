@@ -92,11 +92,13 @@ def parse_kwh(value: str) -> Decimal | None:
         return None
 
 
-def _check_row(values: dict[str, Any], where: str, sep: str, errors: list[Problem]) -> IntervalRow | None:
-    found: list[Problem] = []
+def _check_row(values: dict[str, Any], where: str, errors: list[Problem],
+               prior: list[Problem] | None = None) -> IntervalRow | None:
+    """The row, or None with its problems added to errors (prior: those found already, of fields set to None)."""
+    found: list[Problem] = list(prior or ())
 
     def field(key: str) -> str:
-        return f"{where}{sep}{key}"
+        return f"{where}.{key}"
 
     texts = {key: _text(values.get(key), field(key), found) for key in KEYS}
     for key in REQUIRED:
@@ -195,7 +197,7 @@ def parse_csv(text: str, max_rows: int) -> tuple[list[IntervalRow], list[Problem
             if len(cells) != len(names):
                 errors.append(problem(f"{len(cells)} values for {len(names)} columns", where))
                 continue
-            row = _check_row(dict(zip(names, cells)), where, ".", errors)
+            row = _check_row(dict(zip(names, cells)), where, errors)
             if row is not None:
                 rows.append(row)
             if len(errors) >= MAX_PROBLEMS:
@@ -239,14 +241,16 @@ def parse_json(text: str, max_rows: int) -> tuple[list[IntervalRow], list[Proble
             continue
         errors += [problem(f"unknown field (the fields are {', '.join(KEYS)})", f"{where}.{key}")
                    for key in item if key not in KEYS]
-        for key in ("duration", "kWh"):
+        prior: list[Problem] = []
+        for key in ("start", "duration", "kWh"):
             if isinstance(item.get(key), bool):
-                errors.append(problem("must be a number", f"{where}.{key}"))
+                prior.append(problem("must be a number" if key != "start" else "must be a string or a number",
+                                     f"{where}.{key}"))
                 item = {**item, key: None}
         if isinstance(item.get("duration"), Decimal):
-            errors.append(problem("must be a whole number of seconds", f"{where}.duration"))
+            prior.append(problem("must be a whole number of seconds", f"{where}.duration"))
             item = {**item, "duration": None}
-        row = _check_row(item, where, ".", errors)
+        row = _check_row(item, where, errors, prior)
         if row is not None:
             rows.append(row)
         if len(errors) >= MAX_PROBLEMS:
