@@ -10,7 +10,8 @@ from decimal import Decimal
 import pytest
 
 from der_gateway.domain.settlement import interval_files
-from der_gateway.domain.settlement.interval_files import IntervalRow, parse, parse_start, unknown_point_problems
+from der_gateway.domain.settlement.interval_files import (IntervalRow, parse, parse_file, parse_start,
+                                                          unknown_point_problems)
 from der_gateway.domain.settlement.series import IntervalReading
 from der_gateway.domain.settlement.telemetry import DeviceMeter, gaps, telemetry_intervals
 
@@ -159,9 +160,13 @@ def test_starts_read_as_unix_seconds_or_iso_8601_with_an_offset_only():
 
 
 def test_unknown_service_points_are_named_by_row():
-    rows, _ = parse("servicePoint,start,duration,kWh\nSP-1,1800000000,900,1\nSP-X,1800000000,900,1\n", "csv", 9)
-    assert unknown_point_problems(rows, {"SP-X"}) == [{"field": "line 3.servicePoint",
-                                                       "reason": "no service point SP-X"}]
+    parsed = parse_file("servicePoint,start,duration,kWh\nSP-1,1800000000,900,1\nSP-X,1800000000,900,1\n"
+                        "SP-X,later,900,1\n", "csv", 9)
+    assert len(parsed.rows) == 2  # line 4 has a problem of its own, and names SP-X too
+    assert parsed.named == [("SP-1", "line 2"), ("SP-X", "line 3"), ("SP-X", "line 4")]
+    assert unknown_point_problems(parsed.named, {"SP-X"}) == [
+        {"field": "line 3.servicePoint", "reason": "no service point SP-X"},
+        {"field": "line 4.servicePoint", "reason": "no service point SP-X"}]
     assert interval_files.format_of("March.CSV") == "csv" and interval_files.format_of("a.txt") is None
 
 

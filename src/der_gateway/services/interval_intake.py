@@ -22,12 +22,12 @@ async def load_file(store: Store, raw: bytes, fmt: str, name: str | None, max_ro
                     now: int) -> IntervalLoadRecord:
     """Checks the whole file, then stores it (see SettlementStore.load_intervals); InvalidRequest with every
     problem, each row named, and nothing stored, if any row is wrong."""
-    rows, problems = interval_files.parse(raw, fmt, max_rows)
-    unknown = await store.unknown_service_points([r.service_point for r in rows])
-    problems += interval_files.unknown_point_problems(rows, unknown)
+    parsed = interval_files.parse_file(raw, fmt, max_rows)
+    unknown = await store.unknown_service_points([point for point, _ in parsed.named])
+    problems = parsed.problems + interval_files.unknown_point_problems(parsed.named, unknown)
     if problems:
         raise InvalidRequest(problems[:interval_files.MAX_PROBLEMS])
-    return await store.load_intervals("cis", name, hashlib.sha256(raw).hexdigest(), rows, now)
+    return await store.load_intervals("cis", name, hashlib.sha256(raw).hexdigest(), parsed.rows, now)
 
 
 @dataclass(frozen=True)

@@ -92,9 +92,10 @@ def parse_kwh(value: str) -> Decimal | None:
         return None
 
 
-def _check_row(values: dict[str, Any], where: str, errors: list[Problem],
+def _check_row(values: dict[str, Any], where: str, errors: list[Problem], named: list[tuple[str, str]],
                prior: list[Problem] | None = None) -> IntervalRow | None:
-    """The row, or None with its problems added to errors (prior: those found already, of fields set to None)."""
+    """The row, or None with its problems added to errors (prior: those found already, of fields set to None);
+    named gets (service point, where) of a row that names one well, valid or not."""
     found: list[Problem] = list(prior or ())
 
     def field(key: str) -> str:
@@ -110,6 +111,8 @@ def _check_row(values: dict[str, Any], where: str, errors: list[Problem],
             found.append(problem(f"at most {MAX_ID} characters", field("servicePoint")))
         elif _NOT_ALLOWED.search(service_point):
             found.append(problem("contains a control character", field("servicePoint")))
+        else:
+            named.append((service_point, where))
     start = None
     if texts["start"] is not None:
         start = parse_start(texts["start"])
@@ -161,7 +164,9 @@ def _quality(value: str) -> Quality:
     return "estimated" if value == "estimated" else "actual"
 
 
-def parse_csv(text: str, max_rows: int) -> tuple[list[IntervalRow], list[Problem]]:
+def parse_csv(text: str, max_rows: int,
+              named: list[tuple[str, str]] | None = None) -> tuple[list[IntervalRow], list[Problem]]:
+    named = [] if named is None else named
     errors: list[Problem] = []
     reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
     try:
@@ -197,7 +202,7 @@ def parse_csv(text: str, max_rows: int) -> tuple[list[IntervalRow], list[Problem
             if len(cells) != len(names):
                 errors.append(problem(f"{len(cells)} values for {len(names)} columns", where))
                 continue
-            row = _check_row(dict(zip(names, cells)), where, errors)
+            row = _check_row(dict(zip(names, cells)), where, errors, named)
             if row is not None:
                 rows.append(row)
             if len(errors) >= MAX_PROBLEMS:
@@ -220,7 +225,9 @@ def _no_constants(name: str) -> None:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def parse_json(text: str, max_rows: int) -> tuple[list[IntervalRow], list[Problem]]:
+def parse_json(text: str, max_rows: int,
+               named: list[tuple[str, str]] | None = None) -> tuple[list[IntervalRow], list[Problem]]:
+    named = [] if named is None else named
     try:  # numbers as exact decimals: 0.1 stays 0.1
         data = json.loads(text, parse_float=Decimal, object_pairs_hook=_no_duplicates,
                           parse_constant=_no_constants)
@@ -250,7 +257,7 @@ def parse_json(text: str, max_rows: int) -> tuple[list[IntervalRow], list[Proble
         if isinstance(item.get("duration"), Decimal):
             prior.append(problem("must be a whole number of seconds", f"{where}.duration"))
             item = {**item, "duration": None}
-        row = _check_row(item, where, errors, prior)
+        row = _check_row(item, where, errors, named, prior)
         if row is not None:
             rows.append(row)
         if len(errors) >= MAX_PROBLEMS:
@@ -277,30 +284,45 @@ def check_rows(rows: Iterable[IntervalRow]) -> list[Problem]:
     return errors
 
 
+@dataclass(frozen=True)
+class ParsedFile:
+    rows: list[IntervalRow]  # the rows without a problem of their own
+    problems: list[Problem]
+    named: list[tuple[str, str]]  # (service point, where) of every row naming one, so that an unknown one is
+    # reported even in a row with other problems
+
+
 def parse(raw: bytes | str, fmt: str, max_rows: int) -> tuple[list[IntervalRow], list[Problem]]:
+    parsed = parse_file(raw, fmt, max_rows)
+    return parsed.rows, parsed.problems
+
+
+def parse_file(raw: bytes | str, fmt: str, max_rows: int) -> ParsedFile:
     """Reads a file in `fmt` ("csv" or "json") and checks every row and the rows together; a file with any
     problem is to be refused whole."""
     if isinstance(raw, bytes):
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            return [], [problem(f"the file is not UTF-8: {exc}", "(body)")]
+            return ParsedFile([], [problem(f"the file is not UTF-8: {exc}", "(body)")], [])
     else:
         text = raw
+    named: list[tuple[str, str]] = []
     if fmt == "csv":
-        rows, errors = parse_csv(text, max_rows)
+        rows, errors = parse_csv(text, max_rows, named)
     elif fmt == "json":
-        rows, errors = parse_json(text, max_rows)
+        rows, errors = parse_json(text, max_rows, named)
     else:
         raise ValueError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
     if not rows and not errors:
         errors.append(problem("the file has no readings", "(body)"))
-    return rows, (errors + check_rows(rows))[:MAX_PROBLEMS]
+    return ParsedFile(rows, (errors + check_rows(rows))[:MAX_PROBLEMS], named)
 
 
-def unknown_point_problems(rows: Iterable[IntervalRow], unknown: set[str]) -> list[Problem]:
-    return [problem(f"no service point {r.service_point}", r.field("servicePoint")) for r in rows
-            if r.service_point in unknown]
+def unknown_point_problems(named: Iterable[tuple[str, str]], unknown: set[str]) -> list[Problem]:
+    """A problem for each (service point, where) naming one of the unknown."""
+    return [problem(f"no service point {point}", f"{where}.servicePoint") for point, where in named
+            if point in unknown]
 
 
 def format_of(filename: str) -> str | None:
