@@ -61,13 +61,14 @@ async def test_files_load_with_counts_and_loading_one_again_changes_nothing(make
         other = await post_file(site, json.dumps({"readings": [
             {"servicePoint": "SP-2", "start": T0, "duration": 3600, "kWh": 2.5},
             {"servicePoint": "SP-2", "start": "2027-01-15T09:00:00+00:00", "duration": 3600, "kWh": "3",
-             "flow": "export", "quality": "estimated"}]}), JSON)
-        assert other.status == 201 and counts(other) == (2, 2, 0, 0)
+             "flow": "export", "quality": "estimated"},
+            {"servicePoint": "SP-2", "start": T0 + 7200, "duration": 3600, "kWh": "1.5E+1"}]}), JSON)
+        assert other.status == 201 and counts(other) == (3, 3, 0, 0)
         assert other.body["batchId"] == first.body["batchId"] + 1
         batches = await site.store._rows("SELECT id, source, name, row_count, inserted, replaced, loaded_at "
                                          "FROM interval_batches ORDER BY id")
         assert batches == [(first.body["batchId"], "cis", "january.csv", 4, 4, 0, T0),
-                           (other.body["batchId"], "cis", None, 2, 2, 0, T0)]
+                           (other.body["batchId"], "cis", None, 3, 3, 0, T0)]
 
         before = site.harness.snapshot()
         again = await post_file(site, FIRST, CSV, "january.csv")
@@ -79,9 +80,10 @@ async def test_files_load_with_counts_and_loading_one_again_changes_nothing(make
         assert same.status == 200 and counts(same) == (4, 0, 0, 4) and same.body["batchId"] is None
         assert site.harness.snapshot() == before
 
-        sp2 = await intervals(site, await other_sp(site), T0, T0 + 7200)
+        sp2 = await intervals(site, await other_sp(site), T0, T0 + 10800)
         assert [(r["start"], r["kWh"], r["quality"]) for r in sp2["readings"]] == [
-            (T0, "2.5", "actual"), (T0 + 3600, "-3", "estimated")]
+            (T0, "2.5", "actual"), (T0 + 3600, "-3", "estimated"), (T0 + 7200, "15", "actual")]
+        assert sp2["totalKWh"] == "14.5"
     finally:
         await site.harness.stop()
 

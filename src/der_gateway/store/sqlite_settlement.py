@@ -74,11 +74,13 @@ def _load(c: Conn, source: str, name: str | None, sha256: str, rows: Sequence[In
     c.executemany(
         "INSERT INTO interval_readings (service_point_id, source, start, duration, kwh, quality, loaded_at, "
         "batch_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [(sp_id, source, r.start, r.duration, str(r.kwh), r.quality, now, batch_id) for sp_id, r in inserts])
+        [(sp_id, source, r.start, r.duration, format(r.kwh, "f"), r.quality, now, batch_id)
+         for sp_id, r in inserts])
     c.executemany(
         "UPDATE interval_readings SET duration = ?, kwh = ?, quality = ?, loaded_at = ?, batch_id = ? "
         "WHERE service_point_id = ? AND source = ? AND start = ?",
-        [(r.duration, str(r.kwh), r.quality, now, batch_id, sp_id, source, r.start) for sp_id, r in updates])
+        [(r.duration, format(r.kwh, "f"), r.quality, now, batch_id, sp_id, source, r.start)
+         for sp_id, r in updates])
     return IntervalLoadRecord(batch_id, True, len(rows), len(inserts), len(updates), unchanged)
 
 
