@@ -142,6 +142,8 @@ async def test_a_file_with_bad_rows_is_refused_whole_each_row_named(make_harness
         assert too_big.status == 413 and "4096-byte limit" in too_big.body["errors"][0]["reason"]
         query = await site.admin.call("POST", "/interval-data?colour=red", {"readings": []})
         assert query.status == 400 and query.fields() == {"colour": "unknown query parameter"}
+        named = await site.admin.call("POST", "/interval-data?name=a%00b", {"readings": []})
+        assert named.status == 400 and named.fields() == {"name": "contains a control character"}
         assert site.harness.snapshot() == before
     finally:
         await site.harness.stop()

@@ -37,6 +37,8 @@ async def load_intervals(request: web.Request) -> web.Response:
     name = request.query.get("name")
     if name is not None and not 1 <= len(name) <= MAX_NAME:
         errors.append(error(f"1 to {MAX_NAME} characters", "name"))
+    elif name is not None and not name.isprintable():
+        errors.append(error("contains a control character", "name"))
     if errors:
         raise invalid(errors)
     fmt = CONTENT_TYPES.get(request.content_type)
