@@ -180,6 +180,12 @@ class Config:
     # clock-time window, looking back at most forecast_lookback_days days.
     forecast_days: int = 10
     forecast_lookback_days: int = 28
+    # Interval data (settlement, docs/settlement.md "Interval data"): the largest interval file POST /interval-data
+    # takes, in bytes (413 beyond) and in readings (400 beyond: split the file), and the longest window, in seconds,
+    # GET /service-points/{id}/intervals serves at once.
+    interval_file_max_bytes: int = 16 * 1024 * 1024
+    interval_file_max_rows: int = 200_000
+    interval_window_max: int = 31 * 86_400
     # Settlement (domain/settlement/, docs/settlement.md): every billing_interval seconds the leader sends each
     # account's unbilled credits to the billing endpoints (sync endpoints whose purpose is "billing"), as the
     # server does at once on a move-out, an unenrollment or a device replacement (0: only then, and on

@@ -1099,6 +1099,70 @@ PATHS.update({
     "/billing/batches/{batch_id}": {
         "get": op("A billing batch", {200: _answer("it", "BillingBatch")},
                   (_param("batch_id", "billing batch id"),))},
+# -- interval data for settlement (routes_intervals) ------------------------------------------------------
+
+KWH = {"type": "string", "pattern": "^-?[0-9]", "description": "kWh, the exact decimal as a string; positive: "
+       "drawn from the grid at the service point, negative: delivered to it"}
+_INTERVAL_READING = _object({
+    "servicePoint": {"type": "string", "maxLength": 64, "description": "the service point's externalId"},
+    "start": {"anyOf": [INTEGER, STRING], "description": "Unix seconds, or ISO 8601 with a UTC offset"},
+    "duration": {"type": "integer", "minimum": 60, "maximum": 86400,
+                 "description": "seconds; divides a day evenly (300, 900, 1800, 3600, ...)"},
+    "kWh": {"anyOf": [{"type": "number"}, STRING], "description": "a decimal, read exactly as written; without "
+            "flow, negative is energy delivered to the grid"},
+    "quality": {"enum": ["actual", "estimated"], "description": "default actual"},
+    "flow": {"enum": ["import", "export"], "description": "optional: import (drawn from the grid, the default) or "
+             "export (delivered to it), kWh then a magnitude"}},
+    ("servicePoint", "start", "duration", "kWh"))
+COMPONENTS.update({
+    "IntervalFile": _object({"readings": {"type": "array", "items": _INTERVAL_READING}}, ("readings",)),
+    "IntervalLoad": _object({
+        "batchId": nullable({**ID, "description": "the batch recorded; when nothing changed, an earlier batch of "
+                                                 "the same content (null if none)"}),
+        "rows": INTEGER, "inserted": INTEGER,
+        "replaced": {"type": "integer", "description": "readings whose duration, kWh or quality changed"},
+        "unchanged": INTEGER}, ("batchId", "rows", "inserted", "replaced", "unchanged")),
+    "IntervalWindow": _object({
+        "servicePointId": ID, "servicePoint": STRING, "source": {"enum": ["cis", "telemetry"]},
+        "from": INTEGER, "to": INTEGER,
+        "readings": {"type": "array", "items": _object({
+            "start": INTEGER, "duration": INTEGER, "kWh": KWH, "quality": {"enum": ["actual", "estimated"]},
+            "estimated": BOOLEAN}, ("start", "duration", "kWh", "quality", "estimated")),
+            "description": "those that overlap the window, by start"},
+        "gaps": {"type": "array", "items": _object({"start": INTEGER, "end": INTEGER, "duration": INTEGER},
+                                                   ("start", "end", "duration")),
+                 "description": "the spans of the window no reading covers (nothing is invented for them)"},
+        "estimatedCount": INTEGER,
+        "totalKWh": {**KWH, "description": "the sum of the readings listed (each whole)"},
+        "coverage": _object({"seconds": INTEGER, "actual": INTEGER, "estimated": INTEGER, "missing": INTEGER,
+                             "complete": BOOLEAN}, description="seconds of the window covered")},
+        ("servicePointId", "servicePoint", "source", "from", "to", "readings", "gaps", "estimatedCount",
+         "totalKWh", "coverage")),
+})
+_load = op("Load an interval file from the customer-billing system",
+           {201: _answer("stored: something was inserted or replaced (a new batch)", "IntervalLoad"),
+            200: _answer("nothing changed: every reading was stored already", "IntervalLoad")},
+           body="IntervalFile", errors={413: "over interval_file_max_bytes (16 MiB by default)",
+                                        415: "Content-Type is neither text/csv nor application/json"})
+_load["requestBody"] = {"required": True, "content": {
+    "text/csv": {"schema": {"type": "string", "description": "a header line servicePoint,start,duration,kWh "
+                                                             "(quality and flow optional; any order), then one "
+                                                             "reading a line"}},
+    JSON: {"schema": ref("IntervalFile")}}}
+PATHS.update({
+    "/interval-data": {
+        "post": _described(_load, "Query (optional): name= the file's name, kept with its batch. Every row is "
+                           "checked (fields, a known service point, no interval twice or overlapping); a file with "
+                           "any wrong row is refused whole (400, each problem with its line or index). A reading "
+                           "is stored per service point and start: loading the same file again changes nothing, a "
+                           "changed value replaces the stored one. See docs/settlement.md.")},
+    "/service-points/{service_point_id}/intervals": {
+        "get": _described(op("A service point's interval energy in a window, with its gaps",
+                             {200: _answer("the readings, gaps and estimates", "IntervalWindow")},
+                             (SERVICE_POINT_ID,), errors={400: "from, to or source missing or wrong"}),
+                          "Query: from and to (required; Unix seconds or ISO 8601 with a UTC offset; at most "
+                          "interval_window_max seconds apart), source=cis (the loaded files, the default) or "
+                          "telemetry (derived from its devices' MirrorUsagePoints when read; docs/settlement.md)")},
 })
 
 SPEC: dict[str, Any] = {

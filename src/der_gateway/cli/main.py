@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from . import aggregators_cmd, bridge_cmd, certs_cmd, conformance_cmd, demo_cmd, events_cmd, network_cmd
-from . import prices_cmd, serve_cmd, tree_cmd
+from . import intervals_cmd, prices_cmd, serve_cmd, tree_cmd
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     prices_cmd.register(commands)
     bridge_cmd.register(commands)
     conformance_cmd.register(commands)
+    intervals_cmd.register(commands)
     return parser
 
 

@@ -14,6 +14,7 @@ from .base import (AckResult, ControlRecord, EndDeviceCounts, EndDeviceRecord, G
                    ProgramRecord, ReadingRecord, ReadingSetRecord, ResponseRecord, SubscriptionRecord,
                    SyncEndpointRecord, SyncMessageRecord)
 from .membership_records import MembershipChangeRecord
+from .settlement_records import IntervalBatchRecord, IntervalLoadRecord, TelemetryMeterRecord
 from .utility_records import (AccountRecord, AssetTypeRecord, Created, CustomerRecord, DerAssetRecord,
                               DeviceModelRecord, EnrollmentRecord, Keep, ProgramRulesRecord, Replayed,
                               ServicePointRecord, ServiceTaskRecord, TariffRecord, UtilityAggregatorRecord)
@@ -28,6 +29,8 @@ from .stage_records import (NewStage, ParticipationRecord, ReservationRecord, St
 if TYPE_CHECKING:
     from ..domain import network
     from ..domain.identifiers import Issuer, Pen
+    from ..domain.settlement.interval_files import IntervalRow
+    from ..domain.settlement.series import IntervalReading
     from ..domain.utility import Caller, Idempotency, Problem
     from ..domain.utility.requests import InterconnectIn, RegisterIn, ReplaceIn
 
@@ -415,8 +418,21 @@ class BillingStore(Protocol):
     async def billing_batch(self, batch_id: int) -> BillingBatchRecord | None: ...
 
 
+class SettlementStore(Protocol):
+    """Settlement's measurement intake: interval readings loaded from files, and the raw telemetry of a service
+    point's devices."""
+
+    async def load_intervals(self, source: str, name: str | None, sha256: str, rows: Sequence[IntervalRow],
+                             now: int) -> IntervalLoadRecord: ...
+    async def interval_readings(self, service_point_id: int, source: str, start: int,
+                                end: int) -> list[IntervalReading]: ...
+    async def interval_batch(self, batch_id: int) -> IntervalBatchRecord | None: ...
+    async def service_point_telemetry(self, service_point_id: int, start: int,
+                                      end: int) -> list[TelemetryMeterRecord]: ...
+
+
 class Store(Versioned, ClientStore, EndDeviceStore, DerStore, LogEventStore, MirrorStore, ProgramStore, EventStore,
             GroupStore, AccessStore, ResponseStore, SubscriptionStore, RateStore, SyncStore, NetworkStore,
             CustomerStore, CatalogStore, AggregatorStore, EnrollmentStore, ServiceTaskStore, ParticipationStore,
-            StageStore, PriceStore, BillingStore, Protocol):
+            StageStore, PriceStore, BillingStore, SettlementStore, Protocol):
     """Everything a store offers."""

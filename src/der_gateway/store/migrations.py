@@ -815,3 +815,33 @@ MIGRATIONS.append(
     );
     CREATE INDEX settlement_credits_by_account ON settlement_credits (account_id, billed_at);
 """)
+MIGRATIONS.append(
+    # settlement's measurement intake: the interval files loaded from the customer-billing system, and their
+    # readings, one per service point, source and start; kwh holds the exact decimal as text
+    # (store/sqlite_settlement.py)
+    """
+    CREATE TABLE interval_batches (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        source TEXT NOT NULL,
+        name TEXT,
+        row_count INTEGER NOT NULL,
+        inserted INTEGER NOT NULL,
+        replaced INTEGER NOT NULL,
+        loaded_at INTEGER NOT NULL,
+        sha256 TEXT NOT NULL
+    );
+    CREATE INDEX interval_batches_by_sha256 ON interval_batches (sha256);
+    CREATE TABLE interval_readings (
+        service_point_id INTEGER NOT NULL REFERENCES service_points (id) ON DELETE CASCADE,
+        source TEXT NOT NULL,
+        start INTEGER NOT NULL,
+        duration INTEGER NOT NULL CHECK (duration > 0),
+        kwh TEXT NOT NULL,
+        quality TEXT NOT NULL CHECK (quality IN ('actual', 'estimated')),
+        loaded_at INTEGER NOT NULL,
+        batch_id INTEGER NOT NULL REFERENCES interval_batches (id),
+        PRIMARY KEY (service_point_id, source, start)
+    );
+    CREATE INDEX interval_readings_by_batch ON interval_readings (batch_id);
+    """
+)

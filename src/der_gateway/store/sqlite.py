@@ -34,6 +34,7 @@ from .sqlite_participation import ParticipationStore
 from .sqlite_stages import StageStore
 from .sqlite_prices import PriceStore
 from .sqlite_billing import BillingStore
+from .sqlite_settlement import SettlementStore
 from .wal_index import WalIndexHeader
 
 T = TypeVar("T")
@@ -76,7 +77,7 @@ def _end_device(row: Row) -> EndDeviceRecord:
 
 
 class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore, ParticipationStore, StageStore,
-                  PriceStore, BillingStore):
+                  PriceStore, BillingStore, SettlementStore):
     def __init__(self, path: Path) -> None:
         self.path = path
         self._writer_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
