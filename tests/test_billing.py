@@ -45,9 +45,9 @@ async def test_unbilled_credits_reach_billing_once_and_a_refusal_returns_them(ma
         assert await site.store.record_credits([
             credit(stage, ids["device1"], lfdi["device1"], site.ids["customer"], account, site.ids["sp"], "1.25"),
             credit(stage, ids["device2"], lfdi["device2"], site.ids["customer"], account, site.ids["sp"], "0.50")]) == 2
-        # a stage is settled once: the same credits again change nothing
+        # settled again (late data, say) while unbilled: the new credit replaces the old
         assert await site.store.record_credits([credit(stage, ids["device1"], lfdi["device1"], site.ids["customer"],
-                                                       account, site.ids["sp"], "9.99")]) == 0
+                                                       account, site.ids["sp"], "1.25")]) == 1
 
         # no billing endpoint yet: nothing is sent, the credits wait
         assert await site.admin.ok("POST", "/billing/run", {}) == {"batches": []}
@@ -60,8 +60,10 @@ async def test_unbilled_credits_reach_billing_once_and_a_refusal_returns_them(ma
         (batch,) = (await site.admin.ok("POST", "/billing/run", {"accountIds": [account]}))["batches"]
         assert (batch["amount"], batch["currency"], batch["state"], batch["credits"], batch["trigger"]) == (
             "1.75", "USD", "pending", 2, "operator")
-        # on its way: a second run sends nothing more
+        # on its way: a second run sends nothing more, and settling again does not change what was sent
         assert await site.admin.ok("POST", "/billing/run", {}) == {"batches": []}
+        assert await site.store.record_credits([credit(stage, ids["device1"], lfdi["device1"], site.ids["customer"],
+                                                       account, site.ids["sp"], "9.99")]) == 0
         assert (await site.admin.ok("GET", f"/accounts/{account}/credits"))["pending"] == {"USD": "1.75"}
         await deliver(site)
         assert operations.accepted == []  # billing's messages go to billing endpoints only

@@ -30,7 +30,7 @@ from ..xsd import SchemaSet
 from . import openapi, routes_end_devices, routes_events, routes_groups, routes_programs, routes_rates
 from . import routes_network, routes_notifications, routes_sync
 from . import routes_utility, routes_utility_catalog, routes_utility_events, routes_utility_ops
-from . import routes_billing, routes_intervals, routes_participation, routes_prices
+from . import routes_billing, routes_intervals, routes_participation, routes_prices, routes_settlement
 from .auth import Handler, check_token, new_token, require_token
 from ..domain.refusals import Rejected
 from ..refusal_status import status_of
@@ -49,6 +49,7 @@ ROUTES = ROUTES + routes_participation.ROUTES  # device scores, load-reduction f
 ROUTES = ROUTES + routes_utility_events.ROUTES  # utility events with stages, participation records
 ROUTES = ROUTES + routes_prices.ROUTES + routes_billing.ROUTES  # settlement: prices, credits and billing
 ROUTES = ROUTES + routes_intervals.ROUTES  # interval data for settlement
+ROUTES = ROUTES + routes_settlement.ROUTES  # settlement: baselines, a stage's credits
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 

@@ -1099,6 +1099,8 @@ PATHS.update({
     "/billing/batches/{batch_id}": {
         "get": op("A billing batch", {200: _answer("it", "BillingBatch")},
                   (_param("batch_id", "billing batch id"),))},
+})
+
 # -- interval data for settlement (routes_intervals) ------------------------------------------------------
 
 KWH = {"type": "string", "pattern": "^-?[0-9]", "description": "kWh, the exact decimal as a string; positive: "
@@ -1163,6 +1165,31 @@ PATHS.update({
                           "Query: from and to (required; Unix seconds or ISO 8601 with a UTC offset; at most "
                           "interval_window_max seconds apart), source=cis (the loaded files, the default) or "
                           "telemetry (derived from its devices' MirrorUsagePoints when read; docs/settlement.md)")},
+})
+
+COMPONENTS.update({
+    "BaselineInput": _object({
+        "method": {"type": "object", "description": "name: high-x-of-y, comparable-day or meter-before, and that "
+                                                    "method's parameters (docs/settlement.md)"},
+        "measurement": {"enum": ["auto", "cis", "telemetry"]}}, ("method",)),
+    "Baseline": _object({"programId": ID, "method": {"type": "object"},
+                         "measurement": {"enum": ["auto", "cis", "telemetry"]}}),
+    "StageSettlement": _object({
+        "eventMRID": STRING, "stageId": ID, "stagePosition": ID,
+        "credits": {"type": "array", "items": ref("Credit")},
+        "totals": {"type": "object", "additionalProperties": _MONEY, "description": "currency -> amount"}}),
+})
+PATHS.update({
+    "/programs/{program_id}/baseline": {
+        "put": op("Set the program's baseline method", {200: _answer("it", "Baseline")}, (PROGRAM_ID,),
+                  "BaselineInput"),
+        "get": op("The program's baseline method", {200: _answer("it (high-x-of-y until one is set)", "Baseline")},
+                  (PROGRAM_ID,))},
+    "/utility-events/{event_id}/stages/{position}/settlement": {
+        "post": op("Settle the stage: kWh avoided and credits per device (again while unbilled)",
+                   {200: _answer("the credits", "StageSettlement")}, (EVENT_ID, POSITION),
+                   errors={409: "the stage has not ended"}),
+        "get": op("The stage's credits", {200: _answer("as stored", "StageSettlement")}, (EVENT_ID, POSITION))},
 })
 
 SPEC: dict[str, Any] = {

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -31,6 +32,9 @@ class CreditRecord:
     billing_batch_id: int | None = None
     billed_at: int | None = None
     billing_reason: str | None = None  # why billing last refused it
+    method: dict[str, Any] = field(default_factory=dict)  # the baseline method's document
+    # (start, end, baseline kWh, measured kWh) of each interval of the window: what a statement plots
+    profile: tuple[tuple[int, int, Decimal | None, Decimal | None], ...] = ()
 
 
 @dataclass(frozen=True)

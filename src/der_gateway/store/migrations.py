@@ -768,8 +768,9 @@ MIGRATIONS.append(
     );
 """)
 MIGRATIONS.append(
-    # settlement credits per device and stage, and their billing: batches of an account's unbilled credits sent
-    # to billing endpoints (sync endpoints whose purpose is billing) and acknowledged
+    # settlement credits per device and stage (with the baseline method and the baseline against measured
+    # profile they came from), each program's baseline method, and billing: batches of an account's unbilled
+    # credits sent to billing endpoints (sync endpoints whose purpose is billing) and acknowledged
     """
     ALTER TABLE sync_endpoints ADD COLUMN purpose TEXT NOT NULL DEFAULT 'operations';
     CREATE TABLE billing_batches (
@@ -811,7 +812,14 @@ MIGRATIONS.append(
         billing_batch_id INTEGER REFERENCES billing_batches (id),
         billed_at INTEGER,
         billing_reason TEXT,
+        method TEXT NOT NULL,
+        profile TEXT NOT NULL,
         PRIMARY KEY (stage_id, end_device_id)
+    );
+    CREATE TABLE program_baselines (
+        program_id INTEGER PRIMARY KEY REFERENCES programs (id) ON DELETE CASCADE,
+        method TEXT NOT NULL,
+        measurement TEXT NOT NULL
     );
     CREATE INDEX settlement_credits_by_account ON settlement_credits (account_id, billed_at);
 """)

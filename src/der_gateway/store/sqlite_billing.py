@@ -8,6 +8,7 @@ batch that billed it: never sent twice.
 from __future__ import annotations
 
 import json
+from dataclasses import fields
 from decimal import Decimal
 from typing import Any, Sequence
 
@@ -18,8 +19,9 @@ from .sync_queue import BILLING, endpoint_ids
 UNBILLED_CREDITS = "unbilled-credits"  # the sync message's kind
 _CREDIT_COLUMNS = ("stage_id, end_device_id, lfdi, customer_id, account_id, service_point_id, currency, "
                    "baseline_kwh, measured_kwh, avoided_kwh, paid_kwh, energy, per_event, reservation, penalty, "
-                   "total, quality, computed_at, billing_batch_id, billed_at, billing_reason")
+                   "total, quality, computed_at, billing_batch_id, billed_at, billing_reason, method, profile")
 _DECIMALS = range(7, 16)  # the columns above held as decimal text
+_FIELDS = [f.name for f in fields(CreditRecord)][:21]  # in the order of the columns above
 _BATCH_COLUMNS = "id, account_id, currency, amount, trigger, created, state, reason, settled_at, credit_count"
 
 
@@ -28,8 +30,13 @@ def _text(value: Decimal | None) -> str | None:
 
 
 def _credit(r: Row) -> CreditRecord:
-    values: list[Any] = [Decimal(v) if i in _DECIMALS and v is not None else v for i, v in enumerate(r)]
-    return CreditRecord(*values)
+    values: list[Any] = [Decimal(v) if i in _DECIMALS and v is not None else v for i, v in enumerate(r[:21])]
+    profile = tuple((a, b, _decimal(base), _decimal(measured)) for a, b, base, measured in json.loads(r[22]))
+    return CreditRecord(**dict(zip(_FIELDS, values)), method=json.loads(r[21]), profile=profile)
+
+
+def _decimal(text: str | None) -> Decimal | None:
+    return None if text is None else Decimal(text)
 
 
 def _batch(r: Row) -> BillingBatchRecord:
@@ -116,21 +123,49 @@ def account_of_asset(c: Conn, asset_id: int) -> int | None:
 class BillingStore(SQLitePlumbing):
     """Mixed into SQLiteStore."""
 
+    async def set_baseline_method(self, program_id: int, method: dict[str, Any], measurement: str) -> None:
+        await self._in_transaction(lambda c: c.execute(
+            "INSERT INTO program_baselines (program_id, method, measurement) VALUES (?, ?, ?) ON CONFLICT "
+            "(program_id) DO UPDATE SET method = excluded.method, measurement = excluded.measurement",
+            (program_id, json.dumps(method), measurement)))
+
+    async def baseline_method(self, program_id: int) -> tuple[dict[str, Any], str] | None:
+        """(the method's document, the measurement source: auto, cis or telemetry), if set."""
+        r = await self._one("SELECT method, measurement FROM program_baselines WHERE program_id = ?", (program_id,))
+        return (json.loads(r[0]), r[1]) if r else None
+
+    async def device_places(self, end_device_ids: Sequence[int]) -> dict[int, tuple[int, int, int]]:
+        """EndDevice id -> (customer, account, service point) of its DER asset (the latest, if several)."""
+        if not end_device_ids:
+            return {}
+        rows = await self._rows(
+            "SELECT a.end_device_id, a.customer_id, sp.account_id, a.service_point_id FROM der_assets a "
+            "JOIN service_points sp ON sp.id = a.service_point_id "
+            f"WHERE a.end_device_id IN ({','.join('?' * len(end_device_ids))}) ORDER BY a.id",
+            tuple(end_device_ids))
+        return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
     async def record_credits(self, credits: Sequence[CreditRecord]) -> int:
-        """Stores each credit, unless its stage and device have one already (a stage is settled once); how
-        many were new."""
+        """Stores each credit; one computed again (new data, say) replaces the stored one only while that is
+        unbilled and not on its way to billing.  How many were stored."""
+        columns = _CREDIT_COLUMNS.split(", ")
+        kept = ("stage_id", "end_device_id", "billing_batch_id", "billed_at", "billing_reason")
+        updates = ", ".join(f"{c} = excluded.{c}" for c in columns if c not in kept)
+
         def insert(c: Conn) -> int:
-            new = 0
+            stored = 0
             for cr in credits:
-                new += c.execute(
-                    f"INSERT INTO settlement_credits ({_CREDIT_COLUMNS}) VALUES "
-                    f"({','.join('?' * 21)}) ON CONFLICT (stage_id, end_device_id) DO NOTHING",
+                stored += c.execute(
+                    f"INSERT INTO settlement_credits ({_CREDIT_COLUMNS}) VALUES ({','.join('?' * 23)}) "
+                    f"ON CONFLICT (stage_id, end_device_id) DO UPDATE SET {updates} "
+                    "WHERE settlement_credits.billed_at IS NULL AND settlement_credits.billing_batch_id IS NULL",
                     (cr.stage_id, cr.end_device_id, cr.lfdi.upper(), cr.customer_id, cr.account_id,
                      cr.service_point_id, cr.currency, _text(cr.baseline_kwh), _text(cr.measured_kwh),
                      _text(cr.avoided_kwh), str(cr.paid_kwh), str(cr.energy), str(cr.per_event),
                      str(cr.reservation), str(cr.penalty), str(cr.total), cr.quality, cr.computed_at, None, None,
-                     None)).rowcount
-            return new
+                     None, json.dumps(cr.method),
+                     json.dumps([[a, b, _text(base), _text(m)] for a, b, base, m in cr.profile]))).rowcount
+            return stored
         return await self._in_transaction(insert)
 
     async def credits(self, *, account_id: int | None = None, stage_id: int | None = None,

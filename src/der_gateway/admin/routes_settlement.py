@@ -1,0 +1,73 @@
+"""Settlement of utility events: each program's baseline method and measurement source, and a stage's credits
+(computed on demand once it has ended; computed again while unbilled, as data arrives)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from ..domain.settlement.baseline_parameters import method_document, parse_method
+from ..services import settlement, settlement_json
+from .http import error, invalid, json_response, read_json
+from .routes_programs import program_of
+from .routes_utility_events import _event, _stage_of
+from .state import CLOCK, CONFIG, STORE
+
+
+async def put_baseline(request: web.Request) -> web.Response:
+    """{"method": {"name": "high-x-of-y" | "comparable-day" | "meter-before", ...parameters},
+    "measurement": "auto" | "cis" | "telemetry"} (docs/settlement.md)."""
+    program = await program_of(request)
+    body = await read_json(request)
+    errors = [error("unknown field", k) for k in body if k not in ("method", "measurement")]
+    measurement = body.get("measurement", "auto")
+    if measurement not in settlement.MEASUREMENTS:
+        errors.append(error(f"must be one of {', '.join(settlement.MEASUREMENTS)}", "measurement"))
+    method = None
+    if "method" not in body:
+        errors.append(error("required", "method"))
+    else:
+        try:
+            method = parse_method(body["method"])
+        except ValueError as exc:
+            field, _, reason = str(exc).partition(": ")
+            errors.append(error(reason or str(exc), f"method.{field}" if reason else "method"))
+    if errors or method is None:
+        raise invalid(errors)
+    document = method_document(method)
+    await request.app[STORE].set_baseline_method(program.id, document, measurement)
+    return json_response({"programId": program.id, "method": document, "measurement": measurement})
+
+
+async def get_baseline(request: web.Request) -> web.Response:
+    """The program's baseline method (high-x-of-y with its defaults, measured "auto", until one is set)."""
+    program = await program_of(request)
+    method, measurement = await settlement.program_method(request.app[STORE], program.id)
+    return json_response({"programId": program.id, "method": method_document(method), "measurement": measurement})
+
+
+async def settle(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    event = await _event(request)
+    stage = _stage_of(event, request)
+    settled = await settlement.settle_and_export(store, request.app[CONFIG], request.app[CLOCK], event.mrid, stage)
+    return json_response(_answer(event.mrid, stage.id, stage.position, settled.credits))
+
+
+async def get_settlement(request: web.Request) -> web.Response:
+    event = await _event(request)
+    stage = _stage_of(event, request)
+    return json_response(_answer(event.mrid, stage.id, stage.position,
+                                 await request.app[STORE].credits(stage_id=stage.id)))
+
+
+def _answer(event_mrid: str, stage_id: int, position: int, credits: list) -> dict:
+    return {"eventMRID": event_mrid, "stageId": stage_id, "stagePosition": position,
+            "credits": [settlement_json.credit(c) for c in credits], "totals": settlement_json.totals(credits)}
+
+
+ROUTES = [
+    ("PUT", "/programs/{program_id:[0-9]+}/baseline", put_baseline),
+    ("GET", "/programs/{program_id:[0-9]+}/baseline", get_baseline),
+    ("POST", "/utility-events/{event_id:[0-9]+}/stages/{position:[0-9]+}/settlement", settle),
+    ("GET", "/utility-events/{event_id:[0-9]+}/stages/{position:[0-9]+}/settlement", get_settlement),
+]
