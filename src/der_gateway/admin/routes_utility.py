@@ -12,6 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
+from ..domain.settlement.credits import parse_terms
+from ..domain.settlement.prices import PricingError
 from ..domain.utility import Problem, bodies
 from ..domain.utility.fields import check
 from ..services import utility_json as render
@@ -141,8 +143,19 @@ async def _tariff_id(request: web.Request) -> int:
     return tariff_id
 
 
+def _settlement_terms(values: dict[str, Any]) -> dict[str, Any]:
+    """The terms' "settlement" object, if any, must be incentive terms settlement can read
+    (domain/settlement/credits.py)."""
+    if "terms" in values:
+        try:
+            parse_terms(values["terms"])
+        except PricingError as exc:
+            raise invalid(exc.problems) from None
+    return values
+
+
 async def create_tariff(request: web.Request) -> web.Response:
-    values = valid(*check(await read_json(request), bodies.TARIFF))
+    values = _settlement_terms(valid(*check(await read_json(request), bodies.TARIFF)))
     tariff = await request.app[STORE].create_tariff(values)
     return json_response(render.tariff(tariff), 201, f"/tariffs/{tariff.id}")
 
@@ -158,7 +171,7 @@ async def get_tariff(request: web.Request) -> web.Response:
 
 async def patch_tariff(request: web.Request) -> web.Response:
     tariff_id = await _tariff_id(request)
-    values = valid(*check(await read_json(request), bodies.TARIFF_PATCH, partial=True))
+    values = _settlement_terms(valid(*check(await read_json(request), bodies.TARIFF_PATCH, partial=True)))
     return json_response(render.tariff(await request.app[STORE].update_tariff(tariff_id, values)))
 
 
