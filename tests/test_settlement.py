@@ -87,6 +87,29 @@ async def test_a_stage_is_settled_from_telemetry_at_the_programs_price_and_terms
         assert (by[ids["device1"]]["avoidedKWh"], by[ids["device1"]]["energy"]) == ("1.500", "0.30")
         assert (by[ids["device2"]]["avoidedKWh"], by[ids["device2"]]["total"]) == ("1.500", "-1.20")
 
+        # the customer's statement: as JSON, and as a document with a plot of each event
+        statement = await site.admin.ok("GET", f"/customers/{site.ids['customer']}/statement"
+                                               f"?from={T0}&to={T0 + 86400}")
+        assert statement["customer"]["externalId"] == "C-1" and len(statement["events"]) == 3
+        # 5.30 + -1.20 + -3.00
+        assert statement["avoidedKWh"] == "3.000" and statement["credits"] == {"USD": "1.10"}
+        assert statement["unbilled"] == {"USD": "1.10"} and statement["billed"] == {}
+        first = next(e for e in statement["events"] if e["endDeviceId"] == ids["device1"])
+        assert (first["outcome"], first["eventMRID"], first["profile"][0][2:]) == (
+            "participated", event["mRID"], ["0.250", "-0.125"])  # its half of SP-1's first quarter hour
+        # device1's DERs delivered 2 kW for the event's hour: 2 kWh produced at SP-1
+        assert {p["servicePoint"]: p["producedKWh"] for p in statement["production"]} == {"SP-1": "2.000",
+                                                                                         "SP-3": "0.000"}
+        async with site.admin.session.get(site.admin.base + f"/customers/{site.ids['customer']}/statement.html"
+                                          f"?from={T0}&to={T0 + 86400}",
+                                          headers={"Authorization": f"Bearer {site.admin.token}"}) as resp:
+            assert resp.status == 200 and resp.content_type == "text/html"
+            page = await resp.text()
+        assert "<svg" in page and event["mRID"] in page and "Ada" in page and "1.10 USD" in page
+        for query in ("", f"?from={T0}", f"?from={T0}&to={T0 - 1}"):
+            assert (await site.admin.call("GET", f"/customers/{site.ids['customer']}/statement{query}")).status == 400
+        assert (await site.admin.call("GET", f"/customers/999/statement?from={T0}&to={T0 + 1}")).status == 404
+
         # bad input changes nothing
         before = site.harness.snapshot()
         for body in ({"method": {"name": "guess"}}, {"method": {"name": "meter-before", "minutes": -1}},

@@ -1192,6 +1192,30 @@ PATHS.update({
         "get": op("The stage's credits", {200: _answer("as stored", "StageSettlement")}, (EVENT_ID, POSITION))},
 })
 
+COMPONENTS["Statement"] = _object({
+    "customer": _object({"id": ID, "externalId": STRING, "name": STRING}),
+    "accounts": {"type": "array", "items": _object({"id": ID, "externalId": STRING})},
+    "from": INTEGER, "to": INTEGER,
+    "events": {"type": "array", "items": {"type": "object", "description": "a Credit, with eventMRID, description, "
+                                                                         "stagePosition, start, duration, outcome "
+                                                                         "and profile ([start, end, baseline kWh, "
+                                                                         "measured kWh] per interval)"}},
+    "avoidedKWh": _DECIMAL_TEXT,
+    "production": {"type": "array", "items": _object({"servicePointId": ID, "servicePoint": STRING,
+                                                        "producedKWh": _DECIMAL_TEXT})},
+    "credits": {"type": "object", "additionalProperties": _MONEY},
+    "billed": {"type": "object", "additionalProperties": _MONEY},
+    "unbilled": {"type": "object", "additionalProperties": _MONEY}})
+_statement_html = op("The customer's statement as an HTML document", {200: {"description": "text/html"}},
+                     (_param("customer_id", "customer id"),), errors={400: "from and to missing or wrong"})
+PATHS.update({
+    "/customers/{customer_id}/statement": {
+        "get": _described(op("The customer's statement", {200: _answer("it", "Statement")},
+                             (_param("customer_id", "customer id"),), errors={400: "from and to missing or wrong"}),
+                          "Query: from and to, Unix seconds: the stages that began in that period")},
+    "/customers/{customer_id}/statement.html": {"get": _statement_html},
+})
+
 SPEC: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "der-gateway admin API", "version": "1",

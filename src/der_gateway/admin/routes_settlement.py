@@ -1,13 +1,14 @@
-"""Settlement of utility events: each program's baseline method and measurement source, and a stage's credits
-(computed on demand once it has ended; computed again while unbilled, as data arrives)."""
+"""Settlement of utility events: each program's baseline method and measurement source, a stage's credits
+(computed on demand once it has ended; computed again while unbilled, as data arrives), and a customer's
+statement (JSON, or an HTML document to hand over)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from ..domain.settlement.baseline_parameters import method_document, parse_method
-from ..services import settlement, settlement_json
-from .http import error, invalid, json_response, read_json
+from ..services import settlement, settlement_json, statement, statement_html
+from .http import error, invalid, json_response, not_found, path_id, read_json
 from .routes_programs import program_of
 from .routes_utility_events import _event, _stage_of
 from .state import CLOCK, CONFIG, STORE
@@ -70,4 +71,42 @@ ROUTES = [
     ("GET", "/programs/{program_id:[0-9]+}/baseline", get_baseline),
     ("POST", "/utility-events/{event_id:[0-9]+}/stages/{position:[0-9]+}/settlement", settle),
     ("GET", "/utility-events/{event_id:[0-9]+}/stages/{position:[0-9]+}/settlement", get_settlement),
+]
+
+
+def _period(request: web.Request) -> tuple[int, int]:
+    errors = [error("unknown query parameter", k) for k in request.query if k not in ("from", "to")]
+    bounds = []
+    for name in ("from", "to"):
+        raw = request.query.get(name, "")
+        if not raw.isdigit():
+            errors.append(error("required: Unix seconds", name))
+        bounds.append(int(raw) if raw.isdigit() else 0)
+    if not errors and not 0 < bounds[1] - bounds[0] <= statement.MAX_PERIOD:
+        errors.append(error(f"must be after from, by at most {statement.MAX_PERIOD} s", "to"))
+    if errors:
+        raise invalid(errors)
+    return bounds[0], bounds[1]
+
+
+async def _statement(request: web.Request) -> dict:
+    customer_id = path_id(request, "customer_id", "customer")
+    start, end = _period(request)
+    if await request.app[STORE].customer(customer_id) is None:
+        raise not_found(f"customer {customer_id}")
+    return await statement.statement(request.app[STORE], customer_id, start, end)
+
+
+async def get_statement(request: web.Request) -> web.Response:
+    """?from=&to= (Unix seconds): the stages that began in the period."""
+    return json_response(await _statement(request))
+
+
+async def get_statement_html(request: web.Request) -> web.Response:
+    return web.Response(text=statement_html.render(await _statement(request)), content_type="text/html")
+
+
+ROUTES += [
+    ("GET", "/customers/{customer_id:[0-9]+}/statement", get_statement),
+    ("GET", "/customers/{customer_id:[0-9]+}/statement.html", get_statement_html),
 ]
