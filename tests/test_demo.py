@@ -39,9 +39,16 @@ def _assert_whole_event(out: str, devices: int) -> None:
     table = out.split("reserved  score forecast kW  why\n")[1].split("stage 2 ")[0].splitlines()
     assert len(table) == devices and sum(" yes " in row for row in table) == reserved
     assert all("not needed: the target of" in row for row in table if " no " in row)
-    outcomes = out.split("outcome  device")[1].split("summary")[0].splitlines()[1:]
+    outcomes = out.split("outcome  device")[1].split("settled  device")[0].splitlines()[1:]
     assert len(outcomes) == devices
     assert sum(row.split()[1] == "participated" for row in outcomes) == reserved
+    # the money: each called device settled, the credits billed and acknowledged, a statement written
+    settled = out.split("settled  device")[1].split("billing  batch")[0].splitlines()[1:]
+    assert len(settled) == devices and all("USD" in row for row in settled)
+    credited = out.split("  credits            ")[1].split("\n")[0]
+    assert re.fullmatch(r"(-?[0-9]+\.[0-9]{2}) USD; billed \1 USD in 1 batch\(es\)", credited), credited
+    page = out.split("  statement          ")[1].split("\n")[0]
+    assert page.endswith("statement-DEMO-1.html")
     assert "result             OK" in out
     line = out.split("total W (Modbus)")[1].split("\n")[0]
     w = {k: float(v) for k, v in re.findall(r"(before|stage 1|stage 2|after) (\d+)", line)}

@@ -165,7 +165,8 @@ class DeviceAgent:
         self.sent: dict[str, Any] = {}  # kind -> the document last PUT (times left out)
         self.pending: dict[str, Any] = {}  # kind -> the document to PUT
         self.last_availability: model.DERAvailability | None = None
-        self.telemetry_out: collections.deque[tuple[list[sm.Telemetry], int]] = collections.deque(
+        self._period_end: int | None = None  # server time the last telemetry period closed at
+        self.telemetry_out: collections.deque[tuple[list[sm.Telemetry], tuple[int, int]]] = collections.deque(
             maxlen=self.options.telemetry_backlog)
         self.next_post = 0.0
         self.responses_out: list[ResponseDue] = []
@@ -579,8 +580,14 @@ class DeviceAgent:
     def _close_period(self, now: float) -> None:
         period = self.state.post_rate
         self.next_post = max(self.next_post + period, now + 1) if self.next_post else now + period
+        # each reading covers the time since the last one closed, so that a device's readings abut: a settlement
+        # baseline or a forecast finds no gap between them (nor an overlap)
+        end = self._t(now)
+        last = self._period_end
+        start = last if last is not None and end - period * 3 <= last < end else end - period
+        self._period_end = end
         if self.samples:
-            self.telemetry_out.append((sm.average_telemetry(self.samples), period))
+            self.telemetry_out.append((sm.average_telemetry(self.samples), (start, end - start)))
             self.samples = []
 
     async def _post_telemetry(self) -> None:
@@ -599,8 +606,9 @@ class DeviceAgent:
             self.state.mup = location
             self._dirty = True
         while self.telemetry_out:
-            readings, period = self.telemetry_out[0]
-            body = sm.mirror_meter_reading_list(readings, lfdi=self.identity.lfdi, pen=pen, period=period)
+            readings, (start, period) = self.telemetry_out[0]
+            body = sm.mirror_meter_reading_list(readings, lfdi=self.identity.lfdi, pen=pen, period=period,
+                                                start=start)
             try:
                 await self.client.post(self.state.mup, body)
             except HttpError as exc:

@@ -726,9 +726,11 @@ def telemetry_mrid(lfdi: str, key: str, pen: int) -> str:
 
 
 def mirror_meter_reading(t: Telemetry, *, lfdi: str, pen: int, period: int | None = None,
-                         with_type: bool = True) -> model.MirrorMeterReading:
-    """A MirrorMeterReading carrying one reading (its timePeriod: the ``period`` seconds up to its time)."""
-    time_period = None if period is None else model.DateTimeInterval(duration=period, start=t.time - period)
+                         with_type: bool = True, start: int | None = None) -> model.MirrorMeterReading:
+    """A MirrorMeterReading carrying one reading (its timePeriod: the ``period`` seconds from ``start``, or up
+    to its time)."""
+    time_period = None if period is None else model.DateTimeInterval(
+        duration=period, start=t.time - period if start is None else start)
     return model.MirrorMeterReading(
         mRID=telemetry_mrid(lfdi, t.key, pen),
         description=t.key,
@@ -756,10 +758,11 @@ def mirror_usage_point(lfdi: str, telemetry: Iterable[Telemetry], *, pen: int,
     )
 
 
-def mirror_meter_reading_list(telemetry: Sequence[Telemetry], *, lfdi: str, pen: int,
-                              period: int | None = None) -> model.MirrorMeterReadingList:
+def mirror_meter_reading_list(telemetry: Sequence[Telemetry], *, lfdi: str, pen: int, period: int | None = None,
+                              start: int | None = None) -> model.MirrorMeterReadingList:
     """The readings to POST to a MirrorUsagePoint's location."""
-    readings = [mirror_meter_reading(t, lfdi=lfdi, pen=pen, period=period, with_type=False) for t in telemetry]
+    readings = [mirror_meter_reading(t, lfdi=lfdi, pen=pen, period=period, with_type=False, start=start)
+                for t in telemetry]
     return model.MirrorMeterReadingList(all=len(readings), results=len(readings), MirrorMeterReading=readings)
 
 

@@ -14,6 +14,13 @@ import aiohttp
 from ..domain.utility import tasks
 
 DER_TYPE = {"pv": 4, "battery": 80}
+# the program's settlement: a curtailment program pays for the load its devices add (the output they give up) at
+# a fixed price, with credits per event and per kW reserved and penalties (docs/settlement.md); the baseline is
+# the load of the half minute before each stage, as the demo's stages last seconds
+SETTLEMENT_TERMS = {"currency": "USD", "perEvent": "0.50", "perKWReserved": "0.20", "optOutPenalty": "1.00",
+                    "noResponsePenalty": "0.50", "paidEnergy": "curtailment"}
+PRICING = {"kind": "fixed", "currency": "USD", "pricePerKWh": "0.12"}
+BASELINE = {"method": {"name": "meter-before", "minutes": "0.5"}, "measurement": "telemetry"}
 MODES = {"pv": "00100000", "battery": "00100003"}  # opModMaxLimW, plus charge and discharge for storage
 
 
@@ -23,6 +30,7 @@ class Enrolled:
     program_mrid: str
     end_devices: dict[str, int]  # device name -> EndDevice id
     service_tasks: list[int]  # the enrollment tasks registerDERDevice created
+    customer_id: int = 0
 
 
 TASK_PATIENCE = 60.0  # seconds one service task may take to end (a busy machine is slow, a fault is not this slow)
@@ -72,9 +80,13 @@ async def register_fleet(admin_url: str, token: str, aggregator: aiohttp.ClientS
         call = _admin(admin, admin_url, token)
 
         program = await call("POST", "/programs", {"primacy": 1, "description": "Demo curtailment"})
+        tariff = await call("POST", "/tariffs", {"code": "DEMO-DR", "description": "Demo curtailment credits",
+                                                 "terms": {"settlement": SETTLEMENT_TERMS}})
         await call("PUT", f"/programs/{program['id']}/rules", {
-            "code": "DEMO", "eligibility": {"derTypes": [4, 80, 83]},
+            "code": "DEMO", "eligibility": {"derTypes": [4, 80, 83], "tariffId": tariff["id"]},
             "constraints": {"maxDurationSeconds": max(3600, event_seconds), "minNoticeSeconds": 1}})
+        await call("PUT", f"/programs/{program['id']}/pricing", PRICING)
+        await call("PUT", f"/programs/{program['id']}/baseline", BASELINE)
         customer = await call("POST", "/customers", {
             "externalId": "DEMO-1", "name": "Demo customer", "accounts": [{
                 "externalId": "DEMO-A1",
@@ -92,6 +104,7 @@ async def register_fleet(admin_url: str, token: str, aggregator: aiohttp.ClientS
                 "assetTypeId": asset_types[kind]["id"], "manufacturer": manufacturer, "model": model_name,
                 "spec": {"rtgMaxW": {"min": 0, "max": w_max, "required": True}}})
         await call("PUT", f"/aggregators/{aggregator_lfdi}/customers/{customer['id']}")
+        await call("PUT", f"/customers/{customer['id']}/tariffs/{tariff['id']}")
 
         end_devices: dict[str, int] = {}
         task_ids: list[int] = []
@@ -107,7 +120,7 @@ async def register_fleet(admin_url: str, token: str, aggregator: aiohttp.ClientS
                 {"Idempotency-Key": f"demo-register-{entry['serial']}"})
             end_devices[entry["name"]] = registered["endDevice"]["id"]
             task_ids.append(registered["serviceTask"]["id"])
-    return Enrolled(program["id"], program["mRID"], end_devices, task_ids)
+    return Enrolled(program["id"], program["mRID"], end_devices, task_ids, customer["id"])
 
 
 async def complete_tasks(admin_url: str, token: str, task_ids: list[int]) -> None:

@@ -25,6 +25,7 @@ from ..config import Config
 from ..launch import start_server
 from ..tls import client_context
 from .enrollment import enroll_fleet
+from .settlement import Settlement, settle
 from .utility_event import LIMIT_PERCENT, Admin, StageResult, outcomes, schedule, watch
 
 
@@ -40,6 +41,7 @@ class DemoResult:
     w_after: float
     stages: list[StageResult]
     readings_posted: int
+    settlement: Settlement
 
     @property
     def ok(self) -> bool:
@@ -47,7 +49,7 @@ class DemoResult:
         chose = 0 < len(reserved.called) < self.devices or self.devices == 1
         return (chose and reserved.completed_by_all_called() and everyone.completed_by_all_called()
                 and len(everyone.called) == self.devices
-                and everyone.w_during < self.w_before * (LIMIT_PERCENT + 15) / 100)
+                and everyone.w_during < self.w_before * (LIMIT_PERCENT + 15) / 100 and self.settlement.ok)
 
 
 async def _until(check: Callable[[], bool], timeout: float, what: str) -> None:
@@ -124,8 +126,11 @@ async def _with_fleet(server, fleet: Fleet, aggregator_lfdi: str, token: str, co
         await _until(_sampled_since(bridge, time.time()), patience, "a fresh reading of every device")
         w_before = _modbus_w(bridge)
 
-        # the forecast reads the telemetry the bridge has posted
-        await _until(lambda: all(s.readings_posted for s in bridge.states), patience, "telemetry from every device")
+        # the forecast and the settlement's baseline (the half minute before each stage) read the telemetry the
+        # bridge has posted
+        needed = 40 // config.post_rate + 1
+        await _until(lambda: all(s.readings_posted >= needed for s in bridge.states), patience,
+                     "40 s of telemetry from every device")
         names = {lfdi.upper(): entry["name"] for entry, lfdi in pairs}
         async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as session:
             admin = Admin(session, server.admin_url)
@@ -135,8 +140,14 @@ async def _with_fleet(server, fleet: Fleet, aggregator_lfdi: str, token: str, co
                          "every device to leave the event and be read again")
             w_after = _modbus_w(bridge)
             await outcomes(admin, event, stages, names, patience, say)
+            money = await settle(admin, server.admin_url, event, stages, names, enrolled.customer_id,
+                                 config.data_dir, patience, say)
         readings = sum(s.readings_posted for s in bridge.states)
-    return DemoResult(len(inventory), w_before, w_after, stages, readings)
+    return DemoResult(len(inventory), w_before, w_after, stages, readings, money)
+
+
+def _money(amounts: dict[str, str]) -> str:
+    return ", ".join(f"{v} {k}" for k, v in amounts.items()) or "0"
 
 
 def summary(result: DemoResult) -> str:
@@ -157,5 +168,8 @@ def summary(result: DemoResult) -> str:
         f"  total W (Modbus)   before {result.w_before:.0f}, stage 1 {result.stages[0].w_during:.0f}, "
         f"stage 2 {result.stages[1].w_during:.0f}, after {result.w_after:.0f}",
         f"  telemetry posted   {result.readings_posted} readings",
+        f"  credits            {_money(result.settlement.total)}; billed {_money(result.settlement.billed)} in "
+        f"{result.settlement.batches} batch(es)",
+        f"  statement          {result.settlement.statement}",
         f"  result             {'OK' if result.ok else 'INCOMPLETE'}"]
     return "\n".join(lines)

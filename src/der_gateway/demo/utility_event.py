@@ -48,6 +48,12 @@ class Admin:
                 raise RuntimeError(f"{method} {path} answered {resp.status}: {answer}")
             return answer
 
+    async def text(self, method: str, path: str) -> str:
+        async with self.session.request(method, self.url + path) as resp:
+            if resp.status != 200:
+                raise RuntimeError(f"{method} {path} answered {resp.status}")
+            return await resp.text()
+
 
 def _control(start: int, seconds: int, description: str) -> dict[str, Any]:
     return {"description": description, "interval": {"start": start, "duration": seconds},
