@@ -7,6 +7,7 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 from der_gateway.server.enrollment_sync import SyncDelivery
+from der_gateway.services.billing import BillingDuty
 from der_gateway.store.billing_records import CreditRecord
 
 from .test_enrollment import T0, open_site
@@ -139,4 +140,36 @@ async def test_an_unenrollment_sends_the_accounts_unbilled_credits_at_once(make_
         assert [p["amount"] for _, p in billing.accepted] == ["4.20"]
     finally:
         await billing.stop()
+        await site.harness.stop()
+
+
+async def test_a_move_out_sends_them_at_once_and_the_leader_sends_the_rest_periodically(make_harness, identities):
+    site = await open_site(make_harness, identities)
+    try:
+        ids = await three_devices(site)
+        account = (await site.admin.ok("GET", f"/customers/{site.ids['customer']}"))["accounts"][0]["id"]
+        await site.admin.ok("POST", "/sync/endpoints", {"name": "cis", "url": "http://127.0.0.1:9/bills",
+                                                        "purpose": "billing"}, 201)
+        event = await site.admin.ok("POST", "/utility-events", {"stages": [{
+            "programId": site.ids["program"], "interval": {"start": T0 + 7200, "duration": 600},
+            "DERControlBase": {"opModFixedW": 5000}}]}, 201)
+        stage = event["stages"][0]["id"]
+        await site.store.record_credits([credit(stage, ids["device1"], site.lfdi("device1").upper(),
+                                                site.ids["customer"], account, site.ids["sp"], "2.00")])
+        # the leader's duty, once its interval has passed, sends what is unbilled
+        duty = BillingDuty(site.store, site.harness.config, site.harness.clock)
+        assert await duty.maybe_run() == 0  # not yet: one interval after start
+        duty._last -= site.harness.config.billing_interval
+        assert await duty.maybe_run() == 1
+        (periodic,) = (await site.admin.ok("GET", "/billing/batches"))["items"]
+        assert (periodic["trigger"], periodic["amount"]) == ("periodic", "2.00")
+
+        # a new credit, then the customer moves out: it goes at once, alone (the first is on its way)
+        await site.store.record_credits([credit(stage, ids["device3"], site.lfdi("device3").upper(),
+                                                site.ids["customer"], account, site.ids["sp"], "0.75")])
+        await site.admin.ok("PATCH", f"/customers/{site.ids['customer']}", {"status": "inactive"})
+        batches = (await site.admin.ok("GET", f"/billing/batches?accountId={account}"))["items"]
+        assert [(b["trigger"], b["amount"], b["credits"]) for b in batches] == [
+            ("periodic", "2.00", 1), ("move-out", "0.75", 1)]
+    finally:
         await site.harness.stop()
