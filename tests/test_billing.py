@@ -10,7 +10,7 @@ from der_gateway.server.enrollment_sync import SyncDelivery
 from der_gateway.services.billing import BillingDuty
 from der_gateway.store.billing_records import CreditRecord
 
-from .test_enrollment import T0, open_site
+from .test_enrollment import T0, open_site, registration
 from .test_enrollment_sync import Receiver
 from .test_participation_api import three_devices
 
@@ -171,5 +171,30 @@ async def test_a_move_out_sends_them_at_once_and_the_leader_sends_the_rest_perio
         batches = (await site.admin.ok("GET", f"/billing/batches?accountId={account}"))["items"]
         assert [(b["trigger"], b["amount"], b["credits"]) for b in batches] == [
             ("periodic", "2.00", 1), ("move-out", "0.75", 1)]
+    finally:
+        await site.harness.stop()
+
+
+async def test_replacing_a_device_sends_its_accounts_unbilled_credits(make_harness, identities):
+    site = await open_site(make_harness, identities)
+    try:
+        await site.admin.ok("POST", "/sync/endpoints", {"name": "cis", "url": "http://127.0.0.1:9/bills",
+                                                        "purpose": "billing"}, 201)
+        answer = await site.admin.ok("POST", "/registerDERDevice",
+                                     registration(site.lfdi("device1"), aggregator=site.lfdi("aggregator")), 201)
+        await site.process(answer["serviceTask"]["id"])
+        account = (await site.admin.ok("GET", f"/customers/{site.ids['customer']}"))["accounts"][0]["id"]
+        event = await site.admin.ok("POST", "/utility-events", {"stages": [{
+            "programId": site.ids["program"], "interval": {"start": T0 + 600, "duration": 600},
+            "DERControlBase": {"opModFixedW": 5000}}]}, 201)
+        await site.store.record_credits([credit(event["stages"][0]["id"], answer["endDevice"]["id"],
+                                                site.lfdi("device1").upper(), site.ids["customer"], account,
+                                                site.ids["sp"], "3.10")])
+        task = (await site.admin.ok("POST", f"/der-assets/{answer['derAsset']['id']}/replace",
+                                    {"lFDI": site.lfdi("device2"), "serialNumber": "PW-0002"}, 201))["serviceTask"]
+        assert await site.admin.ok("GET", "/billing/batches") == {"items": []}  # not until it is done
+        await site.process(task["id"])
+        (batch,) = (await site.admin.ok("GET", "/billing/batches"))["items"]
+        assert (batch["trigger"], batch["amount"], batch["accountId"]) == ("replacement", "3.10", account)
     finally:
         await site.harness.stop()

@@ -94,6 +94,8 @@ async def test_a_stage_is_settled_from_telemetry_at_the_programs_price_and_terms
         # 5.30 + -1.20 + -3.00
         assert statement["avoidedKWh"] == "3.000" and statement["credits"] == {"USD": "1.10"}
         assert statement["unbilled"] == {"USD": "1.10"} and statement["billed"] == {}
+        assert statement["byEvent"] == [{"eventMRID": event["mRID"], "description": None, "stages": [1],
+                                         "avoidedKWh": "3.000", "credits": {"USD": "1.10"}}]
         first = next(e for e in statement["events"] if e["endDeviceId"] == ids["device1"])
         assert (first["outcome"], first["eventMRID"], first["profile"][0][2:]) == (
             "participated", event["mRID"], ["0.250", "-0.125"])  # its half of SP-1's first quarter hour

@@ -1200,6 +1200,10 @@ COMPONENTS["Statement"] = _object({
                                                                          "stagePosition, start, duration, outcome "
                                                                          "and profile ([start, end, baseline kWh, "
                                                                          "measured kWh] per interval)"}},
+    "byEvent": {"type": "array", "items": _object({
+        "eventMRID": STRING, "description": nullable(STRING), "stages": {"type": "array", "items": ID},
+        "avoidedKWh": _DECIMAL_TEXT, "credits": {"type": "object", "additionalProperties": _MONEY}}),
+        "description": "the customer's totals per event"},
     "avoidedKWh": _DECIMAL_TEXT,
     "production": {"type": "array", "items": _object({"servicePointId": ID, "servicePoint": STRING,
                                                         "producedKWh": _DECIMAL_TEXT})},

@@ -63,6 +63,15 @@ async def statement(store: Store, customer_id: int, start: int, end: int) -> dic
             billed[c.currency] = billed.get(c.currency, Decimal(0)) + c.total
         if c.avoided_kwh is not None:
             avoided += c.avoided_kwh
+    by_event: dict[str, dict[str, Any]] = {}
+    for line in lines:
+        c = line.credit
+        entry = by_event.setdefault(line.event_mrid, {"eventMRID": line.event_mrid,
+                                                      "description": line.event_description, "stages": set(),
+                                                      "avoided": Decimal(0), "credits": {}})
+        entry["stages"].add(line.position)
+        entry["avoided"] += c.avoided_kwh or Decimal(0)
+        entry["credits"][c.currency] = entry["credits"].get(c.currency, Decimal(0)) + c.total
     points = [sp for account in customer.detail.accounts for sp in account.service_points]
     production = []
     for sp in points:
@@ -80,6 +89,8 @@ async def statement(store: Store, customer_id: int, start: int, end: int) -> dic
                     "outcome": line.outcome, **settlement_json.credit(line.credit),
                     "profile": [[a, b, None if base is None else str(base), None if m is None else str(m)]
                                 for a, b, base, m in line.credit.profile]} for line in lines],
+        "byEvent": [{"eventMRID": e["eventMRID"], "description": e["description"], "stages": sorted(e["stages"]),
+                     "avoidedKWh": str(e["avoided"]), "credits": _money(e["credits"])} for e in by_event.values()],
         "avoidedKWh": str(avoided),
         "production": production,
         "credits": _money(credited),

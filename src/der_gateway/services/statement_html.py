@@ -79,6 +79,9 @@ td,th{{border:1px solid #ccc;padding:.2em .5em;font-size:90%}}</style></head><bo
 <ul><li>Events taken part in: {len({e['stageId'] for e in s['events']})}</li>
 <li>kWh avoided: {escape(s['avoidedKWh'])}</li><li>Credits: {_money(s['credits'])}</li>
 <li>Billed: {_money(s['billed'])}; not yet billed: {_money(s['unbilled'])}</li></ul>
+<h2>Per event</h2><ul>{"".join(f"<li>{escape(e['eventMRID'])} (stages {', '.join(map(str, e['stages']))}): "
+                               f"{escape(e['avoidedKWh'])} kWh avoided, {_money(e['credits'])}</li>"
+                               for e in s['byEvent'])}</ul>
 <h2>Energy produced by your DERs</h2><ul>{production}</ul>
 <h2>Events</h2>
 <table><tr><th>Event</th><th>Stage</th><th>Start</th><th>Length</th><th>Device</th><th>Outcome</th>
