@@ -853,3 +853,12 @@ MIGRATIONS.append(
     CREATE INDEX interval_readings_by_batch ON interval_readings (batch_id);
     """
 )
+MIGRATIONS.append(
+    # the LFDI of the device a MirrorUsagePoint mirrors, as a column (it was only in the body), so that the
+    # telemetry of a few devices is found by index, not by reading every mirror
+    """
+    ALTER TABLE mirror_usage_points ADD COLUMN device_lfdi TEXT;
+    UPDATE mirror_usage_points SET device_lfdi = upper(json_extract(body, '$.deviceLFDI'))
+        WHERE json_type(body, '$.deviceLFDI') = 'text';
+    CREATE INDEX mirror_usage_points_by_device ON mirror_usage_points (device_lfdi);
+""")

@@ -363,13 +363,16 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore, P
             _check_mrids_free(c, owner_lfdi, [data["mRID"]] + [r["mRID"] for r in readings])
             row = c.execute("SELECT id FROM mirror_usage_points WHERE owner_lfdi = ? AND mrid = ?",
                             (owner_lfdi, data["mRID"])).fetchone()
+            device = data.get("deviceLFDI")
+            device = device.upper() if isinstance(device, str) else None
             if row:
                 mup_id = row[0]
-                c.execute("UPDATE mirror_usage_points SET body = ? WHERE id = ?", (json.dumps(data), mup_id))
+                c.execute("UPDATE mirror_usage_points SET body = ?, device_lfdi = ? WHERE id = ?",
+                          (json.dumps(data), device, mup_id))
             else:
                 mup_id = inserted_id(c.execute(
-                    "INSERT INTO mirror_usage_points (owner_lfdi, mrid, body) VALUES (?, ?, ?)",
-                    (owner_lfdi, data["mRID"], json.dumps(data))))
+                    "INSERT INTO mirror_usage_points (owner_lfdi, mrid, body, device_lfdi) VALUES (?, ?, ?, ?)",
+                    (owner_lfdi, data["mRID"], json.dumps(data), device)))
             _store_readings(c, mup_id, readings)
             return mup_id, row is None
         return await self._in_transaction(upsert)

@@ -45,18 +45,17 @@ def _role_flags(body: dict[str, Any]) -> int:
         return 0
 
 
-def _mirrors_by_device(c: Conn, telemetry_only: bool = False) -> dict[str, list[int]]:
-    """deviceLFDI (upper case) -> the ids of its MirrorUsagePoints."""
+def _mirrors_by_device(c: Conn, lfdis: Iterable[str], telemetry_only: bool = False) -> dict[str, list[int]]:
+    """deviceLFDI (upper case) -> the ids of its MirrorUsagePoints, for the devices given."""
     found: dict[str, list[int]] = {}
-    for mup_id, body in c.execute("SELECT id, body FROM mirror_usage_points ORDER BY id"):
-        data = json.loads(body)
-        lfdi = data.get("deviceLFDI")
-        if not isinstance(lfdi, str):
-            continue
-        flags = _role_flags(data)
-        if telemetry_only and flags >> PREMISES & 1 and not flags >> IS_DER & 1:
-            continue
-        found.setdefault(lfdi.upper(), []).append(mup_id)
+    for chunk in _chunks(sorted({lfdi.upper() for lfdi in lfdis})):
+        for mup_id, lfdi, body in c.execute(
+                f"SELECT id, device_lfdi, body FROM mirror_usage_points WHERE device_lfdi IN ({_marks(chunk)}) "
+                "ORDER BY id", tuple(chunk)):
+            flags = _role_flags(json.loads(body))
+            if telemetry_only and flags >> PREMISES & 1 and not flags >> IS_DER & 1:
+                continue
+            found.setdefault(lfdi, []).append(mup_id)
     return found
 
 
@@ -113,12 +112,11 @@ def _participants_of(c: Conn, devices: Sequence[Row], mirrors: dict[str, list[in
 
 
 def _participants(c: Conn, end_device_ids: Sequence[int]) -> list[ParticipantRecord]:
-    mirrors = _mirrors_by_device(c)
     result = []
     for chunk in _chunks(sorted(set(end_device_ids))):
         devices = c.execute(f"SELECT id, lfdi, enabled, registered_at FROM end_devices WHERE id IN ({_marks(chunk)}) "
                             "ORDER BY id", tuple(chunk)).fetchall()
-        result += _participants_of(c, devices, mirrors)
+        result += _participants_of(c, devices, _mirrors_by_device(c, [d[1] for d in devices]))
     return result
 
 
@@ -159,11 +157,12 @@ def _program_history(c: Conn, program_id: int, since: int, now: int) -> ProgramH
 
 def _power_history(c: Conn, end_device_ids: Sequence[int],
                    windows: Sequence[tuple[int, int]]) -> list[PowerSeriesRecord]:
-    mirrors = _mirrors_by_device(c, telemetry_only=True)
     result = []
     for chunk in _chunks(sorted(set(end_device_ids))):
-        for end_device_id, lfdi in c.execute(
-                f"SELECT id, lfdi FROM end_devices WHERE id IN ({_marks(chunk)}) ORDER BY id", tuple(chunk)).fetchall():
+        devices = c.execute(f"SELECT id, lfdi FROM end_devices WHERE id IN ({_marks(chunk)}) ORDER BY id",
+                            tuple(chunk)).fetchall()
+        mirrors = _mirrors_by_device(c, [lfdi for _, lfdi in devices], telemetry_only=True)
+        for end_device_id, lfdi in devices:
             mups = mirrors.get(lfdi.upper(), [])
             if not mups:
                 continue

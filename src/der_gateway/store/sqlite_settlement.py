@@ -90,7 +90,7 @@ def _telemetry(c: Conn, service_point_id: int, start: int, end: int) -> list[Tel
         "WHERE a.service_point_id = ? ORDER BY e.id", (service_point_id,)).fetchall()
     if not devices:
         return []
-    mirrors = _mirrors_by_device(c, telemetry_only=True)
+    mirrors = _mirrors_by_device(c, [lfdi for _, lfdi in devices], telemetry_only=True)
     result = []
     for end_device_id, lfdi in devices:
         mups = mirrors.get(lfdi.upper(), [])

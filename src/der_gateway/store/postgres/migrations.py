@@ -742,6 +742,16 @@ MIGRATIONS.append(
     CREATE INDEX interval_readings_by_batch ON interval_readings (batch_id);
     """
 )
+MIGRATIONS.append(
+    # the LFDI of the device a MirrorUsagePoint mirrors, as a column (it was only in the body), so that the
+    # telemetry of a few devices is found by index, not by reading every mirror
+    """
+    ALTER TABLE mirror_usage_points ADD COLUMN device_lfdi TEXT;
+    UPDATE mirror_usage_points SET device_lfdi = upper(CAST(body AS jsonb) ->> 'deviceLFDI')
+        WHERE jsonb_typeof(CAST(body AS jsonb) -> 'deviceLFDI') = 'string';
+    CREATE INDEX mirror_usage_points_by_device ON mirror_usage_points (device_lfdi);
+    """
+)
 
 def _collate_text_as_sqlite(script: str) -> str:
     return re.sub(r"(?<=\w )TEXT\b", 'TEXT COLLATE "C"', script)
