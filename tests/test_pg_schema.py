@@ -203,3 +203,26 @@ def test_the_triggers_keep_what_sqlites_keep(postgres_dsn: str, tmp_path: Path) 
             expected = sorted(lite.execute(query).fetchall())
             assert expected, table
             assert sorted(conn.execute(query).fetchall()) == expected, table
+
+
+def test_the_mirrors_device_lfdi_is_filled_in_from_their_bodies_on_both_backends(postgres_dsn: str,
+                                                                                  tmp_path: Path) -> None:
+    """The migration that adds the column reads each stored MirrorUsagePoint's deviceLFDI into its new column."""
+    mups = [("AGG", "M1", '{"mRID": "M1", "deviceLFDI": "abcd"}'), ("AGG", "M2", '{"mRID": "M2"}'),
+            ("AGG", "M3", '{"mRID": "M3", "deviceLFDI": 7}')]
+    index = next(i for i, m in enumerate(SQLITE_MIGRATIONS) if "mirror_usage_points ADD COLUMN device_lfdi" in m)
+    lite = sqlite3.connect(tmp_path / "old.sqlite3", isolation_level=None)
+    for script in SQLITE_MIGRATIONS[:index]:
+        lite.executescript(script)
+    lite.executemany("INSERT INTO mirror_usage_points (owner_lfdi, mrid, body) VALUES (?, ?, ?)", mups)
+    lite.executescript(SQLITE_MIGRATIONS[index])
+    assert lite.execute("SELECT mrid, device_lfdi FROM mirror_usage_points ORDER BY mrid").fetchall() == [
+        ("M1", "ABCD"), ("M2", None), ("M3", None)]
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        for script in MIGRATIONS[:index]:
+            conn.execute(script)
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO mirror_usage_points (owner_lfdi, mrid, body) VALUES (%s, %s, %s)", mups)
+        conn.execute(MIGRATIONS[index])
+        assert conn.execute("SELECT mrid, device_lfdi FROM mirror_usage_points ORDER BY mrid").fetchall() == [
+            ("M1", "ABCD"), ("M2", None), ("M3", None)]
