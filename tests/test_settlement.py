@@ -4,9 +4,10 @@ kWh avoided per device, credits under the program's tariff, the export for analy
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 
-from der_gateway.services.settlement import settlement_dir
+from der_gateway.services.settlement import SettlementDuty, settlement_dir
 
 from .test_enrollment import T0, open_site
 from .test_participation_api import respond, telemetry, three_devices
@@ -47,6 +48,13 @@ async def test_a_stage_is_settled_from_telemetry_at_the_programs_price_and_terms
         site.harness.clock.set(T0 + 3 * H + 60)
         await site.harness.server.background.scheduler.run_once()
 
+        # the leader settles a stage settlement_delay seconds after it ended (here at once), and only once
+        waiting = SettlementDuty(site.store, site.harness.config, site.harness.clock)  # a day, by default
+        assert await waiting.run_once() == 0  # it ended a minute ago
+        duty = SettlementDuty(site.store, dataclasses.replace(site.harness.config, settlement_delay=0),
+                              site.harness.clock)
+        assert await duty.run_once() == 1 and await duty.run_once() == 0
+        assert len((await site.admin.ok("GET", path))["credits"]) == 3
         settled = await site.admin.ok("POST", path)
         by = {c["endDeviceId"]: c for c in settled["credits"]}
         # device1: baseline = the 15 minutes before, +1 kW of load, over the hour: 1.000 kWh; measured -2.000 kWh

@@ -191,6 +191,10 @@ class Config:
     # server does at once on a move-out, an unenrollment or a device replacement (0: only then, and on
     # POST /billing/run).
     billing_interval: float = 86_400.0
+    # A stage is settled into credits (kWh avoided by the program's baseline method, priced, under its tariff's
+    # terms) by the leader settlement_delay seconds after it ended, leaving time for billing's interval files;
+    # POST /utility-events/{id}/stages/{n}/settlement settles it at any time after it ended, again while unbilled.
+    settlement_delay: float = 86_400.0
 
     def __post_init__(self) -> None:
         if self.http_redirect_port is not None:

@@ -16,6 +16,7 @@ from .scheduler import EventScheduler
 from ..services.service_tasks import ServiceTaskMonitor
 from ..services.billing import BillingDuty
 from ..services.participation import ScoreDuty
+from ..services.settlement import SettlementDuty
 from ..wakeups import woken
 
 log = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ class Background:
         self.service_tasks = ServiceTaskMonitor(store, config, clock)  # .interval None: only on demand
         self.scores = ScoreDuty(store, config, clock)  # device scores, every config.score_interval seconds
         self.billing = BillingDuty(store, config, clock)  # unbilled credits, every config.billing_interval seconds
+        self.settlement = SettlementDuty(store, config, clock)  # stages, config.settlement_delay after they end
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
 
@@ -71,6 +73,7 @@ class Background:
                     self.sync.wake()
                 if await self.scores.maybe_run():  # device scores: a message for each program scored
                     self.sync.wake()
+                await self.settlement.maybe_run()
                 if await self.billing.maybe_run():  # a batch for each account with unbilled credits
                     self.sync.wake()
                 queued = 0

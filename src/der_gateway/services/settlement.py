@@ -15,7 +15,9 @@ import asyncio
 import csv
 import io
 import json
+import logging
 import os
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
@@ -37,6 +39,8 @@ from ..store.billing_records import CreditRecord
 from ..store.interface import Store
 from ..store.stage_records import StageRecord
 from . import settlement_json
+
+log = logging.getLogger(__name__)
 
 MEASUREMENTS = ("auto", "cis", "telemetry")
 DEFAULT_METHOD: dict[str, Any] = {"name": "high-x-of-y"}
@@ -166,6 +170,7 @@ async def settle_stage(store: Store, config: Config, clock: Clock, stage: StageR
             profile=tuple((i.start, i.end, _scaled(i.baseline_kwh, share), _scaled(i.measured_kwh, share))
                           for i in (avoided.intervals if avoided else ()))))
     new = await store.record_credits(credits)
+    await store.stage_credited(stage.id, now)
     stored = await store.credits(stage_id=stage.id)
     return Settled(stage.id, stored, new)
 
@@ -209,3 +214,39 @@ async def settle_and_export(store: Store, config: Config, clock: Clock, event_mr
     settled = await settle_stage(store, config, clock, stage)
     await asyncio.to_thread(write_exports, config, event_mrid, stage, settled.credits)
     return settled
+
+
+class SettlementDuty:
+    """Settles each stage settlement_delay seconds after it ended (time for billing's interval files to come;
+    a stage can be settled again on demand while its credits are unbilled), looking every CHECK seconds."""
+
+    CHECK = 60.0
+
+    def __init__(self, store: Store, config: Config, clock: Clock) -> None:
+        if not config.settlement_delay >= 0:
+            raise ValueError("settlement_delay must be a number of seconds, at least 0")
+        self.store, self.config, self.clock = store, config, clock
+        self._last = 0.0
+
+    async def run_once(self) -> int:
+        """How many stages were settled."""
+        done = 0
+        for stage_id in await self.store.stages_to_credit(int(self.clock.now() - self.config.settlement_delay)):
+            stage = await self.store.stage(stage_id)
+            event = await self.store.utility_event(stage.event_id) if stage is not None else None
+            if stage is None or event is None:
+                continue
+            try:
+                await settle_and_export(self.store, self.config, self.clock, event.mrid, stage)
+            except Exception:  # one stage's trouble (its program's baseline document, say) holds no other back
+                log.exception("settling stage %s failed; it is tried again in %s s", stage_id, self.CHECK)
+                continue
+            done += 1
+        return done
+
+    async def maybe_run(self) -> int:
+        now = time.monotonic()
+        if now - self._last < self.CHECK:
+            return 0
+        self._last = now
+        return await self.run_once()

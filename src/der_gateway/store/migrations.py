@@ -773,6 +773,7 @@ MIGRATIONS.append(
     # credits sent to billing endpoints (sync endpoints whose purpose is billing) and acknowledged
     """
     ALTER TABLE sync_endpoints ADD COLUMN purpose TEXT NOT NULL DEFAULT 'operations';
+    ALTER TABLE event_stages ADD COLUMN credited_at INTEGER;
     CREATE TABLE billing_batches (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
         account_id INTEGER NOT NULL,

@@ -168,6 +168,18 @@ class BillingStore(SQLitePlumbing):
             return stored
         return await self._in_transaction(insert)
 
+    async def stage_credited(self, stage_id: int, now: int) -> None:
+        """Marks the stage settled into credits (the settlement duty does not take it again)."""
+        await self._in_transaction(lambda c: c.execute(
+            "UPDATE event_stages SET credited_at = ? WHERE id = ? AND credited_at IS NULL", (now, stage_id)))
+
+    async def stages_to_credit(self, ended_before: int, limit: int = 100) -> list[int]:
+        """Stages whose outcomes are settled, that ended before the time given and were never credited."""
+        return [r[0] for r in await self._rows(
+            "SELECT s.id FROM event_stages s JOIN controls c ON c.id = s.control_id WHERE s.credited_at IS NULL "
+            "AND s.settled_at IS NOT NULL AND c.start + c.duration <= ? ORDER BY s.id LIMIT ?",
+            (ended_before, limit))]
+
     async def credits(self, *, account_id: int | None = None, stage_id: int | None = None,
                       customer_id: int | None = None, unbilled: bool | None = None) -> list[CreditRecord]:
         clauses, params = [], []
