@@ -131,3 +131,20 @@ async def read_upload(request: web.Request, limit: int) -> tuple[bytes, str]:
         return await request.read(), fmt
     except web.HTTPRequestEntityTooLarge:
         raise ApiError(413, f"the body exceeds the {limit}-byte limit") from None
+
+
+def query_window(request: web.Request, longest: int) -> tuple[int, int]:
+    """?from=&to= (Unix seconds, required, at most `longest` apart, nothing else): 400 naming each problem."""
+    errors = [error("unknown query parameter", k) for k in request.query if k not in ("from", "to")]
+    bounds = []
+    for name in ("from", "to"):
+        raw = request.query.get(name, "")
+        if not raw.isdigit():
+            errors.append(error("required: Unix seconds", name))
+        bounds.append(int(raw) if raw.isdigit() else 0)
+    start, end = bounds
+    if not errors and not 0 < end - start <= longest:
+        errors.append(error(f"must be after from, by at most {longest} s", "to"))
+    if errors:
+        raise invalid(errors)
+    return start, end

@@ -8,7 +8,8 @@ from typing import Any
 from aiohttp import web
 
 from ..domain.settlement.prices import Pricing, PricingError, parse_prices, parse_pricing, price_segments
-from .http import ApiError, conflict, error, invalid, json_response, not_found, read_json, read_upload
+from .http import (ApiError, conflict, error, invalid, json_response, not_found, query_window, read_json,
+                   read_upload)
 from .routes_programs import program_of
 from .state import CLOCK, CONFIG, STORE
 
@@ -59,28 +60,12 @@ async def load_prices(request: web.Request) -> web.Response:
                           "unchanged": loaded.unchanged})
 
 
-def _window(request: web.Request) -> tuple[int, int]:
-    errors = [error("unknown query parameter", k) for k in request.query if k not in ("from", "to")]
-    bounds = []
-    for name in ("from", "to"):
-        raw = request.query.get(name, "")
-        if not raw.isdigit():
-            errors.append(error("required: Unix seconds", name))
-        bounds.append(int(raw) if raw.isdigit() else 0)
-    start, end = bounds
-    if not errors and not 0 < end - start <= MAX_WINDOW:
-        errors.append(error(f"must be after from, by at most {MAX_WINDOW} s", "to"))
-    if errors:
-        raise invalid(errors)
-    return start, end
-
-
 async def get_prices(request: web.Request) -> web.Response:
     """?from=&to= (Unix seconds): the window cut where its price changes; a stretch no price covers has
     pricePerKWh null."""
     store = request.app[STORE]
     program = await program_of(request)
-    start, end = _window(request)
+    start, end = query_window(request, MAX_WINDOW)
     pricing = await store.pricing(program.id)
     if pricing is None:
         raise ApiError(404, f"no pricing for program {program.id}")

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from ..domain.settlement.baseline_parameters import method_document, parse_method
 from ..services import settlement, settlement_json, statement, statement_html
-from .http import error, invalid, json_response, not_found, path_id, read_json
+from .http import error, invalid, json_response, not_found, path_id, query_window, read_json
 from .routes_programs import program_of
 from .routes_utility_events import _event, _stage_of
 from .state import CLOCK, CONFIG, STORE
@@ -74,24 +74,9 @@ ROUTES = [
 ]
 
 
-def _period(request: web.Request) -> tuple[int, int]:
-    errors = [error("unknown query parameter", k) for k in request.query if k not in ("from", "to")]
-    bounds = []
-    for name in ("from", "to"):
-        raw = request.query.get(name, "")
-        if not raw.isdigit():
-            errors.append(error("required: Unix seconds", name))
-        bounds.append(int(raw) if raw.isdigit() else 0)
-    if not errors and not 0 < bounds[1] - bounds[0] <= statement.MAX_PERIOD:
-        errors.append(error(f"must be after from, by at most {statement.MAX_PERIOD} s", "to"))
-    if errors:
-        raise invalid(errors)
-    return bounds[0], bounds[1]
-
-
 async def _statement(request: web.Request) -> dict:
     customer_id = path_id(request, "customer_id", "customer")
-    start, end = _period(request)
+    start, end = query_window(request, statement.MAX_PERIOD)
     if await request.app[STORE].customer(customer_id) is None:
         raise not_found(f"customer {customer_id}")
     return await statement.statement(request.app[STORE], customer_id, start, end)
