@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 import aiohttp
@@ -159,8 +160,8 @@ async def test_the_cli_loads_a_file_through_the_admin_api(make_harness, identiti
         code = await asyncio.to_thread(main, ["intervals", "load", str(path), "--admin-url", url, "--token", TOKEN])
         batch = (await site.store._rows("SELECT id FROM interval_batches"))[0][0]
         assert code == 0
-        assert capsys.readouterr().out == (f"readings.csv: 4 readings: 4 inserted, 0 replaced, 0 unchanged "
-                                           f"(batch {batch})\n")
+        assert re.fullmatch(rf"readings.csv: 4 readings: 4 inserted, 0 replaced, 0 unchanged \(batch {batch}\) "
+                            r"in \d+\.\ds\n", capsys.readouterr().out)
         code = await asyncio.to_thread(main, ["intervals", "load", str(path), "--admin-url", url, "--token", TOKEN])
         assert code == 0 and "0 inserted, 0 replaced, 4 unchanged" in capsys.readouterr().out
         assert await site.store._rows("SELECT name FROM interval_batches") == [("readings.csv",)]

@@ -9,6 +9,8 @@ from typing import Callable
 
 from .. import pki
 from ..pki import IssuedCertificate, PKIError
+from . import progress
+from .progress import Progress
 
 DEFAULT_DIR = Path("certs")
 
@@ -21,6 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _add_dir(init)
     init.add_argument("--devices", type=_count, default=1, metavar="N", help="device certificates to issue (default 1)")
     init.add_argument("--force", action="store_true", help="replace an existing PKI and its certificates")
+    progress.add_option(init)
     init.set_defaults(run=_guarded(_run_init))
 
     issue = commands.add_parser("issue", help="issue one more certificate from the existing MICA")
@@ -57,12 +60,17 @@ def _guarded(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Nam
 
 
 def _run_init(args: argparse.Namespace) -> int:
-    issued = pki.init_pki(args.dir, devices=args.devices, force=args.force)
+    shown = Progress.of(args)
+    with shown.bar("issuing certificates", len(pki.leaves(args.devices)), "cert") as bar:
+        issued = pki.init_pki(args.dir, devices=args.devices, force=args.force, on_issued=lambda _: bar.update())
     store = pki.CertStore(args.dir)
     print(f"SERCA (trust anchor): {store.serca_cert}  key={store.serca_key}")
     print(f"MICA: {store.mica_cert}  key={store.mica_key}")
     for cert in issued:
         _print(cert)
+    kinds = [cert.kind for cert in issued]
+    shown.summary(f"issued a SERCA, a MICA and {len(issued)} certificates in {args.dir} ("
+                  + ", ".join(f"{kind} {kinds.count(kind)}" for kind in dict.fromkeys(kinds)) + ")")
     return 0
 
 

@@ -12,6 +12,10 @@ from ..domain import network
 from ..domain.identifiers import Pen
 from ..store.opening import open_store
 from ..store.base import ImportSummary, NetworkImportRejected
+from . import progress
+from .progress import Progress
+
+CHECK_BATCH = 500  # service points looked up at a time, each batch a step of the progress shown
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -25,6 +29,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     imp.add_argument("--data-dir", type=Path, help="default: the config's data_dir, or var")
     imp.add_argument("--config", type=Path, help="a TOML file of settings (for data_dir, store and pen)")
     imp.add_argument("--store", metavar="URL", help="a PostgreSQL URL, if the server keeps its data there")
+    progress.add_option(imp)
     imp.set_defaults(run=run_import)
     listing = sub.add_parser("list", help="the locations with their groups")
     listing.add_argument("--data-dir", type=Path)
@@ -37,14 +42,17 @@ def _config(args: argparse.Namespace) -> Config:
     return Config.load(args.config, data_dir=args.data_dir, store=args.store)
 
 
-async def _import(config: Config, rows: list[network.LocationRow], mode: str,
-                  pen: Pen) -> tuple[ImportSummary | None, list[dict[str, str]]]:
+async def _import(config: Config, rows: list[network.LocationRow], mode: str, pen: Pen,
+                  shown: Progress) -> tuple[ImportSummary | None, list[dict[str, str]]]:
     store = await open_store(config.store, config.data_dir)
     try:
-        unknown = await store.unknown_service_points([r.service_point for r in rows])
+        unknown: set[str] = set()
+        for batch in shown.batches(rows, CHECK_BATCH, "checking service points", "row"):
+            unknown |= await store.unknown_service_points([r.service_point for r in batch])
         if unknown:
             return None, [network.problem(f"no service point {r.service_point}", r.field("servicePoint"))
                           for r in rows if r.service_point in unknown]
+        shown.note(f"applying {len(rows)} rows in one transaction (all or nothing)")
         try:
             return await store.import_network_locations(rows, mode, pen), []
         except NetworkImportRejected as exc:
@@ -53,14 +61,8 @@ async def _import(config: Config, rows: list[network.LocationRow], mode: str,
         await store.close()
 
 
-def _print_errors(path: Path, errors: list[dict[str, str]]) -> None:
-    print(f"der-gateway: {path}: {len(errors)} problem(s); nothing was imported", file=sys.stderr)
-    for e in errors:
-        where = f"{e['field']}: " if e.get("field") else ""
-        print(f"  {where}{e['reason']}", file=sys.stderr)
-
-
 def run_import(args: argparse.Namespace) -> int:
+    shown = Progress.of(args)
     config = _config(args)
     fmt = args.format or network.format_of(args.file.name)
     if fmt is None:
@@ -75,13 +77,13 @@ def run_import(args: argparse.Namespace) -> int:
     rows, errors = network.parse(raw, fmt)
     summary = None
     if not errors:
-        summary, errors = asyncio.run(_import(config, rows, args.mode, config.mrid_pen))
+        summary, errors = asyncio.run(_import(config, rows, args.mode, config.mrid_pen, shown))
     if errors or summary is None:
-        _print_errors(args.file, errors)
+        shown.refused(str(args.file), errors, "nothing was imported")
         return 1
-    print(f"imported {summary.rows} rows ({summary.mode}): {summary.service_points_changed} service points "
-          f"changed; locations {summary.locations_created} created, {summary.locations_moved} moved, "
-          f"{summary.locations_removed} removed; {summary.end_devices_moved} EndDevices moved between groups")
+    shown.summary(f"imported {summary.rows} rows ({summary.mode}): {summary.service_points_changed} service "
+                  f"points changed; locations {summary.locations_created} created, {summary.locations_moved} moved, "
+                  f"{summary.locations_removed} removed; {summary.end_devices_moved} EndDevices moved between groups")
     return 0
 
 

@@ -11,6 +11,13 @@ from pathlib import Path
 from ..config import Config
 from ..domain.settlement.prices import KINDS, PricingError, parse_prices, parse_pricing
 from ..store.opening import open_store
+from ..store.price_records import PriceLoad
+from . import progress
+from .progress import Progress
+
+# prices stored at a time, each batch one transaction and a step of the progress shown; loading the same prices
+# again changes nothing, so a load cut short is finished by running it again
+LOAD_BATCH = 500
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -26,6 +33,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     load.add_argument("program", type=int)
     load.add_argument("file", type=Path)
     load.add_argument("--format", choices=("csv", "json"), help="default: from the file name")
+    progress.add_option(load)
     load.set_defaults(run=run_load)
     for parser in (pricing, load):
         parser.add_argument("--data-dir", type=Path, help="default: the config's data_dir, or var")
@@ -37,10 +45,8 @@ def _config(args: argparse.Namespace) -> Config:
     return Config.load(args.config, data_dir=args.data_dir, store=args.store)
 
 
-def _fail(problems: list[dict[str, str]], what: str) -> int:
-    print(f"der-gateway: {what}: {len(problems)} problem(s); nothing was changed", file=sys.stderr)
-    for p in problems:
-        print(f"  {p['field'] + ': ' if p.get('field') else ''}{p['reason']}", file=sys.stderr)
+def _fail(problems: list[dict[str, str]], what: str, shown: Progress | None = None) -> int:
+    (shown or Progress(False)).refused(what, problems, "nothing was changed")
     return 1
 
 
@@ -73,6 +79,7 @@ def run_pricing(args: argparse.Namespace) -> int:
 
 
 def run_load(args: argparse.Namespace) -> int:
+    shown = Progress.of(args)
     fmt = args.format or {".csv": "csv", ".json": "json"}.get(args.file.suffix.lower())
     if fmt is None:
         print(f"der-gateway: cannot tell the format of {args.file}; give --format csv or --format json",
@@ -92,7 +99,12 @@ def run_load(args: argparse.Namespace) -> int:
             points = parse_prices(raw, fmt, pricing.kind)
         except (PricingError, UnicodeDecodeError) as exc:
             return exc
-        return await store.load_prices(args.program, points, int(time.time()))
+        total = PriceLoad(0, 0, 0)
+        for batch in shown.batches(points, LOAD_BATCH, f"loading into program {args.program}", "price"):
+            done = await store.load_prices(args.program, batch, int(time.time()))
+            total = PriceLoad(total.inserted + done.inserted, total.replaced + done.replaced,
+                              total.unchanged + done.unchanged)
+        return total
     result = asyncio.run(_with_program(_config(args), args.program, load))
     if result is None:
         print(f"der-gateway: no program {args.program}", file=sys.stderr)
@@ -101,10 +113,10 @@ def run_load(args: argparse.Namespace) -> int:
         print(f"der-gateway: {result}", file=sys.stderr)
         return 1
     if isinstance(result, PricingError):
-        return _fail(result.problems, str(args.file))
+        return _fail(result.problems, str(args.file), shown)
     if isinstance(result, UnicodeDecodeError):
         print(f"der-gateway: {args.file}: not UTF-8", file=sys.stderr)
         return 1
-    print(f"loaded {args.file} into program {args.program}: {result.inserted} new, {result.replaced} replaced, "
-          f"{result.unchanged} unchanged")
+    shown.summary(f"loaded {args.file} into program {args.program}: {result.inserted} new, {result.replaced} "
+                  f"replaced, {result.unchanged} unchanged")
     return 0

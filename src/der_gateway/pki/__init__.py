@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
+from typing import Callable, cast
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -13,12 +13,14 @@ from .store import KINDS, CertStore, IssuedCertificate, Kind, PKIError, check_na
 
 __all__ = [
     "KINDS", "CertStore", "IssuedCertificate", "Kind", "PKIError",
-    "ensure_pki", "init_pki", "issue", "read_manifest",
+    "ensure_pki", "init_pki", "issue", "leaves", "read_manifest",
 ]
 
 
-def init_pki(certs_dir: Path, *, devices: int = 1, force: bool = False) -> list[IssuedCertificate]:
-    """Create a new SERCA and MICA, and leaves "server", "aggregator" and "device1".."deviceN"."""
+def init_pki(certs_dir: Path, *, devices: int = 1, force: bool = False,
+             on_issued: Callable[[IssuedCertificate], object] | None = None) -> list[IssuedCertificate]:
+    """Create a new SERCA and MICA, and leaves "server", "aggregator" and "device1".."deviceN" (on_issued is
+    told of each leaf as it is issued)."""
     store = CertStore(Path(certs_dir))
     if devices < 0:
         raise PKIError(f"--devices must be 0 or more, not {devices}")
@@ -35,9 +37,11 @@ def init_pki(certs_dir: Path, *, devices: int = 1, force: bool = False) -> list[
     store.write_key(store.mica_key, mica.key)
     store.write_certs(store.mica_cert, mica.certificate)
 
-    leaves: list[tuple[Kind, str]] = [("server", "server"), ("aggregator", "aggregator")]
-    leaves += [("device", f"device{i}") for i in range(1, devices + 1)]
-    issued = [_issue(store, mica, kind, name) for kind, name in leaves]
+    issued = []
+    for kind, name in leaves(devices):
+        issued.append(_issue(store, mica, kind, name))
+        if on_issued is not None:
+            on_issued(issued[-1])
     store.write_manifest(issued)
     return issued
 
@@ -55,6 +59,12 @@ def issue(certs_dir: Path, kind: str, name: str) -> IssuedCertificate:
     issued = _issue(store, mica, cast(Kind, kind), name)
     store.write_manifest([*existing, issued])
     return issued
+
+
+def leaves(devices: int) -> list[tuple[Kind, str]]:
+    """The kind and name of each leaf certificate init_pki issues."""
+    return [("server", "server"), ("aggregator", "aggregator"),
+            *(("device", f"device{i}") for i in range(1, devices + 1))]
 
 
 def ensure_pki(certs_dir: Path) -> bool:
