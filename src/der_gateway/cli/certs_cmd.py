@@ -69,8 +69,8 @@ def _run_init(args: argparse.Namespace) -> int:
     for cert in issued:
         _print(cert)
     kinds = [cert.kind for cert in issued]
-    shown.summary(f"issued a SERCA, a MICA and {len(issued)} certificates in {args.dir} ("
-                  + ", ".join(f"{kind} {kinds.count(kind)}" for kind in dict.fromkeys(kinds)) + ")")
+    shown.summary(f"issued a SERCA, a MICA and {len(issued)} certificates ("
+                  + ", ".join(f"{kind} {kinds.count(kind)}" for kind in dict.fromkeys(kinds)) + f") into {args.dir}")
     return 0
 
 
