@@ -22,10 +22,6 @@ def add_option(parser: argparse.ArgumentParser) -> None:
                         help="show progress on stderr (default: only when stderr is a terminal)")
 
 
-def problem_lines(problems: Sequence[Mapping[str, str]]) -> list[str]:
-    return [f"  {p['field'] + ': ' if p.get('field') else ''}{p['reason']}" for p in problems]
-
-
 class Progress:
     def __init__(self, wanted: bool | None) -> None:
         self.shown = sys.stderr.isatty() if wanted is None else wanted
@@ -33,7 +29,7 @@ class Progress:
 
     @classmethod
     def of(cls, args: argparse.Namespace) -> Progress:
-        return cls(getattr(args, "progress", None))
+        return cls(args.progress)
 
     def bar(self, description: str, total: int | None, unit: str) -> Bar:
         """A bar to update() by hand: done / total, rate and time left (bytes are scaled to kB, MB...)."""
@@ -64,5 +60,5 @@ class Progress:
         """The one-line summary of work refused whole, on stderr, with every reason below it."""
         print(f"der-gateway: {subject}: refused{f' ({status})' if status else ''}, {len(problems)} problem(s); "
               f"{outcome} in {self.elapsed()}", file=sys.stderr)
-        for line in problem_lines(problems):
-            print(line, file=sys.stderr)
+        for p in problems:
+            print(f"  {p['field'] + ': ' if p.get('field') else ''}{p['reason']}", file=sys.stderr)
