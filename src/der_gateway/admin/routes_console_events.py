@@ -91,12 +91,13 @@ async def _event(request: web.Request) -> UtilityEventRecord:
     return record
 
 
-async def _devices_of(store, control: ControlRecord) -> dict[int, tuple[str, str]]:
+async def _devices_of(store, control: ControlRecord, now: int) -> dict[int, tuple[str, str]]:
     """The devices an event calls (a stage's participation record, else its program's targeted devices), each
-    with how far it got: end_device_id -> (lfdi, progress)."""
+    with how far it got: end_device_id -> (lfdi, progress).  A device a stage reserved that has not answered is
+    reserved until the stage ends, and no_response after."""
     stage = await store.stage_of_control(control.id)
     reserved: set[int] = set()
-    if stage is not None:
+    if stage is not None and now < control.start + control.duration:
         called = [(p.end_device_id, p.lfdi) for p in await store.participation(control.id)]
         reserved = {r.end_device_id for r in await store.reservation(stage.id) if r.reserved}
     else:
@@ -121,10 +122,11 @@ def _summary(devices: dict[int, tuple[str, str]], now: int) -> dict[str, Any]:
 
 async def control_participation(request: web.Request) -> web.Response:
     store = request.app[STORE]
-    return json_response(_summary(await _devices_of(store, await _control(request)), request.app[CLOCK].now()))
+    return json_response(_summary(await _devices_of(store, await _control(request), request.app[CLOCK].now()), request.app[CLOCK].now()))
 
 
-async def _event_devices(store, event: UtilityEventRecord) -> tuple[dict[int, tuple[str, str]], list[ControlRecord]]:
+async def _event_devices(store, event: UtilityEventRecord,
+                         now: int) -> tuple[dict[int, tuple[str, str]], list[ControlRecord]]:
     devices: dict[int, tuple[str, str]] = {}
     controls = []
     for stage in event.stages:
@@ -132,14 +134,14 @@ async def _event_devices(store, event: UtilityEventRecord) -> tuple[dict[int, tu
         if control is None:
             continue
         controls.append(control)
-        for end_device_id, (lfdi, p) in (await _devices_of(store, control)).items():
+        for end_device_id, (lfdi, p) in (await _devices_of(store, control, now)).items():
             known = devices.get(end_device_id)
             devices[end_device_id] = (lfdi, _furthest(known[1], p) if known else p)
     return devices, controls
 
 
 async def event_participation(request: web.Request) -> web.Response:
-    devices, _ = await _event_devices(request.app[STORE], await _event(request))
+    devices, _ = await _event_devices(request.app[STORE], await _event(request), request.app[CLOCK].now())
     return json_response(_summary(devices, request.app[CLOCK].now()))
 
 
@@ -161,7 +163,7 @@ async def _power(store, end_device_ids: list[int], start: int, end: int, now: in
 async def control_power(request: web.Request) -> web.Response:
     store = request.app[STORE]
     control = await _control(request)
-    devices = await _devices_of(store, control)
+    devices = await _devices_of(store, control, request.app[CLOCK].now())
     return json_response(await _power(store, sorted(devices), control.start, control.start + control.duration,
                                       request.app[CLOCK].now()))
 
@@ -169,7 +171,7 @@ async def control_power(request: web.Request) -> web.Response:
 async def event_power(request: web.Request) -> web.Response:
     store = request.app[STORE]
     event = await _event(request)
-    devices, controls = await _event_devices(store, event)
+    devices, controls = await _event_devices(store, event, request.app[CLOCK].now())
     if not controls:
         raise not_found(f"stages of utility event {event.id}")
     start = min(c.start for c in controls)
