@@ -16,6 +16,7 @@ from der_gateway.sep import codec, model
 from der_gateway.sep.identity import sfdi_from_lfdi
 from der_gateway.sep.walk import fetched_href
 from der_gateway.server.enrollment_sync import SyncDelivery
+from der_gateway.server.identity import AS_LFDI
 from der_gateway.server.state import CONTACTS
 
 from . import documents
@@ -145,6 +146,10 @@ async def test_the_tree_is_what_the_device_itself_gets(console):
     other = await c.ok("GET", f"/end-devices/{c.ids['device2']}/tree")
     assert "DERControl" not in {r["type"] for r in other["resources"]}
     assert (await c.call("GET", "/end-devices/999999/tree"))[0] == 404
+    # the header that names the LFDI on the server's own socket means nothing over TLS
+    spoofed = await c.h.client("device2").get(f"/edev/{c.ids['device1']}",
+                                              headers={AS_LFDI: c.lfdis["device1"]})
+    assert spoofed.status == 404
 
 
 async def test_ders_telemetry_responses_participation_and_power_of_a_control(console):
