@@ -16,6 +16,7 @@ from .http import json_response, not_found, path_id, query_window
 from .state import CLOCK, STORE
 
 LONGEST_WINDOW = 366 * 86_400
+TIMELINE_LIMIT = 1000
 MARGIN = 3600  # power is shown from an hour before the event to an hour after it
 WATTS = 38  # ReadingType uom
 
@@ -52,19 +53,24 @@ async def _event_item(store, clock, event: UtilityEventRecord, programs: dict[in
 
 
 async def timeline(request: web.Request) -> web.Response:
+    """The events and utility events that overlap the window (at most TIMELINE_LIMIT events read), by start; a
+    stage's event is shown only within its utility event."""
     start, end = query_window(request, LONGEST_WINDOW)
     store, clock = request.app[STORE], request.app[CLOCK]
     now = clock.now()
     programs = {p.id: p for p in await store.programs()}
     items = []
-    staged: set[int] = set()
-    for event in await store.utility_events():
-        staged.update(s.control_id for s in event.stages)
-        item = await _event_item(store, clock, event, programs)
-        if item["start"] < end and item["end"] > start:
-            items.append(item)
-    for control in await store.all_controls(ending_after=start):
-        if control.id in staged or control.start >= end:
+    events: set[int] = set()
+    for control_id, event_id in await store.timeline_controls(start, end, TIMELINE_LIMIT):
+        if event_id is not None:
+            if event_id not in events:
+                events.add(event_id)
+                event = await store.utility_event(event_id)
+                if event is not None:
+                    items.append(await _event_item(store, clock, event, programs))
+            continue
+        control = await store.control(control_id)
+        if control is None:
             continue
         items.append({"kind": "control", "id": control.id, "program_id": control.program_id,
                       "program": _program_name(programs, control.program_id),
