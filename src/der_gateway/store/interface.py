@@ -14,6 +14,7 @@ from .base import (AckResult, ControlRecord, EndDeviceCounts, EndDeviceRecord, G
                    ProgramRecord, ReadingRecord, ReadingSetRecord, ResponseRecord, SubscriptionRecord,
                    SyncEndpointRecord, SyncMessageRecord)
 from .membership_records import MembershipChangeRecord
+from .observability_records import OutboxState
 from .settlement_records import IntervalBatchRecord, IntervalLoadRecord, TelemetryMeterRecord
 from .utility_records import (AccountRecord, AssetTypeRecord, Created, CustomerRecord, DerAssetRecord,
                               DeviceModelRecord, EnrollmentRecord, Keep, ProgramRulesRecord, Replayed,
@@ -437,8 +438,16 @@ class SettlementStore(Protocol):
                                       end: int) -> list[TelemetryMeterRecord]: ...
 
 
+class ObservabilityStore(Protocol):
+    """The outboxes' state and events by state, for the operator's metrics and views."""
+
+    async def notification_outbox_state(self) -> OutboxState: ...
+    async def sync_outbox_state(self) -> OutboxState: ...
+    async def events_by_state(self, now: int) -> dict[str, dict[str, int]]: ...
+
+
 class Store(Versioned, ClientStore, EndDeviceStore, DerStore, LogEventStore, MirrorStore, ProgramStore, EventStore,
             GroupStore, AccessStore, ResponseStore, SubscriptionStore, RateStore, SyncStore, NetworkStore,
             CustomerStore, CatalogStore, AggregatorStore, EnrollmentStore, ServiceTaskStore, ParticipationStore,
-            StageStore, PriceStore, BillingStore, SettlementStore, Protocol):
+            StageStore, PriceStore, BillingStore, SettlementStore, ObservabilityStore, Protocol):
     """Everything a store offers."""

@@ -863,3 +863,9 @@ MIGRATIONS.append(
         WHERE json_type(body, '$.deviceLFDI') = 'text';
     CREATE INDEX mirror_usage_points_by_device ON mirror_usage_points (device_lfdi);
 """)
+MIGRATIONS.append(
+    # when each notification was queued: the notification outbox's delivery lag (GET /outboxes, /metrics)
+    """
+    ALTER TABLE outbox ADD COLUMN queued_at INTEGER;
+    """
+)

@@ -753,6 +753,12 @@ MIGRATIONS.append(
     CREATE INDEX mirror_usage_points_by_device ON mirror_usage_points (device_lfdi);
     """
 )
+MIGRATIONS.append(
+    # when each notification was queued: the notification outbox's delivery lag (GET /outboxes, /metrics)
+    """
+    ALTER TABLE outbox ADD COLUMN queued_at BIGINT;
+    """
+)
 
 def _collate_text_as_sqlite(script: str) -> str:
     return re.sub(r"(?<=\w )TEXT\b", 'TEXT COLLATE "C"', script)
