@@ -223,6 +223,25 @@ async def test_events_by_state_follow_the_clock(world):
     assert await controls() == {"scheduled": 1, "active": 0, "completed": 1, "cancelled": 0}
 
 
+async def test_end_devices_by_contact_age(world):
+    h, device, edev, program, clock = world  # device1 registered its EndDevice at T0
+
+    async def by_age() -> dict[str, float]:
+        samples = await scrape(h.server.admin_url)
+        return {age: value(samples, "der_gateway_end_devices_by_contact_age", age=age)
+                for age in ("5m", "1h", "1d", "older")}
+
+    async def contacted() -> dict[str, float] | None:
+        found = await by_age()
+        return found if found["5m"] == 1 else None
+
+    assert await eventually(contacted, what="the contact in the gauge") == {"5m": 1, "1h": 0, "1d": 0, "older": 0}
+    clock.advance(1800)
+    assert await by_age() == {"5m": 0, "1h": 1, "1d": 0, "older": 0}
+    clock.advance(86400)
+    assert await by_age() == {"5m": 0, "1h": 0, "1d": 0, "older": 1}
+
+
 async def test_json_log_lines_carry_the_client_lfdi(harness, identities):
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
