@@ -137,6 +137,31 @@ async def test_metrics_count_good_requests_a_refused_handshake_and_a_4xx(harness
     assert (await admin_get(admin, "/refusals?limit=x"))[0] == 400
 
 
+async def test_a_request_the_parser_refuses_is_a_refusal_too(harness, certs_dir):
+    admin = harness.server.admin_url
+    before = await scrape(admin)
+    reader, writer = await asyncio.open_connection(harness.config.host, harness.server.port,
+                                                   ssl=client_context(certs_dir, "device1"))
+    try:
+        writer.write(b"FOO /dcap HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 20)
+    finally:
+        writer.close()
+    assert answer.split(b" ", 2)[1] == b"501", answer[:100]
+
+    async def counted() -> Samples | None:
+        now = await scrape(admin)
+        done = (value(now, "der_gateway_refusals_total", kind="http", reason="not implemented")
+                - value(before, "der_gateway_refusals_total", kind="http", reason="not implemented")) == 1
+        return now if done else None
+
+    await eventually(counted, what="the refused method in /metrics")
+    _, refusals = await admin_get(admin, "/refusals?limit=1")
+    (latest,) = refusals["recent"]
+    assert (latest["kind"], latest["reason"], latest["status"]) == ("http", "not implemented", 501)
+
+
 async def test_health_needs_no_token_and_metrics_does(harness):
     admin = harness.server.admin_url
     assert await admin_get(admin, "/health", headers=None) == (200, {"status": "ok"})
