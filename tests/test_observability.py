@@ -8,7 +8,9 @@ import asyncio
 import io
 import json
 import logging
+import os
 import re
+import signal
 import ssl
 import subprocess
 import sys
@@ -377,11 +379,11 @@ async def test_metrics_and_views_of_two_workers_are_the_whole_servers(tmp_path, 
 
         async def all_connections() -> dict | None:
             _, view = await admin_get(admin, "/connections")
-            return view if view["open"] == len(gateway.pinned) else None
+            requests = sum(c["requests"] for c in view["clients"])
+            return view if view["open"] == len(gateway.pinned) and requests == served + 2 else None
 
-        view = await eventually(all_connections, what="both workers' connections in /connections")
+        view = await eventually(all_connections, what="both workers' connections and requests in /connections")
         assert {c["lfdi"] for c in view["clients"]} == {identities["device1"].lfdi}
-        assert sum(c["requests"] for c in view["clients"]) == served + 2
 
         async def all_refusals() -> dict | None:
             _, view = await admin_get(admin, "/refusals")
@@ -389,6 +391,27 @@ async def test_metrics_and_views_of_two_workers_are_the_whole_servers(tmp_path, 
             return view if counts == {("tls", "unknown certificate"): 4, ("http", "not found"): 2} else None
 
         await eventually(all_refusals, what="both workers' refusals in /refusals")
+
+        # a worker killed: what it counted stays counted, its connections leave the gauge and the view
+        victim, survivor = sorted(workers)
+        held = len([conn for conn in gateway.pinned if conn.worker == survivor])
+        os.kill(victim, signal.SIGKILL)
+
+        async def replaced() -> bool:
+            return victim not in gateway.workers and len(gateway.workers) == 2
+
+        await eventually(replaced, what="a new worker in the killed one's place")
+
+        async def gauge_settled() -> Samples | None:
+            samples = await scrape(admin)
+            return samples if value(samples, "der_gateway_open_connections", listener="sep") == held else None
+
+        samples = await eventually(gauge_settled, what="the killed worker's connections to leave the gauge")
+        assert value(samples, "der_gateway_requests_total", listener="sep", route="/dcap", method="GET",
+                     status="200") == served
+        assert value(samples, "der_gateway_tls_handshakes_total", result="failed") == 4
+        _, view = await admin_get(admin, "/connections")
+        assert view["open"] == held
     finally:
         returncode = await gateway.stop()
     assert returncode == 0, gateway.log.read_text()
