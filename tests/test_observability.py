@@ -306,6 +306,36 @@ async def test_json_log_lines_carry_the_client_lfdi(harness, identities):
     assert refusal["kind"] == "http" and refusal["path"] == "/edev/999999" and refusal["level"] == "info"
 
 
+async def test_json_log_lines_of_service_task_transitions(make_harness, identities):
+    from .test_enrollment import open_site, registration
+
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    site = await open_site(make_harness, identities, background=True)
+    try:
+        site.harness.server.background.service_tasks.interval = 0.05
+        answer = await site.aggregator.ok("POST", "/registerDERDevice", registration(site.lfdi("device1")), 201)
+        task_id = answer["serviceTask"]["id"]
+
+        async def completed() -> bool:
+            return (await site.admin.ok("GET", f"/service-tasks/{task_id}"))["state"] == "Completed"
+
+        await eventually(completed, what="the task completed")
+    finally:
+        await site.harness.stop()
+        root.removeHandler(handler)
+        root.setLevel(level)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    steps = [(line["from_state"], line["state"]) for line in lines
+             if line["event"] == "task-transition" and line["task_id"] == task_id]
+    assert steps == [("Pending", "Processing"), ("Processing", "Completed")]
+
+
 def test_the_metrics_documentation_lists_every_declared_metric():
     doc = (Path(__file__).parent.parent / "docs" / "metrics.md").read_text()
     assert metrics.documentation() in doc, "docs/metrics.md is stale: regenerate its table " \
