@@ -12,6 +12,7 @@ from .http import ApiError
 from .state import TOKEN
 
 MIN_TOKEN_LENGTH = 16
+OPEN_PATHS = frozenset({"/health"})  # answered without a token: a load balancer's liveness probe
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -35,6 +36,8 @@ def presented(request: web.Request) -> bytes | None:
 
 @web.middleware
 async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.path in OPEN_PATHS and request.method == "GET":
+        return await handler(request)
     given = presented(request)
     if given is None or not hmac.compare_digest(given, request.app[TOKEN].encode()):
         reason = "a bearer token is required" if given is None else "the bearer token is wrong"

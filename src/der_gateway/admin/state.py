@@ -10,6 +10,7 @@ from aiohttp import web
 from ..clock import Clock
 from ..config import Config
 from ..store import Store
+from ..observability.tracking import Tracking
 from ..xsd import SchemaSet
 
 CONFIG = web.AppKey("admin_config", Config)
@@ -27,3 +28,4 @@ class DeviceView(Protocol):
 
 
 DEVICE_VIEW = web.AppKey("admin_device_view", DeviceView)
+TRACKING = web.AppKey("admin_tracking", Tracking)
