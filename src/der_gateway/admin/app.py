@@ -31,6 +31,7 @@ from . import openapi, routes_end_devices, routes_events, routes_groups, routes_
 from . import routes_network, routes_notifications, routes_sync
 from . import routes_utility, routes_utility_catalog, routes_utility_events, routes_utility_ops
 from . import routes_billing, routes_intervals, routes_participation, routes_prices, routes_settlement
+from .console_files import add_console
 from .auth import Handler, check_token, new_token, require_token
 from ..domain.refusals import Rejected
 from ..refusal_status import status_of
@@ -119,6 +120,7 @@ def create_admin_app(config: Config, store, schemas: SchemaSet, clock: Clock | N
     app.router.add_route("GET", "/openapi.json", get_openapi)
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
+    add_console(app)  # the operator console's static files, at / and /console/
     return app
 
 
