@@ -20,6 +20,7 @@ from .listeners.site import serve
 from .listeners.sockets import BoundListeners
 from .server.app import create_app
 from .server.background import Background
+from .server.in_process import InProcessClient
 from .server.duties import Duties
 from .server.state import BACKGROUND
 from .store.leadership import Leadership
@@ -43,6 +44,7 @@ class RunningServer:
     redirect_runner: web.AppRunner | None = None
     redirect_port: int | None = None  # the plain-HTTP listener that redirects to TLS, if configured
     duties: Duties | None = None  # one of several workers: the background runs while this one leads
+    in_process: InProcessClient | None = None  # the 2030.5 application asked as a client, for the admin API
 
     @property
     def url(self) -> str:
@@ -66,6 +68,8 @@ class RunningServer:
             await self.redirect_runner.cleanup()
         if self.admin_runner is not None:
             await self.admin_runner.cleanup()
+        if self.in_process is not None:
+            await self.in_process.close()
         await self.runner.cleanup()
         await self.store.close()
 
@@ -132,13 +136,15 @@ async def start_server(config: Config, sock: socket.socket | None = None, clock:
     if config.http_redirect_port is not None:
         redirect_runner, redirect_port = await start_redirect(
             config, port, listeners.redirect if listeners is not None else None)
-    admin_runner, admin_port = None, None
+    admin_runner, admin_port, in_process = None, None, None
     if config.admin_enabled:
+        in_process = InProcessClient(runner)  # the console's view of a device's 2030.5 tree
+        await in_process.start()
         # one of several workers: admin writes run one at a time among them all, as within one process
         across = admin_write_lock(config.store, config.data_dir) if leadership is not None else None
         admin_runner, admin_port = await start_admin(config, store, schemas, clock, on_change=background.changed,
                                                      sock=listeners.admin if listeners is not None else None,
-                                                     across_processes=across)
+                                                     across_processes=across, device_view=in_process)
         if config.sync_ack_base_url is None:  # receivers acknowledge on the admin listener
             background.sync.ack_base_url = f"http://{config.admin_host}:{admin_port}"
     background.delivery.destinations.serving_on(port, admin_port, redirect_port)  # never POST to ourselves
@@ -149,4 +155,4 @@ async def start_server(config: Config, sock: socket.socket | None = None, clock:
         duties = Duties(background, leadership, store, config.leader_poll)
         duties.start()
     return RunningServer(config, store, runner, port, background, admin_runner, admin_port, redirect_runner,
-                         redirect_port, duties)
+                         redirect_port, duties, in_process)

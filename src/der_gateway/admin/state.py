@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Protocol
 
 from aiohttp import web
 
@@ -17,3 +18,12 @@ SCHEMAS = web.AppKey("admin_schemas", SchemaSet)
 CLOCK = web.AppKey("admin_clock", Clock)
 TOKEN = web.AppKey("admin_token", str)
 WRITE_LOCK = web.AppKey("admin_write_lock", asyncio.Lock)
+
+
+class DeviceView(Protocol):
+    """The 2030.5 application asked as a client (server/in_process.py, given by the start-up wiring)."""
+
+    async def get(self, lfdi: str, href: str) -> tuple[int, bytes]: ...
+
+
+DEVICE_VIEW = web.AppKey("admin_device_view", DeviceView)

@@ -1,0 +1,144 @@
+"""The console's view of one device: search, summary, its 2030.5 tree as its client sees it, its DER documents,
+telemetry, Responses and enrollments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from ..sep import paths
+from ..sep.json_form import error
+from ..sep.walk import walk_resources
+from ..store import EndDeviceRecord
+from ..store.console_records import DeviceSummaryRecord
+from ..store.sqlite_console import SEARCH_FIELDS
+from . import views
+from .http import ApiError, invalid, json_response, not_found, path_id
+from .state import CLOCK, DEVICE_VIEW, STORE
+
+DEFAULT_LIMIT, MAX_LIMIT = 50, 500
+MAX_QUERY = 100
+DAY = 86_400
+DER_KINDS = {"dercap": "DERCapability", "derg": "DERSettings", "ders": "DERStatus", "dera": "DERAvailability"}
+
+
+def summary_view(s: DeviceSummaryRecord) -> dict[str, Any]:
+    return {"end_device_id": s.end_device_id, "lfdi": s.lfdi, "sfdi": s.sfdi, "enabled": s.enabled,
+            "aggregator_lfdi": s.aggregator_lfdi,
+            "customer": {"id": s.customer[0], "name": s.customer[1]} if s.customer else None,
+            "service_point": {"id": s.service_point[0], "name": s.service_point[1]} if s.service_point else None,
+            "feeder": s.feeder, "last_contact": s.last_contact}
+
+
+def query_int(request: web.Request, name: str, default: int, lowest: int, highest: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not lowest <= int(raw) <= highest:
+        raise invalid([error(f"must be a whole number from {lowest} to {highest}", name)])
+    return int(raw)
+
+
+def only_query(request: web.Request, *names: str) -> None:
+    unknown = [error("unknown query parameter", k) for k in request.query if k not in names]
+    if unknown:
+        raise invalid(unknown)
+
+
+async def end_device(request: web.Request) -> EndDeviceRecord:
+    end_device_id = path_id(request, "end_device_id", "EndDevice")
+    record = await request.app[STORE].end_device(end_device_id)
+    if record is None:
+        raise not_found(f"EndDevice {end_device_id}")
+    return record
+
+
+async def search(request: web.Request) -> web.Response:
+    only_query(request, "q", "by", "limit")
+    q = request.query.get("q", "").strip()
+    by = request.query.get("by") or None
+    errors = []
+    if not q or len(q) > MAX_QUERY:
+        errors.append(error(f"required: 1 to {MAX_QUERY} characters", "q"))
+    if by is not None and by not in SEARCH_FIELDS:
+        errors.append(error(f"must be one of {', '.join(SEARCH_FIELDS)}", "by"))
+    if errors:
+        raise invalid(errors)
+    limit = query_int(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    found = await request.app[STORE].search_end_devices(q, by, limit)
+    return json_response({"items": [summary_view(s) for s in found]})
+
+
+async def summary(request: web.Request) -> web.Response:
+    record = await end_device(request)
+    (found,) = await request.app[STORE].device_summaries([record.id])
+    return json_response(summary_view(found))
+
+
+async def tree(request: web.Request) -> web.Response:
+    """The walk from /dcap through the 2030.5 application as this device's client: what it would GET."""
+    record = await end_device(request)
+    device_view = request.app.get(DEVICE_VIEW)
+    if device_view is None:
+        raise ApiError(503, "this admin listener runs without the 2030.5 application")
+
+    async def fetch(href: str) -> tuple[int, bytes]:
+        return await device_view.get(record.lFDI, href)
+
+    visited = await walk_resources(fetch)
+    return json_response({"lfdi": record.lFDI, "resources": [
+        {"href": v.href, "type": v.type, "depth": v.depth, "status": v.status,
+         "xml": v.body.decode("utf-8", "replace")} for v in visited]})
+
+
+async def ders(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    record = await end_device(request)
+    items = []
+    for n in await store.der_numbers(record.id):
+        documents = {name: await store.der_document(record.id, n, kind) for kind, name in DER_KINDS.items()}
+        items.append({"href": paths.der(record.id, n), "documents": documents})
+    return json_response({"items": items})
+
+
+async def telemetry(request: web.Request) -> web.Response:
+    only_query(request, "since")
+    record = await end_device(request)
+    now = request.app[CLOCK].now()
+    since = query_int(request, "since", max(0, now - DAY), 0, 2**62)
+    series = []
+    for s in await request.app[STORE].device_telemetry(record.lFDI, since):
+        power = int(s.reading_type.get("powerOfTenMultiplier") or 0)
+        series.append({"mup": paths.mup(s.mup_id), "description": s.description, "uom": s.reading_type.get("uom"),
+                       "power_of_ten": power, "points": [[start, value * 10 ** power] for start, value in s.readings]})
+    return json_response({"series": series})
+
+
+async def responses(request: web.Request) -> web.Response:
+    only_query(request, "limit")
+    record = await end_device(request)
+    limit = query_int(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    found = await request.app[STORE].device_responses(record.lFDI, limit)
+    return json_response({"items": [{"subject": r.subject, "status": r.status, "status_name": views.status_name(r.status),
+                                     "created_at": r.created, "control_id": r.control_id} for r in found]})
+
+
+async def enrollments(request: web.Request) -> web.Response:
+    record = await end_device(request)
+    found = await request.app[STORE].device_enrollments(record.id)
+    return json_response({"items": [{"enrollment_id": e.enrollment_id, "program_id": e.program_id,
+                                     "program": e.program, "state": e.state, "sync_state": e.sync_state,
+                                     "last_error": e.last_error} for e in found]})
+
+
+DEVICE = "/end-devices/{end_device_id:[0-9]+}"
+ROUTES = [
+    ("GET", "/devices/search", search),
+    ("GET", DEVICE + "/summary", summary),
+    ("GET", DEVICE + "/tree", tree),
+    ("GET", DEVICE + "/ders", ders),
+    ("GET", DEVICE + "/telemetry", telemetry),
+    ("GET", DEVICE + "/responses", responses),
+    ("GET", DEVICE + "/enrollments", enrollments),
+]
