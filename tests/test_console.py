@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import subprocess
+import sys
 import time
+import urllib.request
 from pathlib import Path
 from typing import Any, AsyncIterator
 
@@ -246,3 +250,30 @@ async def test_an_operator_finds_a_device_reads_its_tree_creates_an_event_and_wa
         finally:
             await browser.close()
     assert problems == []
+
+
+def test_serve_prints_where_the_console_is_and_where_its_token_is(tmp_path, certs_dir):
+    config = tmp_path / "server.toml"
+    config.write_text("admin_port = 0\n")
+    out = tmp_path / "serve.out"
+    proc = subprocess.Popen([sys.executable, "-m", "der_gateway", "serve", "--workers", "1", "--port", "0",
+                             "--config", str(config), "--data-dir", str(tmp_path / "var"), "--certs-dir", str(certs_dir)],
+                            stdout=out.open("wb"), stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while "operator console at" not in (text := out.read_text()):
+            assert proc.poll() is None and time.monotonic() < deadline, text
+            time.sleep(0.1)
+        match = re.search(r"operator console at (http://127\.0\.0\.1:[0-9]+/console/) \(sign in with the token in (\S+)\)",
+                          text)
+        assert match, text
+        token = Path(match.group(2)).read_text().strip()
+        with urllib.request.urlopen(match.group(1)) as resp:
+            assert resp.status == 200 and b"Admin token" in resp.read()
+        api = urllib.request.Request(match.group(1).replace("/console/", "/programs"),
+                                     headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(api) as resp:
+            assert json.loads(resp.read()) == {"items": []}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)

@@ -28,7 +28,7 @@ function number(v) {
 
 // series: [{name, points: [[epoch, value]]}]; options: {unit, from, to, bands: [{from, to, label}]}
 export function lineChart(series, options = {}) {
-  const width = 720, height = 240, left = 56, right = 12, top = 12, bottom = 28;
+  const width = 720, height = 240, left = 56, right = 28, top = 12, bottom = 28;
   const all = series.flatMap((x) => x.points);
   const svg = s("svg", { viewBox: `0 0 ${width} ${height}`, class: "chart", role: "img" });
   const title = options.title || series.map((x) => x.name).join(", ");

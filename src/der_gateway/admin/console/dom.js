@@ -87,3 +87,26 @@ export function panel(load) {
   refresh();
   return el;
 }
+
+// An XML document indented one element a line, for reading; the text it returns goes in as text.
+export function prettyXml(text) {
+  const doc = new DOMParser().parseFromString(text, "application/xml");
+  if (doc.getElementsByTagName("parsererror").length) return text;
+  const escape = (s) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  const lines = [];
+  const walk = (node, depth) => {
+    const pad = "  ".repeat(depth);
+    const attrs = Array.from(node.attributes).map((a) => ` ${a.name}="${escape(a.value).replace(/"/g, "&quot;")}"`).join("");
+    const elements = Array.from(node.childNodes).filter((c) => c.nodeType === Node.ELEMENT_NODE);
+    const content = node.textContent.trim();
+    if (elements.length === 0) {
+      lines.push(content ? `${pad}<${node.nodeName}${attrs}>${escape(content)}</${node.nodeName}>` : `${pad}<${node.nodeName}${attrs}/>`);
+      return;
+    }
+    lines.push(`${pad}<${node.nodeName}${attrs}>`);
+    elements.forEach((child) => walk(child, depth + 1));
+    lines.push(`${pad}</${node.nodeName}>`);
+  };
+  walk(doc.documentElement, 0);
+  return lines.join("\n");
+}

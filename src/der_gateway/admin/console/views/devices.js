@@ -2,7 +2,7 @@
 // enrollments).
 import { get, query } from "../api.js";
 import { legend, lineChart } from "../chart.js";
-import { ago, dl, errorBox, h, json, link, panel, replace, section, table, time } from "../dom.js";
+import { ago, dl, errorBox, h, json, link, panel, prettyXml, replace, section, table, time } from "../dom.js";
 
 const FIELDS = [["", "any field"], ["lfdi", "LFDI"], ["sfdi", "SFDI"], ["customer", "customer"],
   ["service-point", "service point"], ["feeder", "feeder"]];
@@ -52,7 +52,7 @@ function treeView(id) {
   const show = (resource) => replace(viewer,
     h("h3", {}, resource.href, " ", h("span", { class: "tag" }, resource.type), " ",
       h("span", { class: resource.status < 300 ? "tag ok" : "tag bad" }, String(resource.status))),
-    h("pre", { class: "xml" }, resource.xml));
+    h("pre", { class: "xml" }, prettyXml(resource.xml)));
   const body = panel(async () => {
     const tree = await get(`/end-devices/${id}/tree`);
     const rows = tree.resources.map((r) => h("li", { class: `depth${Math.min(r.depth, 8)}` },
