@@ -1220,6 +1220,95 @@ PATHS.update({
     "/customers/{customer_id}/statement.html": {"get": _statement_html},
 })
 
+# -- the operator console (routes_console_*.py) --------------------------------------------------
+_NULL_INT, _NULL_STR = nullable(INTEGER), nullable(STRING)
+_POINTS = {"type": "array", "items": {"type": "array", "prefixItems": [INTEGER, {"type": "number"}],
+                                      "minItems": 2, "maxItems": 2}, "description": "[epoch seconds, value]"}
+_NAMED = nullable(_object({"id": ID, "name": STRING}, ("id", "name")))
+COMPONENTS["DeviceSummary"] = _object({
+    "end_device_id": ID, "lfdi": STRING, "sfdi": INTEGER, "enabled": BOOLEAN, "aggregator_lfdi": _NULL_STR,
+    "customer": _NAMED, "service_point": _NAMED, "feeder": _NULL_STR, "last_contact": _NULL_INT},
+    ("end_device_id", "lfdi", "sfdi", "enabled", "aggregator_lfdi", "customer", "service_point", "feeder",
+     "last_contact"))
+COMPONENTS["DeviceSummaryList"] = _items("DeviceSummary")
+COMPONENTS["DeviceTree"] = _object({"lfdi": STRING, "resources": {"type": "array", "items": _object(
+    {"href": STRING, "type": STRING, "depth": INTEGER, "status": INTEGER, "xml": STRING},
+    ("href", "type", "depth", "status", "xml"))}}, ("lfdi", "resources"))
+COMPONENTS["DeviceDERs"] = _object({"items": {"type": "array", "items": _object(
+    {"href": STRING, "documents": _object({k: nullable({"type": "object"}) for k in (
+        "DERCapability", "DERSettings", "DERStatus", "DERAvailability")})}, ("href", "documents"))}}, ("items",))
+COMPONENTS["DeviceTelemetry"] = _object({"series": {"type": "array", "items": _object(
+    {"mup": STRING, "description": _NULL_STR, "uom": _NULL_INT, "power_of_ten": INTEGER, "points": _POINTS},
+    ("mup", "description", "uom", "power_of_ten", "points"))}}, ("series",))
+COMPONENTS["DeviceResponses"] = _object({"items": {"type": "array", "items": _object(
+    {"subject": STRING, "status": INTEGER, "status_name": STRING, "created_at": INTEGER, "control_id": _NULL_INT},
+    ("subject", "status", "status_name", "created_at", "control_id"))}}, ("items",))
+COMPONENTS["DeviceEnrollments"] = _object({"items": {"type": "array", "items": _object(
+    {"enrollment_id": ID, "program_id": _NULL_INT, "program": _NULL_STR, "state": STRING, "sync_state": _NULL_STR,
+     "last_error": _NULL_STR}, ("enrollment_id", "program_id", "program", "state", "sync_state", "last_error"))}},
+    ("items",))
+_WINDOW = {"start": INTEGER, "end": INTEGER, "status": STRING}
+COMPONENTS["Timeline"] = _object({"items": {"type": "array", "items": _object({
+    "kind": {"enum": ["utility-event", "control"]}, "id": ID, "program_id": INTEGER, "program": STRING,
+    "description": _NULL_STR, **_WINDOW, "stages": {"type": "array", "items": _object(
+        {"position": INTEGER, **_WINDOW, "control_id": _NULL_INT}, ("position", "start", "end", "control_id",
+                                                                    "status"))}},
+    ("kind", "id", "program_id", "program", "description", "start", "end", "status", "stages"))}}, ("items",))
+COMPONENTS["ParticipationSummary"] = _object({
+    "as_of": INTEGER,
+    "counts": _object({k: INTEGER for k in ("reserved", "received", "started", "completed", "opted_out",
+                                            "no_response")}),
+    "devices": {"type": "array", "items": _object({"end_device_id": ID, "lfdi": STRING, "status": STRING},
+                                                   ("end_device_id", "lfdi", "status"))}},
+    ("as_of", "counts", "devices"))
+COMPONENTS["PowerSeries"] = _object({"unit": {"const": "W"}, "start": INTEGER, "end": INTEGER, "points": _POINTS},
+                                    ("unit", "start", "end", "points"))
+COMPONENTS["ServiceTaskSummary"] = _object({"by_state": {"type": "object", "additionalProperties": INTEGER},
+                                            "awaiting_approval": {"type": "array", "items": {"type": "object"}}},
+                                           ("by_state", "awaiting_approval"))
+COMPONENTS["EnrollmentSummary"] = _object({"by_sync_state": {"type": "object", "additionalProperties": INTEGER},
+                                           "items": {"type": "array", "items": {"type": "object"}}},
+                                          ("by_sync_state", "items"))
+_BAD_QUERY = {400: "a query parameter is missing or wrong: each one named"}
+_CONSOLE_EVENT = _param("event_id", "utility event id")
+PATHS.update({
+    "/devices/search": {"get": _described(op("Search EndDevices", {200: _answer("matches", "DeviceSummaryList")},
+                                             errors=_BAD_QUERY),
+                                          "Query: q; by (lfdi, sfdi, customer, service-point, feeder; absent: "
+                                          "all); limit (1-500, 50)")},
+    "/end-devices/{end_device_id}/summary": {"get": op("The EndDevice's summary", {
+        200: _answer("it", "DeviceSummary")}, (END_DEVICE_ID,))},
+    "/end-devices/{end_device_id}/tree": {"get": op("The 2030.5 tree as the device's client sees it", {
+        200: _answer("each resource walked from /dcap", "DeviceTree")}, (END_DEVICE_ID,),
+        errors={503: "the admin listener runs without the 2030.5 application"})},
+    "/end-devices/{end_device_id}/ders": {"get": op("The device's DERs and their documents", {
+        200: _answer("them", "DeviceDERs")}, (END_DEVICE_ID,))},
+    "/end-devices/{end_device_id}/telemetry": {"get": _described(op("The device's mirrored readings", {
+        200: _answer("per MirrorMeterReading", "DeviceTelemetry")}, (END_DEVICE_ID,), errors=_BAD_QUERY),
+        "Query: since (epoch seconds; default: 24 h ago)")},
+    "/end-devices/{end_device_id}/responses": {"get": op("The device's Responses, newest first", {
+        200: _answer("them", "DeviceResponses")}, (END_DEVICE_ID,), errors=_BAD_QUERY)},
+    "/end-devices/{end_device_id}/enrollments": {"get": op("The device's enrollments", {
+        200: _answer("them", "DeviceEnrollments")}, (END_DEVICE_ID,))},
+    "/timeline": {"get": _described(op("Events and utility events in a window", {200: _answer("them", "Timeline")},
+                                       errors=_BAD_QUERY), "Query: from and to, epoch seconds")},
+    "/controls/{control_id}/participation-summary": {"get": op("How far each called device got", {
+        200: _answer("it", "ParticipationSummary")}, (CONTROL_ID,))},
+    "/controls/{control_id}/power": {"get": op("The called devices' real power summed", {
+        200: _answer("it", "PowerSeries")}, (CONTROL_ID,))},
+    "/utility-events/{event_id}/participation": {"get": op("How far each called device got, over all stages", {
+        200: _answer("it", "ParticipationSummary")}, (_CONSOLE_EVENT,))},
+    "/utility-events/{event_id}/power": {"get": op("The called devices' real power summed", {
+        200: _answer("it", "PowerSeries")}, (_CONSOLE_EVENT,))},
+    "/service-tasks/summary": {"get": op("Service tasks by state, and those awaiting approval", {
+        200: _answer("it", "ServiceTaskSummary")})},
+    "/enrollments/summary": {"get": op("Enrollments by sync state, and the newest", {
+        200: _answer("it", "EnrollmentSummary")})},
+    "/sync/messages/{message_id}/retry": {"post": op("Send a failing sync message now, or a rejected one again", {
+        200: {"description": "the message view, as GET /sync/messages/{id}"}},
+        (_param("message_id", "sync message id"),), errors={409: "the message is neither failing nor rejected"})},
+})
+
 SPEC: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "der-gateway admin API", "version": "1",
