@@ -54,9 +54,10 @@ export function lineChart(series, options = {}) {
     svg.append(s("line", { x1: left, x2: width - right, y1: y(v), y2: y(v), class: "chart-grid" }));
     svg.append(s("text", { x: left - 6, y: y(v) + 4, "text-anchor": "end", class: "chart-axis" }, number(v)));
   }
-  for (const t of ticks(t0, t1, 5)) {
-    svg.append(s("text", { x: x(t), y: height - 8, "text-anchor": "middle", class: "chart-axis" }, clock(t, t1 - t0)));
-  }
+  ticks(t0, t1, 5).forEach((t, i) => {
+    svg.append(s("text", { x: x(t), y: height - 8, "text-anchor": i === 5 ? "end" : "middle", class: "chart-axis" },
+      clock(t, t1 - t0)));
+  });
   if (options.unit) svg.append(s("text", { x: 4, y: top + 4, class: "chart-axis" }, options.unit));
   series.forEach((line, i) => {
     if (line.points.length === 0) return;

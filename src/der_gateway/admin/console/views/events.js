@@ -29,7 +29,7 @@ function timelineChart(items, from, to) {
   for (let i = 0; i <= 6; i++) {
     const t = from + (i * (to - from)) / 6;
     chart.append(svg("line", { x1: x(t), x2: x(t), y1: top - 4, y2: height, class: "chart-grid" }));
-    chart.append(svg("text", { x: x(t), y: 12, "text-anchor": "middle", class: "chart-axis" },
+    chart.append(svg("text", { x: x(t), y: 12, "text-anchor": i === 6 ? "end" : i === 0 ? "start" : "middle", class: "chart-axis" },
       new Date(t * 1000).toISOString().slice(5, 16).replace("T", " ")));
   }
   const now = Date.now() / 1000;
@@ -133,18 +133,31 @@ function participationView(summary) {
   ];
 }
 
-function powerView(power) {
+// power.start and power.end bound the readings asked for (an hour either side of the event, or up to now)
+function powerView(power, span) {
   const series = [{ name: "fleet real power (W)", points: power.points }];
-  return [lineChart(series, { unit: power.unit, from: power.start - 3600, to: power.end + 3600,
-    bands: [{ from: power.start, to: power.end, label: "event" }], title: "fleet power" }), legend(series)];
+  const bands = span ? [{ from: span.from, to: span.to, label: "event" }] : [];
+  return [lineChart(series, { unit: power.unit, from: power.start, to: Math.max(power.end, span ? span.to + 3600 : 0),
+    bands, title: "fleet power" }), legend(series)];
+}
+
+function eventSpan(kind, event) {
+  if (kind === "utility") {
+    if (!event.stages.length) return null;
+    return { from: Math.min(...event.stages.map((s) => s.start)),
+      to: Math.max(...event.stages.map((s) => s.start + s.duration)) };
+  }
+  return event.interval ? { from: event.interval.start, to: event.interval.start + event.interval.duration } : null;
 }
 
 export function detail(view, [kind, id], ctx) {
   const base = kind === "utility" ? `/utility-events/${id}` : `/controls/${id}`;
   const participationPath = kind === "utility" ? `${base}/participation` : `${base}/participation-summary`;
   const actions = h("div", { class: "actions" });
+  let span = null;
   const facts = panel(async () => {
     const event = await get(base);
+    span = eventSpan(kind, event);
     if (kind === "utility") {
       return [dl([["Description", event.description], ["Status", h("span", { id: "event-status" }, event.status)],
         ["Created", time(event.created)], ["Cancelled", event.cancelledAt ? time(event.cancelledAt) : null]]),
@@ -181,7 +194,11 @@ export function detail(view, [kind, id], ctx) {
   replace(actions, h("button", { type: "button", class: "danger", id: "cancel-event", onclick: cancel }, "Cancel event…"));
   const participation = panel(async () => participationView(await get(participationPath)));
   participation.id = "participation";
-  const power = panel(async () => powerView(await get(`${base}/power`)));
+  const power = panel(async () => {
+    const [readings, event] = await Promise.all([get(`${base}/power`), span ? null : get(base)]);
+    if (event) span = eventSpan(kind, event);
+    return powerView(readings, span);
+  });
   replace(view, h("p", {}, link("#/events", "← Events")),
     section(`${kind === "utility" ? "Utility event" : "Event"} ${id}`, facts, actions),
     section("Participation", participation), section("Fleet power", power));
