@@ -18,6 +18,7 @@ from .listeners.limits import ConnectionLimits
 from .listeners.redirect import start_redirect
 from .listeners.site import serve
 from .listeners.sockets import BoundListeners
+from .observability.tracking import Tracking
 from .server.app import create_app
 from .server.background import Background
 from .server.in_process import InProcessClient
@@ -30,6 +31,8 @@ from .store.sqlite import SQLiteStore
 from .tls import server_context
 from .xsd import load_schemas
 
+
+TRACKING_DIR = "observability"  # each process's part of the connection and refusal views (observability/tracking.py)
 
 
 @dataclass
@@ -126,12 +129,13 @@ async def start_server(config: Config, sock: socket.socket | None = None, clock:
     clock = clock or SystemClock()
     background = Background(store, config, clock)
     await background.sync.seed_endpoints()  # the configured endpoints are there at once, whichever process leads
-    app = create_app(config, store, schemas, clock)
+    tracking = Tracking(config.data_dir / TRACKING_DIR)
+    app = create_app(config, store, schemas, clock, tracking)
     app[BACKGROUND] = background
     if listeners is not None:
         sock = listeners.tls
     runner, port = await serve(app, ConnectionLimits.from_config(config), host=config.host, port=config.port,
-                               sock=sock, ssl_context=tls)
+                               sock=sock, ssl_context=tls, tracking=tracking)
     redirect_runner, redirect_port = None, None
     if config.http_redirect_port is not None:
         redirect_runner, redirect_port = await start_redirect(
@@ -144,7 +148,8 @@ async def start_server(config: Config, sock: socket.socket | None = None, clock:
         across = admin_write_lock(config.store, config.data_dir) if leadership is not None else None
         admin_runner, admin_port = await start_admin(config, store, schemas, clock, on_change=background.changed,
                                                      sock=listeners.admin if listeners is not None else None,
-                                                     across_processes=across, device_view=in_process)
+                                                     across_processes=across, device_view=in_process,
+                                                     tracking=tracking)
         if config.sync_ack_base_url is None:  # receivers acknowledge on the admin listener
             background.sync.ack_base_url = f"http://{config.admin_host}:{admin_port}"
     background.delivery.destinations.serving_on(port, admin_port, redirect_port)  # never POST to ourselves

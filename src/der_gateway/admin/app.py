@@ -33,12 +33,15 @@ from . import routes_utility, routes_utility_catalog, routes_utility_events, rou
 from . import routes_billing, routes_intervals, routes_participation, routes_prices, routes_settlement
 from . import routes_console_devices, routes_console_events, routes_console_ops
 from .console_files import add_console
+from . import routes_observability
+from ..observability.requests import observe_requests
+from ..observability.tracking import Tracking
 from .auth import Handler, check_token, new_token, require_token
 from ..domain.refusals import Rejected
 from ..refusal_status import status_of
 from ..sep.json_form import Invalid
 from .http import ApiError, error_response, json_response
-from .state import CLOCK, CONFIG, DEVICE_VIEW, SCHEMAS, STORE, TOKEN, WRITE_LOCK, DeviceView
+from .state import CLOCK, CONFIG, DEVICE_VIEW, SCHEMAS, STORE, TOKEN, TRACKING, WRITE_LOCK, DeviceView
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,7 @@ ROUTES = ROUTES + routes_prices.ROUTES + routes_billing.ROUTES  # settlement: pr
 ROUTES = ROUTES + routes_intervals.ROUTES  # interval data for settlement
 ROUTES = ROUTES + routes_settlement.ROUTES  # settlement: baselines, a stage's credits
 ROUTES = ROUTES + routes_console_devices.ROUTES + routes_console_events.ROUTES + routes_console_ops.ROUTES  # console
+ROUTES = ROUTES + routes_observability.ROUTES  # metrics, health, outboxes, connections, refusals
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -108,11 +112,12 @@ async def get_openapi(request: web.Request) -> web.Response:
 def create_admin_app(config: Config, store, schemas: SchemaSet, clock: Clock | None = None, *,
                      on_change: Callable[[], None] | None = None,
                      across_processes: AbstractAsyncContextManager[None] | None = None,
-                     device_view: DeviceView | None = None) -> web.Application:
+                     device_view: DeviceView | None = None, tracking: Tracking | None = None) -> web.Application:
     """on_change, if given, is called after every successful write (e.g. to wake the notifier); device_view, if
-    given, is the 2030.5 application asked as a client (a device's tree is answered 503 without it)."""
+    given, is the 2030.5 application asked as a client (a device's tree is answered 503 without it); tracking: the
+    2030.5 listener's connections and refusals, for /connections and /refusals."""
     token = check_token(config.admin_token) if config.admin_token is not None else new_token()
-    app = web.Application(middlewares=[answer_errors, require_token,
+    app = web.Application(middlewares=[observe_requests("admin"), answer_errors, require_token,
                                        one_writer_at_a_time(on_change, across_processes)],
                           client_max_size=config.admin_max_body_bytes)
     app[CONFIG] = config
@@ -123,6 +128,7 @@ def create_admin_app(config: Config, store, schemas: SchemaSet, clock: Clock | N
     app[WRITE_LOCK] = asyncio.Lock()
     if device_view is not None:
         app[DEVICE_VIEW] = device_view
+    app[TRACKING] = tracking or Tracking(config.data_dir / "observability")
     app.router.add_route("GET", "/openapi.json", get_openapi)
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
@@ -142,17 +148,17 @@ def write_token_file(path: Path, token: str) -> None:
 async def start_admin(config: Config, store, schemas: SchemaSet, clock: Clock | None = None, *,
                       on_change: Callable[[], None] | None = None, sock: socket.socket | None = None,
                       across_processes: AbstractAsyncContextManager[None] | None = None,
-                      device_view: DeviceView | None = None) -> tuple[web.AppRunner, int]:
+                      device_view: DeviceView | None = None, tracking: Tracking | None = None) -> tuple[web.AppRunner, int]:
     """Starts the admin listener (on sock if bound already; across_processes: held by each write, beside the
     app's own lock, when several workers serve); returns its runner (runner.app[TOKEN] is the token) and its
     port."""
     app = create_admin_app(config, store, schemas, clock, on_change=on_change,
-                           across_processes=across_processes, device_view=device_view)
+                           across_processes=across_processes, device_view=device_view, tracking=tracking)
     if config.admin_token is None:
         token_path = config.data_dir / TOKEN_FILE
         write_token_file(token_path, app[TOKEN])
         log.warning("admin API: no admin_token configured; generated one in %s", token_path)
     runner, port = await serve(app, ConnectionLimits.from_config(config), host=config.admin_host,
-                               port=config.admin_port, sock=sock)
+                               port=config.admin_port, sock=sock, listener="admin")
     log.info("admin API on http://%s:%d", config.admin_host, port)
     return runner, port

@@ -14,6 +14,7 @@ from .http import ApiError
 from .state import TOKEN
 
 MIN_TOKEN_LENGTH = 16
+OPEN_PATHS = frozenset({"/health"})  # answered without a token: a load balancer's liveness probe
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -37,8 +38,8 @@ def presented(request: web.Request) -> bytes | None:
 
 @web.middleware
 async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.method in ("GET", "HEAD") and is_public(request.path):  # the console asks for the token itself
-        return await handler(request)
+    if request.method in ("GET", "HEAD") and (request.path in OPEN_PATHS or is_public(request.path)):
+        return await handler(request)  # the console's files ask for the token themselves
     given = presented(request)
     if given is None or not hmac.compare_digest(given, request.app[TOKEN].encode()):
         reason = "a bearer token is required" if given is None else "the bearer token is wrong"

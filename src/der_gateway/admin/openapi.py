@@ -1309,6 +1309,39 @@ PATHS.update({
         (_param("message_id", "sync message id"),), errors={409: "the message is neither failing nor rejected"})},
 })
 
+# -- observability (routes_observability) -----------------------------------------------------------------------
+_EPOCH_OR_NULL = nullable(INTEGER)
+_outbox = _object({"depth": INTEGER, "oldest_at": _EPOCH_OR_NULL, "failing": {"type": "array", "items": _object({
+    "uri": STRING, "last_error": nullable(STRING), "attempts": INTEGER, "since": _EPOCH_OR_NULL})}},
+    ("depth", "oldest_at", "failing"))
+COMPONENTS.update({
+    "Health": _object({"status": {"type": "string", "enum": ["ok"]}}, ("status",)),
+    "Outboxes": _object({"notifications": _outbox, "sync": _outbox}, ("notifications", "sync")),
+    "Connections": _object({"open": INTEGER, "clients": {"type": "array", "items": _object({
+        "lfdi": nullable(STRING), "peer": STRING, "since": INTEGER, "requests": INTEGER})}}, ("open", "clients")),
+    "Refusals": _object({
+        "by_reason": {"type": "array", "items": _object({"reason": STRING, "kind": {"enum": ["tls", "http"]},
+                                                         "count": INTEGER, "last_at": INTEGER})},
+        "recent": {"type": "array", "items": _object({"at": INTEGER, "kind": STRING, "reason": STRING,
+                                                      "status": nullable(INTEGER), "lfdi": nullable(STRING),
+                                                      "path": nullable(STRING)})}}, ("by_reason", "recent")),
+})
+PATHS.update({
+    "/metrics": {"get": _described(op("The server's metrics", {200: {"description": "Prometheus text format 0.0.4",
+                                                                    "content": {"text/plain": {"schema": STRING}}}}),
+                                   "Every worker's, summed; each metric is listed in docs/metrics.md.")},
+    "/health": {"get": {**op("Whether the admin listener answers", {200: _answer("ok", "Health")}),
+                        "security": [], "description": "No token needed."}},
+    "/outboxes": {"get": op("The notification and enrollment-sync outboxes: depth, oldest item, failing receivers",
+                            {200: _answer("both", "Outboxes")})},
+    "/connections": {"get": op("The 2030.5 listener's open connections, every worker's",
+                               {200: _answer("them", "Connections")})},
+    "/refusals": {"get": _described(op("Refused 2030.5 clients: counts by reason, and the latest",
+                                       {200: _answer("them", "Refusals")}, errors={400: "limit is wrong"}),
+                                    "Query: limit (default 50, at most 200): how many of the latest to list. "
+                                    "kind tls: the TLS handshake failed; http: a 4xx answer.")},
+})
+
 SPEC: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "der-gateway admin API", "version": "1",

@@ -10,6 +10,7 @@ from aiohttp import web
 from ..clock import Clock
 from ..config import Config
 from ..store import Store
+from ..observability.tracking import Tracking
 from ..xsd import SchemaSet
 
 CONFIG = web.AppKey("admin_config", Config)
@@ -18,6 +19,7 @@ SCHEMAS = web.AppKey("admin_schemas", SchemaSet)
 CLOCK = web.AppKey("admin_clock", Clock)
 TOKEN = web.AppKey("admin_token", str)
 WRITE_LOCK = web.AppKey("admin_write_lock", asyncio.Lock)
+TRACKING = web.AppKey("admin_tracking", Tracking)
 
 
 class DeviceView(Protocol):

@@ -28,13 +28,15 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--store", metavar="URL",
                    help="a PostgreSQL URL (postgresql://...) that several servers may share; default: SQLite in "
                         "the data directory")
+    p.add_argument("--log-format", choices=("human", "json"),
+                   help="log lines as plain text (default) or one JSON object a line")
     p.set_defaults(run=run)
 
 
 def config_from(args: argparse.Namespace) -> Config:
     return Config.load(args.config, host=args.host, port=args.port, profile=args.profile,
                        data_dir=args.data_dir, certs_dir=args.certs_dir, schema_dir=args.schema_dir,
-                       ciphers=args.ciphers, workers=args.workers, store=args.store)
+                       ciphers=args.ciphers, workers=args.workers, store=args.store, log_format=args.log_format)
 
 
 def connection_help(url: str, config: Config) -> str:
@@ -119,6 +121,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:  # a setting Config refuses
         print(f"der-gateway: {exc}", file=sys.stderr)
         return 2
+    if config.log_format == "json":
+        from ..observability.logs import configure
+        configure("json")
     try:
         if config.worker_count > 1:
             return serve_workers(config)

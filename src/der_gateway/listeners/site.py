@@ -28,7 +28,8 @@ from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
-from .limits import Admission, CompactSSLProtocol, ConnectionLimits, Gate, raise_open_file_limit
+from ..observability.tracking import Tracking
+from .limits import HANDSHAKE_TIMEOUT, Admission, CompactSSLProtocol, ConnectionLimits, Gate, raise_open_file_limit
 
 log = logging.getLogger(__name__)
 
@@ -159,13 +160,15 @@ class Site(web.BaseSite):
 
     def __init__(self, runner: web.BaseRunner, *, limits: ConnectionLimits, host: str | None = None, port: int = 0,
                  sock: socket.socket | None = None, ssl_context: ssl.SSLContext | None = None,
-                 handler_args: dict[str, Any] | None = None) -> None:
+                 handler_args: dict[str, Any] | None = None, listener: str = "sep",
+                 tracking: Tracking | None = None) -> None:
         super().__init__(runner, ssl_context=ssl_context)
         self.host, self.requested_port, self.sock = host, port, sock
         self.handler_args = handler_args or {}
         self.tls = ssl_context is not None
         self.limits = limits
-        self.admission = Admission(limits)
+        self.admission = Admission(limits, listener)
+        self.tracking = tracking  # told of every connection, handshake and silent client
 
     @property
     def name(self) -> str:
@@ -188,17 +191,37 @@ class Site(web.BaseSite):
         handler_args = {"keepalive_timeout": limits.keepalive_timeout, **self.handler_args,
                         "header_timeout": limits.header_timeout, "body_timeout": limits.body_timeout}
 
+        tracking = self.tracking
+
         def make(transport: asyncio.Transport, released: Callable[[], None],
                  seconds_left: float) -> asyncio.Protocol | asyncio.BufferedProtocol:
-            if tls is None:
-                return GatewayRequestHandler(manager, loop=loop, released=released, **handler_args)
             handler = GatewayRequestHandler(manager, loop=loop, **handler_args)
-            return CompactSSLProtocol(loop, handler, tls, seconds_left, limits.tls_handshake_timeout, released)
+            ended, handshake = released, None
+            if tracking is not None:
+                peer, key = peer_text(transport.get_extra_info("peername")), id(handler)
+                tracking.opened(key, peer)
+
+                def ended() -> None:
+                    tracking.closed(key)
+                    released()
+
+                def handshake(failure: str | None) -> None:
+                    tracking.handshake(failure, peer)
+
+            if tls is None:
+                handler._released = ended
+                return handler
+            return CompactSSLProtocol(loop, handler, tls, seconds_left, limits.tls_handshake_timeout, ended,
+                                      handshake)
 
         first_byte = limits.tls_handshake_timeout if tls is not None else None
+        silent = None
+        if tracking is not None and tls is not None:
+            def silent(address: str | None) -> None:
+                tracking.handshake(HANDSHAKE_TIMEOUT, address)
 
         def connection() -> Gate:
-            return Gate(self.admission, make, first_byte)
+            return Gate(self.admission, make, first_byte, silent)
 
         # TLS is the Gate's to start (ssl=None here), so that a refused connection costs no TLS state
         if self.sock is not None:
@@ -208,14 +231,21 @@ class Site(web.BaseSite):
                                                     backlog=self._backlog, reuse_address=True)
 
 
+def peer_text(peer: object) -> str:
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return f"{peer[0]}:{peer[1]}"
+    return str(peer)
+
+
 async def serve(app: web.Application, limits: ConnectionLimits, *, host: str | None, port: int = 0,
-                sock: socket.socket | None = None, ssl_context: ssl.SSLContext | None = None
-                ) -> tuple[web.AppRunner, int]:
-    """Serves app on one listener; (its runner, to clean up, and the port bound)."""
+                sock: socket.socket | None = None, ssl_context: ssl.SSLContext | None = None,
+                listener: str = "sep", tracking: Tracking | None = None) -> tuple[web.AppRunner, int]:
+    """Serves app on one listener (named listener in the metrics; tracking: told of its connections); (its
+    runner, to clean up, and the port bound)."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = Site(runner, limits=limits, host=host, port=port, sock=sock, ssl_context=ssl_context,
-                handler_args={"access_log": None})
+                handler_args={"access_log": None}, listener=listener, tracking=tracking)
     try:
         await site.start()
     except BaseException:

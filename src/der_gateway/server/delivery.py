@@ -42,6 +42,7 @@ from yarl import URL
 
 from ..clock import Clock, SystemClock
 from ..config import Config
+from ..observability.metrics import DELIVERIES
 from ..store.base import OutboxItem
 from ..store.sqlite import SQLiteStore
 from .notification_resolver import CheckedResolver, Destinations, RefusedAddress
@@ -172,6 +173,11 @@ class NotificationDelivery(OutboxLoop[str]):
                         failure = (item, error)
                         break
                     delivered.append(item.id)
+                    DELIVERIES.labels("notifications", "delivered").inc()
+                    log.info("notification %d delivered to %s", item.id, uri,
+                             extra={"event": "delivery", "outbox": "notifications", "result": "delivered",
+                                    "notification_id": item.id, "subscription_id": item.subscription_id, "uri": uri,
+                                    "attempt": item.attempts + 1})
                     if not self.batch_marking:
                         await self._remove([item.id])
                         self.delivered_total += 1
@@ -180,6 +186,7 @@ class NotificationDelivery(OutboxLoop[str]):
                     await self._remove(delivered)
                     self.delivered_total += len(delivered)
             if refused is not None:
+                DELIVERIES.labels("notifications", "refused").inc()
                 await self.store.drop_refused_subscription(refused.subscription_id)
                 self._held.pop(uri, None)
                 log.info("notification %d to %s answered 400: subscription %d deleted", refused.id, uri,
@@ -188,6 +195,7 @@ class NotificationDelivery(OutboxLoop[str]):
             if failure is not None:  # after outbox_delivered, so the failed item is the head
                 item, error = failure
                 self.failed_total += 1
+                DELIVERIES.labels("notifications", "failed").inc()
                 backoff = min(self.config.notification_max_backoff, 1 << min(item.attempts, 30))
                 retry_at = self.clock.now() + backoff
                 self._held[uri] = retry_at
@@ -198,7 +206,10 @@ class NotificationDelivery(OutboxLoop[str]):
                         log.warning("notifications to %s are held back, retried with backoff: %s", uri, error)
                 else:
                     log.info("notification %d to %s failed (attempt %d, retry in %d s): %s",
-                             item.id, uri, item.attempts + 1, backoff, error)
+                             item.id, uri, item.attempts + 1, backoff, error,
+                             extra={"event": "delivery", "outbox": "notifications", "result": "failed",
+                                    "notification_id": item.id, "subscription_id": item.subscription_id,
+                                    "uri": uri, "attempt": item.attempts + 1, "error": error})
             else:
                 self._held.pop(uri, None)
                 self._refusals_logged.discard(uri)

@@ -16,6 +16,7 @@ from .base import (AckResult, ControlRecord, EndDeviceCounts, EndDeviceRecord, G
 from .console_records import (DeviceEnrollmentRecord, DeviceResponseRecord, DeviceSummaryRecord,
                               TelemetrySeriesRecord)
 from .membership_records import MembershipChangeRecord
+from .observability_records import OutboxState
 from .settlement_records import IntervalBatchRecord, IntervalLoadRecord, TelemetryMeterRecord
 from .utility_records import (AccountRecord, AssetTypeRecord, Created, CustomerRecord, DerAssetRecord,
                               DeviceModelRecord, EnrollmentRecord, Keep, ProgramRulesRecord, Replayed,
@@ -460,9 +461,17 @@ class ConsoleStore(Protocol):
     async def requeue_sync_message(self, message_id: int, now: int) -> bool: ...
 
 
+class ObservabilityStore(Protocol):
+    """The outboxes' state and events by state, for the operator's metrics and views."""
+
+    async def notification_outbox_state(self) -> OutboxState: ...
+    async def sync_outbox_state(self) -> OutboxState: ...
+    async def events_by_state(self, now: int) -> dict[str, dict[str, int]]: ...
+
+
 class Store(Versioned, ClientStore, EndDeviceStore, DerStore, LogEventStore, MirrorStore, ProgramStore, EventStore,
             GroupStore, AccessStore, ResponseStore, SubscriptionStore, RateStore, SyncStore, NetworkStore,
             CustomerStore, CatalogStore, AggregatorStore, EnrollmentStore, ServiceTaskStore, ParticipationStore,
             StageStore, PriceStore, BillingStore, SettlementStore, ContactStore,
-            ConsoleStore, Protocol):
+            ConsoleStore, ObservabilityStore, Protocol):
     """Everything a store offers."""

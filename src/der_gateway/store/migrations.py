@@ -879,3 +879,9 @@ MIGRATIONS.append(
     CREATE INDEX der_assets_by_customer ON der_assets (customer_id);
     CREATE INDEX der_assets_by_service_point ON der_assets (service_point_id);
 """)
+MIGRATIONS.append(
+    # when each notification was queued: the notification outbox's delivery lag (GET /outboxes, /metrics)
+    """
+    ALTER TABLE outbox ADD COLUMN queued_at INTEGER;
+    """
+)

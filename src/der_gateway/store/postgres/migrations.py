@@ -771,6 +771,12 @@ MIGRATIONS.append(
     CREATE INDEX der_assets_by_service_point ON der_assets (service_point_id);
     """
 )
+MIGRATIONS.append(
+    # when each notification was queued: the notification outbox's delivery lag (GET /outboxes, /metrics)
+    """
+    ALTER TABLE outbox ADD COLUMN queued_at BIGINT;
+    """
+)
 
 def _collate_text_as_sqlite(script: str) -> str:
     return re.sub(r"(?<=\w )TEXT\b", 'TEXT COLLATE "C"', script)

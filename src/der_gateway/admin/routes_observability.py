@@ -1,0 +1,80 @@
+"""The server watched: GET /metrics (Prometheus text), /health (no token: auth.OPEN_PATHS), /outboxes, /connections, /refusals.
+
+/metrics reports the whole server whichever worker answers (observability/metrics.py); its store gauges are read
+here, before the text is generated.  /connections and /refusals merge every worker's part
+(observability/tracking.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import asdict
+from typing import Any
+
+from aiohttp import web
+
+from ..domain.numerals import decimal
+from ..observability import metrics
+from ..store.observability_records import OutboxState
+from .http import ApiError, json_response
+from .state import CLOCK, STORE, TRACKING
+
+DEFAULT_REFUSALS, MAX_REFUSALS = 50, 200
+
+
+async def store_readings(request: web.Request) -> metrics.Readings:
+    store, now = request.app[STORE], request.app[CLOCK].now()
+    notifications, sync, events = await asyncio.gather(
+        store.notification_outbox_state(), store.sync_outbox_state(), store.events_by_state(now))
+    outboxes = (("notifications", notifications), ("sync", sync))
+    readings: dict[metrics.StoreGauge, list[tuple[tuple[str, ...], float]]] = {
+        metrics.OUTBOX_DEPTH: [((name, ), state.depth) for name, state in outboxes],
+        metrics.OUTBOX_OLDEST_SECONDS: [((name, ), max(0, now - state.oldest_at) if state.oldest_at else 0)
+                                        for name, state in outboxes],
+        metrics.EVENTS: [((kind, state), n) for kind, states in events.items() for state, n in states.items()],
+    }
+    by_age = getattr(store, "devices_by_contact_age", None)  # branch capi's; absent before it is merged
+    if by_age is not None:
+        counts = await by_age(now, [seconds for _, seconds in metrics.CONTACT_AGES])
+        names = [name for name, _ in metrics.CONTACT_AGES] + ["older"]
+        readings[metrics.END_DEVICES_BY_CONTACT_AGE] = [((name, ), n) for name, n in zip(names, counts)]
+    return readings
+
+
+async def get_metrics(request: web.Request) -> web.Response:
+    text = metrics.exposition(await store_readings(request))
+    return web.Response(body=text, headers={"Content-Type": metrics.CONTENT_TYPE})
+
+
+async def get_health(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+def outbox_view(state: OutboxState) -> dict[str, Any]:
+    return {"depth": state.depth, "oldest_at": state.oldest_at, "failing": [asdict(f) for f in state.failing]}
+
+
+async def get_outboxes(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    notifications, sync = await asyncio.gather(store.notification_outbox_state(), store.sync_outbox_state())
+    return json_response({"notifications": outbox_view(notifications), "sync": outbox_view(sync)})
+
+
+async def get_connections(request: web.Request) -> web.Response:
+    return json_response(request.app[TRACKING].connections_view())
+
+
+async def get_refusals(request: web.Request) -> web.Response:
+    raw = request.query.get("limit")
+    limit = DEFAULT_REFUSALS if raw is None else decimal(raw, MAX_REFUSALS)
+    if limit is None:
+        raise ApiError(400, [{"field": "limit", "reason": f"must be an integer from 0 to {MAX_REFUSALS}"}])
+    return json_response(request.app[TRACKING].refusals_view(limit))
+
+
+ROUTES = [
+    ("GET", "/metrics", get_metrics),
+    ("GET", "/health", get_health),
+    ("GET", "/outboxes", get_outboxes),
+    ("GET", "/connections", get_connections),
+    ("GET", "/refusals", get_refusals),
+]
