@@ -7,6 +7,7 @@ are tested on both elsewhere."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -31,6 +32,7 @@ from .test_participation_api import telemetry
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "console"
 WAIT_MS = 30_000  # generous: the machine is shared
+NAME = 'Ada <img src=x onerror="document.title=1"> Lovelace'  # must show as text, never become markup
 
 
 def browser_or_skip() -> Path:
@@ -106,13 +108,15 @@ async def open_fleet(h: Harness, identities) -> tuple[Api, dict[str, Any]]:
     await admin.ok("PUT", f"/programs/{program['id']}/rules",
                    {"code": "STORAGE", "eligibility": {"derTypes": [80], "capacityW": {"min": 1000, "max": 20000}}})
     customer = await admin.ok("POST", "/customers", {
-        "externalId": "C-1", "name": "Ada Lovelace", "accounts": [{"externalId": "A-1", "servicePoints": [
+        "externalId": "C-1", "name": NAME, "accounts": [{"externalId": "A-1", "servicePoints": [
             {"externalId": "SP-1", "address": "1 Volta St", "substation": "S1", "feeder": "F7"}]}]}, 201)
     asset_type = await admin.ok("POST", "/asset-types", {"code": "BATTERY", "derType": 80,
                                                          "defaultProgramId": program["id"]}, 201)
     await admin.ok("POST", "/device-models", {"assetTypeId": asset_type["id"], "manufacturer": "Tesla",
                                               "model": "Powerwall 2", "spec": {}}, 201)
     await admin.ok("PUT", f"/aggregators/{identities['aggregator'].lfdi}/customers/{customer['id']}", status=204)
+    # an operations endpoint nothing listens at: each enrollment's message to it fails, to be retried
+    await admin.ok("POST", "/sync/endpoints", {"name": "derms", "url": "http://127.0.0.1:9/derms"}, 201)
     now = int(time.time())
     ids: dict[str, Any] = {"program": program["id"]}
     for n, watts in ((1, 20), (2, 30), (3, 40)):
@@ -133,6 +137,12 @@ async def open_fleet(h: Harness, identities) -> tuple[Api, dict[str, Any]]:
         reply = await h.client("aggregator").post("/mup", telemetry(identities[name].lfdi.upper(),
                                                                    [(now - now % 300 - 3600, watts)]))
         assert reply.status == 201, reply.reason
+    for serial in ("PW-0101", "PW-0102"):  # two interconnection requests for engineering to decide
+        task = await admin.ok("POST", "/interconnectDER", {
+            "customer": "C-1", "servicePoint": "SP-1",
+            "device": {"manufacturer": "Tesla", "model": "Powerwall 2", "serialNumber": serial},
+            "interconnection": {"exportLimitW": 5000, "inverterCount": 1, "phases": 1}}, 201)
+        ids[serial] = task["serviceTask"]["id"]
     return admin, ids
 
 
@@ -184,7 +194,8 @@ async def test_an_operator_finds_a_device_reads_its_tree_creates_an_event_and_wa
             rows = page.locator("#device-results tbody tr")
             await expect(rows).to_have_count(1)
             await expect(rows.first).to_contain_text(lfdi)
-            await expect(rows.first).to_contain_text("Ada Lovelace")
+            await expect(rows.first).to_contain_text(NAME)  # as text: no element made of it
+            assert await page.locator("#device-results img").count() == 0
             await page.screenshot(path=ARTIFACTS / "devices.png", full_page=True)
             await rows.first.locator("a").first.click()
             await page.wait_for_url(f"**/console/#/devices/{ids['device2']}")
@@ -231,6 +242,18 @@ async def test_an_operator_finds_a_device_reads_its_tree_creates_an_event_and_wa
             await expect(page.locator("svg.chart polyline")).to_have_count(1)  # the fleet's power
             await page.screenshot(path=ARTIFACTS / "event.png", full_page=True)
 
+            # cancelling asks first: declined, nothing happens; confirmed, the event is cancelled
+            await page.click("#cancel-event")
+            await expect(page.locator("#confirm")).to_be_visible()
+            await page.click("#confirm-cancel")
+            await expect(page.locator("#confirm")).to_be_hidden()
+            assert (await admin.ok("GET", f"/controls/{control_id}"))["cancelledAt"] is None
+            await page.click("#cancel-event")
+            await page.click("#confirm-ok")
+            await expect(page.locator("#event-status")).to_contain_text("CANCELED")
+            assert (await admin.ok("GET", f"/controls/{control_id}"))["cancelledAt"] is not None
+            await expect(page.locator("main")).not_to_contain_text("Cancel event…")
+
             await page.click('#nav a[data-section="events"]')
             await expect(page.locator(f'a[href="#/events/control/{control_id}"]').first).to_be_visible()
             await page.screenshot(path=ARTIFACTS / "events.png", full_page=True)
@@ -240,8 +263,40 @@ async def test_an_operator_finds_a_device_reads_its_tree_creates_an_event_and_wa
             await page.screenshot(path=ARTIFACTS / "programs.png", full_page=True)
 
             await page.click('#nav a[data-section="tasks"]')
-            await expect(page.locator('.count-box[data-state="Completed"] .n')).to_have_text("3")
+            await expect(page.locator('.count-box[data-task-state="Completed"] .n')).to_have_text("3")
+            await expect(page.locator('.count-box[data-task-state="Pending"] .n')).to_have_text("2")
             await page.screenshot(path=ARTIFACTS / "tasks.png", full_page=True)
+            awaiting = page.locator("section", has_text="Awaiting engineering approval").locator("tbody tr")
+            await expect(awaiting).to_have_count(2)
+            approve = awaiting.filter(has_text=str(ids["PW-0101"])).first
+            await approve.locator("button.approve").click()
+            await page.click("#confirm-ok")
+            await expect(page.locator("#task-notice")).to_have_text("Done.")
+            assert (await admin.ok("GET", f"/service-tasks/{ids['PW-0101']}"))["state"] == "Completed"
+            # a rejection needs engineering's reason; without one the dialog stays open
+            await awaiting.filter(has_text=str(ids["PW-0102"])).first.locator("button.danger").click()
+            await page.click("#confirm-ok")
+            await expect(page.locator("#confirm")).to_be_visible()
+            await page.fill("#confirm-reason", "feeder at capacity")
+            await page.click("#confirm-ok")
+            await expect(page.locator("#task-notice")).to_have_text("Done.")
+            rejected = await admin.ok("GET", f"/service-tasks/{ids['PW-0102']}")
+            assert rejected["state"] == "Error" and "feeder at capacity" in rejected["approval"]["reason"]
+            await expect(awaiting).to_have_count(0)
+            # an enrollment message the endpoint never took, sent again now
+            messages = page.locator("section", has_text="Enrollment sync messages")
+            retry = messages.locator("tbody tr button", has_text="Retry").first
+            await expect(retry).to_be_visible()
+            message_id = int(await retry.locator("xpath=ancestor::tr/td[1]").text_content())
+            tried = (await admin.ok("GET", f"/sync/messages/{message_id}"))["attempts"]
+            await retry.click()
+            await page.click("#confirm-ok")
+            await expect(page.locator("#task-notice")).to_have_text("Done.")
+            deadline = time.monotonic() + WAIT_MS / 1000
+            while (await admin.ok("GET", f"/sync/messages/{message_id}"))["attempts"] <= tried:
+                assert time.monotonic() < deadline, "the retried message was not sent again"
+                await asyncio.sleep(0.2)
+            await page.screenshot(path=ARTIFACTS / "tasks-after.png", full_page=True)
 
             await page.click('#nav a[data-section="health"]')
             await expect(page.locator("#open-connections")).to_contain_text("open connection")

@@ -10,10 +10,10 @@ function reasons(task) {
     : `${r.field ? `${r.field}: ` : ""}${r.reason ?? JSON.stringify(r)}`)));
 }
 
-function byState(counts) {
+function byState(counts, attribute) {
   const entries = Object.entries(counts);
   if (!entries.length) return h("p", { class: "empty" }, "None.");
-  return h("div", { class: "counts" }, entries.map(([state, n], i) => h("div", { class: `count-box c${i % 6}`, "data-state": state },
+  return h("div", { class: "counts" }, entries.map(([state, n], i) => h("div", { class: `count-box c${i % 6}`, [attribute]: state },
     h("span", { class: "n" }, String(n)), h("span", { class: "label" }, state))));
 }
 
@@ -41,7 +41,7 @@ export function page(view, _params, ctx) {
   };
   const summary = panel(async () => {
     const s = await get("/service-tasks/summary");
-    return [h("h3", {}, "By state"), byState(s.by_state), h("h3", {}, "Awaiting engineering approval"),
+    return [h("h3", {}, "By state"), byState(s.by_state, "data-task-state"), h("h3", {}, "Awaiting engineering approval"),
       table([...taskColumns, { label: "", cell: (t) => h("div", { class: "actions" },
         h("button", { type: "button", class: "approve", onclick: () => act(`Approve service task ${t.id}?`,
           `/service-tasks/${t.id}/approve`, { title: "Approve", action: "Approve" }) }, "Approve…"),
@@ -55,7 +55,7 @@ export function page(view, _params, ctx) {
     "No service tasks."));
   const enrollments = panel(async () => {
     const s = await get("/enrollments/summary");
-    return [h("h3", {}, "By sync state"), byState(s.by_sync_state), table([
+    return [h("h3", {}, "By sync state"), byState(s.by_sync_state, "data-sync-state"), table([
       { label: "Enrollment", cell: (e) => String(e.id) },
       { label: "DER asset", cell: (e) => String(e.derAssetId) },
       { label: "Program", cell: (e) => String(e.programId) },
