@@ -16,6 +16,7 @@ from .http import json_response, not_found, path_id, query_window
 from .state import CLOCK, STORE
 
 LONGEST_WINDOW = 366 * 86_400
+TIMELINE_LIMIT = 1000
 MARGIN = 3600  # power is shown from an hour before the event to an hour after it
 WATTS = 38  # ReadingType uom
 
@@ -52,19 +53,24 @@ async def _event_item(store, clock, event: UtilityEventRecord, programs: dict[in
 
 
 async def timeline(request: web.Request) -> web.Response:
+    """The events and utility events that overlap the window (at most TIMELINE_LIMIT events read), by start; a
+    stage's event is shown only within its utility event."""
     start, end = query_window(request, LONGEST_WINDOW)
     store, clock = request.app[STORE], request.app[CLOCK]
     now = clock.now()
     programs = {p.id: p for p in await store.programs()}
     items = []
-    staged: set[int] = set()
-    for event in await store.utility_events():
-        staged.update(s.control_id for s in event.stages)
-        item = await _event_item(store, clock, event, programs)
-        if item["start"] < end and item["end"] > start:
-            items.append(item)
-    for control in await store.all_controls(ending_after=start):
-        if control.id in staged or control.start >= end:
+    events: set[int] = set()
+    for control_id, event_id in await store.timeline_controls(start, end, TIMELINE_LIMIT):
+        if event_id is not None:
+            if event_id not in events:
+                events.add(event_id)
+                event = await store.utility_event(event_id)
+                if event is not None:
+                    items.append(await _event_item(store, clock, event, programs))
+            continue
+        control = await store.control(control_id)
+        if control is None:
             continue
         items.append({"kind": "control", "id": control.id, "program_id": control.program_id,
                       "program": _program_name(programs, control.program_id),
@@ -91,12 +97,13 @@ async def _event(request: web.Request) -> UtilityEventRecord:
     return record
 
 
-async def _devices_of(store, control: ControlRecord) -> dict[int, tuple[str, str]]:
+async def _devices_of(store, control: ControlRecord, now: int) -> dict[int, tuple[str, str]]:
     """The devices an event calls (a stage's participation record, else its program's targeted devices), each
-    with how far it got: end_device_id -> (lfdi, progress)."""
+    with how far it got: end_device_id -> (lfdi, progress).  A device a stage reserved that has not answered is
+    reserved until the stage ends, and no_response after."""
     stage = await store.stage_of_control(control.id)
     reserved: set[int] = set()
-    if stage is not None:
+    if stage is not None and now < control.start + control.duration:
         called = [(p.end_device_id, p.lfdi) for p in await store.participation(control.id)]
         reserved = {r.end_device_id for r in await store.reservation(stage.id) if r.reserved}
     else:
@@ -121,10 +128,11 @@ def _summary(devices: dict[int, tuple[str, str]], now: int) -> dict[str, Any]:
 
 async def control_participation(request: web.Request) -> web.Response:
     store = request.app[STORE]
-    return json_response(_summary(await _devices_of(store, await _control(request)), request.app[CLOCK].now()))
+    return json_response(_summary(await _devices_of(store, await _control(request), request.app[CLOCK].now()), request.app[CLOCK].now()))
 
 
-async def _event_devices(store, event: UtilityEventRecord) -> tuple[dict[int, tuple[str, str]], list[ControlRecord]]:
+async def _event_devices(store, event: UtilityEventRecord,
+                         now: int) -> tuple[dict[int, tuple[str, str]], list[ControlRecord]]:
     devices: dict[int, tuple[str, str]] = {}
     controls = []
     for stage in event.stages:
@@ -132,14 +140,14 @@ async def _event_devices(store, event: UtilityEventRecord) -> tuple[dict[int, tu
         if control is None:
             continue
         controls.append(control)
-        for end_device_id, (lfdi, p) in (await _devices_of(store, control)).items():
+        for end_device_id, (lfdi, p) in (await _devices_of(store, control, now)).items():
             known = devices.get(end_device_id)
             devices[end_device_id] = (lfdi, _furthest(known[1], p) if known else p)
     return devices, controls
 
 
 async def event_participation(request: web.Request) -> web.Response:
-    devices, _ = await _event_devices(request.app[STORE], await _event(request))
+    devices, _ = await _event_devices(request.app[STORE], await _event(request), request.app[CLOCK].now())
     return json_response(_summary(devices, request.app[CLOCK].now()))
 
 
@@ -161,7 +169,7 @@ async def _power(store, end_device_ids: list[int], start: int, end: int, now: in
 async def control_power(request: web.Request) -> web.Response:
     store = request.app[STORE]
     control = await _control(request)
-    devices = await _devices_of(store, control)
+    devices = await _devices_of(store, control, request.app[CLOCK].now())
     return json_response(await _power(store, sorted(devices), control.start, control.start + control.duration,
                                       request.app[CLOCK].now()))
 
@@ -169,7 +177,7 @@ async def control_power(request: web.Request) -> web.Response:
 async def event_power(request: web.Request) -> web.Response:
     store = request.app[STORE]
     event = await _event(request)
-    devices, controls = await _event_devices(store, event)
+    devices, controls = await _event_devices(store, event, request.app[CLOCK].now())
     if not controls:
         raise not_found(f"stages of utility event {event.id}")
     start = min(c.start for c in controls)

@@ -151,10 +151,13 @@ class ConsoleStore(SQLitePlumbing):
         return await self._read(_summaries, list(end_device_ids))
 
     async def device_responses(self, lfdi: str, limit: int) -> list[DeviceResponseRecord]:
-        """The Responses the device (or an aggregator for it) sent, newest first."""
-        rows = await self._read_rows(
-            "SELECT body, status, created, control_id FROM responses WHERE end_device_lfdi IN (?, ?) "
-            "ORDER BY created DESC, id DESC LIMIT ?", (lfdi.upper(), lfdi.lower(), limit))
+        """The Responses the device (or an aggregator for it) sent, newest first; the LFDI as sent, in upper or
+        lower case, each read newest first by index."""
+        def read(c: Conn) -> list[Row]:
+            return [r for variant in {lfdi.upper(), lfdi.lower()} for r in c.execute(
+                "SELECT body, status, created, control_id, id FROM responses WHERE end_device_lfdi = ? "
+                "ORDER BY created DESC LIMIT ?", (variant, limit))]
+        rows = sorted(await self._read(read), key=lambda r: (r[2], r[4]), reverse=True)[:limit]
         return [DeviceResponseRecord(json.loads(r[0]).get("subject") or "", r[1], r[2], r[3]) for r in rows]
 
     async def device_enrollments(self, end_device_id: int) -> list[DeviceEnrollmentRecord]:
@@ -168,6 +171,14 @@ class ConsoleStore(SQLitePlumbing):
         """Each MirrorMeterReading of the MirrorUsagePoints that mirror the device, with its current readings
         (at most limit each) that start at since or later."""
         return await self._read(_telemetry, lfdi, since, limit)
+
+    async def timeline_controls(self, start: int, end: int, limit: int) -> list[tuple[int, int | None]]:
+        """The events (DERControls) that overlap [start, end), by end, at most limit: (control id, the utility event
+        whose stage it is, or None)."""
+        return [(r[0], r[1]) for r in await self._read_rows(
+            "SELECT c.id, s.event_id FROM controls c LEFT JOIN event_stages s ON s.control_id = c.id "
+            "WHERE (c.start + c.duration) > ? AND c.start < ? ORDER BY (c.start + c.duration), c.id LIMIT ?",
+            (start, end, limit))]
 
     async def service_task_counts(self) -> dict[str, int]:
         return {r[0]: r[1] for r in await self._read_rows("SELECT state, count(*) FROM service_tasks GROUP BY state")}
