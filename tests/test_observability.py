@@ -137,6 +137,31 @@ async def test_metrics_count_good_requests_a_refused_handshake_and_a_4xx(harness
     assert (await admin_get(admin, "/refusals?limit=x"))[0] == 400
 
 
+async def test_a_request_the_parser_refuses_is_a_refusal_too(harness, certs_dir):
+    admin = harness.server.admin_url
+    before = await scrape(admin)
+    reader, writer = await asyncio.open_connection(harness.config.host, harness.server.port,
+                                                   ssl=client_context(certs_dir, "device1"))
+    try:
+        writer.write(b"FOO /dcap HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 20)
+    finally:
+        writer.close()
+    assert answer.split(b" ", 2)[1] == b"501", answer[:100]
+
+    async def counted() -> Samples | None:
+        now = await scrape(admin)
+        done = (value(now, "der_gateway_refusals_total", kind="http", reason="not implemented")
+                - value(before, "der_gateway_refusals_total", kind="http", reason="not implemented")) == 1
+        return now if done else None
+
+    await eventually(counted, what="the refused method in /metrics")
+    _, refusals = await admin_get(admin, "/refusals?limit=1")
+    (latest,) = refusals["recent"]
+    assert (latest["kind"], latest["reason"], latest["status"]) == ("http", "not implemented", 501)
+
+
 async def test_health_needs_no_token_and_metrics_does(harness):
     admin = harness.server.admin_url
     assert await admin_get(admin, "/health", headers=None) == (200, {"status": "ok"})
@@ -221,6 +246,25 @@ async def test_events_by_state_follow_the_clock(world):
     assert await controls() == {"scheduled": 1, "active": 1, "completed": 0, "cancelled": 0}
     clock.set(T0 + 400)
     assert await controls() == {"scheduled": 1, "active": 0, "completed": 1, "cancelled": 0}
+
+
+async def test_end_devices_by_contact_age(world):
+    h, device, edev, program, clock = world  # device1 registered its EndDevice at T0
+
+    async def by_age() -> dict[str, float]:
+        samples = await scrape(h.server.admin_url)
+        return {age: value(samples, "der_gateway_end_devices_by_contact_age", age=age)
+                for age in ("5m", "1h", "1d", "older")}
+
+    async def contacted() -> dict[str, float] | None:
+        found = await by_age()
+        return found if found["5m"] == 1 else None
+
+    assert await eventually(contacted, what="the contact in the gauge") == {"5m": 1, "1h": 0, "1d": 0, "older": 0}
+    clock.advance(1800)
+    assert await by_age() == {"5m": 0, "1h": 1, "1d": 0, "older": 0}
+    clock.advance(86400)
+    assert await by_age() == {"5m": 0, "1h": 0, "1d": 0, "older": 1}
 
 
 async def test_json_log_lines_carry_the_client_lfdi(harness, identities):

@@ -148,7 +148,8 @@ def write_token_file(path: Path, token: str) -> None:
 async def start_admin(config: Config, store, schemas: SchemaSet, clock: Clock | None = None, *,
                       on_change: Callable[[], None] | None = None, sock: socket.socket | None = None,
                       across_processes: AbstractAsyncContextManager[None] | None = None,
-                      device_view: DeviceView | None = None, tracking: Tracking | None = None) -> tuple[web.AppRunner, int]:
+                      device_view: DeviceView | None = None, tracking: Tracking | None = None
+                      ) -> tuple[web.AppRunner, int]:
     """Starts the admin listener (on sock if bound already; across_processes: held by each write, beside the
     app's own lock, when several workers serve); returns its runner (runner.app[TOKEN] is the token) and its
     port."""

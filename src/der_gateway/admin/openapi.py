@@ -1308,7 +1308,6 @@ PATHS.update({
         200: {"description": "the message view, as GET /sync/messages/{id}"}},
         (_param("message_id", "sync message id"),), errors={409: "the message is neither failing nor rejected"})},
 })
-
 # -- observability (routes_observability) -----------------------------------------------------------------------
 _EPOCH_OR_NULL = nullable(INTEGER)
 _outbox = _object({"depth": INTEGER, "oldest_at": _EPOCH_OR_NULL, "failing": {"type": "array", "items": _object({

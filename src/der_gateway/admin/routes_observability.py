@@ -32,11 +32,9 @@ async def store_readings(request: web.Request) -> metrics.Readings:
                                         for name, state in outboxes],
         metrics.EVENTS: [((kind, state), n) for kind, states in events.items() for state, n in states.items()],
     }
-    by_age = getattr(store, "devices_by_contact_age", None)  # branch capi's; absent before it is merged
-    if by_age is not None:
-        counts = await by_age(now, [seconds for _, seconds in metrics.CONTACT_AGES])
-        names = [name for name, _ in metrics.CONTACT_AGES] + ["older"]
-        readings[metrics.END_DEVICES_BY_CONTACT_AGE] = [((name, ), n) for name, n in zip(names, counts)]
+    ages = await store.devices_by_contact_age(now, [seconds for _, seconds in metrics.CONTACT_AGES])
+    names = [name for name, _ in metrics.CONTACT_AGES] + ["older"]
+    readings[metrics.END_DEVICES_BY_CONTACT_AGE] = [((name, ), n) for name, n in zip(names, ages)]
     return readings
 
 

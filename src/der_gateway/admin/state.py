@@ -19,7 +19,6 @@ SCHEMAS = web.AppKey("admin_schemas", SchemaSet)
 CLOCK = web.AppKey("admin_clock", Clock)
 TOKEN = web.AppKey("admin_token", str)
 WRITE_LOCK = web.AppKey("admin_write_lock", asyncio.Lock)
-TRACKING = web.AppKey("admin_tracking", Tracking)
 
 
 class DeviceView(Protocol):
@@ -29,3 +28,4 @@ class DeviceView(Protocol):
 
 
 DEVICE_VIEW = web.AppKey("admin_device_view", DeviceView)
+TRACKING = web.AppKey("admin_tracking", Tracking)

@@ -28,7 +28,7 @@ from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
-from ..observability.tracking import Tracking
+from ..observability.tracking import Tracking, http_reason
 from .limits import HANDSHAKE_TIMEOUT, Admission, CompactSSLProtocol, ConnectionLimits, Gate, raise_open_file_limit
 
 log = logging.getLogger(__name__)
@@ -66,6 +66,7 @@ class GatewayRequestHandler(RequestHandler):
         self._read_deadline: asyncio.TimerHandle | None = None
         self._body: StreamReader | None = None
         self._late: str | None = None  # why the current body was cut short
+        self.refused: Callable[[int], None] | None = None  # told the status of a request refused before the app
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._stop_reading()
@@ -144,6 +145,8 @@ class GatewayRequestHandler(RequestHandler):
             log.info("the client at %s closed the connection before its request was complete", self._peer())
         else:
             return super().handle_error(request, status, exc, message)  # a 500 keeps its traceback
+        if self.refused is not None and status != 500:
+            self.refused(status)
         if request.writer.output_size > 0:
             raise ConnectionError("a response was under way; no error response can follow it")
         response = web.Response(status=status, text=message, content_type="text/plain")
@@ -207,6 +210,11 @@ class Site(web.BaseSite):
 
                 def handshake(failure: str | None) -> None:
                     tracking.handshake(failure, peer)
+
+                def refused(status: int) -> None:
+                    tracking.refused("http", http_reason(status), status=status, peer=peer)
+
+                handler.refused = refused
 
             if tls is None:
                 handler._released = ended

@@ -75,9 +75,9 @@ def identify_and_cache(identities: ConnectionIdentities, cache: ResponseCache, c
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         lfdi = identities.lfdi(request)
+        request[LFDI_KEY] = lfdi
         if not identities.in_process(request):
             contacts.note(lfdi)
-        request[LFDI_KEY] = lfdi
         store = request.app[STORE]
         key = answer_key(request, request.app[CONFIG].max_list_limit) if cache.cacheable(request) else None
         if key is None:
@@ -124,8 +124,7 @@ def create_app(config: Config, store: Store, schemas: SchemaSet, clock: Clock | 
     clock = clock or SystemClock()
     contacts = ContactLog(store, clock)
     identities = ConnectionIdentities(proxied)
-    app = web.Application(middlewares=[observe_requests("sep", tracking), answer_problems,
-                                       identify_and_cache(identities, cache, contacts),
+    app = web.Application(middlewares=[observe_requests("sep", tracking), answer_problems, identify_and_cache(identities, cache, contacts),
                                        encode_resources],
                           client_max_size=config.max_body_bytes)
     app.on_startup.append(contacts.on_startup)

@@ -880,7 +880,8 @@ MIGRATIONS.append(
     CREATE INDEX der_assets_by_service_point ON der_assets (service_point_id);
 """)
 MIGRATIONS.append(
-    # when each notification was queued: the notification outbox's delivery lag (GET /outboxes, /metrics)
+    # when each notification was queued (wall-clock seconds): the notification outbox's delivery lag
+    # (GET /outboxes, /metrics)
     """
     ALTER TABLE outbox ADD COLUMN queued_at INTEGER;
     """

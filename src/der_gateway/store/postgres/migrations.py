@@ -772,7 +772,8 @@ MIGRATIONS.append(
     """
 )
 MIGRATIONS.append(
-    # when each notification was queued: the notification outbox's delivery lag (GET /outboxes, /metrics)
+    # when each notification was queued (wall-clock seconds): the notification outbox's delivery lag
+    # (GET /outboxes, /metrics)
     """
     ALTER TABLE outbox ADD COLUMN queued_at BIGINT;
     """
