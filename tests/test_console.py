@@ -254,9 +254,22 @@ async def test_an_operator_finds_a_device_reads_its_tree_creates_an_event_and_wa
             assert (await admin.ok("GET", f"/controls/{control_id}"))["cancelledAt"] is not None
             await expect(page.locator("main")).not_to_contain_text("Cancel event…")
 
+            # a utility event of two stages, made through the API, on the timeline and on its own page
+            soon = int(time.time()) + 3600
+            utility = await admin.ok("POST", "/utility-events", {"description": "evening peak", "stages": [
+                {"programId": ids["program"], "interval": {"start": soon, "duration": 600},
+                 "DERControlBase": {"opModMaxLimW": 2000}},
+                {"programId": ids["program"], "interval": {"start": soon + 1200, "duration": 600},
+                 "DERControlBase": {"opModMaxLimW": 1000}}]}, 201)
             await page.click('#nav a[data-section="events"]')
             await expect(page.locator(f'a[href="#/events/control/{control_id}"]').first).to_be_visible()
+            await expect(page.locator("svg.timeline rect.span")).to_have_count(3)  # the event, and two stages
             await page.screenshot(path=ARTIFACTS / "events.png", full_page=True)
+            await page.locator(f'main table a[href="#/events/utility/{utility["id"]}"]').click()
+            await expect(page.locator("#event-status")).to_have_text("SCHEDULED")
+            await expect(page.locator("main section", has_text="Utility event").locator("tbody tr")).to_have_count(2)
+            await expect(page.locator('#participation-counts [data-status="reserved"] .n')).to_have_text("3")
+            await page.screenshot(path=ARTIFACTS / "utility-event.png", full_page=True)
 
             await page.click('#nav a[data-section="programs"]')
             await expect(page.locator("main table")).to_contain_text("battery storage")
@@ -329,6 +342,32 @@ def test_serve_prints_where_the_console_is_and_where_its_token_is(tmp_path, cert
                                      headers={"Authorization": f"Bearer {token}"})
         with urllib.request.urlopen(api) as resp:
             assert json.loads(resp.read()) == {"items": []}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def test_the_demo_prints_the_console_and_writes_its_token(tmp_path):
+    out = tmp_path / "demo.out"
+    proc = subprocess.Popen([sys.executable, "-m", "der_gateway", "demo", "--devices", "1", "--event-seconds", "30",
+                             "--data-dir", str(tmp_path / "var"), "--certs-dir", str(tmp_path / "certs")],
+                            stdout=out.open("wb"), stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        while "console " not in (text := out.read_text()):
+            assert proc.poll() is None and time.monotonic() < deadline, text
+            time.sleep(0.1)
+        match = re.search(r"console  (http://127\.0\.0\.1:[0-9]+/console/) while the demo runs "
+                          r"\(the token is in (\S+)\)", text)
+        assert match, text
+        assert Path(match.group(2)) == tmp_path / "var" / "admin-token"
+        token = Path(match.group(2)).read_text().strip()
+        with urllib.request.urlopen(match.group(1)) as resp:
+            assert resp.status == 200 and b"Admin token" in resp.read()
+        api = urllib.request.Request(match.group(1).replace("/console/", "/programs"),
+                                     headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(api) as resp:
+            assert resp.status == 200
     finally:
         proc.terminate()
         proc.wait(timeout=60)

@@ -138,7 +138,8 @@ function powerView(power, span) {
   const series = [{ name: "fleet real power (W)", points: power.points }];
   const bands = span ? [{ from: span.from, to: span.to, label: "event" }] : [];
   return [lineChart(series, { unit: power.unit, from: power.start, to: Math.max(power.end, span ? span.to + 3600 : 0),
-    bands, title: "fleet power" }), legend(series)];
+    bands, title: "fleet power" }), legend(series),
+  power.points.length ? null : h("p", { class: "empty" }, "No power readings from the called devices in this window yet.")];
 }
 
 function eventSpan(kind, event) {
