@@ -287,7 +287,12 @@ async def test_an_operator_finds_a_device_reads_its_tree_creates_an_event_and_wa
             await expect(page.locator("#task-notice")).to_have_text("Done.")
             assert (await admin.ok("GET", f"/service-tasks/{ids['PW-0101']}"))["state"] == "Completed"
             # a rejection needs engineering's reason; without one the dialog stays open
-            await awaiting.filter(has_text=str(ids["PW-0102"])).first.locator("button.danger").click()
+            reject = awaiting.filter(has_text=str(ids["PW-0102"])).first.locator("button.danger")
+            await reject.click()
+            await page.click("#confirm-cancel")  # declining needs no reason
+            await expect(page.locator("#confirm")).to_be_hidden()
+            assert (await admin.ok("GET", f"/service-tasks/{ids['PW-0102']}"))["state"] == "Pending"
+            await reject.click()
             await page.click("#confirm-ok")
             await expect(page.locator("#confirm")).to_be_visible()
             await page.fill("#confirm-reason", "feeder at capacity")
