@@ -107,6 +107,8 @@ async def open_fleet(h: Harness, identities) -> tuple[Api, dict[str, Any]]:
     program = await admin.ok("POST", "/programs", {"primacy": 1, "description": "battery storage"}, 201)
     await admin.ok("PUT", f"/programs/{program['id']}/rules",
                    {"code": "STORAGE", "eligibility": {"derTypes": [80], "capacityW": {"min": 1000, "max": 20000}}})
+    await admin.ok("PUT", f"/programs/{program['id']}/default-control",
+                   {"DERControlBase": {"opModConnect": True}, "setGradW": 20}, 201)
     customer = await admin.ok("POST", "/customers", {
         "externalId": "C-1", "name": NAME, "accounts": [{"externalId": "A-1", "servicePoints": [
             {"externalId": "SP-1", "address": "1 Volta St", "substation": "S1", "feeder": "F7"}]}]}, 201)
@@ -211,6 +213,13 @@ async def test_an_operator_finds_a_device_reads_its_tree_creates_an_event_and_wa
             # an event created through the form, confirmed in the dialog
             await page.goto(server.server.admin_url + "/console/#/events")
             await expect(page.locator("#event-program option")).to_have_count(1)
+            # the API's refusal is shown with its reasons, field by field
+            await page.fill("#event-base", '{"opModMaxLimW": "half"}')
+            await page.click("#event-form button[type=submit]")
+            await page.click("#confirm-ok")
+            await expect(page.locator("#event-result .error")).to_contain_text("opModMaxLimW")
+            assert (await admin.ok("GET", f"/programs/{ids['program']}/controls"))["items"] == []
+            await page.fill("#event-base", '{"opModMaxLimW": 5000}')
             await page.fill("#event-description", "console test")
             await page.fill("#event-start", "1")
             await page.fill("#event-duration", "30")
@@ -273,6 +282,8 @@ async def test_an_operator_finds_a_device_reads_its_tree_creates_an_event_and_wa
 
             await page.click('#nav a[data-section="programs"]')
             await expect(page.locator("main table")).to_contain_text("battery storage")
+            await expect(page.locator("main table pre.json")).to_contain_text('"setGradW": 20')
+            await expect(page.locator(f'main table a[href="#/events/control/{control_id}"]')).to_have_text("console test")
             await page.screenshot(path=ARTIFACTS / "programs.png", full_page=True)
 
             await page.click('#nav a[data-section="tasks"]')
