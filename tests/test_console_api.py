@@ -230,6 +230,10 @@ async def test_timeline_utility_event_participation_power_and_sync_retry(console
         {"programId": program, "interval": {"start": T0 + 1800, "duration": 600},
          "DERControlBase": {"opModMaxLimW": 1000}}]}, 201)
     one, two = event["stages"]
+    # device3 joins the program after the event was made: the stages did not call it
+    late = (await c.ok("POST", "/groups", {"description": "late"}, 201))["id"]
+    await c.ok("POST", f"/groups/{late}/members", {"endDevices": [c.ids["device3"]]})
+    assert (await c.call("PUT", f"/groups/{late}/programs/{program}"))[0] == 204
     timeline = await c.ok("GET", f"/timeline?from={T0}&to={T0 + 86400}")
     assert [(i["kind"], i["id"]) for i in timeline["items"]] == [("utility-event", event["id"]),
                                                                  ("control", plain["id"])]

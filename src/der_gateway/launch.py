@@ -23,7 +23,8 @@ from .server.app import create_app
 from .server.background import Background
 from .server.in_process import InProcessClient
 from .server.duties import Duties
-from .server.state import BACKGROUND
+from .server.contacts import ContactLog
+from .server.state import BACKGROUND, CONTACTS
 from .store.leadership import Leadership
 from .store.opening import admin_write_lock, is_shared, open_store
 from .store.opening import leadership as store_leadership
@@ -59,11 +60,15 @@ class RunningServer:
         return f"http://{self.config.admin_host}:{self.admin_port}" if self.admin_port else None
 
     async def stop_background(self) -> None:
-        """Stops the background duties (and, on a shared store, gives up leading them) while serving on."""
+        """Stops the background duties (and, on a shared store, gives up leading them) while serving on; clients'
+        contacts are kept in memory from then on, and written when the server stops."""
         if self.duties is not None:
             await self.duties.stop()
         else:
             await self.background.stop()
+        contacts = self.runner.app[CONTACTS]
+        if isinstance(contacts, ContactLog):
+            await contacts.pause()
 
     async def stop(self) -> None:
         await self.stop_background()

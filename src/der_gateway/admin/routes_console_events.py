@@ -103,9 +103,10 @@ async def _devices_of(store, control: ControlRecord, now: int) -> dict[int, tupl
     reserved until the stage ends, and no_response after."""
     stage = await store.stage_of_control(control.id)
     reserved: set[int] = set()
-    if stage is not None and now < control.start + control.duration:
+    if stage is not None:
         called = [(p.end_device_id, p.lfdi) for p in await store.participation(control.id)]
-        reserved = {r.end_device_id for r in await store.reservation(stage.id) if r.reserved}
+        if now < control.start + control.duration:
+            reserved = {r.end_device_id for r in await store.reservation(stage.id) if r.reserved}
     else:
         called = await store.targeted_end_devices(control.program_id)
     statuses: dict[str, list[int]] = {}

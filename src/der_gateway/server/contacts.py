@@ -49,10 +49,15 @@ class ContactLog:
     async def on_startup(self, app: web.Application) -> None:
         self._task = asyncio.create_task(self._run(), name="der-gateway last contact")
 
-    async def on_cleanup(self, app: web.Application) -> None:
+    async def pause(self) -> None:
+        """No more flushes until the application stops (which flushes once more): the store is written only when
+        the caller says (tests that drive the server by hand)."""
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+
+    async def on_cleanup(self, app: web.Application) -> None:
+        await self.pause()
         await self.flush()
