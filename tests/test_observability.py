@@ -248,6 +248,22 @@ async def test_events_by_state_follow_the_clock(world):
     assert await controls() == {"scheduled": 1, "active": 0, "completed": 1, "cancelled": 0}
 
 
+async def test_the_console_walking_a_device_tree_is_no_client_of_the_listener(world):
+    h, device, edev, program, clock = world
+    admin = h.server.admin_url
+    before = await scrape(admin)
+    _, refused_before = await admin_get(admin, "/refusals")
+    status, tree = await admin_get(admin, f"/end-devices/{int(edev.rsplit('/', 1)[1])}/tree")
+    assert status == 200 and tree["resources"][0]["href"] == "/dcap"
+    after = await scrape(admin)
+    walked = {key: n - before.get(key, 0) for key, n in after.items()
+              if key[0] == "der_gateway_requests_total" and n != before.get(key, 0)}
+    assert walked and all(dict(labels)["listener"] in ("in-process", "admin") for _, labels in walked)
+    assert sum(n for (_, labels), n in walked.items() if dict(labels)["listener"] == "in-process") == len(
+        tree["resources"])
+    assert (await admin_get(admin, "/refusals"))[1]["by_reason"] == refused_before["by_reason"]
+
+
 async def test_end_devices_by_contact_age(world):
     h, device, edev, program, clock = world  # device1 registered its EndDevice at T0
 

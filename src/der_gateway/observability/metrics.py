@@ -28,7 +28,8 @@ from prometheus_client.registry import Collector
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 REQUESTS = Counter(
-    "der_gateway_requests", "HTTP requests answered, by listener (sep: 2030.5, admin, redirect), route template "
+    "der_gateway_requests", "HTTP requests answered, by listener (sep: 2030.5, admin, redirect; in-process: the "
+    "2030.5 application asked by the admin API for a device's tree), route template "
     "(never the raw path; 'unmatched' when no route matched), method and status.",
     ["listener", "route", "method", "status"])
 REQUEST_SECONDS = Histogram(

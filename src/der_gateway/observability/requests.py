@@ -11,6 +11,7 @@ from aiohttp import web
 from .metrics import REQUEST_SECONDS, REQUESTS
 from .tracking import LFDI_KEY, Tracking, http_reason
 
+IN_PROCESS = "in-process"  # the listener label of the 2030.5 application asked by the admin API (server/in_process.py)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -33,12 +34,13 @@ def observe_requests(listener: str, tracking: Tracking | None = None) -> Callabl
             raise
         finally:
             route = route_of(request)
-            REQUESTS.labels(listener, route, request.method, str(status)).inc()
-            REQUEST_SECONDS.labels(listener, route).observe(time.perf_counter() - started)
-            if tracking is not None:
-                lfdi = request.get(LFDI_KEY)
-                tracking.request(id(request.protocol), lfdi)
-                if 400 <= status < 500:
-                    tracking.refused("http", http_reason(status), status=status, lfdi=lfdi, path=request.path)
+            lfdi = request.get(LFDI_KEY)
+            # a request on no connection of the listener's: the admin API asking the application in-process
+            outside = tracking is not None and not tracking.request(id(request.protocol), lfdi)
+            name = IN_PROCESS if outside else listener
+            REQUESTS.labels(name, route, request.method, str(status)).inc()
+            REQUEST_SECONDS.labels(name, route).observe(time.perf_counter() - started)
+            if tracking is not None and not outside and 400 <= status < 500:
+                tracking.refused("http", http_reason(status), status=status, lfdi=lfdi, path=request.path)
 
     return middleware

@@ -84,13 +84,16 @@ class Tracking:
         if self.connections.pop(key, None) is not None:
             self._changed()
 
-    def request(self, key: int, lfdi: str | None) -> None:
+    def request(self, key: int, lfdi: str | None) -> bool:
+        """Counts a request on a connection; False if the connection is not one of the listener's."""
         connection = self.connections.get(key)
-        if connection is not None:
-            connection.requests += 1
-            if lfdi is not None:
-                connection.lfdi = lfdi
-            self._changed()
+        if connection is None:
+            return False
+        connection.requests += 1
+        if lfdi is not None:
+            connection.lfdi = lfdi
+        self._changed()
+        return True
 
     def handshake(self, failure: str | None, peer: str | None = None) -> None:
         """A TLS handshake ended: well (failure None) or refused for the reason given."""
@@ -146,7 +149,8 @@ class Tracking:
 
     def parts(self) -> list[tuple[dict[str, Any], bool]]:
         """Every process's part, with whether that process lives: this one's from memory, the others' from
-        their files."""
+        their files (a dead worker's refusals stay in /refusals until the server restarts; the metrics keep
+        counting them after)."""
         own = os.getpid()
         found = [(self.part(), True)]
         if self.directory is None or not self.directory.is_dir():
