@@ -32,6 +32,7 @@ from . import routes_network, routes_notifications, routes_sync
 from . import routes_utility, routes_utility_catalog, routes_utility_events, routes_utility_ops
 from . import routes_billing, routes_intervals, routes_participation, routes_prices, routes_settlement
 from . import routes_console_devices, routes_console_events, routes_console_ops
+from .console_files import add_console
 from . import routes_observability
 from ..observability.requests import observe_requests
 from ..observability.tracking import Tracking
@@ -131,6 +132,7 @@ def create_admin_app(config: Config, store, schemas: SchemaSet, clock: Clock | N
     app.router.add_route("GET", "/openapi.json", get_openapi)
     for method, path, handler in ROUTES:
         app.router.add_route(method, path, handler)
+    add_console(app)  # the operator console's static files, at / and /console/
     return app
 
 

@@ -1,4 +1,5 @@
-"""Bearer-token authentication: every request must carry "Authorization: Bearer <token>"."""
+"""Bearer-token authentication: every request but for the console's files must carry
+"Authorization: Bearer <token>"."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
+from .console_files import is_public
 from .http import ApiError
 from .state import TOKEN
 
@@ -36,8 +38,8 @@ def presented(request: web.Request) -> bytes | None:
 
 @web.middleware
 async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path in OPEN_PATHS and request.method == "GET":
-        return await handler(request)
+    if request.method in ("GET", "HEAD") and (request.path in OPEN_PATHS or is_public(request.path)):
+        return await handler(request)  # the console's files ask for the token themselves
     given = presented(request)
     if given is None or not hmac.compare_digest(given, request.app[TOKEN].encode()):
         reason = "a bearer token is required" if given is None else "the bearer token is wrong"

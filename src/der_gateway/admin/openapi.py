@@ -1341,6 +1341,19 @@ PATHS.update({
                                     "kind tls: the TLS handshake failed; http: a 4xx answer.")},
 })
 
+# -- the operator console's static files (console_files.py): no token --------------------------------------------
+_REDIRECT = {"302": {"description": "to /console/"}}
+_PAGE = {"200": {"description": "the console's page or one of its files (HTML, JavaScript, CSS)",
+                 "content": {"text/html": {"schema": STRING}}},
+         "404": _error("no console file of that name")}
+PATHS.update({
+    "/": {"get": {"summary": "The operator console", "security": [], "responses": _REDIRECT}},
+    "/console": {"get": {"summary": "The operator console", "security": [], "responses": _REDIRECT}},
+    "/console/": {"get": {"summary": "The operator console's page", "security": [], "responses": _PAGE}},
+    "/console/{asset}": {"get": {"summary": "One of the console's files", "security": [], "responses": _PAGE,
+                                 "parameters": [_param("asset", "a file's path under admin/console/", STRING)]}},
+})
+
 SPEC: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "der-gateway admin API", "version": "1",

@@ -65,6 +65,7 @@ def announce(config: Config, url: str, redirect_port: int | None, admin_url: str
         token = "the configured admin_token" if config.admin_token else f"the token in {config.data_dir / 'admin-token'}"
         print(f"admin API at {admin_url} (GET /openapi.json), with Authorization: Bearer and {token}",
               flush=True)
+        print(f"operator console at {admin_url}/console/ (sign in with {token})", flush=True)
 
 
 def ensure_pki(config: Config) -> None:
