@@ -199,6 +199,15 @@ async def test_an_operator_finds_a_device_reads_its_tree_creates_an_event_and_wa
             await expect(rows.first).to_contain_text(NAME)  # as text: no element made of it
             assert await page.locator("#device-results img").count() == 0
             await page.screenshot(path=ARTIFACTS / "devices.png", full_page=True)
+            for text, by in (("f7", "feeder"), ("lovelace", "customer"), ("sp-1", "service-point")):
+                await page.fill("#device-q", text)
+                await page.select_option("#device-by", by)
+                await page.click("#device-results >> xpath=.. >> button[type=submit]")
+                await expect(page.locator("#device-results .count")).to_have_text("3 device(s)")
+            await page.fill("#device-q", lfdi[:10].lower())
+            await page.select_option("#device-by", "lfdi")
+            await page.click("#device-results >> xpath=.. >> button[type=submit]")
+            await expect(rows).to_have_count(1)
             await rows.first.locator("a").first.click()
             await page.wait_for_url(f"**/console/#/devices/{ids['device2']}")
             await expect(page.locator("#device-lfdi")).to_have_text(lfdi)
