@@ -4,6 +4,7 @@ on each backend."""
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ from . import documents
 from .conftest import Harness
 from .test_enrollment import PEN, open_site
 from .test_participation_api import register
+from .test_utility_journey import eventually
 
 T0 = 1_800_000_000
 TOKEN = "test-admin-token-0123456789"  # conftest's make_harness
@@ -346,3 +348,18 @@ async def test_search_summaries_and_enrollments_of_a_registered_site(make_harnes
         assert task_summary["awaiting_approval"] == []
     finally:
         await site.harness.stop()
+
+
+async def test_a_running_server_writes_contacts_by_itself(make_harness, identities):
+    h = make_harness()
+    await h.start()
+    try:
+        reply = await h.client("device1").post("/edev", documents.end_device(identities["device1"].lfdi))
+        assert reply.status == 201
+        await eventually(lambda: _counted(h), timeout=60)  # flushed every few seconds, with no one asking
+    finally:
+        await h.stop()
+
+
+async def _counted(h: Harness) -> bool:
+    return (await h.store.devices_by_contact_age(int(time.time()) + 1, [3600]))[0] == 1

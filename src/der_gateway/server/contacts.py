@@ -44,7 +44,7 @@ class ContactLog:
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self.every)
-            await self.flush()
+            await asyncio.shield(self.flush())  # a pause or stop meanwhile does not lose the batch under way
 
     async def on_startup(self, app: web.Application) -> None:
         self._task = asyncio.create_task(self._run(), name="der-gateway last contact")
