@@ -27,11 +27,13 @@ from der_gateway.sep import codec, model
 
 from .conftest import Harness
 from .test_enrollment import PEN, TOKEN, Api, registration
+from .test_observability import foreign_context, refused_handshake
 from .test_participation_api import telemetry
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "console"
 WAIT_MS = 30_000  # generous: the machine is shared
+DEAD_RECEIVER = "http://127.0.0.1:9/notify"  # nothing listens on the discard port
 NAME = 'Ada <img src=x onerror="document.title=1"> Lovelace'  # must show as text, never become markup
 
 
@@ -45,7 +47,8 @@ def browser_or_skip() -> Path:
 
 @pytest.fixture
 async def server(tmp_path: Path, certs_dir: Path) -> AsyncIterator[Harness]:
-    h = Harness(Config(port=0, admin_port=0, admin_token=TOKEN, data_dir=tmp_path / "var", certs_dir=certs_dir))
+    h = Harness(Config(port=0, admin_port=0, admin_token=TOKEN, data_dir=tmp_path / "var", certs_dir=certs_dir,
+                       notification_allow=("http://127.0.0.1:",), notification_allow_addresses=("127.0.0.1/32",)))
     await h.start()
     yield h
     await h.stop()
@@ -136,6 +139,11 @@ async def open_fleet(h: Harness, identities) -> tuple[Api, dict[str, Any]]:
         assert reply.status == 200, reply.reason
         reply = await device.get(f"/edev/{edev}")
         assert reply.status == 200, reply.reason
+        if name == "device2":  # to a receiver that is not there: its notifications fail
+            reply = await device.post(f"/edev/{edev}/sub", codec.encode(model.Subscription(
+                subscribedResource=f"/derp/{program['id']}/derc", encoding=0, level="-S1", limit=10,
+                notificationURI=DEAD_RECEIVER)))
+            assert reply.status == 201, reply.reason
         reply = await h.client("aggregator").post("/mup", telemetry(identities[name].lfdi.upper(),
                                                                    [(now - now % 300 - 3600, watts)]))
         assert reply.status == 201, reply.reason
@@ -155,7 +163,8 @@ async def respond(h: Harness, identities, name: str, subject: str, status: int) 
     assert reply.status == 201, reply.reason
 
 
-async def test_an_operator_finds_a_device_reads_its_tree_creates_an_event_and_watches_it(server, identities):
+async def test_an_operator_finds_a_device_reads_its_tree_creates_an_event_and_watches_it(server, identities, certs_dir,
+                                                                                       foreign_certs_dir):
     chromium = browser_or_skip()
     from playwright.async_api import async_playwright, expect
     expect.set_options(timeout=WAIT_MS)
@@ -163,6 +172,7 @@ async def test_an_operator_finds_a_device_reads_its_tree_creates_an_event_and_wa
     admin, ids = await open_fleet(server, identities)
     reply = await server.client("device1").get("/no/such/resource")  # a refusal for the health page
     assert reply.status == 404
+    await refused_handshake(server.server.url, foreign_context(certs_dir, foreign_certs_dir))  # and a TLS one
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     problems: list[str] = []
     async with async_playwright() as p:
@@ -199,6 +209,15 @@ async def test_an_operator_finds_a_device_reads_its_tree_creates_an_event_and_wa
             await expect(rows.first).to_contain_text(NAME)  # as text: no element made of it
             assert await page.locator("#device-results img").count() == 0
             await page.screenshot(path=ARTIFACTS / "devices.png", full_page=True)
+            for text, by in (("f7", "feeder"), ("lovelace", "customer"), ("sp-1", "service-point")):
+                await page.fill("#device-q", text)
+                await page.select_option("#device-by", by)
+                await page.click("#device-results >> xpath=.. >> button[type=submit]")
+                await expect(page.locator("#device-results .count")).to_have_text("3 device(s)")
+            await page.fill("#device-q", lfdi[:10].lower())
+            await page.select_option("#device-by", "lfdi")
+            await page.click("#device-results >> xpath=.. >> button[type=submit]")
+            await expect(rows).to_have_count(1)
             await rows.first.locator("a").first.click()
             await page.wait_for_url(f"**/console/#/devices/{ids['device2']}")
             await expect(page.locator("#device-lfdi")).to_have_text(lfdi)
@@ -208,6 +227,8 @@ async def test_an_operator_finds_a_device_reads_its_tree_creates_an_event_and_wa
             await expect(page.locator("#xml-viewer pre")).to_contain_text("<DeviceCapability")
             await page.locator("#tree button", has_text=f"/edev/{ids['device2']}").first.click()
             await expect(page.locator("#xml-viewer pre")).to_contain_text(lfdi)
+            await expect(page.locator("section", has_text="Subscriptions").locator("tbody tr")).to_contain_text(
+                DEAD_RECEIVER)
             await page.screenshot(path=ARTIFACTS / "device.png", full_page=True)
 
             # an event created through the form, confirmed in the dialog
@@ -330,6 +351,11 @@ async def test_an_operator_finds_a_device_reads_its_tree_creates_an_event_and_wa
             await page.click('#nav a[data-section="health"]')
             await expect(page.locator("#open-connections")).to_contain_text("open connection")
             await expect(page.locator("main")).to_contain_text("/no/such/resource")
+            refusals = page.locator("section", has_text="Refusals").locator("table").first.locator("tbody tr")
+            await expect(refusals.filter(has_text="tls")).to_contain_text("unknown certificate")
+            await expect(refusals.filter(has_text="not found")).to_contain_text("http")
+            failing = page.locator('[data-outbox="Notifications"] tbody tr')  # the new event, undeliverable
+            await expect(failing.first).to_contain_text(DEAD_RECEIVER)
             await page.screenshot(path=ARTIFACTS / "health.png", full_page=True)
         finally:
             await browser.close()

@@ -5,6 +5,7 @@ JSON log lines carry the client's LFDI, and `serve --workers 2` reports both wor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import logging
@@ -16,7 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import aiohttp
 import pytest
@@ -43,6 +44,23 @@ def parse(text: str) -> Samples:
 
 def value(samples: Samples, name: str, **labels: str) -> float:
     return samples.get((name, frozenset(labels.items())), 0.0)
+
+
+@contextlib.contextmanager
+def json_logs() -> Iterator[io.StringIO]:
+    """The log lines of the block, as the JSON form writes them."""
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        yield stream
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(level)
 
 
 async def admin_get(admin_url: str, path: str, headers: dict[str, str] | None = AUTH) -> tuple[int, Any]:
@@ -195,7 +213,7 @@ async def test_connections_lists_a_client_while_it_holds_its_connection(harness,
     await eventually(gone, what="device1's connection to leave /connections")
 
 
-async def test_outboxes_show_a_subscription_whose_receiver_is_down(world):
+async def test_outboxes_show_a_subscription_whose_receiver_is_down(world, identities):
     h, device, edev, program, clock = world
     receiver = Receiver(free_port())  # not started: nothing listens
     before = await scrape(h.server.admin_url)
@@ -218,10 +236,14 @@ async def test_outboxes_show_a_subscription_whose_receiver_is_down(world):
             - value(before, "der_gateway_deliveries_total", outbox="notifications", result="failed")) >= 1
 
     await receiver.start()
-    try:
+    with json_logs() as stream:
         clock.advance(600)  # past the backoff
         await h.server.background.settle()
+    try:
         assert len(receiver.received) >= 1  # what was held back, and the list as it is now (the event started)
+        deliveries = [line for line in map(json.loads, stream.getvalue().splitlines()) if line["event"] == "delivery"]
+        assert [line["result"] for line in deliveries] == ["delivered"] * len(receiver.received)
+        assert {(line["lfdi"], line["uri"]) for line in deliveries} == {(identities["device1"].lfdi, receiver.uri)}
         _, outboxes = await admin_get(h.server.admin_url, "/outboxes")
         assert outboxes["notifications"] == {"depth": 0, "oldest_at": None, "failing": []}
         done = await scrape(h.server.admin_url)
@@ -286,19 +308,9 @@ async def test_end_devices_by_contact_age(world):
 
 
 async def test_json_log_lines_carry_the_client_lfdi(harness, identities):
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
-    try:
-        device = harness.client("device1")
+    device = harness.client("device1")
+    with json_logs() as stream:
         assert (await device.get("/edev/999999")).status in (403, 404)
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(level)
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     assert all({"ts", "level", "event", "lfdi", "message"} <= set(line) for line in lines)
     (refusal,) = [line for line in lines if line["event"] == "refusal"]
@@ -309,27 +321,19 @@ async def test_json_log_lines_carry_the_client_lfdi(harness, identities):
 async def test_json_log_lines_of_service_task_transitions(make_harness, identities):
     from .test_enrollment import open_site, registration
 
-    stream = io.StringIO()
-    handler = logging.StreamHandler(stream)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger()
-    level = root.level
-    root.addHandler(handler)
-    root.setLevel(logging.INFO)
     site = await open_site(make_harness, identities, background=True)
     try:
         site.harness.server.background.service_tasks.interval = 0.05
-        answer = await site.aggregator.ok("POST", "/registerDERDevice", registration(site.lfdi("device1")), 201)
-        task_id = answer["serviceTask"]["id"]
+        with json_logs() as stream:
+            answer = await site.aggregator.ok("POST", "/registerDERDevice", registration(site.lfdi("device1")), 201)
+            task_id = answer["serviceTask"]["id"]
 
-        async def completed() -> bool:
-            return (await site.admin.ok("GET", f"/service-tasks/{task_id}"))["state"] == "Completed"
+            async def completed() -> bool:
+                return (await site.admin.ok("GET", f"/service-tasks/{task_id}"))["state"] == "Completed"
 
-        await eventually(completed, what="the task completed")
+            await eventually(completed, what="the task completed")
     finally:
         await site.harness.stop()
-        root.removeHandler(handler)
-        root.setLevel(level)
     lines = [json.loads(line) for line in stream.getvalue().splitlines()]
     steps = [(line["from_state"], line["state"]) for line in lines
              if line["event"] == "task-transition" and line["task_id"] == task_id]

@@ -85,6 +85,7 @@ class NotificationDelivery(OutboxLoop[str]):
         self._task: asyncio.Task[None] | None = None
         self.destinations = Destinations(config.notification_policy)  # start_server sets the bound ports
         self._refusals_logged: set[str] = set()  # URIs whose refused addresses were logged
+        self._subscribers: dict[int, str | None] = {}  # subscription id -> its client's LFDI, for log lines
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -174,10 +175,12 @@ class NotificationDelivery(OutboxLoop[str]):
                         break
                     delivered.append(item.id)
                     DELIVERIES.labels("notifications", "delivered").inc()
-                    log.info("notification %d delivered to %s", item.id, uri,
-                             extra={"event": "delivery", "outbox": "notifications", "result": "delivered",
-                                    "notification_id": item.id, "subscription_id": item.subscription_id, "uri": uri,
-                                    "attempt": item.attempts + 1})
+                    if log.isEnabledFor(logging.INFO):
+                        log.info("notification %d delivered to %s", item.id, uri,
+                                 extra={"event": "delivery", "outbox": "notifications", "result": "delivered",
+                                        "lfdi": await self._subscriber(item.subscription_id),
+                                        "notification_id": item.id, "subscription_id": item.subscription_id,
+                                        "uri": uri, "attempt": item.attempts + 1})
                     if not self.batch_marking:
                         await self._remove([item.id])
                         self.delivered_total += 1
@@ -204,10 +207,11 @@ class NotificationDelivery(OutboxLoop[str]):
                     if uri not in self._refusals_logged:
                         self._refusals_logged.add(uri)
                         log.warning("notifications to %s are held back, retried with backoff: %s", uri, error)
-                else:
+                elif log.isEnabledFor(logging.INFO):
                     log.info("notification %d to %s failed (attempt %d, retry in %d s): %s",
                              item.id, uri, item.attempts + 1, backoff, error,
                              extra={"event": "delivery", "outbox": "notifications", "result": "failed",
+                                    "lfdi": await self._subscriber(item.subscription_id),
                                     "notification_id": item.id, "subscription_id": item.subscription_id,
                                     "uri": uri, "attempt": item.attempts + 1, "error": error})
             else:
@@ -215,6 +219,15 @@ class NotificationDelivery(OutboxLoop[str]):
                 self._refusals_logged.discard(uri)
             # go on while the queue yields items: some may have been queued while these were sent
             return len(delivered), failure is None and bool(items)
+
+    async def _subscriber(self, subscription_id: int) -> str | None:
+        """The LFDI of the client whose subscription this is (None once it has ended), read once."""
+        if subscription_id not in self._subscribers:
+            if len(self._subscribers) >= 10_000:
+                self._subscribers.clear()
+            record = await self.store.subscription(subscription_id)
+            self._subscribers[subscription_id] = record.client_lfdi if record is not None else None
+        return self._subscribers[subscription_id]
 
     async def _remove(self, item_ids: list[int]) -> None:
         """Removes delivered items; returns once they are committed.

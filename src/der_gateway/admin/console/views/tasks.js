@@ -29,6 +29,7 @@ const taskColumns = [
 export function page(view, _params, ctx) {
   const notice = h("div", { id: "task-notice" });
   const act = async (message, path, options) => {
+    replace(notice);  // the last action's outcome goes, so that this one's cannot be mistaken for it
     const answer = await ctx.confirm(message, options);
     if (!answer.ok) return;
     try {
