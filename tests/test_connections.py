@@ -20,7 +20,8 @@ GONE = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, ssl.SSLEr
 
 
 def admission(harness) -> Admission:
-    (site,) = [s for s in harness.server.runner.sites if isinstance(s, Site)]  # not the in-process Unix socket
+    """The TLS listener's (the runner also serves the in-process client's Unix socket, which has none)."""
+    (site,) = [s for s in harness.server.runner.sites if isinstance(s, Site)]
     return site.admission
 
 
