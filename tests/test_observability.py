@@ -182,6 +182,29 @@ async def test_a_request_the_parser_refuses_is_a_refusal_too(harness, certs_dir)
     assert (latest["kind"], latest["reason"], latest["status"]) == ("http", "not implemented", 501)
 
 
+async def test_a_connection_beyond_a_cap_is_a_refusal(make_harness):
+    h = make_harness(max_connections_per_address=1)
+    await h.start()
+    try:
+        first = await asyncio.open_connection(h.config.host, h.server.port)
+        second = await asyncio.open_connection(h.config.host, h.server.port)
+        try:
+            assert await asyncio.wait_for(second[0].read(), 20) == b""  # closed at once
+        except ConnectionResetError:
+            pass
+
+        async def counted() -> dict | None:
+            _, view = await admin_get(h.server.admin_url, "/refusals")
+            counts = {(r["kind"], r["reason"]): r["count"] for r in view["by_reason"]}
+            return view if counts.get(("tls", "connection limit")) == 1 else None
+
+        await eventually(counted, what="the refused connection in /refusals")
+        first[1].close()
+        second[1].close()
+    finally:
+        await h.stop()
+
+
 async def test_health_needs_no_token_and_metrics_does(harness):
     admin = harness.server.admin_url
     assert await admin_get(admin, "/health", headers=None) == (200, {"status": "ok"})

@@ -69,6 +69,7 @@ class Admission:
         self.total = 0
         self.by_address: dict[str, int] = {}
         self.refused = 0
+        self.on_refused: Callable[[str | None], None] | None = None  # told the address of each refused
         self._refused_logged = 0
         self._last_log: float | None = None
 
@@ -112,6 +113,8 @@ class Admission:
 
     def _refuse(self, address: str | None, why: str) -> None:
         self.refused += 1
+        if self.on_refused is not None:
+            self.on_refused(address)
         now = asyncio.get_running_loop().time()
         if self._last_log is None or now - self._last_log >= REFUSAL_LOG_INTERVAL:
             log.warning("refusing connections (%d since the last report); the latest from %s: %s",

@@ -34,6 +34,7 @@ from .limits import HANDSHAKE_TIMEOUT, Admission, CompactSSLProtocol, Connection
 log = logging.getLogger(__name__)
 
 NOT_IMPLEMENTED = "the request method is not one this server implements"
+CONNECTION_LIMIT = "connection limit"  # the refusal reason of a connection beyond a cap
 OPEN_FILE_MARGIN = 256  # descriptors beyond the connection cap: the store, outgoing notifications, logs
 
 
@@ -171,7 +172,14 @@ class Site(web.BaseSite):
         self.tls = ssl_context is not None
         self.limits = limits
         self.admission = Admission(limits, listener)
-        self.tracking = tracking  # told of every connection, handshake and silent client
+        self.tracking = tracking  # told of every connection, handshake, silent client and connection refused
+        if tracking is not None:
+            kind = "tls" if self.tls else "http"
+
+            def refused(address: str | None) -> None:
+                tracking.refused(kind, CONNECTION_LIMIT, peer=address)
+
+            self.admission.on_refused = refused
 
     @property
     def name(self) -> str:
