@@ -182,6 +182,34 @@ async def test_a_request_the_parser_refuses_is_a_refusal_too(harness, certs_dir)
     assert (latest["kind"], latest["reason"], latest["status"]) == ("http", "not implemented", 501)
 
 
+async def test_a_late_body_is_counted_as_the_408_it_gets(make_harness, certs_dir):
+    h = make_harness(body_timeout=0.6)
+    await h.start()
+    try:
+        before = await scrape(h.server.admin_url)
+        reader, writer = await asyncio.open_connection(h.config.host, h.server.port,
+                                                       ssl=client_context(certs_dir, "device1"))
+        writer.write(b"POST /edev HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/sep+xml\r\n"
+                     b"Content-Length: 100\r\n\r\n<EndDevice")
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 20)
+        writer.close()
+        assert answer.split(b" ", 2)[1] == b"408", answer[:100]
+
+        def requests(samples: Samples, status: str) -> float:
+            return value(samples, "der_gateway_requests_total", listener="sep", route="/edev", method="POST",
+                         status=status)
+
+        async def counted() -> Samples | None:
+            now = await scrape(h.server.admin_url)
+            return now if requests(now, "408") - requests(before, "408") == 1 else None
+
+        after = await eventually(counted, what="the late body's 408 in /metrics")
+        assert requests(after, "500") == requests(before, "500")
+    finally:
+        await h.stop()
+
+
 async def test_a_connection_beyond_a_cap_is_a_refusal(make_harness):
     h = make_harness(max_connections_per_address=1)
     await h.start()

@@ -47,6 +47,8 @@ class BodyTimedOut(asyncio.TimeoutError):
     """Set on a request's payload when its body is late: the handler reading it, or aiohttp
     lingering over an unread body, stops quietly (aiohttp treats a TimeoutError as such)."""
 
+    status = 408  # what the listener answers before it closes the connection
+
 
 def one_line(text: str | None, limit: int = 200) -> str:
     flat = " ".join(str(text or "").split())

@@ -32,6 +32,9 @@ def observe_requests(listener: str, tracking: Tracking | None = None) -> Callabl
         except web.HTTPException as exc:
             status = exc.status
             raise
+        except TimeoutError as exc:  # a late body (listeners.site.BodyTimedOut) is answered 408
+            status = getattr(exc, "status", 500)
+            raise
         finally:
             route = route_of(request)
             lfdi = request.get(LFDI_KEY)
