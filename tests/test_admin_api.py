@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 
 from der_gateway.admin import TOKEN, create_admin_app, start_admin
-from der_gateway.admin.openapi import SPEC
+from der_gateway.admin.app import SPEC
 from der_gateway.clock import ManualClock
 from der_gateway.admin.routes_end_devices import CREATE, PATCH
 from der_gateway.config import Config

@@ -36,12 +36,14 @@ from ..domain.refusals import Rejected
 from ..refusal_status import status_of
 from ..sep.json_form import Invalid
 from .http import ApiError, error_response, json_response
+from .routing import Answer, Route
 from .state import CLOCK, CONFIG, SCHEMAS, STORE, TOKEN, WRITE_LOCK
 
 log = logging.getLogger(__name__)
 
 TOKEN_FILE = "admin-token"
-ROUTES = (routes_programs.ROUTES + routes_events.ROUTES + routes_groups.ROUTES + routes_end_devices.ROUTES
+ROUTES: tuple[Route, ...] = (routes_programs.ROUTES + routes_events.ROUTES + routes_groups.ROUTES
+                             + routes_end_devices.ROUTES
           + routes_rates.ROUTES + routes_notifications.ROUTES)
 ROUTES = ROUTES + routes_sync.ROUTES + routes_network.ROUTES  # enrollment sync, network locations
 ROUTES = ROUTES + routes_utility.ROUTES + routes_utility_catalog.ROUTES + routes_utility_ops.ROUTES  # enrollment
@@ -99,7 +101,12 @@ def one_writer_at_a_time(on_change: Callable[[], None] | None,
 
 
 async def get_openapi(request: web.Request) -> web.Response:
-    return json_response(openapi.SPEC)
+    return json_response(SPEC)
+
+
+ROUTES = ROUTES + (Route("GET", "/openapi.json", get_openapi, "This description",
+                         {200: Answer("OpenAPI 3.1", {})}),)
+SPEC = openapi.document(ROUTES)
 
 
 def create_admin_app(config: Config, store, schemas: SchemaSet, clock: Clock | None = None, *,
@@ -116,9 +123,10 @@ def create_admin_app(config: Config, store, schemas: SchemaSet, clock: Clock | N
     app[CLOCK] = clock or SystemClock()
     app[TOKEN] = token
     app[WRITE_LOCK] = asyncio.Lock()
-    app.router.add_route("GET", "/openapi.json", get_openapi)
-    for method, path, handler in ROUTES:
-        app.router.add_route(method, path, handler)
+    for route in ROUTES:
+        if not isinstance(route, Route):
+            raise TypeError(f"not a Route: {route!r}")
+        app.router.add_route(route.method, route.path, route.handler)
     return app
 
 

@@ -10,6 +10,7 @@ from ..services import settlement_json as render
 from .http import error, invalid, json_response, not_found, path_id, read_json
 from .routes_utility import _account_id
 from .state import CLOCK, STORE
+from .routing import Answer, Named, Route
 
 BATCH_STATES = ("pending", "billed", "rejected")
 
@@ -76,9 +77,20 @@ async def get_batch(request: web.Request) -> web.Response:
     return json_response(render.batch(found))
 
 
-ROUTES = [
-    ("GET", "/accounts/{account_id:[0-9]+}/credits", account_credits),
-    ("POST", "/billing/run", run_billing),
-    ("GET", "/billing/batches", list_batches),
-    ("GET", "/billing/batches/{batch_id:[0-9]+}", get_batch),
-]
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/accounts/{account_id:[0-9]+}/credits", account_credits,
+          "The account's settlement credits",
+          {200: Answer("by stage", "AccountCredits")},
+          description="Query: unbilled=true|false (default: all)"),
+    Route("POST", "/billing/run", run_billing,
+          "Send unbilled credits to billing now",
+          {200: Answer("the batches queued", "BillingBatches")},
+          body=Named("BillingRun")),
+    Route("GET", "/billing/batches", list_batches,
+          "Billing batches",
+          {200: Answer("by id", "BillingBatchList")},
+          description="Query (optional): state, accountId"),
+    Route("GET", "/billing/batches/{batch_id:[0-9]+}", get_batch,
+          "A billing batch",
+          {200: Answer("it", "BillingBatch")}),
+)

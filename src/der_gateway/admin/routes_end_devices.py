@@ -20,6 +20,7 @@ from . import views
 from .http import ApiError, conflict, error, invalid, json_response, no_content, not_found, path_id, path_lfdi
 from .http import read_json, strict_lfdi
 from .state import CLOCK, CONFIG, STORE
+from .routing import Answer, Named, Route
 from ..sep.json_form import Plain, check_plain
 
 _DEVICE_CATEGORY = re.compile(r"[0-9A-Fa-f]{1,8}")  # DeviceCategoryType: HexBinary32
@@ -211,17 +212,58 @@ async def delete_mirror_usage_points(request: web.Request) -> web.Response:
     return json_response({"deleted": deleted})
 
 
-ROUTES = [
-    ("POST", "/end-devices", ensure_end_device),
-    ("GET", "/end-devices", list_end_devices),
-    ("GET", "/end-devices/{end_device_id:[0-9]+}", get_end_device),
-    ("PATCH", "/end-devices/{end_device_id:[0-9]+}", patch_end_device),
-    ("DELETE", "/end-devices/{end_device_id:[0-9]+}", delete_end_device),
-    ("PUT", "/end-devices/{end_device_id:[0-9]+}/access/{client_lfdi}", grant_access),
-    ("DELETE", "/end-devices/{end_device_id:[0-9]+}/access/{client_lfdi}", revoke_access),
-    ("GET", "/clients/{lfdi}/access", get_client_access),
-    ("PUT", "/clients/{lfdi}/access", set_client_access),
-    ("GET", "/end-devices/{end_device_id:[0-9]+}/subscriptions", list_subscriptions),
-    ("DELETE", "/end-devices/{end_device_id:[0-9]+}/subscriptions/{subscription_id:[0-9]+}", cancel_subscription),
-    ("DELETE", "/clients/{lfdi}/mirror-usage-points", delete_mirror_usage_points),
-]
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "/end-devices", ensure_end_device,
+          "Create an EndDevice, or get the one with this lFDI",
+          {200: Answer("it existed", "EndDevice"), 201: Answer("created", "EndDevice")},
+          body=Named("EndDeviceCreate"),
+          errors={409: "it exists with another owner, deviceCategory or pIN, or its sFDI is taken"}),
+    Route("GET", "/end-devices", list_end_devices,
+          "List EndDevices",
+          {200: Answer("all, by id", "EndDeviceList")}),
+    Route("GET", "/end-devices/{end_device_id:[0-9]+}", get_end_device,
+          "Get an EndDevice with its groups and grants",
+          {200: Answer("it", "EndDevice")}),
+    Route("PATCH", "/end-devices/{end_device_id:[0-9]+}", patch_end_device,
+          "Enable or disable an EndDevice, or set its postRate or Registration pIN",
+          {200: Answer("it", "EndDevice")},
+          body=Named("EndDevicePatch")),
+    Route("DELETE", "/end-devices/{end_device_id:[0-9]+}", delete_end_device,
+          "Delete an EndDevice with everything under it",
+          {204: Answer("done")},
+          description="Its DERs and their documents, log events, group memberships, access grants and "
+                      "SubscriptionList go with it, as on its client's DELETE /edev/{id}: each of those "
+                      "subscriptions gets a last Notification, subscribers to the EndDevice or its "
+                      "FunctionSetAssignmentsList one with status 4, and the EndDeviceList subscribers that listed "
+                      "it the list without it. The client's MirrorUsagePoints stay (DELETE "
+                      "/clients/{lfdi}/mirror-usage-points)."),
+    Route("PUT", "/end-devices/{end_device_id:[0-9]+}/access/{client_lfdi}", grant_access,
+          "Let a further client act for the EndDevice",
+          {204: Answer("done")},
+          errors={400: "client_lfdi is not 40 hex digits"}),
+    Route("DELETE", "/end-devices/{end_device_id:[0-9]+}/access/{client_lfdi}", revoke_access,
+          "Revoke that",
+          {204: Answer("done")},
+          errors={400: "client_lfdi is not 40 hex digits"}),
+    Route("GET", "/clients/{lfdi}/access", get_client_access,
+          "Whether the client certificate has access",
+          {200: Answer("it", "ClientAccess")},
+          errors={400: "lfdi is not 40 hex digits"}),
+    Route("PUT", "/clients/{lfdi}/access", set_client_access,
+          "Revoke or restore the client certificate's access altogether",
+          {200: Answer("it now", "ClientAccess")},
+          body=Named("ClientAccessSet"),
+          description="granted false: every 2030.5 request with this certificate is answered 403, and its "
+                      "subscriptions are sent nothing (a deletion still ends them), until granted true again. What "
+                      "it registered and posted stays."),
+    Route("GET", "/end-devices/{end_device_id:[0-9]+}/subscriptions", list_subscriptions,
+          "The Subscriptions in the EndDevice's SubscriptionList",
+          {200: Answer("all", "SubscriptionList")}),
+    Route("DELETE", "/end-devices/{end_device_id:[0-9]+}/subscriptions/{subscription_id:[0-9]+}", cancel_subscription,
+          "Cancel a Subscription: the client is sent a last Notification with status 1",
+          {204: Answer("done")}),
+    Route("DELETE", "/clients/{lfdi}/mirror-usage-points", delete_mirror_usage_points,
+          "Delete every MirrorUsagePoint the client posted",
+          {200: Answer("how many", "Deleted")},
+          errors={400: "lfdi is not 40 hex digits"}),
+)

@@ -16,6 +16,7 @@ from .inputs import curve_link_errors, mrid_of, operator_fields, unique
 from .routes_programs import program_of
 from .routes_utility_catalog import event_constraint_errors
 from .state import CLOCK, CONFIG, SCHEMAS, STORE
+from .routing import Answer, Named, Route
 from ..sep.json_form import build
 
 CONTROL_FIELDS = ("mRID", "description", "version", "interval", "randomizeStart", "randomizeDuration",
@@ -179,12 +180,33 @@ def _count(statuses: Iterable[int]) -> dict[str, int]:
     return counts
 
 
-ROUTES = [
-    ("POST", "/programs/{program_id:[0-9]+}/controls", create_control),
-    ("GET", "/programs/{program_id:[0-9]+}/controls", list_controls),
-    ("DELETE", "/programs/{program_id:[0-9]+}/controls", clear_controls),
-    ("GET", "/controls/{control_id:[0-9]+}", get_control),
-    ("POST", "/controls/{control_id:[0-9]+}/cancel", cancel_control),
-    ("GET", "/controls/{control_id:[0-9]+}/participation", participation),
-    ("POST", "/controls/{control_id:[0-9]+}/archive", archive_control),
-]
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "/programs/{program_id:[0-9]+}/controls", create_control,
+          "Create an event (DERControl)",
+          {201: Answer("created (Location: /controls/{id})", "Control")},
+          body=Named("ControlInput"),
+          errors={409: "the mRID is taken"}),
+    Route("GET", "/programs/{program_id:[0-9]+}/controls", list_controls,
+          "List the program's events with their status now",
+          {200: Answer("start ascending, newest first", "ControlList")},
+          description="Query (optional): archived=true lists the archived events too"),
+    Route("DELETE", "/programs/{program_id:[0-9]+}/controls", clear_controls,
+          "Delete all the program's events",
+          {200: Answer("how many", "Deleted")},
+          errors={409: "an event has a participation record (a stage's, or Responses): it can only be archived; "
+                       "nothing is deleted"}),
+    Route("GET", "/controls/{control_id:[0-9]+}", get_control,
+          "Get an event with its status now",
+          {200: Answer("the event", "Control")}),
+    Route("POST", "/controls/{control_id:[0-9]+}/cancel", cancel_control,
+          "Cancel an event",
+          {200: Answer("the cancelled event", "Control")},
+          errors={409: "already cancelled, superseded or completed"}),
+    Route("GET", "/controls/{control_id:[0-9]+}/participation", participation,
+          "Responses to an event, per EndDevice",
+          {200: Answer("participation", "Participation")}),
+    Route("POST", "/controls/{control_id:[0-9]+}/archive", archive_control,
+          "Archive an event that has ended: kept with its record, out of the lists",
+          {200: Answer("the event", "Control")},
+          errors={409: "the event is scheduled or in progress"}),
+)

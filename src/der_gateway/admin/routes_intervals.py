@@ -9,6 +9,7 @@ from ..domain.settlement import interval_files
 from ..services import interval_intake, interval_json
 from .http import ApiError, error, invalid, json_response, not_found, path_id
 from .state import CLOCK, CONFIG, STORE
+from .routing import Answer, Named, Route, Upload
 
 CONTENT_TYPES = {"text/csv": "csv", "application/json": "json"}
 LOAD_QUERY = ("name",)
@@ -86,7 +87,25 @@ async def get_intervals(request: web.Request) -> web.Response:
     return json_response(interval_json.window(sp, found))
 
 
-ROUTES = [
-    ("POST", "/interval-data", load_intervals),
-    ("GET", "/service-points/{service_point_id:[0-9]+}/intervals", get_intervals),
-]
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "/interval-data", load_intervals,
+          "Load an interval file from the customer-billing system",
+          {200: Answer("nothing changed: every reading was stored already", "IntervalLoad"),
+           201: Answer("stored: something was inserted or replaced (a new batch)", "IntervalLoad")},
+          body=Upload(Named("IntervalFile"), "a header line servicePoint,start,duration,kWh (quality and flow "
+                                             "optional; any order), then one reading a line"),
+          errors={413: "over interval_file_max_bytes (16 MiB by default)",
+                  415: "Content-Type is neither text/csv nor application/json"},
+          description="Query (optional): name= the file's name, kept with its batch. Every row is checked (fields, "
+                      "a known service point, no interval twice or overlapping); a file with any wrong row is "
+                      "refused whole (400, each problem with its line or index). A reading is stored per service "
+                      "point and start: loading the same file again changes nothing, a changed value replaces the "
+                      "stored one. See docs/settlement.md."),
+    Route("GET", "/service-points/{service_point_id:[0-9]+}/intervals", get_intervals,
+          "A service point's interval energy in a window, with its gaps",
+          {200: Answer("the readings, gaps and estimates", "IntervalWindow")},
+          errors={400: "from, to or source missing or wrong"},
+          description="Query: from and to (required; Unix seconds or ISO 8601 with a UTC offset; at most "
+                      "interval_window_max seconds apart), source=cis (the loaded files, the default) or telemetry "
+                      "(derived from its devices' MirrorUsagePoints when read; docs/settlement.md)"),
+)

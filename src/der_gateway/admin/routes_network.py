@@ -18,6 +18,7 @@ from ..services import utility_json as render
 from ..store.base import NetworkImportRejected, NetworkLocationRecord
 from .http import error, invalid, json_response, not_found, path_id, read_upload
 from .state import CONFIG, STORE
+from .routing import Answer, Named, Route, Upload
 
 def location_view(record: NetworkLocationRecord, names: dict[int, str]) -> dict[str, Any]:
     return {"id": record.id, "kind": record.kind, "name": record.name, "parentId": record.parent_id,
@@ -77,8 +78,25 @@ async def get_location(request: web.Request) -> web.Response:
     return json_response(view)
 
 
-ROUTES = [
-    ("POST", "/network-locations/import", import_locations),
-    ("GET", "/network-locations", list_locations),
-    ("GET", "/network-locations/{location_id:[0-9]+}", get_location),
-]
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "/network-locations/import", import_locations,
+          "Import network locations (service point -> transformer, feeder, substation)",
+          {200: Answer("applied", "NetworkImport")},
+          body=Upload(Named("NetworkLocationRows"), "a header line service_point,transformer,feeder,substation "
+                                                    "(any order), then one row per line"),
+          errors={415: "Content-Type is neither text/csv nor application/json"},
+          description="Query: mode=initial (the file is the whole network: every location and service-point "
+                      "location it does not name is removed) or mode=incremental (the default: the rows given are "
+                      "added or updated). Every row is checked first (unknown service point, missing value, a "
+                      "feeder under two substations, ...) and all problems come back at once, with nothing "
+                      "applied. Each location gets its own group; enrolled EndDevices are moved into the groups of "
+                      "their service point's transformer, feeder and substation."),
+    Route("GET", "/network-locations", list_locations,
+          "List network locations with their groups",
+          {200: Answer("substations, feeders, transformers, by name", "NetworkLocationList")},
+          errors={400: "an unknown or invalid query parameter"},
+          description="Query (optional): kind=substation|feeder|transformer."),
+    Route("GET", "/network-locations/{location_id:[0-9]+}", get_location,
+          "Get a network location with its children",
+          {200: Answer("it", "NetworkLocation")}),
+)

@@ -7,6 +7,7 @@ from aiohttp import web
 from ..services.resources import subscribed_lists_rated
 from .http import error, invalid, json_response, read_json
 from .state import CONFIG, STORE
+from .routing import Answer, Named, Route
 from ..sep.json_form import Plain, check_plain
 
 # the resources whose pollRate (and, for EndDevice and MirrorUsagePoint, postRate) the server advertises
@@ -48,7 +49,12 @@ async def list_rates(request: web.Request) -> web.Response:
     return json_response({"items": [_view(r, rates, request.app[CONFIG]) for r in RESOURCES]})
 
 
-ROUTES = [
-    ("PUT", "/rates", set_rate),
-    ("GET", "/rates", list_rates),
-]
+ROUTES: tuple[Route, ...] = (
+    Route("PUT", "/rates", set_rate,
+          "Set a resource's pollRate (and postRate)",
+          {200: Answer("the rates now", "Rate")},
+          body=Named("RateSet")),
+    Route("GET", "/rates", list_rates,
+          "The rates of every resource",
+          {200: Answer("all", "RateList")}),
+)

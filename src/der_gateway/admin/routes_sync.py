@@ -17,6 +17,7 @@ from ..store.base import SYNC_STATES, AckConflict, SyncEndpointRecord, SyncMessa
 from ..store.sync_queue import OPERATIONS, PURPOSES
 from .http import conflict, error, invalid, json_response, no_content, not_found, path_id, read_json
 from .state import CLOCK, STORE
+from .routing import Answer, Named, Route
 
 ENDPOINT_FIELDS = ("name", "url", "purpose")
 MAX_NAME = 64
@@ -215,13 +216,45 @@ async def acknowledge(request: web.Request) -> web.Response:
     return json_response(view)
 
 
-ROUTES = [
-    ("POST", "/sync/endpoints", create_endpoint),
-    ("GET", "/sync/endpoints", list_endpoints),
-    ("GET", "/sync/endpoints/{endpoint_id:[0-9]+}", get_endpoint),
-    ("PATCH", "/sync/endpoints/{endpoint_id:[0-9]+}", patch_endpoint),
-    ("DELETE", "/sync/endpoints/{endpoint_id:[0-9]+}", delete_endpoint),
-    ("GET", "/sync/messages", list_messages),
-    ("GET", "/sync/messages/{message_id:[0-9]+}", get_message),
-    ("POST", "/sync/messages/{message_id:[0-9]+}/ack", acknowledge),
-]
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "/sync/endpoints", create_endpoint,
+          "Add an operational endpoint sync messages are POSTed to",
+          {201: Answer("created (Location: /sync/endpoints/{id})", "SyncEndpoint")},
+          body=Named("SyncEndpointInput"),
+          errors={409: "the name is taken"}),
+    Route("GET", "/sync/endpoints", list_endpoints,
+          "List operational endpoints",
+          {200: Answer("all, by id", "SyncEndpointList")}),
+    Route("GET", "/sync/endpoints/{endpoint_id:[0-9]+}", get_endpoint,
+          "Get an operational endpoint",
+          {200: Answer("it", "SyncEndpoint")}),
+    Route("PATCH", "/sync/endpoints/{endpoint_id:[0-9]+}", patch_endpoint,
+          "Rename an endpoint or change its URL (queued messages go to the new one)",
+          {200: Answer("it", "SyncEndpoint")},
+          body=Named("SyncEndpointPatch"),
+          errors={409: "the name is taken"}),
+    Route("DELETE", "/sync/endpoints/{endpoint_id:[0-9]+}", delete_endpoint,
+          "Delete an endpoint with its messages",
+          {204: Answer("done")},
+          errors={400: "force is neither true nor false",
+                  409: "messages are still queued for it (without force=true)"},
+          description="Query: force=true also drops the messages still queued for it."),
+    Route("GET", "/sync/messages", list_messages,
+          "List sync messages",
+          {200: Answer("by id", "SyncMessagePage")},
+          errors={400: "an unknown or invalid query parameter"},
+          description="Query (all optional): state=queued|sent|acknowledged|rejected, endpoint={id}, kind={kind}, "
+                      "enrollment={id}, after={id} (the page after that message), limit=1..1000 (default 100). all "
+                      "counts every match."),
+    Route("GET", "/sync/messages/{message_id:[0-9]+}", get_message,
+          "Get a sync message",
+          {200: Answer("it", "SyncMessage")}),
+    Route("POST", "/sync/messages/{message_id:[0-9]+}/ack", acknowledge,
+          "Acknowledge a sync message (the receiver's acknowledgeUrl)",
+          {200: Answer("the message, and its enrollment's sync state", "SyncMessage")},
+          body=Named("Acknowledgement"),
+          errors={409: "it was acknowledged the other way already"},
+          description="ok true: 'acknowledged'; the enrollment becomes Synchronized once every endpoint's latest "
+                      "message about it is acknowledged. ok false: 'rejected'; the enrollment becomes Error with "
+                      "the reason. Repeating an acknowledgement changes nothing."),
+)

@@ -16,6 +16,7 @@ from ..services.utility_json import created_text
 from ..store.utility_records import Created, Replayed
 from .http import JSON, found, invalid, json_response, path_id, read_json
 from .state import CLOCK, CONFIG, SCHEMAS, STORE
+from .routing import Answer, Named, Route
 
 
 def inbound_response(outcome: Created | Replayed) -> web.Response:
@@ -172,20 +173,90 @@ async def enroll_der_asset(request: web.Request) -> web.Response:
                                                                       request.app[CLOCK].now(), idem, keep=created_text))
 
 
-ROUTES = [
-    ("POST", "/registerDERDevice", register_der_device),
-    ("POST", "/interconnectDER", interconnect_der),
-    ("GET", "/service-tasks", list_service_tasks),
-    ("GET", "/service-tasks/{task_id:[0-9]+}", get_service_task),
-    ("POST", "/service-tasks/{task_id:[0-9]+}/process", process_service_task),
-    ("POST", "/service-tasks/{task_id:[0-9]+}/approve", approve_service_task),
-    ("POST", "/service-tasks/{task_id:[0-9]+}/reject", reject_service_task),
-    ("POST", "/service-tasks/{task_id:[0-9]+}/cancel", cancel_service_task),
-    ("GET", "/enrollments", list_enrollments),
-    ("GET", "/enrollments/{enrollment_id:[0-9]+}", get_enrollment),
-    ("POST", "/enrollments/{enrollment_id:[0-9]+}/unenroll", unenroll),
-    ("GET", "/der-assets", list_der_assets),
-    ("GET", "/der-assets/{der_asset_id:[0-9]+}", get_der_asset),
-    ("POST", "/der-assets/{der_asset_id:[0-9]+}/replace", replace_der_asset),
-    ("POST", "/der-assets/{der_asset_id:[0-9]+}/enrollments", enroll_der_asset),
-]
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "/registerDERDevice", register_der_device,
+          "Register a customer's DER and enroll it (registerDERDevice)",
+          {201: Answer("the DER asset, its EndDevice (disabled until enrolled), the enrollment and its Pending "
+                       "enroll task", "Registration")},
+          body=Named("RegisterDERDevice"),
+          errors={409: "Idempotency-Key reused with another body"},
+          description="Checked against the customer and service point, the catalog (model, nameplate within its "
+                      "spec, the asset type's DERType), the aggregator, the program's eligibility (and tariff), "
+                      "and the DER registration flag (an approved interconnection). Every problem comes back at "
+                      "once, each naming its rule; nothing is created. Takes an optional Idempotency-Key header "
+                      "(1-200 characters): a retry with the same key and body answers the first answer (status and "
+                      "body) and creates nothing; the same key with another body is 409."),
+    Route("POST", "/interconnectDER", interconnect_der,
+          "Ask for an interconnection (interconnectDER)",
+          {201: Answer("its interconnect task, Pending engineering approval", "ServiceTaskCreated")},
+          body=Named("InterconnectDER"),
+          errors={409: "Idempotency-Key reused with another body"},
+          description="Checked against the manufacturer/model combinations and the model's ranges. Takes an "
+                      "optional Idempotency-Key header (1-200 characters): a retry with the same key and body "
+                      "answers the first answer (status and body) and creates nothing; the same key with another "
+                      "body is 409."),
+    Route("GET", "/service-tasks", list_service_tasks,
+          "List service tasks",
+          {200: Answer("by id", "ServiceTaskList")},
+          description="Query (optional): state=Pending|Processing|Completed|Error|Cancelled, "
+                      "kind=enroll|unenroll|interconnect|replace"),
+    Route("GET", "/service-tasks/{task_id:[0-9]+}", get_service_task,
+          "Get a service task",
+          {200: Answer("it", "ServiceTask")}),
+    Route("POST", "/service-tasks/{task_id:[0-9]+}/process", process_service_task,
+          "Process a Pending task now (the monitor does every few seconds)",
+          {200: Answer("it, Completed or Error with reasons", "ServiceTask")},
+          errors={409: "not Pending, or an interconnection awaiting approval"}),
+    Route("POST", "/service-tasks/{task_id:[0-9]+}/approve", approve_service_task,
+          "Engineering approves an interconnection (which then completes)",
+          {200: Answer("it", "ServiceTask")},
+          errors={409: "the task's state does not allow it"}),
+    Route("POST", "/service-tasks/{task_id:[0-9]+}/reject", reject_service_task,
+          "Engineering rejects an interconnection, with a reason",
+          {200: Answer("it, in Error", "ServiceTask")},
+          body=Named("Decision"),
+          errors={409: "the task's state does not allow it"}),
+    Route("POST", "/service-tasks/{task_id:[0-9]+}/cancel", cancel_service_task,
+          "Cancel a Pending task",
+          {200: Answer("it, Cancelled", "ServiceTask")},
+          errors={409: "the task's state does not allow it"}),
+    Route("GET", "/enrollments", list_enrollments,
+          "List enrollments",
+          {200: Answer("by id", "EnrollmentList")},
+          description="Query (optional): derAssetId, programId, status"),
+    Route("GET", "/enrollments/{enrollment_id:[0-9]+}", get_enrollment,
+          "Get an enrollment",
+          {200: Answer("it", "Enrollment")}),
+    Route("POST", "/enrollments/{enrollment_id:[0-9]+}/unenroll", unenroll,
+          "Unenroll (an unenroll task)",
+          {201: Answer("the task", "ServiceTaskCreated")},
+          errors={409: "not Enrolled, or a task for it is open"},
+          description="Completing it takes the EndDevice out of the program's group (and its location's groups, "
+                      "and disables it, if nothing else is enrolled). Takes an optional Idempotency-Key header "
+                      "(1-200 characters): a retry with the same key and body answers the first answer (status and "
+                      "body) and creates nothing; the same key with another body is 409."),
+    Route("GET", "/der-assets", list_der_assets,
+          "List DER assets",
+          {200: Answer("by id", "DERAssetList")},
+          description="Query (optional): status=active|retired"),
+    Route("GET", "/der-assets/{der_asset_id:[0-9]+}", get_der_asset,
+          "Get a DER asset",
+          {200: Answer("it", "DERAsset")}),
+    Route("POST", "/der-assets/{der_asset_id:[0-9]+}/replace", replace_der_asset,
+          "Replace the device (a replace task)",
+          {201: Answer("the task", "ServiceTaskCreated")},
+          body=Named("DeviceReplacement"),
+          errors={409: "the asset is retired, or a task for it is open"},
+          description="Completing it gives the enrollments to a new DER asset and EndDevice (the new LFDI) and "
+                      "retires the old ones, history kept. Takes an optional Idempotency-Key header (1-200 "
+                      "characters): a retry with the same key and body answers the first answer (status and body) "
+                      "and creates nothing; the same key with another body is 409."),
+    Route("POST", "/der-assets/{der_asset_id:[0-9]+}/enrollments", enroll_der_asset,
+          "Enroll the asset in a further program",
+          {201: Answer("the enrollment and its task", "EnrollmentCreated")},
+          body=Named("EnrollmentRequest"),
+          errors={409: "retired, or already enrolled in that program"},
+          description="Eligibility is checked now and again when the task is processed. Takes an optional "
+                      "Idempotency-Key header (1-200 characters): a retry with the same key and body answers the "
+                      "first answer (status and body) and creates nothing; the same key with another body is 409."),
+)

@@ -283,6 +283,7 @@ class Plain:
     nullable: bool = False
     minimum: int | None = None
     maximum: int | None = None
+    description: str | None = None  # for the API's documentation
 
 
 def check_plain(data: dict[str, Any], spec: dict[str, Plain]) -> tuple[dict[str, Any], list[dict[str, str]]]:
