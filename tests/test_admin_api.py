@@ -615,11 +615,14 @@ def test_a_bad_deployment_registration_pin_is_refused_with_the_reason():
 
 
 def test_openapi_documents_the_end_device_fields_the_api_takes():
-    schemas = SPEC["components"]["schemas"]
-    assert set(schemas["EndDeviceCreate"]["properties"]) == set(CREATE)
-    assert set(schemas["EndDevicePatch"]["properties"]) == set(PATCH)
-    for name in ("EndDeviceCreate", "EndDevicePatch", "EndDevice"):
-        pin = schemas[name]["properties"]["pIN"]
+    def body(path, method):
+        return SPEC["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+
+    create, patch = body("/end-devices", "post"), body("/end-devices/{end_device_id}", "patch")
+    assert set(create["properties"]) == set(CREATE)
+    assert set(patch["properties"]) == set(PATCH)
+    for schema in (create, patch, SPEC["components"]["schemas"]["EndDevice"]):
+        pin = schema["properties"]["pIN"]
         assert (pin["minimum"], pin["maximum"]) == (100000, 999999) and "check digit" in pin["description"]
 
 

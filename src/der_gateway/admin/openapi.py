@@ -12,7 +12,8 @@ from typing import Any, Iterable, Mapping
 
 from ..sep import codec, model
 from . import routes_events, routes_programs
-from .routes_rates import POSTING, RESOURCES
+from ..domain.utility import bodies
+from .routes_rates import RESOURCES
 from ..domain.utility.fields import F
 from ..sep.json_form import Plain, required_fields
 from .routing import Answer, Body, FieldsBody, Named, PlainBody, Route, SepBody, Upload
@@ -84,8 +85,6 @@ def _nested_classes(cls: type, found: dict[str, type]) -> dict[str, type]:
 _SEP_PARTS = _nested_classes(model.DERControl, {})
 _SEP_PARTS.update(_nested_classes(model.DERCurve, {}))
 
-SEP_NOTE = ("Values are checked against the IEEE 2030.5 schema of the server's profile; element names, "
-            "nesting and integer types are the standard's (an integer field takes only a JSON integer).")
 
 
 # -- the admin API's own objects ------------------------------------------------------
@@ -120,29 +119,14 @@ COMPONENTS: dict[str, Schema] = {
         {"field": {"type": "string", "description": "the JSON field (dotted path, list indexes) at fault"},
          "reason": STRING}, ("reason",))}}, ("errors",)),
     "Deleted": _object({"deleted": INTEGER}, ("deleted",)),
-    "ProgramCreate": sep_object(model.DERProgram, routes_programs.PROGRAM_FIELDS, optional=("mRID",),
-                                description="mRID is generated when absent. " + SEP_NOTE),
-    "ProgramPatch": _object({"description": nullable(STRING), "primacy": INTEGER}, (),
-                            "description null clears it. " + SEP_NOTE),
     "Program": _object({"id": ID, "href": HREF, "mRID": STRING, "description": nullable(STRING),
                         "primacy": INTEGER, "version": INTEGER,
                         "groups": {"type": "array", "items": ID, "description": "groups it is assigned to"}},
                        ("id", "href", "mRID", "description", "primacy", "version", "groups")),
-    "DefaultDERControlInput": sep_object(
-        model.DefaultDERControl, routes_programs.DEFAULT_CONTROL_FIELDS, optional=("mRID",),
-        description="Curve links in DERControlBase must be {\"href\": \"/derp/{program}/dc/{curve}\"} naming a "
-                    "DERCurve of this program with the matching curveType. " + SEP_NOTE),
     "DefaultDERControl": _extend(sep_object(model.DefaultDERControl, routes_programs.DEFAULT_CONTROL_FIELDS),
                                  {"href": HREF}),
-    "DERCurveInput": sep_object(model.DERCurve, routes_programs.CURVE_FIELDS, optional=("mRID",),
-                                description="creationTime is the server's. " + SEP_NOTE),
     "DERCurve": _extend(sep_object(model.DERCurve, routes_programs.CURVE_FIELDS + ("creationTime",)),
                         {"id": ID, "href": HREF}),
-    "ControlInput": sep_object(
-        model.DERControl, routes_events.CONTROL_FIELDS, optional=("mRID",),
-        description="A DER event. mRID is generated when absent; responseRequired defaults to \"03\". The event "
-                    "must not have ended already, and DERControlBase must set at least one control; curve links "
-                    "as for DefaultDERControlInput. " + SEP_NOTE),
     "Control": _extend(sep_object(model.DERControl, routes_events.CONTROL_FIELDS + ("creationTime", "EventStatus")), {
         "id": ID, "programId": ID, "href": HREF,
         "programEventStatus": {"enum": ["SCHEDULED", "IN PROGRESS", "COMPLETED", "CANCELED"]},
@@ -166,8 +150,6 @@ COMPONENTS: dict[str, Schema] = {
             "responses": {"type": "array", "items": _object({
                 "status": INTEGER, "statusName": STRING, "createdDateTime": INTEGER, "received": INTEGER})}})},
     }),
-    "GroupCreate": sep_object(model.FunctionSetAssignments, ("mRID", "description"), optional=("mRID",),
-                              description=SEP_NOTE),
     "Group": _object({"id": ID, "href": HREF, "mRID": STRING, "description": nullable(STRING), "version": INTEGER,
                       "programs": {"type": "array", "items": ID}, "endDeviceCount": INTEGER,
                       "endDevices": {"type": "array", "items": ID,
@@ -181,15 +163,6 @@ COMPONENTS: dict[str, Schema] = {
                                            "sync-rejection, network"},
         "reason": STRING}),
     "MembersAdded": _object({"added": INTEGER, "endDeviceCount": INTEGER}, ("added", "endDeviceCount")),
-    "EndDeviceCreate": _object({
-        "lFDI": LFDI, "sFDI": {"type": "integer", "description": "must be the one derived from lFDI"},
-        "deviceCategory": {"type": "string", "pattern": "^[0-9A-Fa-f]{1,8}$"},
-        "owner": {**LFDI, "description": "the client certificate's LFDI that may act for it (default: its own)"},
-        "pIN": {**PIN, "description": PIN["description"] + "; default: the configured registration_pin, "
-                "else a random one"}},
-        ("lFDI",)),
-    "EndDevicePatch": _object({"enabled": BOOLEAN, "postRate": nullable({"type": "integer", "minimum": 1}),
-                               "pIN": PIN}),
     "EndDevice": _object({
         "id": ID, "href": HREF, "lFDI": LFDI, "sFDI": INTEGER, "owner": LFDI, "deviceCategory": nullable(STRING),
         "enabled": BOOLEAN, "postRate": nullable(INTEGER), "changedTime": INTEGER, "dateTimeRegistered": INTEGER,
@@ -197,18 +170,12 @@ COMPONENTS: dict[str, Schema] = {
         "access": {"type": "array", "items": LFDI, "description": "granted clients; not in lists"}},
         ("id", "href", "lFDI", "sFDI", "owner", "deviceCategory", "enabled", "postRate", "changedTime",
          "dateTimeRegistered", "pIN")),
-    "ClientAccessSet": _object({"granted": BOOLEAN}, ("granted",)),
     "ClientAccess": _object({"lfdi": LFDI, "granted": BOOLEAN,
                              "revokedAt": nullable({**INTEGER, "description": "when access was revoked"})},
                             ("lfdi", "granted", "revokedAt")),
     "Subscription": _object({"id": ID, "href": HREF, "client": {**LFDI, "description": "the subscribing client"},
                              "subscribedResource": HREF, "notificationURI": STRING, "limit": nullable(INTEGER)},
                             ("id", "href", "client", "subscribedResource", "notificationURI", "limit")),
-    "RateSet": _object({"resource": {"enum": list(RESOURCES)},
-                        "pollRate": nullable({"type": "integer", "minimum": 1}),
-                        "postRate": nullable({"type": "integer", "minimum": 1,
-                                              "description": f"only for {', '.join(POSTING)}"})},
-                       ("resource",), "Replaces the resource's rates; omitted or null: the configured default."),
     "NotificationBacklog": _object(
         {"pendingChanges": {**INTEGER, "description": "changes to resources not yet turned into notifications"},
          "queued": {**INTEGER, "description": "notifications waiting to be POSTed to their notificationURI"},
@@ -315,25 +282,12 @@ for _cls in (model.DERCapability, model.DERSettings):
         COMPONENTS.setdefault(_part, sep_object(_part_cls, description="IEEE 2030.5 " + _part))
 
 COMPONENTS.update({
-    "ServicePointInput": _object({"externalId": STRING, "address": _NULL_STRING, "substation": _NULL_STRING,
-                                  "feeder": _NULL_STRING, "transformer": _NULL_STRING}, ("externalId",),
-                                 "substation, feeder and transformer name its network location"),
-    "ServicePointPatch": _object({"address": _NULL_STRING, "substation": _NULL_STRING, "feeder": _NULL_STRING,
-                                  "transformer": _NULL_STRING}),
     "ServicePoint": _object({"id": ID, "accountId": ID, "customerId": ID, "externalId": STRING,
                              "address": _NULL_STRING, "substation": _NULL_STRING, "feeder": _NULL_STRING,
                              "transformer": _NULL_STRING}, ("id", "accountId", "externalId")),
-    "AccountInput": _object({"externalId": STRING, "status": _STATUS,
-                             "servicePoints": {"type": "array", "items": ref("ServicePointInput")}},
-                            ("externalId",)),
-    "AccountPatch": _object({"status": _STATUS}),
     "Account": _object({"id": ID, "customerId": ID, "externalId": STRING, "status": _STATUS,
                         "servicePoints": {"type": "array", "items": ref("ServicePoint")}},
                        ("id", "customerId", "externalId", "status", "servicePoints")),
-    "CustomerInput": _object({"externalId": STRING, "name": STRING, "status": _STATUS,
-                              "accounts": {"type": "array", "items": ref("AccountInput")}}, ("externalId", "name"),
-                             "External ids (customer, accounts, service points) are unique: a taken one is 409."),
-    "CustomerPatch": _object({"name": STRING, "status": _STATUS}),
     "Customer": _object({
         "id": ID, "externalId": STRING, "name": STRING, "status": _STATUS,
         "accounts": {"type": "array", "items": ref("Account"), "description": "not in lists"},
@@ -341,18 +295,8 @@ COMPONENTS.update({
                     "description": "tariffs accepted; not in lists"},
         "aggregators": {"type": "array", "items": LFDI, "description": "authorised aggregators; not in lists"}},
         ("id", "externalId", "name", "status")),
-    "TariffInput": _object({"code": STRING, "description": _NULL_STRING, "terms": {"type": "object"}}, ("code",)),
-    "TariffPatch": _object({"description": _NULL_STRING, "terms": {"type": "object"}}),
     "Tariff": _object({"id": ID, "code": STRING, "description": _NULL_STRING, "terms": {"type": "object"}},
                       ("id", "code", "description", "terms")),
-    "AssetTypeInput": _object({
-        "code": STRING, "description": _NULL_STRING,
-        "derType": {"type": "integer", "description": "2030.5 DERType: 0, 1-6, 80-83"},
-        "requiresInterconnection": {"type": "boolean", "description": "the DER registration flag: registration "
-                                                                       "needs an approved interconnectDER first"},
-        "defaultProgramId": nullable(ID)}, ("code", "derType")),
-    "AssetTypePatch": _object({"description": _NULL_STRING, "derType": INTEGER, "requiresInterconnection": BOOLEAN,
-                               "defaultProgramId": nullable(ID)}),
     "AssetType": _object({"id": ID, "code": STRING, "description": _NULL_STRING, "derType": INTEGER,
                           "derTypeName": STRING, "requiresInterconnection": BOOLEAN, "defaultProgramId": nullable(ID)},
                          ("id", "code", "derType", "requiresInterconnection", "defaultProgramId")),
@@ -363,17 +307,8 @@ COMPONENTS.update({
                                                        "max?}}",
                       "additionalProperties": _object({"min": {"type": "number"}, "max": {"type": "number"},
                                                        "required": BOOLEAN}, closed=False)},
-    "DeviceModelInput": _object({"assetTypeId": ID, "manufacturer": STRING, "model": STRING,
-                                 "spec": ref("NameplateSpec")}, ("assetTypeId", "manufacturer", "model", "spec"),
-                                "manufacturer and model together are unique (409)"),
-    "DeviceModelPatch": _object({"assetTypeId": ID, "spec": ref("NameplateSpec")}),
     "DeviceModel": _object({"id": ID, "assetTypeId": ID, "manufacturer": STRING, "model": STRING,
                             "spec": ref("NameplateSpec")}, ("id", "assetTypeId", "manufacturer", "model", "spec")),
-    "AggregatorInput": _object({"lFDI": LFDI, "name": STRING, "status": {"enum": ["active", "suspended"]},
-                                "customers": {"type": "array", "items": _REF}}, ("lFDI", "name"),
-                               "customers: those it may act for. Every change is synced ('aggregator')."),
-    "AggregatorPatch": _object({"name": STRING, "status": {"enum": ["active", "suspended"]},
-                                "customers": {"type": "array", "items": _REF, "description": "replaces the set"}}),
     "Aggregator": _object({"lFDI": LFDI, "name": STRING, "status": {"enum": ["active", "suspended"]},
                            "created": INTEGER, "customers": {"type": "array", "items": ID}},
                           ("lFDI", "name", "status", "created", "customers")),
@@ -392,10 +327,6 @@ COMPONENTS.update({
                                 "local hours [start, end) in config.timezone; start > end wraps midnight"),
         "minNoticeSeconds": INTEGER},
         description="checked when an event is created (rules maxEvents, maxDuration, allowedHours, minNotice)"),
-    "ProgramRulesInput": _object({"code": _NULL_STRING, "eligibility": ref("Eligibility"),
-                                  "constraints": ref("Constraints")},
-                                 description="Replaces the rules; synced ('program-rules'). code names the program "
-                                             "in registerDERDevice."),
     "ProgramRules": _object({"programId": ID, "code": _NULL_STRING, "groupId": nullable(ID),
                              "eligibility": ref("Eligibility"), "constraints": ref("Constraints")},
                             ("programId", "code", "groupId", "eligibility", "constraints")),
@@ -521,6 +452,8 @@ COMPONENTS.update({
 # -- utility events with stages (routes_utility_events) ----------------------------------------------
 
 _STAGE_STATUSES = ["SCHEDULED", "IN PROGRESS", "COMPLETED", "CANCELED"]
+COMPONENTS["ControlInput"] = sep_object(model.DERControl, routes_events.CONTROL_FIELDS, optional=("mRID",),
+                                        description="the body of POST /programs/{id}/controls")
 _OUTCOMES = ["participated", "partially", "opted out", "failed", "no response", "cancelled"]
 COMPONENTS.update({
     "UtilityEventInput": _object({
@@ -715,6 +648,10 @@ def plain_schema(spec: Mapping[str, Plain]) -> Schema:
     properties = {}
     for name, rule in spec.items():
         one: Schema = {**_KINDS[rule.kind]}
+        if rule.pattern is not None:
+            one["pattern"] = f"^{rule.pattern}$"
+        if rule.choices is not None:
+            one = {"enum": list(rule.choices)}
         if rule.minimum is not None:
             one["minimum"] = rule.minimum
         if rule.maximum is not None:
@@ -733,7 +670,7 @@ _UTILITY_KINDS: dict[str, Schema] = {
     "list": {"type": "array"}}
 
 
-def fields_schema(spec: Mapping[str, F], nested: Mapping[str, str | Schema]) -> Schema:
+def fields_schema(spec: Mapping[str, F], nested: Mapping[str, str | Schema], partial: bool = False) -> Schema:
     """What domain.utility.fields.check accepts; nested refines the object and list fields."""
     properties = {}
     for name, rule in spec.items():
@@ -749,16 +686,19 @@ def fields_schema(spec: Mapping[str, F], nested: Mapping[str, str | Schema]) -> 
         if rule.choices is not None:
             one = {"enum": list(rule.choices)}
         properties[name] = nullable(one) if rule.nullable else one
-    return _object(properties, tuple(n for n, r in spec.items() if r.required))
+    return _object(properties, () if partial else tuple(n for n, r in spec.items() if r.required))
 
 
 def body_schema(body: Body) -> Schema:
-    if isinstance(body, SepBody):
-        return sep_object(body.cls, body.fields, body.optional, body.description)
+    if isinstance(body, SepBody):  # null is taken as absent (json_form)
+        schema = sep_object(body.cls, body.fields, body.optional, body.description)
+        required = set(schema.get("required", ()))
+        return {**schema, "properties": {name: one if name in required else nullable(one)
+                                         for name, one in schema["properties"].items()}}
     if isinstance(body, PlainBody):
         schema = plain_schema(body.spec)
     elif isinstance(body, FieldsBody):
-        schema = fields_schema(body.spec, body.nested)
+        schema = fields_schema(body.spec, body.nested, body.partial)
     elif isinstance(body, Named):
         return ref(body.component)
     else:
@@ -862,3 +802,9 @@ def document(routes: Iterable[Route]) -> dict[str, Any]:
                                                       "description": "config.admin_token, or the generated one in "
                                                                      "data_dir/admin-token"}}},
     }
+
+
+COMPONENTS["ServicePointInput"] = {**fields_schema(bodies.SERVICE_POINT, {}),
+                                   "description": "substation, feeder and transformer name its network location"}
+COMPONENTS["AccountInput"] = fields_schema(bodies.ACCOUNT, {"servicePoints": {"type": "array",
+                                                                               "items": ref("ServicePointInput")}})

@@ -14,7 +14,7 @@ from .http import conflict, error, found, invalid, json_response, no_content, no
 from .inputs import mrid_of, operator_fields, unique
 from .routes_programs import DELETED, program_of
 from .state import CLOCK, CONFIG, SCHEMAS, STORE
-from .routing import Answer, Named, Route
+from .routing import SEP_NOTE, Answer, Named, Route, SepBody
 from ..sep.json_form import build
 
 GROUP_FIELDS = ("mRID", "description")
@@ -169,7 +169,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/groups", create_group,
           "Create a group (a FunctionSetAssignments)",
           {201: Answer("created", "Group")},
-          body=Named("GroupCreate"),
+          body=SepBody(model.FunctionSetAssignments, GROUP_FIELDS, ("mRID",), SEP_NOTE),
           errors={409: "the mRID is taken"}),
     Route("GET", "/groups", list_groups,
           "List groups",

@@ -14,7 +14,7 @@ from . import views
 from .http import conflict, found, json_response, no_content, not_found, path_id, read_json
 from .inputs import curve_hrefs, curve_link_errors, mrid_of, operator_fields, unique
 from .state import CLOCK, CONFIG, SCHEMAS, STORE
-from .routing import Answer, Named, Route
+from .routing import SEP_NOTE, Answer, Route, SepBody
 from ..sep.json_form import build
 
 DELETED = 4  # Notification.status: the subscribed resource was deleted
@@ -181,7 +181,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/programs", create_program,
           "Create a DERProgram",
           {201: Answer("created (Location: /programs/{id})", "Program")},
-          body=Named("ProgramCreate"),
+          body=SepBody(model.DERProgram, PROGRAM_FIELDS, ("mRID",), "mRID is generated when absent. " + SEP_NOTE),
           errors={409: "the mRID is taken"}),
     Route("GET", "/programs", list_programs,
           "List programs",
@@ -192,21 +192,24 @@ ROUTES: tuple[Route, ...] = (
     Route("PATCH", "/programs/{program_id:[0-9]+}", patch_program,
           "Change a program's description or primacy",
           {200: Answer("the program", "Program")},
-          body=Named("ProgramPatch")),
+          body=SepBody(model.DERProgram, PROGRAM_PATCH_FIELDS, PROGRAM_PATCH_FIELDS,
+                       "description null clears it. " + SEP_NOTE)),
     Route("DELETE", "/programs/{program_id:[0-9]+}", delete_program,
           "Delete a program with its events, default control and curves",
           {204: Answer("done")}),
     Route("PUT", "/programs/{program_id:[0-9]+}/default-control", put_default_control,
           "Set the program's DefaultDERControl",
           {200: Answer("replaced", "DefaultDERControl"), 201: Answer("created", "DefaultDERControl")},
-          body=Named("DefaultDERControlInput")),
+          body=SepBody(model.DefaultDERControl, DEFAULT_CONTROL_FIELDS, ("mRID",),
+                       "Curve links in DERControlBase must be {\"href\": \"/derp/{program}/dc/{curve}\"} naming a "
+                       "DERCurve of this program with the matching curveType. " + SEP_NOTE)),
     Route("GET", "/programs/{program_id:[0-9]+}/default-control", get_default_control,
           "Get the program's DefaultDERControl",
           {200: Answer("it", "DefaultDERControl")}),
     Route("POST", "/programs/{program_id:[0-9]+}/curves", create_curve,
           "Add a DERCurve",
           {201: Answer("created (Location: .../curves/{id})", "DERCurve")},
-          body=Named("DERCurveInput"),
+          body=SepBody(model.DERCurve, CURVE_FIELDS, ("mRID",), "creationTime is the server's. " + SEP_NOTE),
           errors={409: "the mRID is taken"}),
     Route("GET", "/programs/{program_id:[0-9]+}/curves", list_curves,
           "List the program's DERCurves",

@@ -19,7 +19,7 @@ from ..domain.utility.fields import check
 from ..services import utility_json as render
 from .http import found, invalid, json_response, no_content, path_id, path_lfdi, read_json
 from .state import CLOCK, STORE
-from .routing import Answer, Named, Route
+from .routing import Answer, FieldsBody, Named, Route
 
 
 def valid(values: dict[str, Any], errors: list[Problem]) -> dict[str, Any]:
@@ -228,11 +228,17 @@ async def deauthorise_customer(request: web.Request) -> web.Response:
     return await _authorise(request, False)
 
 
+# an id or an external id each (bodies.parse_aggregator)
+CUSTOMER_REFS = {"type": "array",
+                 "items": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "string", "minLength": 1}]}}
+
 ROUTES: tuple[Route, ...] = (
     Route("POST", "/customers", create_customer,
           "Create a customer with its accounts and service points",
           {201: Answer("created", "Customer")},
-          body=Named("CustomerInput"),
+          body=FieldsBody(bodies.CUSTOMER, {"accounts": {"type": "array",
+                                                         "items": {"$ref": "#/components/schemas/AccountInput"}}},
+                          "External ids (customer, accounts, service points) are unique: a taken one is 409."),
           errors={409: "an external id or code is taken"}),
     Route("GET", "/customers", list_customers,
           "List customers",
@@ -244,7 +250,7 @@ ROUTES: tuple[Route, ...] = (
           "Change a customer's name or status; deactivating an active customer (a move-out) unenrolls its devices "
           "at once, with the reason, and cancels its open tasks",
           {200: Answer("it", "Customer")},
-          body=Named("CustomerPatch")),
+          body=FieldsBody(bodies.CUSTOMER_PATCH, partial=True)),
     Route("DELETE", "/customers/{customer_id:[0-9]+}", delete_customer,
           "Delete a customer",
           {204: Answer("done")},
@@ -266,7 +272,7 @@ ROUTES: tuple[Route, ...] = (
     Route("PATCH", "/accounts/{account_id:[0-9]+}", patch_account,
           "Change an account's status",
           {200: Answer("it", "Account")},
-          body=Named("AccountPatch")),
+          body=FieldsBody(bodies.ACCOUNT_PATCH, partial=True)),
     Route("POST", "/accounts/{account_id:[0-9]+}/service-points", add_service_point,
           "Add a service point",
           {201: Answer("created", "ServicePoint")},
@@ -278,7 +284,7 @@ ROUTES: tuple[Route, ...] = (
     Route("PATCH", "/service-points/{service_point_id:[0-9]+}", patch_service_point,
           "Change a service point's address or network location",
           {200: Answer("it", "ServicePoint")},
-          body=Named("ServicePointPatch")),
+          body=FieldsBody(bodies.SERVICE_POINT_PATCH, partial=True)),
     Route("DELETE", "/service-points/{service_point_id:[0-9]+}", delete_service_point,
           "Delete a service point",
           {204: Answer("done")},
@@ -286,7 +292,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/tariffs", create_tariff,
           "Create a tariff",
           {201: Answer("created", "Tariff")},
-          body=Named("TariffInput"),
+          body=FieldsBody(bodies.TARIFF),
           errors={409: "an external id or code is taken"}),
     Route("GET", "/tariffs", list_tariffs,
           "List tariffs",
@@ -297,7 +303,7 @@ ROUTES: tuple[Route, ...] = (
     Route("PATCH", "/tariffs/{tariff_id:[0-9]+}", patch_tariff,
           "Change a tariff",
           {200: Answer("it", "Tariff")},
-          body=Named("TariffPatch")),
+          body=FieldsBody(bodies.TARIFF_PATCH, partial=True)),
     Route("DELETE", "/tariffs/{tariff_id:[0-9]+}", delete_tariff,
           "Delete a tariff",
           {204: Answer("done")},
@@ -305,7 +311,8 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/aggregators", create_aggregator,
           "Add an aggregator",
           {201: Answer("created", "Aggregator")},
-          body=Named("AggregatorInput"),
+          body=FieldsBody(bodies.AGGREGATOR, {"customers": CUSTOMER_REFS},
+                          "customers: those it may act for. Every change is synced ('aggregator')."),
           errors={409: "the LFDI is known already"}),
     Route("GET", "/aggregators", list_aggregators,
           "List aggregators",
@@ -317,7 +324,8 @@ ROUTES: tuple[Route, ...] = (
     Route("PATCH", "/aggregators/{lfdi}", patch_aggregator,
           "Change an aggregator (suspend it, say)",
           {200: Answer("it", "Aggregator")},
-          body=Named("AggregatorPatch")),
+          body=FieldsBody(bodies.AGGREGATOR_PATCH, {"customers": CUSTOMER_REFS}, "customers replaces the set",
+                          partial=True)),
     Route("PUT", "/aggregators/{lfdi}/customers/{customer_id:[0-9]+}", authorise_customer,
           "Authorise the aggregator for a customer",
           {204: Answer("done")},

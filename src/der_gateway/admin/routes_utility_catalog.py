@@ -14,7 +14,7 @@ from .http import found, json_response, no_content, path_id, read_json
 from .routes_programs import program_of
 from .routes_utility import valid
 from .state import CLOCK, CONFIG, STORE
-from .routing import Answer, Named, Route
+from .routing import Answer, FieldsBody, Route
 
 
 # -- asset types -------------------------------------------------------------------------------------
@@ -132,7 +132,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/asset-types", create_asset_type,
           "Create an asset type",
           {201: Answer("created", "AssetType")},
-          body=Named("AssetTypeInput"),
+          body=FieldsBody(bodies.ASSET_TYPE, description="derType: a 2030.5 DERType (0, 1-6, 80-83)"),
           errors={409: "an external id or code is taken"}),
     Route("GET", "/asset-types", list_asset_types,
           "List asset types",
@@ -143,7 +143,7 @@ ROUTES: tuple[Route, ...] = (
     Route("PATCH", "/asset-types/{asset_type_id:[0-9]+}", patch_asset_type,
           "Change an asset type",
           {200: Answer("it", "AssetType")},
-          body=Named("AssetTypePatch")),
+          body=FieldsBody(bodies.ASSET_TYPE_PATCH, partial=True)),
     Route("DELETE", "/asset-types/{asset_type_id:[0-9]+}", delete_asset_type,
           "Delete an asset type",
           {204: Answer("done")},
@@ -151,7 +151,8 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/device-models", create_device_model,
           "Add a device model (manufacturer, model, nameplate specification)",
           {201: Answer("created", "DeviceModel")},
-          body=Named("DeviceModelInput"),
+          body=FieldsBody(bodies.DEVICE_MODEL, {"spec": "NameplateSpec"},
+                          "manufacturer and model together are unique (409)"),
           errors={409: "an external id or code is taken"}),
     Route("GET", "/device-models", list_device_models,
           "List device models",
@@ -163,7 +164,7 @@ ROUTES: tuple[Route, ...] = (
     Route("PATCH", "/device-models/{device_model_id:[0-9]+}", patch_device_model,
           "Change a device model's asset type or specification",
           {200: Answer("it", "DeviceModel")},
-          body=Named("DeviceModelPatch")),
+          body=FieldsBody(bodies.DEVICE_MODEL_PATCH, {"spec": "NameplateSpec"}, partial=True)),
     Route("DELETE", "/device-models/{device_model_id:[0-9]+}", delete_device_model,
           "Delete a device model",
           {204: Answer("done")},
@@ -171,7 +172,9 @@ ROUTES: tuple[Route, ...] = (
     Route("PUT", "/programs/{program_id:[0-9]+}/rules", put_program_rules,
           "Set the program's eligibility and event constraints",
           {200: Answer("them", "ProgramRules")},
-          body=Named("ProgramRulesInput"),
+          body=FieldsBody(bodies.PROGRAM_RULES, {"eligibility": "Eligibility", "constraints": "Constraints"},
+                          "Replaces the rules; synced ('program-rules'). code names the program in "
+                          "registerDERDevice."),
           errors={409: "the code is taken; or, for a program without rules so far, groups holding it have members "
                        "not enrolled in it (each one, with why): with rules it reaches devices only through their "
                        "enrollment"}),

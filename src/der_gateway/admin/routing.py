@@ -52,6 +52,7 @@ class FieldsBody:
     spec: Mapping[str, F]
     nested: Mapping[str, str | Schema] = field(default_factory=dict)
     description: str | None = None
+    partial: bool = False  # a PATCH: nothing required
 
 
 @dataclass(frozen=True)
@@ -96,5 +97,7 @@ class Route:
     public: bool = False  # answered without the bearer token
 
 
+SEP_NOTE = ("Values are checked against the IEEE 2030.5 schema of the server's profile; element names, "
+            "nesting and integer types are the standard's (an integer field takes only a JSON integer).")
 NO_CONTENT = {204: Answer("done")}
 MRID_TAKEN = {409: "the mRID is taken"}
