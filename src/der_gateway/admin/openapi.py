@@ -39,7 +39,7 @@ LFDI = {"type": "string", "pattern": "^[0-9A-Fa-f]{40}$", "description": "40 hex
 PIN: Schema = {"type": "integer", "minimum": 100000, "maximum": 999999,
        "description": "the Registration pIN: six digits, the last the check digit of the first five (all six "
                       "digits sum to a multiple of 10), as the device's installer is given it"}
-ID = {"type": "integer", "minimum": 1}
+ID = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
 HREF = {"type": "string", "description": "the 2030.5 resource's href on the device-facing server"}
 
 

@@ -39,7 +39,7 @@ async def run_billing(request: web.Request) -> web.Response:
     body = await read_json(request)
     errors = [error("unknown field", k) for k in body if k != "accountIds"]
     ids = body.get("accountIds")
-    if ids is not None and (not isinstance(ids, list) or not all(type(i) is int and i > 0 for i in ids)):
+    if ids is not None and (not isinstance(ids, list) or not all(type(i) is int and 0 < i < 2**63 for i in ids)):
         errors.append(error("must be a list of account ids", "accountIds"))
     if errors:
         raise invalid(errors)

@@ -119,7 +119,7 @@ async def _stage_plan(request: web.Request, raw: Any, where: str, now: int, earl
               if key not in STAGE_FIELDS and key not in CONTROL_FIELDS and key not in ("EventStatus", "creationTime")]
     program_id = raw.get("programId")
     program = None
-    if type(program_id) is not int or program_id < 1:
+    if type(program_id) is not int or not 0 < program_id < 2**63:
         errors.append(error("required: a program id", f"{where}.programId"))
     else:
         program = await request.app[STORE].program(program_id)

@@ -1,0 +1,145 @@
+"""The admin API's OpenAPI document: valid, complete, and true of the running API.
+
+Schemathesis sends generated requests, valid and invalid by the document, to every operation of a real
+server with seeded data, and checks that each answer is documented: no 500, a documented status, the
+documented content type, a body that matches its schema.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import threading
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+import requests
+import schemathesis
+from hypothesis import HealthCheck, Phase, settings
+from openapi_spec_validator import validate
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
+                                               status_code_conformance)
+
+from der_gateway.admin.app import ROUTES, SPEC, create_admin_app
+from der_gateway.admin.openapi import openapi_path
+from der_gateway.admin.routing import Route
+from der_gateway.config import Config
+from der_gateway.launch import RunningServer, start_server
+
+TOKEN = "test-admin-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+
+
+def test_the_document_is_valid_openapi_3_1():
+    validate(SPEC)
+    assert SPEC["openapi"] == "3.1.0"
+
+
+def test_every_route_is_documented_and_every_operation_is_a_route():
+    app = create_admin_app(Config(admin_token=TOKEN), None, None)
+    served = {(openapi_path(r.resource.canonical), r.method.lower()) for r in app.router.routes()}
+    described = {(path, method) for path, operations in SPEC["paths"].items() for method in operations}
+    assert served == described and len(served) == len(ROUTES)
+    assert all(isinstance(route, Route) for route in ROUTES)
+
+
+def test_registration_takes_only_routes(monkeypatch):
+    from der_gateway.admin import app as admin_app
+    monkeypatch.setattr(admin_app, "ROUTES", admin_app.ROUTES + (("GET", "/old-form", None),))
+    with pytest.raises(TypeError, match="not a Route"):
+        create_admin_app(Config(admin_token=TOKEN), None, None)
+
+
+def test_bodies_are_described_from_what_validation_takes():
+    def body(path: str, method: str) -> dict[str, Any]:
+        return SPEC["paths"][path][method]["requestBody"]["content"]["application/json"]["schema"]
+
+    program = body("/programs", "post")
+    assert set(program["properties"]) == {"mRID", "description", "primacy"} and program["required"] == ["primacy"]
+    assert program["additionalProperties"] is False
+    rate = body("/rates", "put")
+    assert rate["properties"]["resource"]["enum"][0] == "dcap" and rate["required"] == ["resource"]
+    customer_patch = body("/customers/{customer_id}", "patch")
+    assert "required" not in customer_patch and customer_patch["properties"]["status"] == {
+        "enum": ["active", "inactive"]}
+    lfdi = body("/end-devices", "post")["properties"]["lFDI"]
+    assert lfdi["pattern"] == "^[0-9A-Fa-f]{40}$"
+
+
+# -- schemathesis against a running server ----------------------------------------------------------
+
+
+class ServerThread:
+    """A real server (2030.5 over TLS, and the admin API) on an event loop of its own, for a synchronous client."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.server: RunningServer | None = None
+
+    def run(self, coroutine: Any, timeout: float = 300) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(timeout)
+
+    def start(self) -> str:
+        self.thread.start()
+        self.server = self.run(start_server(self.config))
+        assert self.server.admin_url is not None
+        return self.server.admin_url
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.run(self.server.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(60)
+        self.loop.close()
+
+
+def _seed(url: str) -> None:
+    """One of each thing, so that id 1 names something on most paths."""
+    def ok(method: str, path: str, body: Any) -> dict:
+        answer = requests.request(method, url + path, json=body, headers=AUTH, timeout=120)
+        assert answer.status_code in (200, 201), (path, answer.status_code, answer.text)
+        return answer.json()
+
+    program = ok("POST", "/programs", {"primacy": 10, "description": "seeded"})
+    group = ok("POST", "/groups", {"description": "seeded"})
+    device = ok("POST", "/end-devices", {"lFDI": secrets.token_hex(20).upper()})
+    requests.put(f"{url}/groups/{group['id']}/programs/{program['id']}", headers=AUTH, timeout=120)
+    requests.put(f"{url}/groups/{group['id']}/members/{device['id']}", headers=AUTH, timeout=120)
+    ok("POST", f"/programs/{program['id']}/curves", {"curveType": 11, "yRefType": 3, "xMultiplier": 0,
+                                                      "yMultiplier": 0, "CurveData": [{"xvalue": 90, "yvalue": 30},
+                                                                                      {"xvalue": 110, "yvalue": -30}]})
+    ok("POST", "/customers", {"externalId": "C1", "name": "Seeded", "accounts": [
+        {"externalId": "A1", "servicePoints": [{"externalId": "SP1", "substation": "S1", "feeder": "F1",
+                                                "transformer": "T1"}]}]})
+    ok("POST", "/tariffs", {"code": "T1", "terms": {}})
+    ok("POST", "/asset-types", {"code": "PV", "derType": 4})
+
+
+@pytest.fixture(scope="module")
+def admin_url(tmp_path_factory: pytest.TempPathFactory, certs_dir: Path) -> Iterator[str]:
+    data_dir = tmp_path_factory.mktemp("openapi") / "var"
+    server = ServerThread(Config(port=0, admin_port=0, admin_token=TOKEN, data_dir=data_dir, certs_dir=certs_dir))
+    url = server.start()
+    try:
+        _seed(url)
+        yield url
+    finally:
+        server.stop()
+
+
+schema = schemathesis.openapi.from_dict(json.loads(json.dumps(SPEC)))
+schema.config.generation.update(modes=[schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE],
+                                max_examples=8, deterministic=True, no_shrink=True)
+
+
+@schema.parametrize()
+@settings(max_examples=8, deadline=None, derandomize=True, database=None, phases=[Phase.explicit, Phase.generate],
+          suppress_health_check=list(HealthCheck))
+def test_the_api_answers_as_documented(case, admin_url):
+    case.call_and_validate(base_url=admin_url, headers=AUTH, checks=CHECKS, timeout=120)
