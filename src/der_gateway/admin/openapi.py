@@ -16,7 +16,7 @@ from ..domain.utility import bodies
 from .routes_rates import RESOURCES
 from ..domain.utility.fields import F
 from ..sep.json_form import Plain, required_fields
-from .routing import Answer, Body, FieldsBody, Named, PlainBody, Route, SepBody, Upload
+from .routing import Answer, Body, FieldsBody, Named, PlainBody, Query, Route, SepBody, Upload
 from .views import RESPONSE_STATUS_NAMES
 
 JSON = "application/json"
@@ -739,6 +739,14 @@ def openapi_path(path: str) -> str:
     return _PARAMETER.sub(lambda m: "{" + m.group(1) + "}", path)
 
 
+def query_schema(q: Query) -> Schema:
+    if q.kind is bool:
+        return BOOLEAN
+    if q.kind is int:
+        return {"type": "integer", "minimum": q.minimum, "maximum": q.maximum}
+    return {"enum": list(q.choices)} if q.choices is not None else STRING
+
+
 def _error(description: str) -> Schema:
     return {"description": description, "content": {JSON: {"schema": ref("Errors")}}}
 
@@ -772,7 +780,7 @@ def operation(route: Route) -> Schema:
     parameters = [{"name": name, "in": "path", "required": True, "description": PATH_PARAMETERS[name][0],
                    "schema": PATH_PARAMETERS[name][1]} for name in params]
     parameters += [{"name": q.name, "in": "query", "required": q.required, "description": q.description,
-                    "schema": q.schema} for q in route.query]
+                    "schema": query_schema(q)} for q in route.query]
     if parameters:
         op["parameters"] = parameters
     if route.body is not None:

@@ -11,12 +11,12 @@ from ..domain.refusals import Conflict
 from ..services import der_controls, stage_json, utility_events
 from ..store import ControlRecord
 from . import views
-from .http import conflict, error, invalid, json_response, not_found, path_id, read_json
+from .http import conflict, error, json_response, not_found, path_id, read_json, read_query
 from .inputs import curve_link_errors, mrid_of, operator_fields, unique
 from .routes_programs import program_of
 from .routes_utility_catalog import event_constraint_errors
 from .state import CLOCK, CONFIG, SCHEMAS, STORE
-from .routing import SEP_NOTE, Answer, Route, SepBody
+from .routing import SEP_NOTE, Answer, Query, Route, SepBody
 from ..sep.json_form import build
 
 CONTROL_FIELDS = ("mRID", "description", "version", "interval", "randomizeStart", "randomizeDuration",
@@ -94,11 +94,11 @@ async def list_controls(request: web.Request) -> web.Response:
                                     for r in records if archived or r.id not in archived_at]})
 
 
+ARCHIVED_QUERY = (Query("archived", "true: the archived events too", bool),)
+
+
 def _archived_query(request: web.Request) -> bool:
-    value = request.query.get("archived", "false")
-    if value not in ("true", "false"):
-        raise invalid([error("must be true or false", "archived")])
-    return value == "true"
+    return read_query(request, ARCHIVED_QUERY).get("archived", False)
 
 
 async def clear_controls(request: web.Request) -> web.Response:
@@ -192,7 +192,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/programs/{program_id:[0-9]+}/controls", list_controls,
           "List the program's events with their status now",
           {200: Answer("start ascending, newest first", "ControlList")},
-          description="Query (optional): archived=true lists the archived events too"),
+          query=ARCHIVED_QUERY),
     Route("DELETE", "/programs/{program_id:[0-9]+}/controls", clear_controls,
           "Delete all the program's events",
           {200: Answer("how many", "Deleted")},

@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from ..domain.settlement.prices import Pricing, PricingError, parse_prices, parse_pricing, price_segments
-from .http import (ApiError, conflict, error, invalid, json_response, not_found, query_window, read_json,
+from .http import (WINDOW, ApiError, conflict, error, invalid, json_response, not_found, query_window, read_json,
                    read_upload)
 from .routes_programs import program_of
 from .state import CLOCK, CONFIG, STORE
@@ -95,5 +95,5 @@ ROUTES: tuple[Route, ...] = (
           "The prices over a window",
           {200: Answer("the window cut where its price changes", "PriceWindow")},
           errors={400: "from and to missing or wrong"},
-          description="Query: from and to, Unix seconds (at most a year apart)"),
+          query=WINDOW),
 )

@@ -8,7 +8,7 @@ from aiohttp import web
 
 from ..domain.settlement.baseline_parameters import method_document, parse_method
 from ..services import settlement, settlement_json, statement, statement_html
-from .http import error, invalid, json_response, not_found, path_id, query_window, read_json
+from .http import WINDOW, error, invalid, json_response, not_found, path_id, query_window, read_json
 from .routes_programs import program_of
 from .routes_utility_events import _event, _stage_of
 from .state import CLOCK, CONFIG, STORE
@@ -107,9 +107,9 @@ ROUTES += (
           "The customer's statement",
           {200: Answer("it", "Statement")},
           errors={400: "from and to missing or wrong"},
-          description="Query: from and to, Unix seconds: the stages that began in that period"),
+          description="The stages that began in the period from to to.", query=WINDOW),
     Route("GET", "/customers/{customer_id:[0-9]+}/statement.html", get_statement_html,
           "The customer's statement as an HTML document",
           {200: Answer("text/html")},
-          errors={400: "from and to missing or wrong"}),
+          errors={400: "from and to missing or wrong"}, query=WINDOW),
 )

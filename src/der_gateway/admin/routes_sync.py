@@ -11,18 +11,24 @@ from typing import Any
 from aiohttp import web
 
 from ..domain.refusals import Conflict
-from ..domain.numerals import decimal
 from ..domain.endpoints import endpoint_url_problem
 from ..store.base import SYNC_STATES, AckConflict, SyncEndpointRecord, SyncMessageRecord
 from ..store.sync_queue import OPERATIONS, PURPOSES
-from .http import conflict, error, invalid, json_response, no_content, not_found, path_id, read_json
+from .http import conflict, error, invalid, json_response, no_content, not_found, path_id, read_json, read_query
 from .state import CLOCK, STORE
-from .routing import Answer, Named, Route
+from .routing import Answer, Named, Query, Route
 
 ENDPOINT_FIELDS = ("name", "url", "purpose")
 MAX_NAME = 64
 MAX_REASON = 2000
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
+FORCE_QUERY = (Query("force", "true: delete it with the messages still queued for it", bool),)
+MESSAGES_QUERY = (Query("state", "only messages in this state", choices=SYNC_STATES),
+                  Query("endpoint", "only messages to this endpoint", int),
+                  Query("kind", "only messages of this kind"),
+                  Query("enrollment", "only messages about this enrollment", int),
+                  Query("after", "only messages after this id (the last one of the previous page)", int, minimum=0),
+                  Query("limit", f"at most this many (default {DEFAULT_LIMIT})", int, maximum=MAX_LIMIT))
 
 
 def endpoint_view(record: SyncEndpointRecord, counts: dict[str, int] | None = None) -> dict[str, Any]:
@@ -123,11 +129,9 @@ async def delete_endpoint(request: web.Request) -> web.Response:
     """Refused while messages wait for it, unless ?force=true (they are deleted with it)."""
     store = request.app[STORE]
     record = await _endpoint(request)
-    force = request.query.get("force", "false")
-    if force not in ("true", "false"):
-        raise invalid([error("must be true or false", "force")])
+    force = read_query(request, FORCE_QUERY).get("force", False)
     waiting = (await store.sync_counts()).get(record.id, {}).get("queued", 0)
-    if waiting and force != "true":
+    if waiting and not force:
         raise conflict(f"{waiting} messages are still queued for this endpoint; change its url, or delete it "
                        "with ?force=true to drop them")
     await store.delete_sync_endpoint(record.id)
@@ -136,38 +140,13 @@ async def delete_endpoint(request: web.Request) -> web.Response:
 
 # -- messages ---------------------------------------------------------------------------------
 
-def _optional_int_query(request: web.Request, name: str, low: int, high: int) -> int | None:
-    raw = request.query.get(name)
-    if raw is None:
-        return None
-    value = decimal(raw, high, low)
-    if value is None:
-        raise invalid([error(f"must be decimal digits naming an integer from {low} to {high}", name)])
-    return value
-
-
-def _int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    value = _optional_int_query(request, name, low, high)
-    return default if value is None else value
-
-
 async def list_messages(request: web.Request) -> web.Response:
     """?state=queued|sent|acknowledged|rejected &endpoint=ID &kind=... &enrollment=ID &after=ID &limit=N"""
     store = request.app[STORE]
-    unknown = sorted(set(request.query) - {"state", "endpoint", "kind", "enrollment", "after", "limit"})
-    errors = [error("unknown query parameter", name) for name in unknown]
-    state = request.query.get("state")
-    if state is not None and state not in SYNC_STATES:
-        errors.append(error(f"must be one of {', '.join(SYNC_STATES)}", "state"))
-    if errors:
-        raise invalid(errors)
-    big = 2**63 - 1
-    endpoint_id = _optional_int_query(request, "endpoint", 1, big)
-    enrollment_id = _optional_int_query(request, "enrollment", 1, big)
-    after = _int_query(request, "after", 0, 0, big)
-    limit = _int_query(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    total, records = await store.sync_messages(state=state, endpoint_id=endpoint_id, kind=request.query.get("kind"),
-                                               enrollment_id=enrollment_id, after=after, limit=limit)
+    query = read_query(request, MESSAGES_QUERY)
+    total, records = await store.sync_messages(state=query.get("state"), endpoint_id=query.get("endpoint"),
+                                               kind=query.get("kind"), enrollment_id=query.get("enrollment"),
+                                               after=query.get("after", 0), limit=query.get("limit", DEFAULT_LIMIT))
     names = {e.id: e.name for e in await store.sync_endpoints()}
     return json_response({"all": total, "items": [message_view(m, names.get(m.endpoint_id)) for m in records]})
 
@@ -238,14 +217,12 @@ ROUTES: tuple[Route, ...] = (
           {204: Answer("done")},
           errors={400: "force is neither true nor false",
                   409: "messages are still queued for it (without force=true)"},
-          description="Query: force=true also drops the messages still queued for it."),
+          query=FORCE_QUERY),
     Route("GET", "/sync/messages", list_messages,
           "List sync messages",
           {200: Answer("by id", "SyncMessagePage")},
           errors={400: "an unknown or invalid query parameter"},
-          description="Query (all optional): state=queued|sent|acknowledged|rejected, endpoint={id}, kind={kind}, "
-                      "enrollment={id}, after={id} (the page after that message), limit=1..1000 (default 100). all "
-                      "counts every match."),
+          query=MESSAGES_QUERY, description="all counts every match."),
     Route("GET", "/sync/messages/{message_id:[0-9]+}", get_message,
           "Get a sync message",
           {200: Answer("it", "SyncMessage")}),

@@ -10,11 +10,11 @@ from aiohttp import web
 from ..domain.utility import bodies, rules
 from ..services import utility_json as render
 from ..store.utility_records import ProgramRulesRecord
-from .http import found, json_response, no_content, path_id, read_json
+from .http import found, json_response, no_content, path_id, read_json, read_query
 from .routes_programs import program_of
 from .routes_utility import valid
 from .state import CLOCK, CONFIG, STORE
-from .routing import Answer, FieldsBody, Route
+from .routing import Answer, FieldsBody, Query, Route
 
 
 # -- asset types -------------------------------------------------------------------------------------
@@ -66,8 +66,11 @@ async def create_device_model(request: web.Request) -> web.Response:
     return json_response(render.device_model(model), 201, f"/device-models/{model.id}")
 
 
+MODELS_QUERY = (Query("manufacturer", "only this manufacturer's models"),)
+
+
 async def list_device_models(request: web.Request) -> web.Response:
-    manufacturer = request.query.get("manufacturer")
+    manufacturer = read_query(request, MODELS_QUERY).get("manufacturer")
     return json_response({"items": [render.device_model(m)
                                     for m in await request.app[STORE].device_models(manufacturer)]})
 
@@ -157,7 +160,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/device-models", list_device_models,
           "List device models",
           {200: Answer("by manufacturer, model", "DeviceModelList")},
-          description="Query (optional): manufacturer=..."),
+          query=MODELS_QUERY),
     Route("GET", "/device-models/{device_model_id:[0-9]+}", get_device_model,
           "Get a device model",
           {200: Answer("it", "DeviceModel")}),

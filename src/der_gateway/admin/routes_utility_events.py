@@ -21,7 +21,7 @@ from ..services.stage_reporting import StageReporter
 from ..store.stage_records import StageRecord, UtilityEventRecord
 from .http import conflict, error, invalid, json_response, not_found, path_id, read_json
 from .inputs import mrid_of
-from .routes_events import CONTROL_FIELDS, _archived_query, checked_control
+from .routes_events import ARCHIVED_QUERY, CONTROL_FIELDS, _archived_query, checked_control
 from .state import CLOCK, CONFIG, STORE
 from .routing import Answer, Named, Route
 
@@ -199,7 +199,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/utility-events", list_events,
           "List utility events",
           {200: Answer("by id", "UtilityEventList")},
-          description="Query (optional): archived=true lists the archived events too"),
+          query=ARCHIVED_QUERY),
     Route("GET", "/utility-events/{event_id:[0-9]+}", get_event,
           "Get a utility event, its stages and their reported transitions",
           {200: Answer("it", "UtilityEvent")}),

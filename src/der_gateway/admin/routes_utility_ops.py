@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from ..domain.numerals import decimal
-from ..domain.utility import Caller, problem, requests
+from ..domain.utility import Caller, problem, requests, tasks
 from ..domain.utility.fields import F, check
 from ..refusal_status import status_of_outcome
 from ..services import service_tasks
@@ -14,9 +13,9 @@ from ..services import utility_json as render
 from ..services.inbound import INTERCONNECT, REGISTER, idempotency, inbound, sep_checker
 from ..services.utility_json import created_text
 from ..store.utility_records import Created, Replayed
-from .http import JSON, found, invalid, json_response, path_id, read_json
+from .http import JSON, found, invalid, json_response, path_id, read_json, read_query
 from .state import CLOCK, CONFIG, SCHEMAS, STORE
-from .routing import Answer, Named, Route
+from .routing import Answer, Named, Query, Route
 
 
 def inbound_response(outcome: Created | Replayed) -> web.Response:
@@ -48,9 +47,19 @@ async def _task_id(request: web.Request) -> int:
     return task_id
 
 
+TASKS_QUERY = (Query("state", "only tasks in this state", choices=tasks.STATES),
+               Query("kind", "only tasks of this kind", choices=tasks.KINDS))
+ENROLLMENTS_QUERY = (Query("derAssetId", "only this DER asset's enrollments", int),
+                     Query("programId", "only enrollments in this program", int),
+                     Query("status", "only enrollments with this status",
+                           choices=("Pending", "Enrolled", "Error", "Cancelled", "Unenrolled")))
+ASSETS_QUERY = (Query("status", "only assets with this status", choices=("active", "retired")),)
+
+
 async def list_service_tasks(request: web.Request) -> web.Response:
-    state, kind = request.query.get("state"), request.query.get("kind")
-    return json_response({"items": [render.service_task(t) for t in await request.app[STORE].service_tasks(state, kind)]})
+    query = read_query(request, TASKS_QUERY)
+    found = await request.app[STORE].service_tasks(query.get("state"), query.get("kind"))
+    return json_response({"items": [render.service_task(t) for t in found]})
 
 
 async def get_service_task(request: web.Request) -> web.Response:
@@ -95,19 +104,10 @@ async def cancel_service_task(request: web.Request) -> web.Response:
 
 # -- enrollments and DER assets --------------------------------------------------------------------------
 
-def _query_int(request: web.Request, name: str) -> int | None:
-    raw = request.query.get(name)
-    if raw is None:
-        return None
-    value = decimal(raw, 2**63 - 1)
-    if value is None:
-        raise invalid([problem("must be an id: decimal digits", name)])
-    return value
-
-
 async def list_enrollments(request: web.Request) -> web.Response:
+    query = read_query(request, ENROLLMENTS_QUERY)
     return json_response({"items": [render.enrollment(e) for e in await request.app[STORE].enrollments(
-        _query_int(request, "derAssetId"), _query_int(request, "programId"), request.query.get("status"))]})
+        query.get("derAssetId"), query.get("programId"), query.get("status"))]})
 
 
 async def _enrollment_id(request: web.Request) -> int:
@@ -134,7 +134,8 @@ async def unenroll(request: web.Request) -> web.Response:
 
 async def list_der_assets(request: web.Request) -> web.Response:
     return json_response({"items": [render.der_asset(a)
-                                    for a in await request.app[STORE].der_assets(request.query.get("status"))]})
+                                    for a in await request.app[STORE].der_assets(
+                                        read_query(request, ASSETS_QUERY).get("status"))]})
 
 
 async def _asset_id(request: web.Request) -> int:
@@ -198,8 +199,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/service-tasks", list_service_tasks,
           "List service tasks",
           {200: Answer("by id", "ServiceTaskList")},
-          description="Query (optional): state=Pending|Processing|Completed|Error|Cancelled, "
-                      "kind=enroll|unenroll|interconnect|replace"),
+          query=TASKS_QUERY),
     Route("GET", "/service-tasks/{task_id:[0-9]+}", get_service_task,
           "Get a service task",
           {200: Answer("it", "ServiceTask")}),
@@ -223,7 +223,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/enrollments", list_enrollments,
           "List enrollments",
           {200: Answer("by id", "EnrollmentList")},
-          description="Query (optional): derAssetId, programId, status"),
+          query=ENROLLMENTS_QUERY),
     Route("GET", "/enrollments/{enrollment_id:[0-9]+}", get_enrollment,
           "Get an enrollment",
           {200: Answer("it", "Enrollment")}),
@@ -238,7 +238,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/der-assets", list_der_assets,
           "List DER assets",
           {200: Answer("by id", "DERAssetList")},
-          description="Query (optional): status=active|retired"),
+          query=ASSETS_QUERY),
     Route("GET", "/der-assets/{der_asset_id:[0-9]+}", get_der_asset,
           "Get a DER asset",
           {200: Answer("it", "DERAsset")}),

@@ -8,13 +8,15 @@ component schema of admin/openapi.py.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Awaitable, Callable, Mapping
+
+from aiohttp import web
 
 from ..domain.utility.fields import F
 from ..sep.json_form import Plain
-from .auth import Handler
 
 Schema = dict[str, Any]
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @dataclass(frozen=True)
@@ -75,11 +77,18 @@ Body = SepBody | PlainBody | FieldsBody | Named | Upload
 
 @dataclass(frozen=True)
 class Query:
-    """A query parameter the handler reads."""
+    """A query parameter: http.read_query reads it as declared, and the document describes it so.
+
+    kind: str, int (decimal digits, minimum to maximum) or bool (true or false); choices: the only values of a
+    str.  A parameter read by its own parser (a time window, say) is declared with kind str and documented only.
+    """
 
     name: str
     description: str
-    schema: Schema
+    kind: type = str
+    choices: tuple[str, ...] | None = None
+    minimum: int = 1
+    maximum: int = 2**63 - 1
     required: bool = False
 
 
