@@ -196,7 +196,9 @@ ROUTES: tuple[Route, ...] = (
                        "description null clears it. " + SEP_NOTE)),
     Route("DELETE", "/programs/{program_id:[0-9]+}", delete_program,
           "Delete a program with its events, default control and curves",
-          {204: Answer("done")}),
+          {204: Answer("done")},
+          errors={409: "it has enrollments or events with a participation record, or an asset type names it as "
+                       "its default"}),
     Route("PUT", "/programs/{program_id:[0-9]+}/default-control", put_default_control,
           "Set the program's DefaultDERControl",
           {200: Answer("replaced", "DefaultDERControl"), 201: Answer("created", "DefaultDERControl")},
