@@ -15,8 +15,11 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
+import aiohttp
 import pytest
 import requests
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 import schemathesis
 from hypothesis import HealthCheck, Phase, settings
 from openapi_spec_validator import validate
@@ -25,8 +28,8 @@ from schemathesis.specs.openapi.checks import (content_type_conformance, respons
                                                status_code_conformance)
 
 from der_gateway.admin.app import ROUTES, SPEC, create_admin_app
-from der_gateway.admin.openapi import openapi_path
-from der_gateway.admin.routing import Route
+from der_gateway.admin.openapi import document, openapi_path
+from der_gateway.admin.routing import Answer, Route
 from der_gateway.config import Config
 from der_gateway.launch import RunningServer, start_server
 
@@ -53,6 +56,24 @@ def test_registration_takes_only_routes(monkeypatch):
     monkeypatch.setattr(admin_app, "ROUTES", admin_app.ROUTES + (("GET", "/old-form", None),))
     with pytest.raises(TypeError, match="not a Route"):
         create_admin_app(Config(admin_token=TOKEN), None, None)
+
+
+async def test_a_public_route_answers_without_the_token(monkeypatch):
+    from der_gateway.admin import app as admin_app
+
+    async def hello(request: web.Request) -> web.Response:
+        return web.json_response({"hello": True})
+
+    public = Route("GET", "/hello", hello, "A public greeting", {200: Answer("it", {"type": "object"})}, public=True)
+    monkeypatch.setattr(admin_app, "ROUTES", admin_app.ROUTES + (public,))
+    operation = document([public])["paths"]["/hello"]["get"]
+    assert operation["security"] == [] and "401" not in operation["responses"]
+    async with TestServer(create_admin_app(Config(admin_token=TOKEN), None, None)) as server:
+        async with aiohttp.ClientSession() as session:
+            async with session.get(server.make_url("/hello")) as answer:
+                assert answer.status == 200 and await answer.json() == {"hello": True}
+            async with session.get(server.make_url("/openapi.json")) as answer:
+                assert answer.status == 401
 
 
 def test_bodies_are_described_from_what_validation_takes():

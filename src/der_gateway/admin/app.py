@@ -37,7 +37,7 @@ from ..refusal_status import status_of
 from ..sep.json_form import Invalid
 from .http import ApiError, error_response, json_response
 from .routing import Answer, Route
-from .state import CLOCK, CONFIG, SCHEMAS, STORE, TOKEN, WRITE_LOCK
+from .state import CLOCK, CONFIG, PUBLIC, SCHEMAS, STORE, TOKEN, WRITE_LOCK
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +127,7 @@ def create_admin_app(config: Config, store, schemas: SchemaSet, clock: Clock | N
         if not isinstance(route, Route):
             raise TypeError(f"not a Route: {route!r}")
         app.router.add_route(route.method, route.path, route.handler)
+    app[PUBLIC] = frozenset(route.handler for route in ROUTES if route.public)
     return app
 
 

@@ -9,7 +9,7 @@ from typing import Awaitable, Callable
 from aiohttp import web
 
 from .http import ApiError
-from .state import TOKEN
+from .state import PUBLIC, TOKEN
 
 MIN_TOKEN_LENGTH = 16
 
@@ -35,6 +35,8 @@ def presented(request: web.Request) -> bytes | None:
 
 @web.middleware
 async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if request.match_info.route.handler in request.app[PUBLIC]:
+        return await handler(request)
     given = presented(request)
     if given is None or not hmac.compare_digest(given, request.app[TOKEN].encode()):
         reason = "a bearer token is required" if given is None else "the bearer token is wrong"

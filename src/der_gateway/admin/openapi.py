@@ -361,8 +361,6 @@ COMPONENTS.update({
         "deviceCategory": STRING, "nameplate": {"type": "object", "description": "as in DeviceInput"},
         "settings": {"type": "object", "description": "as in DeviceInput"}}, ("lFDI", "serialNumber"),
         "the new device; manufacturer/model, nameplate and settings default to the old one's"),
-    "EnrollmentRequest": _object({"program": _REF}, ("program",)),
-    "Decision": _object({"reason": STRING}, (), "reason is required to reject"),
     "ServiceTask": _object({
         "id": ID, "kind": {"enum": ["enroll", "unenroll", "interconnect", "replace"]}, "state": {"enum": _TASK_STATES},
         "derAssetId": nullable(ID), "enrollmentId": nullable(ID), "payload": {"type": "object"},

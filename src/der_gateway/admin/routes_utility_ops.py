@@ -15,7 +15,7 @@ from ..services.utility_json import created_text
 from ..store.utility_records import Created, Replayed
 from .http import JSON, found, invalid, json_response, path_id, read_json, read_query
 from .state import CLOCK, CONFIG, SCHEMAS, STORE
-from .routing import Answer, Named, Query, Route
+from .routing import Answer, FieldsBody, Named, Query, Route
 
 
 def inbound_response(outcome: Created | Replayed) -> web.Response:
@@ -75,10 +75,15 @@ async def process_service_task(request: web.Request) -> web.Response:
                                                                          task_id)))
 
 
+APPROVAL = {"reason": F("str", max_length=2000)}
+REJECTION = {"reason": F("str", required=True, max_length=2000)}
+ENROLLMENT = {"program": F("ref", required=True)}
+
+
 async def _decision(request: web.Request, approved: bool) -> web.Response:
     task_id = await _task_id(request)
     body = await read_json(request) if request.can_read_body else {}
-    values, errors = check(body, {"reason": F("str", required=not approved, max_length=2000)})
+    values, errors = check(body, APPROVAL if approved else REJECTION)
     if errors:
         raise invalid(errors)
     app = request.app
@@ -166,7 +171,7 @@ async def replace_der_asset(request: web.Request) -> web.Response:
 async def enroll_der_asset(request: web.Request) -> web.Response:
     asset_id = await _asset_id(request)
     body = await read_json(request)
-    values, errors = check(body, {"program": F("ref", required=True)})
+    values, errors = check(body, ENROLLMENT)
     if errors:
         raise invalid(errors)
     idem = idempotency(request.headers, "admin", f"enroll/{asset_id}", body)
@@ -214,7 +219,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/service-tasks/{task_id:[0-9]+}/reject", reject_service_task,
           "Engineering rejects an interconnection, with a reason",
           {200: Answer("it, in Error", "ServiceTask")},
-          body=Named("Decision"),
+          body=FieldsBody(REJECTION),
           errors={409: "the task's state does not allow it"}),
     Route("POST", "/service-tasks/{task_id:[0-9]+}/cancel", cancel_service_task,
           "Cancel a Pending task",
@@ -254,7 +259,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/der-assets/{der_asset_id:[0-9]+}/enrollments", enroll_der_asset,
           "Enroll the asset in a further program",
           {201: Answer("the enrollment and its task", "EnrollmentCreated")},
-          body=Named("EnrollmentRequest"),
+          body=FieldsBody(ENROLLMENT, description="program: an id, a rules code or an mRID"),
           errors={409: "retired, or already enrolled in that program"},
           description="Eligibility is checked now and again when the task is processed. Takes an optional "
                       "Idempotency-Key header (1-200 characters): a retry with the same key and body answers the "
