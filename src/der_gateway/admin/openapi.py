@@ -243,9 +243,6 @@ COMPONENTS.update({
          "ackReason", "created", "body")),
     "SyncMessagePage": _object({"all": INTEGER, "items": {"type": "array", "items": ref("SyncMessage")}},
                                ("all", "items")),
-    "Acknowledgement": _object({"ok": BOOLEAN, "reason": {"type": "string", "maxLength": 2000,
-                                                          "description": "required when ok is false"}},
-                               ("ok",)),
     "NetworkLocationRows": {"type": "array", "items": _object(
         {"servicePoint": STRING, "transformer": STRING, "feeder": STRING, "substation": STRING},
         ("servicePoint", "transformer", "feeder", "substation"))},
@@ -646,6 +643,8 @@ def plain_schema(spec: Mapping[str, Plain]) -> Schema:
     properties = {}
     for name, rule in spec.items():
         one: Schema = {**_KINDS[rule.kind]}
+        if rule.max_length is not None:
+            one["maxLength"] = rule.max_length
         if rule.pattern is not None:
             one["pattern"] = f"^{rule.pattern}$"
         if rule.choices is not None:

@@ -15,13 +15,16 @@ from ..domain.endpoints import endpoint_url_problem
 from ..store.base import SYNC_STATES, AckConflict, SyncEndpointRecord, SyncMessageRecord
 from ..store.sync_queue import OPERATIONS, PURPOSES
 from .http import conflict, error, invalid, json_response, no_content, not_found, path_id, read_json, read_query
+from ..sep.json_form import Plain, check_plain
 from .state import CLOCK, STORE
-from .routing import Answer, Named, Query, Route
+from .routing import Answer, Named, PlainBody, Query, Route
 
 ENDPOINT_FIELDS = ("name", "url", "purpose")
 MAX_NAME = 64
 MAX_REASON = 2000
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
+ACKNOWLEDGEMENT = {"ok": Plain(bool, required=True),
+                   "reason": Plain(str, nullable=True, max_length=MAX_REASON, description="required when ok is false")}
 FORCE_QUERY = (Query("force", "true: delete it with the messages still queued for it", bool),)
 MESSAGES_QUERY = (Query("state", "only messages in this state", choices=SYNC_STATES),
                   Query("endpoint", "only messages to this endpoint", int),
@@ -170,14 +173,9 @@ async def acknowledge(request: web.Request) -> web.Response:
     the opposite one is refused (409)."""
     store = request.app[STORE]
     message_id = path_id(request, "message_id", "sync message")
-    body = await read_json(request)
-    errors = [error("unknown field", key) for key in body if key not in ("ok", "reason")]
-    ok, reason = body.get("ok"), body.get("reason")
-    if type(ok) is not bool:
-        errors.append(error("required" if ok is None else "must be true or false", "ok"))
-    if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_REASON):
-        errors.append(error(f"must be a string of at most {MAX_REASON} characters", "reason"))
-    elif ok is False and not (reason or "").strip():
+    values, errors = check_plain(await read_json(request), ACKNOWLEDGEMENT)
+    ok, reason = values.get("ok"), values.get("reason")
+    if ok is False and not (reason or "").strip():
         errors.append(error("required when ok is false: why the receiver refused the message", "reason"))
     if errors:
         raise invalid(errors)
@@ -229,7 +227,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/sync/messages/{message_id:[0-9]+}/ack", acknowledge,
           "Acknowledge a sync message (the receiver's acknowledgeUrl)",
           {200: Answer("the message, and its enrollment's sync state", "SyncMessage")},
-          body=Named("Acknowledgement"),
+          body=PlainBody(ACKNOWLEDGEMENT),
           errors={409: "it was acknowledged the other way already"},
           description="ok true: 'acknowledged'; the enrollment becomes Synchronized once every endpoint's latest "
                       "message about it is acknowledged. ok false: 'rejected'; the enrollment becomes Error with "

@@ -287,6 +287,7 @@ class Plain:
     nullable: bool = False
     minimum: int | None = None
     maximum: int | None = None
+    max_length: int | None = None
     pattern: str | None = None
     reason: str = "has the wrong form"
     choices: tuple[str, ...] | None = None
@@ -313,6 +314,8 @@ def check_plain(data: dict[str, Any], spec: dict[str, Plain]) -> tuple[dict[str,
         reason = scalar_error(rule.kind, value)
         if reason is None and rule.problem is not None:
             reason = rule.problem(value)
+        elif reason is None and rule.max_length is not None and len(value) > rule.max_length:
+            reason = f"must be at most {rule.max_length} characters"
         elif reason is None and rule.pattern is not None and not re.fullmatch(rule.pattern, value):
             reason = rule.reason
         elif reason is None and rule.choices is not None and value not in rule.choices:
