@@ -57,15 +57,16 @@ def _field_schema(p: codec.FieldPlan) -> Schema:
 
 def sep_object(cls: type, fields: tuple[str, ...] | None = None, optional: tuple[str, ...] = (),
                description: str | None = None) -> Schema:
-    """The JSON form of a sep.model class (codec.to_data), limited to fields if given."""
+    """The JSON form of a sep.model class (codec.to_data), limited to fields if given.  An optional field may be
+    null, which json_form takes as absent."""
     plans = [p for p in codec.plan(cls) if fields is None or p.name in fields]
+    required = [p.name for p in plans if p.name in required_fields(cls) and p.name not in optional]
     properties = {}
     for p in plans:
         field = _field_schema(p)
         if p.csipaus:
             field = {**field, "description": "CSIP-AUS; accepted only when the server runs the csip-aus profile"}
-        properties[p.name] = field
-    required = [p.name for p in plans if p.name in required_fields(cls) and p.name not in optional]
+        properties[p.name] = field if p.name in required else nullable(field)
     schema: Schema = {"type": "object", "additionalProperties": False, "properties": properties}
     if required:
         schema["required"] = required
@@ -552,7 +553,8 @@ COMPONENTS.update({
         "unbilled": {"type": "object", "additionalProperties": _MONEY, "description": "currency -> amount"},
         "pending": {"type": "object", "additionalProperties": _MONEY,
                     "description": "of the unbilled, what is on its way to billing"}}),
-    "BillingRun": _object({"accountIds": {"type": "array", "items": ID}}),
+    "BillingRun": _object({"accountIds": {**nullable({"type": "array", "items": ID}),
+                                          "description": "absent or null: every account"}}),
     "BillingBatch": _object({
         "id": ID, "accountId": ID, "currency": STRING, "amount": _MONEY,
         "trigger": {"enum": ["periodic", "move-out", "unenrollment", "replacement", "operator"]},
@@ -687,11 +689,8 @@ def fields_schema(spec: Mapping[str, F], nested: Mapping[str, str | Schema], par
 
 
 def body_schema(body: Body) -> Schema:
-    if isinstance(body, SepBody):  # null is taken as absent (json_form)
-        schema = sep_object(body.cls, body.fields, body.optional, body.description)
-        required = set(schema.get("required", ()))
-        return {**schema, "properties": {name: one if name in required else nullable(one)
-                                         for name, one in schema["properties"].items()}}
+    if isinstance(body, SepBody):
+        return sep_object(body.cls, body.fields, body.optional, body.description)
     if isinstance(body, PlainBody):
         schema = plain_schema(body.spec)
     elif isinstance(body, FieldsBody):
