@@ -220,14 +220,6 @@ for _name in ("Program", "DERCurve", "Control", "Group", "EndDevice", "Rate", "S
 _SYNC_STATES = ["queued", "sent", "acknowledged", "rejected"]
 _LOCATION_KINDS = ["substation", "feeder", "transformer"]
 COMPONENTS.update({
-    "SyncEndpointInput": _object({"name": {"type": "string", "minLength": 1, "maxLength": 64},
-                                  "url": {"type": "string", "description": "http:// or https://; https is reached "
-                                                                           "presenting the server's certificate"},
-                                  "purpose": {"enum": ["operations", "billing"],
-                                              "description": "operations (the default): every message but "
-                                                             "billing's; billing: unbilled credits only"}},
-                                 ("name", "url")),
-    "SyncEndpointPatch": _object({"name": {"type": "string", "minLength": 1, "maxLength": 64}, "url": STRING}),
     "SyncEndpoint": _object({"id": ID, "name": STRING, "url": STRING,
                              "purpose": {"enum": ["operations", "billing"]},
                              "messages": _object({s: INTEGER for s in _SYNC_STATES}, tuple(_SYNC_STATES),

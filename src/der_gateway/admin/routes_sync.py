@@ -6,6 +6,7 @@ POST /sync/messages/{id}/ack, with {"ok": true} or {"ok": false, "reason": "..."
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -17,10 +18,16 @@ from ..store.sync_queue import OPERATIONS, PURPOSES
 from .http import conflict, error, invalid, json_response, no_content, not_found, path_id, read_json, read_query
 from ..sep.json_form import Plain, check_plain
 from .state import CLOCK, STORE
-from .routing import Answer, Named, PlainBody, Query, Route
+from .routing import Answer, PlainBody, Query, Route
 
-ENDPOINT_FIELDS = ("name", "url", "purpose")
 MAX_NAME = 64
+ENDPOINT = {"name": Plain(str, required=True, max_length=MAX_NAME, pattern=r"[\s\S]*\S[\s\S]*",
+                          reason="must be a non-empty string"),
+            "url": Plain(str, required=True, problem=endpoint_url_problem,
+                         description="http:// or https://; https is reached presenting the server's certificate"),
+            "purpose": Plain(str, choices=PURPOSES, description="operations (the default): every message but "
+                                                                "billing's; billing: unbilled credits only")}
+ENDPOINT_PATCH = {"name": replace(ENDPOINT["name"], required=False), "url": replace(ENDPOINT["url"], required=False)}
 MAX_REASON = 2000
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
 ACKNOWLEDGEMENT = {"ok": Plain(bool, required=True),
@@ -61,36 +68,14 @@ async def _stored(request: web.Request, endpoint_id: int) -> SyncEndpointRecord:
 
 
 def _endpoint_fields(body: dict[str, Any], partial: bool) -> dict[str, str]:
-    errors = [error("unknown field", key) for key in body if key not in ENDPOINT_FIELDS]
-    fields: dict[str, str] = {}
-    for key in ENDPOINT_FIELDS:
-        if key not in body:
-            if not partial and key != "purpose":
-                errors.append(error("required", key))
-            continue
-        value = body[key]
-        if key == "purpose":
-            if partial:
-                errors.append(error("cannot be changed: make another endpoint", key))
-            elif value not in PURPOSES:
-                errors.append(error(f"must be one of {', '.join(PURPOSES)}", key))
-            else:
-                fields[key] = value
-        elif key == "name":
-            if not isinstance(value, str) or not value.strip():
-                errors.append(error("must be a non-empty string", key))
-            elif len(value) > MAX_NAME:
-                errors.append(error(f"at most {MAX_NAME} characters", key))
-            else:
-                fields[key] = value.strip()
-        else:
-            problem = endpoint_url_problem(value)
-            if problem is not None:
-                errors.append(error(problem, key))
-            else:
-                fields[key] = value
+    fields, errors = check_plain(body, ENDPOINT_PATCH if partial else ENDPOINT)
+    if partial and "purpose" in body:
+        errors = [e for e in errors if e.get("field") != "purpose"]
+        errors.append(error("cannot be changed: make another endpoint", "purpose"))
     if errors:
         raise invalid(errors)
+    if "name" in fields:
+        fields["name"] = fields["name"].strip()
     return fields
 
 
@@ -197,7 +182,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/sync/endpoints", create_endpoint,
           "Add an operational endpoint sync messages are POSTed to",
           {201: Answer("created (Location: /sync/endpoints/{id})", "SyncEndpoint")},
-          body=Named("SyncEndpointInput"),
+          body=PlainBody(ENDPOINT),
           errors={409: "the name is taken"}),
     Route("GET", "/sync/endpoints", list_endpoints,
           "List operational endpoints",
@@ -208,7 +193,7 @@ ROUTES: tuple[Route, ...] = (
     Route("PATCH", "/sync/endpoints/{endpoint_id:[0-9]+}", patch_endpoint,
           "Rename an endpoint or change its URL (queued messages go to the new one)",
           {200: Answer("it", "SyncEndpoint")},
-          body=Named("SyncEndpointPatch"),
+          body=PlainBody(ENDPOINT_PATCH),
           errors={409: "the name is taken"}),
     Route("DELETE", "/sync/endpoints/{endpoint_id:[0-9]+}", delete_endpoint,
           "Delete an endpoint with its messages",
