@@ -11,6 +11,7 @@ import tracemalloc
 import pytest
 
 from der_gateway.listeners.limits import Admission
+from der_gateway.listeners.site import Site
 from der_gateway.tls import client_context
 
 from . import documents
@@ -19,7 +20,8 @@ GONE = (ConnectionResetError, BrokenPipeError, ConnectionAbortedError, ssl.SSLEr
 
 
 def admission(harness) -> Admission:
-    (site,) = harness.server.runner.sites
+    """The TLS listener's (the runner also serves the in-process client's Unix socket, which has none)."""
+    (site,) = [s for s in harness.server.runner.sites if isinstance(s, Site)]
     return site.admission
 
 

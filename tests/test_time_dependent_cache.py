@@ -204,8 +204,8 @@ async def test_a_write_to_what_a_list_shows_is_seen_at_once(plant, identities):
 
 
 async def test_every_table_a_resource_may_show_bumps_a_counter(plant):
-    """Each table has its triggers, but the notifier's and the sync's queues, which no resource shows, and the
-    indexes of lists, which move only with the tables they index."""
+    """Each table has its triggers, but the notifier's and the sync's queues and the clients' last contacts, which no
+    resource shows, and the indexes of lists, which move only with the tables they index."""
     h, clock, group, program, edev_id = plant
     if h.config.store is not None:
         pytest.skip("SQLite's triggers; tests/test_pg_schema.py compares PostgreSQL's with them")
@@ -222,4 +222,4 @@ async def test_every_table_a_resource_may_show_bumps_a_counter(plant):
     finally:
         conn.close()
     assert tables - triggered == {"changes", "outbox", "sync_messages", "cache_generations", "list_counts",
-                                  "end_device_views", "response_views"}
+                                  "end_device_views", "response_views", "end_device_contacts"}

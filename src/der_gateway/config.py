@@ -146,6 +146,10 @@ class Config:
     # workers every leader_poll seconds (a read of PRAGMA data_version), and wakes its duties when it sees one.
     workers: int | None = None
     leader_poll: float = 0.02
+    # How the server logs (observability/logs.py): "human", Python's plain lines (the default), or "json", one
+    # JSON object a line (ts, level, event, lfdi, message and the event's fields) at INFO and above, for a log
+    # shipper.
+    log_format: str = "human"
     # Where the data lives (store/opening.py).  None: an SQLite file in data_dir.  A PostgreSQL URL
     # (postgresql://user@host/db): that database, which any number of servers, on this machine or others, may
     # share behind one TCP load balancer; they elect a leader for the background duties with an advisory lock,
@@ -212,6 +216,8 @@ class Config:
         parse_networks(self.notification_allow_addresses)  # so does a network that is not one
         if self.workers is not None and self.workers < 1:
             raise ValueError("workers must be at least 1 (or unset: one per core)")
+        if self.log_format not in ("human", "json"):
+            raise ValueError(f"log_format must be human or json, not {self.log_format!r}")
         if self.leader_poll <= 0:
             raise ValueError("leader_poll must be a positive number of seconds")
 

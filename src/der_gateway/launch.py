@@ -18,10 +18,13 @@ from .listeners.limits import ConnectionLimits
 from .listeners.redirect import start_redirect
 from .listeners.site import serve
 from .listeners.sockets import BoundListeners
+from .observability.tracking import Tracking
 from .server.app import create_app
 from .server.background import Background
+from .server.in_process import InProcessClient
 from .server.duties import Duties
-from .server.state import BACKGROUND
+from .server.contacts import ContactLog
+from .server.state import BACKGROUND, CONTACTS
 from .store.leadership import Leadership
 from .store.opening import admin_write_lock, is_shared, open_store
 from .store.opening import leadership as store_leadership
@@ -29,6 +32,8 @@ from .store.sqlite import SQLiteStore
 from .tls import server_context
 from .xsd import load_schemas
 
+
+TRACKING_DIR = "observability"  # each process's part of the connection and refusal views (observability/tracking.py)
 
 
 @dataclass
@@ -43,6 +48,7 @@ class RunningServer:
     redirect_runner: web.AppRunner | None = None
     redirect_port: int | None = None  # the plain-HTTP listener that redirects to TLS, if configured
     duties: Duties | None = None  # one of several workers: the background runs while this one leads
+    in_process: InProcessClient | None = None  # the 2030.5 application asked as a client, for the admin API
 
     @property
     def url(self) -> str:
@@ -54,11 +60,15 @@ class RunningServer:
         return f"http://{self.config.admin_host}:{self.admin_port}" if self.admin_port else None
 
     async def stop_background(self) -> None:
-        """Stops the background duties (and, on a shared store, gives up leading them) while serving on."""
+        """Stops the background duties (and, on a shared store, gives up leading them) while serving on; clients'
+        contacts are kept in memory from then on, and written when the server stops."""
         if self.duties is not None:
             await self.duties.stop()
         else:
             await self.background.stop()
+        contacts = self.runner.app[CONTACTS]
+        if isinstance(contacts, ContactLog):
+            await contacts.pause()
 
     async def stop(self) -> None:
         await self.stop_background()
@@ -66,6 +76,8 @@ class RunningServer:
             await self.redirect_runner.cleanup()
         if self.admin_runner is not None:
             await self.admin_runner.cleanup()
+        if self.in_process is not None:
+            await self.in_process.close()
         await self.runner.cleanup()
         await self.store.close()
 
@@ -122,23 +134,27 @@ async def start_server(config: Config, sock: socket.socket | None = None, clock:
     clock = clock or SystemClock()
     background = Background(store, config, clock)
     await background.sync.seed_endpoints()  # the configured endpoints are there at once, whichever process leads
-    app = create_app(config, store, schemas, clock)
+    tracking = Tracking(config.data_dir / TRACKING_DIR)
+    app = create_app(config, store, schemas, clock, tracking)
     app[BACKGROUND] = background
     if listeners is not None:
         sock = listeners.tls
     runner, port = await serve(app, ConnectionLimits.from_config(config), host=config.host, port=config.port,
-                               sock=sock, ssl_context=tls)
+                               sock=sock, ssl_context=tls, tracking=tracking)
     redirect_runner, redirect_port = None, None
     if config.http_redirect_port is not None:
         redirect_runner, redirect_port = await start_redirect(
             config, port, listeners.redirect if listeners is not None else None)
-    admin_runner, admin_port = None, None
+    admin_runner, admin_port, in_process = None, None, None
     if config.admin_enabled:
+        in_process = InProcessClient(runner)  # the console's view of a device's 2030.5 tree
+        await in_process.start()
         # one of several workers: admin writes run one at a time among them all, as within one process
         across = admin_write_lock(config.store, config.data_dir) if leadership is not None else None
         admin_runner, admin_port = await start_admin(config, store, schemas, clock, on_change=background.changed,
                                                      sock=listeners.admin if listeners is not None else None,
-                                                     across_processes=across)
+                                                     across_processes=across, device_view=in_process,
+                                                     tracking=tracking)
         if config.sync_ack_base_url is None:  # receivers acknowledge on the admin listener
             background.sync.ack_base_url = f"http://{config.admin_host}:{admin_port}"
     background.delivery.destinations.serving_on(port, admin_port, redirect_port)  # never POST to ourselves
@@ -149,4 +165,4 @@ async def start_server(config: Config, sock: socket.socket | None = None, clock:
         duties = Duties(background, leadership, store, config.leader_poll)
         duties.start()
     return RunningServer(config, store, runner, port, background, admin_runner, admin_port, redirect_runner,
-                         redirect_port, duties)
+                         redirect_port, duties, in_process)

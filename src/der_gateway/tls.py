@@ -49,6 +49,23 @@ class AlertingSSLObject(ssl.SSLObject):
             raise ssl.SSLWantReadError("handshake failed; the alert is on its way") from exc
 
 
+_REASONS = {"PEER_DID_NOT_RETURN_A_CERTIFICATE": "no certificate", "NO_SHARED_CIPHER": "cipher",
+            "UNSUPPORTED_PROTOCOL": "protocol version", "WRONG_VERSION_NUMBER": "protocol version",
+            "VERSION_TOO_LOW": "protocol version", "HTTP_REQUEST": "not TLS", "HTTPS_PROXY_REQUEST": "not TLS"}
+_EXPIRED = 10  # X509_V_ERR_CERT_HAS_EXPIRED
+
+
+def refusal_reason(exc: BaseException) -> str:
+    """A failed handshake's reason, in a few words that stay the same from one client to the next."""
+    if isinstance(exc, ssl.SSLCertVerificationError) or getattr(exc, "reason", None) == "CERTIFICATE_VERIFY_FAILED":
+        return "expired certificate" if getattr(exc, "verify_code", None) == _EXPIRED else "unknown certificate"
+    if isinstance(exc, ssl.SSLError):
+        if exc.reason in _REASONS:
+            return _REASONS[exc.reason]
+        return "bad certificate" if "CERT" in (exc.reason or "") else "tls error"
+    return "tls error"
+
+
 def server_context(certs_dir: Path, name: str = "server", ciphers: str = DEFAULT_CIPHERS,
                    versions: tuple[str, str] = ("TLSv1_2", "TLSv1_2")) -> ssl.SSLContext:
     """Requires a client certificate that chains to certs_dir/serca.pem, every certificate of the chain an ECDSA

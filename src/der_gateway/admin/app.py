@@ -31,20 +31,25 @@ from . import openapi, routes_end_devices, routes_events, routes_groups, routes_
 from . import routes_network, routes_notifications, routes_sync
 from . import routes_utility, routes_utility_catalog, routes_utility_events, routes_utility_ops
 from . import routes_billing, routes_intervals, routes_participation, routes_prices, routes_settlement
+from . import routes_console_devices, routes_console_events, routes_console_ops
+from . import console_files
+from .console_files import add_console
+from . import routes_observability
+from ..observability.requests import observe_requests
+from ..observability.tracking import Tracking
 from .auth import Handler, check_token, new_token, require_token
 from ..domain.refusals import Rejected
 from ..refusal_status import status_of
 from ..sep.json_form import Invalid
 from .http import ApiError, error_response, json_response
 from .routing import Answer, Route
-from .state import CLOCK, CONFIG, PUBLIC, SCHEMAS, STORE, TOKEN, WRITE_LOCK
+from .state import CLOCK, CONFIG, DEVICE_VIEW, PUBLIC, SCHEMAS, STORE, TOKEN, TRACKING, WRITE_LOCK, DeviceView
 
 log = logging.getLogger(__name__)
 
 TOKEN_FILE = "admin-token"
 ROUTES: tuple[Route, ...] = (routes_programs.ROUTES + routes_events.ROUTES + routes_groups.ROUTES
-                             + routes_end_devices.ROUTES
-          + routes_rates.ROUTES + routes_notifications.ROUTES)
+                             + routes_end_devices.ROUTES + routes_rates.ROUTES + routes_notifications.ROUTES)
 ROUTES = ROUTES + routes_sync.ROUTES + routes_network.ROUTES  # enrollment sync, network locations
 ROUTES = ROUTES + routes_utility.ROUTES + routes_utility_catalog.ROUTES + routes_utility_ops.ROUTES  # enrollment
 ROUTES = ROUTES + routes_participation.ROUTES  # device scores, load-reduction forecasts
@@ -52,6 +57,9 @@ ROUTES = ROUTES + routes_utility_events.ROUTES  # utility events with stages, pa
 ROUTES = ROUTES + routes_prices.ROUTES + routes_billing.ROUTES  # settlement: prices, credits and billing
 ROUTES = ROUTES + routes_intervals.ROUTES  # interval data for settlement
 ROUTES = ROUTES + routes_settlement.ROUTES  # settlement: baselines, a stage's credits
+ROUTES = ROUTES + routes_console_devices.ROUTES + routes_console_events.ROUTES + routes_console_ops.ROUTES  # console
+ROUTES = ROUTES + routes_observability.ROUTES  # metrics, health, outboxes, connections, refusals
+ROUTES = ROUTES + console_files.ROUTES  # the console's static files
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -111,10 +119,13 @@ SPEC = openapi.document(ROUTES)
 
 def create_admin_app(config: Config, store, schemas: SchemaSet, clock: Clock | None = None, *,
                      on_change: Callable[[], None] | None = None,
-                     across_processes: AbstractAsyncContextManager[None] | None = None) -> web.Application:
-    """on_change, if given, is called after every successful write (e.g. to wake the notifier)."""
+                     across_processes: AbstractAsyncContextManager[None] | None = None,
+                     device_view: DeviceView | None = None, tracking: Tracking | None = None) -> web.Application:
+    """on_change, if given, is called after every successful write (e.g. to wake the notifier); device_view, if
+    given, is the 2030.5 application asked as a client (a device's tree is answered 503 without it); tracking: the
+    2030.5 listener's connections and refusals, for /connections and /refusals."""
     token = check_token(config.admin_token) if config.admin_token is not None else new_token()
-    app = web.Application(middlewares=[answer_errors, require_token,
+    app = web.Application(middlewares=[observe_requests("admin"), answer_errors, require_token,
                                        one_writer_at_a_time(on_change, across_processes)],
                           client_max_size=config.admin_max_body_bytes)
     app[CONFIG] = config
@@ -123,11 +134,15 @@ def create_admin_app(config: Config, store, schemas: SchemaSet, clock: Clock | N
     app[CLOCK] = clock or SystemClock()
     app[TOKEN] = token
     app[WRITE_LOCK] = asyncio.Lock()
+    if device_view is not None:
+        app[DEVICE_VIEW] = device_view
+    app[TRACKING] = tracking or Tracking(config.data_dir / "observability")
     for route in ROUTES:
         if not isinstance(route, Route):
             raise TypeError(f"not a Route: {route!r}")
         app.router.add_route(route.method, route.path, route.handler)
     app[PUBLIC] = frozenset(route.handler for route in ROUTES if route.public)
+    add_console(app)  # the operator console's static files, at / and /console/
     return app
 
 
@@ -142,18 +157,19 @@ def write_token_file(path: Path, token: str) -> None:
 
 async def start_admin(config: Config, store, schemas: SchemaSet, clock: Clock | None = None, *,
                       on_change: Callable[[], None] | None = None, sock: socket.socket | None = None,
-                      across_processes: AbstractAsyncContextManager[None] | None = None
+                      across_processes: AbstractAsyncContextManager[None] | None = None,
+                      device_view: DeviceView | None = None, tracking: Tracking | None = None
                       ) -> tuple[web.AppRunner, int]:
     """Starts the admin listener (on sock if bound already; across_processes: held by each write, beside the
     app's own lock, when several workers serve); returns its runner (runner.app[TOKEN] is the token) and its
     port."""
     app = create_admin_app(config, store, schemas, clock, on_change=on_change,
-                           across_processes=across_processes)
+                           across_processes=across_processes, device_view=device_view, tracking=tracking)
     if config.admin_token is None:
         token_path = config.data_dir / TOKEN_FILE
         write_token_file(token_path, app[TOKEN])
         log.warning("admin API: no admin_token configured; generated one in %s", token_path)
     runner, port = await serve(app, ConnectionLimits.from_config(config), host=config.admin_host,
-                               port=config.admin_port, sock=sock)
+                               port=config.admin_port, sock=sock, listener="admin")
     log.info("admin API on http://%s:%d", config.admin_host, port)
     return runner, port

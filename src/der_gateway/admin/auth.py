@@ -1,4 +1,5 @@
-"""Bearer-token authentication: every request must carry "Authorization: Bearer <token>"."""
+"""Bearer-token authentication: every request but to a route declared public (the console's files, /health)
+must carry "Authorization: Bearer <token>"."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def presented(request: web.Request) -> bytes | None:
 @web.middleware
 async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.match_info.route.handler in request.app[PUBLIC]:
-        return await handler(request)
+        return await handler(request)  # a public route (the console's files ask for the token themselves)
     given = presented(request)
     if given is None or not hmac.compare_digest(given, request.app[TOKEN].encode()):
         reason = "a bearer token is required" if given is None else "the bearer token is wrong"

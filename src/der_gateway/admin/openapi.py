@@ -717,7 +717,7 @@ PATH_PARAMETERS: dict[str, tuple[str, Schema]] = {
     "device_model_id": ("device model id", ID), "task_id": ("service task id", ID),
     "enrollment_id": ("enrollment id", ID), "der_asset_id": ("DER asset id", ID),
     "event_id": ("utility event id", ID), "position": ("the stage's position in its event (1, 2, ...)", ID),
-    "batch_id": ("billing batch id", ID),
+    "batch_id": ("billing batch id", ID), "asset": ("a file's path under admin/console/", STRING),
 }
 _PARAMETER = re.compile(r"\{([^}:]+)(?::[^}]+)?\}")
 
@@ -804,3 +804,71 @@ COMPONENTS["ServicePointInput"] = {**fields_schema(bodies.SERVICE_POINT, {}),
                                    "description": "substation, feeder and transformer name its network location"}
 COMPONENTS["AccountInput"] = fields_schema(bodies.ACCOUNT, {"servicePoints": {"type": "array",
                                                                                "items": ref("ServicePointInput")}})
+
+
+# -- the operator console (routes_console_*.py) --------------------------------------------------
+_NULL_INT, _NULL_STR = nullable(INTEGER), nullable(STRING)
+_POINTS = {"type": "array", "items": {"type": "array", "prefixItems": [INTEGER, {"type": "number"}],
+                                      "minItems": 2, "maxItems": 2}, "description": "[epoch seconds, value]"}
+_NAMED = nullable(_object({"id": ID, "name": STRING}, ("id", "name")))
+COMPONENTS["DeviceSummary"] = _object({
+    "end_device_id": ID, "lfdi": STRING, "sfdi": INTEGER, "enabled": BOOLEAN, "aggregator_lfdi": _NULL_STR,
+    "customer": _NAMED, "service_point": _NAMED, "feeder": _NULL_STR, "last_contact": _NULL_INT},
+    ("end_device_id", "lfdi", "sfdi", "enabled", "aggregator_lfdi", "customer", "service_point", "feeder",
+     "last_contact"))
+COMPONENTS["DeviceSummaryList"] = _items("DeviceSummary")
+COMPONENTS["DeviceTree"] = _object({"lfdi": STRING, "resources": {"type": "array", "items": _object(
+    {"href": STRING, "type": STRING, "depth": INTEGER, "status": INTEGER, "xml": STRING},
+    ("href", "type", "depth", "status", "xml"))}}, ("lfdi", "resources"))
+COMPONENTS["DeviceDERs"] = _object({"items": {"type": "array", "items": _object(
+    {"href": STRING, "documents": _object({k: nullable({"type": "object"}) for k in (
+        "DERCapability", "DERSettings", "DERStatus", "DERAvailability")})}, ("href", "documents"))}}, ("items",))
+COMPONENTS["DeviceTelemetry"] = _object({"series": {"type": "array", "items": _object(
+    {"mup": STRING, "description": _NULL_STR, "uom": _NULL_INT, "power_of_ten": INTEGER, "points": _POINTS},
+    ("mup", "description", "uom", "power_of_ten", "points"))}}, ("series",))
+COMPONENTS["DeviceResponses"] = _object({"items": {"type": "array", "items": _object(
+    {"subject": STRING, "status": INTEGER, "status_name": STRING, "created_at": INTEGER, "control_id": _NULL_INT},
+    ("subject", "status", "status_name", "created_at", "control_id"))}}, ("items",))
+COMPONENTS["DeviceEnrollments"] = _object({"items": {"type": "array", "items": _object(
+    {"enrollment_id": ID, "program_id": _NULL_INT, "program": _NULL_STR, "state": STRING, "sync_state": _NULL_STR,
+     "last_error": _NULL_STR}, ("enrollment_id", "program_id", "program", "state", "sync_state", "last_error"))}},
+    ("items",))
+_WINDOW = {"start": INTEGER, "end": INTEGER, "status": STRING}
+COMPONENTS["Timeline"] = _object({"items": {"type": "array", "items": _object({
+    "kind": {"enum": ["utility-event", "control"]}, "id": ID, "program_id": INTEGER, "program": STRING,
+    "description": _NULL_STR, **_WINDOW, "stages": {"type": "array", "items": _object(
+        {"position": INTEGER, **_WINDOW, "control_id": _NULL_INT}, ("position", "start", "end", "control_id",
+                                                                    "status"))}},
+    ("kind", "id", "program_id", "program", "description", "start", "end", "status", "stages"))}}, ("items",))
+COMPONENTS["ParticipationSummary"] = _object({
+    "as_of": INTEGER,
+    "counts": _object({k: INTEGER for k in ("reserved", "received", "started", "completed", "opted_out",
+                                            "no_response")}),
+    "devices": {"type": "array", "items": _object({"end_device_id": ID, "lfdi": STRING, "status": STRING},
+                                                   ("end_device_id", "lfdi", "status"))}},
+    ("as_of", "counts", "devices"))
+COMPONENTS["PowerSeries"] = _object({"unit": {"const": "W"}, "start": INTEGER, "end": INTEGER, "points": _POINTS},
+                                    ("unit", "start", "end", "points"))
+COMPONENTS["ServiceTaskSummary"] = _object({"by_state": {"type": "object", "additionalProperties": INTEGER},
+                                            "awaiting_approval": {"type": "array", "items": {"type": "object"}}},
+                                           ("by_state", "awaiting_approval"))
+COMPONENTS["EnrollmentSummary"] = _object({"by_sync_state": {"type": "object", "additionalProperties": INTEGER},
+                                           "items": {"type": "array", "items": {"type": "object"}}},
+                                          ("by_sync_state", "items"))
+# -- observability (routes_observability) -----------------------------------------------------------------------
+_EPOCH_OR_NULL = nullable(INTEGER)
+_outbox = _object({"depth": INTEGER, "oldest_at": _EPOCH_OR_NULL, "failing": {"type": "array", "items": _object({
+    "uri": STRING, "last_error": nullable(STRING), "attempts": INTEGER, "since": _EPOCH_OR_NULL})}},
+    ("depth", "oldest_at", "failing"))
+COMPONENTS.update({
+    "Health": _object({"status": {"type": "string", "enum": ["ok"]}}, ("status",)),
+    "Outboxes": _object({"notifications": _outbox, "sync": _outbox}, ("notifications", "sync")),
+    "Connections": _object({"open": INTEGER, "clients": {"type": "array", "items": _object({
+        "lfdi": nullable(STRING), "peer": STRING, "since": INTEGER, "requests": INTEGER})}}, ("open", "clients")),
+    "Refusals": _object({
+        "by_reason": {"type": "array", "items": _object({"reason": STRING, "kind": {"enum": ["tls", "http"]},
+                                                         "count": INTEGER, "last_at": INTEGER})},
+        "recent": {"type": "array", "items": _object({"at": INTEGER, "kind": STRING, "reason": STRING,
+                                                      "status": nullable(INTEGER), "lfdi": nullable(STRING),
+                                                      "path": nullable(STRING)})}}, ("by_reason", "recent")),
+})

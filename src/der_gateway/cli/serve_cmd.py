@@ -28,13 +28,15 @@ def register(commands: argparse._SubParsersAction) -> None:
     p.add_argument("--store", metavar="URL",
                    help="a PostgreSQL URL (postgresql://...) that several servers may share; default: SQLite in "
                         "the data directory")
+    p.add_argument("--log-format", choices=("human", "json"),
+                   help="log lines as plain text (default) or one JSON object a line")
     p.set_defaults(run=run)
 
 
 def config_from(args: argparse.Namespace) -> Config:
     return Config.load(args.config, host=args.host, port=args.port, profile=args.profile,
                        data_dir=args.data_dir, certs_dir=args.certs_dir, schema_dir=args.schema_dir,
-                       ciphers=args.ciphers, workers=args.workers, store=args.store)
+                       ciphers=args.ciphers, workers=args.workers, store=args.store, log_format=args.log_format)
 
 
 def connection_help(url: str, config: Config) -> str:
@@ -63,6 +65,7 @@ def announce(config: Config, url: str, redirect_port: int | None, admin_url: str
         token = "the configured admin_token" if config.admin_token else f"the token in {config.data_dir / 'admin-token'}"
         print(f"admin API at {admin_url} (GET /openapi.json), with Authorization: Bearer and {token}",
               flush=True)
+        print(f"operator console at {admin_url}/console/ (sign in with {token})", flush=True)
 
 
 def ensure_pki(config: Config) -> None:
@@ -118,6 +121,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:  # a setting Config refuses
         print(f"der-gateway: {exc}", file=sys.stderr)
         return 2
+    if config.log_format == "json":
+        from ..observability.logs import configure
+        configure("json")
     try:
         if config.worker_count > 1:
             return serve_workers(config)

@@ -10,6 +10,12 @@ STOP_SECONDS.  Each worker dies with its parent (PR_SET_PDEATHSIG on Linux), so 
 with SIGKILL leaves no worker behind.
 
 The background duties run in one worker at a time, the leader (store.leadership, server.duties).
+
+Every worker serves the admin listener too, so what /metrics, /connections and /refusals show must be the
+whole server's: before forking, the parent has prometheus_client keep metric values in files under
+data_dir/metrics (observability/metrics.py), and empties data_dir/observability, where each worker writes its
+part of the connection and refusal views (observability/tracking.py); it marks each worker that ends as dead
+for the metrics, so that its open connections stop counting.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import ctypes
 import dataclasses
 import os
 import select
+import shutil
 import signal
 import sys
 import time
@@ -28,8 +35,9 @@ from typing import Callable, NoReturn
 from ..admin.app import TOKEN_FILE, write_token_file
 from ..admin.auth import new_token
 from ..config import Config
-from ..launch import freeze_startup_heap, start_server
+from ..launch import TRACKING_DIR, freeze_startup_heap, start_server
 from ..listeners.sockets import BoundListeners
+from ..observability import metrics
 from ..store.opening import leadership
 
 READY_SECONDS = 120.0  # for every worker to start serving
@@ -37,6 +45,7 @@ STOP_SECONDS = 20.0  # for the workers to stop cleanly, before they are killed
 STEADY_SECONDS = 5.0  # a worker that lived this long is restarted at once
 MAX_PAUSE = 10.0  # the longest pause before restarting a worker that keeps dying at start
 PR_SET_PDEATHSIG = 1
+METRICS_DIR = "metrics"  # prometheus_client's multiprocess files, under the data directory
 WATCHED = {signal.SIGCHLD, signal.SIGINT, signal.SIGTERM}
 
 
@@ -73,6 +82,8 @@ class Supervisor:
         """Starts the workers, calls announce(their pids) once all serve, and supervises them until SIGTERM or
         SIGINT; 0 after a clean stop, 1 if a worker could not start."""
         previous = signal.pthread_sigmask(signal.SIG_BLOCK, WATCHED)
+        metrics.share_across_processes(self.config.data_dir / METRICS_DIR)
+        shutil.rmtree(self.config.data_dir / TRACKING_DIR, ignore_errors=True)
         try:
             readiness = [self._spawn(ready=True) for _ in range(self.count)]
             if not self._all_ready([fd for fd in readiness if fd is not None]):
@@ -133,6 +144,7 @@ class Supervisor:
             if pid == 0:
                 break
             started = self.workers.pop(pid, None)
+            metrics.process_ended(pid)
             if started is not None:
                 ended.append((pid, status, started))
         return ended

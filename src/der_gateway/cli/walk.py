@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable
 
 from ..sep import codec, model
+from ..sep.walk import children
 
 Fetch = Callable[[str], "bytes | None | Awaitable[bytes | None]"]
 
@@ -107,29 +108,6 @@ def describe(obj: Any) -> str:
 
 
 # -- the walk -----------------------------------------------------------------------
-
-def children(obj: Any) -> tuple[list[tuple[str, model.Link]], list[model.Resource]]:
-    """The links a document holds, with their field names, and the resources it lists inline."""
-    links: list[tuple[str, model.Link]] = []
-    items: list[model.Resource] = []
-
-    def visit(value: Any, name: str) -> None:
-        if isinstance(value, model.Link):
-            links.append((name, value))
-        elif isinstance(value, list):
-            for v in value:
-                if isinstance(v, model.Resource) and v.href:
-                    items.append(v)
-                else:
-                    visit(v, name)
-        elif dataclasses.is_dataclass(value):
-            for f in dataclasses.fields(value):
-                visit(getattr(value, f.name), f.name)
-
-    for f in dataclasses.fields(obj):
-        visit(getattr(obj, f.name), f.name)
-    return links, items
-
 
 async def walk(fetch: Fetch, root: str = "/dcap", *, depth: int | None = None, limit: int = 20) -> list[str]:
     """The tree under root, depth first, each href fetched at most once; list links get ?l=limit.

@@ -22,6 +22,7 @@ from ..bridge.agent import DeviceState
 from ..bridge.identity import device_lfdi
 from ..bridge.runtime import Bridge
 from ..config import Config
+from ..admin.app import TOKEN_FILE, write_token_file
 from ..launch import start_server
 from ..tls import client_context
 from .enrollment import enroll_fleet
@@ -88,6 +89,9 @@ async def run_demo(devices: int, event_seconds: int, lead_seconds: int, data_dir
                     post_rate=5, poll_rate=10, service_task_interval=0.5)
     server = await start_server(config)
     say(f"server   {server.url}/dcap (admin API {server.admin_url}), data in {data_dir}/")
+    token_file = data_dir / TOKEN_FILE
+    write_token_file(token_file, token)  # for the console's sign-in
+    say(f"console  {server.admin_url}/console/ while the demo runs (the token is in {token_file})")
     try:
         fleet = await Fleet.start(devices, base_port=0, kinds=("pv", "battery"), tick=0.5,
                                   pv_profile=profiles.ClearSky(hour=12),

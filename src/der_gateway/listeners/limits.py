@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from typing import Callable, cast
 
 from ..config import Config
+from ..observability.metrics import OPEN_CONNECTIONS
+from ..tls import refusal_reason
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +63,13 @@ class ConnectionLimits:
 class Admission:
     """The open connections of one listener, counted in all and per client address."""
 
-    def __init__(self, limits: ConnectionLimits) -> None:
+    def __init__(self, limits: ConnectionLimits, listener: str = "sep") -> None:
         self.limits = limits
+        self.open_connections = OPEN_CONNECTIONS.labels(listener)
         self.total = 0
         self.by_address: dict[str, int] = {}
         self.refused = 0
+        self.on_refused: Callable[[str | None], None] | None = None  # told the address of each refused
         self._refused_logged = 0
         self._last_log: float | None = None
 
@@ -91,10 +95,12 @@ class Admission:
                 return False
             self.by_address[address] = count + 1
         self.total += 1
+        self.open_connections.inc()
         return True
 
     def release(self, address: str | None) -> None:
         self.total -= 1
+        self.open_connections.dec()
         if address is None:
             return
         count = self.by_address.get(address)
@@ -107,6 +113,8 @@ class Admission:
 
     def _refuse(self, address: str | None, why: str) -> None:
         self.refused += 1
+        if self.on_refused is not None:
+            self.on_refused(address)
         now = asyncio.get_running_loop().time()
         if self._last_log is None or now - self._last_log >= REFUSAL_LOG_INTERVAL:
             log.warning("refusing connections (%d since the last report); the latest from %s: %s",
@@ -114,21 +122,49 @@ class Admission:
             self._last_log, self._refused_logged = now, self.refused
 
 
+HANDSHAKE_TIMEOUT = "handshake timeout"
+HANDSHAKE_ABANDONED = "handshake abandoned"  # the client left before the handshake ended
+
+
 class CompactSSLProtocol(sslproto.SSLProtocol):
-    """asyncio's server-side TLS protocol with a small read buffer; tells its Admission when it ends."""
+    """asyncio's server-side TLS protocol with a small read buffer; tells its Admission when it ends, and
+    handshake(None or why it failed) once when its handshake ends."""
 
     max_size = TLS_READ_BUFFER
 
     def __init__(self, loop: asyncio.AbstractEventLoop, app_protocol: asyncio.BaseProtocol,
                  context: ssl.SSLContext, handshake_timeout: float, shutdown_timeout: float,
-                 released: Callable[[], None]) -> None:
+                 released: Callable[[], None], handshake: Callable[[str | None], None] | None = None) -> None:
         # typeshed asks for a waiter future and an int timeout; asyncio takes None and any number
         super().__init__(loop, app_protocol, context, None, server_side=True,  # type: ignore[arg-type]
                          ssl_handshake_timeout=handshake_timeout,  # type: ignore[arg-type]
                          ssl_shutdown_timeout=shutdown_timeout)
         self._released = released
+        self._handshake_ended = handshake
+
+    def _note_handshake(self, failure: str | None) -> None:
+        ended, self._handshake_ended = self._handshake_ended, None
+        if ended is not None:
+            ended(failure)
+
+    def _failure(self, exc: BaseException) -> str:
+        noted = getattr(getattr(self, "_sslobj", None), "_failure", None)  # tls.AlertingSSLObject's
+        return refusal_reason(noted if noted is not None else exc)
+
+    def _on_handshake_complete(self, handshake_exc: BaseException | None) -> None:
+        self._note_handshake(None if handshake_exc is None else self._failure(handshake_exc))
+        super()._on_handshake_complete(handshake_exc)
+
+    def _check_handshake_timeout(self) -> None:
+        if getattr(self, "_state", None) == sslproto.SSLProtocolState.DO_HANDSHAKE:
+            self._note_handshake(HANDSHAKE_TIMEOUT)
+        super()._check_handshake_timeout()
 
     def connection_lost(self, exc: BaseException | None) -> None:
+        if self._handshake_ended is not None and getattr(self, "_state", None) in (
+                sslproto.SSLProtocolState.UNWRAPPED, sslproto.SSLProtocolState.DO_HANDSHAKE):
+            noted = getattr(getattr(self, "_sslobj", None), "_failure", None)
+            self._note_handshake(refusal_reason(noted) if noted is not None else HANDSHAKE_ABANDONED)
         try:
             super().connection_lost(exc)
         finally:
@@ -147,12 +183,15 @@ class Gate(asyncio.Protocol):
     must end within them too: seconds_left is what remains), the protocol being built only then,
     so that a connection that never speaks holds no TLS state or buffer.  None: at once."""
 
-    __slots__ = ("admission", "make", "first_byte", "transport", "address", "deadline", "timer", "admitted")
+    __slots__ = ("admission", "make", "first_byte", "transport", "address", "deadline", "timer", "admitted",
+                 "silent")
 
-    def __init__(self, admission: Admission, make: Make, first_byte: float | None = None) -> None:
+    def __init__(self, admission: Admission, make: Make, first_byte: float | None = None,
+                 silent: Callable[[str | None], None] | None = None) -> None:
         self.admission = admission
         self.make = make
         self.first_byte = first_byte
+        self.silent = silent  # called with the peer's address when the client sent nothing within first_byte
         self.transport: asyncio.Transport | None = None
         self.address: str | None = None
         self.deadline = 0.0
@@ -172,7 +211,14 @@ class Gate(asyncio.Protocol):
             return
         loop = asyncio.get_running_loop()
         self.deadline = loop.time() + self.first_byte
-        self.timer = loop.call_at(self.deadline, transport.abort)
+        self.timer = loop.call_at(self.deadline, self._silent)
+
+    def _silent(self) -> None:
+        self.timer = None
+        if self.transport is not None:
+            if self.silent is not None:
+                self.silent(self.address)
+            self.transport.abort()
 
     def data_received(self, data: bytes) -> None:
         if self.transport is None:  # refused, or handed over already

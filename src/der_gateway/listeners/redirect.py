@@ -10,6 +10,7 @@ from aiohttp import web
 from yarl import URL
 
 from ..config import Config
+from ..observability.requests import observe_requests
 from .limits import ConnectionLimits
 from .site import serve
 
@@ -30,7 +31,7 @@ async def start_redirect(config: Config, tls_port: int, sock: socket.socket | No
     async def moved(request: web.Request) -> web.Response:
         return web.Response(status=301, headers={"Location": tls_location(request, config.host, tls_port)})
 
-    app = web.Application()
+    app = web.Application(middlewares=[observe_requests("redirect")])
     app.router.add_route("*", "/{anything:.*}", moved)
     return await serve(app, ConnectionLimits.from_config(config, keepalive_timeout=REDIRECT_KEEPALIVE),
-                       host=config.host, port=config.http_redirect_port or 0, sock=sock)
+                       host=config.host, port=config.http_redirect_port or 0, sock=sock, listener="redirect")

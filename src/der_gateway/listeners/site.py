@@ -28,11 +28,13 @@ from aiohttp.streams import StreamReader
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
-from .limits import Admission, CompactSSLProtocol, ConnectionLimits, Gate, raise_open_file_limit
+from ..observability.tracking import Tracking, http_reason
+from .limits import HANDSHAKE_TIMEOUT, Admission, CompactSSLProtocol, ConnectionLimits, Gate, raise_open_file_limit
 
 log = logging.getLogger(__name__)
 
 NOT_IMPLEMENTED = "the request method is not one this server implements"
+CONNECTION_LIMIT = "connection limit"  # the refusal reason of a connection beyond a cap
 OPEN_FILE_MARGIN = 256  # descriptors beyond the connection cap: the store, outgoing notifications, logs
 
 
@@ -65,6 +67,7 @@ class GatewayRequestHandler(RequestHandler):
         self._read_deadline: asyncio.TimerHandle | None = None
         self._body: StreamReader | None = None
         self._late: str | None = None  # why the current body was cut short
+        self.refused: Callable[[int], None] | None = None  # told the status of a request refused before the app
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._stop_reading()
@@ -143,6 +146,8 @@ class GatewayRequestHandler(RequestHandler):
             log.info("the client at %s closed the connection before its request was complete", self._peer())
         else:
             return super().handle_error(request, status, exc, message)  # a 500 keeps its traceback
+        if self.refused is not None and status != 500:
+            self.refused(status)
         if request.writer.output_size > 0:
             raise ConnectionError("a response was under way; no error response can follow it")
         response = web.Response(status=status, text=message, content_type="text/plain")
@@ -159,13 +164,22 @@ class Site(web.BaseSite):
 
     def __init__(self, runner: web.BaseRunner, *, limits: ConnectionLimits, host: str | None = None, port: int = 0,
                  sock: socket.socket | None = None, ssl_context: ssl.SSLContext | None = None,
-                 handler_args: dict[str, Any] | None = None) -> None:
+                 handler_args: dict[str, Any] | None = None, listener: str = "sep",
+                 tracking: Tracking | None = None) -> None:
         super().__init__(runner, ssl_context=ssl_context)
         self.host, self.requested_port, self.sock = host, port, sock
         self.handler_args = handler_args or {}
         self.tls = ssl_context is not None
         self.limits = limits
-        self.admission = Admission(limits)
+        self.admission = Admission(limits, listener)
+        self.tracking = tracking  # told of every connection, handshake, silent client and connection refused
+        if tracking is not None:
+            kind = "tls" if self.tls else "http"
+
+            def refused(address: str | None) -> None:
+                tracking.refused(kind, CONNECTION_LIMIT, peer=address)
+
+            self.admission.on_refused = refused
 
     @property
     def name(self) -> str:
@@ -188,17 +202,42 @@ class Site(web.BaseSite):
         handler_args = {"keepalive_timeout": limits.keepalive_timeout, **self.handler_args,
                         "header_timeout": limits.header_timeout, "body_timeout": limits.body_timeout}
 
+        tracking = self.tracking
+
         def make(transport: asyncio.Transport, released: Callable[[], None],
                  seconds_left: float) -> asyncio.Protocol | asyncio.BufferedProtocol:
-            if tls is None:
-                return GatewayRequestHandler(manager, loop=loop, released=released, **handler_args)
             handler = GatewayRequestHandler(manager, loop=loop, **handler_args)
-            return CompactSSLProtocol(loop, handler, tls, seconds_left, limits.tls_handshake_timeout, released)
+            ended, handshake = released, None
+            if tracking is not None:
+                peer, key = peer_text(transport.get_extra_info("peername")), id(handler)
+                tracking.opened(key, peer)
+
+                def ended() -> None:
+                    tracking.closed(key)
+                    released()
+
+                def handshake(failure: str | None) -> None:
+                    tracking.handshake(failure, peer)
+
+                def refused(status: int) -> None:
+                    tracking.refused("http", http_reason(status), status=status, peer=peer)
+
+                handler.refused = refused
+
+            if tls is None:
+                handler._released = ended
+                return handler
+            return CompactSSLProtocol(loop, handler, tls, seconds_left, limits.tls_handshake_timeout, ended,
+                                      handshake)
 
         first_byte = limits.tls_handshake_timeout if tls is not None else None
+        silent = None
+        if tracking is not None and tls is not None:
+            def silent(address: str | None) -> None:
+                tracking.handshake(HANDSHAKE_TIMEOUT, address)
 
         def connection() -> Gate:
-            return Gate(self.admission, make, first_byte)
+            return Gate(self.admission, make, first_byte, silent)
 
         # TLS is the Gate's to start (ssl=None here), so that a refused connection costs no TLS state
         if self.sock is not None:
@@ -208,14 +247,21 @@ class Site(web.BaseSite):
                                                     backlog=self._backlog, reuse_address=True)
 
 
+def peer_text(peer: object) -> str:
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return f"{peer[0]}:{peer[1]}"
+    return str(peer)
+
+
 async def serve(app: web.Application, limits: ConnectionLimits, *, host: str | None, port: int = 0,
-                sock: socket.socket | None = None, ssl_context: ssl.SSLContext | None = None
-                ) -> tuple[web.AppRunner, int]:
-    """Serves app on one listener; (its runner, to clean up, and the port bound)."""
+                sock: socket.socket | None = None, ssl_context: ssl.SSLContext | None = None,
+                listener: str = "sep", tracking: Tracking | None = None) -> tuple[web.AppRunner, int]:
+    """Serves app on one listener (named listener in the metrics; tracking: told of its connections); (its
+    runner, to clean up, and the port bound)."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = Site(runner, limits=limits, host=host, port=port, sock=sock, ssl_context=ssl_context,
-                handler_args={"access_log": None})
+                handler_args={"access_log": None}, listener=listener, tracking=tracking)
     try:
         await site.start()
     except BaseException:

@@ -10,17 +10,21 @@ from ..clock import Clock, SystemClock
 from ..config import Config
 from ..domain.clients import Client
 from ..domain.refusals import Rejected
+from ..observability.metrics import CACHE_HITS, CACHE_MISSES
+from ..observability.requests import observe_requests
+from ..observability.tracking import LFDI_KEY, Tracking
 from ..refusal_status import status_of
 from ..store import Store
 from ..xsd import SchemaSet
 from ..sep import paths
+from .contacts import ContactLog
 from .cache import UNKNOWN, ResponseCache, answer_key, topics_read
 from ..services.documents import encode_paced
 from .http import INVALID_FORMAT, Problem, SepResponse, error_response
 from .identity import ConnectionIdentities, ProxiedCertificates
 from .routes import ALL
 from .routes.aggregator_api import PREFIX as AGGREGATOR_API
-from .state import CLIENT, CLOCK, CONFIG, RESPONSE_CACHE, SCHEMAS, STORE
+from .state import CLIENT, CLOCK, CONFIG, CONTACTS, IDENTITIES, RESPONSE_CACHE, SCHEMAS, STORE
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -62,14 +66,18 @@ def _refuses(refusal: object, path: str) -> bool:
     return isinstance(refusal, str) and not (refusal == SUSPENDED and path.startswith(AGGREGATOR_API + "/"))
 
 
-def identify_and_cache(identities: ConnectionIdentities, cache: ResponseCache) -> Callable:
-    """Names the caller, refuses it if the operator has revoked its access or suspended it (an aggregator), then
-    answers a repeated GET from the cache while the store is unchanged and, for an answer built from the clock, until
-    it changes."""
+def identify_and_cache(identities: ConnectionIdentities, cache: ResponseCache, contacts: ContactLog) -> Callable:
+    """Names the caller, refuses it if the operator has revoked its access or suspended it (an aggregator), notes
+    its contact, then answers a repeated GET from the cache while the store is unchanged and, for an answer built
+    from the clock, until it changes."""
+    hits, misses = CACHE_HITS.labels("response"), CACHE_MISSES.labels("response")
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         lfdi = identities.lfdi(request)
+        request[LFDI_KEY] = lfdi
+        if not identities.in_process(request):
+            contacts.note(lfdi)
         store = request.app[STORE]
         key = answer_key(request, request.app[CONFIG].max_list_limit) if cache.cacheable(request) else None
         if key is None:
@@ -88,7 +96,9 @@ def identify_and_cache(identities: ConnectionIdentities, cache: ResponseCache) -
         now = request.app[CLOCK].now()
         cached = cache.lookup(lfdi, key, version, now)
         if cached is not None:
+            hits.inc()
             return cached
+        misses.inc()
         request[CLIENT] = Client(lfdi, await store.is_aggregator(lfdi))
         response = await handler(request)
         cache.keep(lfdi, key, version, response, now)
@@ -106,18 +116,26 @@ async def encode_resources(request: web.Request, handler: Handler) -> web.Stream
     return response
 
 
-def create_app(config: Config, store: Store, schemas: SchemaSet, clock: Clock | None = None) -> web.Application:
+def create_app(config: Config, store: Store, schemas: SchemaSet, clock: Clock | None = None,
+               tracking: Tracking | None = None) -> web.Application:
     proxied = (ProxiedCertificates(config.proxy_cert_header, config.trusted_proxies, config.certs_dir,
                                    config.proxy_verified_certificates) if config.proxy_mode else None)
     cache = ResponseCache(config.response_cache_bytes, time_dependent=paths.TIME_DEPENDENT)
-    app = web.Application(middlewares=[answer_problems, identify_and_cache(ConnectionIdentities(proxied), cache),
+    clock = clock or SystemClock()
+    contacts = ContactLog(store, clock)
+    identities = ConnectionIdentities(proxied)
+    app = web.Application(middlewares=[observe_requests("sep", tracking), answer_problems, identify_and_cache(identities, cache, contacts),
                                        encode_resources],
                           client_max_size=config.max_body_bytes)
+    app.on_startup.append(contacts.on_startup)
+    app.on_cleanup.append(contacts.on_cleanup)
     app[CONFIG] = config
     app[STORE] = store
     app[SCHEMAS] = schemas
-    app[CLOCK] = clock or SystemClock()
+    app[CLOCK] = clock
     app[RESPONSE_CACHE] = cache
+    app[CONTACTS] = contacts
+    app[IDENTITIES] = identities
     for table in ALL:
         app.add_routes(table)
     return app

@@ -42,6 +42,7 @@ from yarl import URL
 
 from ..clock import Clock, SystemClock
 from ..config import Config
+from ..observability.metrics import DELIVERIES
 from ..store.base import OutboxItem
 from ..store.sqlite import SQLiteStore
 from .notification_resolver import CheckedResolver, Destinations, RefusedAddress
@@ -84,6 +85,7 @@ class NotificationDelivery(OutboxLoop[str]):
         self._task: asyncio.Task[None] | None = None
         self.destinations = Destinations(config.notification_policy)  # start_server sets the bound ports
         self._refusals_logged: set[str] = set()  # URIs whose refused addresses were logged
+        self._subscribers: dict[int, str | None] = {}  # subscription id -> its client's LFDI, for log lines
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -172,6 +174,13 @@ class NotificationDelivery(OutboxLoop[str]):
                         failure = (item, error)
                         break
                     delivered.append(item.id)
+                    DELIVERIES.labels("notifications", "delivered").inc()
+                    if log.isEnabledFor(logging.INFO):
+                        log.info("notification %d delivered to %s", item.id, uri,
+                                 extra={"event": "delivery", "outbox": "notifications", "result": "delivered",
+                                        "lfdi": await self._subscriber(item.subscription_id),
+                                        "notification_id": item.id, "subscription_id": item.subscription_id,
+                                        "uri": uri, "attempt": item.attempts + 1})
                     if not self.batch_marking:
                         await self._remove([item.id])
                         self.delivered_total += 1
@@ -180,6 +189,7 @@ class NotificationDelivery(OutboxLoop[str]):
                     await self._remove(delivered)
                     self.delivered_total += len(delivered)
             if refused is not None:
+                DELIVERIES.labels("notifications", "refused").inc()
                 await self.store.drop_refused_subscription(refused.subscription_id)
                 self._held.pop(uri, None)
                 log.info("notification %d to %s answered 400: subscription %d deleted", refused.id, uri,
@@ -188,6 +198,7 @@ class NotificationDelivery(OutboxLoop[str]):
             if failure is not None:  # after outbox_delivered, so the failed item is the head
                 item, error = failure
                 self.failed_total += 1
+                DELIVERIES.labels("notifications", "failed").inc()
                 backoff = min(self.config.notification_max_backoff, 1 << min(item.attempts, 30))
                 retry_at = self.clock.now() + backoff
                 self._held[uri] = retry_at
@@ -196,14 +207,27 @@ class NotificationDelivery(OutboxLoop[str]):
                     if uri not in self._refusals_logged:
                         self._refusals_logged.add(uri)
                         log.warning("notifications to %s are held back, retried with backoff: %s", uri, error)
-                else:
+                elif log.isEnabledFor(logging.INFO):
                     log.info("notification %d to %s failed (attempt %d, retry in %d s): %s",
-                             item.id, uri, item.attempts + 1, backoff, error)
+                             item.id, uri, item.attempts + 1, backoff, error,
+                             extra={"event": "delivery", "outbox": "notifications", "result": "failed",
+                                    "lfdi": await self._subscriber(item.subscription_id),
+                                    "notification_id": item.id, "subscription_id": item.subscription_id,
+                                    "uri": uri, "attempt": item.attempts + 1, "error": error})
             else:
                 self._held.pop(uri, None)
                 self._refusals_logged.discard(uri)
             # go on while the queue yields items: some may have been queued while these were sent
             return len(delivered), failure is None and bool(items)
+
+    async def _subscriber(self, subscription_id: int) -> str | None:
+        """The LFDI of the client whose subscription this is (None once it has ended), read once."""
+        if subscription_id not in self._subscribers:
+            if len(self._subscribers) >= 10_000:
+                self._subscribers.clear()
+            record = await self.store.subscription(subscription_id)
+            self._subscribers[subscription_id] = record.client_lfdi if record is not None else None
+        return self._subscribers[subscription_id]
 
     async def _remove(self, item_ids: list[int]) -> None:
         """Removes delivered items; returns once they are committed.

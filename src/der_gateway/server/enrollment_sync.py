@@ -35,6 +35,7 @@ import aiohttp
 
 from ..clock import Clock, SystemClock
 from ..config import Config
+from ..observability.metrics import DELIVERIES
 from ..domain.endpoints import endpoint_url_problem
 from .outbox_loop import OutboxLoop
 
@@ -143,10 +144,17 @@ class SyncDelivery(OutboxLoop[int]):
                 retry_at = self.clock.now() + backoff
                 self._held[endpoint_id] = retry_at
                 await self.store.sync_retry(endpoint_id, retry_at, error)
+                DELIVERIES.labels("sync", "failed").inc()
                 log.info("sync message %d to %s (%s) failed (attempt %d, retry in %d s): %s", message.id,
-                         endpoint.name, endpoint.url, message.attempts + 1, backoff, error)
+                         endpoint.name, endpoint.url, message.attempts + 1, backoff, error,
+                         extra={"event": "delivery", "outbox": "sync", "result": "failed", "message_id": message.id,
+                                "uri": endpoint.url, "attempt": message.attempts + 1, "error": error})
                 return sent
             await self.store.sync_sent(message.id)
+            DELIVERIES.labels("sync", "delivered").inc()
+            log.info("sync message %d delivered to %s", message.id, endpoint.url,
+                     extra={"event": "delivery", "outbox": "sync", "result": "delivered", "message_id": message.id,
+                            "uri": endpoint.url, "attempt": message.attempts + 1})
             sent += 1
             self.sent_total += 1
         self._held.pop(endpoint_id, None)

@@ -184,16 +184,32 @@ def _load(path: Path) -> list[x509.Certificate]:
     return x509.load_pem_x509_certificates(path.read_bytes()) if path.is_file() else []
 
 
+AS_LFDI = "X-DER-Gateway-As-LFDI"  # whom a request on this process's own Unix socket (in_process.py) speaks for
+
+
 class ConnectionIdentities:
-    """The caller's LFDI; over direct TLS, worked out once per connection."""
+    """The caller's LFDI; over direct TLS, worked out once per connection.  On a Unix socket this process serves
+    itself (server/in_process.py, whose path only its own user can reach) the AS_LFDI header names it."""
 
     def __init__(self, proxied: ProxiedCertificates | None) -> None:
         self.proxied = proxied
+        self.own_sockets: set[str] = set()
         # per connection: the caller's LFDI, and why its chain is refused (None: it is not)
         self._by_connection: weakref.WeakKeyDictionary[ssl.SSLObject, tuple[str, str | None]] = \
             weakref.WeakKeyDictionary()
 
+    def in_process(self, request: web.Request) -> bool:
+        """Whether the request came over one of own_sockets (from this process, not from a client)."""
+        if not self.own_sockets or request.transport is None:
+            return False
+        return request.transport.get_extra_info("sockname") in self.own_sockets
+
     def lfdi(self, request: web.Request) -> str:
+        if self.in_process(request):
+            named = request.headers.get(AS_LFDI, "")
+            if len(named) != 40 or not all(c in "0123456789ABCDEFabcdef" for c in named):
+                raise Problem(403, f"{AS_LFDI} must name an LFDI")
+            return named.upper()
         if self.proxied is not None:  # one proxy connection carries many clients
             return self.proxied.lfdi(request)
         ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None

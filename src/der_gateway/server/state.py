@@ -26,3 +26,5 @@ CLOCK = web.AppKey("clock", Clock)
 CLIENT = web.RequestKey("client", Client)
 RESPONSE_CACHE = web.AppKey("response_cache", object)  # server.cache.ResponseCache
 BACKGROUND = web.AppKey("background", Changed)
+CONTACTS = web.AppKey("contacts", object)  # server.contacts.ContactLog
+IDENTITIES = web.AppKey("identities", object)  # server.identity.ConnectionIdentities

@@ -22,10 +22,18 @@ from ..store.utility_records import ServiceTaskRecord
 log = logging.getLogger(__name__)
 
 
+def logged(task: ServiceTaskRecord, was: str | None = None) -> ServiceTaskRecord:
+    """One log line (event "task-transition") for a task that has reached task.state."""
+    log.info("service task %d (%s): %s", task.id, task.kind, task.state,
+             extra={"event": "task-transition", "task_id": task.id, "kind": task.kind, "from_state": was,
+                    "state": task.state, "enrollment_id": task.enrollment_id})
+    return task
+
+
 async def process(store: Store, config: Config, clock: Clock, task_id: int) -> ServiceTaskRecord:
     """Processes one task now; Conflict if it may not be processed (not Pending, awaiting approval)."""
-    await store.claim_service_task(task_id, clock.now())
-    return await store.finish_service_task(task_id, clock.now(), config.issuer)
+    logged(await store.claim_service_task(task_id, clock.now()), "Pending")
+    return logged(await store.finish_service_task(task_id, clock.now(), config.issuer), "Processing")
 
 
 class ServiceTaskMonitor:

@@ -7,13 +7,16 @@ change is durable; a write the stored state refuses raises domain.refusals.Confl
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Protocol, Sequence
 
 from .base import (AckResult, ControlRecord, EndDeviceCounts, EndDeviceRecord, GroupRecord, ImportSummary,
                    MeterReadingRecord, MirrorUsagePointRecord, NetworkLocationRecord, OutboxFailure, OutboxItem, Page,
                    ProgramRecord, ReadingRecord, ReadingSetRecord, ResponseRecord, SubscriptionRecord,
                    SyncEndpointRecord, SyncMessageRecord)
+from .console_records import (DeviceEnrollmentRecord, DeviceResponseRecord, DeviceSummaryRecord,
+                              TelemetrySeriesRecord)
 from .membership_records import MembershipChangeRecord
+from .observability_records import OutboxState
 from .settlement_records import IntervalBatchRecord, IntervalLoadRecord, TelemetryMeterRecord
 from .utility_records import (AccountRecord, AssetTypeRecord, Created, CustomerRecord, DerAssetRecord,
                               DeviceModelRecord, EnrollmentRecord, Keep, ProgramRulesRecord, Replayed,
@@ -437,8 +440,39 @@ class SettlementStore(Protocol):
                                       end: int) -> list[TelemetryMeterRecord]: ...
 
 
+class ObservabilityStore(Protocol):
+    """The outboxes' state and events by state, for the operator's metrics and views."""
+
+    async def notification_outbox_state(self) -> OutboxState: ...
+    async def sync_outbox_state(self) -> OutboxState: ...
+    async def events_by_state(self, now: int) -> dict[str, dict[str, int]]: ...
+
+
+class ContactStore(Protocol):
+    """When each EndDevice's client last made an authenticated 2030.5 request."""
+
+    async def record_contacts(self, contacts: Mapping[str, int]) -> None: ...
+    async def devices_by_contact_age(self, now: int, bounds: Sequence[int]) -> list[int]: ...
+
+
+class ConsoleStore(Protocol):
+    """What the operator console reads beyond the other concerns."""
+
+    async def search_end_devices(self, q: str, by: str | None, limit: int) -> list[DeviceSummaryRecord]: ...
+    async def device_summaries(self, end_device_ids: Sequence[int]) -> list[DeviceSummaryRecord]: ...
+    async def device_responses(self, lfdi: str, limit: int) -> list[DeviceResponseRecord]: ...
+    async def device_enrollments(self, end_device_id: int) -> list[DeviceEnrollmentRecord]: ...
+    async def device_telemetry(self, lfdi: str, since: int, limit: int = 10_000) -> list[TelemetrySeriesRecord]: ...
+    async def timeline_controls(self, start: int, end: int, limit: int) -> list[tuple[int, int | None]]: ...
+    async def service_task_counts(self) -> dict[str, int]: ...
+    async def enrollment_sync_counts(self) -> dict[str, int]: ...
+    async def recent_enrollments(self, limit: int) -> list[int]: ...
+    async def requeue_sync_message(self, message_id: int, now: int) -> bool: ...
+
+
 class Store(Versioned, ClientStore, EndDeviceStore, DerStore, LogEventStore, MirrorStore, ProgramStore, EventStore,
             GroupStore, AccessStore, ResponseStore, SubscriptionStore, RateStore, SyncStore, NetworkStore,
             CustomerStore, CatalogStore, AggregatorStore, EnrollmentStore, ServiceTaskStore, ParticipationStore,
-            StageStore, PriceStore, BillingStore, SettlementStore, Protocol):
+            StageStore, PriceStore, BillingStore, SettlementStore, ContactStore,
+            ConsoleStore, ObservabilityStore, Protocol):
     """Everything a store offers."""

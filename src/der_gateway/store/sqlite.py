@@ -25,6 +25,7 @@ from .base import (EndDeviceCounts, EndDeviceRecord, MeterReadingRecord, MirrorU
                    ReadingRecord, ReadingSetRecord, ReadingTypeMissing)
 from .migrations import MIGRATIONS
 from . import sqlite_generations
+from .sqlite_observability import ObservabilityStore
 from .sqlite_control_plane import Changes, ControlPlaneStore, log_changes
 from .sqlite_generations import GenerationStore
 from .sqlite_plumbing import Conn, Params, Row, inserted_id
@@ -35,6 +36,8 @@ from .sqlite_stages import StageStore
 from .sqlite_prices import PriceStore
 from .sqlite_billing import BillingStore
 from .sqlite_settlement import SettlementStore
+from .sqlite_contacts import ContactStore
+from .sqlite_console import ConsoleStore
 from .wal_index import WalIndexHeader
 
 T = TypeVar("T")
@@ -77,7 +80,8 @@ def _end_device(row: Row) -> EndDeviceRecord:
 
 
 class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore, ParticipationStore, StageStore,
-                  PriceStore, BillingStore, SettlementStore):
+                  PriceStore, BillingStore, SettlementStore, ContactStore,
+                  ConsoleStore, ObservabilityStore):
     def __init__(self, path: Path) -> None:
         self.path = path
         self._writer_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")

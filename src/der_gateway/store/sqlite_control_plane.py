@@ -8,6 +8,7 @@ change, so the notifier can never miss one, even across a crash.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any, Iterable, Sequence
 
 from . import list_index
@@ -515,5 +516,6 @@ def _set_states(c: Conn, states: Iterable[tuple[int, int, int, int | None]]) -> 
 
 
 def _enqueue(c: Conn, items: Iterable[tuple[int, str, bytes]]) -> None:
-    c.executemany("INSERT INTO outbox (subscription_id, uri, body, next_attempt) VALUES (?, ?, ?, 0)",
-                  [(s, u, b) for s, u, b in items])
+    queued_at = int(time.time())
+    c.executemany("INSERT INTO outbox (subscription_id, uri, body, next_attempt, queued_at) VALUES (?, ?, ?, 0, ?)",
+                  [(s, u, b, queued_at) for s, u, b in items])

@@ -28,6 +28,7 @@ _TOPICS: dict[str, str | None] = {
     "outbox": None,
     "sync_messages": None,
     "cache_generations": None,
+    "end_device_contacts": None,  # last contact: shown by the admin API only
     # kept by triggers from the tables they index (store/list_index.py): the write that moves them moves its topic
     "list_counts": None,
     "end_device_views": None,

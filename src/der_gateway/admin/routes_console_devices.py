@@ -1,0 +1,165 @@
+"""The console's view of one device: search, summary, its 2030.5 tree as its client sees it, its DER documents,
+telemetry, Responses and enrollments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from ..sep import paths
+from ..sep.json_form import error
+from ..sep.walk import walk_resources
+from ..store import EndDeviceRecord
+from ..store.console_records import DeviceSummaryRecord
+from ..store.sqlite_console import SEARCH_FIELDS
+from . import views
+from .http import ApiError, invalid, json_response, not_found, path_id
+from .state import CLOCK, DEVICE_VIEW, STORE
+from .routing import Answer, Route
+
+DEFAULT_LIMIT, MAX_LIMIT = 50, 500
+MAX_QUERY = 100
+DAY = 86_400
+DER_KINDS = {"dercap": "DERCapability", "derg": "DERSettings", "ders": "DERStatus", "dera": "DERAvailability"}
+
+
+def summary_view(s: DeviceSummaryRecord) -> dict[str, Any]:
+    return {"end_device_id": s.end_device_id, "lfdi": s.lfdi, "sfdi": s.sfdi, "enabled": s.enabled,
+            "aggregator_lfdi": s.aggregator_lfdi,
+            "customer": {"id": s.customer[0], "name": s.customer[1]} if s.customer else None,
+            "service_point": {"id": s.service_point[0], "name": s.service_point[1]} if s.service_point else None,
+            "feeder": s.feeder, "last_contact": s.last_contact}
+
+
+def query_int(request: web.Request, name: str, default: int, lowest: int, highest: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not lowest <= int(raw) <= highest:
+        raise invalid([error(f"must be a whole number from {lowest} to {highest}", name)])
+    return int(raw)
+
+
+def only_query(request: web.Request, *names: str) -> None:
+    unknown = [error("unknown query parameter", k) for k in request.query if k not in names]
+    if unknown:
+        raise invalid(unknown)
+
+
+async def end_device(request: web.Request) -> EndDeviceRecord:
+    end_device_id = path_id(request, "end_device_id", "EndDevice")
+    record = await request.app[STORE].end_device(end_device_id)
+    if record is None:
+        raise not_found(f"EndDevice {end_device_id}")
+    return record
+
+
+async def search(request: web.Request) -> web.Response:
+    only_query(request, "q", "by", "limit")
+    q = request.query.get("q", "").strip()
+    by = request.query.get("by") or None
+    errors = []
+    if not q or len(q) > MAX_QUERY:
+        errors.append(error(f"required: 1 to {MAX_QUERY} characters", "q"))
+    if by is not None and by not in SEARCH_FIELDS:
+        errors.append(error(f"must be one of {', '.join(SEARCH_FIELDS)}", "by"))
+    if errors:
+        raise invalid(errors)
+    limit = query_int(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    found = await request.app[STORE].search_end_devices(q, by, limit)
+    return json_response({"items": [summary_view(s) for s in found]})
+
+
+async def summary(request: web.Request) -> web.Response:
+    record = await end_device(request)
+    (found,) = await request.app[STORE].device_summaries([record.id])
+    return json_response(summary_view(found))
+
+
+async def tree(request: web.Request) -> web.Response:
+    """The walk from /dcap through the 2030.5 application as this device's client: what it would GET."""
+    record = await end_device(request)
+    device_view = request.app.get(DEVICE_VIEW)
+    if device_view is None:
+        raise ApiError(503, "this admin listener runs without the 2030.5 application")
+
+    async def fetch(href: str) -> tuple[int, bytes]:
+        return await device_view.get(record.lFDI, href)
+
+    visited = await walk_resources(fetch)
+    return json_response({"lfdi": record.lFDI, "resources": [
+        {"href": v.href, "type": v.type, "depth": v.depth, "status": v.status,
+         "xml": v.body.decode("utf-8", "replace")} for v in visited]})
+
+
+async def ders(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    record = await end_device(request)
+    items = []
+    for n in await store.der_numbers(record.id):
+        documents = {name: await store.der_document(record.id, n, kind) for kind, name in DER_KINDS.items()}
+        items.append({"href": paths.der(record.id, n), "documents": documents})
+    return json_response({"items": items})
+
+
+async def telemetry(request: web.Request) -> web.Response:
+    only_query(request, "since")
+    record = await end_device(request)
+    now = request.app[CLOCK].now()
+    since = query_int(request, "since", max(0, now - DAY), 0, 2**62)
+    series = []
+    for s in await request.app[STORE].device_telemetry(record.lFDI, since):
+        power = int(s.reading_type.get("powerOfTenMultiplier") or 0)
+        series.append({"mup": paths.mup(s.mup_id), "description": s.description, "uom": s.reading_type.get("uom"),
+                       "power_of_ten": power, "points": [[start, value * 10 ** power] for start, value in s.readings]})
+    return json_response({"series": series})
+
+
+async def responses(request: web.Request) -> web.Response:
+    only_query(request, "limit")
+    record = await end_device(request)
+    limit = query_int(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    found = await request.app[STORE].device_responses(record.lFDI, limit)
+    return json_response({"items": [{"subject": r.subject, "status": r.status, "status_name": views.status_name(r.status),
+                                     "created_at": r.created, "control_id": r.control_id} for r in found]})
+
+
+async def enrollments(request: web.Request) -> web.Response:
+    record = await end_device(request)
+    found = await request.app[STORE].device_enrollments(record.id)
+    return json_response({"items": [{"enrollment_id": e.enrollment_id, "program_id": e.program_id,
+                                     "program": e.program, "state": e.state, "sync_state": e.sync_state,
+                                     "last_error": e.last_error} for e in found]})
+
+
+DEVICE = "/end-devices/{end_device_id:[0-9]+}"
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/devices/search", search,
+          "Search EndDevices",
+          {200: Answer("matches", "DeviceSummaryList")},
+          errors={400: "a query parameter is missing or wrong: each one named"},
+          description="Query: q; by (lfdi, sfdi, customer, service-point, feeder; absent: all); limit (1-500, 50)"),
+    Route("GET", DEVICE + "/summary", summary,
+          "The EndDevice's summary",
+          {200: Answer("it", "DeviceSummary")}),
+    Route("GET", DEVICE + "/tree", tree,
+          "The 2030.5 tree as the device's client sees it",
+          {200: Answer("each resource walked from /dcap", "DeviceTree")},
+          errors={503: "the admin listener runs without the 2030.5 application"}),
+    Route("GET", DEVICE + "/ders", ders,
+          "The device's DERs and their documents",
+          {200: Answer("them", "DeviceDERs")}),
+    Route("GET", DEVICE + "/telemetry", telemetry,
+          "The device's mirrored readings",
+          {200: Answer("per MirrorMeterReading", "DeviceTelemetry")},
+          errors={400: "a query parameter is missing or wrong: each one named"},
+          description="Query: since (epoch seconds; default: 24 h ago)"),
+    Route("GET", DEVICE + "/responses", responses,
+          "The device's Responses, newest first",
+          {200: Answer("them", "DeviceResponses")},
+          errors={400: "a query parameter is missing or wrong: each one named"}),
+    Route("GET", DEVICE + "/enrollments", enrollments,
+          "The device's enrollments",
+          {200: Answer("them", "DeviceEnrollments")}),
+)

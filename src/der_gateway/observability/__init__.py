@@ -1,0 +1,1 @@
+"""Metrics, structured logs and the live views of connections and refusals, for every listener."""

@@ -1,0 +1,33 @@
+"""When each EndDevice's client last made an authenticated 2030.5 request: written in batches, counted by age."""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+from .sqlite_plumbing import Conn, SQLitePlumbing
+
+
+class ContactStore(SQLitePlumbing):
+    """Mixed into SQLiteStore."""
+
+    async def record_contacts(self, contacts: Mapping[str, int]) -> None:
+        """Each LFDI's EndDevice (if it has one) last made contact at the time given, unless it is known later."""
+        if not contacts:
+            return
+        await self._in_transaction(lambda c: c.executemany(
+            "INSERT INTO end_device_contacts (end_device_id, at) SELECT id, ? FROM end_devices WHERE lfdi = ? "
+            "ON CONFLICT (end_device_id) DO UPDATE SET at = excluded.at WHERE excluded.at > end_device_contacts.at",
+            [(at, lfdi.upper()) for lfdi, at in contacts.items()]))
+
+    async def devices_by_contact_age(self, now: int, bounds: Sequence[int]) -> list[int]:
+        """len(bounds) + 1 counts of EndDevices: those whose last contact is within bounds[0] seconds of now, within
+        bounds[1] but not bounds[0], ..., and the rest (older, or never); bounds ascending."""
+        def count(c: Conn) -> list[int]:
+            within = [c.execute("SELECT count(*) FROM end_device_contacts WHERE at >= ?",
+                                (now - bound,)).fetchone()[0] for bound in bounds]
+            total = c.execute("SELECT count(*) FROM end_devices").fetchone()[0]
+            cumulative = [*within, total]
+            return [cumulative[0], *(b - a for a, b in zip(cumulative, cumulative[1:]))]
+        if any(b > a for a, b in zip(bounds[1:], bounds)):
+            raise ValueError("bounds must be ascending")
+        return await self._read(count)
