@@ -12,7 +12,7 @@ from ..domain import stages as stage_rules
 from ..services import der_controls, utility_events
 from ..store import ControlRecord
 from ..store.stage_records import UtilityEventRecord
-from .http import json_response, not_found, path_id, query_window
+from .http import WINDOW, json_response, not_found, path_id, query_window
 from .state import CLOCK, STORE
 from .routing import Answer, Route
 
@@ -191,7 +191,7 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/timeline", timeline,
           "Events and utility events in a window",
           {200: Answer("them", "Timeline")},
-          errors={400: "a query parameter is missing or wrong: each one named"},
+          query=WINDOW,
           description="Query: from and to, epoch seconds"),
     Route("GET", "/controls/{control_id:[0-9]+}/participation-summary", control_participation,
           "How far each called device got",

@@ -12,14 +12,15 @@ from typing import Any
 
 from aiohttp import web
 
-from ..domain.numerals import decimal
 from ..observability import metrics
 from ..store.observability_records import OutboxState
-from .http import ApiError, json_response
+from .http import json_response, read_query
 from .state import CLOCK, STORE, TRACKING
-from .routing import Answer, Route
+from .routing import Answer, Query, Route
 
 DEFAULT_REFUSALS, MAX_REFUSALS = 50, 200
+REFUSALS_QUERY = (Query("limit", f"how many of the latest to list (default {DEFAULT_REFUSALS})", int, minimum=0,
+                        maximum=MAX_REFUSALS),)
 
 
 async def store_readings(request: web.Request) -> metrics.Readings:
@@ -63,10 +64,7 @@ async def get_connections(request: web.Request) -> web.Response:
 
 
 async def get_refusals(request: web.Request) -> web.Response:
-    raw = request.query.get("limit")
-    limit = DEFAULT_REFUSALS if raw is None else decimal(raw, MAX_REFUSALS)
-    if limit is None:
-        raise ApiError(400, [{"field": "limit", "reason": f"must be an integer from 0 to {MAX_REFUSALS}"}])
+    limit = read_query(request, REFUSALS_QUERY).get("limit", DEFAULT_REFUSALS)
     return json_response(request.app[TRACKING].refusals_view(limit))
 
 
@@ -88,7 +86,5 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", "/refusals", get_refusals,
           "Refused 2030.5 clients: counts by reason, and the latest",
           {200: Answer("them", "Refusals")},
-          errors={400: "limit is wrong"},
-          description="Query: limit (default 50, at most 200): how many of the latest to list. kind tls: the TLS "
-                      "handshake failed; http: a 4xx answer."),
+          query=REFUSALS_QUERY, description="kind tls: the TLS handshake failed; http: a 4xx answer."),
 )
