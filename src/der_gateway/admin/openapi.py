@@ -808,8 +808,9 @@ COMPONENTS["AccountInput"] = fields_schema(bodies.ACCOUNT, {"servicePoints": {"t
 
 # -- the operator console (routes_console_*.py) --------------------------------------------------
 _NULL_INT, _NULL_STR = nullable(INTEGER), nullable(STRING)
-_POINTS = {"type": "array", "items": {"type": "array", "prefixItems": [INTEGER, {"type": "number"}],
-                                      "minItems": 2, "maxItems": 2}, "description": "[epoch seconds, value]"}
+# each point [epoch seconds, value] (as a plain list of two numbers: schemathesis reads prefixItems as draft-4 items)
+_POINTS = {"type": "array", "items": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
+           "description": "[epoch seconds, value]"}
 _NAMED = nullable(_object({"id": ID, "name": STRING}, ("id", "name")))
 COMPONENTS["DeviceSummary"] = _object({
     "end_device_id": ID, "lfdi": STRING, "sfdi": INTEGER, "enabled": BOOLEAN, "aggregator_lfdi": _NULL_STR,
