@@ -19,7 +19,7 @@ from . import views
 from .http import ApiError, conflict, error, invalid, json_response, no_content, not_found, path_id, path_lfdi
 from .http import read_json, strict_lfdi
 from .state import CLOCK, CONFIG, STORE
-from .routing import Answer, PlainBody, Route
+from .routing import NO_CONTENT, Answer, PlainBody, Route
 from ..sep.json_form import Plain, check_plain
 
 LFDI = Plain(str, pattern="[0-9A-Fa-f]{40}", reason="an LFDI is exactly 40 hex digits",
@@ -221,7 +221,7 @@ ROUTES: tuple[Route, ...] = (
           body=PlainBody(PATCH)),
     Route("DELETE", "/end-devices/{end_device_id:[0-9]+}", delete_end_device,
           "Delete an EndDevice with everything under it",
-          {204: Answer("done")},
+          NO_CONTENT,
           description="Its DERs and their documents, log events, group memberships, access grants and "
                       "SubscriptionList go with it, as on its client's DELETE /edev/{id}: each of those "
                       "subscriptions gets a last Notification, subscribers to the EndDevice or its "
@@ -230,11 +230,11 @@ ROUTES: tuple[Route, ...] = (
                       "/clients/{lfdi}/mirror-usage-points)."),
     Route("PUT", "/end-devices/{end_device_id:[0-9]+}/access/{client_lfdi}", grant_access,
           "Let a further client act for the EndDevice",
-          {204: Answer("done")},
+          NO_CONTENT,
           errors={400: "client_lfdi is not 40 hex digits"}),
     Route("DELETE", "/end-devices/{end_device_id:[0-9]+}/access/{client_lfdi}", revoke_access,
           "Revoke that",
-          {204: Answer("done")},
+          NO_CONTENT,
           errors={400: "client_lfdi is not 40 hex digits"}),
     Route("GET", "/clients/{lfdi}/access", get_client_access,
           "Whether the client certificate has access",
@@ -252,7 +252,7 @@ ROUTES: tuple[Route, ...] = (
           {200: Answer("all", "SubscriptionList")}),
     Route("DELETE", "/end-devices/{end_device_id:[0-9]+}/subscriptions/{subscription_id:[0-9]+}", cancel_subscription,
           "Cancel a Subscription: the client is sent a last Notification with status 1",
-          {204: Answer("done")}),
+          NO_CONTENT),
     Route("DELETE", "/clients/{lfdi}/mirror-usage-points", delete_mirror_usage_points,
           "Delete every MirrorUsagePoint the client posted",
           {200: Answer("how many", "Deleted")},

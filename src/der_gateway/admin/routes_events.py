@@ -16,7 +16,7 @@ from .inputs import curve_link_errors, mrid_of, operator_fields, unique
 from .routes_programs import program_of
 from .routes_utility_catalog import event_constraint_errors
 from .state import CLOCK, CONFIG, SCHEMAS, STORE
-from .routing import SEP_NOTE, Answer, Query, Route, SepBody
+from .routing import MRID_TAKEN, SEP_NOTE, Answer, Query, Route, SepBody
 from ..sep.json_form import build
 
 CONTROL_FIELDS = ("mRID", "description", "version", "interval", "randomizeStart", "randomizeDuration",
@@ -188,7 +188,7 @@ ROUTES: tuple[Route, ...] = (
                        "A DER event. mRID is generated when absent; responseRequired defaults to \"03\". The "
                        "event must not have ended already, and DERControlBase must set at least one control; curve "
                        "links as for the DefaultDERControl. " + SEP_NOTE),
-          errors={409: "the mRID is taken"}),
+          errors=MRID_TAKEN),
     Route("GET", "/programs/{program_id:[0-9]+}/controls", list_controls,
           "List the program's events with their status now",
           {200: Answer("start ascending, newest first", "ControlList")},

@@ -14,7 +14,7 @@ from .http import conflict, error, found, invalid, json_response, no_content, no
 from .inputs import mrid_of, operator_fields, unique
 from .routes_programs import DELETED, program_of
 from .state import CLOCK, CONFIG, SCHEMAS, STORE
-from .routing import SEP_NOTE, Answer, Named, Route, SepBody
+from .routing import MRID_TAKEN, NO_CONTENT, SEP_NOTE, Answer, Named, Route, SepBody
 from ..sep.json_form import build
 
 GROUP_FIELDS = ("mRID", "description")
@@ -170,7 +170,7 @@ ROUTES: tuple[Route, ...] = (
           "Create a group (a FunctionSetAssignments)",
           {201: Answer("created", "Group")},
           body=SepBody(model.FunctionSetAssignments, GROUP_FIELDS, ("mRID",), SEP_NOTE),
-          errors={409: "the mRID is taken"}),
+          errors=MRID_TAKEN),
     Route("GET", "/groups", list_groups,
           "List groups",
           {200: Answer("all groups", "GroupList")}),
@@ -179,7 +179,7 @@ ROUTES: tuple[Route, ...] = (
           {200: Answer("the group", "Group")}),
     Route("DELETE", "/groups/{group_id:[0-9]+}", delete_group,
           "Delete a group",
-          {204: Answer("done")}),
+          NO_CONTENT),
     Route("POST", "/groups/{group_id:[0-9]+}/members", add_members,
           "Add many EndDevices (all or none)",
           {200: Answer("added", "MembersAdded")},
@@ -188,12 +188,12 @@ ROUTES: tuple[Route, ...] = (
                        "enrolled, disabled, sync rejected, ineligible): each one, with why; nothing changes"}),
     Route("PUT", "/groups/{group_id:[0-9]+}/members/{end_device_id:[0-9]+}", put_member,
           "Add an EndDevice to the group",
-          {204: Answer("done")},
+          NO_CONTENT,
           errors={409: "a device is retired, or fails a program of the group that takes part in enrollment (not "
                        "enrolled, disabled, sync rejected, ineligible): each one, with why; nothing changes"}),
     Route("DELETE", "/groups/{group_id:[0-9]+}/members/{end_device_id:[0-9]+}", delete_member,
           "Remove an EndDevice from the group",
-          {204: Answer("done")},
+          NO_CONTENT,
           errors={409: "a program of the group calls the device through its enrollment and through no other group: "
                        "unenroll it instead"}),
     Route("GET", "/groups/{group_id:[0-9]+}/history", group_history,
@@ -204,10 +204,10 @@ ROUTES: tuple[Route, ...] = (
           {200: Answer("who, when and why", "MembershipChangeList")}),
     Route("PUT", "/groups/{group_id:[0-9]+}/programs/{program_id:[0-9]+}", assign_program,
           "Assign a program to the group",
-          {204: Answer("done")},
+          NO_CONTENT,
           errors={409: "the program takes part in enrollment and members fail it: each one, with why"}),
     Route("DELETE", "/groups/{group_id:[0-9]+}/programs/{program_id:[0-9]+}", unassign_program,
           "Unassign a program from the group",
-          {204: Answer("done")},
+          NO_CONTENT,
           errors={409: "the group is the program's enrollment group and has members"}),
 )

@@ -14,7 +14,7 @@ from . import views
 from .http import conflict, found, json_response, no_content, not_found, path_id, read_json
 from .inputs import curve_hrefs, curve_link_errors, mrid_of, operator_fields, unique
 from .state import CLOCK, CONFIG, SCHEMAS, STORE
-from .routing import SEP_NOTE, Answer, Route, SepBody
+from .routing import MRID_TAKEN, NO_CONTENT, SEP_NOTE, Answer, Route, SepBody
 from ..sep.json_form import build
 
 DELETED = 4  # Notification.status: the subscribed resource was deleted
@@ -182,7 +182,7 @@ ROUTES: tuple[Route, ...] = (
           "Create a DERProgram",
           {201: Answer("created (Location: /programs/{id})", "Program")},
           body=SepBody(model.DERProgram, PROGRAM_FIELDS, ("mRID",), "mRID is generated when absent. " + SEP_NOTE),
-          errors={409: "the mRID is taken"}),
+          errors=MRID_TAKEN),
     Route("GET", "/programs", list_programs,
           "List programs",
           {200: Answer("all programs, by primacy", "ProgramList")}),
@@ -196,7 +196,7 @@ ROUTES: tuple[Route, ...] = (
                        "description null clears it. " + SEP_NOTE)),
     Route("DELETE", "/programs/{program_id:[0-9]+}", delete_program,
           "Delete a program with its events, default control and curves",
-          {204: Answer("done")},
+          NO_CONTENT,
           errors={409: "it has enrollments or events with a participation record, or an asset type names it as "
                        "its default"}),
     Route("PUT", "/programs/{program_id:[0-9]+}/default-control", put_default_control,
@@ -212,7 +212,7 @@ ROUTES: tuple[Route, ...] = (
           "Add a DERCurve",
           {201: Answer("created (Location: .../curves/{id})", "DERCurve")},
           body=SepBody(model.DERCurve, CURVE_FIELDS, ("mRID",), "creationTime is the server's. " + SEP_NOTE),
-          errors={409: "the mRID is taken"}),
+          errors=MRID_TAKEN),
     Route("GET", "/programs/{program_id:[0-9]+}/curves", list_curves,
           "List the program's DERCurves",
           {200: Answer("its curves", "DERCurveList")}),
@@ -221,6 +221,6 @@ ROUTES: tuple[Route, ...] = (
           {200: Answer("the curve", "DERCurve")}),
     Route("DELETE", "/programs/{program_id:[0-9]+}/curves/{curve_id:[0-9]+}", delete_curve,
           "Delete a DERCurve",
-          {204: Answer("done")},
+          NO_CONTENT,
           errors={409: "the DefaultDERControl or an event that has not ended refers to it"}),
 )

@@ -18,7 +18,7 @@ from ..store.sync_queue import OPERATIONS, PURPOSES
 from .http import conflict, error, invalid, json_response, no_content, not_found, path_id, read_json, read_query
 from ..sep.json_form import Plain, check_plain
 from .state import CLOCK, STORE
-from .routing import Answer, PlainBody, Query, Route
+from .routing import NO_CONTENT, Answer, PlainBody, Query, Route
 
 MAX_NAME = 64
 ENDPOINT = {"name": Plain(str, required=True, max_length=MAX_NAME, pattern=r"[\s\S]*\S[\s\S]*",
@@ -197,7 +197,7 @@ ROUTES: tuple[Route, ...] = (
           errors={409: "the name is taken"}),
     Route("DELETE", "/sync/endpoints/{endpoint_id:[0-9]+}", delete_endpoint,
           "Delete an endpoint with its messages",
-          {204: Answer("done")},
+          NO_CONTENT,
           errors={400: "force is neither true nor false",
                   409: "messages are still queued for it (without force=true)"},
           query=FORCE_QUERY),

@@ -19,7 +19,7 @@ from ..domain.utility.fields import check
 from ..services import utility_json as render
 from .http import found, invalid, json_response, no_content, path_id, path_lfdi, read_json
 from .state import CLOCK, STORE
-from .routing import Answer, FieldsBody, Named, Route
+from .routing import NO_CONTENT, Answer, FieldsBody, Named, Route
 
 
 def valid(values: dict[str, Any], errors: list[Problem]) -> dict[str, Any]:
@@ -253,7 +253,7 @@ ROUTES: tuple[Route, ...] = (
           body=FieldsBody(bodies.CUSTOMER_PATCH, partial=True)),
     Route("DELETE", "/customers/{customer_id:[0-9]+}", delete_customer,
           "Delete a customer",
-          {204: Answer("done")},
+          NO_CONTENT,
           errors={409: "it has DER assets"}),
     Route("POST", "/customers/{customer_id:[0-9]+}/accounts", add_account,
           "Add an account (with service points)",
@@ -262,10 +262,10 @@ ROUTES: tuple[Route, ...] = (
           errors={409: "an external id or code is taken"}),
     Route("PUT", "/customers/{customer_id:[0-9]+}/tariffs/{tariff_id:[0-9]+}", accept_tariff,
           "Record the customer's acceptance of a tariff",
-          {204: Answer("done")}),
+          NO_CONTENT),
     Route("DELETE", "/customers/{customer_id:[0-9]+}/tariffs/{tariff_id:[0-9]+}", withdraw_tariff,
           "Withdraw it",
-          {204: Answer("done")}),
+          NO_CONTENT),
     Route("GET", "/accounts/{account_id:[0-9]+}", get_account,
           "Get an account",
           {200: Answer("it", "Account")}),
@@ -287,7 +287,7 @@ ROUTES: tuple[Route, ...] = (
           body=FieldsBody(bodies.SERVICE_POINT_PATCH, partial=True)),
     Route("DELETE", "/service-points/{service_point_id:[0-9]+}", delete_service_point,
           "Delete a service point",
-          {204: Answer("done")},
+          NO_CONTENT,
           errors={409: "it has DER assets"}),
     Route("POST", "/tariffs", create_tariff,
           "Create a tariff",
@@ -306,7 +306,7 @@ ROUTES: tuple[Route, ...] = (
           body=FieldsBody(bodies.TARIFF_PATCH, partial=True)),
     Route("DELETE", "/tariffs/{tariff_id:[0-9]+}", delete_tariff,
           "Delete a tariff",
-          {204: Answer("done")},
+          NO_CONTENT,
           errors={409: "still in use (named in the answer)"}),
     Route("POST", "/aggregators", create_aggregator,
           "Add an aggregator",
@@ -328,10 +328,10 @@ ROUTES: tuple[Route, ...] = (
                           partial=True)),
     Route("PUT", "/aggregators/{lfdi}/customers/{customer_id:[0-9]+}", authorise_customer,
           "Authorise the aggregator for a customer",
-          {204: Answer("done")},
+          NO_CONTENT,
           errors={400: "lfdi is not 40 hex digits"}),
     Route("DELETE", "/aggregators/{lfdi}/customers/{customer_id:[0-9]+}", deauthorise_customer,
           "Withdraw that",
-          {204: Answer("done")},
+          NO_CONTENT,
           errors={400: "lfdi is not 40 hex digits"}),
 )

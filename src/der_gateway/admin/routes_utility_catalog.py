@@ -14,7 +14,7 @@ from .http import found, json_response, no_content, path_id, read_json, read_que
 from .routes_programs import program_of
 from .routes_utility import valid
 from .state import CLOCK, CONFIG, STORE
-from .routing import Answer, FieldsBody, Query, Route
+from .routing import NO_CONTENT, Answer, FieldsBody, Query, Route
 
 
 # -- asset types -------------------------------------------------------------------------------------
@@ -149,7 +149,7 @@ ROUTES: tuple[Route, ...] = (
           body=FieldsBody(bodies.ASSET_TYPE_PATCH, partial=True)),
     Route("DELETE", "/asset-types/{asset_type_id:[0-9]+}", delete_asset_type,
           "Delete an asset type",
-          {204: Answer("done")},
+          NO_CONTENT,
           errors={409: "still in use (named in the answer)"}),
     Route("POST", "/device-models", create_device_model,
           "Add a device model (manufacturer, model, nameplate specification)",
@@ -170,7 +170,7 @@ ROUTES: tuple[Route, ...] = (
           body=FieldsBody(bodies.DEVICE_MODEL_PATCH, {"spec": "NameplateSpec"}, partial=True)),
     Route("DELETE", "/device-models/{device_model_id:[0-9]+}", delete_device_model,
           "Delete a device model",
-          {204: Answer("done")},
+          NO_CONTENT,
           errors={409: "still in use (named in the answer)"}),
     Route("PUT", "/programs/{program_id:[0-9]+}/rules", put_program_rules,
           "Set the program's eligibility and event constraints",
@@ -186,5 +186,5 @@ ROUTES: tuple[Route, ...] = (
           {200: Answer("them (empty when none)", "ProgramRules")}),
     Route("DELETE", "/programs/{program_id:[0-9]+}/rules", delete_program_rules,
           "Drop the program's rules",
-          {204: Answer("done")}),
+          NO_CONTENT),
 )

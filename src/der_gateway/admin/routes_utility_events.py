@@ -23,7 +23,7 @@ from .http import conflict, error, invalid, json_response, not_found, path_id, r
 from .inputs import mrid_of
 from .routes_events import ARCHIVED_QUERY, CONTROL_FIELDS, _archived_query, checked_control
 from .state import CLOCK, CONFIG, STORE
-from .routing import Answer, Named, Route
+from .routing import MRID_TAKEN, Answer, Named, Route
 
 EVENT_FIELDS = ("mRID", "description", "stages")
 STAGE_FIELDS = ("programId", "targetKW")
@@ -195,7 +195,7 @@ ROUTES: tuple[Route, ...] = (
           "Create a utility event with its stages (each a program event)",
           {201: Answer("created, its stages SCHEDULED (Location: /utility-events/{id})", "UtilityEvent")},
           body=Named("UtilityEventInput"),
-          errors={409: "the mRID is taken"}),
+          errors=MRID_TAKEN),
     Route("GET", "/utility-events", list_events,
           "List utility events",
           {200: Answer("by id", "UtilityEventList")},
