@@ -32,6 +32,7 @@ from . import routes_network, routes_notifications, routes_sync
 from . import routes_utility, routes_utility_catalog, routes_utility_events, routes_utility_ops
 from . import routes_billing, routes_intervals, routes_participation, routes_prices, routes_settlement
 from . import routes_console_devices, routes_console_events, routes_console_ops
+from . import console_files
 from .console_files import add_console
 from . import routes_observability
 from ..observability.requests import observe_requests
@@ -41,13 +42,14 @@ from ..domain.refusals import Rejected
 from ..refusal_status import status_of
 from ..sep.json_form import Invalid
 from .http import ApiError, error_response, json_response
-from .state import CLOCK, CONFIG, DEVICE_VIEW, SCHEMAS, STORE, TOKEN, TRACKING, WRITE_LOCK, DeviceView
+from .routing import Answer, Route
+from .state import CLOCK, CONFIG, DEVICE_VIEW, PUBLIC, SCHEMAS, STORE, TOKEN, TRACKING, WRITE_LOCK, DeviceView
 
 log = logging.getLogger(__name__)
 
 TOKEN_FILE = "admin-token"
-ROUTES = (routes_programs.ROUTES + routes_events.ROUTES + routes_groups.ROUTES + routes_end_devices.ROUTES
-          + routes_rates.ROUTES + routes_notifications.ROUTES)
+ROUTES: tuple[Route, ...] = (routes_programs.ROUTES + routes_events.ROUTES + routes_groups.ROUTES
+                             + routes_end_devices.ROUTES + routes_rates.ROUTES + routes_notifications.ROUTES)
 ROUTES = ROUTES + routes_sync.ROUTES + routes_network.ROUTES  # enrollment sync, network locations
 ROUTES = ROUTES + routes_utility.ROUTES + routes_utility_catalog.ROUTES + routes_utility_ops.ROUTES  # enrollment
 ROUTES = ROUTES + routes_participation.ROUTES  # device scores, load-reduction forecasts
@@ -57,6 +59,7 @@ ROUTES = ROUTES + routes_intervals.ROUTES  # interval data for settlement
 ROUTES = ROUTES + routes_settlement.ROUTES  # settlement: baselines, a stage's credits
 ROUTES = ROUTES + routes_console_devices.ROUTES + routes_console_events.ROUTES + routes_console_ops.ROUTES  # console
 ROUTES = ROUTES + routes_observability.ROUTES  # metrics, health, outboxes, connections, refusals
+ROUTES = ROUTES + console_files.ROUTES  # the console's static files
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -106,7 +109,12 @@ def one_writer_at_a_time(on_change: Callable[[], None] | None,
 
 
 async def get_openapi(request: web.Request) -> web.Response:
-    return json_response(openapi.SPEC)
+    return json_response(SPEC)
+
+
+ROUTES = ROUTES + (Route("GET", "/openapi.json", get_openapi, "This description",
+                         {200: Answer("OpenAPI 3.1", {})}),)
+SPEC = openapi.document(ROUTES)
 
 
 def create_admin_app(config: Config, store, schemas: SchemaSet, clock: Clock | None = None, *,
@@ -129,9 +137,11 @@ def create_admin_app(config: Config, store, schemas: SchemaSet, clock: Clock | N
     if device_view is not None:
         app[DEVICE_VIEW] = device_view
     app[TRACKING] = tracking or Tracking(config.data_dir / "observability")
-    app.router.add_route("GET", "/openapi.json", get_openapi)
-    for method, path, handler in ROUTES:
-        app.router.add_route(method, path, handler)
+    for route in ROUTES:
+        if not isinstance(route, Route):
+            raise TypeError(f"not a Route: {route!r}")
+        app.router.add_route(route.method, route.path, route.handler)
+    app[PUBLIC] = frozenset(route.handler for route in ROUTES if route.public)
     add_console(app)  # the operator console's static files, at / and /console/
     return app
 

@@ -1,5 +1,5 @@
-"""Bearer-token authentication: every request but for the console's files must carry
-"Authorization: Bearer <token>"."""
+"""Bearer-token authentication: every request but to a route declared public (the console's files, /health)
+must carry "Authorization: Bearer <token>"."""
 
 from __future__ import annotations
 
@@ -9,12 +9,10 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
-from .console_files import is_public
 from .http import ApiError
-from .state import TOKEN
+from .state import PUBLIC, TOKEN
 
 MIN_TOKEN_LENGTH = 16
-OPEN_PATHS = frozenset({"/health"})  # answered without a token: a load balancer's liveness probe
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -38,8 +36,8 @@ def presented(request: web.Request) -> bytes | None:
 
 @web.middleware
 async def require_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.method in ("GET", "HEAD") and (request.path in OPEN_PATHS or is_public(request.path)):
-        return await handler(request)  # the console's files ask for the token themselves
+    if request.match_info.route.handler in request.app[PUBLIC]:
+        return await handler(request)  # a public route (the console's files ask for the token themselves)
     given = presented(request)
     if given is None or not hmac.compare_digest(given, request.app[TOKEN].encode()):
         reason = "a bearer token is required" if given is None else "the bearer token is wrong"

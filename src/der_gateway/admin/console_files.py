@@ -12,6 +12,7 @@ from pathlib import Path
 from aiohttp import web
 
 from .http import not_found
+from .routing import Answer, Route
 
 CONSOLE_DIR = Path(__file__).parent / "console"
 PREFIX = "/console/"
@@ -42,11 +43,6 @@ def load_assets(directory: Path = CONSOLE_DIR) -> dict[str, Asset]:
 ASSETS = web.AppKey("console_assets", dict)
 
 
-def is_public(path: str) -> bool:
-    """The paths that need no token: the redirect and the console's own files."""
-    return path == "/" or path == PREFIX.rstrip("/") or path.startswith(PREFIX)
-
-
 async def to_console(request: web.Request) -> web.Response:
     return web.Response(status=302, headers={"Location": PREFIX, **SECURITY_HEADERS})
 
@@ -60,8 +56,16 @@ async def console_file(request: web.Request) -> web.Response:
 
 
 def add_console(app: web.Application) -> None:
+    """The console's files, loaded for ROUTES to serve."""
     app[ASSETS] = load_assets()
-    app.router.add_route("GET", "/", to_console)
-    app.router.add_route("GET", "/console", to_console)
-    app.router.add_route("GET", PREFIX, console_file)
-    app.router.add_route("GET", PREFIX + "{asset:[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*\\.[a-z]+}", console_file)
+
+
+_PAGE = Answer("the console's page or one of its files (HTML, JavaScript, CSS)", {"type": "string"}, media="text/html")
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/", to_console, "The operator console", {302: Answer("to /console/")}, public=True),
+    Route("GET", "/console", to_console, "The operator console", {302: Answer("to /console/")}, public=True),
+    Route("GET", PREFIX, console_file, "The operator console's page", {200: _PAGE},
+          errors={404: "no console file of that name"}, public=True),
+    Route("GET", PREFIX + "{asset:[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*\\.[a-z]+}", console_file,
+          "One of the console's files", {200: _PAGE}, errors={404: "no console file of that name"}, public=True),
+)

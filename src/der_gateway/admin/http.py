@@ -8,8 +8,9 @@ from typing import Any, TypeVar
 
 from aiohttp import web
 
-from ..domain.numerals import identifier
+from ..domain.numerals import decimal, identifier
 from ..sep.json_form import error
+from .routing import Query
 from .state import CONFIG
 
 JSON = "application/json"
@@ -133,18 +134,48 @@ async def read_upload(request: web.Request, limit: int) -> tuple[bytes, str]:
         raise ApiError(413, f"the body exceeds the {limit}-byte limit") from None
 
 
-def query_window(request: web.Request, longest: int) -> tuple[int, int]:
-    """?from=&to= (Unix seconds, required, at most `longest` apart, nothing else): 400 naming each problem."""
-    errors = [error("unknown query parameter", k) for k in request.query if k not in ("from", "to")]
-    bounds = []
-    for name in ("from", "to"):
-        raw = request.query.get(name, "")
-        if not raw.isdigit():
-            errors.append(error("required: Unix seconds", name))
-        bounds.append(int(raw) if raw.isdigit() else 0)
-    start, end = bounds
-    if not errors and not 0 < end - start <= longest:
-        errors.append(error(f"must be after from, by at most {longest} s", "to"))
+def read_query(request: web.Request, params: tuple[Query, ...]) -> dict[str, Any]:
+    """The query parameters as declared (absent ones left out): 400 naming each unknown or wrong one."""
+    values, errors = query_values(request, params)
     if errors:
         raise invalid(errors)
+    return values
+
+
+def query_values(request: web.Request, params: tuple[Query, ...]) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """The query parameters as declared (absent ones left out), and what is wrong with the rest."""
+    known = {p.name: p for p in params}
+    errors = [error("unknown query parameter", k) for k in request.query if k not in known]
+    values: dict[str, Any] = {}
+    for p in params:
+        raw = request.query.get(p.name)
+        if raw is None:
+            if p.required:
+                errors.append(error("required", p.name))
+        elif p.kind is bool:
+            if raw not in ("true", "false"):
+                errors.append(error("must be true or false", p.name))
+            values[p.name] = raw == "true"
+        elif p.kind is int:
+            values[p.name] = decimal(raw, p.maximum, p.minimum)
+            if values[p.name] is None:
+                errors.append(error(f"must be decimal digits naming an integer from {p.minimum} to {p.maximum}",
+                                    p.name))
+        elif p.choices is not None and raw not in p.choices:
+            errors.append(error(f"must be one of {', '.join(p.choices)}", p.name))
+        else:
+            values[p.name] = raw
+    return values, errors
+
+
+WINDOW = (Query("from", "the start, Unix seconds", int, minimum=0, required=True),
+          Query("to", "the end, Unix seconds", int, minimum=0, required=True))
+
+
+def query_window(request: web.Request, longest: int) -> tuple[int, int]:
+    """?from=&to= (WINDOW, at most `longest` apart, nothing else): 400 naming each problem."""
+    query = read_query(request, WINDOW)
+    start, end = query["from"], query["to"]
+    if not 0 < end - start <= longest:
+        raise invalid([error(f"must be after from, by at most {longest} s", "to")])
     return start, end

@@ -7,25 +7,22 @@ from aiohttp import web
 
 from ..services import billing
 from ..services import settlement_json as render
-from .http import error, invalid, json_response, not_found, path_id, read_json
+from .http import error, invalid, json_response, not_found, path_id, read_json, read_query
 from .routes_utility import _account_id
 from .state import CLOCK, STORE
+from .routing import Answer, Named, Query, Route
 
 BATCH_STATES = ("pending", "billed", "rejected")
+CREDITS_QUERY = (Query("unbilled", "true: the unbilled credits only; false: the billed ones; absent: all", bool),)
+BATCHES_QUERY = (Query("state", "only batches in this state", choices=BATCH_STATES),
+                 Query("accountId", "only this account's batches", int))
 
 
 async def account_credits(request: web.Request) -> web.Response:
     """?unbilled=true|false (default: every credit)."""
     account_id = await _account_id(request)
-    errors = [error("unknown query parameter", k) for k in request.query if k != "unbilled"]
-    unbilled = request.query.get("unbilled")
-    if unbilled not in (None, "true", "false"):
-        errors.append(error("must be true or false", "unbilled"))
-    if errors:
-        raise invalid(errors)
     store = request.app[STORE]
-    credits = await store.credits(account_id=account_id,
-                                  unbilled=None if unbilled is None else unbilled == "true")
+    credits = await store.credits(account_id=account_id, unbilled=read_query(request, CREDITS_QUERY).get("unbilled"))
     unbilled_now = [c for c in credits if c.billed_at is None]
     return json_response({"accountId": account_id, "items": [render.credit(c) for c in credits],
                           "unbilled": render.totals(unbilled_now),
@@ -38,7 +35,7 @@ async def run_billing(request: web.Request) -> web.Response:
     body = await read_json(request)
     errors = [error("unknown field", k) for k in body if k != "accountIds"]
     ids = body.get("accountIds")
-    if ids is not None and (not isinstance(ids, list) or not all(type(i) is int and i > 0 for i in ids)):
+    if ids is not None and (not isinstance(ids, list) or not all(type(i) is int and 0 < i < 2**63 for i in ids)):
         errors.append(error("must be a list of account ids", "accountIds"))
     if errors:
         raise invalid(errors)
@@ -54,17 +51,8 @@ async def run_billing(request: web.Request) -> web.Response:
 
 async def list_batches(request: web.Request) -> web.Response:
     """?state=pending|billed|rejected, ?accountId=N."""
-    errors = [error("unknown query parameter", k) for k in request.query if k not in ("state", "accountId")]
-    state = request.query.get("state")
-    if state is not None and state not in BATCH_STATES:
-        errors.append(error(f"must be one of {', '.join(BATCH_STATES)}", "state"))
-    account = request.query.get("accountId")
-    if account is not None and not account.isdigit():
-        errors.append(error("must be an account id", "accountId"))
-    if errors:
-        raise invalid(errors)
-    batches = await request.app[STORE].billing_batches(state=state,
-                                                       account_id=int(account) if account is not None else None)
+    query = read_query(request, BATCHES_QUERY)
+    batches = await request.app[STORE].billing_batches(state=query.get("state"), account_id=query.get("accountId"))
     return json_response({"items": [render.batch(b) for b in batches]})
 
 
@@ -76,9 +64,20 @@ async def get_batch(request: web.Request) -> web.Response:
     return json_response(render.batch(found))
 
 
-ROUTES = [
-    ("GET", "/accounts/{account_id:[0-9]+}/credits", account_credits),
-    ("POST", "/billing/run", run_billing),
-    ("GET", "/billing/batches", list_batches),
-    ("GET", "/billing/batches/{batch_id:[0-9]+}", get_batch),
-]
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/accounts/{account_id:[0-9]+}/credits", account_credits,
+          "The account's settlement credits",
+          {200: Answer("by stage", "AccountCredits")},
+          query=CREDITS_QUERY),
+    Route("POST", "/billing/run", run_billing,
+          "Send unbilled credits to billing now",
+          {200: Answer("the batches queued", "BillingBatches")},
+          body=Named("BillingRun")),
+    Route("GET", "/billing/batches", list_batches,
+          "Billing batches",
+          {200: Answer("by id", "BillingBatchList")},
+          query=BATCHES_QUERY),
+    Route("GET", "/billing/batches/{batch_id:[0-9]+}", get_batch,
+          "A billing batch",
+          {200: Answer("it", "BillingBatch")}),
+)

@@ -14,8 +14,9 @@ from ..store import EndDeviceRecord
 from ..store.console_records import DeviceSummaryRecord
 from ..store.sqlite_console import SEARCH_FIELDS
 from . import views
-from .http import ApiError, invalid, json_response, not_found, path_id
+from .http import ApiError, invalid, json_response, not_found, path_id, read_query
 from .state import CLOCK, DEVICE_VIEW, STORE
+from .routing import Answer, Query, Route
 
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
 MAX_QUERY = 100
@@ -31,19 +32,11 @@ def summary_view(s: DeviceSummaryRecord) -> dict[str, Any]:
             "feeder": s.feeder, "last_contact": s.last_contact}
 
 
-def query_int(request: web.Request, name: str, default: int, lowest: int, highest: int) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit() or not lowest <= int(raw) <= highest:
-        raise invalid([error(f"must be a whole number from {lowest} to {highest}", name)])
-    return int(raw)
-
-
-def only_query(request: web.Request, *names: str) -> None:
-    unknown = [error("unknown query parameter", k) for k in request.query if k not in names]
-    if unknown:
-        raise invalid(unknown)
+LIMIT = Query("limit", f"at most this many (default {DEFAULT_LIMIT})", int, maximum=MAX_LIMIT)
+SEARCH_QUERY = (Query("q", f"what to look for, 1 to {MAX_QUERY} characters", required=True),
+                Query("by", "the field to search (absent: all)", choices=SEARCH_FIELDS), LIMIT)
+TELEMETRY_QUERY = (Query("since", "epoch seconds (default: 24 h ago)", int, minimum=0, maximum=2**62),)
+RESPONSES_QUERY = (LIMIT,)
 
 
 async def end_device(request: web.Request) -> EndDeviceRecord:
@@ -55,17 +48,11 @@ async def end_device(request: web.Request) -> EndDeviceRecord:
 
 
 async def search(request: web.Request) -> web.Response:
-    only_query(request, "q", "by", "limit")
-    q = request.query.get("q", "").strip()
-    by = request.query.get("by") or None
-    errors = []
+    query = read_query(request, SEARCH_QUERY)
+    q = query["q"].strip()
     if not q or len(q) > MAX_QUERY:
-        errors.append(error(f"required: 1 to {MAX_QUERY} characters", "q"))
-    if by is not None and by not in SEARCH_FIELDS:
-        errors.append(error(f"must be one of {', '.join(SEARCH_FIELDS)}", "by"))
-    if errors:
-        raise invalid(errors)
-    limit = query_int(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+        raise invalid([error(f"required: 1 to {MAX_QUERY} characters", "q")])
+    by, limit = query.get("by"), query.get("limit", DEFAULT_LIMIT)
     found = await request.app[STORE].search_end_devices(q, by, limit)
     return json_response({"items": [summary_view(s) for s in found]})
 
@@ -103,10 +90,10 @@ async def ders(request: web.Request) -> web.Response:
 
 
 async def telemetry(request: web.Request) -> web.Response:
-    only_query(request, "since")
+    query = read_query(request, TELEMETRY_QUERY)
     record = await end_device(request)
     now = request.app[CLOCK].now()
-    since = query_int(request, "since", max(0, now - DAY), 0, 2**62)
+    since = query.get("since", max(0, now - DAY))
     series = []
     for s in await request.app[STORE].device_telemetry(record.lFDI, since):
         power = int(s.reading_type.get("powerOfTenMultiplier") or 0)
@@ -116,9 +103,9 @@ async def telemetry(request: web.Request) -> web.Response:
 
 
 async def responses(request: web.Request) -> web.Response:
-    only_query(request, "limit")
+    query = read_query(request, RESPONSES_QUERY)
     record = await end_device(request)
-    limit = query_int(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
+    limit = query.get("limit", DEFAULT_LIMIT)
     found = await request.app[STORE].device_responses(record.lFDI, limit)
     return json_response({"items": [{"subject": r.subject, "status": r.status, "status_name": views.status_name(r.status),
                                      "created_at": r.created, "control_id": r.control_id} for r in found]})
@@ -133,12 +120,30 @@ async def enrollments(request: web.Request) -> web.Response:
 
 
 DEVICE = "/end-devices/{end_device_id:[0-9]+}"
-ROUTES = [
-    ("GET", "/devices/search", search),
-    ("GET", DEVICE + "/summary", summary),
-    ("GET", DEVICE + "/tree", tree),
-    ("GET", DEVICE + "/ders", ders),
-    ("GET", DEVICE + "/telemetry", telemetry),
-    ("GET", DEVICE + "/responses", responses),
-    ("GET", DEVICE + "/enrollments", enrollments),
-]
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/devices/search", search,
+          "Search EndDevices",
+          {200: Answer("matches", "DeviceSummaryList")},
+          query=SEARCH_QUERY),
+    Route("GET", DEVICE + "/summary", summary,
+          "The EndDevice's summary",
+          {200: Answer("it", "DeviceSummary")}),
+    Route("GET", DEVICE + "/tree", tree,
+          "The 2030.5 tree as the device's client sees it",
+          {200: Answer("each resource walked from /dcap", "DeviceTree")},
+          errors={503: "the admin listener runs without the 2030.5 application"}),
+    Route("GET", DEVICE + "/ders", ders,
+          "The device's DERs and their documents",
+          {200: Answer("them", "DeviceDERs")}),
+    Route("GET", DEVICE + "/telemetry", telemetry,
+          "The device's mirrored readings",
+          {200: Answer("per MirrorMeterReading", "DeviceTelemetry")},
+          query=TELEMETRY_QUERY),
+    Route("GET", DEVICE + "/responses", responses,
+          "The device's Responses, newest first",
+          {200: Answer("them", "DeviceResponses")},
+          query=RESPONSES_QUERY),
+    Route("GET", DEVICE + "/enrollments", enrollments,
+          "The device's enrollments",
+          {200: Answer("them", "DeviceEnrollments")}),
+)

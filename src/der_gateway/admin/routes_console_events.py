@@ -12,8 +12,9 @@ from ..domain import stages as stage_rules
 from ..services import der_controls, utility_events
 from ..store import ControlRecord
 from ..store.stage_records import UtilityEventRecord
-from .http import json_response, not_found, path_id, query_window
+from .http import WINDOW, json_response, not_found, path_id, query_window
 from .state import CLOCK, STORE
+from .routing import Answer, Route
 
 LONGEST_WINDOW = 366 * 86_400
 TIMELINE_LIMIT = 1000
@@ -186,10 +187,22 @@ async def event_power(request: web.Request) -> web.Response:
     return json_response(await _power(store, sorted(devices), start, end, request.app[CLOCK].now()))
 
 
-ROUTES = [
-    ("GET", "/timeline", timeline),
-    ("GET", "/controls/{control_id:[0-9]+}/participation-summary", control_participation),
-    ("GET", "/controls/{control_id:[0-9]+}/power", control_power),
-    ("GET", "/utility-events/{event_id:[0-9]+}/participation", event_participation),
-    ("GET", "/utility-events/{event_id:[0-9]+}/power", event_power),
-]
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/timeline", timeline,
+          "Events and utility events in a window",
+          {200: Answer("them", "Timeline")},
+          query=WINDOW,
+          description="Query: from and to, epoch seconds"),
+    Route("GET", "/controls/{control_id:[0-9]+}/participation-summary", control_participation,
+          "How far each called device got",
+          {200: Answer("it", "ParticipationSummary")}),
+    Route("GET", "/controls/{control_id:[0-9]+}/power", control_power,
+          "The called devices' real power summed",
+          {200: Answer("it", "PowerSeries")}),
+    Route("GET", "/utility-events/{event_id:[0-9]+}/participation", event_participation,
+          "How far each called device got, over all stages",
+          {200: Answer("it", "ParticipationSummary")}),
+    Route("GET", "/utility-events/{event_id:[0-9]+}/power", event_power,
+          "The called devices' real power summed",
+          {200: Answer("it", "PowerSeries")}),
+)

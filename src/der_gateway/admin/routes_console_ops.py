@@ -8,6 +8,7 @@ from ..services import utility_json as render
 from .http import conflict, found, json_response, not_found, path_id
 from .routes_sync import message_view
 from .state import CLOCK, STORE
+from .routing import Answer, Route
 
 RECENT_ENROLLMENTS = 100
 
@@ -42,8 +43,15 @@ async def retry_sync_message(request: web.Request) -> web.Response:
     return json_response(message_view(record, endpoint.name if endpoint else None))
 
 
-ROUTES = [
-    ("GET", "/service-tasks/summary", service_task_summary),
-    ("GET", "/enrollments/summary", enrollment_summary),
-    ("POST", "/sync/messages/{message_id:[0-9]+}/retry", retry_sync_message),
-]
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/service-tasks/summary", service_task_summary,
+          "Service tasks by state, and those awaiting approval",
+          {200: Answer("it", "ServiceTaskSummary")}),
+    Route("GET", "/enrollments/summary", enrollment_summary,
+          "Enrollments by sync state, and the newest",
+          {200: Answer("it", "EnrollmentSummary")}),
+    Route("POST", "/sync/messages/{message_id:[0-9]+}/retry", retry_sync_message,
+          "Send a failing sync message now, or a rejected one again",
+          {200: Answer("the message view, as GET /sync/messages/{id}")},
+          errors={409: "the message is neither failing nor rejected"}),
+)

@@ -3,7 +3,6 @@ certificate: its access altogether, and its mirrors."""
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 
 from aiohttp import web
@@ -20,14 +19,22 @@ from . import views
 from .http import ApiError, conflict, error, invalid, json_response, no_content, not_found, path_id, path_lfdi
 from .http import read_json, strict_lfdi
 from .state import CLOCK, CONFIG, STORE
+from .routing import NO_CONTENT, Answer, PlainBody, Route
 from ..sep.json_form import Plain, check_plain
 
-_DEVICE_CATEGORY = re.compile(r"[0-9A-Fa-f]{1,8}")  # DeviceCategoryType: HexBinary32
-
-CREATE = {"lFDI": Plain(str, required=True), "sFDI": Plain(int), "deviceCategory": Plain(str),
-          "owner": Plain(str), "pIN": Plain(int)}
-PATCH = {"enabled": Plain(bool), "postRate": Plain(int, nullable=True, minimum=1, maximum=2**32 - 1),
-         "pIN": Plain(int)}
+LFDI = Plain(str, pattern="[0-9A-Fa-f]{40}", reason="an LFDI is exactly 40 hex digits",
+            description="40 hex digits")
+PIN_RULE = ("the Registration pIN: six digits, the last the check digit of the first five (all six digits sum to a "
+            "multiple of 10), as the device's installer is given it")
+PIN = Plain(int, minimum=100000, maximum=999999, problem=pin_problem, description=PIN_RULE)
+CREATE = {"lFDI": replace(LFDI, required=True),
+          "sFDI": Plain(int, description="must be the one derived from lFDI"),
+          "deviceCategory": Plain(str, pattern="[0-9A-Fa-f]{1,8}",  # DeviceCategoryType: HexBinary32
+                                  reason="must be hexadecimal, at most 8 digits (HexBinary32)"),
+          "owner": replace(LFDI, description="the client certificate's LFDI that may act for it (default: its own)"),
+          "pIN": replace(PIN, description=PIN_RULE + "; default: the configured registration_pin, else a "
+                         "random one")}
+PATCH = {"enabled": Plain(bool), "postRate": Plain(int, nullable=True, minimum=1, maximum=2**32 - 1), "pIN": PIN}
 
 
 async def _end_device(request: web.Request) -> EndDeviceRecord:
@@ -44,28 +51,14 @@ async def _detail(store, record: EndDeviceRecord) -> dict:
 
 
 def _checked_identity(values: dict, errors: list) -> tuple[str | None, int | None, str | None]:
-    lfdi = owner = sfdi = None
-    if "lFDI" in values:
-        lfdi = strict_lfdi(values["lFDI"])
-        if lfdi is None:
-            errors.append(error("an LFDI is exactly 40 hex digits", "lFDI"))
-        else:
-            sfdi = sfdi_from_lfdi(lfdi)
-            if "sFDI" in values and values["sFDI"] != sfdi:
-                errors.append(error(f"is not derived from the lFDI (that would be {sfdi})", "sFDI"))
-    if "owner" in values:
-        owner = strict_lfdi(values["owner"])
-        if owner is None:
-            errors.append(error("an LFDI is exactly 40 hex digits", "owner"))
-    if "deviceCategory" in values and not _DEVICE_CATEGORY.fullmatch(values["deviceCategory"]):
-        errors.append(error("must be hexadecimal, at most 8 digits (HexBinary32)", "deviceCategory"))
-    _check_pin(values, errors)
+    lfdi = strict_lfdi(values.get("lFDI"))
+    owner = strict_lfdi(values.get("owner"))
+    sfdi = None
+    if lfdi is not None:
+        sfdi = sfdi_from_lfdi(lfdi)
+        if "sFDI" in values and values["sFDI"] != sfdi:
+            errors.append(error(f"is not derived from the lFDI (that would be {sfdi})", "sFDI"))
     return lfdi, sfdi, owner
-
-
-def _check_pin(values: dict, errors: list) -> None:
-    if "pIN" in values and (problem := pin_problem(values["pIN"])):
-        errors.append(error(problem, "pIN"))
 
 
 async def _existing(store, lfdi: str, sfdi: int) -> EndDeviceRecord | None:
@@ -129,7 +122,6 @@ async def patch_end_device(request: web.Request) -> web.Response:
     store = request.app[STORE]
     record = await _end_device(request)
     values, errors = check_plain(await read_json(request), PATCH)
-    _check_pin(values, errors)
     if errors:
         raise invalid(errors)
     updated = replace(record, **{"enabled": values.get("enabled", record.enabled),
@@ -211,17 +203,58 @@ async def delete_mirror_usage_points(request: web.Request) -> web.Response:
     return json_response({"deleted": deleted})
 
 
-ROUTES = [
-    ("POST", "/end-devices", ensure_end_device),
-    ("GET", "/end-devices", list_end_devices),
-    ("GET", "/end-devices/{end_device_id:[0-9]+}", get_end_device),
-    ("PATCH", "/end-devices/{end_device_id:[0-9]+}", patch_end_device),
-    ("DELETE", "/end-devices/{end_device_id:[0-9]+}", delete_end_device),
-    ("PUT", "/end-devices/{end_device_id:[0-9]+}/access/{client_lfdi}", grant_access),
-    ("DELETE", "/end-devices/{end_device_id:[0-9]+}/access/{client_lfdi}", revoke_access),
-    ("GET", "/clients/{lfdi}/access", get_client_access),
-    ("PUT", "/clients/{lfdi}/access", set_client_access),
-    ("GET", "/end-devices/{end_device_id:[0-9]+}/subscriptions", list_subscriptions),
-    ("DELETE", "/end-devices/{end_device_id:[0-9]+}/subscriptions/{subscription_id:[0-9]+}", cancel_subscription),
-    ("DELETE", "/clients/{lfdi}/mirror-usage-points", delete_mirror_usage_points),
-]
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "/end-devices", ensure_end_device,
+          "Create an EndDevice, or get the one with this lFDI",
+          {200: Answer("it existed", "EndDevice"), 201: Answer("created", "EndDevice")},
+          body=PlainBody(CREATE),
+          errors={409: "it exists with another owner, deviceCategory or pIN, or its sFDI is taken"}),
+    Route("GET", "/end-devices", list_end_devices,
+          "List EndDevices",
+          {200: Answer("all, by id", "EndDeviceList")}),
+    Route("GET", "/end-devices/{end_device_id:[0-9]+}", get_end_device,
+          "Get an EndDevice with its groups and grants",
+          {200: Answer("it", "EndDevice")}),
+    Route("PATCH", "/end-devices/{end_device_id:[0-9]+}", patch_end_device,
+          "Enable or disable an EndDevice, or set its postRate or Registration pIN",
+          {200: Answer("it", "EndDevice")},
+          body=PlainBody(PATCH)),
+    Route("DELETE", "/end-devices/{end_device_id:[0-9]+}", delete_end_device,
+          "Delete an EndDevice with everything under it",
+          NO_CONTENT,
+          description="Its DERs and their documents, log events, group memberships, access grants and "
+                      "SubscriptionList go with it, as on its client's DELETE /edev/{id}: each of those "
+                      "subscriptions gets a last Notification, subscribers to the EndDevice or its "
+                      "FunctionSetAssignmentsList one with status 4, and the EndDeviceList subscribers that listed "
+                      "it the list without it. The client's MirrorUsagePoints stay (DELETE "
+                      "/clients/{lfdi}/mirror-usage-points)."),
+    Route("PUT", "/end-devices/{end_device_id:[0-9]+}/access/{client_lfdi}", grant_access,
+          "Let a further client act for the EndDevice",
+          NO_CONTENT,
+          errors={400: "client_lfdi is not 40 hex digits"}),
+    Route("DELETE", "/end-devices/{end_device_id:[0-9]+}/access/{client_lfdi}", revoke_access,
+          "Revoke that",
+          NO_CONTENT,
+          errors={400: "client_lfdi is not 40 hex digits"}),
+    Route("GET", "/clients/{lfdi}/access", get_client_access,
+          "Whether the client certificate has access",
+          {200: Answer("it", "ClientAccess")},
+          errors={400: "lfdi is not 40 hex digits"}),
+    Route("PUT", "/clients/{lfdi}/access", set_client_access,
+          "Revoke or restore the client certificate's access altogether",
+          {200: Answer("it now", "ClientAccess")},
+          body=PlainBody(CLIENT_ACCESS),
+          description="granted false: every 2030.5 request with this certificate is answered 403, and its "
+                      "subscriptions are sent nothing (a deletion still ends them), until granted true again. What "
+                      "it registered and posted stays."),
+    Route("GET", "/end-devices/{end_device_id:[0-9]+}/subscriptions", list_subscriptions,
+          "The Subscriptions in the EndDevice's SubscriptionList",
+          {200: Answer("all", "SubscriptionList")}),
+    Route("DELETE", "/end-devices/{end_device_id:[0-9]+}/subscriptions/{subscription_id:[0-9]+}", cancel_subscription,
+          "Cancel a Subscription: the client is sent a last Notification with status 1",
+          NO_CONTENT),
+    Route("DELETE", "/clients/{lfdi}/mirror-usage-points", delete_mirror_usage_points,
+          "Delete every MirrorUsagePoint the client posted",
+          {200: Answer("how many", "Deleted")},
+          errors={400: "lfdi is not 40 hex digits"}),
+)

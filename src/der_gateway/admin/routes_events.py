@@ -11,11 +11,12 @@ from ..domain.refusals import Conflict
 from ..services import der_controls, stage_json, utility_events
 from ..store import ControlRecord
 from . import views
-from .http import conflict, error, invalid, json_response, not_found, path_id, read_json
+from .http import conflict, error, json_response, not_found, path_id, read_json, read_query
 from .inputs import curve_link_errors, mrid_of, operator_fields, unique
 from .routes_programs import program_of
 from .routes_utility_catalog import event_constraint_errors
 from .state import CLOCK, CONFIG, SCHEMAS, STORE
+from .routing import MRID_TAKEN, SEP_NOTE, Answer, Query, Route, SepBody
 from ..sep.json_form import build
 
 CONTROL_FIELDS = ("mRID", "description", "version", "interval", "randomizeStart", "randomizeDuration",
@@ -93,11 +94,11 @@ async def list_controls(request: web.Request) -> web.Response:
                                     for r in records if archived or r.id not in archived_at]})
 
 
+ARCHIVED_QUERY = (Query("archived", "true: the archived events too", bool),)
+
+
 def _archived_query(request: web.Request) -> bool:
-    value = request.query.get("archived", "false")
-    if value not in ("true", "false"):
-        raise invalid([error("must be true or false", "archived")])
-    return value == "true"
+    return read_query(request, ARCHIVED_QUERY).get("archived", False)
 
 
 async def clear_controls(request: web.Request) -> web.Response:
@@ -179,12 +180,36 @@ def _count(statuses: Iterable[int]) -> dict[str, int]:
     return counts
 
 
-ROUTES = [
-    ("POST", "/programs/{program_id:[0-9]+}/controls", create_control),
-    ("GET", "/programs/{program_id:[0-9]+}/controls", list_controls),
-    ("DELETE", "/programs/{program_id:[0-9]+}/controls", clear_controls),
-    ("GET", "/controls/{control_id:[0-9]+}", get_control),
-    ("POST", "/controls/{control_id:[0-9]+}/cancel", cancel_control),
-    ("GET", "/controls/{control_id:[0-9]+}/participation", participation),
-    ("POST", "/controls/{control_id:[0-9]+}/archive", archive_control),
-]
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "/programs/{program_id:[0-9]+}/controls", create_control,
+          "Create an event (DERControl)",
+          {201: Answer("created (Location: /controls/{id})", "Control")},
+          body=SepBody(model.DERControl, CONTROL_FIELDS, ("mRID",),
+                       "A DER event. mRID is generated when absent; responseRequired defaults to \"03\". The "
+                       "event must not have ended already, and DERControlBase must set at least one control; curve "
+                       "links as for the DefaultDERControl. " + SEP_NOTE),
+          errors=MRID_TAKEN),
+    Route("GET", "/programs/{program_id:[0-9]+}/controls", list_controls,
+          "List the program's events with their status now",
+          {200: Answer("start ascending, newest first", "ControlList")},
+          query=ARCHIVED_QUERY),
+    Route("DELETE", "/programs/{program_id:[0-9]+}/controls", clear_controls,
+          "Delete all the program's events",
+          {200: Answer("how many", "Deleted")},
+          errors={409: "an event has a participation record (a stage's, or Responses): it can only be archived; "
+                       "nothing is deleted"}),
+    Route("GET", "/controls/{control_id:[0-9]+}", get_control,
+          "Get an event with its status now",
+          {200: Answer("the event", "Control")}),
+    Route("POST", "/controls/{control_id:[0-9]+}/cancel", cancel_control,
+          "Cancel an event",
+          {200: Answer("the cancelled event", "Control")},
+          errors={409: "already cancelled, superseded or completed"}),
+    Route("GET", "/controls/{control_id:[0-9]+}/participation", participation,
+          "Responses to an event, per EndDevice",
+          {200: Answer("participation", "Participation")}),
+    Route("POST", "/controls/{control_id:[0-9]+}/archive", archive_control,
+          "Archive an event that has ended: kept with its record, out of the lists",
+          {200: Answer("the event", "Control")},
+          errors={409: "the event is scheduled or in progress"}),
+)

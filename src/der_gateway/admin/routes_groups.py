@@ -14,6 +14,7 @@ from .http import conflict, error, found, invalid, json_response, no_content, no
 from .inputs import mrid_of, operator_fields, unique
 from .routes_programs import DELETED, program_of
 from .state import CLOCK, CONFIG, SCHEMAS, STORE
+from .routing import MRID_TAKEN, NO_CONTENT, SEP_NOTE, Answer, Named, Route, SepBody
 from ..sep.json_form import build
 
 GROUP_FIELDS = ("mRID", "description")
@@ -164,16 +165,49 @@ async def unassign_program(request: web.Request) -> web.Response:
     return await _assign(request, False)
 
 
-ROUTES = [
-    ("POST", "/groups", create_group),
-    ("GET", "/groups", list_groups),
-    ("GET", "/groups/{group_id:[0-9]+}", get_group),
-    ("DELETE", "/groups/{group_id:[0-9]+}", delete_group),
-    ("POST", "/groups/{group_id:[0-9]+}/members", add_members),
-    ("PUT", "/groups/{group_id:[0-9]+}/members/{end_device_id:[0-9]+}", put_member),
-    ("DELETE", "/groups/{group_id:[0-9]+}/members/{end_device_id:[0-9]+}", delete_member),
-    ("GET", "/groups/{group_id:[0-9]+}/history", group_history),
-    ("GET", "/end-devices/{end_device_id:[0-9]+}/group-history", end_device_group_history),
-    ("PUT", "/groups/{group_id:[0-9]+}/programs/{program_id:[0-9]+}", assign_program),
-    ("DELETE", "/groups/{group_id:[0-9]+}/programs/{program_id:[0-9]+}", unassign_program),
-]
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "/groups", create_group,
+          "Create a group (a FunctionSetAssignments)",
+          {201: Answer("created", "Group")},
+          body=SepBody(model.FunctionSetAssignments, GROUP_FIELDS, ("mRID",), SEP_NOTE),
+          errors=MRID_TAKEN),
+    Route("GET", "/groups", list_groups,
+          "List groups",
+          {200: Answer("all groups", "GroupList")}),
+    Route("GET", "/groups/{group_id:[0-9]+}", get_group,
+          "Get a group with its members",
+          {200: Answer("the group", "Group")}),
+    Route("DELETE", "/groups/{group_id:[0-9]+}", delete_group,
+          "Delete a group",
+          NO_CONTENT),
+    Route("POST", "/groups/{group_id:[0-9]+}/members", add_members,
+          "Add many EndDevices (all or none)",
+          {200: Answer("added", "MembersAdded")},
+          body=Named("MembersAdd"),
+          errors={409: "a device is retired, or fails a program of the group that takes part in enrollment (not "
+                       "enrolled, disabled, sync rejected, ineligible): each one, with why; nothing changes"}),
+    Route("PUT", "/groups/{group_id:[0-9]+}/members/{end_device_id:[0-9]+}", put_member,
+          "Add an EndDevice to the group",
+          NO_CONTENT,
+          errors={409: "a device is retired, or fails a program of the group that takes part in enrollment (not "
+                       "enrolled, disabled, sync rejected, ineligible): each one, with why; nothing changes"}),
+    Route("DELETE", "/groups/{group_id:[0-9]+}/members/{end_device_id:[0-9]+}", delete_member,
+          "Remove an EndDevice from the group",
+          NO_CONTENT,
+          errors={409: "a program of the group calls the device through its enrollment and through no other group: "
+                       "unenroll it instead"}),
+    Route("GET", "/groups/{group_id:[0-9]+}/history", group_history,
+          "The group's membership changes, oldest first",
+          {200: Answer("who, when and why", "MembershipChangeList")}),
+    Route("GET", "/end-devices/{end_device_id:[0-9]+}/group-history", end_device_group_history,
+          "The EndDevice's membership changes, oldest first",
+          {200: Answer("who, when and why", "MembershipChangeList")}),
+    Route("PUT", "/groups/{group_id:[0-9]+}/programs/{program_id:[0-9]+}", assign_program,
+          "Assign a program to the group",
+          NO_CONTENT,
+          errors={409: "the program takes part in enrollment and members fail it: each one, with why"}),
+    Route("DELETE", "/groups/{group_id:[0-9]+}/programs/{program_id:[0-9]+}", unassign_program,
+          "Unassign a program from the group",
+          NO_CONTENT,
+          errors={409: "the group is the program's enrollment group and has members"}),
+)

@@ -7,13 +7,18 @@ from aiohttp import web
 
 from ..domain.settlement import interval_files
 from ..services import interval_intake, interval_json
-from .http import ApiError, error, invalid, json_response, not_found, path_id
+from .http import ApiError, error, invalid, json_response, not_found, path_id, query_values, read_query
 from .state import CLOCK, CONFIG, STORE
+from .routing import Answer, Named, Query, Route, Upload
 
 CONTENT_TYPES = {"text/csv": "csv", "application/json": "json"}
-LOAD_QUERY = ("name",)
-WINDOW_QUERY = ("from", "to", "source")
 MAX_NAME = 255
+LOAD_QUERY = (Query("name", f"the file's name, kept with its batch (1 to {MAX_NAME} characters)"),)
+_MOMENT = "Unix seconds, or ISO 8601 with a UTC offset"
+WINDOW_QUERY = (Query("from", "the start: " + _MOMENT, required=True),
+                Query("to", "the end: " + _MOMENT, required=True),
+                Query("source", "cis: the loaded files (the default); telemetry: derived from its devices' "
+                      "MirrorUsagePoints when read", choices=interval_intake.SOURCES))
 
 
 async def _read_limited(request: web.Request, limit: int) -> bytes:
@@ -33,8 +38,8 @@ async def _read_limited(request: web.Request, limit: int) -> bytes:
 async def load_intervals(request: web.Request) -> web.Response:
     """A CIS interval file (text/csv or application/json); ?name= the file's name, kept with its batch."""
     store, config, clock = request.app[STORE], request.app[CONFIG], request.app[CLOCK]
-    errors = [error("unknown query parameter", name) for name in request.query if name not in LOAD_QUERY]
-    name = request.query.get("name")
+    errors: list[dict[str, str]] = []
+    name = read_query(request, LOAD_QUERY).get("name")
     if name is not None and not 1 <= len(name) <= MAX_NAME:
         errors.append(error(f"1 to {MAX_NAME} characters", "name"))
     elif name is not None and not name.isprintable():
@@ -51,8 +56,7 @@ async def load_intervals(request: web.Request) -> web.Response:
 
 
 def _moment(value: str | None, name: str, errors: list[dict[str, str]]) -> int | None:
-    if value is None:
-        errors.append(error("required: Unix seconds or ISO 8601 with a UTC offset", name))
+    if value is None:  # reported by query_values
         return None
     moment = interval_files.parse_start(value.strip())
     if moment is None:
@@ -64,12 +68,10 @@ async def get_intervals(request: web.Request) -> web.Response:
     """?from=&to= (required) &source=cis|telemetry (default cis)."""
     store, config = request.app[STORE], request.app[CONFIG]
     sp_id = path_id(request, "service_point_id", "service point")
-    errors = [error("unknown query parameter", name) for name in request.query if name not in WINDOW_QUERY]
-    start = _moment(request.query.get("from"), "from", errors)
-    end = _moment(request.query.get("to"), "to", errors)
-    source = request.query.get("source", "cis")
-    if source not in interval_intake.SOURCES:
-        errors.append(error(f"must be one of {', '.join(interval_intake.SOURCES)}", "source"))
+    query, errors = query_values(request, WINDOW_QUERY)
+    start = _moment(query.get("from"), "from", errors)
+    end = _moment(query.get("to"), "to", errors)
+    source = query.get("source", "cis")
     if start is not None and end is not None:
         if end <= start:
             errors.append(error("must be after from", "to"))
@@ -86,7 +88,24 @@ async def get_intervals(request: web.Request) -> web.Response:
     return json_response(interval_json.window(sp, found))
 
 
-ROUTES = [
-    ("POST", "/interval-data", load_intervals),
-    ("GET", "/service-points/{service_point_id:[0-9]+}/intervals", get_intervals),
-]
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "/interval-data", load_intervals,
+          "Load an interval file from the customer-billing system",
+          {200: Answer("nothing changed: every reading was stored already", "IntervalLoad"),
+           201: Answer("stored: something was inserted or replaced (a new batch)", "IntervalLoad")},
+          body=Upload(Named("IntervalFile"), "a header line servicePoint,start,duration,kWh (quality and flow "
+                                             "optional; any order), then one reading a line"),
+          errors={413: "over interval_file_max_bytes (16 MiB by default)",
+                  415: "Content-Type is neither text/csv nor application/json"},
+          query=LOAD_QUERY,
+          description="Every row is checked (fields, a known service point, no interval twice or overlapping); a "
+                      "file with any wrong row is refused whole (400, each problem with its line or index). A "
+                      "reading is stored per service point and start: loading the same file again changes nothing, "
+                      "a changed value replaces the stored one. See docs/settlement.md."),
+    Route("GET", "/service-points/{service_point_id:[0-9]+}/intervals", get_intervals,
+          "A service point's interval energy in a window, with its gaps",
+          {200: Answer("the readings, gaps and estimates", "IntervalWindow")},
+          errors={400: "from, to or source missing or wrong"},
+          query=WINDOW_QUERY,
+          description="from and to at most interval_window_max seconds apart; telemetry: docs/settlement.md"),
+)

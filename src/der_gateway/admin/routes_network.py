@@ -16,8 +16,9 @@ from ..domain import network
 from ..sep import paths
 from ..services import utility_json as render
 from ..store.base import NetworkImportRejected, NetworkLocationRecord
-from .http import error, invalid, json_response, not_found, path_id, read_upload
+from .http import invalid, json_response, not_found, path_id, read_query, read_upload
 from .state import CONFIG, STORE
+from .routing import Answer, Named, Query, Route, Upload
 
 def location_view(record: NetworkLocationRecord, names: dict[int, str]) -> dict[str, Any]:
     return {"id": record.id, "kind": record.kind, "name": record.name, "parentId": record.parent_id,
@@ -26,16 +27,15 @@ def location_view(record: NetworkLocationRecord, names: dict[int, str]) -> dict[
             "endDeviceCount": record.end_device_count, "servicePointCount": record.service_point_count}
 
 
+IMPORT_QUERY = (Query("mode", "initial: replaces every location; incremental (the default): adds and updates the "
+                      "rows given", choices=network.MODES),)
+LIST_QUERY = (Query("kind", "only locations of this kind", choices=network.KINDS),)
+
 async def import_locations(request: web.Request) -> web.Response:
     """?mode=initial (replaces every location) or incremental (the default: adds and updates the rows
     given); a text/csv or application/json body."""
     store, config = request.app[STORE], request.app[CONFIG]
-    errors = [error("unknown query parameter", name) for name in request.query if name != "mode"]
-    mode = request.query.get("mode", "incremental")
-    if mode not in network.MODES:
-        errors.append(error(f"must be one of {', '.join(network.MODES)}", "mode"))
-    if errors:
-        raise invalid(errors)
+    mode = read_query(request, IMPORT_QUERY).get("mode", "incremental")
     raw, fmt = await read_upload(request, config.admin_max_body_bytes)
     rows, problems = network.parse(raw, fmt)
     unknown = await store.unknown_service_points([r.service_point for r in rows if r.service_point])
@@ -53,12 +53,7 @@ async def import_locations(request: web.Request) -> web.Response:
 async def list_locations(request: web.Request) -> web.Response:
     """?kind=substation|feeder|transformer"""
     store = request.app[STORE]
-    errors = [error("unknown query parameter", name) for name in request.query if name != "kind"]
-    kind = request.query.get("kind")
-    if kind is not None and kind not in network.KINDS:
-        errors.append(error(f"must be one of {', '.join(network.KINDS)}", "kind"))
-    if errors:
-        raise invalid(errors)
+    kind = read_query(request, LIST_QUERY).get("kind")
     everything = await store.network_locations()
     names = {r.id: r.name for r in everything}
     return json_response({"items": [location_view(r, names) for r in everything if kind in (None, r.kind)]})
@@ -77,8 +72,25 @@ async def get_location(request: web.Request) -> web.Response:
     return json_response(view)
 
 
-ROUTES = [
-    ("POST", "/network-locations/import", import_locations),
-    ("GET", "/network-locations", list_locations),
-    ("GET", "/network-locations/{location_id:[0-9]+}", get_location),
-]
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "/network-locations/import", import_locations,
+          "Import network locations (service point -> transformer, feeder, substation)",
+          {200: Answer("applied", "NetworkImport")},
+          body=Upload(Named("NetworkLocationRows"), "a header line service_point,transformer,feeder,substation "
+                                                    "(any order), then one row per line"),
+          errors={415: "Content-Type is neither text/csv nor application/json"},
+          query=IMPORT_QUERY,
+          description="mode=initial: the file is the whole network, and every location and service-point location "
+                      "it does not name is removed. Every row is checked first (unknown service point, missing value, "
+                      "a feeder under two substations, ...) and all problems come back at once, with nothing "
+                      "applied. Each location gets its own group; enrolled EndDevices are moved into the groups of "
+                      "their service point's transformer, feeder and substation."),
+    Route("GET", "/network-locations", list_locations,
+          "List network locations with their groups",
+          {200: Answer("substations, feeders, transformers, by name", "NetworkLocationList")},
+          errors={400: "an unknown or invalid query parameter"},
+          query=LIST_QUERY),
+    Route("GET", "/network-locations/{location_id:[0-9]+}", get_location,
+          "Get a network location with its children",
+          {200: Answer("it", "NetworkLocation")}),
+)

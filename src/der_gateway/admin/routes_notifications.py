@@ -6,6 +6,7 @@ from aiohttp import web
 
 from .http import json_response
 from .state import CLOCK, STORE
+from .routing import Answer, Route
 
 FAILING_SHOWN = 100
 
@@ -18,6 +19,12 @@ async def backlog(request: web.Request) -> web.Response:
     return json_response({"pendingChanges": changes, "queued": queued, "due": due, "failing": failing})
 
 
-ROUTES = [
-    ("GET", "/notifications/backlog", backlog),
-]
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/notifications/backlog", backlog,
+          "What the server still owes its subscribers",
+          {200: Answer("the counts", "NotificationBacklog")},
+          description="All zero once every change so far has been told to every subscriber that can be reached: an "
+                      "operator (or a test harness) waits for that before it looks. A notificationURI whose "
+                      "addresses are all refused (notification_allow_addresses) is listed in failing with the "
+                      "reason."),
+)

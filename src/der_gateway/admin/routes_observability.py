@@ -1,4 +1,4 @@
-"""The server watched: GET /metrics (Prometheus text), /health (no token: auth.OPEN_PATHS), /outboxes, /connections, /refusals.
+"""The server watched: GET /metrics (Prometheus text), /health (public: no token), /outboxes, /connections, /refusals.
 
 /metrics reports the whole server whichever worker answers (observability/metrics.py); its store gauges are read
 here, before the text is generated.  /connections and /refusals merge every worker's part
@@ -12,13 +12,15 @@ from typing import Any
 
 from aiohttp import web
 
-from ..domain.numerals import decimal
 from ..observability import metrics
 from ..store.observability_records import OutboxState
-from .http import ApiError, json_response
+from .http import json_response, read_query
 from .state import CLOCK, STORE, TRACKING
+from .routing import Answer, Query, Route
 
 DEFAULT_REFUSALS, MAX_REFUSALS = 50, 200
+REFUSALS_QUERY = (Query("limit", f"how many of the latest to list (default {DEFAULT_REFUSALS})", int, minimum=0,
+                        maximum=MAX_REFUSALS),)
 
 
 async def store_readings(request: web.Request) -> metrics.Readings:
@@ -62,17 +64,27 @@ async def get_connections(request: web.Request) -> web.Response:
 
 
 async def get_refusals(request: web.Request) -> web.Response:
-    raw = request.query.get("limit")
-    limit = DEFAULT_REFUSALS if raw is None else decimal(raw, MAX_REFUSALS)
-    if limit is None:
-        raise ApiError(400, [{"field": "limit", "reason": f"must be an integer from 0 to {MAX_REFUSALS}"}])
+    limit = read_query(request, REFUSALS_QUERY).get("limit", DEFAULT_REFUSALS)
     return json_response(request.app[TRACKING].refusals_view(limit))
 
 
-ROUTES = [
-    ("GET", "/metrics", get_metrics),
-    ("GET", "/health", get_health),
-    ("GET", "/outboxes", get_outboxes),
-    ("GET", "/connections", get_connections),
-    ("GET", "/refusals", get_refusals),
-]
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/metrics", get_metrics,
+          "The server's metrics",
+          {200: Answer("Prometheus text format 0.0.4", {"type": "string"}, media="text/plain")},
+          description="Every worker's, summed; each metric is listed in docs/metrics.md."),
+    Route("GET", "/health", get_health,
+          "Whether the admin listener answers",
+          {200: Answer("ok", "Health")},
+          description="No token needed: a load balancer's liveness probe.", public=True),
+    Route("GET", "/outboxes", get_outboxes,
+          "The notification and enrollment-sync outboxes: depth, oldest item, failing receivers",
+          {200: Answer("both", "Outboxes")}),
+    Route("GET", "/connections", get_connections,
+          "The 2030.5 listener's open connections, every worker's",
+          {200: Answer("them", "Connections")}),
+    Route("GET", "/refusals", get_refusals,
+          "Refused 2030.5 clients: counts by reason, and the latest",
+          {200: Answer("them", "Refusals")},
+          query=REFUSALS_QUERY, description="kind tls: the TLS handshake failed; http: a 4xx answer."),
+)

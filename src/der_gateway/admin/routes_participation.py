@@ -13,6 +13,7 @@ from ..services import participation, participation_json
 from .http import invalid, json_response, not_found, path_id, read_json
 from .routes_programs import program_of
 from .state import CLOCK, CONFIG, SCHEMAS, STORE
+from .routing import Answer, Named, Route
 
 FORECAST_FIELDS = ("interval", "DERControlBase", "endDevices")
 MAX_WINDOW = 86_400
@@ -87,9 +88,25 @@ async def forecast(request: web.Request) -> web.Response:
     return json_response({"programId": program.id, **participation_json.forecast(result)})
 
 
-ROUTES = [
-    ("GET", "/programs/{program_id:[0-9]+}/scores", get_scores),
-    ("POST", "/programs/{program_id:[0-9]+}/scores", recompute_scores),
-    ("GET", "/programs/{program_id:[0-9]+}/scores/{end_device_id:[0-9]+}", get_device_score),
-    ("POST", "/programs/{program_id:[0-9]+}/forecast", forecast),
-]
+ROUTES: tuple[Route, ...] = (
+    Route("GET", "/programs/{program_id:[0-9]+}/scores", get_scores,
+          "The program's device scores, as last computed",
+          {200: Answer("best first (available ones first); computed null if never scored", "DeviceScores")},
+          description="Scores are computed every score_interval seconds by the server, and on demand (POST). See "
+                      "docs/participation.md for the formula."),
+    Route("POST", "/programs/{program_id:[0-9]+}/scores", recompute_scores,
+          "Score the program's devices now",
+          {200: Answer("the new scores", "DeviceScores")},
+          description="Stores them in place of the last ones, writes data_dir/exports/scores/program-{id}.json and "
+                      ".csv, and sends a \"device-scores\" message to every sync endpoint."),
+    Route("GET", "/programs/{program_id:[0-9]+}/scores/{end_device_id:[0-9]+}", get_device_score,
+          "One device's score in the program",
+          {200: Answer("it", "DeviceScore")}),
+    Route("POST", "/programs/{program_id:[0-9]+}/forecast", forecast,
+          "Forecast the load reduction of a control",
+          {200: Answer("kW per device, per service point and in all", "Forecast")},
+          body=Named("ForecastRequest"),
+          description="From each device's telemetry on like days in the same window, its capability and the "
+                      "control's modes and levels (docs/participation.md). The window lasts at most a day. Nothing "
+                      "is stored."),
+)

@@ -8,10 +8,11 @@ from typing import Any
 from aiohttp import web
 
 from ..domain.settlement.prices import Pricing, PricingError, parse_prices, parse_pricing, price_segments
-from .http import (ApiError, conflict, error, invalid, json_response, not_found, query_window, read_json,
+from .http import (WINDOW, ApiError, conflict, error, invalid, json_response, not_found, query_window, read_json,
                    read_upload)
 from .routes_programs import program_of
 from .state import CLOCK, CONFIG, STORE
+from .routing import Answer, Named, Route, Upload
 
 MAX_WINDOW = 366 * 86_400
 
@@ -76,9 +77,23 @@ async def get_prices(request: web.Request) -> web.Response:
         "complete": all(s.price is not None for s in segments)})
 
 
-ROUTES = [
-    ("PUT", "/programs/{program_id:[0-9]+}/pricing", put_pricing),
-    ("GET", "/programs/{program_id:[0-9]+}/pricing", get_pricing),
-    ("POST", "/programs/{program_id:[0-9]+}/prices", load_prices),
-    ("GET", "/programs/{program_id:[0-9]+}/prices", get_prices),
-]
+ROUTES: tuple[Route, ...] = (
+    Route("PUT", "/programs/{program_id:[0-9]+}/pricing", put_pricing,
+          "Set the program's pricing",
+          {200: Answer("it", "Pricing")},
+          body=Named("PricingInput")),
+    Route("GET", "/programs/{program_id:[0-9]+}/pricing", get_pricing,
+          "The program's pricing",
+          {200: Answer("it", "Pricing")}),
+    Route("POST", "/programs/{program_id:[0-9]+}/prices", load_prices,
+          "Load hourly or market prices (CSV or JSON)",
+          {200: Answer("what changed", "PriceLoad")},
+          body=Upload(Named("PriceRows"), "a header line start,duration,pricePerKWh, then one price per line"),
+          errors={409: "the program has no pricing, or fixed pricing",
+                  415: "Content-Type is neither text/csv nor application/json"}),
+    Route("GET", "/programs/{program_id:[0-9]+}/prices", get_prices,
+          "The prices over a window",
+          {200: Answer("the window cut where its price changes", "PriceWindow")},
+          errors={400: "from and to missing or wrong"},
+          query=WINDOW),
+)

@@ -14,6 +14,7 @@ from . import views
 from .http import conflict, found, json_response, no_content, not_found, path_id, read_json
 from .inputs import curve_hrefs, curve_link_errors, mrid_of, operator_fields, unique
 from .state import CLOCK, CONFIG, SCHEMAS, STORE
+from .routing import MRID_TAKEN, NO_CONTENT, SEP_NOTE, Answer, Route, SepBody
 from ..sep.json_form import build
 
 DELETED = 4  # Notification.status: the subscribed resource was deleted
@@ -176,16 +177,50 @@ async def delete_curve(request: web.Request) -> web.Response:
     return no_content()
 
 
-ROUTES = [
-    ("POST", "/programs", create_program),
-    ("GET", "/programs", list_programs),
-    ("GET", "/programs/{program_id:[0-9]+}", get_program),
-    ("PATCH", "/programs/{program_id:[0-9]+}", patch_program),
-    ("DELETE", "/programs/{program_id:[0-9]+}", delete_program),
-    ("PUT", "/programs/{program_id:[0-9]+}/default-control", put_default_control),
-    ("GET", "/programs/{program_id:[0-9]+}/default-control", get_default_control),
-    ("POST", "/programs/{program_id:[0-9]+}/curves", create_curve),
-    ("GET", "/programs/{program_id:[0-9]+}/curves", list_curves),
-    ("GET", "/programs/{program_id:[0-9]+}/curves/{curve_id:[0-9]+}", get_curve),
-    ("DELETE", "/programs/{program_id:[0-9]+}/curves/{curve_id:[0-9]+}", delete_curve),
-]
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "/programs", create_program,
+          "Create a DERProgram",
+          {201: Answer("created (Location: /programs/{id})", "Program")},
+          body=SepBody(model.DERProgram, PROGRAM_FIELDS, ("mRID",), "mRID is generated when absent. " + SEP_NOTE),
+          errors=MRID_TAKEN),
+    Route("GET", "/programs", list_programs,
+          "List programs",
+          {200: Answer("all programs, by primacy", "ProgramList")}),
+    Route("GET", "/programs/{program_id:[0-9]+}", get_program,
+          "Get a program",
+          {200: Answer("the program", "Program")}),
+    Route("PATCH", "/programs/{program_id:[0-9]+}", patch_program,
+          "Change a program's description or primacy",
+          {200: Answer("the program", "Program")},
+          body=SepBody(model.DERProgram, PROGRAM_PATCH_FIELDS, PROGRAM_PATCH_FIELDS,
+                       "description null clears it. " + SEP_NOTE)),
+    Route("DELETE", "/programs/{program_id:[0-9]+}", delete_program,
+          "Delete a program with its events, default control and curves",
+          NO_CONTENT,
+          errors={409: "it has enrollments or events with a participation record, or an asset type names it as "
+                       "its default"}),
+    Route("PUT", "/programs/{program_id:[0-9]+}/default-control", put_default_control,
+          "Set the program's DefaultDERControl",
+          {200: Answer("replaced", "DefaultDERControl"), 201: Answer("created", "DefaultDERControl")},
+          body=SepBody(model.DefaultDERControl, DEFAULT_CONTROL_FIELDS, ("mRID",),
+                       "Curve links in DERControlBase must be {\"href\": \"/derp/{program}/dc/{curve}\"} naming a "
+                       "DERCurve of this program with the matching curveType. " + SEP_NOTE)),
+    Route("GET", "/programs/{program_id:[0-9]+}/default-control", get_default_control,
+          "Get the program's DefaultDERControl",
+          {200: Answer("it", "DefaultDERControl")}),
+    Route("POST", "/programs/{program_id:[0-9]+}/curves", create_curve,
+          "Add a DERCurve",
+          {201: Answer("created (Location: .../curves/{id})", "DERCurve")},
+          body=SepBody(model.DERCurve, CURVE_FIELDS, ("mRID",), "creationTime is the server's. " + SEP_NOTE),
+          errors=MRID_TAKEN),
+    Route("GET", "/programs/{program_id:[0-9]+}/curves", list_curves,
+          "List the program's DERCurves",
+          {200: Answer("its curves", "DERCurveList")}),
+    Route("GET", "/programs/{program_id:[0-9]+}/curves/{curve_id:[0-9]+}", get_curve,
+          "Get a DERCurve",
+          {200: Answer("the curve", "DERCurve")}),
+    Route("DELETE", "/programs/{program_id:[0-9]+}/curves/{curve_id:[0-9]+}", delete_curve,
+          "Delete a DERCurve",
+          NO_CONTENT,
+          errors={409: "the DefaultDERControl or an event that has not ended refers to it"}),
+)

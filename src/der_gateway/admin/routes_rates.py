@@ -7,6 +7,7 @@ from aiohttp import web
 from ..services.resources import subscribed_lists_rated
 from .http import error, invalid, json_response, read_json
 from .state import CONFIG, STORE
+from .routing import Answer, PlainBody, Route
 from ..sep.json_form import Plain, check_plain
 
 # the resources whose pollRate (and, for EndDevice and MirrorUsagePoint, postRate) the server advertises
@@ -14,7 +15,9 @@ RESOURCES = ("dcap", "tm", "edev", "fsa", "derp", "der", "mup", "upt", "lel", "r
 POSTING = ("edev", "mup")
 
 RATE = Plain(int, nullable=True, minimum=1, maximum=2**32 - 1)
-SET = {"resource": Plain(str, required=True), "pollRate": RATE, "postRate": RATE}
+SET = {"resource": Plain(str, required=True, choices=RESOURCES), "pollRate": RATE,
+       "postRate": Plain(int, nullable=True, minimum=1, maximum=2**32 - 1,
+                         description=f"only for {', '.join(POSTING)}")}
 
 
 def _view(resource: str, rates: dict, config) -> dict:
@@ -30,9 +33,7 @@ async def set_rate(request: web.Request) -> web.Response:
     store, config = request.app[STORE], request.app[CONFIG]
     values, errors = check_plain(await read_json(request), SET)
     resource = values.get("resource")
-    if resource is not None and resource not in RESOURCES:
-        errors.append(error(f"must be one of {', '.join(RESOURCES)}", "resource"))
-    elif resource is not None and values.get("postRate") is not None and resource not in POSTING:
+    if resource is not None and values.get("postRate") is not None and resource not in POSTING:
         errors.append(error(f"only {' and '.join(POSTING)} have a postRate", "postRate"))
     if errors:
         raise invalid(errors)
@@ -48,7 +49,12 @@ async def list_rates(request: web.Request) -> web.Response:
     return json_response({"items": [_view(r, rates, request.app[CONFIG]) for r in RESOURCES]})
 
 
-ROUTES = [
-    ("PUT", "/rates", set_rate),
-    ("GET", "/rates", list_rates),
-]
+ROUTES: tuple[Route, ...] = (
+    Route("PUT", "/rates", set_rate,
+          "Set a resource's pollRate (and postRate)",
+          {200: Answer("the rates now", "Rate")},
+          body=PlainBody(SET, "Replaces the resource's rates; omitted or null: the configured default.")),
+    Route("GET", "/rates", list_rates,
+          "The rates of every resource",
+          {200: Answer("all", "RateList")}),
+)

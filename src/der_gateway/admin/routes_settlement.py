@@ -8,10 +8,11 @@ from aiohttp import web
 
 from ..domain.settlement.baseline_parameters import method_document, parse_method
 from ..services import settlement, settlement_json, statement, statement_html
-from .http import error, invalid, json_response, not_found, path_id, query_window, read_json
+from .http import WINDOW, error, invalid, json_response, not_found, path_id, query_window, read_json
 from .routes_programs import program_of
 from .routes_utility_events import _event, _stage_of
 from .state import CLOCK, CONFIG, STORE
+from .routing import Answer, Named, Route
 
 
 async def put_baseline(request: web.Request) -> web.Response:
@@ -66,12 +67,22 @@ def _answer(event_mrid: str, stage_id: int, position: int, credits: list) -> dic
             "credits": [settlement_json.credit(c) for c in credits], "totals": settlement_json.totals(credits)}
 
 
-ROUTES = [
-    ("PUT", "/programs/{program_id:[0-9]+}/baseline", put_baseline),
-    ("GET", "/programs/{program_id:[0-9]+}/baseline", get_baseline),
-    ("POST", "/utility-events/{event_id:[0-9]+}/stages/{position:[0-9]+}/settlement", settle),
-    ("GET", "/utility-events/{event_id:[0-9]+}/stages/{position:[0-9]+}/settlement", get_settlement),
-]
+ROUTES: tuple[Route, ...] = (
+    Route("PUT", "/programs/{program_id:[0-9]+}/baseline", put_baseline,
+          "Set the program's baseline method",
+          {200: Answer("it", "Baseline")},
+          body=Named("BaselineInput")),
+    Route("GET", "/programs/{program_id:[0-9]+}/baseline", get_baseline,
+          "The program's baseline method",
+          {200: Answer("it (high-x-of-y until one is set)", "Baseline")}),
+    Route("POST", "/utility-events/{event_id:[0-9]+}/stages/{position:[0-9]+}/settlement", settle,
+          "Settle the stage: kWh avoided and credits per device (again while unbilled)",
+          {200: Answer("the credits", "StageSettlement")},
+          errors={409: "the stage has not ended"}),
+    Route("GET", "/utility-events/{event_id:[0-9]+}/stages/{position:[0-9]+}/settlement", get_settlement,
+          "The stage's credits",
+          {200: Answer("as stored", "StageSettlement")}),
+)
 
 
 async def _statement(request: web.Request) -> dict:
@@ -91,7 +102,14 @@ async def get_statement_html(request: web.Request) -> web.Response:
     return web.Response(text=statement_html.render(await _statement(request)), content_type="text/html")
 
 
-ROUTES += [
-    ("GET", "/customers/{customer_id:[0-9]+}/statement", get_statement),
-    ("GET", "/customers/{customer_id:[0-9]+}/statement.html", get_statement_html),
-]
+ROUTES += (
+    Route("GET", "/customers/{customer_id:[0-9]+}/statement", get_statement,
+          "The customer's statement",
+          {200: Answer("it", "Statement")},
+          errors={400: "from and to missing or wrong"},
+          description="The stages that began in the period from to to.", query=WINDOW),
+    Route("GET", "/customers/{customer_id:[0-9]+}/statement.html", get_statement_html,
+          "The customer's statement as an HTML document",
+          {200: Answer("text/html")},
+          errors={400: "from and to missing or wrong"}, query=WINDOW),
+)

@@ -6,22 +6,39 @@ POST /sync/messages/{id}/ack, with {"ok": true} or {"ok": false, "reason": "..."
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
 
 from ..domain.refusals import Conflict
-from ..domain.numerals import decimal
 from ..domain.endpoints import endpoint_url_problem
 from ..store.base import SYNC_STATES, AckConflict, SyncEndpointRecord, SyncMessageRecord
 from ..store.sync_queue import OPERATIONS, PURPOSES
-from .http import conflict, error, invalid, json_response, no_content, not_found, path_id, read_json
+from .http import conflict, error, invalid, json_response, no_content, not_found, path_id, read_json, read_query
+from ..sep.json_form import Plain, check_plain
 from .state import CLOCK, STORE
+from .routing import NO_CONTENT, Answer, PlainBody, Query, Route
 
-ENDPOINT_FIELDS = ("name", "url", "purpose")
 MAX_NAME = 64
+ENDPOINT = {"name": Plain(str, required=True, max_length=MAX_NAME, pattern=r"[\s\S]*\S[\s\S]*",
+                          reason="must be a non-empty string"),
+            "url": Plain(str, required=True, problem=endpoint_url_problem,
+                         description="http:// or https://; https is reached presenting the server's certificate"),
+            "purpose": Plain(str, choices=PURPOSES, description="operations (the default): every message but "
+                                                                "billing's; billing: unbilled credits only")}
+ENDPOINT_PATCH = {"name": replace(ENDPOINT["name"], required=False), "url": replace(ENDPOINT["url"], required=False)}
 MAX_REASON = 2000
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
+ACKNOWLEDGEMENT = {"ok": Plain(bool, required=True),
+                   "reason": Plain(str, nullable=True, max_length=MAX_REASON, description="required when ok is false")}
+FORCE_QUERY = (Query("force", "true: delete it with the messages still queued for it", bool),)
+MESSAGES_QUERY = (Query("state", "only messages in this state", choices=SYNC_STATES),
+                  Query("endpoint", "only messages to this endpoint", int),
+                  Query("kind", "only messages of this kind"),
+                  Query("enrollment", "only messages about this enrollment", int),
+                  Query("after", "only messages after this id (the last one of the previous page)", int, minimum=0),
+                  Query("limit", f"at most this many (default {DEFAULT_LIMIT})", int, maximum=MAX_LIMIT))
 
 
 def endpoint_view(record: SyncEndpointRecord, counts: dict[str, int] | None = None) -> dict[str, Any]:
@@ -51,36 +68,14 @@ async def _stored(request: web.Request, endpoint_id: int) -> SyncEndpointRecord:
 
 
 def _endpoint_fields(body: dict[str, Any], partial: bool) -> dict[str, str]:
-    errors = [error("unknown field", key) for key in body if key not in ENDPOINT_FIELDS]
-    fields: dict[str, str] = {}
-    for key in ENDPOINT_FIELDS:
-        if key not in body:
-            if not partial and key != "purpose":
-                errors.append(error("required", key))
-            continue
-        value = body[key]
-        if key == "purpose":
-            if partial:
-                errors.append(error("cannot be changed: make another endpoint", key))
-            elif value not in PURPOSES:
-                errors.append(error(f"must be one of {', '.join(PURPOSES)}", key))
-            else:
-                fields[key] = value
-        elif key == "name":
-            if not isinstance(value, str) or not value.strip():
-                errors.append(error("must be a non-empty string", key))
-            elif len(value) > MAX_NAME:
-                errors.append(error(f"at most {MAX_NAME} characters", key))
-            else:
-                fields[key] = value.strip()
-        else:
-            problem = endpoint_url_problem(value)
-            if problem is not None:
-                errors.append(error(problem, key))
-            else:
-                fields[key] = value
+    fields, errors = check_plain(body, ENDPOINT_PATCH if partial else ENDPOINT)
+    if partial and "purpose" in body:
+        errors = [e for e in errors if e.get("field") != "purpose"]
+        errors.append(error("cannot be changed: make another endpoint", "purpose"))
     if errors:
         raise invalid(errors)
+    if "name" in fields:
+        fields["name"] = fields["name"].strip()
     return fields
 
 
@@ -122,11 +117,9 @@ async def delete_endpoint(request: web.Request) -> web.Response:
     """Refused while messages wait for it, unless ?force=true (they are deleted with it)."""
     store = request.app[STORE]
     record = await _endpoint(request)
-    force = request.query.get("force", "false")
-    if force not in ("true", "false"):
-        raise invalid([error("must be true or false", "force")])
+    force = read_query(request, FORCE_QUERY).get("force", False)
     waiting = (await store.sync_counts()).get(record.id, {}).get("queued", 0)
-    if waiting and force != "true":
+    if waiting and not force:
         raise conflict(f"{waiting} messages are still queued for this endpoint; change its url, or delete it "
                        "with ?force=true to drop them")
     await store.delete_sync_endpoint(record.id)
@@ -135,38 +128,13 @@ async def delete_endpoint(request: web.Request) -> web.Response:
 
 # -- messages ---------------------------------------------------------------------------------
 
-def _optional_int_query(request: web.Request, name: str, low: int, high: int) -> int | None:
-    raw = request.query.get(name)
-    if raw is None:
-        return None
-    value = decimal(raw, high, low)
-    if value is None:
-        raise invalid([error(f"must be decimal digits naming an integer from {low} to {high}", name)])
-    return value
-
-
-def _int_query(request: web.Request, name: str, default: int, low: int, high: int) -> int:
-    value = _optional_int_query(request, name, low, high)
-    return default if value is None else value
-
-
 async def list_messages(request: web.Request) -> web.Response:
     """?state=queued|sent|acknowledged|rejected &endpoint=ID &kind=... &enrollment=ID &after=ID &limit=N"""
     store = request.app[STORE]
-    unknown = sorted(set(request.query) - {"state", "endpoint", "kind", "enrollment", "after", "limit"})
-    errors = [error("unknown query parameter", name) for name in unknown]
-    state = request.query.get("state")
-    if state is not None and state not in SYNC_STATES:
-        errors.append(error(f"must be one of {', '.join(SYNC_STATES)}", "state"))
-    if errors:
-        raise invalid(errors)
-    big = 2**63 - 1
-    endpoint_id = _optional_int_query(request, "endpoint", 1, big)
-    enrollment_id = _optional_int_query(request, "enrollment", 1, big)
-    after = _int_query(request, "after", 0, 0, big)
-    limit = _int_query(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
-    total, records = await store.sync_messages(state=state, endpoint_id=endpoint_id, kind=request.query.get("kind"),
-                                               enrollment_id=enrollment_id, after=after, limit=limit)
+    query = read_query(request, MESSAGES_QUERY)
+    total, records = await store.sync_messages(state=query.get("state"), endpoint_id=query.get("endpoint"),
+                                               kind=query.get("kind"), enrollment_id=query.get("enrollment"),
+                                               after=query.get("after", 0), limit=query.get("limit", DEFAULT_LIMIT))
     names = {e.id: e.name for e in await store.sync_endpoints()}
     return json_response({"all": total, "items": [message_view(m, names.get(m.endpoint_id)) for m in records]})
 
@@ -190,14 +158,9 @@ async def acknowledge(request: web.Request) -> web.Response:
     the opposite one is refused (409)."""
     store = request.app[STORE]
     message_id = path_id(request, "message_id", "sync message")
-    body = await read_json(request)
-    errors = [error("unknown field", key) for key in body if key not in ("ok", "reason")]
-    ok, reason = body.get("ok"), body.get("reason")
-    if type(ok) is not bool:
-        errors.append(error("required" if ok is None else "must be true or false", "ok"))
-    if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_REASON):
-        errors.append(error(f"must be a string of at most {MAX_REASON} characters", "reason"))
-    elif ok is False and not (reason or "").strip():
+    values, errors = check_plain(await read_json(request), ACKNOWLEDGEMENT)
+    ok, reason = values.get("ok"), values.get("reason")
+    if ok is False and not (reason or "").strip():
         errors.append(error("required when ok is false: why the receiver refused the message", "reason"))
     if errors:
         raise invalid(errors)
@@ -215,13 +178,43 @@ async def acknowledge(request: web.Request) -> web.Response:
     return json_response(view)
 
 
-ROUTES = [
-    ("POST", "/sync/endpoints", create_endpoint),
-    ("GET", "/sync/endpoints", list_endpoints),
-    ("GET", "/sync/endpoints/{endpoint_id:[0-9]+}", get_endpoint),
-    ("PATCH", "/sync/endpoints/{endpoint_id:[0-9]+}", patch_endpoint),
-    ("DELETE", "/sync/endpoints/{endpoint_id:[0-9]+}", delete_endpoint),
-    ("GET", "/sync/messages", list_messages),
-    ("GET", "/sync/messages/{message_id:[0-9]+}", get_message),
-    ("POST", "/sync/messages/{message_id:[0-9]+}/ack", acknowledge),
-]
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "/sync/endpoints", create_endpoint,
+          "Add an operational endpoint sync messages are POSTed to",
+          {201: Answer("created (Location: /sync/endpoints/{id})", "SyncEndpoint")},
+          body=PlainBody(ENDPOINT),
+          errors={409: "the name is taken"}),
+    Route("GET", "/sync/endpoints", list_endpoints,
+          "List operational endpoints",
+          {200: Answer("all, by id", "SyncEndpointList")}),
+    Route("GET", "/sync/endpoints/{endpoint_id:[0-9]+}", get_endpoint,
+          "Get an operational endpoint",
+          {200: Answer("it", "SyncEndpoint")}),
+    Route("PATCH", "/sync/endpoints/{endpoint_id:[0-9]+}", patch_endpoint,
+          "Rename an endpoint or change its URL (queued messages go to the new one)",
+          {200: Answer("it", "SyncEndpoint")},
+          body=PlainBody(ENDPOINT_PATCH),
+          errors={409: "the name is taken"}),
+    Route("DELETE", "/sync/endpoints/{endpoint_id:[0-9]+}", delete_endpoint,
+          "Delete an endpoint with its messages",
+          NO_CONTENT,
+          errors={400: "force is neither true nor false",
+                  409: "messages are still queued for it (without force=true)"},
+          query=FORCE_QUERY),
+    Route("GET", "/sync/messages", list_messages,
+          "List sync messages",
+          {200: Answer("by id", "SyncMessagePage")},
+          errors={400: "an unknown or invalid query parameter"},
+          query=MESSAGES_QUERY, description="all counts every match."),
+    Route("GET", "/sync/messages/{message_id:[0-9]+}", get_message,
+          "Get a sync message",
+          {200: Answer("it", "SyncMessage")}),
+    Route("POST", "/sync/messages/{message_id:[0-9]+}/ack", acknowledge,
+          "Acknowledge a sync message (the receiver's acknowledgeUrl)",
+          {200: Answer("the message, and its enrollment's sync state", "SyncMessage")},
+          body=PlainBody(ACKNOWLEDGEMENT),
+          errors={409: "it was acknowledged the other way already"},
+          description="ok true: 'acknowledged'; the enrollment becomes Synchronized once every endpoint's latest "
+                      "message about it is acknowledged. ok false: 'rejected'; the enrollment becomes Error with "
+                      "the reason. Repeating an acknowledgement changes nothing."),
+)

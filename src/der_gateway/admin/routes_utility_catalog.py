@@ -10,10 +10,11 @@ from aiohttp import web
 from ..domain.utility import bodies, rules
 from ..services import utility_json as render
 from ..store.utility_records import ProgramRulesRecord
-from .http import found, json_response, no_content, path_id, read_json
+from .http import found, json_response, no_content, path_id, read_json, read_query
 from .routes_programs import program_of
 from .routes_utility import valid
 from .state import CLOCK, CONFIG, STORE
+from .routing import NO_CONTENT, Answer, FieldsBody, Query, Route
 
 
 # -- asset types -------------------------------------------------------------------------------------
@@ -65,8 +66,11 @@ async def create_device_model(request: web.Request) -> web.Response:
     return json_response(render.device_model(model), 201, f"/device-models/{model.id}")
 
 
+MODELS_QUERY = (Query("manufacturer", "only this manufacturer's models"),)
+
+
 async def list_device_models(request: web.Request) -> web.Response:
-    manufacturer = request.query.get("manufacturer")
+    manufacturer = read_query(request, MODELS_QUERY).get("manufacturer")
     return json_response({"items": [render.device_model(m)
                                     for m in await request.app[STORE].device_models(manufacturer)]})
 
@@ -127,18 +131,60 @@ async def event_constraint_errors(request: web.Request, program_id: int, interva
                                          zone_name=request.app[CONFIG].timezone)
 
 
-ROUTES = [
-    ("POST", "/asset-types", create_asset_type),
-    ("GET", "/asset-types", list_asset_types),
-    ("GET", "/asset-types/{asset_type_id:[0-9]+}", get_asset_type),
-    ("PATCH", "/asset-types/{asset_type_id:[0-9]+}", patch_asset_type),
-    ("DELETE", "/asset-types/{asset_type_id:[0-9]+}", delete_asset_type),
-    ("POST", "/device-models", create_device_model),
-    ("GET", "/device-models", list_device_models),
-    ("GET", "/device-models/{device_model_id:[0-9]+}", get_device_model),
-    ("PATCH", "/device-models/{device_model_id:[0-9]+}", patch_device_model),
-    ("DELETE", "/device-models/{device_model_id:[0-9]+}", delete_device_model),
-    ("PUT", "/programs/{program_id:[0-9]+}/rules", put_program_rules),
-    ("GET", "/programs/{program_id:[0-9]+}/rules", get_program_rules),
-    ("DELETE", "/programs/{program_id:[0-9]+}/rules", delete_program_rules),
-]
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "/asset-types", create_asset_type,
+          "Create an asset type",
+          {201: Answer("created", "AssetType")},
+          body=FieldsBody(bodies.ASSET_TYPE, description="derType: a 2030.5 DERType (0, 1-6, 80-83)"),
+          errors={409: "an external id or code is taken"}),
+    Route("GET", "/asset-types", list_asset_types,
+          "List asset types",
+          {200: Answer("all", "AssetTypeList")}),
+    Route("GET", "/asset-types/{asset_type_id:[0-9]+}", get_asset_type,
+          "Get an asset type",
+          {200: Answer("it", "AssetType")}),
+    Route("PATCH", "/asset-types/{asset_type_id:[0-9]+}", patch_asset_type,
+          "Change an asset type",
+          {200: Answer("it", "AssetType")},
+          body=FieldsBody(bodies.ASSET_TYPE_PATCH, partial=True)),
+    Route("DELETE", "/asset-types/{asset_type_id:[0-9]+}", delete_asset_type,
+          "Delete an asset type",
+          NO_CONTENT,
+          errors={409: "still in use (named in the answer)"}),
+    Route("POST", "/device-models", create_device_model,
+          "Add a device model (manufacturer, model, nameplate specification)",
+          {201: Answer("created", "DeviceModel")},
+          body=FieldsBody(bodies.DEVICE_MODEL, {"spec": "NameplateSpec"},
+                          "manufacturer and model together are unique (409)"),
+          errors={409: "an external id or code is taken"}),
+    Route("GET", "/device-models", list_device_models,
+          "List device models",
+          {200: Answer("by manufacturer, model", "DeviceModelList")},
+          query=MODELS_QUERY),
+    Route("GET", "/device-models/{device_model_id:[0-9]+}", get_device_model,
+          "Get a device model",
+          {200: Answer("it", "DeviceModel")}),
+    Route("PATCH", "/device-models/{device_model_id:[0-9]+}", patch_device_model,
+          "Change a device model's asset type or specification",
+          {200: Answer("it", "DeviceModel")},
+          body=FieldsBody(bodies.DEVICE_MODEL_PATCH, {"spec": "NameplateSpec"}, partial=True)),
+    Route("DELETE", "/device-models/{device_model_id:[0-9]+}", delete_device_model,
+          "Delete a device model",
+          NO_CONTENT,
+          errors={409: "still in use (named in the answer)"}),
+    Route("PUT", "/programs/{program_id:[0-9]+}/rules", put_program_rules,
+          "Set the program's eligibility and event constraints",
+          {200: Answer("them", "ProgramRules")},
+          body=FieldsBody(bodies.PROGRAM_RULES, {"eligibility": "Eligibility", "constraints": "Constraints"},
+                          "Replaces the rules; synced ('program-rules'). code names the program in "
+                          "registerDERDevice."),
+          errors={409: "the code is taken; or, for a program without rules so far, groups holding it have members "
+                       "not enrolled in it (each one, with why): with rules it reaches devices only through their "
+                       "enrollment"}),
+    Route("GET", "/programs/{program_id:[0-9]+}/rules", get_program_rules,
+          "Get the program's rules",
+          {200: Answer("them (empty when none)", "ProgramRules")}),
+    Route("DELETE", "/programs/{program_id:[0-9]+}/rules", delete_program_rules,
+          "Drop the program's rules",
+          NO_CONTENT),
+)

@@ -21,8 +21,9 @@ from ..services.stage_reporting import StageReporter
 from ..store.stage_records import StageRecord, UtilityEventRecord
 from .http import conflict, error, invalid, json_response, not_found, path_id, read_json
 from .inputs import mrid_of
-from .routes_events import CONTROL_FIELDS, _archived_query, checked_control
+from .routes_events import ARCHIVED_QUERY, CONTROL_FIELDS, _archived_query, checked_control
 from .state import CLOCK, CONFIG, STORE
+from .routing import MRID_TAKEN, Answer, Named, Route
 
 EVENT_FIELDS = ("mRID", "description", "stages")
 STAGE_FIELDS = ("programId", "targetKW")
@@ -118,7 +119,7 @@ async def _stage_plan(request: web.Request, raw: Any, where: str, now: int, earl
               if key not in STAGE_FIELDS and key not in CONTROL_FIELDS and key not in ("EventStatus", "creationTime")]
     program_id = raw.get("programId")
     program = None
-    if type(program_id) is not int or program_id < 1:
+    if type(program_id) is not int or not 0 < program_id < 2**63:
         errors.append(error("required: a program id", f"{where}.programId"))
     else:
         program = await request.app[STORE].program(program_id)
@@ -189,13 +190,35 @@ async def stage_reservation(request: web.Request) -> web.Response:
     return json_response(stage_json.reservation(stage.target_w, await request.app[STORE].reservation(stage.id)))
 
 
-ROUTES = [
-    ("POST", "/utility-events", create_event),
-    ("GET", "/utility-events", list_events),
-    ("GET", "/utility-events/{event_id:[0-9]+}", get_event),
-    ("POST", "/utility-events/{event_id:[0-9]+}/cancel", cancel_event),
-    ("POST", "/utility-events/{event_id:[0-9]+}/archive", archive_event),
-    ("POST", "/utility-events/{event_id:[0-9]+}/stages/{position:[0-9]+}/cancel", cancel_stage),
-    ("GET", "/utility-events/{event_id:[0-9]+}/stages/{position:[0-9]+}/reservation", stage_reservation),
-    ("GET", "/utility-events/{event_id:[0-9]+}/stages/{position:[0-9]+}/outcomes", stage_outcomes),
-]
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "/utility-events", create_event,
+          "Create a utility event with its stages (each a program event)",
+          {201: Answer("created, its stages SCHEDULED (Location: /utility-events/{id})", "UtilityEvent")},
+          body=Named("UtilityEventInput"),
+          errors=MRID_TAKEN),
+    Route("GET", "/utility-events", list_events,
+          "List utility events",
+          {200: Answer("by id", "UtilityEventList")},
+          query=ARCHIVED_QUERY),
+    Route("GET", "/utility-events/{event_id:[0-9]+}", get_event,
+          "Get a utility event, its stages and their reported transitions",
+          {200: Answer("it", "UtilityEvent")}),
+    Route("POST", "/utility-events/{event_id:[0-9]+}/cancel", cancel_event,
+          "Cancel the event: every stage that has not ended is cancelled",
+          {200: Answer("it", "UtilityEvent")},
+          errors={409: "cancelled already, or every stage has ended"}),
+    Route("POST", "/utility-events/{event_id:[0-9]+}/archive", archive_event,
+          "Archive the event (it and its record stay, out of the lists)",
+          {200: Answer("it", "UtilityEvent")},
+          errors={409: "a stage is scheduled or in progress"}),
+    Route("POST", "/utility-events/{event_id:[0-9]+}/stages/{position:[0-9]+}/cancel", cancel_stage,
+          "Cancel one stage",
+          {200: Answer("the event", "UtilityEvent")},
+          errors={409: "the stage is cancelled or completed already"}),
+    Route("GET", "/utility-events/{event_id:[0-9]+}/stages/{position:[0-9]+}/reservation", stage_reservation,
+          "Which devices the stage considered, and why it called each or not",
+          {200: Answer("each device, in the order considered", "StageReservation")}),
+    Route("GET", "/utility-events/{event_id:[0-9]+}/stages/{position:[0-9]+}/outcomes", stage_outcomes,
+          "The stage's participation record and outcomes",
+          {200: Answer("each device called; outcomes once settled", "StageOutcomes")}),
+)

@@ -19,6 +19,7 @@ SCHEMAS = web.AppKey("admin_schemas", SchemaSet)
 CLOCK = web.AppKey("admin_clock", Clock)
 TOKEN = web.AppKey("admin_token", str)
 WRITE_LOCK = web.AppKey("admin_write_lock", asyncio.Lock)
+PUBLIC = web.AppKey("admin_public_handlers", frozenset)  # the handlers of routes declared public
 
 
 class DeviceView(Protocol):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
-from typing import Any, Sequence, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
 from lxml import etree
 
@@ -276,13 +276,23 @@ def schema_errors(obj: Any, schemas: SchemaSet) -> list[dict[str, str]]:
 
 @dataclasses.dataclass(frozen=True)
 class Plain:
-    """A field of an admin-only body: its scalar kind, and whether it must be there."""
+    """A field of an admin-only body: its scalar kind, and whether it must be there.
+
+    pattern: a string must match it whole, else `reason`; choices: the only values; problem: why a value of the
+    kind is wrong (or None), in place of the minimum and maximum checks, which then only document the range.
+    """
 
     kind: type
     required: bool = False
     nullable: bool = False
     minimum: int | None = None
     maximum: int | None = None
+    max_length: int | None = None
+    pattern: str | None = None
+    reason: str = "has the wrong form"
+    choices: tuple[str, ...] | None = None
+    problem: Callable[[Any], str | None] | None = None
+    description: str | None = None  # for the API's documentation
 
 
 def check_plain(data: dict[str, Any], spec: dict[str, Plain]) -> tuple[dict[str, Any], list[dict[str, str]]]:
@@ -302,7 +312,15 @@ def check_plain(data: dict[str, Any], spec: dict[str, Plain]) -> tuple[dict[str,
                 values[name] = None
             continue
         reason = scalar_error(rule.kind, value)
-        if reason is None and rule.kind is int:
+        if reason is None and rule.problem is not None:
+            reason = rule.problem(value)
+        elif reason is None and rule.max_length is not None and len(value) > rule.max_length:
+            reason = f"must be at most {rule.max_length} characters"
+        elif reason is None and rule.pattern is not None and not re.fullmatch(rule.pattern, value):
+            reason = rule.reason
+        elif reason is None and rule.choices is not None and value not in rule.choices:
+            reason = f"must be one of: {', '.join(rule.choices)}"
+        elif reason is None and rule.kind is int:
             if rule.minimum is not None and value < rule.minimum:
                 reason = f"must be at least {rule.minimum}"
             elif rule.maximum is not None and value > rule.maximum:
