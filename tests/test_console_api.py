@@ -363,3 +363,18 @@ async def test_a_running_server_writes_contacts_by_itself(make_harness, identiti
 
 async def _counted(h: Harness) -> bool:
     return (await h.store.devices_by_contact_age(int(time.time()) + 1, [3600]))[0] == 1
+
+
+async def test_an_aggregator_acting_for_a_device_is_its_contact(make_harness, identities):
+    site = await open_site(make_harness, identities)
+    try:
+        h = site.harness
+        d1 = await register(site, "device1", "PW-0001", 4000)
+        d2 = await register(site, "device2", "PW-0002", 2000)
+        assert (await h.client("aggregator").get(f"/edev/{d1}")).status == 200
+        assert (await h.client("device3").get(f"/edev/{d2}")).status in (403, 404)  # not its device: no contact
+        await h.server.runner.app[CONTACTS].flush()
+        assert (await site.admin.ok("GET", f"/end-devices/{d1}/summary"))["last_contact"] == T0
+        assert (await site.admin.ok("GET", f"/end-devices/{d2}/summary"))["last_contact"] is None
+    finally:
+        await h.stop()

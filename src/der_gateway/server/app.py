@@ -85,7 +85,10 @@ def identify_and_cache(identities: ConnectionIdentities, cache: ResponseCache, c
             if refused is not None and _refuses(refused, request.path):
                 raise Problem(403, refused)
             request[CLIENT] = Client(lfdi, await store.is_aggregator(lfdi))
-            return await handler(request)
+            response = await handler(request)
+            if not identities.in_process(request):
+                contacts.note_answered(request.path, response.status)
+            return response
         version = await store.generations(topics_read(request.path))
         refusal = cache.revoked_at(lfdi, version[0])
         if refusal is UNKNOWN:
@@ -97,11 +100,13 @@ def identify_and_cache(identities: ConnectionIdentities, cache: ResponseCache, c
         cached = cache.lookup(lfdi, key, version, now)
         if cached is not None:
             hits.inc()
+            contacts.note_answered(request.path, cached.status)
             return cached
         misses.inc()
         request[CLIENT] = Client(lfdi, await store.is_aggregator(lfdi))
         response = await handler(request)
         cache.keep(lfdi, key, version, response, now)
+        contacts.note_answered(request.path, response.status)
         return response
 
     return middleware

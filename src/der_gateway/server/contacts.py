@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 
 from aiohttp import web
 
@@ -14,32 +15,43 @@ from ..store import Store
 log = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 5.0
+_END_DEVICE_PATH = re.compile(r"/edev/([0-9]{1,18})(?:/|$)")
 
 
 class ContactLog:
-    """The latest contact of each LFDI since the last flush; flushed every `every` seconds while the application
-    runs, and once more when it stops."""
+    """The latest contact of each LFDI since the last flush, and of each EndDevice a request answered with success
+    was about (an aggregator acting for its devices is their contact); flushed every `every` seconds while the
+    application runs, and once more when it stops."""
 
     def __init__(self, store: Store, clock: Clock, every: float = FLUSH_SECONDS) -> None:
         self.store = store
         self.clock = clock
         self.every = every
         self._pending: dict[str, int] = {}
+        self._pending_devices: dict[int, int] = {}
         self._task: asyncio.Task | None = None
 
     def note(self, lfdi: str) -> None:
         self._pending[lfdi] = int(self.clock.now())
 
+    def note_answered(self, path: str, status: int) -> None:
+        """A request for path was answered with status: a success about an EndDevice's resources is its contact."""
+        if status < 300 and (m := _END_DEVICE_PATH.match(path)):
+            self._pending_devices[int(m.group(1))] = int(self.clock.now())
+
     async def flush(self) -> None:
         pending, self._pending = self._pending, {}
-        if not pending:
+        devices, self._pending_devices = self._pending_devices, {}
+        if not pending and not devices:
             return
         try:
-            await self.store.record_contacts(pending)
+            await self.store.record_contacts(pending, devices)
         except Exception:
-            log.exception("could not record the last contact of %d clients", len(pending))
+            log.exception("could not record the last contact of %d clients", len(pending) + len(devices))
             for lfdi, at in pending.items():  # kept for the next flush, unless a later contact came meanwhile
                 self._pending.setdefault(lfdi, at)
+            for end_device_id, at in devices.items():
+                self._pending_devices.setdefault(end_device_id, at)
 
     async def _run(self) -> None:
         while True:

@@ -7,17 +7,27 @@ from typing import Mapping, Sequence
 from .sqlite_plumbing import Conn, SQLitePlumbing
 
 
+_LATER = "ON CONFLICT (end_device_id) DO UPDATE SET at = excluded.at WHERE excluded.at > end_device_contacts.at"
+
+
 class ContactStore(SQLitePlumbing):
     """Mixed into SQLiteStore."""
 
-    async def record_contacts(self, contacts: Mapping[str, int]) -> None:
-        """Each LFDI's EndDevice (if it has one) last made contact at the time given, unless it is known later."""
-        if not contacts:
+    async def record_contacts(self, contacts: Mapping[str, int], end_devices: Mapping[int, int] = {}) -> None:
+        """Each LFDI's EndDevice (if it has one), and each EndDevice of end_devices (by id, if it exists), last made
+        contact at the time given, unless it is known later."""
+        if not contacts and not end_devices:
             return
-        await self._in_transaction(lambda c: c.executemany(
-            "INSERT INTO end_device_contacts (end_device_id, at) SELECT id, ? FROM end_devices WHERE lfdi = ? "
-            "ON CONFLICT (end_device_id) DO UPDATE SET at = excluded.at WHERE excluded.at > end_device_contacts.at",
-            [(at, lfdi.upper()) for lfdi, at in contacts.items()]))
+
+        def record(c: Conn) -> None:
+            if contacts:
+                c.executemany(f"INSERT INTO end_device_contacts (end_device_id, at) SELECT id, ? FROM end_devices "
+                              f"WHERE lfdi = ? {_LATER}", [(at, lfdi.upper()) for lfdi, at in contacts.items()])
+            if end_devices:
+                c.executemany(f"INSERT INTO end_device_contacts (end_device_id, at) SELECT id, ? FROM end_devices "
+                              f"WHERE id = ? {_LATER}", [(at, i) for i, at in end_devices.items()])
+
+        await self._in_transaction(record)
 
     async def devices_by_contact_age(self, now: int, bounds: Sequence[int]) -> list[int]:
         """len(bounds) + 1 counts of EndDevices: those whose last contact is within bounds[0] seconds of now, within
