@@ -229,6 +229,7 @@ async def test_an_operator_finds_a_device_reads_its_tree_creates_an_event_and_wa
             await expect(page.locator("#xml-viewer pre")).to_contain_text(lfdi)
             await expect(page.locator("section", has_text="Subscriptions").locator("tbody tr")).to_contain_text(
                 DEAD_RECEIVER)
+            await expect(page.locator('.telemetry[data-unit="W"] svg.chart polyline')).to_have_count(1)
             await page.screenshot(path=ARTIFACTS / "device.png", full_page=True)
 
             # an event created through the form, confirmed in the dialog

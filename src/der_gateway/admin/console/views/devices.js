@@ -75,13 +75,22 @@ function derView(id) {
   }));
 }
 
+// 2030.5 UomType
+const UNITS = { 5: "A", 29: "V", 33: "Hz", 38: "W", 61: "VA", 63: "var", 65: "cos \u03b8", 72: "Wh", 73: "varh" };
+const unitOf = (uom) => (uom === null ? "no unit" : UNITS[uom] || `uom ${uom}`);
+
 function telemetryView(id) {
   return section("Telemetry (last 24 h)", panel(async () => {
     const answer = await get(`/end-devices/${id}/telemetry`);
     if (!answer.series.length) return h("p", { class: "empty" }, "No readings in this window.");
-    const series = answer.series.map((x) => ({ name: `${x.description || x.mup}${x.uom !== null ? ` (uom ${x.uom})` : ""}`,
-      points: x.points }));
-    return [lineChart(series, { title: "telemetry" }), legend(series)];
+    const byUnit = new Map();  // one chart per unit, real power first
+    for (const x of [...answer.series].sort((a, b) => (a.uom === 38 ? -1 : 0) - (b.uom === 38 ? -1 : 0))) {
+      const unit = unitOf(x.uom);
+      if (!byUnit.has(unit)) byUnit.set(unit, []);
+      byUnit.get(unit).push({ name: x.description || x.mup, points: x.points });
+    }
+    return [...byUnit].map(([unit, series]) => h("div", { class: "telemetry", "data-unit": unit },
+      h("h3", {}, unit), lineChart(series, { title: `telemetry in ${unit}` }), legend(series)));
   }));
 }
 

@@ -26,10 +26,11 @@ function timelineChart(items, from, to) {
   const x = (t) => left + ((Math.min(Math.max(t, from), to) - from) / (to - from)) * (width - left - 8);
   const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, class: "timeline", role: "img" });
   chart.append(svg("title", {}, "events and stages"));
-  for (let i = 0; i <= 6; i++) {
-    const t = from + (i * (to - from)) / 6;
+  const ticks = 4;
+  for (let i = 0; i <= ticks; i++) {
+    const t = from + (i * (to - from)) / ticks;
     chart.append(svg("line", { x1: x(t), x2: x(t), y1: top - 4, y2: height, class: "chart-grid" }));
-    chart.append(svg("text", { x: x(t), y: 12, "text-anchor": i === 6 ? "end" : i === 0 ? "start" : "middle", class: "chart-axis" },
+    chart.append(svg("text", { x: x(t), y: 12, "text-anchor": i === ticks ? "end" : i === 0 ? "start" : "middle", class: "chart-axis" },
       new Date(t * 1000).toISOString().slice(5, 16).replace("T", " ")));
   }
   const now = Date.now() / 1000;
@@ -37,7 +38,7 @@ function timelineChart(items, from, to) {
   items.forEach((item, i) => {
     const y = top + i * row;
     const a = svg("a", { href: href(item) });
-    a.append(svg("text", { x: 4, y: y + 15, class: "chart-label" }, `${item.kind === "utility-event" ? "U" : "C"}${item.id} ${item.description || item.program}`.slice(0, 26)));
+    a.append(svg("text", { x: 4, y: y + 15, class: "chart-label" }, `${item.kind === "utility-event" ? "U" : "C"}${item.id} ${item.description || item.program}`.slice(0, 20)));
     const parts = item.stages && item.stages.length ? item.stages : [{ start: item.start, end: item.end, status: item.status }];
     for (const part of parts) {
       const w = Math.max(2, x(part.end) - x(part.start));
