@@ -156,7 +156,6 @@ COMPONENTS: dict[str, Schema] = {
                       "endDevices": {"type": "array", "items": ID,
                                      "description": "member EndDevice ids; not in lists"}},
                      ("id", "href", "mRID", "description", "version", "programs", "endDeviceCount")),
-    "MembersAdd": _object({"endDevices": {"type": "array", "items": ID}}, ("endDevices",)),
     "MembershipChange": _object({
         "id": ID, "groupId": ID, "endDeviceId": ID, "change": {"enum": ["joined", "left"]},
         "at": {**INTEGER, "description": "Unix time"},
@@ -632,28 +631,37 @@ COMPONENTS["Statement"] = _object({
 
 # -- the document, from the routes ----------------------------------------------------------------------
 
+def plain_field(rule: Plain) -> Schema:
+    """What json_form.check_plain accepts of one field (null aside)."""
+    one: Schema = {**_KINDS[rule.kind]}
+    if rule.items is not None:
+        one["items"] = plain_field(rule.items)
+    if rule.max_items is not None:
+        one["maxItems"] = rule.max_items
+    if rule.max_length is not None:
+        one["maxLength"] = rule.max_length
+    if rule.pattern is not None:
+        one["pattern"] = f"^{rule.pattern}$"
+    if rule.choices is not None:
+        one = {"enum": list(rule.choices)}
+    if rule.minimum is not None:
+        one["minimum"] = rule.minimum
+    if rule.maximum is not None:
+        one["maximum"] = rule.maximum
+    if rule.description:
+        one["description"] = rule.description
+    return one
+
+
 def plain_schema(spec: Mapping[str, Plain]) -> Schema:
     """What json_form.check_plain accepts."""
-    properties = {}
-    for name, rule in spec.items():
-        one: Schema = {**_KINDS[rule.kind]}
-        if rule.max_length is not None:
-            one["maxLength"] = rule.max_length
-        if rule.pattern is not None:
-            one["pattern"] = f"^{rule.pattern}$"
-        if rule.choices is not None:
-            one = {"enum": list(rule.choices)}
-        if rule.minimum is not None:
-            one["minimum"] = rule.minimum
-        if rule.maximum is not None:
-            one["maximum"] = rule.maximum
-        if rule.description:
-            one["description"] = rule.description
-        properties[name] = nullable(one) if rule.nullable else one
+    properties = {name: nullable(plain_field(rule)) if rule.nullable else plain_field(rule)
+                  for name, rule in spec.items()}
     return _object(properties, tuple(n for n, r in spec.items() if r.required))
 
 
-_KINDS: dict[type, Schema] = {int: INTEGER, bool: BOOLEAN, str: STRING}
+_KINDS: dict[type, Schema] = {int: INTEGER, bool: BOOLEAN, str: STRING, dict: {"type": "object"},
+                             list: {"type": "array"}}
 _UTILITY_KINDS: dict[str, Schema] = {
     "str": {"type": "string", "minLength": 1}, "int": INTEGER, "num": {"type": "number"}, "bool": BOOLEAN,
     "ref": {"anyOf": [ID, {"type": "string", "minLength": 1}]}, "lfdi": LFDI,
