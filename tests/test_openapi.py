@@ -97,6 +97,7 @@ def test_bodies_are_described_from_what_validation_takes():
 # request bodies once described by a hand-written component, now made from the table their parser reads
 DERIVED_BODIES = {
     "MembersAdd": ("/groups/{group_id}/members", "post", "der_gateway.admin.routes_groups", "MEMBERS_ADD"),
+    "BillingRun": ("/billing/run", "post", "der_gateway.admin.routes_billing", "BILLING_RUN"),
 }
 
 

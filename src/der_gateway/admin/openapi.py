@@ -544,8 +544,6 @@ COMPONENTS.update({
         "unbilled": {"type": "object", "additionalProperties": _MONEY, "description": "currency -> amount"},
         "pending": {"type": "object", "additionalProperties": _MONEY,
                     "description": "of the unbilled, what is on its way to billing"}}),
-    "BillingRun": _object({"accountIds": {**nullable({"type": "array", "items": ID}),
-                                          "description": "absent or null: every account"}}),
     "BillingBatch": _object({
         "id": ID, "accountId": ID, "currency": STRING, "amount": _MONEY,
         "trigger": {"enum": ["periodic", "move-out", "unenrollment", "replacement", "operator"]},
