@@ -98,6 +98,7 @@ def test_bodies_are_described_from_what_validation_takes():
 DERIVED_BODIES = {
     "MembersAdd": ("/groups/{group_id}/members", "post", "der_gateway.admin.routes_groups", "MEMBERS_ADD"),
     "BillingRun": ("/billing/run", "post", "der_gateway.admin.routes_billing", "BILLING_RUN"),
+    "BaselineInput": ("/programs/{program_id}/baseline", "put", "der_gateway.admin.routes_settlement", "BASELINE"),
 }
 
 

@@ -595,10 +595,6 @@ COMPONENTS.update({
 })
 
 COMPONENTS.update({
-    "BaselineInput": _object({
-        "method": {"type": "object", "description": "name: high-x-of-y, comparable-day or meter-before, and that "
-                                                    "method's parameters (docs/settlement.md)"},
-        "measurement": {"enum": ["auto", "cis", "telemetry"]}}, ("method",)),
     "Baseline": _object({"programId": ID, "method": {"type": "object"},
                          "measurement": {"enum": ["auto", "cis", "telemetry"]}}),
     "StageSettlement": _object({
