@@ -99,6 +99,7 @@ DERIVED_BODIES = {
     "MembersAdd": ("/groups/{group_id}/members", "post", "der_gateway.admin.routes_groups", "MEMBERS_ADD"),
     "BillingRun": ("/billing/run", "post", "der_gateway.admin.routes_billing", "BILLING_RUN"),
     "BaselineInput": ("/programs/{program_id}/baseline", "put", "der_gateway.admin.routes_settlement", "BASELINE"),
+    "PricingInput": ("/programs/{program_id}/pricing", "put", "der_gateway.domain.settlement.prices", "PRICING"),
 }
 
 

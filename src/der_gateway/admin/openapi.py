@@ -8,6 +8,7 @@ here describe the answers, and the bodies not yet read through a declared spec.
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Any, Iterable, Mapping
 
 from ..sep import codec, model
@@ -15,7 +16,7 @@ from . import routes_events, routes_programs
 from ..domain.utility import bodies
 from .routes_rates import RESOURCES
 from ..domain.utility.fields import F
-from ..sep.json_form import Plain, required_fields
+from ..sep.json_form import DECIMAL_TEXT, Plain, required_fields
 from .routing import Answer, Body, FieldsBody, Named, PlainBody, Query, Route, SepBody, Upload
 from .views import RESPONSE_STATUS_NAMES
 
@@ -506,11 +507,6 @@ COMPONENTS["UtilityEventList"] = _items("UtilityEvent")
 _DECIMAL_TEXT = {"type": "string", "pattern": r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$",
                  "description": "an exact decimal, as text"}
 COMPONENTS.update({
-    "PricingInput": _object({
-        "kind": {"enum": ["fixed", "hourly", "market"]},
-        "currency": {"type": "string", "pattern": "^[A-Z]{3}$", "description": "ISO 4217 (default USD)"},
-        "pricePerKWh": {"oneOf": [_DECIMAL_TEXT, {"type": "number"}], "description": "fixed pricing only"}},
-        ("kind",)),
     "Pricing": _object({"programId": ID, "kind": {"enum": ["fixed", "hourly", "market"]}, "currency": STRING,
                         "pricePerKWh": nullable(_DECIMAL_TEXT)}),
     "PriceRows": _object({"prices": {"type": "array", "items": _object({
@@ -654,8 +650,10 @@ def plain_schema(spec: Mapping[str, Plain]) -> Schema:
     return _object(properties, tuple(n for n, r in spec.items() if r.required))
 
 
-_KINDS: dict[type, Schema] = {int: INTEGER, bool: BOOLEAN, str: STRING, dict: {"type": "object"},
-                             list: {"type": "array"}}
+_KINDS: dict[type, Schema] = {
+    int: INTEGER, bool: BOOLEAN, str: STRING, dict: {"type": "object"}, list: {"type": "array"},
+    Decimal: {"anyOf": [{"type": "number"}, {"type": "string", "pattern": f"^{DECIMAL_TEXT}$"}],
+              "description": "an exact decimal: a number, or its text"}}
 _UTILITY_KINDS: dict[str, Schema] = {
     "str": {"type": "string", "minLength": 1}, "int": INTEGER, "num": {"type": "number"}, "bool": BOOLEAN,
     "ref": {"anyOf": [ID, {"type": "string", "minLength": 1}]}, "lfdi": LFDI,

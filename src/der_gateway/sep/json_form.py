@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import re
+from decimal import Decimal
 from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 from lxml import etree
@@ -274,14 +275,17 @@ def schema_errors(obj: Any, schemas: SchemaSet) -> list[dict[str, str]]:
 
 # -- plain (non-2030.5) bodies ---------------------------------------------------------
 
+DECIMAL_TEXT = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)"
+
+
 @dataclasses.dataclass(frozen=True)
 class Plain:
     """A field of an admin-only body: its kind, and whether it must be there.
 
-    kind: int, bool or str; dict (any JSON object, read further by its own parser); list, each item by `items`
-    (at most max_items).  pattern: a string must match it whole, else `reason`; choices: the only values;
-    problem: why a value of the kind is wrong (or None), in place of the minimum and maximum checks, which then
-    only document the range.
+    kind: int, bool or str; Decimal (an exact decimal: a JSON number, or its text as DECIMAL_TEXT); dict (any
+    JSON object, read further by its own parser); list, each item by `items` (at most max_items).
+    pattern: a string must match it whole, else `reason`; choices: the only values; problem: why a value of the
+    kind is wrong (or None), in place of the minimum and maximum checks, which then only document the range.
     """
 
     kind: type
@@ -300,7 +304,10 @@ class Plain:
 
 
 def _plain_reason(rule: Plain, value: Any) -> str | None:
-    if rule.kind is dict:
+    if rule.kind is Decimal:
+        reason = None if type(value) in (int, float) or isinstance(value, str) and re.fullmatch(DECIMAL_TEXT, value) \
+            else "must be a decimal number"
+    elif rule.kind is dict:
         reason = None if isinstance(value, dict) else "must be a JSON object"
     elif rule.kind is list:
         reason = None if isinstance(value, list) else "must be a list"
