@@ -100,6 +100,10 @@ DERIVED_BODIES = {
     "BillingRun": ("/billing/run", "post", "der_gateway.admin.routes_billing", "BILLING_RUN"),
     "BaselineInput": ("/programs/{program_id}/baseline", "put", "der_gateway.admin.routes_settlement", "BASELINE"),
     "PricingInput": ("/programs/{program_id}/pricing", "put", "der_gateway.domain.settlement.prices", "PRICING"),
+    "RegisterDERDevice": ("/registerDERDevice", "post", "der_gateway.domain.utility.requests", "REGISTER"),
+    "InterconnectDER": ("/interconnectDER", "post", "der_gateway.domain.utility.requests", "INTERCONNECT"),
+    "DeviceReplacement": ("/der-assets/{der_asset_id}/replace", "post", "der_gateway.domain.utility.requests",
+                          "REPLACEMENT"),
 }
 
 

@@ -13,8 +13,9 @@ from typing import Any, Iterable, Mapping
 
 from ..sep import codec, model
 from . import routes_events, routes_programs
-from ..domain.utility import bodies
+from ..domain.utility import bodies, requests
 from .routes_rates import RESOURCES
+from .routes_utility_ops import DEVICE_PARTS
 from ..domain.utility.fields import F
 from ..sep.json_form import DECIMAL_TEXT, Plain, required_fields
 from .routing import Answer, Body, FieldsBody, Named, PlainBody, Query, Route, SepBody, Upload
@@ -262,7 +263,6 @@ for _name in ("SyncEndpoint", "NetworkLocation"):
 # enrollment (routes_utility, routes_utility_catalog, routes_utility_ops) --------------------------
 
 _NULL_STRING = nullable(STRING)
-_REF = {"anyOf": [ID, {"type": "string", "minLength": 1}], "description": "an id, or an external id (a code)"}
 _STATUS = {"enum": ["active", "inactive"]}
 _TASK_STATES = ["Pending", "Processing", "Completed", "Error", "Cancelled"]
 _RANGE = _object({"min": {"type": "number"}, "max": {"type": "number"}})
@@ -320,37 +320,6 @@ COMPONENTS.update({
     "ProgramRules": _object({"programId": ID, "code": _NULL_STRING, "groupId": nullable(ID),
                              "eligibility": ref("Eligibility"), "constraints": ref("Constraints")},
                             ("programId", "code", "groupId", "eligibility", "constraints")),
-    "DeviceInput": _object({
-        "lFDI": LFDI, "sFDI": {"type": "integer", "description": "must be the one derived from lFDI"},
-        "manufacturer": STRING, "model": STRING, "serialNumber": STRING,
-        "deviceCategory": {"type": "string", "pattern": "^[0-9A-Fa-f]{1,8}$"},
-        "nameplate": sep_object(model.DERCapability, tuple(p.name for p in codec.plan(model.DERCapability)
-                                                            if p.name != "href"),
-                                description="a DERCapability (2030.5 JSON form), within the model's spec"),
-        "settings": sep_object(model.DERSettings, tuple(p.name for p in codec.plan(model.DERSettings)
-                                                         if p.name not in ("href", "subscribable", "updatedTime")),
-                               description="a DERSettings without updatedTime (the server's); limits may not "
-                                           "exceed the nameplate")},
-        ("lFDI", "manufacturer", "model", "serialNumber", "nameplate")),
-    "RegisterDERDevice": _object({
-        "customer": _REF, "servicePoint": _REF, "device": ref("DeviceInput"),
-        "program": nullable({**_REF, "description": "id, rules code or mRID; default: the asset type's"}),
-        "aggregator": {**LFDI, "description": "admin only: act for this aggregator (it must be active and "
-                                              "authorised); it then owns the EndDevice"}},
-        ("customer", "servicePoint", "device")),
-    "InterconnectDER": _object({
-        "customer": _REF, "servicePoint": _REF,
-        "device": _object({"manufacturer": STRING, "model": STRING, "serialNumber": STRING, "lFDI": LFDI},
-                          ("manufacturer", "model", "serialNumber")),
-        "interconnection": _object({"exportLimitW": INTEGER, "importLimitW": INTEGER,
-                                    "inverterCount": INTEGER, "phases": {"enum": [1, 2, 3]},
-                                    "applicationRef": STRING}, ("exportLimitW",)),
-        "aggregator": LFDI}, ("customer", "servicePoint", "device", "interconnection")),
-    "DeviceReplacement": _object({
-        "lFDI": LFDI, "sFDI": INTEGER, "serialNumber": STRING, "manufacturer": STRING, "model": STRING,
-        "deviceCategory": STRING, "nameplate": {"type": "object", "description": "as in DeviceInput"},
-        "settings": {"type": "object", "description": "as in DeviceInput"}}, ("lFDI", "serialNumber"),
-        "the new device; manufacturer/model, nameplate and settings default to the old one's"),
     "ServiceTask": _object({
         "id": ID, "kind": {"enum": ["enroll", "unenroll", "interconnect", "replace"]}, "state": {"enum": _TASK_STATES},
         "derAssetId": nullable(ID), "enrollmentId": nullable(ID), "payload": {"type": "object"},
@@ -666,8 +635,12 @@ def fields_schema(spec: Mapping[str, F], nested: Mapping[str, str | Schema], par
     properties = {}
     for name, rule in spec.items():
         known = nested.get(name)
-        one: Schema = {**_UTILITY_KINDS[rule.kind]} if known is None else (
-            ref(known) if isinstance(known, str) else known)
+        if known is not None:
+            one: Schema = ref(known) if isinstance(known, str) else known
+        elif rule.fields is not None:
+            one = fields_schema(rule.fields, {})
+        else:
+            one = {**_UTILITY_KINDS[rule.kind]}
         if rule.kind == "str":
             one["maxLength"] = rule.max_length
         if rule.minimum is not None:
@@ -676,6 +649,8 @@ def fields_schema(spec: Mapping[str, F], nested: Mapping[str, str | Schema], par
             one["maximum"] = rule.maximum
         if rule.choices is not None:
             one = {"enum": list(rule.choices)}
+        if rule.description:
+            one = {**one, "description": rule.description}
         properties[name] = nullable(one) if rule.nullable else one
     return _object(properties, () if partial else tuple(n for n, r in spec.items() if r.required))
 
@@ -800,6 +775,16 @@ def document(routes: Iterable[Route]) -> dict[str, Any]:
     }
 
 
+# the 2030.5 parts of a device: what domain.utility.requests hands to json_form, less the server's fields
+COMPONENTS["DERCapabilityInput"] = sep_object(
+    model.DERCapability, tuple(p.name for p in codec.plan(model.DERCapability)
+                               if p.name not in requests.NAMEPLATE_SERVER_FIELDS),
+    description="a DERCapability (2030.5 JSON form), within the model's spec")
+COMPONENTS["DERSettingsInput"] = sep_object(
+    model.DERSettings, tuple(p.name for p in codec.plan(model.DERSettings)
+                             if p.name not in requests.SETTINGS_SERVER_FIELDS),
+    description="a DERSettings without updatedTime (the server's); limits may not exceed the nameplate")
+COMPONENTS["DeviceInput"] = fields_schema(requests.DEVICE, DEVICE_PARTS)
 COMPONENTS["ServicePointInput"] = {**fields_schema(bodies.SERVICE_POINT, {}),
                                    "description": "substation, feeder and transformer name its network location"}
 COMPONENTS["AccountInput"] = fields_schema(bodies.ACCOUNT, {"servicePoints": {"type": "array",
