@@ -382,12 +382,6 @@ COMPONENTS.update({
         "items": {"type": "array", "items": ref("DeviceScore")},
         "syncMessagesQueued": {"type": "integer", "description": "after a recomputation: messages queued"}},
         ("programId", "computed", "items")),
-    "ForecastRequest": _object({
-        "interval": ref("DateTimeInterval"),
-        "DERControlBase": ref("DERControlBase"),
-        "endDevices": {"type": "array", "items": ID,
-                       "description": "the devices to forecast; absent: every device the program reaches"}},
-        ("interval", "DERControlBase")),
     "Forecast": _object({
         "programId": ID,
         "interval": ref("DateTimeInterval"),
@@ -597,6 +591,8 @@ def plain_field(rule: Plain) -> Schema:
         one["items"] = plain_field(rule.items)
     if rule.max_items is not None:
         one["maxItems"] = rule.max_items
+    if rule.unique:
+        one["uniqueItems"] = True
     if rule.max_length is not None:
         one["maxLength"] = rule.max_length
     if rule.pattern is not None:
@@ -657,7 +653,9 @@ def fields_schema(spec: Mapping[str, F], nested: Mapping[str, str | Schema], par
 
 def body_schema(body: Body) -> Schema:
     if isinstance(body, SepBody):
-        return sep_object(body.cls, body.fields, body.optional, body.description)
+        schema = sep_object(body.cls, body.fields, body.optional, body.description)
+        return _extend(schema, plain_schema(body.extra)["properties"],
+                       tuple(n for n, r in body.extra.items() if r.required)) if body.extra else schema
     if isinstance(body, PlainBody):
         schema = plain_schema(body.spec)
     elif isinstance(body, FieldsBody):

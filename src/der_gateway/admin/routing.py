@@ -30,12 +30,14 @@ class Answer:
 
 @dataclass(frozen=True)
 class SepBody:
-    """A 2030.5 resource in its JSON form, limited to the fields the operator sets (inputs.operator_fields)."""
+    """A 2030.5 resource in its JSON form, limited to the fields the operator sets (inputs.operator_fields);
+    extra: the body's fields beyond the 2030.5 ones, read with json_form.check_plain."""
 
     cls: type
     fields: tuple[str, ...]
     optional: tuple[str, ...] = ()
     description: str | None = None
+    extra: Mapping[str, Plain] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import re
 from decimal import Decimal
 from typing import Any, Callable, Mapping, Sequence, TypeVar
@@ -283,7 +284,7 @@ class Plain:
     """A field of an admin-only body: its kind, and whether it must be there.
 
     kind: int, bool or str; Decimal (an exact decimal: a JSON number, or its text as DECIMAL_TEXT); dict (any
-    JSON object, read further by its own parser); list, each item by `items` (at most max_items).
+    JSON object, read further by its own parser); list, each item by `items` (at most max_items; unique: none twice).
     pattern: a string must match it whole, else `reason`; choices: the only values; problem: why a value of the
     kind is wrong (or None), in place of the minimum and maximum checks, which then only document the range.
     """
@@ -301,6 +302,7 @@ class Plain:
     description: str | None = None  # for the API's documentation
     items: "Plain | None" = None
     max_items: int | None = None
+    unique: bool = False  # a list: no item twice
 
 
 def _plain_reason(rule: Plain, value: Any) -> str | None:
@@ -313,6 +315,8 @@ def _plain_reason(rule: Plain, value: Any) -> str | None:
         reason = None if isinstance(value, list) else "must be a list"
         if reason is None and rule.max_items is not None and len(value) > rule.max_items:
             reason = f"at most {rule.max_items} items"
+        if reason is None and rule.unique and len({json.dumps(v, sort_keys=True) for v in value}) != len(value):
+            reason = "has an item more than once"
     else:
         reason = scalar_error(rule.kind, value)
     if reason is None and rule.problem is not None:
