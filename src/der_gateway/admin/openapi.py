@@ -33,7 +33,6 @@ def nullable(schema: Schema) -> Schema:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
-MAX_TARGET_KW = 10**9
 INTEGER = {"type": "integer"}
 STRING = {"type": "string"}
 BOOLEAN = {"type": "boolean"}
@@ -403,22 +402,8 @@ COMPONENTS.update({
 # -- utility events with stages (routes_utility_events) ----------------------------------------------
 
 _STAGE_STATUSES = ["SCHEDULED", "IN PROGRESS", "COMPLETED", "CANCELED"]
-COMPONENTS["ControlInput"] = sep_object(model.DERControl, routes_events.CONTROL_FIELDS, optional=("mRID",),
-                                        description="the body of POST /programs/{id}/controls")
 _OUTCOMES = ["participated", "partially", "opted out", "failed", "no response", "cancelled"]
 COMPONENTS.update({
-    "UtilityEventInput": _object({
-        "mRID": {"type": "string", "description": "32 hex digits; generated when absent"},
-        "description": {"type": "string", "maxLength": 192},
-        "stages": {"type": "array", "minItems": 1, "maxItems": 24, "items": {
-            **_extend(COMPONENTS["ControlInput"], {"programId": ID, "targetKW": {
-                "type": "number", "not": {"const": 0}, "minimum": -MAX_TARGET_KW, "maximum": MAX_TARGET_KW,
-                "description": "reserve devices until their forecast load reduction reaches this (negative: "
-                               "load added, as by curtailed generation); without it every eligible device is "
-                               "called"}},
-                      ("programId",)),
-            "description": "a program event: the body of POST /programs/{id}/controls, with programId and "
-                           "targetKW (optional). Stages may not overlap."}}}, ("stages",)),
     "StageTransition": _object({
         "status": {"enum": _STAGE_STATUSES}, "at": INTEGER, "recorded": INTEGER,
         "sync": {"type": "array", "items": _object({"endpointId": ID, "state": {"enum": _SYNC_STATES}}),
@@ -589,6 +574,8 @@ def plain_field(rule: Plain) -> Schema:
     one: Schema = {**_KINDS[rule.kind]}
     if rule.items is not None:
         one["items"] = plain_field(rule.items)
+    if rule.min_items is not None:
+        one["minItems"] = rule.min_items
     if rule.max_items is not None:
         one["maxItems"] = rule.max_items
     if rule.unique:
@@ -616,7 +603,7 @@ def plain_schema(spec: Mapping[str, Plain]) -> Schema:
 
 
 _KINDS: dict[type, Schema] = {
-    int: INTEGER, bool: BOOLEAN, str: STRING, dict: {"type": "object"}, list: {"type": "array"},
+    int: INTEGER, float: {"type": "number"}, bool: BOOLEAN, str: STRING, dict: {"type": "object"}, list: {"type": "array"},
     Decimal: {"anyOf": [{"type": "number"}, {"type": "string", "pattern": f"^{DECIMAL_TEXT}$"}],
               "description": "an exact decimal: a number, or its text"}}
 _UTILITY_KINDS: dict[str, Schema] = {
@@ -658,6 +645,10 @@ def body_schema(body: Body) -> Schema:
                        tuple(n for n, r in body.extra.items() if r.required)) if body.extra else schema
     if isinstance(body, PlainBody):
         schema = plain_schema(body.spec)
+        for name, part in body.nested.items():
+            one = body_schema(part)
+            schema["properties"][name] = {**schema["properties"][name], "items": one} \
+                if body.spec[name].kind is list else one
     elif isinstance(body, FieldsBody):
         schema = fields_schema(body.spec, body.nested, body.partial)
     elif isinstance(body, Named):

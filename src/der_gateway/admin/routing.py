@@ -42,10 +42,12 @@ class SepBody:
 
 @dataclass(frozen=True)
 class PlainBody:
-    """A body read with json_form.check_plain."""
+    """A body read with json_form.check_plain; nested: a field the table takes as a list (of objects) or an
+    object, read further as the body declared here (the list's items: each one)."""
 
     spec: Mapping[str, Plain]
     description: str | None = None
+    nested: Mapping[str, "Body"] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -61,11 +61,13 @@ def required_fields(cls: type) -> frozenset[str]:
 
 
 def scalar_error(kind: type | None, value: Any) -> str | None:
-    """Why value is not a JSON value of the scalar kind (int, bool or str), or None if it is."""
+    """Why value is not a JSON value of the scalar kind (int, float, bool or str), or None if it is."""
     if kind is int and type(value) is not int:
         return "must be an integer"
     if kind is bool and type(value) is not bool:
         return "must be true or false"
+    if kind is float and type(value) not in (int, float):
+        return "must be a number"
     if kind is str:
         if not isinstance(value, str):
             return "must be a string"
@@ -283,8 +285,8 @@ DECIMAL_TEXT = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)"
 class Plain:
     """A field of an admin-only body: its kind, and whether it must be there.
 
-    kind: int, bool or str; Decimal (an exact decimal: a JSON number, or its text as DECIMAL_TEXT); dict (any
-    JSON object, read further by its own parser); list, each item by `items` (at most max_items; unique: none twice).
+    kind: int, float (any JSON number), bool or str; Decimal (an exact decimal: a JSON number, or its text as DECIMAL_TEXT); dict (any
+    JSON object, read further by its own parser); list, each item by `items` (min_items to max_items; unique: none twice).
     pattern: a string must match it whole, else `reason`; choices: the only values; problem: why a value of the
     kind is wrong (or None), in place of the minimum and maximum checks, which then only document the range.
     """
@@ -301,6 +303,7 @@ class Plain:
     problem: Callable[[Any], str | None] | None = None
     description: str | None = None  # for the API's documentation
     items: "Plain | None" = None
+    min_items: int | None = None
     max_items: int | None = None
     unique: bool = False  # a list: no item twice
 
@@ -313,6 +316,8 @@ def _plain_reason(rule: Plain, value: Any) -> str | None:
         reason = None if isinstance(value, dict) else "must be a JSON object"
     elif rule.kind is list:
         reason = None if isinstance(value, list) else "must be a list"
+        if reason is None and rule.min_items is not None and len(value) < rule.min_items:
+            reason = f"at least {rule.min_items} items"
         if reason is None and rule.max_items is not None and len(value) > rule.max_items:
             reason = f"at most {rule.max_items} items"
         if reason is None and rule.unique and len({json.dumps(v, sort_keys=True) for v in value}) != len(value):
