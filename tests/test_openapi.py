@@ -124,6 +124,25 @@ def test_a_converted_body_is_derived_from_its_parser_table(component: str):
         assert ({"type": "null"} in schema["properties"][name].get("anyOf", ())) == rule.nullable, name
 
 
+def test_the_plain_kinds_are_documented_as_they_are_checked():
+    """Each kind a converted body uses: check_plain and the schema made from the same table agree."""
+    from decimal import Decimal
+    from jsonschema import Draft202012Validator
+    from der_gateway.admin.openapi import plain_schema
+    from der_gateway.sep.json_form import Plain, check_plain
+    spec = {"ids": Plain(list, items=Plain(int, minimum=1, maximum=9), min_items=1, max_items=3, unique=True),
+            "price": Plain(Decimal), "kw": Plain(float), "method": Plain(dict), "code": Plain(str, pattern="[A-Z]{3}")}
+    validator = Draft202012Validator(plain_schema(spec))
+    for body in ({}, {"ids": [1, 2]}, {"ids": []}, {"ids": [1, 2, 3, 4]}, {"ids": [1, 1]}, {"ids": [0]},
+                 {"ids": ["1"]}, {"ids": 1}, {"price": "0.125"}, {"price": 0.1}, {"price": "1e3"}, {"price": True},
+                 {"price": " 1"}, {"kw": 2}, {"kw": 2.5}, {"kw": "2"}, {"kw": False}, {"method": {}},
+                 {"method": []}, {"code": "USD"}, {"code": "usd"}, {"other": 1}, {"ids": None}):
+        _, errors = check_plain(body, spec)
+        assert validator.is_valid(body) == (not errors), (body, errors)
+    _, errors = check_plain({"ids": [1, "x", 0]}, spec)
+    assert [e["field"] for e in errors] == ["ids[1]", "ids[2]"]
+
+
 # -- schemathesis against a running server ----------------------------------------------------------
 
 

@@ -603,7 +603,8 @@ def plain_schema(spec: Mapping[str, Plain]) -> Schema:
 
 
 _KINDS: dict[type, Schema] = {
-    int: INTEGER, float: {"type": "number"}, bool: BOOLEAN, str: STRING, dict: {"type": "object"}, list: {"type": "array"},
+    int: INTEGER, float: {"type": "number"}, bool: BOOLEAN, str: STRING, dict: {"type": "object"},
+    list: {"type": "array"},
     Decimal: {"anyOf": [{"type": "number"}, {"type": "string", "pattern": f"^{DECIMAL_TEXT}$"}],
               "description": "an exact decimal: a number, or its text"}}
 _UTILITY_KINDS: dict[str, Schema] = {

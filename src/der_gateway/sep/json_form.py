@@ -285,8 +285,9 @@ DECIMAL_TEXT = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)"
 class Plain:
     """A field of an admin-only body: its kind, and whether it must be there.
 
-    kind: int, float (any JSON number), bool or str; Decimal (an exact decimal: a JSON number, or its text as DECIMAL_TEXT); dict (any
-    JSON object, read further by its own parser); list, each item by `items` (min_items to max_items; unique: none twice).
+    kind: int, float (any JSON number), bool or str; Decimal (an exact decimal: a JSON number, or its text as
+    DECIMAL_TEXT); dict (any JSON object, read further by its own parser); list, each item by `items` (min_items
+    to max_items; unique: none twice).
     pattern: a string must match it whole, else `reason`; choices: the only values; problem: why a value of the
     kind is wrong (or None), in place of the minimum and maximum checks, which then only document the range.
     """
@@ -310,8 +311,8 @@ class Plain:
 
 def _plain_reason(rule: Plain, value: Any) -> str | None:
     if rule.kind is Decimal:
-        reason = None if type(value) in (int, float) or isinstance(value, str) and re.fullmatch(DECIMAL_TEXT, value) \
-            else "must be a decimal number"
+        text = isinstance(value, str) and re.fullmatch(DECIMAL_TEXT, value)
+        reason = None if type(value) in (int, float) or text else "must be a decimal number"
     elif rule.kind is dict:
         reason = None if isinstance(value, dict) else "must be a JSON object"
     elif rule.kind is list:
