@@ -8,14 +8,16 @@ here describe the answers, and the bodies not yet read through a declared spec.
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Any, Iterable, Mapping
 
 from ..sep import codec, model
 from . import routes_events, routes_programs
-from ..domain.utility import bodies
+from ..domain.utility import bodies, requests
 from .routes_rates import RESOURCES
+from .routes_utility_ops import DEVICE_PARTS
 from ..domain.utility.fields import F
-from ..sep.json_form import Plain, required_fields
+from ..sep.json_form import DECIMAL_TEXT, Plain, required_fields
 from .routing import Answer, Body, FieldsBody, Named, PlainBody, Query, Route, SepBody, Upload
 from .views import RESPONSE_STATUS_NAMES
 
@@ -31,7 +33,6 @@ def nullable(schema: Schema) -> Schema:
     return {"anyOf": [schema, {"type": "null"}]}
 
 
-MAX_TARGET_KW = 10**9
 INTEGER = {"type": "integer"}
 STRING = {"type": "string"}
 BOOLEAN = {"type": "boolean"}
@@ -156,7 +157,6 @@ COMPONENTS: dict[str, Schema] = {
                       "endDevices": {"type": "array", "items": ID,
                                      "description": "member EndDevice ids; not in lists"}},
                      ("id", "href", "mRID", "description", "version", "programs", "endDeviceCount")),
-    "MembersAdd": _object({"endDevices": {"type": "array", "items": ID}}, ("endDevices",)),
     "MembershipChange": _object({
         "id": ID, "groupId": ID, "endDeviceId": ID, "change": {"enum": ["joined", "left"]},
         "at": {**INTEGER, "description": "Unix time"},
@@ -262,7 +262,6 @@ for _name in ("SyncEndpoint", "NetworkLocation"):
 # enrollment (routes_utility, routes_utility_catalog, routes_utility_ops) --------------------------
 
 _NULL_STRING = nullable(STRING)
-_REF = {"anyOf": [ID, {"type": "string", "minLength": 1}], "description": "an id, or an external id (a code)"}
 _STATUS = {"enum": ["active", "inactive"]}
 _TASK_STATES = ["Pending", "Processing", "Completed", "Error", "Cancelled"]
 _RANGE = _object({"min": {"type": "number"}, "max": {"type": "number"}})
@@ -320,37 +319,6 @@ COMPONENTS.update({
     "ProgramRules": _object({"programId": ID, "code": _NULL_STRING, "groupId": nullable(ID),
                              "eligibility": ref("Eligibility"), "constraints": ref("Constraints")},
                             ("programId", "code", "groupId", "eligibility", "constraints")),
-    "DeviceInput": _object({
-        "lFDI": LFDI, "sFDI": {"type": "integer", "description": "must be the one derived from lFDI"},
-        "manufacturer": STRING, "model": STRING, "serialNumber": STRING,
-        "deviceCategory": {"type": "string", "pattern": "^[0-9A-Fa-f]{1,8}$"},
-        "nameplate": sep_object(model.DERCapability, tuple(p.name for p in codec.plan(model.DERCapability)
-                                                            if p.name != "href"),
-                                description="a DERCapability (2030.5 JSON form), within the model's spec"),
-        "settings": sep_object(model.DERSettings, tuple(p.name for p in codec.plan(model.DERSettings)
-                                                         if p.name not in ("href", "subscribable", "updatedTime")),
-                               description="a DERSettings without updatedTime (the server's); limits may not "
-                                           "exceed the nameplate")},
-        ("lFDI", "manufacturer", "model", "serialNumber", "nameplate")),
-    "RegisterDERDevice": _object({
-        "customer": _REF, "servicePoint": _REF, "device": ref("DeviceInput"),
-        "program": nullable({**_REF, "description": "id, rules code or mRID; default: the asset type's"}),
-        "aggregator": {**LFDI, "description": "admin only: act for this aggregator (it must be active and "
-                                              "authorised); it then owns the EndDevice"}},
-        ("customer", "servicePoint", "device")),
-    "InterconnectDER": _object({
-        "customer": _REF, "servicePoint": _REF,
-        "device": _object({"manufacturer": STRING, "model": STRING, "serialNumber": STRING, "lFDI": LFDI},
-                          ("manufacturer", "model", "serialNumber")),
-        "interconnection": _object({"exportLimitW": INTEGER, "importLimitW": INTEGER,
-                                    "inverterCount": INTEGER, "phases": {"enum": [1, 2, 3]},
-                                    "applicationRef": STRING}, ("exportLimitW",)),
-        "aggregator": LFDI}, ("customer", "servicePoint", "device", "interconnection")),
-    "DeviceReplacement": _object({
-        "lFDI": LFDI, "sFDI": INTEGER, "serialNumber": STRING, "manufacturer": STRING, "model": STRING,
-        "deviceCategory": STRING, "nameplate": {"type": "object", "description": "as in DeviceInput"},
-        "settings": {"type": "object", "description": "as in DeviceInput"}}, ("lFDI", "serialNumber"),
-        "the new device; manufacturer/model, nameplate and settings default to the old one's"),
     "ServiceTask": _object({
         "id": ID, "kind": {"enum": ["enroll", "unenroll", "interconnect", "replace"]}, "state": {"enum": _TASK_STATES},
         "derAssetId": nullable(ID), "enrollmentId": nullable(ID), "payload": {"type": "object"},
@@ -413,12 +381,6 @@ COMPONENTS.update({
         "items": {"type": "array", "items": ref("DeviceScore")},
         "syncMessagesQueued": {"type": "integer", "description": "after a recomputation: messages queued"}},
         ("programId", "computed", "items")),
-    "ForecastRequest": _object({
-        "interval": ref("DateTimeInterval"),
-        "DERControlBase": ref("DERControlBase"),
-        "endDevices": {"type": "array", "items": ID,
-                       "description": "the devices to forecast; absent: every device the program reaches"}},
-        ("interval", "DERControlBase")),
     "Forecast": _object({
         "programId": ID,
         "interval": ref("DateTimeInterval"),
@@ -440,22 +402,8 @@ COMPONENTS.update({
 # -- utility events with stages (routes_utility_events) ----------------------------------------------
 
 _STAGE_STATUSES = ["SCHEDULED", "IN PROGRESS", "COMPLETED", "CANCELED"]
-COMPONENTS["ControlInput"] = sep_object(model.DERControl, routes_events.CONTROL_FIELDS, optional=("mRID",),
-                                        description="the body of POST /programs/{id}/controls")
 _OUTCOMES = ["participated", "partially", "opted out", "failed", "no response", "cancelled"]
 COMPONENTS.update({
-    "UtilityEventInput": _object({
-        "mRID": {"type": "string", "description": "32 hex digits; generated when absent"},
-        "description": {"type": "string", "maxLength": 192},
-        "stages": {"type": "array", "minItems": 1, "maxItems": 24, "items": {
-            **_extend(COMPONENTS["ControlInput"], {"programId": ID, "targetKW": {
-                "type": "number", "not": {"const": 0}, "minimum": -MAX_TARGET_KW, "maximum": MAX_TARGET_KW,
-                "description": "reserve devices until their forecast load reduction reaches this (negative: "
-                               "load added, as by curtailed generation); without it every eligible device is "
-                               "called"}},
-                      ("programId",)),
-            "description": "a program event: the body of POST /programs/{id}/controls, with programId and "
-                           "targetKW (optional). Stages may not overlap."}}}, ("stages",)),
     "StageTransition": _object({
         "status": {"enum": _STAGE_STATUSES}, "at": INTEGER, "recorded": INTEGER,
         "sync": {"type": "array", "items": _object({"endpointId": ID, "state": {"enum": _SYNC_STATES}}),
@@ -507,11 +455,6 @@ COMPONENTS["UtilityEventList"] = _items("UtilityEvent")
 _DECIMAL_TEXT = {"type": "string", "pattern": r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$",
                  "description": "an exact decimal, as text"}
 COMPONENTS.update({
-    "PricingInput": _object({
-        "kind": {"enum": ["fixed", "hourly", "market"]},
-        "currency": {"type": "string", "pattern": "^[A-Z]{3}$", "description": "ISO 4217 (default USD)"},
-        "pricePerKWh": {"oneOf": [_DECIMAL_TEXT, {"type": "number"}], "description": "fixed pricing only"}},
-        ("kind",)),
     "Pricing": _object({"programId": ID, "kind": {"enum": ["fixed", "hourly", "market"]}, "currency": STRING,
                         "pricePerKWh": nullable(_DECIMAL_TEXT)}),
     "PriceRows": _object({"prices": {"type": "array", "items": _object({
@@ -545,8 +488,6 @@ COMPONENTS.update({
         "unbilled": {"type": "object", "additionalProperties": _MONEY, "description": "currency -> amount"},
         "pending": {"type": "object", "additionalProperties": _MONEY,
                     "description": "of the unbilled, what is on its way to billing"}}),
-    "BillingRun": _object({"accountIds": {**nullable({"type": "array", "items": ID}),
-                                          "description": "absent or null: every account"}}),
     "BillingBatch": _object({
         "id": ID, "accountId": ID, "currency": STRING, "amount": _MONEY,
         "trigger": {"enum": ["periodic", "move-out", "unenrollment", "replacement", "operator"]},
@@ -598,10 +539,6 @@ COMPONENTS.update({
 })
 
 COMPONENTS.update({
-    "BaselineInput": _object({
-        "method": {"type": "object", "description": "name: high-x-of-y, comparable-day or meter-before, and that "
-                                                    "method's parameters (docs/settlement.md)"},
-        "measurement": {"enum": ["auto", "cis", "telemetry"]}}, ("method",)),
     "Baseline": _object({"programId": ID, "method": {"type": "object"},
                          "measurement": {"enum": ["auto", "cis", "telemetry"]}}),
     "StageSettlement": _object({
@@ -632,28 +569,44 @@ COMPONENTS["Statement"] = _object({
 
 # -- the document, from the routes ----------------------------------------------------------------------
 
+def plain_field(rule: Plain) -> Schema:
+    """What json_form.check_plain accepts of one field (null aside)."""
+    one: Schema = {**_KINDS[rule.kind]}
+    if rule.items is not None:
+        one["items"] = plain_field(rule.items)
+    if rule.min_items is not None:
+        one["minItems"] = rule.min_items
+    if rule.max_items is not None:
+        one["maxItems"] = rule.max_items
+    if rule.unique:
+        one["uniqueItems"] = True
+    if rule.max_length is not None:
+        one["maxLength"] = rule.max_length
+    if rule.pattern is not None:
+        one["pattern"] = f"^{rule.pattern}$"
+    if rule.choices is not None:
+        one = {"enum": list(rule.choices)}
+    if rule.minimum is not None:
+        one["minimum"] = rule.minimum
+    if rule.maximum is not None:
+        one["maximum"] = rule.maximum
+    if rule.description:
+        one["description"] = rule.description
+    return one
+
+
 def plain_schema(spec: Mapping[str, Plain]) -> Schema:
     """What json_form.check_plain accepts."""
-    properties = {}
-    for name, rule in spec.items():
-        one: Schema = {**_KINDS[rule.kind]}
-        if rule.max_length is not None:
-            one["maxLength"] = rule.max_length
-        if rule.pattern is not None:
-            one["pattern"] = f"^{rule.pattern}$"
-        if rule.choices is not None:
-            one = {"enum": list(rule.choices)}
-        if rule.minimum is not None:
-            one["minimum"] = rule.minimum
-        if rule.maximum is not None:
-            one["maximum"] = rule.maximum
-        if rule.description:
-            one["description"] = rule.description
-        properties[name] = nullable(one) if rule.nullable else one
+    properties = {name: nullable(plain_field(rule)) if rule.nullable else plain_field(rule)
+                  for name, rule in spec.items()}
     return _object(properties, tuple(n for n, r in spec.items() if r.required))
 
 
-_KINDS: dict[type, Schema] = {int: INTEGER, bool: BOOLEAN, str: STRING}
+_KINDS: dict[type, Schema] = {
+    int: INTEGER, float: {"type": "number"}, bool: BOOLEAN, str: STRING, dict: {"type": "object"},
+    list: {"type": "array"},
+    Decimal: {"anyOf": [{"type": "number"}, {"type": "string", "pattern": f"^{DECIMAL_TEXT}$"}],
+              "description": "an exact decimal: a number, or its text"}}
 _UTILITY_KINDS: dict[str, Schema] = {
     "str": {"type": "string", "minLength": 1}, "int": INTEGER, "num": {"type": "number"}, "bool": BOOLEAN,
     "ref": {"anyOf": [ID, {"type": "string", "minLength": 1}]}, "lfdi": LFDI,
@@ -666,8 +619,12 @@ def fields_schema(spec: Mapping[str, F], nested: Mapping[str, str | Schema], par
     properties = {}
     for name, rule in spec.items():
         known = nested.get(name)
-        one: Schema = {**_UTILITY_KINDS[rule.kind]} if known is None else (
-            ref(known) if isinstance(known, str) else known)
+        if known is not None:
+            one: Schema = ref(known) if isinstance(known, str) else known
+        elif rule.fields is not None:
+            one = fields_schema(rule.fields, {})
+        else:
+            one = {**_UTILITY_KINDS[rule.kind]}
         if rule.kind == "str":
             one["maxLength"] = rule.max_length
         if rule.minimum is not None:
@@ -676,15 +633,23 @@ def fields_schema(spec: Mapping[str, F], nested: Mapping[str, str | Schema], par
             one["maximum"] = rule.maximum
         if rule.choices is not None:
             one = {"enum": list(rule.choices)}
+        if rule.description:
+            one = {**one, "description": rule.description}
         properties[name] = nullable(one) if rule.nullable else one
     return _object(properties, () if partial else tuple(n for n, r in spec.items() if r.required))
 
 
 def body_schema(body: Body) -> Schema:
     if isinstance(body, SepBody):
-        return sep_object(body.cls, body.fields, body.optional, body.description)
+        schema = sep_object(body.cls, body.fields, body.optional, body.description)
+        return _extend(schema, plain_schema(body.extra)["properties"],
+                       tuple(n for n, r in body.extra.items() if r.required)) if body.extra else schema
     if isinstance(body, PlainBody):
         schema = plain_schema(body.spec)
+        for name, part in body.nested.items():
+            one = body_schema(part)
+            schema["properties"][name] = {**schema["properties"][name], "items": one} \
+                if body.spec[name].kind is list else one
     elif isinstance(body, FieldsBody):
         schema = fields_schema(body.spec, body.nested, body.partial)
     elif isinstance(body, Named):
@@ -800,6 +765,16 @@ def document(routes: Iterable[Route]) -> dict[str, Any]:
     }
 
 
+# the 2030.5 parts of a device: what domain.utility.requests hands to json_form, less the server's fields
+COMPONENTS["DERCapabilityInput"] = sep_object(
+    model.DERCapability, tuple(p.name for p in codec.plan(model.DERCapability)
+                               if p.name not in requests.NAMEPLATE_SERVER_FIELDS),
+    description="a DERCapability (2030.5 JSON form), within the model's spec")
+COMPONENTS["DERSettingsInput"] = sep_object(
+    model.DERSettings, tuple(p.name for p in codec.plan(model.DERSettings)
+                             if p.name not in requests.SETTINGS_SERVER_FIELDS),
+    description="a DERSettings without updatedTime (the server's); limits may not exceed the nameplate")
+COMPONENTS["DeviceInput"] = fields_schema(requests.DEVICE, DEVICE_PARTS)
 COMPONENTS["ServicePointInput"] = {**fields_schema(bodies.SERVICE_POINT, {}),
                                    "description": "substation, feeder and transformer name its network location"}
 COMPONENTS["AccountInput"] = fields_schema(bodies.ACCOUNT, {"servicePoints": {"type": "array",

@@ -10,8 +10,11 @@ from ..services import settlement_json as render
 from .http import error, invalid, json_response, not_found, path_id, read_json, read_query
 from .routes_utility import _account_id
 from .state import CLOCK, STORE
-from .routing import Answer, Named, Query, Route
+from ..sep.json_form import Plain, check_plain
+from .routing import Answer, PlainBody, Query, Route
 
+BILLING_RUN = {"accountIds": Plain(list, nullable=True, items=Plain(int, minimum=1, maximum=2**63 - 1),
+                                   description="account ids; absent or null: every account")}
 BATCH_STATES = ("pending", "billed", "rejected")
 CREDITS_QUERY = (Query("unbilled", "true: the unbilled credits only; false: the billed ones; absent: all", bool),)
 BATCHES_QUERY = (Query("state", "only batches in this state", choices=BATCH_STATES),
@@ -32,11 +35,8 @@ async def account_credits(request: web.Request) -> web.Response:
 async def run_billing(request: web.Request) -> web.Response:
     """{"accountIds": [...]} (optional: every account): each account's unbilled credits not already on their way,
     as a batch per currency to every billing endpoint."""
-    body = await read_json(request)
-    errors = [error("unknown field", k) for k in body if k != "accountIds"]
-    ids = body.get("accountIds")
-    if ids is not None and (not isinstance(ids, list) or not all(type(i) is int and 0 < i < 2**63 for i in ids)):
-        errors.append(error("must be a list of account ids", "accountIds"))
+    values, errors = check_plain(await read_json(request), BILLING_RUN)
+    ids = values.get("accountIds")
     if errors:
         raise invalid(errors)
     store = request.app[STORE]
@@ -72,7 +72,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/billing/run", run_billing,
           "Send unbilled credits to billing now",
           {200: Answer("the batches queued", "BillingBatches")},
-          body=Named("BillingRun")),
+          body=PlainBody(BILLING_RUN)),
     Route("GET", "/billing/batches", list_batches,
           "Billing batches",
           {200: Answer("by id", "BillingBatchList")},

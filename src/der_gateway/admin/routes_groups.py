@@ -14,10 +14,12 @@ from .http import conflict, error, found, invalid, json_response, no_content, no
 from .inputs import mrid_of, operator_fields, unique
 from .routes_programs import DELETED, program_of
 from .state import CLOCK, CONFIG, SCHEMAS, STORE
-from .routing import MRID_TAKEN, NO_CONTENT, SEP_NOTE, Answer, Named, Route, SepBody
-from ..sep.json_form import build
+from .routing import MRID_TAKEN, NO_CONTENT, SEP_NOTE, Answer, PlainBody, Route, SepBody
+from ..sep.json_form import Plain, build, check_plain
 
 GROUP_FIELDS = ("mRID", "description")
+MEMBERS_ADD = {"endDevices": Plain(list, required=True, items=Plain(int, minimum=1, maximum=2**63 - 1),
+                                   description="EndDevice ids")}
 
 
 async def _group(request: web.Request) -> GroupRecord:
@@ -101,18 +103,14 @@ async def add_members(request: web.Request) -> web.Response:
     store = request.app[STORE]
     group = await _group(request)
     body = await read_json(request)
-    errors = [error("unknown field", key) for key in body if key != "endDevices"]
-    ids = body.get("endDevices")
-    if not isinstance(ids, list):
-        errors.append(error("required" if ids is None else "must be a list of EndDevice ids", "endDevices"))
-        ids = []
-    for i, end_device_id in enumerate(ids):
-        if type(end_device_id) is not int:
-            errors.append(error("must be an integer (an EndDevice id)", f"endDevices[{i}]"))
-        elif not 0 < end_device_id < 2**63 or await store.end_device(end_device_id) is None:
+    values, errors = check_plain(body, MEMBERS_ADD)
+    given = body.get("endDevices")
+    for i, end_device_id in enumerate(given if isinstance(given, list) else []):
+        if type(end_device_id) is int and 0 < end_device_id < 2**63 and await store.end_device(end_device_id) is None:
             errors.append(error(f"no EndDevice {end_device_id}", f"endDevices[{i}]"))
     if errors:
         raise invalid(errors)
+    ids: list[int] = values["endDevices"]
     present = set(await store.group_members(group.id))
     added = sorted(set(ids) - present)
     if added:
@@ -183,7 +181,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/groups/{group_id:[0-9]+}/members", add_members,
           "Add many EndDevices (all or none)",
           {200: Answer("added", "MembersAdded")},
-          body=Named("MembersAdd"),
+          body=PlainBody(MEMBERS_ADD),
           errors={409: "a device is retired, or fails a program of the group that takes part in enrollment (not "
                        "enrolled, disabled, sync rejected, ineligible): each one, with why; nothing changes"}),
     Route("PUT", "/groups/{group_id:[0-9]+}/members/{end_device_id:[0-9]+}", put_member,

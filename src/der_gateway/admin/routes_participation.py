@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from aiohttp import web
 
 from ..domain.identifiers import new_mrid
 from ..sep import codec, model
-from ..sep.json_form import build, error
+from ..sep.json_form import Plain, build, check_plain, error
 from ..services import participation, participation_json
 from .http import invalid, json_response, not_found, path_id, read_json
 from .routes_programs import program_of
 from .state import CLOCK, CONFIG, SCHEMAS, STORE
-from .routing import Answer, Named, Route
+from .routing import Answer, Route, SepBody
 
-FORECAST_FIELDS = ("interval", "DERControlBase", "endDevices")
+FORECAST_FIELDS = ("interval", "DERControlBase")
+FORECAST_EXTRA = {"endDevices": Plain(list, items=Plain(int, minimum=1, maximum=2**63 - 1), unique=True,
+                                      description="the devices to forecast; absent: every device the program "
+                                                  "reaches")}
 MAX_WINDOW = 86_400
 
 
@@ -41,27 +42,13 @@ async def get_device_score(request: web.Request) -> web.Response:
     return json_response(participation_json.score(record))
 
 
-def _device_ids(value: Any) -> tuple[list[int], list[dict[str, str]]]:
-    if not isinstance(value, list):
-        return [], [error("must be a list of EndDevice ids", "endDevices")]
-    errors = [error("must be an EndDevice id (an integer of at least 1)", f"endDevices[{i}]")
-              for i, v in enumerate(value) if type(v) is not int or v < 1]
-    if not errors and len(set(value)) != len(value):
-        errors.append(error("names an EndDevice more than once", "endDevices"))
-    return ([] if errors else list(value)), errors
-
-
 async def forecast(request: web.Request) -> web.Response:
     """The load reduction a DERControlBase would bring in a window: per device, per service point and in all."""
     store, config, clock = request.app[STORE], request.app[CONFIG], request.app[CLOCK]
     program = await program_of(request)
     body = await read_json(request)
-    errors = [error(f"unknown field (allowed: {', '.join(FORECAST_FIELDS)})", name)
-              for name in body if name not in FORECAST_FIELDS]
-    ids: list[int] | None = None
-    if "endDevices" in body:
-        ids, id_errors = _device_ids(body["endDevices"])
-        errors += id_errors
+    extra, errors = check_plain({k: v for k, v in body.items() if k not in FORECAST_FIELDS}, FORECAST_EXTRA)
+    ids: list[int] | None = extra.get("endDevices")
     interval, base = body.get("interval"), body.get("DERControlBase")
     if isinstance(interval, dict) and type(interval.get("duration")) is int \
             and not 1 <= interval["duration"] <= MAX_WINDOW:
@@ -105,7 +92,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/programs/{program_id:[0-9]+}/forecast", forecast,
           "Forecast the load reduction of a control",
           {200: Answer("kW per device, per service point and in all", "Forecast")},
-          body=Named("ForecastRequest"),
+          body=SepBody(model.DERControl, FORECAST_FIELDS, extra=FORECAST_EXTRA),
           description="From each device's telemetry on like days in the same window, its capability and the "
                       "control's modes and levels (docs/participation.md). The window lasts at most a day. Nothing "
                       "is stored."),

@@ -7,12 +7,12 @@ from typing import Any
 
 from aiohttp import web
 
-from ..domain.settlement.prices import Pricing, PricingError, parse_prices, parse_pricing, price_segments
+from ..domain.settlement.prices import PRICING, Pricing, PricingError, parse_prices, parse_pricing, price_segments
 from .http import (WINDOW, ApiError, conflict, error, invalid, json_response, not_found, query_window, read_json,
                    read_upload)
 from .routes_programs import program_of
 from .state import CLOCK, CONFIG, STORE
-from .routing import Answer, Named, Route, Upload
+from .routing import Answer, Named, PlainBody, Route, Upload
 
 MAX_WINDOW = 366 * 86_400
 
@@ -81,7 +81,7 @@ ROUTES: tuple[Route, ...] = (
     Route("PUT", "/programs/{program_id:[0-9]+}/pricing", put_pricing,
           "Set the program's pricing",
           {200: Answer("it", "Pricing")},
-          body=Named("PricingInput")),
+          body=PlainBody(PRICING)),
     Route("GET", "/programs/{program_id:[0-9]+}/pricing", get_pricing,
           "The program's pricing",
           {200: Answer("it", "Pricing")}),

@@ -12,24 +12,25 @@ from .http import WINDOW, error, invalid, json_response, not_found, path_id, que
 from .routes_programs import program_of
 from .routes_utility_events import _event, _stage_of
 from .state import CLOCK, CONFIG, STORE
-from .routing import Answer, Named, Route
+from ..sep.json_form import Plain, check_plain
+from .routing import Answer, PlainBody, Route
+
+BASELINE = {
+    "method": Plain(dict, required=True, description="name: high-x-of-y, comparable-day or meter-before, and that "
+                                                     "method's parameters (docs/settlement.md)"),
+    "measurement": Plain(str, choices=settlement.MEASUREMENTS, description="default auto")}
 
 
 async def put_baseline(request: web.Request) -> web.Response:
     """{"method": {"name": "high-x-of-y" | "comparable-day" | "meter-before", ...parameters},
     "measurement": "auto" | "cis" | "telemetry"} (docs/settlement.md)."""
     program = await program_of(request)
-    body = await read_json(request)
-    errors = [error("unknown field", k) for k in body if k not in ("method", "measurement")]
-    measurement = body.get("measurement", "auto")
-    if measurement not in settlement.MEASUREMENTS:
-        errors.append(error(f"must be one of {', '.join(settlement.MEASUREMENTS)}", "measurement"))
+    values, errors = check_plain(await read_json(request), BASELINE)
+    measurement = values.get("measurement", "auto")
     method = None
-    if "method" not in body:
-        errors.append(error("required", "method"))
-    else:
+    if "method" in values:
         try:
-            method = parse_method(body["method"])
+            method = parse_method(values["method"])
         except ValueError as exc:
             field, _, reason = str(exc).partition(": ")
             errors.append(error(reason or str(exc), f"method.{field}" if reason else "method"))
@@ -71,7 +72,7 @@ ROUTES: tuple[Route, ...] = (
     Route("PUT", "/programs/{program_id:[0-9]+}/baseline", put_baseline,
           "Set the program's baseline method",
           {200: Answer("it", "Baseline")},
-          body=Named("BaselineInput")),
+          body=PlainBody(BASELINE)),
     Route("GET", "/programs/{program_id:[0-9]+}/baseline", get_baseline,
           "The program's baseline method",
           {200: Answer("it (high-x-of-y until one is set)", "Baseline")}),

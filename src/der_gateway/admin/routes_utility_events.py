@@ -15,7 +15,8 @@ from aiohttp import web
 from ..clock import Clock
 from ..domain import stages as stage_rules
 from ..domain.refusals import Conflict
-from ..sep.json_form import Invalid
+from ..sep import model
+from ..sep.json_form import Invalid, Plain, check_plain
 from ..services import stage_json, utility_events
 from ..services.stage_reporting import StageReporter
 from ..store.stage_records import StageRecord, UtilityEventRecord
@@ -23,13 +24,27 @@ from .http import conflict, error, invalid, json_response, not_found, path_id, r
 from .inputs import mrid_of
 from .routes_events import ARCHIVED_QUERY, CONTROL_FIELDS, _archived_query, checked_control
 from .state import CLOCK, CONFIG, STORE
-from .routing import MRID_TAKEN, Answer, Named, Route
+from .routing import MRID_TAKEN, Answer, PlainBody, Route, SepBody
 
-EVENT_FIELDS = ("mRID", "description", "stages")
-STAGE_FIELDS = ("programId", "targetKW")
 MAX_STAGES = 24
 MAX_DESCRIPTION = 192
 MAX_KW = 10**9
+_TARGET = ("must be a number of kW other than 0: positive, load to take off the grid; negative, load to add "
+           "(curtailed generation)")
+EVENT = {"mRID": Plain(str, pattern="[0-9A-Fa-f]{32}", reason="must be 32 hex digits (an mRID)",
+                       description="32 hex digits; generated when absent"),
+         "description": Plain(str, nullable=True, max_length=MAX_DESCRIPTION),
+         "stages": Plain(list, required=True, min_items=1, max_items=MAX_STAGES, items=Plain(dict))}
+# a stage: a program event (the body of POST /programs/{id}/controls) with these
+STAGE = {"programId": Plain(int, required=True, minimum=1, maximum=2**63 - 1),
+         "targetKW": Plain(float, minimum=-MAX_KW, maximum=MAX_KW,
+                           problem=lambda kw: None if 0 < abs(kw) <= MAX_KW and round(kw * 1000) else _TARGET,
+                           description="reserve devices until their forecast load reduction reaches this (negative: "
+                                       "load added, as by curtailed generation); without it every eligible device "
+                                       "is called; not 0")}
+STAGE_BODY = SepBody(model.DERControl, CONTROL_FIELDS, optional=("mRID",), extra=STAGE,
+                     description="a program event: the body of POST /programs/{id}/controls, with programId and "
+                                 "targetKW (optional). Stages may not overlap.")
 
 
 async def _event(request: web.Request) -> UtilityEventRecord:
@@ -59,32 +74,22 @@ async def _view(request: web.Request, event: UtilityEventRecord, detail: bool = 
     return stage_json.event(event, stages)
 
 
-def _mrid_errors(value: Any, field: str) -> list[dict[str, str]]:
-    if isinstance(value, str) and len(value) == 32 and all(c in "0123456789abcdefABCDEF" for c in value):
-        return []
-    return [error("must be 32 hex digits (an mRID)", field)]
-
-
 async def create_event(request: web.Request) -> web.Response:
     store, config, clock = request.app[STORE], request.app[CONFIG], request.app[CLOCK]
     body = await read_json(request)
     now = clock.now()
-    errors = [error("unknown field", key) for key in body if key not in EVENT_FIELDS]
+    values, errors = check_plain(body, EVENT)
     mrid = mrid_of(body, config.mrid_pen)
-    if "mRID" in body:
-        errors += _mrid_errors(body["mRID"], "mRID")
-    description = body.get("description")
-    if description is not None and (not isinstance(description, str) or len(description) > MAX_DESCRIPTION):
-        errors.append(error(f"must be a string of at most {MAX_DESCRIPTION} characters", "description"))
-    stages = body.get("stages")
+    description = values.get("description")
+    # each stage that is an object is judged, though another is not
+    stages: list[Any] = body["stages"] if not any(e.get("field") == "stages" for e in errors) else []
     plans: list[utility_events.StagePlan] = []
-    if not isinstance(stages, list) or not 1 <= len(stages) <= MAX_STAGES:
-        errors.append(error(f"required: a list of 1 to {MAX_STAGES} stages", "stages"))
-        stages = []
     for i, raw in enumerate(stages):
         where = f"stages[{i}]"
-        earlier = tuple(p.control.interval.start for p in plans if isinstance(raw, dict)
-                        and p.program_id == raw.get("programId"))  # the program's rules count earlier stages
+        if not isinstance(raw, dict):
+            continue
+        earlier = tuple(p.control.interval.start for p in plans
+                        if p.program_id == raw.get("programId"))  # the program's rules count earlier stages
         plan, problems = await _stage_plan(request, raw, where, now, earlier)
         errors += problems
         if plan is not None:
@@ -111,28 +116,20 @@ async def create_event(request: web.Request) -> web.Response:
     return json_response(await _view(request, record, detail=True), 201, f"/utility-events/{record.id}")
 
 
-async def _stage_plan(request: web.Request, raw: Any, where: str, now: int, earlier_starts: tuple[int, ...]
-                      ) -> tuple[utility_events.StagePlan | None, list[dict[str, str]]]:
-    if not isinstance(raw, dict):
-        return None, [error("must be an object", where)]
-    errors = [error("unknown field", f"{where}.{key}") for key in raw
-              if key not in STAGE_FIELDS and key not in CONTROL_FIELDS and key not in ("EventStatus", "creationTime")]
-    program_id = raw.get("programId")
+async def _stage_plan(request: web.Request, raw: dict[str, Any], where: str, now: int,
+                      earlier_starts: tuple[int, ...]) -> tuple[utility_events.StagePlan | None, list[dict[str, str]]]:
+    own = ("EventStatus", "creationTime", *CONTROL_FIELDS)
+    values, problems = check_plain({k: v for k, v in raw.items() if k not in own}, STAGE)
+    errors = [{**e, "field": f"{where}.{e['field']}"} for e in problems]
     program = None
-    if type(program_id) is not int or not 0 < program_id < 2**63:
-        errors.append(error("required: a program id", f"{where}.programId"))
-    else:
-        program = await request.app[STORE].program(program_id)
+    if "programId" in values:
+        program = await request.app[STORE].program(values["programId"])
         if program is None:
-            errors.append(error(f"no program {program_id}", f"{where}.programId"))
-    target = raw.get("targetKW")
-    if target is not None and (type(target) not in (int, float) or not 0 < abs(target) <= MAX_KW
-                               or round(target * 1000) == 0):
-        errors.append(error("must be a number of kW other than 0: positive, load to take off the grid; negative, "
-                            "load to add (curtailed generation)", f"{where}.targetKW"))
+            errors.append(error(f"no program {values['programId']}", f"{where}.programId"))
+    target = values.get("targetKW")
     if program is None:
         return None, errors
-    control_body = {k: v for k, v in raw.items() if k not in STAGE_FIELDS}
+    control_body = {k: v for k, v in raw.items() if k not in STAGE}
     try:
         control = await checked_control(request, program.id, control_body, now, earlier_starts)
     except Invalid as exc:
@@ -194,7 +191,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/utility-events", create_event,
           "Create a utility event with its stages (each a program event)",
           {201: Answer("created, its stages SCHEDULED (Location: /utility-events/{id})", "UtilityEvent")},
-          body=Named("UtilityEventInput"),
+          body=PlainBody(EVENT, nested={"stages": STAGE_BODY}),
           errors=MRID_TAKEN),
     Route("GET", "/utility-events", list_events,
           "List utility events",

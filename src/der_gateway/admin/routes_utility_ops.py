@@ -15,7 +15,7 @@ from ..services.utility_json import created_text
 from ..store.utility_records import Created, Replayed
 from .http import JSON, found, invalid, json_response, path_id, read_json, read_query
 from .state import CLOCK, CONFIG, SCHEMAS, STORE
-from .routing import Answer, FieldsBody, Named, Query, Route
+from .routing import Answer, FieldsBody, Query, Route
 
 
 def inbound_response(outcome: Created | Replayed) -> web.Response:
@@ -179,12 +179,15 @@ async def enroll_der_asset(request: web.Request) -> web.Response:
                                                                       request.app[CLOCK].now(), idem, keep=created_text))
 
 
+# the device's 2030.5 parts, as openapi.py describes them from sep.model
+DEVICE_PARTS = {"nameplate": "DERCapabilityInput", "settings": "DERSettingsInput"}
+
 ROUTES: tuple[Route, ...] = (
     Route("POST", "/registerDERDevice", register_der_device,
           "Register a customer's DER and enroll it (registerDERDevice)",
           {201: Answer("the DER asset, its EndDevice (disabled until enrolled), the enrollment and its Pending "
                        "enroll task", "Registration")},
-          body=Named("RegisterDERDevice"),
+          body=FieldsBody(requests.REGISTER, {"device": "DeviceInput"}),
           errors={409: "Idempotency-Key reused with another body"},
           description="Checked against the customer and service point, the catalog (model, nameplate within its "
                       "spec, the asset type's DERType), the aggregator, the program's eligibility (and tariff), "
@@ -195,7 +198,7 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/interconnectDER", interconnect_der,
           "Ask for an interconnection (interconnectDER)",
           {201: Answer("its interconnect task, Pending engineering approval", "ServiceTaskCreated")},
-          body=Named("InterconnectDER"),
+          body=FieldsBody(requests.INTERCONNECT),
           errors={409: "Idempotency-Key reused with another body"},
           description="Checked against the manufacturer/model combinations and the model's ranges. Takes an "
                       "optional Idempotency-Key header (1-200 characters): a retry with the same key and body "
@@ -250,7 +253,8 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/der-assets/{der_asset_id:[0-9]+}/replace", replace_der_asset,
           "Replace the device (a replace task)",
           {201: Answer("the task", "ServiceTaskCreated")},
-          body=Named("DeviceReplacement"),
+          body=FieldsBody(requests.REPLACEMENT, DEVICE_PARTS, "the new device; manufacturer/model, nameplate and "
+                                                              "settings default to the old one's"),
           errors={409: "the asset is retired, or a task for it is open"},
           description="Completing it gives the enrollments to a new DER asset and EndDevice (the new LFDI) and "
                       "retires the old ones, history kept. Takes an optional Idempotency-Key header (1-200 "

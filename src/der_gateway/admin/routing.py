@@ -30,20 +30,24 @@ class Answer:
 
 @dataclass(frozen=True)
 class SepBody:
-    """A 2030.5 resource in its JSON form, limited to the fields the operator sets (inputs.operator_fields)."""
+    """A 2030.5 resource in its JSON form, limited to the fields the operator sets (inputs.operator_fields);
+    extra: the body's fields beyond the 2030.5 ones, read with json_form.check_plain."""
 
     cls: type
     fields: tuple[str, ...]
     optional: tuple[str, ...] = ()
     description: str | None = None
+    extra: Mapping[str, Plain] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
 class PlainBody:
-    """A body read with json_form.check_plain."""
+    """A body read with json_form.check_plain; nested: a field the table takes as a list (of objects) or an
+    object, read further as the body declared here (the list's items: each one)."""
 
     spec: Mapping[str, Plain]
     description: str | None = None
+    nested: Mapping[str, "Body"] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

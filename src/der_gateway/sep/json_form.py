@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
 import re
-from typing import Any, Callable, Sequence, TypeVar
+from decimal import Decimal
+from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 from lxml import etree
 
@@ -59,11 +61,13 @@ def required_fields(cls: type) -> frozenset[str]:
 
 
 def scalar_error(kind: type | None, value: Any) -> str | None:
-    """Why value is not a JSON value of the scalar kind (int, bool or str), or None if it is."""
+    """Why value is not a JSON value of the scalar kind (int, float, bool or str), or None if it is."""
     if kind is int and type(value) is not int:
         return "must be an integer"
     if kind is bool and type(value) is not bool:
         return "must be true or false"
+    if kind is float and type(value) not in (int, float):
+        return "must be a number"
     if kind is str:
         if not isinstance(value, str):
             return "must be a string"
@@ -274,10 +278,16 @@ def schema_errors(obj: Any, schemas: SchemaSet) -> list[dict[str, str]]:
 
 # -- plain (non-2030.5) bodies ---------------------------------------------------------
 
+DECIMAL_TEXT = r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)"
+
+
 @dataclasses.dataclass(frozen=True)
 class Plain:
-    """A field of an admin-only body: its scalar kind, and whether it must be there.
+    """A field of an admin-only body: its kind, and whether it must be there.
 
+    kind: int, float (any JSON number), bool or str; Decimal (an exact decimal: a JSON number, or its text as
+    DECIMAL_TEXT); dict (any JSON object, read further by its own parser); list, each item by `items` (min_items
+    to max_items; unique: none twice).
     pattern: a string must match it whole, else `reason`; choices: the only values; problem: why a value of the
     kind is wrong (or None), in place of the minimum and maximum checks, which then only document the range.
     """
@@ -293,10 +303,50 @@ class Plain:
     choices: tuple[str, ...] | None = None
     problem: Callable[[Any], str | None] | None = None
     description: str | None = None  # for the API's documentation
+    items: "Plain | None" = None
+    min_items: int | None = None
+    max_items: int | None = None
+    unique: bool = False  # a list: no item twice
 
 
-def check_plain(data: dict[str, Any], spec: dict[str, Plain]) -> tuple[dict[str, Any], list[dict[str, str]]]:
-    """Values present in data, typed as the spec says; unknown keys and wrong types are errors."""
+def _plain_reason(rule: Plain, value: Any) -> str | None:
+    if rule.kind is Decimal:
+        text = isinstance(value, str) and re.fullmatch(DECIMAL_TEXT, value)
+        reason = None if type(value) in (int, float) or text else "must be a decimal number"
+    elif rule.kind is dict:
+        reason = None if isinstance(value, dict) else "must be a JSON object"
+    elif rule.kind is list:
+        reason = None if isinstance(value, list) else "must be a list"
+        if reason is None and rule.min_items is not None and len(value) < rule.min_items:
+            reason = f"at least {rule.min_items} items"
+        if reason is None and rule.max_items is not None and len(value) > rule.max_items:
+            reason = f"at most {rule.max_items} items"
+        if reason is None and rule.unique and len({json.dumps(v, sort_keys=True) for v in value}) != len(value):
+            reason = "has an item more than once"
+    else:
+        reason = scalar_error(rule.kind, value)
+    if reason is None and rule.problem is not None:
+        reason = rule.problem(value)
+    elif reason is None and rule.max_length is not None and len(value) > rule.max_length:
+        reason = f"must be at most {rule.max_length} characters"
+    elif reason is None and rule.pattern is not None and not re.fullmatch(rule.pattern, value):
+        reason = rule.reason
+    elif reason is None and rule.choices is not None and value not in rule.choices:
+        reason = f"must be one of: {', '.join(rule.choices)}"
+    elif reason is None and rule.kind is int:
+        if rule.minimum is not None and value < rule.minimum:
+            reason = f"must be at least {rule.minimum}"
+        elif rule.maximum is not None and value > rule.maximum:
+            reason = f"must be at most {rule.maximum}"
+    return reason
+
+
+def check_plain(data: dict[str, Any], spec: Mapping[str, Plain]
+                ) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """Values present in data, typed as the spec says; unknown keys and wrong types are errors.  A list's wrong
+    items are named by their index (field[2]); the list is then left out of the values."""
+    if not isinstance(data, dict):
+        return {}, [error("must be a JSON object", "(body)")]
     errors = [error("unknown field", key) for key in data if key not in spec]
     values: dict[str, Any] = {}
     for name, rule in spec.items():
@@ -311,22 +361,15 @@ def check_plain(data: dict[str, Any], spec: dict[str, Plain]) -> tuple[dict[str,
             else:
                 values[name] = None
             continue
-        reason = scalar_error(rule.kind, value)
-        if reason is None and rule.problem is not None:
-            reason = rule.problem(value)
-        elif reason is None and rule.max_length is not None and len(value) > rule.max_length:
-            reason = f"must be at most {rule.max_length} characters"
-        elif reason is None and rule.pattern is not None and not re.fullmatch(rule.pattern, value):
-            reason = rule.reason
-        elif reason is None and rule.choices is not None and value not in rule.choices:
-            reason = f"must be one of: {', '.join(rule.choices)}"
-        elif reason is None and rule.kind is int:
-            if rule.minimum is not None and value < rule.minimum:
-                reason = f"must be at least {rule.minimum}"
-            elif rule.maximum is not None and value > rule.maximum:
-                reason = f"must be at most {rule.maximum}"
+        reason = _plain_reason(rule, value)
         if reason:
             errors.append(error(reason, name))
-        else:
-            values[name] = value
+            continue
+        if rule.items is not None:
+            wrong = [error(r, f"{name}[{i}]") for i, r in enumerate(_plain_reason(rule.items, v) for v in value)
+                     if r]
+            if wrong:
+                errors += wrong
+                continue
+        values[name] = value
     return values, errors

@@ -20,6 +20,8 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, Sequence
 
+from ...sep.json_form import Plain, check_plain
+
 Kind = Literal["fixed", "hourly", "market"]
 KINDS: tuple[Kind, ...] = ("fixed", "hourly", "market")
 # the interval lengths each kind's prices may have, in seconds
@@ -87,24 +89,24 @@ def decimal(raw: Any, field: str, problems: list[Problem]) -> Decimal | None:
     return value
 
 
+PRICING = {
+    "kind": Plain(str, required=True, choices=KINDS),
+    "currency": Plain(str, pattern="[A-Z]{3}", reason="must be an ISO 4217 code, three capital letters",
+                      description="ISO 4217 (default USD)"),
+    "pricePerKWh": Plain(Decimal, description="fixed pricing only (required for it)")}
+
+
 def parse_pricing(body: Any) -> Pricing:
     """A program's pricing from its JSON form; PricingError naming each problem."""
-    if not isinstance(body, dict):
-        raise PricingError([problem("must be an object")])
-    problems = [problem("unknown field", k) for k in body if k not in ("kind", "currency", "pricePerKWh")]
-    kind = body.get("kind")
-    if kind not in KINDS:
-        problems.append(problem(f"must be one of {', '.join(KINDS)}", "kind"))
-    currency = body.get("currency", "USD")
-    if not isinstance(currency, str) or not _CURRENCY.match(currency):
-        problems.append(problem("must be an ISO 4217 code, three capital letters", "currency"))
+    values, problems = check_plain(body, PRICING)
+    kind, currency = values.get("kind"), values.get("currency", "USD")
     fixed = None
     if kind == "fixed":
         if "pricePerKWh" not in body:
             problems.append(problem("required for fixed pricing", "pricePerKWh"))
-        else:
-            fixed = decimal(body["pricePerKWh"], "pricePerKWh", problems)
-    elif "pricePerKWh" in body:
+        elif "pricePerKWh" in values:
+            fixed = decimal(values["pricePerKWh"], "pricePerKWh", problems)
+    elif kind is not None and "pricePerKWh" in values:
         problems.append(problem("only fixed pricing has one price; load the others' prices", "pricePerKWh"))
     if problems:
         raise PricingError(problems)

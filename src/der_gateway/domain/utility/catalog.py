@@ -150,11 +150,6 @@ def settings_errors(settings: dict[str, Any], nameplate: dict[str, Any], path: s
     return errors
 
 
-def parse_interconnection(data: Any, path: str = "interconnection") -> tuple[dict[str, Any], list[Problem]]:
-    values, errors = check(data, INTERCONNECTION, path)
-    return values, errors
-
-
 def interconnection_errors(attrs: dict[str, Any], spec: dict[str, Any], model_name: str,
                            path: str = "interconnection") -> list[Problem]:
     """The interconnection attributes against the model: its ranges, and export within what the inverters rate."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 
 from . import Problem, is_ref, join, problem
 
@@ -15,7 +15,11 @@ _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 @dataclass(frozen=True)
 class F:
-    """One field of a body.  kind: str, int, num, bool, ref (id or external id), lfdi, hex32, object, list."""
+    """One field of a body.  kind: str, int, num, bool, ref (id or external id), lfdi, hex32, object, list.
+
+    fields: an object's own table, checked in turn (its problems named below the field); description: for the
+    API's documentation.
+    """
 
     kind: str
     required: bool = False
@@ -24,6 +28,8 @@ class F:
     maximum: float | None = None
     max_length: int = 200
     choices: tuple | None = None
+    fields: Mapping[str, "F"] | None = None
+    description: str | None = None
 
 
 def lfdi(value: Any) -> str | None:
@@ -74,7 +80,7 @@ def _reason(rule: F, value: Any) -> str | None:
     return None
 
 
-def check(data: Any, spec: dict[str, F], path: str = "", *, partial: bool = False
+def check(data: Any, spec: Mapping[str, F], path: str = "", *, partial: bool = False
           ) -> tuple[dict[str, Any], list[Problem]]:
     """The values of data that are right, and a problem for each that is not (unknown keys included).
 
@@ -99,6 +105,11 @@ def check(data: Any, spec: dict[str, F], path: str = "", *, partial: bool = Fals
         reason = _reason(rule, value)
         if reason:
             errors.append(problem(reason, here))
+        elif rule.fields is not None:
+            inner, problems = check(value, rule.fields, here)
+            errors += problems
+            if not problems:
+                values[name] = inner
         else:
             values[name] = value.upper() if rule.kind == "lfdi" else value
     return values, errors

@@ -20,13 +20,36 @@ from typing import Any, Callable
 from ...sep import model
 from ...sep.identity import sfdi_from_lfdi
 from . import Problem, join, problem
-from .catalog import parse_interconnection, settings_errors
+from .catalog import INTERCONNECTION, settings_errors
 from .fields import F, check
 
 SepCheck = Callable[[type, dict[str, Any], str], tuple[dict[str, Any] | None, list[Problem]]]
 
-_NAMEPLATE_SERVER_FIELDS = ("href",)
-_SETTINGS_SERVER_FIELDS = ("href", "subscribable", "updatedTime")
+NAMEPLATE_SERVER_FIELDS = ("href",)
+SETTINGS_SERVER_FIELDS = ("href", "subscribable", "updatedTime")
+
+DEVICE = {"lFDI": F("lfdi", required=True),
+          "sFDI": F("int", minimum=0, maximum=2**40 - 1, description="must be the one derived from lFDI"),
+          "manufacturer": F("str", required=True), "model": F("str", required=True),
+          "serialNumber": F("str", required=True), "deviceCategory": F("hex32"),
+          "nameplate": F("object", required=True,
+                         description="a DERCapability (2030.5 JSON form), within the model's spec"),
+          "settings": F("object", description="a DERSettings without updatedTime (the server's); limits may not "
+                                              "exceed the nameplate")}
+# a replacement: manufacturer/model, nameplate and settings default to the old device's
+REPLACEMENT = {**DEVICE, "manufacturer": F("str"), "model": F("str"),
+               "nameplate": F("object", description="as in registerDERDevice; default: the old device's")}
+REGISTER = {"customer": F("ref", required=True), "servicePoint": F("ref", required=True),
+            "device": F("object", required=True),
+            "program": F("ref", nullable=True, description="id, rules code or mRID; default: the asset type's"),
+            "aggregator": F("lfdi", description="admin only: act for this aggregator (it must be active and "
+                                                "authorised); it then owns the EndDevice")}
+INTERCONNECT = {"customer": F("ref", required=True), "servicePoint": F("ref", required=True),
+                "device": F("object", required=True, fields={
+                    "manufacturer": F("str", required=True), "model": F("str", required=True),
+                    "serialNumber": F("str", required=True), "lFDI": F("lfdi")}),
+                "interconnection": F("object", required=True, fields=INTERCONNECTION),
+                "aggregator": F("lfdi", description="admin only: act for this aggregator")}
 
 
 @dataclass(frozen=True)
@@ -92,18 +115,14 @@ def _identity(values: dict[str, Any], path: str, errors: list[Problem]) -> int:
 
 def parse_device(data: Any, path: str, sep_check: SepCheck, now: int, *, catalog_optional: bool = False
                  ) -> tuple[DeviceIn | None, list[Problem]]:
-    spec = {"lFDI": F("lfdi", required=True), "sFDI": F("int", minimum=0, maximum=2**40 - 1),
-            "manufacturer": F("str", required=not catalog_optional),
-            "model": F("str", required=not catalog_optional), "serialNumber": F("str", required=True),
-            "deviceCategory": F("hex32"), "nameplate": F("object", required=not catalog_optional),
-            "settings": F("object")}
+    spec = REPLACEMENT if catalog_optional else DEVICE
     values, errors = check(data, spec, path)
     sfdi = _identity(values, path, errors)
     nameplate, problems = _sep_part(model.DERCapability, values.get("nameplate"), join(path, "nameplate"),
-                                    _NAMEPLATE_SERVER_FIELDS, {}, sep_check)
+                                    NAMEPLATE_SERVER_FIELDS, {}, sep_check)
     errors += problems
     settings, problems = _sep_part(model.DERSettings, values.get("settings"), join(path, "settings"),
-                                   _SETTINGS_SERVER_FIELDS, {"updatedTime": now}, sep_check)
+                                   SETTINGS_SERVER_FIELDS, {"updatedTime": now}, sep_check)
     errors += problems
     if errors:
         return None, errors
@@ -114,9 +133,7 @@ def parse_device(data: Any, path: str, sep_check: SepCheck, now: int, *, catalog
 
 
 def parse_register(data: Any, sep_check: SepCheck, now: int) -> tuple[RegisterIn | None, list[Problem]]:
-    values, errors = check(data, {"customer": F("ref", required=True), "servicePoint": F("ref", required=True),
-                                  "device": F("object", required=True), "program": F("ref", nullable=True),
-                                  "aggregator": F("lfdi")})
+    values, errors = check(data, REGISTER)
     device = None
     if "device" in values:
         device, problems = parse_device(values["device"], "device", sep_check, now)
@@ -128,23 +145,13 @@ def parse_register(data: Any, sep_check: SepCheck, now: int) -> tuple[RegisterIn
 
 
 def parse_interconnect(data: Any) -> tuple[InterconnectIn | None, list[Problem]]:
-    values, errors = check(data, {"customer": F("ref", required=True), "servicePoint": F("ref", required=True),
-                                  "device": F("object", required=True),
-                                  "interconnection": F("object", required=True), "aggregator": F("lfdi")})
-    device: dict[str, Any] = {}
-    if "device" in values:
-        device, problems = check(values["device"], {
-            "manufacturer": F("str", required=True), "model": F("str", required=True),
-            "serialNumber": F("str", required=True), "lFDI": F("lfdi")}, "device")
-        errors += problems
-    attributes: dict[str, Any] = {}
-    if "interconnection" in values:
-        attributes, problems = parse_interconnection(values["interconnection"])
-        errors += problems
+    values, errors = check(data, INTERCONNECT)
     if errors:
         return None, errors
+    device = values["device"]
     return InterconnectIn(values["customer"], values["servicePoint"], device["manufacturer"], device["model"],
-                          device["serialNumber"], device.get("lFDI"), attributes, values.get("aggregator")), []
+                          device["serialNumber"], device.get("lFDI"), values["interconnection"],
+                          values.get("aggregator")), []
 
 
 def parse_replace(data: Any, sep_check: SepCheck, now: int) -> tuple[ReplaceIn | None, list[Problem]]:
