@@ -12,6 +12,7 @@ from typing import Any, AsyncIterator, Callable
 
 import aiohttp
 import pytest
+import yarl
 
 from der_gateway.admin import TOKEN, create_admin_app, start_admin
 from der_gateway.admin.app import SPEC
@@ -54,14 +55,16 @@ class Admin:
 
     async def call(self, method: str, path: str, body: Any = None, *, token: str | None = ADMIN_TOKEN,
                    raw: bytes | None = None, content_type: str = "application/json",
-                   headers: dict[str, str] | None = None) -> Answer:
+                   headers: dict[str, str] | None = None, encoded: bool = False) -> Answer:
+        """encoded: path goes as it is (no normalising of "..", no quoting)."""
         sent = dict(headers or {})
         if token is not None:
             sent["Authorization"] = f"Bearer {token}"
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         if data is not None:
             sent["Content-Type"] = content_type
-        async with self.session.request(method, self.url + path, data=data, headers=sent) as resp:
+        url = yarl.URL(self.url + path, encoded=True) if encoded else self.url + path
+        async with self.session.request(method, url, data=data, headers=sent) as resp:
             text = await resp.read()
             parsed = json.loads(text) if text else None
             return Answer(resp.status, parsed, dict(resp.headers))

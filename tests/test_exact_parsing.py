@@ -133,12 +133,14 @@ async def test_no_route_answers_an_odd_id_with_a_server_error(harness, registere
 
 async def test_no_admin_route_answers_an_odd_id_with_a_server_error(admin):  # noqa: F811
     checked = 0
-    for method, template, _ in ADMIN_ROUTES:
+    for route in ADMIN_ROUTES:
+        method, template = route.method, route.path
         names = [part[1:].split(":")[0].rstrip("}") for part in template.split("/") if part.startswith("{")]
         for name in names:
             for odd in ODD_IDS:
                 path = re.sub(r"\{([a-z_]+)(:[^}]*)?\}", lambda m: odd if m.group(1) == name else "1", template)
-                answer = await admin.call(method, path, {} if method in ("POST", "PUT", "PATCH") else None)
+                answer = await admin.call(method, path, {} if method in ("POST", "PUT", "PATCH") else None,
+                                          encoded=True)
                 assert 400 <= answer.status < 500, (method, path, answer.status, answer.body)
                 checked += 1
     assert checked > 300
