@@ -12,7 +12,9 @@ from ..domain import stages as stage_rules
 from ..services import der_controls, utility_events
 from ..store import ControlRecord
 from ..store.stage_records import UtilityEventRecord
-from .http import WINDOW, json_response, not_found, path_id, query_window
+from .http import WINDOW, json_response, not_found, query_window
+from .routes_events import control_of
+from .routes_utility_events import utility_event_of
 from .state import CLOCK, STORE
 from .routing import Answer, Route
 
@@ -82,22 +84,6 @@ async def timeline(request: web.Request) -> web.Response:
     return json_response({"items": items})
 
 
-async def _control(request: web.Request) -> ControlRecord:
-    control_id = path_id(request, "control_id", "event")
-    record = await request.app[STORE].control(control_id)
-    if record is None:
-        raise not_found(f"event {control_id}")
-    return record
-
-
-async def _event(request: web.Request) -> UtilityEventRecord:
-    event_id = path_id(request, "event_id", "utility event")
-    record = await request.app[STORE].utility_event(event_id)
-    if record is None:
-        raise not_found(f"utility event {event_id}")
-    return record
-
-
 async def _devices_of(store, control: ControlRecord, now: int) -> dict[int, tuple[str, str]]:
     """The devices an event calls (a stage's participation record, else its program's targeted devices), each
     with how far it got: end_device_id -> (lfdi, progress).  A device a stage reserved that has not answered is
@@ -130,7 +116,7 @@ def _summary(devices: dict[int, tuple[str, str]], now: int) -> dict[str, Any]:
 
 async def control_participation(request: web.Request) -> web.Response:
     store = request.app[STORE]
-    return json_response(_summary(await _devices_of(store, await _control(request), request.app[CLOCK].now()), request.app[CLOCK].now()))
+    return json_response(_summary(await _devices_of(store, await control_of(request), request.app[CLOCK].now()), request.app[CLOCK].now()))
 
 
 async def _event_devices(store, event: UtilityEventRecord,
@@ -149,7 +135,7 @@ async def _event_devices(store, event: UtilityEventRecord,
 
 
 async def event_participation(request: web.Request) -> web.Response:
-    devices, _ = await _event_devices(request.app[STORE], await _event(request), request.app[CLOCK].now())
+    devices, _ = await _event_devices(request.app[STORE], await utility_event_of(request), request.app[CLOCK].now())
     return json_response(_summary(devices, request.app[CLOCK].now()))
 
 
@@ -170,7 +156,7 @@ async def _power(store, end_device_ids: list[int], start: int, end: int, now: in
 
 async def control_power(request: web.Request) -> web.Response:
     store = request.app[STORE]
-    control = await _control(request)
+    control = await control_of(request)
     devices = await _devices_of(store, control, request.app[CLOCK].now())
     return json_response(await _power(store, sorted(devices), control.start, control.start + control.duration,
                                       request.app[CLOCK].now()))
@@ -178,7 +164,7 @@ async def control_power(request: web.Request) -> web.Response:
 
 async def event_power(request: web.Request) -> web.Response:
     store = request.app[STORE]
-    event = await _event(request)
+    event = await utility_event_of(request)
     devices, controls = await _event_devices(store, event, request.app[CLOCK].now())
     if not controls:
         raise not_found(f"stages of utility event {event.id}")

@@ -45,7 +45,7 @@ async def _view(store, record: ControlRecord, now: int) -> dict[str, Any]:
     return {**views.control(record, states[record.id]), "archivedAt": archived_at}
 
 
-async def _control(request: web.Request) -> ControlRecord:
+async def control_of(request: web.Request) -> ControlRecord:
     control_id = path_id(request, "control_id", "event")
     record = await request.app[STORE].control(control_id)
     if record is None:
@@ -120,18 +120,18 @@ async def clear_controls(request: web.Request) -> web.Response:
 
 async def archive_control(request: web.Request) -> web.Response:
     store, clock = request.app[STORE], request.app[CLOCK]
-    record = await _control(request)
+    record = await control_of(request)
     await utility_events.archive_control(store, clock, record)
     return json_response(await _view(store, record, clock.now()))
 
 
 async def get_control(request: web.Request) -> web.Response:
-    return json_response(await _view(request.app[STORE], await _control(request), request.app[CLOCK].now()))
+    return json_response(await _view(request.app[STORE], await control_of(request), request.app[CLOCK].now()))
 
 
 async def cancel_control(request: web.Request) -> web.Response:
     store, clock = request.app[STORE], request.app[CLOCK]
-    record = await _control(request)
+    record = await control_of(request)
     try:
         record = await der_controls.cancel_event(store, clock, record.id)
     except der_controls.CannotCancel as exc:
@@ -145,7 +145,7 @@ async def participation(request: web.Request) -> web.Response:
     A stage's event is read from its participation record: the devices it called when it was scheduled, with
     their outcomes once settled.  Another event's targeted devices are those its program reaches now."""
     store = request.app[STORE]
-    record = await _control(request)
+    record = await control_of(request)
     by_device: dict[str, list] = {}
     for response in await store.responses(record.id):  # by device, then in the order received
         by_device.setdefault(response.end_device_lfdi.upper(), []).append(response)

@@ -10,7 +10,7 @@ from ..domain.settlement.baseline_parameters import method_document, parse_metho
 from ..services import settlement, settlement_json, statement, statement_html
 from .http import WINDOW, error, invalid, json_response, not_found, path_id, query_window, read_json
 from .routes_programs import program_of
-from .routes_utility_events import _event, _stage_of
+from .routes_utility_events import utility_event_of, _stage_of
 from .state import CLOCK, CONFIG, STORE
 from ..sep.json_form import Plain, check_plain
 from .routing import Answer, PlainBody, Route
@@ -50,14 +50,14 @@ async def get_baseline(request: web.Request) -> web.Response:
 
 async def settle(request: web.Request) -> web.Response:
     store = request.app[STORE]
-    event = await _event(request)
+    event = await utility_event_of(request)
     stage = _stage_of(event, request)
     settled = await settlement.settle_and_export(store, request.app[CONFIG], request.app[CLOCK], event.mrid, stage)
     return json_response(_answer(event.mrid, stage.id, stage.position, settled.credits))
 
 
 async def get_settlement(request: web.Request) -> web.Response:
-    event = await _event(request)
+    event = await utility_event_of(request)
     stage = _stage_of(event, request)
     return json_response(_answer(event.mrid, stage.id, stage.position,
                                  await request.app[STORE].credits(stage_id=stage.id)))

@@ -47,7 +47,7 @@ STAGE_BODY = SepBody(model.DERControl, CONTROL_FIELDS, optional=("mRID",), extra
                                  "targetKW (optional). Stages may not overlap.")
 
 
-async def _event(request: web.Request) -> UtilityEventRecord:
+async def utility_event_of(request: web.Request) -> UtilityEventRecord:
     event_id = path_id(request, "event_id", "utility event")
     record = await request.app[STORE].utility_event(event_id)
     if record is None:
@@ -149,14 +149,14 @@ async def list_events(request: web.Request) -> web.Response:
 
 
 async def get_event(request: web.Request) -> web.Response:
-    return json_response(await _view(request, await _event(request), detail=True))
+    return json_response(await _view(request, await utility_event_of(request), detail=True))
 
 
 async def _acted_on(request: web.Request, act: Callable[[Any, Clock, UtilityEventRecord], Awaitable[Any]]
                    ) -> web.Response:
     """act(store, clock, the event of the path), then the event as it now stands."""
-    await act(request.app[STORE], request.app[CLOCK], await _event(request))
-    return json_response(await _view(request, await _event(request), detail=True))
+    await act(request.app[STORE], request.app[CLOCK], await utility_event_of(request))
+    return json_response(await _view(request, await utility_event_of(request), detail=True))
 
 
 async def cancel_event(request: web.Request) -> web.Response:
@@ -176,14 +176,14 @@ async def stage_outcomes(request: web.Request) -> web.Response:
     """The stage's participation record: each device it called, what it was sent, its Responses and (once the
     stage has ended and settled) its outcome."""
     store, clock = request.app[STORE], request.app[CLOCK]
-    stage = _stage_of(await _event(request), request)
+    stage = _stage_of(await utility_event_of(request), request)
     found = await StageReporter(store, clock).outcomes(stage.id)
     assert found is not None
     return json_response(found[1])
 
 
 async def stage_reservation(request: web.Request) -> web.Response:
-    stage = _stage_of(await _event(request), request)
+    stage = _stage_of(await utility_event_of(request), request)
     return json_response(stage_json.reservation(stage.target_w, await request.app[STORE].reservation(stage.id)))
 
 
