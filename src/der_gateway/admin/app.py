@@ -143,6 +143,7 @@ def create_admin_app(config: Config, store, schemas: SchemaSet, clock: Clock | N
         app.router.add_route(route.method, route.path, route.handler)
     app[PUBLIC] = frozenset(route.handler for route in ROUTES if route.public)
     add_console(app)  # the operator console's static files, at / and /console/
+    routes_observability.add_observability(app)
     return app
 
 

@@ -2,11 +2,12 @@
 
 The page asks for the token itself and keeps it in sessionStorage; every API call it makes carries the token.
 Only the files present in the console directory at start can be served, by exact name, so no path can reach
-anything else.  Every answer carries a Content-Security-Policy that admits no inline script or style."""
+anything else; HEAD answers as GET does, without the body.  Every answer carries a Content-Security-Policy that
+admits no inline script or style."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from aiohttp import web
@@ -61,7 +62,7 @@ def add_console(app: web.Application) -> None:
 
 
 _PAGE = Answer("the console's page or one of its files (HTML, JavaScript, CSS)", {"type": "string"}, media="text/html")
-ROUTES: tuple[Route, ...] = (
+_GETS: tuple[Route, ...] = (
     Route("GET", "/", to_console, "The operator console", {302: Answer("to /console/")}, public=True),
     Route("GET", "/console", to_console, "The operator console", {302: Answer("to /console/")}, public=True),
     Route("GET", PREFIX, console_file, "The operator console's page", {200: _PAGE},
@@ -69,3 +70,6 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", PREFIX + "{asset:[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*\\.[a-z]+}", console_file,
           "One of the console's files", {200: _PAGE}, errors={404: "no console file of that name"}, public=True),
 )
+# HEAD is answered as GET, without the body (aiohttp sends none for HEAD, keeping Content-Length)
+ROUTES: tuple[Route, ...] = _GETS + tuple(
+    replace(route, method="HEAD", summary=f"{route.summary}: its headers only") for route in _GETS)

@@ -820,9 +820,12 @@ COMPONENTS["ParticipationSummary"] = _object({
     "as_of": INTEGER,
     "counts": _object({k: INTEGER for k in ("reserved", "received", "started", "completed", "opted_out",
                                             "no_response")}),
-    "devices": {"type": "array", "items": _object({"end_device_id": ID, "lfdi": STRING, "status": STRING},
-                                                   ("end_device_id", "lfdi", "status"))}},
-    ("as_of", "counts", "devices"))
+    "all": {**INTEGER, "description": "how many devices are called (the counts summed)"},
+    "s": {**INTEGER, "description": "the index of the first device listed"},
+    "devices": {"type": "array", "description": "a page of the called devices, by EndDevice id (s, l)",
+                "items": _object({"end_device_id": ID, "lfdi": STRING, "status": STRING},
+                                 ("end_device_id", "lfdi", "status"))}},
+    ("as_of", "counts", "all", "s", "devices"))
 COMPONENTS["PowerSeries"] = _object({"unit": {"const": "W"}, "start": INTEGER, "end": INTEGER, "points": _POINTS},
                                     ("unit", "start", "end", "points"))
 COMPONENTS["ServiceTaskSummary"] = _object({"by_state": {"type": "object", "additionalProperties": INTEGER},

@@ -7,21 +7,23 @@ from typing import Any
 
 from aiohttp import web
 
-from ..domain import progress as device_progress
 from ..domain import stages as stage_rules
 from ..services import der_controls, utility_events
 from ..store import ControlRecord
+from ..store.console_records import EventScope
 from ..store.stage_records import UtilityEventRecord
-from .http import WINDOW, json_response, not_found, query_window
+from .http import WINDOW, json_response, not_found, query_window, read_query
 from .routes_events import control_of
 from .routes_utility_events import utility_event_of
 from .state import CLOCK, STORE
-from .routing import Answer, Route
+from .routing import Answer, Query, Route
 
 LONGEST_WINDOW = 366 * 86_400
 TIMELINE_LIMIT = 1000
 MARGIN = 3600  # power is shown from an hour before the event to an hour after it
-WATTS = 38  # ReadingType uom
+DEFAULT_PAGE, MAX_PAGE = 100, 1000
+PAGE_QUERY = (Query("s", "the index of the first device listed, by EndDevice id (default 0)", int, minimum=0),
+              Query("l", f"how many devices to list (default {DEFAULT_PAGE})", int, minimum=0, maximum=MAX_PAGE))
 
 
 def _program_name(programs: dict[int, Any], program_id: int) -> str:
@@ -84,93 +86,48 @@ async def timeline(request: web.Request) -> web.Response:
     return json_response({"items": items})
 
 
-async def _devices_of(store, control: ControlRecord, now: int) -> dict[int, tuple[str, str]]:
-    """The devices an event calls (a stage's participation record, else its program's targeted devices), each
-    with how far it got: end_device_id -> (lfdi, progress).  A device a stage reserved that has not answered is
-    reserved until the stage ends, and no_response after."""
-    stage = await store.stage_of_control(control.id)
-    reserved: set[int] = set()
-    if stage is not None:
-        called = [(p.end_device_id, p.lfdi) for p in await store.participation(control.id)]
-        if now < control.start + control.duration:
-            reserved = {r.end_device_id for r in await store.reservation(stage.id) if r.reserved}
-    else:
-        called = await store.targeted_end_devices(control.program_id)
-    statuses: dict[str, list[int]] = {}
-    for response in await store.responses(control.id):
-        statuses.setdefault(response.end_device_lfdi.upper(), []).append(response.status)
-    return {end_device_id: (lfdi, device_progress.progress(statuses.get(lfdi.upper(), ()), end_device_id in reserved))
-            for end_device_id, lfdi in called}
-
-
-def _furthest(a: str, b: str) -> str:
-    order = (device_progress.NO_RESPONSE, device_progress.RESERVED, device_progress.RECEIVED,
-             device_progress.STARTED, device_progress.COMPLETED, device_progress.OPTED_OUT)
-    return a if order.index(a) >= order.index(b) else b
-
-
-def _summary(devices: dict[int, tuple[str, str]], now: int) -> dict[str, Any]:
-    return {"as_of": now, "counts": device_progress.counts(p for _, p in devices.values()),
-            "devices": [{"end_device_id": i, "lfdi": lfdi, "status": p} for i, (lfdi, p) in sorted(devices.items())]}
+async def _summary(request: web.Request, scope: EventScope) -> web.Response:
+    """How many called devices got how far (all of them), and a page of them by EndDevice id."""
+    query = read_query(request, PAGE_QUERY)
+    store, now = request.app[STORE], request.app[CLOCK].now()
+    start = query.get("s", 0)
+    counts = await store.event_device_counts(scope, now)
+    page = await store.event_device_page(scope, now, start, query.get("l", DEFAULT_PAGE))
+    return json_response({"as_of": now, "counts": counts, "all": sum(counts.values()), "s": start,
+                          "devices": [{"end_device_id": d.end_device_id, "lfdi": d.lfdi, "status": d.progress}
+                                      for d in page]})
 
 
 async def control_participation(request: web.Request) -> web.Response:
-    store = request.app[STORE]
-    return json_response(_summary(await _devices_of(store, await control_of(request), request.app[CLOCK].now()), request.app[CLOCK].now()))
-
-
-async def _event_devices(store, event: UtilityEventRecord,
-                         now: int) -> tuple[dict[int, tuple[str, str]], list[ControlRecord]]:
-    devices: dict[int, tuple[str, str]] = {}
-    controls = []
-    for stage in event.stages:
-        control = await store.control(stage.control_id)
-        if control is None:
-            continue
-        controls.append(control)
-        for end_device_id, (lfdi, p) in (await _devices_of(store, control, now)).items():
-            known = devices.get(end_device_id)
-            devices[end_device_id] = (lfdi, _furthest(known[1], p) if known else p)
-    return devices, controls
+    return await _summary(request, EventScope("control", (await control_of(request)).id))
 
 
 async def event_participation(request: web.Request) -> web.Response:
-    devices, _ = await _event_devices(request.app[STORE], await utility_event_of(request), request.app[CLOCK].now())
-    return json_response(_summary(devices, request.app[CLOCK].now()))
+    return await _summary(request, EventScope("utility_event", (await utility_event_of(request)).id))
 
 
-async def _power(store, end_device_ids: list[int], start: int, end: int, now: int) -> dict[str, Any]:
-    """The devices' active-power readings summed per reading interval, from MARGIN before start to MARGIN after end
-    (or now, if sooner)."""
+async def _power(request: web.Request, scope: EventScope, start: int, end: int) -> web.Response:
+    """The called devices' active-power readings summed per reading interval (in the store), from MARGIN before
+    start to MARGIN after end (or now, if sooner)."""
+    now = request.app[CLOCK].now()
     lo, hi = start - MARGIN, min(end + MARGIN, max(now, start))
-    sums: dict[int, float] = {}
-    for series in await store.power_history(end_device_ids, [(lo, hi)]):
-        if series.reading_type.get("uom") != WATTS:
-            continue
-        scale = 10 ** int(series.reading_type.get("powerOfTenMultiplier") or 0)
-        for at, _, value in series.readings:
-            if at is not None and value is not None and lo <= at < hi:
-                sums[at] = sums.get(at, 0) + value * scale
-    return {"unit": "W", "start": lo, "end": hi, "points": [[at, sums[at]] for at in sorted(sums)]}
+    points = await request.app[STORE].fleet_power(scope, now, lo, hi)
+    return json_response({"unit": "W", "start": lo, "end": hi, "points": [[at, watts] for at, watts in points]})
 
 
 async def control_power(request: web.Request) -> web.Response:
-    store = request.app[STORE]
     control = await control_of(request)
-    devices = await _devices_of(store, control, request.app[CLOCK].now())
-    return json_response(await _power(store, sorted(devices), control.start, control.start + control.duration,
-                                      request.app[CLOCK].now()))
+    return await _power(request, EventScope("control", control.id), control.start, control.start + control.duration)
 
 
 async def event_power(request: web.Request) -> web.Response:
     store = request.app[STORE]
     event = await utility_event_of(request)
-    devices, controls = await _event_devices(store, event, request.app[CLOCK].now())
+    controls = [c for c in [await store.control(stage.control_id) for stage in event.stages] if c is not None]
     if not controls:
         raise not_found(f"stages of utility event {event.id}")
-    start = min(c.start for c in controls)
-    end = max(c.start + c.duration for c in controls)
-    return json_response(await _power(store, sorted(devices), start, end, request.app[CLOCK].now()))
+    return await _power(request, EventScope("utility_event", event.id), min(c.start for c in controls),
+                        max(c.start + c.duration for c in controls))
 
 
 ROUTES: tuple[Route, ...] = (
@@ -181,13 +138,13 @@ ROUTES: tuple[Route, ...] = (
           description="Query: from and to, epoch seconds"),
     Route("GET", "/controls/{control_id:[0-9]+}/participation-summary", control_participation,
           "How far each called device got",
-          {200: Answer("it", "ParticipationSummary")}),
+          {200: Answer("counts of all, and a page of the devices", "ParticipationSummary")}, query=PAGE_QUERY),
     Route("GET", "/controls/{control_id:[0-9]+}/power", control_power,
           "The called devices' real power summed",
           {200: Answer("it", "PowerSeries")}),
     Route("GET", "/utility-events/{event_id:[0-9]+}/participation", event_participation,
           "How far each called device got, over all stages",
-          {200: Answer("it", "ParticipationSummary")}),
+          {200: Answer("counts of all, and a page of the devices", "ParticipationSummary")}, query=PAGE_QUERY),
     Route("GET", "/utility-events/{event_id:[0-9]+}/power", event_power,
           "The called devices' real power summed",
           {200: Answer("it", "PowerSeries")}),

@@ -1,8 +1,8 @@
 """The server watched: GET /metrics (Prometheus text), /health (public: no token), /outboxes, /connections, /refusals.
 
 /metrics reports the whole server whichever worker answers (observability/metrics.py); its store gauges are read
-here, before the text is generated.  /connections and /refusals merge every worker's part
-(observability/tracking.py)."""
+here, before the text is generated, each by index or from a kept count, and once for the scrapes that arrive
+together.  /connections and /refusals merge every worker's part (observability/tracking.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from aiohttp import web
 
 from ..observability import metrics
 from ..store.observability_records import OutboxState
+from ..store.postgres.coalesced import Coalesced
 from .http import json_response, read_query
 from .state import CLOCK, STORE, TRACKING
 from .routing import Answer, Query, Route
@@ -23,10 +24,20 @@ REFUSALS_QUERY = (Query("limit", f"how many of the latest to list (default {DEFA
                         maximum=MAX_REFUSALS),)
 
 
-async def store_readings(request: web.Request) -> metrics.Readings:
-    store, now = request.app[STORE], request.app[CLOCK].now()
+READINGS = web.AppKey("store_readings", Coalesced)
+
+
+def add_observability(app: web.Application) -> None:
+    """/metrics' store readings: one read shared by the scrapes that ask while it waits to start (each still gets
+    a read begun after it asked)."""
+    app[READINGS] = Coalesced(lambda: store_readings(app))
+
+
+async def store_readings(app: web.Application) -> metrics.Readings:
+    store, now = app[STORE], app[CLOCK].now()
     notifications, sync, events = await asyncio.gather(
-        store.notification_outbox_state(), store.sync_outbox_state(), store.events_by_state(now))
+        store.notification_outbox_state(failing=False), store.sync_outbox_state(failing=False),
+        store.events_by_state(now))
     outboxes = (("notifications", notifications), ("sync", sync))
     readings: dict[metrics.StoreGauge, list[tuple[tuple[str, ...], float]]] = {
         metrics.OUTBOX_DEPTH: [((name, ), state.depth) for name, state in outboxes],
@@ -41,7 +52,7 @@ async def store_readings(request: web.Request) -> metrics.Readings:
 
 
 async def get_metrics(request: web.Request) -> web.Response:
-    text = metrics.exposition(await store_readings(request))
+    text = metrics.exposition(await request.app[READINGS]())
     return web.Response(body=text, headers={"Content-Type": metrics.CONTENT_TYPE})
 
 

@@ -16,6 +16,9 @@ _STEP = {1: RECEIVED, 6: RECEIVED, 7: RECEIVED, 11: RECEIVED, 2: STARTED, 5: STA
          13: STARTED, 14: STARTED, 3: COMPLETED}
 _ORDER = (NO_RESPONSE, RESERVED, RECEIVED, STARTED, COMPLETED)
 _DECLINED = frozenset({4, 10, 12, 252, 253, 254})
+# how far a device got, least first: over several events (a utility event's stages) a device counts as its furthest
+FURTHEST = (*_ORDER, OPTED_OUT)
+STEP, DECLINED = _STEP, _DECLINED
 
 
 def progress(statuses: Iterable[int], reserved: bool = False) -> str:
@@ -31,6 +34,10 @@ def progress(statuses: Iterable[int], reserved: bool = False) -> str:
     if furthest == NO_RESPONSE and seen:  # only statuses 2030.5 does not define: it did answer
         return RECEIVED
     return furthest
+
+
+def furthest(a: str, b: str) -> str:
+    return a if FURTHEST.index(a) >= FURTHEST.index(b) else b
 
 
 def counts(progresses: Iterable[str]) -> dict[str, int]:

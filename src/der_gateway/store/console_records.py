@@ -50,3 +50,19 @@ class TelemetrySeriesRecord:
     description: str | None
     reading_type: dict[str, Any]
     readings: list[tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class EventScope:
+    """The devices an event calls: a DERControl's (kind "control": its stage's participation record, else the
+    devices its program targets now), or a utility event's over all its stages (kind "utility_event")."""
+
+    kind: str
+    id: int
+
+
+@dataclass(frozen=True)
+class CalledDeviceRecord:
+    end_device_id: int
+    lfdi: str
+    progress: str  # how far it got (domain/progress.py); over several stages, the furthest

@@ -38,6 +38,7 @@ from .sqlite_billing import BillingStore
 from .sqlite_settlement import SettlementStore
 from .sqlite_contacts import ContactStore
 from .sqlite_console import ConsoleStore
+from .sqlite_event_devices import EventDevicesStore
 from .wal_index import WalIndexHeader
 
 T = TypeVar("T")
@@ -81,7 +82,7 @@ def _end_device(row: Row) -> EndDeviceRecord:
 
 class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore, ParticipationStore, StageStore,
                   PriceStore, BillingStore, SettlementStore, ContactStore,
-                  ConsoleStore, ObservabilityStore):
+                  ConsoleStore, EventDevicesStore, ObservabilityStore):
     def __init__(self, path: Path) -> None:
         self.path = path
         self._writer_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
+from . import kept_counts
 from .sqlite_plumbing import Conn, SQLitePlumbing
 
 
@@ -33,11 +34,13 @@ class ContactStore(SQLitePlumbing):
         """len(bounds) + 1 counts of EndDevices: those whose last contact is within bounds[0] seconds of now, within
         bounds[1] but not bounds[0], ..., and the rest (older, or never); bounds ascending."""
         def count(c: Conn) -> list[int]:
-            within = [c.execute("SELECT count(*) FROM end_device_contacts WHERE at >= ?",
-                                (now - bound,)).fetchone()[0] for bound in bounds]
-            total = c.execute("SELECT count(*) FROM end_devices").fetchone()[0]
-            cumulative = [*within, total]
-            return [cumulative[0], *(b - a for a, b in zip(cumulative, cumulative[1:]))]
+            # each recent contact is read once, by index (disjoint ranges); the rest is the kept total less them
+            edges = [None, *(now - bound for bound in bounds)]
+            within = [c.execute("SELECT count(*) FROM end_device_contacts WHERE at >= ?" if newer is None else
+                                "SELECT count(*) FROM end_device_contacts WHERE at >= ? AND at < ?",
+                                (older,) if newer is None else (older, newer)).fetchone()[0]
+                      for newer, older in zip(edges, edges[1:])]
+            return [*within, kept_counts.kept(c, kept_counts.END_DEVICES) - sum(within)]
         if any(b > a for a, b in zip(bounds[1:], bounds)):
             raise ValueError("bounds must be ascending")
         return await self._read(count)

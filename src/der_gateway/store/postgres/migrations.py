@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 
+from .. import kept_counts
 from ..list_index import TIME, WIDE, newest_first_key_sql, newest_first_sql, oldest_first_key_sql
 from .triggers import (bucket_counts, drop_list_triggers, end_device_view_triggers, list_count_triggers,
                        list_total_triggers, text_bucket)
@@ -778,6 +779,14 @@ MIGRATIONS.append(
     ALTER TABLE outbox ADD COLUMN queued_at BIGINT;
     """
 )
+MIGRATIONS.append(
+    # /metrics at a million EndDevices (SQLite's migration of the same comment)
+    "".join(kept_counts.backfill(k) + kept_counts.postgres_triggers(k) for k in kept_counts.COUNTS)
+    + """
+    CREATE INDEX sync_messages_queued ON sync_messages (id) WHERE state = 'queued';
+    """
+)
+
 
 def _collate_text_as_sqlite(script: str) -> str:
     return re.sub(r"(?<=\w )TEXT\b", 'TEXT COLLATE "C"', script)

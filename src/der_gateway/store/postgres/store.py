@@ -179,6 +179,9 @@ class PostgresStore(SQLiteStore):
 
     # -- methods whose SQL only SQLite speaks ---------------------------------
 
+    def _json_value(self, column: str, *keys: str) -> str:
+        return f"(CAST({column} AS jsonb) #>> '{{{','.join(keys)}}}')"
+
     async def end_device_counts(self, end_device_ids: Sequence[int]) -> dict[int, EndDeviceCounts]:
         def read(c: Conn) -> dict[int, EndDeviceCounts]:
             rows = c.execute(
@@ -203,6 +206,7 @@ class PostgresStore(SQLiteStore):
             # the list counts of the new views are added in one statement (list_count_increments says why): their
             # row trigger is off only inside this transaction, which no other session sees
             c.execute("ALTER TABLE end_device_views DISABLE TRIGGER end_device_views_counted")
+            c.execute("ALTER TABLE end_devices DISABLE TRIGGER kept_end_devices")  # likewise: one update below
             c.executemany(
                 "INSERT INTO end_devices (lfdi, sfdi, owner_lfdi, changed_time, pin, registered_at, "
                 "device_category, enabled, post_rate, connection_point_id) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -215,6 +219,9 @@ class PostgresStore(SQLiteStore):
             c.execute(list_count_increments("end_device_views", "edev", "viewer", "sfdi", "integer",
                                             "t.end_device_id > ?"), (before,))
             c.execute("ALTER TABLE end_device_views ENABLE TRIGGER end_device_views_counted")
+            c.execute("UPDATE list_counts SET n = n + ? WHERE list = 'kept' AND owner = 'end_devices' AND level = 0 "
+                      "AND bucket = 0", (n,))
+            c.execute("ALTER TABLE end_devices ENABLE TRIGGER kept_end_devices")
             c.execute("INSERT INTO ders (end_device_id, n) SELECT id, 1 FROM end_devices WHERE id > ?", (before,))
             for kind, body in documents.items():
                 c.execute("INSERT INTO der_documents (end_device_id, n, kind, body) "

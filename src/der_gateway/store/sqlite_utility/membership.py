@@ -184,6 +184,13 @@ def withdraw_rejected_enrollment(c: Conn, enrollment_id: int, now: int, reason: 
         sqlite_control_plane.log_changes(c, [paths.fsa_list(r[1])])
 
 
+# (id, lfdi) of the EndDevices a program (the parameter) calls now, as targeted_end_devices says
+TARGETED_END_DEVICES = (
+    "SELECT DISTINCT e.id, e.lfdi FROM group_programs gp JOIN group_members m ON m.group_id = gp.group_id "
+    "JOIN end_devices e ON e.id = m.end_device_id WHERE gp.program_id = ? AND e.enabled = 1 "
+    f"AND {_NOT_RETIRED} AND {_ENROLLMENT_ALLOWS.replace('{group}', 'gp.group_id')}")
+
+
 class MembershipStore(SQLitePlumbing):
     """Group membership, the programs assigned to groups, and whom a program calls."""
 
@@ -260,11 +267,7 @@ class MembershipStore(SQLitePlumbing):
     async def targeted_end_devices(self, program_id: int) -> list[tuple[int, str]]:
         """(id, lFDI) of the EndDevices the program calls now: enabled, not retired, members of a group holding it
         that every program of the group taking part in enrollment allows (their enrollment in it stands)."""
-        return list(await self._read_rows(
-            "SELECT DISTINCT e.id, e.lfdi FROM group_programs gp JOIN group_members m ON m.group_id = gp.group_id "
-            "JOIN end_devices e ON e.id = m.end_device_id WHERE gp.program_id = ? AND e.enabled = 1 "
-            f"AND {_NOT_RETIRED} AND {_ENROLLMENT_ALLOWS.replace('{group}', 'gp.group_id')} ORDER BY e.id",
-            (program_id,)))
+        return list(await self._read_rows(f"{TARGETED_END_DEVICES} ORDER BY e.id", (program_id,)))
 
     async def membership_history(self, group_id: int | None = None, end_device_id: int | None = None,
                                  limit: int = 1000) -> list[MembershipChangeRecord]:

@@ -118,19 +118,32 @@ export function list(view, _params, ctx) {
   ctx.every(10000, body.refresh);
 }
 
-function participationView(summary) {
+const PAGE = 50;  // devices listed per page of the participation table
+
+// page: { s } the index of the first device listed, and go(s) to show another page
+function participationView(summary, page) {
   const counts = STATUSES.map(([key, label]) => [label, summary.counts[key] || 0]);
+  const first = summary.all ? summary.s + 1 : 0;
+  const last = summary.s + summary.devices.length;
+  const pager = h("div", { class: "toolbar", id: "participation-pager" },
+    h("button", { type: "button", class: "secondary", id: "participation-previous", disabled: summary.s <= 0,
+      onclick: () => page.go(Math.max(0, summary.s - PAGE)) }, "← previous"),
+    h("span", { class: "range", id: "participation-range" },
+      `devices ${first}–${Math.max(first, last)} of ${summary.all}`),
+    h("button", { type: "button", class: "secondary", id: "participation-next", disabled: last >= summary.all,
+      onclick: () => page.go(summary.s + PAGE) }, "next →"));
   return [
     h("p", { class: "count" }, `As of ${time(summary.as_of)}`),
     h("div", { class: "counts", id: "participation-counts" }, STATUSES.map(([key, label], i) => h("div", {
       class: `count-box c${i}`, "data-status": key,
     }, h("span", { class: "n" }, String(summary.counts[key] || 0)), h("span", { class: "label" }, label)))),
     stackedBar(counts),
+    summary.all > PAGE ? pager : null,
     table([
       { label: "EndDevice", cell: (d) => link(`#/devices/${d.end_device_id}`, String(d.end_device_id)) },
       { label: "LFDI", class: "mono", cell: (d) => d.lfdi },
       { label: "Status", cell: (d) => d.status },
-    ], summary.devices, "No devices called."),
+    ], summary.devices, summary.all ? "No devices on this page." : "No devices called."),
   ];
 }
 
@@ -194,7 +207,19 @@ export function detail(view, [kind, id], ctx) {
     }
   };
   replace(actions, h("button", { type: "button", class: "danger", id: "cancel-event", onclick: cancel }, "Cancel event…"));
-  const participation = panel(async () => participationView(await get(participationPath)));
+  const page = { s: 0 };
+  const participation = panel(async () => {
+    let summary = await get(`${participationPath}${query({ s: page.s, l: PAGE })}`);
+    if (page.s > 0 && page.s >= summary.all) {  // the list shrank under the page shown: show its last page
+      page.s = Math.max(0, Math.floor((summary.all - 1) / PAGE) * PAGE);
+      summary = await get(`${participationPath}${query({ s: page.s, l: PAGE })}`);
+    }
+    return participationView(summary, page);
+  });
+  page.go = (s) => {
+    page.s = s;
+    participation.refresh();
+  };
   participation.id = "participation";
   const power = panel(async () => {
     const [readings, event] = await Promise.all([get(`${base}/power`), span ? null : get(base)]);
