@@ -24,6 +24,8 @@ import pytest
 from der_gateway.config import Config
 from der_gateway.domain.identifiers import new_mrid
 from der_gateway.sep import codec, model
+from der_gateway.sep.identity import sfdi_from_lfdi
+from der_gateway.store import EndDeviceRecord
 
 from .conftest import Harness
 from .test_enrollment import PEN, TOKEN, Api, registration
@@ -96,6 +98,24 @@ async def test_the_console_is_served_without_a_token_under_a_strict_policy_and_n
             assert status in (401, 404), (path, status)
             assert b"import" not in body and b"root:" not in body, path
 
+
+
+async def test_head_answers_as_get_without_the_body(server):
+    base = server.server.admin_url
+    async with aiohttp.ClientSession() as session:
+        for path in ("/console/", "/console/app.js", "/console/views/events.js", "/console/style.css"):
+            status, got, body = await raw(session, base + path)
+            async with session.head(base + path, allow_redirects=False) as resp:
+                assert resp.status == status == 200, path
+                assert await resp.read() == b"", path
+                for header in ("Content-Type", "Content-Security-Policy", "X-Content-Type-Options"):
+                    assert resp.headers[header] == got[header], (path, header)
+                assert int(resp.headers["Content-Length"]) == len(body), path
+        for path in ("/", "/console"):
+            async with session.head(base + path, allow_redirects=False) as resp:
+                assert (resp.status, resp.headers["Location"]) == (302, "/console/"), path
+        async with session.head(base + "/console/nothing.js", allow_redirects=False) as resp:
+            assert resp.status == 404 and await resp.read() == b""
 
 # -- the console in a browser ----------------------------------------------------------------------------
 
@@ -414,3 +434,53 @@ def test_the_demo_prints_the_console_and_writes_its_token(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=60)
+
+
+async def test_the_participation_table_is_read_a_page_at_a_time(server):
+    chromium = browser_or_skip()
+    from playwright.async_api import async_playwright, expect
+    expect.set_options(timeout=WAIT_MS)
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    session = aiohttp.ClientSession()
+    server.sessions.append(session)
+    admin = Api(session, server.server.admin_url, TOKEN)
+    group = await admin.ok("POST", "/groups", {"description": "many"}, 201)
+    lfdis = [f"{i:040X}" for i in range(1, 121)]
+    ids = list(await server.store.bulk_add_end_devices(
+        [EndDeviceRecord(0, lfdi, sfdi_from_lfdi(lfdi), lfdi, 0, 111115, 0) for lfdi in lfdis], group_id=group["id"]))
+    program = await admin.ok("POST", "/programs", {"primacy": 1, "description": "many"}, 201)
+    await admin.ok("PUT", f"/groups/{group['id']}/programs/{program['id']}", status=204)
+    control = await admin.ok("POST", f"/programs/{program['id']}/controls", {
+        "interval": {"start": int(time.time()) + 3600, "duration": 600}, "DERControlBase": {"opModMaxLimW": 1000}},
+        201)
+    async with async_playwright() as p:
+        browser = await p.chromium.launch(executable_path=str(chromium), headless=True)
+        try:
+            page = await browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.set_default_timeout(WAIT_MS)
+            await page.goto(server.server.admin_url + "/console/")
+            await page.fill("#token", TOKEN)
+            await page.click("#login-form button[type=submit]")
+            await expect(page.locator("#nav")).to_be_visible()
+            await page.goto(server.server.admin_url + f"/console/#/events/control/{control['id']}")
+            rows = page.locator("#participation tbody tr")
+            await expect(page.locator('#participation-counts [data-status="no_response"] .n')).to_have_text("120")
+            await expect(page.locator("#participation-range")).to_have_text("devices 1–50 of 120")
+            await expect(rows).to_have_count(50)
+            await expect(rows.first).to_contain_text(lfdis[0])
+            await expect(page.locator("#participation-previous")).to_be_disabled()
+            await page.click("#participation-next")
+            await expect(page.locator("#participation-range")).to_have_text("devices 51–100 of 120")
+            await expect(rows.first).to_contain_text(lfdis[50])
+            await page.click("#participation-next")
+            await expect(page.locator("#participation-range")).to_have_text("devices 101–120 of 120")
+            await expect(rows).to_have_count(20)
+            await expect(rows.last).to_contain_text(lfdis[-1])
+            await expect(page.locator("#participation-next")).to_be_disabled()
+            await page.screenshot(path=ARTIFACTS / "participation-pages.png", full_page=True)
+            await page.click("#participation-previous")
+            await expect(page.locator("#participation-range")).to_have_text("devices 51–100 of 120")
+            assert len(ids) == 120
+        finally:
+            await browser.close()

@@ -220,6 +220,43 @@ async def test_ders_telemetry_responses_participation_and_power_of_a_control(con
         assert status == 404 and answer["errors"], path
 
 
+
+async def test_participation_counts_every_device_and_lists_a_page(console):
+    c = console
+    program = await c.program_for("device1", "device2", "device3")
+    control = await c.ok("POST", f"/programs/{program}/controls", {
+        "interval": {"start": T0 + 600, "duration": 1200}, "DERControlBase": {"opModMaxLimW": 2000}}, 201)
+    await c.respond("device2", control["mRID"], 3, T0 + 1)
+    await c.respond("device3", control["mRID"], 12, T0 + 2)
+    path = f"/controls/{control['id']}/participation-summary"
+    whole = await c.ok("GET", path)
+    ids = sorted(c.ids.values())
+    status = {c.ids["device1"]: "no_response", c.ids["device2"]: "completed", c.ids["device3"]: "opted_out"}
+    assert (whole["all"], whole["s"]) == (3, 0)
+    assert [(d["end_device_id"], d["status"]) for d in whole["devices"]] == [(i, status[i]) for i in ids]
+    assert whole["counts"] == {"reserved": 0, "received": 0, "started": 0, "completed": 1, "opted_out": 1,
+                               "no_response": 1}
+    pages = [await c.ok("GET", f"{path}?s={s}&l=1") for s in range(3)]
+    assert [p["devices"][0]["end_device_id"] for p in pages] == ids
+    assert all(p["counts"] == whole["counts"] and p["all"] == 3 for p in pages)
+    assert (await c.ok("GET", f"{path}?s=2&l=5"))["devices"] == whole["devices"][2:]
+    past = await c.ok("GET", f"{path}?s=3")
+    assert (past["devices"], past["all"], past["s"]) == ([], 3, 3)
+    assert (await c.ok("GET", f"{path}?l=0"))["devices"] == []
+    for query, field in (("s=-1", "s"), ("s=x", "s"), ("l=1001", "l"), ("l=", "l"), ("l=1.5", "l"),
+                         ("s=1&size=2", "size")):
+        got, answer = await c.call("GET", f"{path}?{query}")
+        assert got == 400 and answer["errors"][0]["field"] == field and answer["errors"][0]["reason"], query
+    # a program that reaches nobody: an empty summary, and no power
+    group = (await c.ok("POST", "/groups", {"description": "empty"}, 201))["id"]
+    lonely = (await c.ok("POST", "/programs", {"primacy": 11, "description": "nobody"}, 201))["id"]
+    assert (await c.call("PUT", f"/groups/{group}/programs/{lonely}"))[0] == 204
+    nobody = await c.ok("POST", f"/programs/{lonely}/controls", {
+        "interval": {"start": T0 + 600, "duration": 600}, "DERControlBase": {"opModMaxLimW": 1000}}, 201)
+    empty = await c.ok("GET", f"/controls/{nobody['id']}/participation-summary")
+    assert (empty["all"], empty["devices"], set(empty["counts"].values())) == (0, [], {0})
+    assert (await c.ok("GET", f"/controls/{nobody['id']}/power"))["points"] == []
+
 async def test_timeline_utility_event_participation_power_and_sync_retry(console):
     c = console
     program = await c.program_for("device1", "device2")
@@ -261,6 +298,9 @@ async def test_timeline_utility_event_participation_power_and_sync_retry(console
     assert [(d["end_device_id"], d["status"]) for d in summary["devices"]] == [
         (c.ids["device1"], "completed"), (c.ids["device2"], "reserved")]  # called, silent, the stages to come
     assert summary["counts"]["completed"] == 1 and summary["counts"]["reserved"] == 1
+    second = await c.ok("GET", f"/utility-events/{event['id']}/participation?s=1&l=1")
+    assert (second["all"], second["counts"]) == (2, summary["counts"])
+    assert second["devices"] == summary["devices"][1:]
     stage = await c.ok("GET", f"/controls/{one['controlId']}/participation-summary")
     assert [d["status"] for d in stage["devices"]] == ["received", "reserved"]
 
