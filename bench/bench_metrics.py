@@ -133,12 +133,13 @@ async def main() -> None:
                         readings = got
                     else:
                         assert readings == got, (n, readings, got)
+        p50 = {key: _p50(values) for key, values in samples.items()}
         for n in sizes:
-            print(f"n={n:>8}  scrape p50 {_p50(samples['new', n]):8.3f} ms   baseline p50 "
-                  f"{_p50(samples['baseline', n]):8.3f} ms   baseline / new {_p50(samples['baseline', n]) / _p50(samples['new', n]):6.1f}")
+            print(f"n={n:>8}  scrape p50 {p50['new', n]:8.3f} ms   baseline p50 {p50['baseline', n]:8.3f} ms   "
+                  f"baseline / new {p50['baseline', n] / p50['new', n]:6.1f}")
         first, last = sizes[0], sizes[-1]
         for kind in ("new", "baseline"):
-            print(f"{kind:8} ratio p50 n={last} / n={first}: {_p50(samples[kind, last]) / _p50(samples[kind, first]):.2f}")
+            print(f"{kind:8} ratio p50 n={last} / n={first}: {p50[kind, last] / p50[kind, first]:.2f}")
         for store in stores.values():
             await store.close()
 

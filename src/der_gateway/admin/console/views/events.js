@@ -209,12 +209,16 @@ export function detail(view, [kind, id], ctx) {
   replace(actions, h("button", { type: "button", class: "danger", id: "cancel-event", onclick: cancel }, "Cancel event…"));
   const page = { s: 0 };
   const participation = panel(async () => {
-    let summary = await get(`${participationPath}${query({ s: page.s, l: PAGE })}`);
-    if (page.s > 0 && page.s >= summary.all) {  // the list shrank under the page shown: show its last page
-      page.s = Math.max(0, Math.floor((summary.all - 1) / PAGE) * PAGE);
-      summary = await get(`${participationPath}${query({ s: page.s, l: PAGE })}`);
+    for (;;) {  // until the answer is of the page to show now (a click may move it while a refresh waits)
+      const asked = page.s;
+      const summary = await get(`${participationPath}${query({ s: asked, l: PAGE })}`);
+      if (asked !== page.s) continue;
+      if (asked > 0 && asked >= summary.all) {  // the list shrank under the page shown: show its last page
+        page.s = Math.max(0, Math.floor((summary.all - 1) / PAGE) * PAGE);
+        continue;
+      }
+      return participationView(summary, page);
     }
-    return participationView(summary, page);
   });
   page.go = (s) => {
     page.s = s;
