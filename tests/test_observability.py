@@ -21,6 +21,7 @@ from typing import Any, Iterator
 
 import aiohttp
 import pytest
+from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
 from der_gateway.observability import metrics
@@ -442,9 +443,13 @@ async def test_metrics_and_views_of_two_workers_are_the_whole_servers(tmp_path, 
         for _ in range(4):
             await refused_handshake(f"https://127.0.0.1:{gateway.port}", foreign_context(certs_dir, foreign_certs_dir))
 
-        async def counted() -> Samples | None:
+        async def counted() -> Samples | None:  # a worker hands its request counts over within a second
             samples = await scrape(admin)
-            done = value(samples, "der_gateway_tls_handshakes_total", result="failed") == 4
+            done = (value(samples, "der_gateway_tls_handshakes_total", result="failed") == 4
+                    and value(samples, "der_gateway_requests_total", listener="sep", route="/dcap", method="GET",
+                              status="200") >= served
+                    and value(samples, "der_gateway_requests_total", listener="sep", route="unmatched",
+                              method="GET", status="404") >= 2)
             return samples if done else None
 
         samples = await eventually(counted, what="every worker's counts in /metrics")
@@ -504,3 +509,34 @@ async def test_metrics_and_views_of_two_workers_are_the_whole_servers(tmp_path, 
     lines = [json.loads(line) for line in gateway.log.read_text().splitlines() if line.startswith("{")]
     refusals = [line for line in lines if line["event"] == "refusal" and line["kind"] == "http"]
     assert len(refusals) == 2 and {line["lfdi"] for line in refusals} == {identities["device1"].lfdi}
+
+
+async def test_the_request_tally_hands_over_what_observing_each_request_would_count():
+    buckets = (0.001, 0.01, 0.1, 1.0)
+    registry, direct_registry = CollectorRegistry(), CollectorRegistry()
+    requests = Counter("r", "requests", ["listener", "route", "method", "status"], registry=registry)
+    seconds = Histogram("s", "seconds", ["listener", "route"], buckets=buckets, registry=registry)
+    direct = Histogram("s", "seconds", ["listener", "route"], buckets=buckets, registry=direct_registry)
+    tally = metrics.RequestTally(requests, seconds, delay=0.05)
+    answers = [("/dcap", 200, 0.0005), ("/dcap", 200, 0.001), ("/dcap", 404, 0.0011), ("/edev", 201, 0.5),
+               ("/edev", 201, 1.0), ("/edev", 201, 42.0), ("/dcap", 200, 0.01)]
+    for route, status, took in answers:
+        tally.add("sep", route, "GET", status, took)
+        direct.labels("sep", route).observe(took)
+    assert registry.get_sample_value("r_total", {"listener": "sep", "route": "/dcap", "method": "GET",
+                                                 "status": "200"}) is None  # not handed over yet
+    await asyncio.sleep(0.3)  # the timer hands it over, without a scrape
+    assert registry.get_sample_value("r_total", {"listener": "sep", "route": "/dcap", "method": "GET",
+                                                 "status": "200"}) == 3
+    assert registry.get_sample_value("r_total", {"listener": "sep", "route": "/edev", "method": "GET",
+                                                 "status": "201"}) == 3
+
+    def histogram(reg: CollectorRegistry) -> dict[tuple[str, str, str], float]:
+        return {(s.name, s.labels["route"], s.labels.get("le", "")): s.value
+                for family in reg.collect() if family.name == "s" for s in family.samples
+                if not s.name.endswith("_created")}
+
+    assert histogram(registry) == histogram(direct_registry)
+    tally.add("sep", "/dcap", "GET", 200, 0.002)
+    tally.flush()  # as at exposition
+    assert registry.get_sample_value("s_count", {"listener": "sep", "route": "/dcap"}) == 5

@@ -35,7 +35,7 @@ from . import routes_console_devices, routes_console_events, routes_console_ops
 from . import console_files
 from .console_files import add_console
 from . import routes_observability
-from ..observability.requests import observe_requests
+from ..observability.requests import flush_requests, observe_requests
 from ..observability.tracking import Tracking
 from .auth import Handler, check_token, new_token, require_token
 from ..domain.refusals import Rejected
@@ -128,6 +128,7 @@ def create_admin_app(config: Config, store, schemas: SchemaSet, clock: Clock | N
     app = web.Application(middlewares=[observe_requests("admin"), answer_errors, require_token,
                                        one_writer_at_a_time(on_change, across_processes)],
                           client_max_size=config.admin_max_body_bytes)
+    app.on_cleanup.append(flush_requests)
     app[CONFIG] = config
     app[STORE] = store
     app[SCHEMAS] = schemas

@@ -10,7 +10,7 @@ from aiohttp import web
 from yarl import URL
 
 from ..config import Config
-from ..observability.requests import observe_requests
+from ..observability.requests import flush_requests, observe_requests
 from .limits import ConnectionLimits
 from .site import serve
 
@@ -33,5 +33,6 @@ async def start_redirect(config: Config, tls_port: int, sock: socket.socket | No
 
     app = web.Application(middlewares=[observe_requests("redirect")])
     app.router.add_route("*", "/{anything:.*}", moved)
+    app.on_cleanup.append(flush_requests)
     return await serve(app, ConnectionLimits.from_config(config, keepalive_timeout=REDIRECT_KEEPALIVE),
                        host=config.host, port=config.http_redirect_port or 0, sock=sock, listener="redirect")

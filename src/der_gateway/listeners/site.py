@@ -83,8 +83,6 @@ class GatewayRequestHandler(RequestHandler):
     def data_received(self, data: bytes) -> None:
         if self._force_close or self._close:
             return
-        if data and self._reading is None:
-            self._start_reading(Reading.HEADERS, self._header_timeout)
         queued = len(self._messages)
         super().data_received(data)
         if len(self._messages) > queued:  # the head of a request is complete
@@ -94,6 +92,10 @@ class GatewayRequestHandler(RequestHandler):
             else:
                 self._start_reading(Reading.BODY, self._body_timeout)
                 self._body = payload
+        elif self._reading is None:
+            # a head begun and not complete (a head and body that come whole, the usual case, need no timer)
+            if data and not self._force_close and not self._close:
+                self._start_reading(Reading.HEADERS, self._header_timeout)
         elif self._reading is Reading.BODY and self._body is not None and self._body.is_eof():
             self._stop_reading()
 
@@ -105,7 +107,7 @@ class GatewayRequestHandler(RequestHandler):
     def _stop_reading(self) -> None:
         if self._read_deadline is not None:
             self._read_deadline.cancel()
-        self._reading, self._read_deadline, self._body = None, None, None
+            self._reading, self._read_deadline, self._body = None, None, None
 
     def _read_timed_out(self) -> None:
         what, body = self._reading, self._body

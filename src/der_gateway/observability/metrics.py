@@ -14,8 +14,10 @@ Two kinds:
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+from bisect import bisect_left
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping
@@ -36,6 +38,53 @@ REQUEST_SECONDS = Histogram(
     "der_gateway_request_seconds", "Seconds from a request's arrival at the application to its answer, by listener "
     "and route template.", ["listener", "route"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
+
+
+class RequestTally:
+    """Requests (REQUESTS, REQUEST_SECONDS) as counted between hand-overs to prometheus-client, which come at most `delay`
+    seconds after a request and before every exposition.  A request then costs a dict update and a list append
+    instead of two labels() look-ups and a locked write per value (in multiprocess mode, to a mapped file): on a
+    cached GET /dcap those were 12% of the server's time."""
+
+    def __init__(self, requests: Counter, request_seconds: Histogram, delay: float = 1.0) -> None:
+        self.requests, self.request_seconds, self.delay = requests, request_seconds, delay
+        self.counts: dict[tuple[str, str, str, int], int] = {}
+        self.seconds: dict[tuple[str, str], list[float]] = {}
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, listener: str, route: str, method: str, status: int, seconds: float) -> None:
+        key = (listener, route, method, status)
+        self.counts[key] = self.counts.get(key, 0) + 1
+        timed = self.seconds.get(key[:2])
+        if timed is None:
+            self.seconds[key[:2]] = [seconds]
+        else:
+            timed.append(seconds)
+        if self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self.delay, self.flush)
+
+    def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        counts, self.counts = self.counts, {}
+        seconds, self.seconds = self.seconds, {}
+        for (listener, route, method, status), n in counts.items():
+            self.requests.labels(listener, route, method, str(status)).inc(n)
+        for labels, observed in seconds.items():
+            child = self.request_seconds.labels(*labels)
+            bounds = child._upper_bounds  # the declared buckets, then +Inf
+            per_bucket = [0] * len(bounds)
+            for amount in observed:
+                per_bucket[bisect_left(bounds, amount)] += 1  # the first bucket whose bound is >= amount
+            for bucket, n in zip(child._buckets, per_bucket):
+                if n:
+                    bucket.inc(n)
+            child._sum.inc(sum(observed))
+
+
+REQUEST_TALLY = RequestTally(REQUESTS, REQUEST_SECONDS)
+
 TLS_HANDSHAKES = Counter(
     "der_gateway_tls_handshakes", "TLS handshakes on the 2030.5 listener, by result (ok, failed).", ["result"])
 REFUSALS = Counter(
@@ -123,6 +172,7 @@ def process_ended(pid: int) -> None:
 
 def exposition(readings: Readings) -> bytes:
     """The Prometheus text of every metric: the counted ones (of all workers when shared) and the store's."""
+    REQUEST_TALLY.flush()
     directory = shared_directory()
     if directory is not None:
         counted = CollectorRegistry()

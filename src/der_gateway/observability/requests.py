@@ -8,7 +8,7 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
-from .metrics import REQUEST_SECONDS, REQUESTS
+from .metrics import REQUEST_TALLY
 from .tracking import LFDI_KEY, Tracking, http_reason
 
 IN_PROCESS = "in-process"  # the listener label of the 2030.5 application asked by the admin API (server/in_process.py)
@@ -41,9 +41,13 @@ def observe_requests(listener: str, tracking: Tracking | None = None) -> Callabl
             # a request on no connection of the listener's: the admin API asking the application in-process
             outside = tracking is not None and not tracking.request(id(request.protocol), lfdi)
             name = IN_PROCESS if outside else listener
-            REQUESTS.labels(name, route, request.method, str(status)).inc()
-            REQUEST_SECONDS.labels(name, route).observe(time.perf_counter() - started)
+            REQUEST_TALLY.add(name, route, request.method, status, time.perf_counter() - started)
             if tracking is not None and not outside and 400 <= status < 500:
                 tracking.refused("http", http_reason(status), status=status, lfdi=lfdi, path=request.path)
 
     return middleware
+
+
+async def flush_requests(app: web.Application) -> None:
+    """An application's on_cleanup: what its last requests counted is handed over before the process ends."""
+    REQUEST_TALLY.flush()

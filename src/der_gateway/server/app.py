@@ -11,7 +11,7 @@ from ..config import Config
 from ..domain.clients import Client
 from ..domain.refusals import Rejected
 from ..observability.metrics import CACHE_HITS, CACHE_MISSES
-from ..observability.requests import observe_requests
+from ..observability.requests import flush_requests, observe_requests
 from ..observability.tracking import LFDI_KEY, Tracking
 from ..refusal_status import status_of
 from ..store import Store
@@ -31,21 +31,21 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @web.middleware
 async def answer_problems(request: web.Request, handler: Handler) -> web.StreamResponse:
-    config = request.app[CONFIG]
     try:
         return await handler(request)
     except Problem as exc:
-        return error_response(config, exc.status, exc.reason, exc.reason_code)
+        return error_response(request.app[CONFIG], exc.status, exc.reason, exc.reason_code)
     except Rejected as exc:
-        return error_response(config, status_of(exc), exc.reason)
+        return error_response(request.app[CONFIG], status_of(exc), exc.reason)
     except web.HTTPMethodNotAllowed as exc:
-        response = error_response(config, 405, f"{request.method} is not allowed on {request.path}", INVALID_FORMAT)
+        response = error_response(request.app[CONFIG], 405, f"{request.method} is not allowed on {request.path}",
+                                  INVALID_FORMAT)
         response.headers["Allow"] = ", ".join(sorted(exc.allowed_methods))
         return response
     except web.HTTPNotFound:
-        return error_response(config, 404, f"no resource at {request.path}")
+        return error_response(request.app[CONFIG], 404, f"no resource at {request.path}")
     except web.HTTPRequestEntityTooLarge:
-        return error_response(config, 413, "request body too large")
+        return error_response(request.app[CONFIG], 413, "request body too large")
 
 
 REVOKED = "the operator has revoked this client certificate's access"
@@ -66,7 +66,8 @@ def _refuses(refusal: object, path: str) -> bool:
     return isinstance(refusal, str) and not (refusal == SUSPENDED and path.startswith(AGGREGATOR_API + "/"))
 
 
-def identify_and_cache(identities: ConnectionIdentities, cache: ResponseCache, contacts: ContactLog) -> Callable:
+def identify_and_cache(identities: ConnectionIdentities, cache: ResponseCache, contacts: ContactLog,
+                       max_list_limit: int) -> Callable:
     """Names the caller, refuses it if the operator has revoked its access or suspended it (an aggregator), notes
     its contact, then answers a repeated GET from the cache while the store is unchanged and, for an answer built
     from the clock, until it changes."""
@@ -79,7 +80,7 @@ def identify_and_cache(identities: ConnectionIdentities, cache: ResponseCache, c
         if not identities.in_process(request):
             contacts.note(lfdi)
         store = request.app[STORE]
-        key = answer_key(request, request.app[CONFIG].max_list_limit) if cache.cacheable(request) else None
+        key = answer_key(request, max_list_limit) if cache.cacheable(request) else None
         if key is None:
             refused = await _refusal(store, lfdi)
             if refused is not None and _refuses(refused, request.path):
@@ -129,11 +130,13 @@ def create_app(config: Config, store: Store, schemas: SchemaSet, clock: Clock | 
     clock = clock or SystemClock()
     contacts = ContactLog(store, clock)
     identities = ConnectionIdentities(proxied)
-    app = web.Application(middlewares=[observe_requests("sep", tracking), answer_problems, identify_and_cache(identities, cache, contacts),
+    app = web.Application(middlewares=[observe_requests("sep", tracking), answer_problems,
+                                       identify_and_cache(identities, cache, contacts, config.max_list_limit),
                                        encode_resources],
                           client_max_size=config.max_body_bytes)
     app.on_startup.append(contacts.on_startup)
     app.on_cleanup.append(contacts.on_cleanup)
+    app.on_cleanup.append(flush_requests)
     app[CONFIG] = config
     app[STORE] = store
     app[SCHEMAS] = schemas

@@ -25,6 +25,7 @@ from __future__ import annotations
 import heapq
 import re
 from collections import OrderedDict
+from functools import lru_cache
 from dataclasses import dataclass
 from typing import Hashable
 
@@ -59,6 +60,8 @@ def answer_key(request: web.Request, max_list_limit: int) -> str | None:
     """What the answer to a GET depends on besides the caller: its path and its s, a and l values,
     normalized as the handlers read them (defaults filled in, l capped); other query parameters
     are ignored by every handler and so by the key.  None when a value is invalid (the answer is an error)."""
+    if not request.query_string:
+        return f"{request.path}?s=0&a=&l=1"
     values = []
     for name, maximum in _LIST_QUERY:
         raw = request.query.get(name)
@@ -76,6 +79,7 @@ def answer_key(request: web.Request, max_list_limit: int) -> str | None:
 UNKNOWN = object()
 
 
+@lru_cache(maxsize=4096)
 def topics_read(path: str) -> tuple[str, ...]:
     """The change counters (store.generations) whose data the answer at path may show: the global one,
     and the one of a resource family stored apart (see store.sqlite_generations)."""
