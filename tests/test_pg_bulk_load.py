@@ -59,8 +59,11 @@ async def test_a_bulk_load_keeps_the_list_counts_the_row_triggers_keep(postgres_
             enabled = dict(conn.execute("SELECT tgname, tgenabled FROM pg_trigger WHERE tgname = ANY(%s)", ([
                 "end_device_views_counted"] + [generations.PREFIX + t for t in ("end_devices", "ders", "der_documents",
                                                                                 "group_members")],)).fetchall())
+            kept = conn.execute("SELECT n FROM list_counts WHERE list = 'kept' AND owner = 'end_devices'").fetchone()
+            counting = conn.execute("SELECT tgenabled FROM pg_trigger WHERE tgname = 'kept_end_devices'").fetchone()
         assert stored == expected_counts(devices)
         assert set(enabled.values()) == {"O"} and len(enabled) == 5
+        assert kept == (541,) and counting == ("O",)  # the EndDevices /metrics counts: added once per load
 
         ids = {lfdi: n for n, (lfdi, _, _) in enumerate(devices, start=1)}
         for owner in OWNERS:

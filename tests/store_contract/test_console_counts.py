@@ -124,6 +124,7 @@ async def test_events_by_state_against_each_event_classified(store):
     assert await store.clear_controls(program) == 40  # the kept totals follow deletions
     assert await store.events_by_state(NOW) == await expected_states(store, [program, staged], events, NOW)
 
+
 def independent_progress(called: list[tuple[int, str]], reserved: set[int],
                          statuses: dict[str, list[int]]) -> dict[int, tuple[str, str]]:
     return {end_device_id: (name, progress.progress(statuses.get(name.upper(), ()), end_device_id in reserved))
