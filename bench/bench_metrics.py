@@ -45,7 +45,7 @@ async def _store(directory: Path, n: int, recent: float, rng: random.Random) -> 
     store = await SQLiteStore.open(directory)
     ids: list[int] = []
     for first in range(0, n, CHUNK):
-        lfdis = [f"{i + 1:040X}" for i in range(first, min(n, first + CHUNK))]
+        lfdis = [f"{i + 1:09X}{'A' * 31}" for i in range(first, min(n, first + CHUNK))]  # SFDIs: 36 bits
         ids += await store.bulk_add_end_devices([EndDeviceRecord(0, lfdi, sfdi_from_lfdi(lfdi), lfdi, 0, 111115, 0)
                                                  for lfdi in lfdis])
     contacts: dict[int, int] = {}

@@ -446,7 +446,7 @@ async def test_the_participation_table_is_read_a_page_at_a_time(server):
     server.sessions.append(session)
     admin = Api(session, server.server.admin_url, TOKEN)
     group = await admin.ok("POST", "/groups", {"description": "many"}, 201)
-    lfdis = [f"{i:040X}" for i in range(1, 121)]
+    lfdis = [f"{i:09X}{'A' * 31}" for i in range(1, 121)]  # each its own SFDI (the first 36 bits)
     ids = list(await server.store.bulk_add_end_devices(
         [EndDeviceRecord(0, lfdi, sfdi_from_lfdi(lfdi), lfdi, 0, 111115, 0) for lfdi in lfdis], group_id=group["id"]))
     program = await admin.ok("POST", "/programs", {"primacy": 1, "description": "many"}, 201)

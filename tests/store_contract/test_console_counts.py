@@ -25,7 +25,7 @@ def mrid(n: int) -> str:
 
 
 def lfdi(n: int) -> str:
-    return f"{n:040X}"
+    return f"{n:09X}{'A' * 31}"  # the SFDI is the first 36 bits: each its own
 
 
 async def add_devices(store, first: int, n: int, group_id: int | None = None) -> list[int]:
@@ -286,5 +286,5 @@ async def test_fleet_power_is_summed_per_reading_start_in_the_store(store):
     got = dict(await store.fleet_power(EventScope("control", control), NOW, lo, hi))
     assert sorted(got) == sorted(expected) and len(got) > 10
     assert all(got[at] == pytest.approx(expected[at]) for at in got)
-    assert await store.fleet_power(EventScope("control", control), NOW, hi, hi + 600) == []
+    assert await store.fleet_power(EventScope("control", control), NOW, NOW + 20_000, NOW + 21_000) == []
     assert await store.fleet_power(EventScope("control", 10**9), NOW, lo, hi) == []

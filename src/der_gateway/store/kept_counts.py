@@ -44,29 +44,34 @@ def backfill(count: KeptCount) -> str:
             f"count(*) FROM {count.table} WHERE {count.when.replace('ROW.', '')};\n")
 
 
+def add(name: str, delta: str, qualified: bool = False) -> str:
+    """SQL that adds delta (an SQL expression) to the count: an upsert, so that a count whose row is gone (its
+    tables emptied wholesale, as TRUNCATE does without triggers) starts again from 0."""
+    n = "list_counts.n" if qualified else "n"
+    return (f"INSERT INTO list_counts (list, owner, level, bucket, n) VALUES ('{KEPT}', '{name}', 0, 0, {delta}) "
+            f"ON CONFLICT (list, owner, level, bucket) DO UPDATE SET n = {n} + excluded.n;")
+
+
 def sqlite_triggers(count: KeptCount) -> str:
-    row = _ROW.format(name=count.name)
-    add, remove = f"UPDATE list_counts SET n = n + 1 WHERE {row};", f"UPDATE list_counts SET n = n - 1 WHERE {row};"
     name = f"kept_{count.name}"
     sql = (f"CREATE TRIGGER {name}_added AFTER INSERT ON {count.table} WHEN {_cond(count, 'new')} "
-           f"BEGIN {add} END;\n"
+           f"BEGIN {add(count.name, '1')} END;\n"
            f"CREATE TRIGGER {name}_removed AFTER DELETE ON {count.table} WHEN {_cond(count, 'old')} "
-           f"BEGIN {remove} END;\n")
+           f"BEGIN {add(count.name, '-1')} END;\n")
     if count.columns:
+        moved = f"CASE WHEN {_cond(count, 'new')} THEN 1 ELSE -1 END"
         sql += (f"CREATE TRIGGER {name}_changed AFTER UPDATE OF {count.columns} ON {count.table} "
                 f"WHEN coalesce({_cond(count, 'old')}, 0) != coalesce({_cond(count, 'new')}, 0) BEGIN "
-                f"UPDATE list_counts SET n = n + CASE WHEN {_cond(count, 'new')} THEN 1 ELSE -1 END WHERE {row}; "
-                "END;\n")
+                f"{add(count.name, moved)} END;\n")
     return sql
 
 
 def postgres_triggers(count: KeptCount) -> str:
-    row = _ROW.format(name=count.name)
     name = f"kept_{count.name}"
     body = "".join(
         f"    IF TG_OP IN {ops} THEN\n        IF coalesce({_cond(count, which)}, FALSE) THEN\n"
-        f"            UPDATE list_counts SET n = n {sign} 1 WHERE {row};\n        END IF;\n    END IF;\n"
-        for ops, which, sign in (("('DELETE', 'UPDATE')", "OLD", "-"), ("('INSERT', 'UPDATE')", "NEW", "+")))
+        f"            {add(count.name, delta, qualified=True)}\n        END IF;\n    END IF;\n"
+        for ops, which, delta in (("('DELETE', 'UPDATE')", "OLD", "-1"), ("('INSERT', 'UPDATE')", "NEW", "1")))
     update = " OR UPDATE OF " + count.columns if count.columns else ""
     return (f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $body$\nBEGIN\n{body}"
             "    RETURN NULL;\nEND\n$body$;\n"

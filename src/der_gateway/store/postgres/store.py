@@ -25,6 +25,7 @@ from typing import Any, Callable, Sequence, TypeVar
 import psycopg
 
 from ...domain.refusals import Conflict
+from .. import kept_counts
 from ..base import EndDeviceCounts, EndDeviceRecord
 from ..sqlite import READERS, SQLiteStore
 from ..sqlite_plumbing import Conn, Params, Row, inserted_id
@@ -219,8 +220,7 @@ class PostgresStore(SQLiteStore):
             c.execute(list_count_increments("end_device_views", "edev", "viewer", "sfdi", "integer",
                                             "t.end_device_id > ?"), (before,))
             c.execute("ALTER TABLE end_device_views ENABLE TRIGGER end_device_views_counted")
-            c.execute("UPDATE list_counts SET n = n + ? WHERE list = 'kept' AND owner = 'end_devices' AND level = 0 "
-                      "AND bucket = 0", (n,))
+            c.execute(kept_counts.add(kept_counts.END_DEVICES.name, "?", qualified=True), (n,))
             c.execute("ALTER TABLE end_devices ENABLE TRIGGER kept_end_devices")
             c.execute("INSERT INTO ders (end_device_id, n) SELECT id, 1 FROM end_devices WHERE id > ?", (before,))
             for kind, body in documents.items():
