@@ -2,7 +2,7 @@
 anyone else wait.
 
     python bench/bench_scale.py [--sizes 1000,1000000] [--requests 1000] [--rounds 1] [--warm-rounds 0] [--cache]
-                                [--store sqlite|postgresql|postgresql://...[,...]]
+                                [--store sqlite|postgresql|postgresql://...[,...]] [--pin] [--pager-nice 19]
 
 For each store named by --store (default sqlite: a file in the data directory; postgresql: a new database on
 a private PostgreSQL 15 started for the run, tests/pg_server.py with 128 MB of shared buffers; or a DSN, in which
@@ -19,7 +19,8 @@ a new database is made), and each size N:
    /edev/{id}/der/1/ders for random ids and GET /edev?s=R&l=20 for random R, as the aggregator; then the
    aggregator pages through 10,000 of its devices (or all, if fewer), 100 a page; then GET /dcap as device1,
    idle and while another process pages the aggregator's whole list (--pager-limit a page, default 100)
-   without pause, in alternate blocks of 100;
+   without pause, in alternate blocks of 100 (that process, a client sharing the server's machine, runs at
+   --pager-nice, so that its own CPU does not delay the measuring client and the server);
 4. repeats 3 (--warm-rounds, left out, then --rounds times), the rounds of every store and size alternating
    (all their servers are up), then reports (the median over the rounds of) p50/p99 of each,
    the paging's total seconds, the /dcap p99 ratio (busy / idle), the server's RSS
