@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal, NotRequired, TypedDict
 import pytest
 from jsonschema import Draft202012Validator
 
-from der_gateway.sep.json_view import Href, Id, Js, Lfdi, Money, component, doc, view_schema
+from der_gateway.sep.json_view import Href, Id, Js, Keys, Lfdi, Money, component, doc, view_schema
 
 
 class Part(TypedDict):
@@ -58,6 +58,24 @@ def test_each_kind_of_field_has_its_schema():
     assert props["either"] == {"anyOf": [{"type": "integer"}, {"type": "string"}]}
     assert props["status"] == {"type": "string", "enum": ["on", "off"]}
     assert "members" not in schema["required"] and set(schema["required"]) == set(props) - {"members"}
+
+
+class Tally(TypedDict):
+    every: Annotated[dict[str, int], Keys(("a", "b"))]
+    some: Annotated[dict[str, str], Keys(("field", "reason"), ("reason",))]
+    more: Annotated[dict[str, int], Keys(("a",), (), closed=False)]
+
+
+def test_an_object_with_named_keys():
+    props = view_schema(Tally)["properties"]
+    assert props["every"] == {"type": "object", "properties": {"a": {"type": "integer"}, "b": {"type": "integer"}},
+                              "additionalProperties": False, "required": ["a", "b"]}
+    assert props["some"]["required"] == ["reason"] and props["some"]["additionalProperties"] is False
+    assert props["more"] == {"type": "object", "properties": {"a": {"type": "integer"}},
+                             "additionalProperties": {"type": "integer"}}
+    validator = Draft202012Validator(props["some"])
+    assert validator.is_valid({"reason": "x"}) and validator.is_valid({"field": "f", "reason": "x"})
+    assert not validator.is_valid({"field": "f"}) and not validator.is_valid({"reason": "x", "other": "y"})
 
 
 def test_a_nested_view_named_as_a_component_is_a_reference():

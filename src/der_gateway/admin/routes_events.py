@@ -141,7 +141,7 @@ async def cancel_control(request: web.Request) -> web.Response:
     return json_response(await _view(store, record, clock.now()))
 
 
-StatusCounts = Annotated[dict[str, int], Keys(views.RESPONSE_STATUS_NAMES.values(), every=False),
+StatusCounts = Annotated[dict[str, int], Keys(views.RESPONSE_STATUS_NAMES.values(), (), closed=False),
                          doc("per Response.status name (unknown codes appear as statusN)")]
 
 

@@ -29,12 +29,13 @@ def doc(text: str) -> Js:
 
 
 class Keys:
-    """Annotated metadata of a dict[str, X]: its keys are these, each with an X; every: each of them is there and
-    there are no others (else others may be)."""
+    """Annotated metadata of a dict[str, X]: its keys are these, each with an X; required: those always there (by
+    default all); closed: there are no others (else others may be, each with an X)."""
 
-    def __init__(self, names: Iterable[str], every: bool = True) -> None:
+    def __init__(self, names: Iterable[str], required: Iterable[str] | None = None, closed: bool = True) -> None:
         self.names = tuple(names)
-        self.every = every
+        self.required = self.names if required is None else tuple(required)
+        self.closed = closed
 
 
 def component(name: str) -> Js:
@@ -86,11 +87,10 @@ def _schema(hint: Any, components: Mapping[type, str]) -> Schema:
                 schema = dict(extra.keywords) if "$ref" in extra.keywords else {**schema, **extra.keywords}
             elif isinstance(extra, Keys):
                 value = schema.get("additionalProperties", {})
-                schema = {"type": "object", "properties": {name: value for name in extra.names}}
-                if extra.every:
-                    schema.update(required=list(extra.names), additionalProperties=False)
-                else:
-                    schema["additionalProperties"] = value
+                schema = {"type": "object", "properties": {name: value for name in extra.names},
+                          "additionalProperties": False if extra.closed else value}
+                if extra.required:
+                    schema["required"] = list(extra.required)
         return schema
     if origin in (NotRequired, Required):
         return _schema(args[0], components)

@@ -10,7 +10,7 @@ from typing import Annotated, Any, NotRequired, TypedDict
 from ..domain.network import MODES
 from ..domain.utility import bodies, catalog, tasks
 from ..sep import paths
-from ..sep.json_view import Href, Id, Js, Lfdi, component, doc
+from ..sep.json_view import Href, Id, Js, Keys, Lfdi, component, doc
 from ..store.base import ImportSummary
 from ..store.utility_records import (AccountRecord, AssetTypeRecord, Created, CustomerRecord, DerAssetRecord,
                                      DeviceModelRecord, EnrollmentRecord, ProgramRulesRecord, RegisteredEndDevice,
@@ -139,7 +139,8 @@ class ServiceTask(TypedDict):
     payload: dict[str, Any]
     approval: Annotated[dict[str, Any] | None, doc("the operator's decision: {decision (approved or rejected), "
                                                    "reason, at}")]
-    reasons: Annotated[list[dict[str, str]], doc("why it ended in Error, each {field?, reason} naming its rule")]
+    reasons: Annotated[list[Annotated[dict[str, str], Keys(("field", "reason"), ("reason",))]],
+                       doc("why it ended in Error, each naming its rule")]
     created: int
     updated: int
 
