@@ -130,51 +130,43 @@ COMPONENTS: dict[str, Schema] = {
         "archivedAt": {**nullable(INTEGER), "description": "when it was archived (POST /controls/{id}/archive)"}}),
 }
 COMPONENTS.update({name: sep_object(cls, description="IEEE 2030.5 " + name) for name, cls in _SEP_PARTS.items()})
-
-# the answers declared as TypedDicts (sep/json_view.py) by the code that renders them; each is the component
-# of its class's name (added at the end of this module)
-VIEWS: list[type] = [views.Program, views.Group, views.MembershipChange, views.MembersAdded, views.EndDevice,
-                     views.ClientAccess, views.Subscription, views.Deleted, routes_notifications.NotificationBacklog,
-                     routes_rates.Rate, routes_events.Participation]
-for _name in ("Program", "DERCurve", "Control", "Group", "EndDevice", "Rate", "Subscription", "MembershipChange"):
-    COMPONENTS[_name + "List"] = _items(_name)
-
-
-# -- operations ----------------------------------------------------------------------------
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-# -- enrollment sync and network locations (routes_sync, routes_network) -------------------------
-# Query parameters are described in each operation's description.
-
-VIEWS += [routes_network.NetworkLocation, utility_json.NetworkImport, routes_sync.SyncEndpoint,
-          routes_sync.SyncMessage, routes_sync.SyncMessagePage]
-for _name in ("SyncEndpoint", "NetworkLocation"):
-    COMPONENTS[_name + "List"] = _items(_name)
-
-
-
-# -- the utility's side: customers, catalog, aggregators, program rules, tariffs, registration and
-# enrollment (routes_utility, routes_utility_catalog, routes_utility_ops) --------------------------
-
-_RANGE = _object({"min": {"type": "number"}, "max": {"type": "number"}})
 for _cls in (model.DERCapability, model.DERSettings):
     for _part, _part_cls in _nested_classes(_cls, {}).items():
         COMPONENTS.setdefault(_part, sep_object(_part_cls, description="IEEE 2030.5 " + _part))
+
+# the answers declared as TypedDicts (sep/json_view.py) by the code that renders them: each is the component of
+# its class's name (added at the end of this module)
+VIEWS: list[type] = [
+    views.Program, views.Group, views.MembershipChange, views.MembersAdded, views.EndDevice, views.ClientAccess,
+    views.Subscription, views.Deleted, routes_notifications.NotificationBacklog, routes_rates.Rate,
+    routes_events.Participation,
+    routes_network.NetworkLocation, utility_json.NetworkImport, routes_sync.SyncEndpoint, routes_sync.SyncMessage,
+    routes_sync.SyncMessagePage,
+    utility_json.ServicePoint, utility_json.Account, utility_json.Customer, utility_json.Tariff,
+    utility_json.AssetType, utility_json.DeviceModel, utility_json.Aggregator, utility_json.ProgramRules,
+    utility_json.DERAsset, utility_json.Enrollment, utility_json.ServiceTask,
+    participation_json.DeviceScore, participation_json.DeviceScores, routes_participation.Forecast,
+    stage_json.StageTransition, stage_json.Stage, stage_json.UtilityEvent, stage_json.Participant,
+    stage_json.StageOutcomes, stage_json.ReservedDevice, stage_json.StageReservation,
+    routes_prices.Pricing, routes_prices.PriceLoad, routes_prices.PriceWindow,
+    settlement_json.Credit, routes_billing.AccountCredits, settlement_json.BillingBatch, routes_billing.BillingBatches,
+    routes_settlement.Baseline, routes_settlement.StageSettlement, statement.Statement,
+    interval_json.IntervalLoad, interval_json.IntervalWindow,
+    routes_console_devices.DeviceSummary, routes_console_devices.DeviceTree, routes_console_devices.DeviceDERs,
+    routes_console_devices.DeviceTelemetry, routes_console_devices.DeviceResponses,
+    routes_console_devices.DeviceEnrollments, routes_console_events.Timeline, routes_console_events.ParticipationSummary,
+    routes_console_events.PowerSeries, routes_console_ops.ServiceTaskSummary, routes_console_ops.EnrollmentSummary,
+    routes_observability.Health, routes_observability.Outboxes,
+]
+for _name in ("Program", "DERCurve", "Control", "Group", "EndDevice", "Rate", "Subscription", "MembershipChange",
+              "SyncEndpoint", "NetworkLocation", "Customer", "Tariff", "AssetType", "DeviceModel", "Aggregator",
+              "ServiceTask", "Enrollment", "DERAsset", "UtilityEvent", "BillingBatch", "DeviceSummary"):
+    COMPONENTS[_name + "List"] = _items(_name)
+
+
+# -- the rest, written here: stored JSON documents, and the answers of the utility's inbound operations --------
+
+_RANGE = _object({"min": {"type": "number"}, "max": {"type": "number"}})
 
 COMPONENTS.update({
     "NameplateSpec": {"type": "object", "description": "per DERCapability rating (rtgMaxW, rtgMaxWh, rtgMaxVA, "
@@ -209,48 +201,16 @@ COMPONENTS.update({
         "enrollment": ref("Enrollment"), "serviceTask": ref("ServiceTask")},
         ("derAsset", "endDevice", "enrollment", "serviceTask")),
 })
-VIEWS += [utility_json.ServicePoint, utility_json.Account, utility_json.Customer, utility_json.Tariff,
-          utility_json.AssetType, utility_json.DeviceModel, utility_json.Aggregator, utility_json.ProgramRules,
-          utility_json.DERAsset, utility_json.Enrollment, utility_json.ServiceTask]
-for _name in ("Customer", "Tariff", "AssetType", "DeviceModel", "Aggregator", "ServiceTask", "Enrollment",
-              "DERAsset"):
-    COMPONENTS[_name + "List"] = _items(_name)
-
-
-
-# -- event participation: device scores and load-reduction forecasts (routes_participation) ----------------
-
-VIEWS += [participation_json.DeviceScore, participation_json.DeviceScores, routes_participation.Forecast]
-
-
-# -- utility events with stages (routes_utility_events) ----------------------------------------------
-
-VIEWS += [stage_json.StageTransition, stage_json.Stage, stage_json.UtilityEvent, stage_json.Participant,
-          stage_json.StageOutcomes, stage_json.ReservedDevice, stage_json.StageReservation]
-COMPONENTS["UtilityEventList"] = _items("UtilityEvent")
-
-_DECIMAL_TEXT = {"type": "string", "pattern": r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$",
-                 "description": "an exact decimal, as text"}
-VIEWS += [routes_prices.Pricing, routes_prices.PriceLoad, routes_prices.PriceWindow]
-
-_MONEY = {**_DECIMAL_TEXT, "description": "an exact decimal amount, as text"}
-VIEWS += [settlement_json.Credit, routes_billing.AccountCredits, settlement_json.BillingBatch,
-          routes_billing.BillingBatches, routes_settlement.Baseline, routes_settlement.StageSettlement]
-COMPONENTS["BillingBatchList"] = _items("BillingBatch")
-
-# -- interval data for settlement (routes_intervals) ------------------------------------------------------
-
-VIEWS += [interval_json.IntervalLoad, interval_json.IntervalWindow]
-
-VIEWS += [statement.Statement]
 
 
 # -- the document, from the routes ----------------------------------------------------------------------
 
 def plain_field(rule: Plain) -> Schema:
     """What json_form.check_plain accepts of one field (null aside)."""
-    kinds = rule.kind if isinstance(rule.kind, tuple) else None
-    one: Schema = {"anyOf": [_KINDS[k] for k in kinds]} if kinds else {**_KINDS[rule.kind]}  # type: ignore[index]
+    if isinstance(rule.kind, tuple):
+        one: Schema = {"anyOf": [_KINDS[k] for k in rule.kind]}
+    else:
+        one = {**_KINDS[rule.kind]}
     if rule.items is not None:
         one["items"] = plain_field(rule.items)
     if rule.min_items is not None:
@@ -466,16 +426,7 @@ COMPONENTS["AccountInput"] = fields_schema(bodies.ACCOUNT, {"servicePoints": {"t
                                                                                "items": ref("ServicePointInput")}})
 
 
-# -- the operator console (routes_console_*.py)
-VIEWS += [routes_console_devices.DeviceSummary, routes_console_devices.DeviceTree, routes_console_devices.DeviceDERs,
-          routes_console_devices.DeviceTelemetry, routes_console_devices.DeviceResponses,
-          routes_console_devices.DeviceEnrollments, routes_console_events.Timeline,
-          routes_console_events.ParticipationSummary, routes_console_events.PowerSeries,
-          routes_console_ops.ServiceTaskSummary, routes_console_ops.EnrollmentSummary]
-COMPONENTS["DeviceSummaryList"] = _items("DeviceSummary")
-
 # -- observability (routes_observability) -----------------------------------------------------------------------
-VIEWS += [routes_observability.Health, routes_observability.Outboxes]
 COMPONENTS.update({
     "Connections": _object({"open": INTEGER, "clients": {"type": "array", "items": _object({
         "lfdi": nullable(STRING), "peer": STRING, "since": INTEGER, "requests": INTEGER})}}, ("open", "clients")),
