@@ -196,8 +196,7 @@ COMPONENTS.update({
                                  ("enrollment", "serviceTask")),
     "Registration": _object({
         "derAsset": ref("DERAsset"),
-        "endDevice": _object({"id": ID, "href": HREF, "lFDI": LFDI, "sFDI": INTEGER, "owner": LFDI,
-                              "enabled": BOOLEAN}),
+        "endDevice": view_schema(utility_json.EndDeviceRegistered),
         "enrollment": ref("Enrollment"), "serviceTask": ref("ServiceTask")},
         ("derAsset", "endDevice", "enrollment", "serviceTask")),
 })

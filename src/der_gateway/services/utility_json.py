@@ -213,7 +213,16 @@ def service_task(t: ServiceTaskRecord) -> ServiceTask:
             "created": t.created, "updated": t.updated}
 
 
-def registered_end_device(d: RegisteredEndDevice) -> Json:
+class EndDeviceRegistered(TypedDict):
+    id: Id
+    href: Href
+    lFDI: Lfdi
+    sFDI: int
+    owner: Lfdi
+    enabled: bool
+
+
+def registered_end_device(d: RegisteredEndDevice) -> EndDeviceRegistered:
     return {"id": d.id, "href": paths.edev(d.id), "lFDI": d.lfdi, "sFDI": d.sfdi, "owner": d.owner,
             "enabled": d.enabled}
 
