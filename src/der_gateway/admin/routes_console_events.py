@@ -3,16 +3,18 @@ device got and the real power the devices drew or fed in meanwhile."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal, TypedDict
 
 from aiohttp import web
 
 from ..domain import progress as device_progress
 from ..domain import stages as stage_rules
+from ..sep.json_view import Id, Keys
 from ..services import der_controls, utility_events
 from ..store import ControlRecord
 from ..store.stage_records import UtilityEventRecord
 from .http import WINDOW, json_response, not_found, query_window
+from .routes_console_devices import Points
 from .routes_events import control_of
 from .routes_utility_events import utility_event_of
 from .state import CLOCK, STORE
@@ -22,6 +24,49 @@ LONGEST_WINDOW = 366 * 86_400
 TIMELINE_LIMIT = 1000
 MARGIN = 3600  # power is shown from an hour before the event to an hour after it
 WATTS = 38  # ReadingType uom
+
+
+class TimelineStage(TypedDict):
+    position: int
+    start: int
+    end: int
+    control_id: int | None
+    status: str
+
+
+class TimelineItem(TypedDict):
+    kind: Literal["utility-event", "control"]
+    id: Id
+    program_id: int
+    program: str
+    description: str | None
+    start: int
+    end: int
+    status: str
+    stages: list[TimelineStage]
+
+
+class Timeline(TypedDict):
+    items: list[TimelineItem]
+
+
+class DeviceProgress(TypedDict):
+    end_device_id: Id
+    lfdi: str
+    status: str
+
+
+class ParticipationSummary(TypedDict):
+    as_of: int
+    counts: Annotated[dict[str, int], Keys(device_progress.PROGRESS)]
+    devices: list[DeviceProgress]
+
+
+class PowerSeries(TypedDict):
+    unit: Literal["W"]
+    start: int
+    end: int
+    points: Points
 
 
 def _program_name(programs: dict[int, Any], program_id: int) -> str:
@@ -35,8 +80,8 @@ async def _control_status(store, record: ControlRecord, now: int) -> str:
     return states[record.id].program_event_status
 
 
-async def _event_item(store, clock, event: UtilityEventRecord, programs: dict[int, Any]) -> dict[str, Any]:
-    stages: list[dict[str, Any]] = []
+async def _event_item(store, clock, event: UtilityEventRecord, programs: dict[int, Any]) -> TimelineItem:
+    stages: list[TimelineStage] = []
     statuses: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
@@ -62,7 +107,7 @@ async def timeline(request: web.Request) -> web.Response:
     store, clock = request.app[STORE], request.app[CLOCK]
     now = clock.now()
     programs = {p.id: p for p in await store.programs()}
-    items = []
+    items: list[TimelineItem] = []
     events: set[int] = set()
     for control_id, event_id in await store.timeline_controls(start, end, TIMELINE_LIMIT):
         if event_id is not None:
@@ -81,7 +126,8 @@ async def timeline(request: web.Request) -> web.Response:
                       "end": control.start + control.duration, "status": await _control_status(store, control, now),
                       "stages": []})
     items.sort(key=lambda i: (i["start"], i["kind"], i["id"]))
-    return json_response({"items": items})
+    view: Timeline = {"items": items}
+    return json_response(view)
 
 
 async def _devices_of(store, control: ControlRecord, now: int) -> dict[int, tuple[str, str]]:
@@ -109,7 +155,7 @@ def _furthest(a: str, b: str) -> str:
     return a if order.index(a) >= order.index(b) else b
 
 
-def _summary(devices: dict[int, tuple[str, str]], now: int) -> dict[str, Any]:
+def _summary(devices: dict[int, tuple[str, str]], now: int) -> ParticipationSummary:
     return {"as_of": now, "counts": device_progress.counts(p for _, p in devices.values()),
             "devices": [{"end_device_id": i, "lfdi": lfdi, "status": p} for i, (lfdi, p) in sorted(devices.items())]}
 
@@ -139,7 +185,7 @@ async def event_participation(request: web.Request) -> web.Response:
     return json_response(_summary(devices, request.app[CLOCK].now()))
 
 
-async def _power(store, end_device_ids: list[int], start: int, end: int, now: int) -> dict[str, Any]:
+async def _power(store, end_device_ids: list[int], start: int, end: int, now: int) -> PowerSeries:
     """The devices' active-power readings summed per reading interval, from MARGIN before start to MARGIN after end
     (or now, if sooner)."""
     lo, hi = start - MARGIN, min(end + MARGIN, max(now, start))
