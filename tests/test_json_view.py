@@ -1,4 +1,4 @@
-"""sep/json_view.py: a TypedDict view's JSON Schema, and the admin API's answers declared that way."""
+"""services/json_view.py: a TypedDict view's JSON Schema, and the admin API's answers declared that way."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal, NotRequired, TypedDict
 import pytest
 from jsonschema import Draft202012Validator
 
-from der_gateway.sep.json_view import Href, Id, Js, Keys, Lfdi, Money, component, doc, view_schema
+from der_gateway.services.json_view import Href, Id, Js, Keys, Lfdi, Money, component, doc, view_schema
 
 
 class Part(TypedDict):

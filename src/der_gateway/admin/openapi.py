@@ -2,7 +2,7 @@
 
 Request bodies are described from the specs their handlers validate with (admin/routing.py); the 2030.5
 objects inside them (DERControlBase, CurveData, ...) from the sep.model dataclasses.  Most answers are
-TypedDict views declared beside the code that renders them (VIEWS, schemas by sep/json_view.py); the
+TypedDict views declared beside the code that renders them (VIEWS, schemas by services/json_view.py); the
 component schemas written here describe the rest (2030.5 resources with the server's fields, the error
 shape, stored JSON documents, the observability views, the answers of the utility's inbound operations).
 """
@@ -23,7 +23,7 @@ from .routes_utility_ops import DEVICE_PARTS
 from ..domain.utility.fields import F
 from ..sep.json_form import DECIMAL_TEXT, Plain, required_fields
 from .routing import Answer, Body, FieldsBody, Named, PlainBody, Query, Route, Rows, SepBody, Upload
-from ..sep.json_view import view_schema
+from ..services.json_view import view_schema
 
 JSON = "application/json"
 Schema = dict[str, Any]
@@ -134,7 +134,7 @@ for _cls in (model.DERCapability, model.DERSettings):
     for _part, _part_cls in _nested_classes(_cls, {}).items():
         COMPONENTS.setdefault(_part, sep_object(_part_cls, description="IEEE 2030.5 " + _part))
 
-# the answers declared as TypedDicts (sep/json_view.py) by the code that renders them: each is the component of
+# the answers declared as TypedDicts (services/json_view.py) by the code that renders them: each is the component of
 # its class's name (added at the end of this module)
 VIEWS: list[type] = [
     views.Program, views.Group, views.MembershipChange, views.MembersAdded, views.EndDevice, views.ClientAccess,

@@ -10,7 +10,7 @@ from aiohttp import web
 from ..services import billing
 from ..services import settlement_json as render
 from ..services.settlement_json import BATCH_STATES
-from ..sep.json_view import Id, doc
+from ..services.json_view import Id, doc
 from .http import error, invalid, json_response, not_found, path_id, read_json, read_query
 from .routes_utility import _account_id
 from .state import CLOCK, STORE

@@ -8,7 +8,7 @@ from typing import Annotated, Any, TypedDict
 from aiohttp import web
 
 from ..sep import paths
-from ..sep.json_view import Id, Js, doc
+from ..services.json_view import Id, Js, doc
 from ..sep.json_form import error
 from ..sep.walk import walk_resources
 from ..store import EndDeviceRecord

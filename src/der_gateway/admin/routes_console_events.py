@@ -9,7 +9,7 @@ from aiohttp import web
 
 from ..domain import progress as device_progress
 from ..domain import stages as stage_rules
-from ..sep.json_view import Id, Keys
+from ..services.json_view import Id, Keys
 from ..services import der_controls, utility_events
 from ..store import ControlRecord
 from ..store.stage_records import UtilityEventRecord

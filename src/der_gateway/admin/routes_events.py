@@ -18,7 +18,7 @@ from .routes_utility_catalog import event_constraint_errors
 from .state import CLOCK, CONFIG, SCHEMAS, STORE
 from .routing import MRID_TAKEN, SEP_NOTE, Answer, Query, Route, SepBody
 from ..sep.json_form import build
-from ..sep.json_view import Id, Keys, Lfdi, doc
+from ..services.json_view import Id, Keys, Lfdi, doc
 
 CONTROL_FIELDS = ("mRID", "description", "version", "interval", "randomizeStart", "randomizeDuration",
                   "responseRequired", "deviceCategory", "DERControlBase")

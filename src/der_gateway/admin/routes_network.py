@@ -14,7 +14,7 @@ from aiohttp import web
 
 from ..domain import network
 from ..sep import paths
-from ..sep.json_view import Href, Id, Js, doc
+from ..services.json_view import Href, Id, Js, doc
 from ..services import utility_json as render
 from ..store.base import NetworkImportRejected, NetworkLocationRecord
 from .http import invalid, json_response, not_found, path_id, read_query, read_upload

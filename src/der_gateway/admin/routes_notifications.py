@@ -6,7 +6,7 @@ from typing import Annotated, TypedDict
 
 from aiohttp import web
 
-from ..sep.json_view import doc
+from ..services.json_view import doc
 from .http import json_response
 from .state import CLOCK, STORE
 from .routing import Answer, Route

@@ -7,7 +7,7 @@ from aiohttp import web
 from ..domain.identifiers import new_mrid
 from ..sep import codec, model
 from ..sep.json_form import Plain, build, check_plain, error
-from ..sep.json_view import Id
+from ..services.json_view import Id
 from ..services import participation, participation_json
 from .http import invalid, json_response, not_found, path_id, read_json
 from .routes_programs import program_of

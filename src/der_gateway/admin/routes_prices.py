@@ -9,7 +9,7 @@ from aiohttp import web
 
 from ..domain.settlement.prices import (PRICE_FILE, PRICE_ROW, PRICING, Kind, Pricing as PricingRecord,
                                         PricingError, parse_prices, parse_pricing, price_segments)
-from ..sep.json_view import DecimalText, Id, doc
+from ..services.json_view import DecimalText, Id, doc
 from .http import (WINDOW, ApiError, conflict, error, invalid, json_response, not_found, query_window, read_json,
                    read_upload)
 from .routes_programs import program_of

@@ -6,7 +6,7 @@ from typing import Annotated, NotRequired, TypedDict
 
 from aiohttp import web
 
-from ..sep.json_view import Js
+from ..services.json_view import Js
 
 from ..services.resources import subscribed_lists_rated
 from .http import error, invalid, json_response, read_json

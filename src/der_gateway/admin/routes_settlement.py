@@ -15,7 +15,7 @@ from .routes_programs import program_of
 from .routes_utility_events import utility_event_of, _stage_of
 from .state import CLOCK, CONFIG, STORE
 from ..sep.json_form import Plain, check_plain
-from ..sep.json_view import Id, Js
+from ..services.json_view import Id, Js
 from .routing import Answer, PlainBody, Route
 
 BASELINE = {

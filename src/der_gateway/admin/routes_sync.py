@@ -17,7 +17,7 @@ from ..store.base import SYNC_STATES, AckConflict, SyncEndpointRecord, SyncMessa
 from ..store.sync_queue import OPERATIONS, PURPOSES
 from .http import conflict, error, invalid, json_response, no_content, not_found, path_id, read_json, read_query
 from ..sep.json_form import Plain, check_plain
-from ..sep.json_view import Id, Js, doc
+from ..services.json_view import Id, Js, doc
 from .state import CLOCK, STORE
 from .routing import NO_CONTENT, Answer, PlainBody, Query, Route
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any, NotRequired, TypedDict
 
 from ..domain.events import EventState
 from ..sep import paths
-from ..sep.json_view import Href, Id, Js, Lfdi, doc
+from ..services.json_view import Href, Id, Js, Lfdi, doc
 from ..store import ControlRecord, EndDeviceRecord, GroupRecord, ProgramRecord, SubscriptionRecord
 
 # Response.status values (IEEE 2030.5 Table 27), by the names the API reports them under

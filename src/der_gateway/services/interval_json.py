@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Annotated, TypedDict
 
 from ..domain.settlement.series import Quality, Source
-from ..sep.json_view import Id, Js, doc
+from .json_view import Id, Js, doc
 from ..store.settlement_records import IntervalLoadRecord
 from ..store.utility_records import ServicePointRecord
 from .interval_intake import IntervalWindow as Window

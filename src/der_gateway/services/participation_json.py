@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, NotRequired, Sequence, TypedDict
 
-from ..sep.json_view import Id, Js, Keys, Lfdi, component, doc
+from .json_view import Id, Js, Keys, Lfdi, component, doc
 from ..store.base import ProgramRecord
 from ..store.participation_records import DeviceScoreRecord
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Annotated, Iterable, TypedDict
 
-from ..sep.json_view import DecimalText, Id, Js, Lfdi, Money, doc
+from .json_view import DecimalText, Id, Js, Lfdi, Money, doc
 from ..store.billing_records import BillingBatchRecord, CreditRecord
 
 BATCH_STATES = ("pending", "billed", "rejected")

@@ -10,7 +10,7 @@ from ..domain import outcomes as rules
 from ..domain import stages as stage_rules
 from ..domain.participation.reservation import target_met
 from ..sep import paths
-from ..sep.json_view import Href, Id, Js, Keys, Lfdi, doc
+from .json_view import Href, Id, Js, Keys, Lfdi, doc
 from ..store import ControlRecord
 from ..store.base import SYNC_STATES
 from ..store.stage_records import (ParticipationRecord, ReservationRecord, StageRecord, StageTransitionRecord,

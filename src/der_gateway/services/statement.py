@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypedDict
 
 from ..domain.refusals import Conflict
 from ..domain.settlement.telemetry import DeviceMeter, telemetry_intervals
-from ..sep.json_view import DecimalText, Id, Money, doc
+from .json_view import DecimalText, Id, Money, doc
 from ..store.billing_records import CreditRecord
 from ..store.interface import Store
 from . import settlement_json

@@ -10,7 +10,7 @@ from typing import Annotated, Any, NotRequired, TypedDict
 from ..domain.network import MODES
 from ..domain.utility import bodies, catalog, tasks
 from ..sep import paths
-from ..sep.json_view import Href, Id, Js, Keys, Lfdi, component, doc
+from .json_view import Href, Id, Js, Keys, Lfdi, component, doc
 from ..store.base import ImportSummary
 from ..store.utility_records import (AccountRecord, AssetTypeRecord, Created, CustomerRecord, DerAssetRecord,
                                      DeviceModelRecord, EnrollmentRecord, ProgramRulesRecord, RegisteredEndDevice,
