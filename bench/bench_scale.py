@@ -2,7 +2,7 @@
 anyone else wait.
 
     python bench/bench_scale.py [--sizes 1000,1000000] [--requests 1000] [--rounds 1] [--warm-rounds 0] [--cache]
-                                [--store sqlite|postgresql|postgresql://...[,...]]
+                                [--store sqlite|postgresql|postgresql://...[,...]] [--pin] [--pager-nice 19]
 
 For each store named by --store (default sqlite: a file in the data directory; postgresql: a new database on
 a private PostgreSQL 15 started for the run, tests/pg_server.py with 128 MB of shared buffers; or a DSN, in which
@@ -19,7 +19,8 @@ a new database is made), and each size N:
    /edev/{id}/der/1/ders for random ids and GET /edev?s=R&l=20 for random R, as the aggregator; then the
    aggregator pages through 10,000 of its devices (or all, if fewer), 100 a page; then GET /dcap as device1,
    idle and while another process pages the aggregator's whole list (--pager-limit a page, default 100)
-   without pause, in alternate blocks of 100;
+   without pause, in alternate blocks of 100 (that process, a client sharing the server's machine, runs at
+   --pager-nice, so that its own CPU does not delay the measuring client and the server);
 4. repeats 3 (--warm-rounds, left out, then --rounds times), the rounds of every store and size alternating
    (all their servers are up), then reports (the median over the rounds of) p50/p99 of each,
    the paging's total seconds, the /dcap p99 ratio (busy / idle), the server's RSS
@@ -35,6 +36,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing as mp
+import os
 import random
 import signal
 import statistics
@@ -162,10 +164,11 @@ def _count_devices(body: bytes) -> int:
 
 
 def _pager(port: int, certs_dir: str, total: int, limit: int, stop: Any, go: Any, inflight: Any,
-           pages: Any) -> None:
+           pages: Any, nice: int) -> None:
     """Pages the aggregator's whole list, limit a page, over and over while go is set, until stop is set."""
     from der_gateway.tls import client_context
 
+    os.nice(nice)
     conn = Connection(client_context(Path(certs_dir), AGGREGATOR), port, timeout=600)
     start = 0
     try:
@@ -182,7 +185,7 @@ def _pager(port: int, certs_dir: str, total: int, limit: int, stop: Any, go: Any
 
 
 def measure(port: int, certs_dir: Path, n: int, ids: range, requests: int, seed: int,
-            pager_limit: int) -> dict[str, Any]:
+            pager_limit: int, pager_nice: int = 0) -> dict[str, Any]:
     from der_gateway.tls import client_context
 
     rng = random.Random(seed)
@@ -218,7 +221,8 @@ def measure(port: int, certs_dir: Path, n: int, ids: range, requests: int, seed:
         # idle and busy in alternate blocks, so that both meet the same background load of the machine
         ctx = mp.get_context("spawn")
         stop, go, inflight, paged = ctx.Event(), ctx.Event(), ctx.Value("i", 0), ctx.Value("l", 0)
-        pager = ctx.Process(target=_pager, args=(port, str(certs_dir), n, pager_limit, stop, go, inflight, paged),
+        pager = ctx.Process(target=_pager, args=(port, str(certs_dir), n, pager_limit, stop, go, inflight, paged,
+                                                   pager_nice),
                             daemon=True)
         pager.start()
         idle: list[float] = []
@@ -333,7 +337,7 @@ class Setup:
                                        sfdi_from_lfdi(device.lfdi), self.args.seed, self.dsn))
         self.report.update(load_s=self.loaded["load_s"], data_dir_bytes=self.data_size())
         started = time.perf_counter()
-        self.server = ServerProcess(mp.get_context("spawn"), "der-gateway", None, None, {
+        self.server = ServerProcess(mp.get_context("spawn"), "der-gateway", self.args.server_cpu, None, {
             "host": HOST, "port": 0, "admin_port": 0, "profile": "csip", "data_dir": self.data_dir,
             "certs_dir": self.certs_dir, "response_cache_bytes": 64 * 1024 * 1024 if self.args.cache else 0,
             "store": self.dsn})
@@ -353,7 +357,8 @@ class Setup:
         print(f"  {self.store}, {self.n:,} EndDevices: round {i + 1}", file=sys.stderr, flush=True)
         self.rounds.append(measure(self.server.port, self.certs_dir, self.n,
                                    range(self.loaded["first_id"], self.loaded["last_id"] + 1),
-                                   self.args.requests, self.args.seed + i, self.args.pager_limit))
+                                   self.args.requests, self.args.seed + i, self.args.pager_limit,
+                                   self.args.pager_nice))
 
     def finish(self) -> dict[str, Any]:
         try:
@@ -415,7 +420,17 @@ def main(argv: list[str] | None = None) -> int:
                              "private PostgreSQL started for the run) or a PostgreSQL DSN (default %(default)s)")
     parser.add_argument("--profile-dir", type=Path, help="record the server with py-spy into this directory")
     parser.add_argument("--py-spy", default="py-spy", help="the py-spy program (default %(default)s)")
+    parser.add_argument("--pin", action="store_true", help="the servers on the last CPU, the clients on the others "
+                        "(default: left to the OS's scheduling)")
+    parser.add_argument("--pager-nice", type=int, default=19,
+                        help="the pager's niceness: its own CPU, a client's, yields to the server's and to the "
+                             "measuring client's (default %(default)s; 0 to compete with them)")
     args = parser.parse_args(argv)
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    args.server_cpu = None
+    if args.pin and len(cpus) >= 2:  # the clients (this process, the pager) never take the servers' CPU
+        args.server_cpu = cpus[-1]
+        os.sched_setaffinity(0, set(cpus[:-1]))
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
     stores = [s.strip() for s in args.store.split(",") if s.strip()]
     for store in stores:

@@ -143,6 +143,79 @@ def test_the_plain_kinds_are_documented_as_they_are_checked():
     assert [e["field"] for e in errors] == ["ids[1]", "ids[2]"]
 
 
+def _prices_accepted(body: Any) -> bool:
+    from der_gateway.domain.settlement.prices import PricingError, parse_prices
+    try:
+        parse_prices(json.dumps(body), "json", "market")
+    except PricingError:
+        return False
+    return True
+
+
+def _intervals_accepted(body: Any) -> bool:
+    from der_gateway.domain.settlement.interval_files import parse
+    return not parse(json.dumps(body), "json", 100)[1]
+
+
+def _locations_accepted(body: Any) -> bool:
+    from der_gateway.domain.network import parse
+    return not parse(json.dumps(body), "json")[1]
+
+
+_PRICE = {"start": 1800, "duration": 900, "pricePerKWh": "0.12"}
+_READING = {"servicePoint": "SP-1", "start": 1800, "duration": 900, "kWh": "1.25"}
+_ROW = {"servicePoint": "SP-1", "transformer": "T1", "feeder": "F1", "substation": "S1"}
+
+
+def _without(row: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k != key}
+
+
+# the uploads whose JSON form is documented from the row table its parser reads: (path, the parser's verdict,
+# bodies).  Each body is judged alike by both; rules beyond a row's shape (a market price's durations, ISO 8601
+# text, overlaps) are the parser's alone and are left out here.
+UPLOAD_BODIES = {
+    "PriceRows": ("/programs/{program_id}/prices", _prices_accepted, [
+        {"prices": [_PRICE]}, {"prices": [{**_PRICE, "start": "1970-01-01T00:30:00Z"}]},
+        {"prices": [{**_PRICE, "duration": "900"}]}, {"prices": [{**_PRICE, "pricePerKWh": 0.5}]},
+        {"prices": []}, {"prices": [_PRICE], "other": 1}, {}, {"prices": "x"}, {"prices": [1]},
+        {"prices": [{**_PRICE, "extra": 1}]}, {"prices": [_without(_PRICE, "start")]},
+        {"prices": [{**_PRICE, "start": None}]}, {"prices": [{**_PRICE, "start": True}]},
+        {"prices": [{**_PRICE, "start": 1.5}]}, {"prices": [{**_PRICE, "duration": []}]},
+        {"prices": [{**_PRICE, "pricePerKWh": "1,5"}]}, {"prices": [{**_PRICE, "pricePerKWh": {}}]}]),
+    "IntervalFile": ("/interval-data", _intervals_accepted, [
+        {"readings": [_READING]}, {"readings": [{**_READING, "quality": "estimated", "flow": "export"}]},
+        {"readings": [{**_READING, "quality": None, "flow": None}]}, {"readings": [{**_READING, "kWh": 1.5}]},
+        {"readings": [{**_READING, "start": "2027-01-15T08:00:00+10:00", "duration": "900"}]},
+        {"readings": [{**_READING, "servicePoint": 1001}]},
+        {"readings": []}, {"readings": [_READING], "other": 1}, {}, {"readings": [1]},
+        {"readings": [{**_READING, "extra": 1}]}, {"readings": [_without(_READING, "kWh")]},
+        {"readings": [{**_READING, "kWh": None}]}, {"readings": [{**_READING, "kWh": True}]},
+        {"readings": [{**_READING, "quality": "bad"}]}, {"readings": [{**_READING, "flow": "sideways"}]},
+        {"readings": [{**_READING, "duration": 30}]}, {"readings": [{**_READING, "duration": 172800}]},
+        {"readings": [{**_READING, "start": 1.5}]}, {"readings": [{**_READING, "servicePoint": "x" * 65}]},
+        {"readings": [{**_READING, "servicePoint": False}]}]),
+    "NetworkLocationRows": ("/network-locations/import", _locations_accepted, [
+        [_ROW], [_ROW, {**_ROW, "servicePoint": "SP-2"}], {"items": [_ROW]},
+        [], {"items": []}, {"rows": [_ROW]}, {"items": [_ROW], "other": 1}, "x", [1], [{**_ROW, "extra": "1"}],
+        [_without(_ROW, "feeder")], [{**_ROW, "feeder": None}], [{**_ROW, "feeder": 5}],
+        [{**_ROW, "feeder": "F" * 65}]]),
+}
+
+
+@pytest.mark.parametrize("component", sorted(UPLOAD_BODIES))
+def test_an_upload_is_documented_as_its_parser_reads_it(component: str):
+    from jsonschema import Draft202012Validator
+    from der_gateway.admin.openapi import COMPONENTS
+    path, accepted, bodies = UPLOAD_BODIES[component]
+    content = SPEC["paths"][path]["post"]["requestBody"]["content"]
+    assert component not in COMPONENTS and "$ref" not in json.dumps(content)
+    validator = Draft202012Validator(content["application/json"]["schema"])
+    verdicts = [(body, validator.is_valid(body), accepted(body)) for body in bodies]
+    assert [v for v in verdicts if v[1] != v[2]] == []
+    assert {documented for _, documented, _ in verdicts} == {True, False}
+
+
 # -- schemathesis against a running server ----------------------------------------------------------
 
 

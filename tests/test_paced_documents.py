@@ -1,5 +1,5 @@
-"""A long document is built and written a batch at a time, so that one client's big list page does not hold
-the event loop while other clients wait (issue 10: no request waits on another)."""
+"""A long document is built and written in turns of the event loop, so that one client's big list page does not
+hold the loop while other clients wait (issue 10: no request waits on another)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,11 @@ import asyncio
 from der_gateway.config import Config
 from der_gateway.sep import codec, model
 from der_gateway.services.documents import encode_paced
+from der_gateway.services.pacing import Turns
+from der_gateway.services.resources import built_paced
+
+EVERY_ITEM = 0.0  # a turn ends after each item
+NEVER = 3600.0  # one turn for the whole document
 
 
 def _page(n: int) -> model.EndDeviceList:
@@ -24,29 +29,41 @@ async def _turns_while(work: asyncio.Future | asyncio.Task) -> int:
     return turns
 
 
-async def test_a_page_of_100_end_devices_lets_others_run_between_batches():
+async def test_a_page_of_100_end_devices_is_written_an_item_a_turn_when_each_takes_a_turn():
     page = _page(100)
-    work = asyncio.ensure_future(encode_paced(Config(), page))
+    work = asyncio.ensure_future(encode_paced(Config(), page, Turns(EVERY_ITEM)))
     turns = await _turns_while(work)
     assert work.result() == codec.encode(page)
-    assert turns >= 100 // 10
+    assert turns >= 100
 
 
-async def test_a_short_document_is_written_at_once():
-    page = _page(3)
-    work = asyncio.ensure_future(encode_paced(Config(), page))
-    turns = await _turns_while(work)
-    assert work.result() == codec.encode(page)
-    assert turns <= 1
+async def test_a_document_is_written_at_once_within_one_turn():
+    for n in (3, 100):
+        page = _page(n)
+        work = asyncio.ensure_future(encode_paced(Config(), page, Turns(NEVER)))
+        turns = await _turns_while(work)
+        assert work.result() == codec.encode(page)
+        assert turns <= 1  # the task's first step
 
 
-async def test_a_long_list_is_built_letting_others_run_between_batches():
-    from der_gateway.services.resources import PACE, built_paced
+async def test_a_long_list_is_built_in_turns():
+    for seconds, most, least in ((EVERY_ITEM, None, 100), (NEVER, 1, 0)):
+        work = asyncio.ensure_future(built_paced(range(100), lambda n: n * n, Turns(seconds)))
+        turns = await _turns_while(work)
+        assert work.result() == [n * n for n in range(100)]
+        assert turns >= least and (most is None or turns <= most)
 
-    work = asyncio.ensure_future(built_paced(range(100), lambda n: n * n))
-    turns = await _turns_while(work)
-    assert work.result() == [n * n for n in range(100)]
-    assert turns >= 100 // PACE - 1
+
+async def test_a_turn_ends_when_its_time_has_run():
+    long = Turns(NEVER)
+    began = long.began
+    await long.between()
+    assert long.began == began  # not yet
+    short = Turns(0.05)
+    began = short.began
+    await asyncio.sleep(0.1)
+    await short.between()
+    assert short.began > began
 
 
 async def test_a_page_of_end_devices_is_built_paced_and_in_order(tmp_path):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -71,3 +72,11 @@ def test_a_window_is_cut_where_its_price_changes_and_gaps_stay_gaps():
     assert price_segments(Pricing("fixed", "USD", Decimal("0.15")), [], T0, T0 + 60) == [
         Segment(T0, T0 + 60, Decimal("0.15"))]
     assert price_segments(hourly, [], T0, T0 + 60) == [Segment(T0, T0 + 60, None)]
+
+
+@pytest.mark.parametrize("field", ["start", "duration"])
+def test_digits_other_than_ascii_are_refused_not_read(field: str):
+    row = {"start": T0, "duration": 3600, "pricePerKWh": "0.1", field: "\u00b2"}  # "²".isdigit(), but int() refuses it
+    with pytest.raises(PricingError) as refused:
+        parse_prices(json.dumps({"prices": [row]}), "json", "hourly")
+    assert [p["field"] for p in refused.value.problems] == [f"prices[0].{field}"]

@@ -1,8 +1,10 @@
 """The admin API's OpenAPI 3.1 description, served at GET /openapi.json: made from the Route declarations.
 
 Request bodies are described from the specs their handlers validate with (admin/routing.py); the 2030.5
-objects inside them (DERControlBase, CurveData, ...) from the sep.model dataclasses.  The component schemas
-here describe the answers, and the bodies not yet read through a declared spec.
+objects inside them (DERControlBase, CurveData, ...) from the sep.model dataclasses.  Most answers are
+TypedDict views declared beside the code that renders them (VIEWS, schemas by services/json_view.py); the
+component schemas written here describe the rest (2030.5 resources with the server's fields, the error
+shape, stored JSON documents, the observability views, the answers of the utility's inbound operations).
 """
 
 from __future__ import annotations
@@ -12,14 +14,16 @@ from decimal import Decimal
 from typing import Any, Iterable, Mapping
 
 from ..sep import codec, model
-from . import routes_events, routes_programs
+from ..services import interval_json, participation_json, settlement_json, stage_json, statement, utility_json
+from . import (routes_billing, routes_console_devices, routes_console_events, routes_console_ops, routes_events,
+               routes_network, routes_notifications, routes_observability, routes_participation, routes_prices,
+               routes_programs, routes_rates, routes_settlement, routes_sync, views)
 from ..domain.utility import bodies, requests
-from .routes_rates import RESOURCES
 from .routes_utility_ops import DEVICE_PARTS
 from ..domain.utility.fields import F
 from ..sep.json_form import DECIMAL_TEXT, Plain, required_fields
-from .routing import Answer, Body, FieldsBody, Named, PlainBody, Query, Route, SepBody, Upload
-from .views import RESPONSE_STATUS_NAMES
+from .routing import Answer, Body, FieldsBody, Named, PlainBody, Query, Route, Rows, SepBody, Upload
+from ..services.json_view import view_schema
 
 JSON = "application/json"
 Schema = dict[str, Any]
@@ -37,9 +41,6 @@ INTEGER = {"type": "integer"}
 STRING = {"type": "string"}
 BOOLEAN = {"type": "boolean"}
 LFDI = {"type": "string", "pattern": "^[0-9A-Fa-f]{40}$", "description": "40 hex digits"}
-PIN: Schema = {"type": "integer", "minimum": 100000, "maximum": 999999,
-       "description": "the Registration pIN: six digits, the last the check digit of the first five (all six "
-                      "digits sum to a multiple of 10), as the device's installer is given it"}
 ID = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
 HREF = {"type": "string", "description": "the 2030.5 resource's href on the device-facing server"}
 
@@ -113,18 +114,10 @@ def _items(name: str) -> Schema:
     return _object({"items": {"type": "array", "items": ref(name)}}, ("items",))
 
 
-STATUS_COUNTS = _object({name: INTEGER for name in RESPONSE_STATUS_NAMES.values()}, closed=False,
-                        description="per Response.status name (unknown codes appear as statusN)")
-
 COMPONENTS: dict[str, Schema] = {
     "Errors": _object({"errors": {"type": "array", "items": _object(
         {"field": {"type": "string", "description": "the JSON field (dotted path, list indexes) at fault"},
          "reason": STRING}, ("reason",))}}, ("errors",)),
-    "Deleted": _object({"deleted": INTEGER}, ("deleted",)),
-    "Program": _object({"id": ID, "href": HREF, "mRID": STRING, "description": nullable(STRING),
-                        "primacy": INTEGER, "version": INTEGER,
-                        "groups": {"type": "array", "items": ID, "description": "groups it is assigned to"}},
-                       ("id", "href", "mRID", "description", "primacy", "version", "groups")),
     "DefaultDERControl": _extend(sep_object(model.DefaultDERControl, routes_programs.DEFAULT_CONTROL_FIELDS),
                                  {"href": HREF}),
     "DERCurve": _extend(sep_object(model.DERCurve, routes_programs.CURVE_FIELDS + ("creationTime",)),
@@ -135,160 +128,47 @@ COMPONENTS: dict[str, Schema] = {
         "active": {"type": "boolean", "description": "in the program's ActiveDERControlList"},
         "cancelledAt": nullable(INTEGER),
         "archivedAt": {**nullable(INTEGER), "description": "when it was archived (POST /controls/{id}/archive)"}}),
-    "Participation": _object({
-        "controlId": ID, "mRID": STRING,
-        "targeted": {"type": "integer", "description": "a stage's: the EndDevices it called when scheduled (its "
-                                                        "participation record); another event's: enabled EndDevices "
-                                                        "in groups the program is assigned to"},
-        "stageId": {**nullable(ID), "description": "the utility event stage the event is, if it is one"},
-        "record": {"type": "array", "items": ref("Participant"), "description": "a stage's participation record"},
-        "responded": {"type": "integer", "description": "EndDevices that sent any Response"},
-        "notResponded": {"type": "integer", "description": "targeted EndDevices that sent none"},
-        "notRespondedEndDevices": {"type": "array", "items": LFDI},
-        "counts": {**STATUS_COUNTS, "description": "EndDevices by the status of their latest Response"},
-        "responseCounts": {**STATUS_COUNTS, "description": "every Response, by status"},
-        "items": {"type": "array", "items": _object({
-            "endDeviceLFDI": LFDI, "latestStatus": INTEGER, "latestStatusName": STRING,
-            "responses": {"type": "array", "items": _object({
-                "status": INTEGER, "statusName": STRING, "createdDateTime": INTEGER, "received": INTEGER})}})},
-    }),
-    "Group": _object({"id": ID, "href": HREF, "mRID": STRING, "description": nullable(STRING), "version": INTEGER,
-                      "programs": {"type": "array", "items": ID}, "endDeviceCount": INTEGER,
-                      "endDevices": {"type": "array", "items": ID,
-                                     "description": "member EndDevice ids; not in lists"}},
-                     ("id", "href", "mRID", "description", "version", "programs", "endDeviceCount")),
-    "MembershipChange": _object({
-        "id": ID, "groupId": ID, "endDeviceId": ID, "change": {"enum": ["joined", "left"]},
-        "at": {**INTEGER, "description": "Unix time"},
-        "actor": {**STRING, "description": "who: operator, enrollment, unenrollment, retirement, move-out, "
-                                           "sync-rejection, network"},
-        "reason": STRING}),
-    "MembersAdded": _object({"added": INTEGER, "endDeviceCount": INTEGER}, ("added", "endDeviceCount")),
-    "EndDevice": _object({
-        "id": ID, "href": HREF, "lFDI": LFDI, "sFDI": INTEGER, "owner": LFDI, "deviceCategory": nullable(STRING),
-        "enabled": BOOLEAN, "postRate": nullable(INTEGER), "changedTime": INTEGER, "dateTimeRegistered": INTEGER,
-        "pIN": PIN, "groups": {"type": "array", "items": ID, "description": "not in lists"},
-        "access": {"type": "array", "items": LFDI, "description": "granted clients; not in lists"}},
-        ("id", "href", "lFDI", "sFDI", "owner", "deviceCategory", "enabled", "postRate", "changedTime",
-         "dateTimeRegistered", "pIN")),
-    "ClientAccess": _object({"lfdi": LFDI, "granted": BOOLEAN,
-                             "revokedAt": nullable({**INTEGER, "description": "when access was revoked"})},
-                            ("lfdi", "granted", "revokedAt")),
-    "Subscription": _object({"id": ID, "href": HREF, "client": {**LFDI, "description": "the subscribing client"},
-                             "subscribedResource": HREF, "notificationURI": STRING, "limit": nullable(INTEGER)},
-                            ("id", "href", "client", "subscribedResource", "notificationURI", "limit")),
-    "NotificationBacklog": _object(
-        {"pendingChanges": {**INTEGER, "description": "changes to resources not yet turned into notifications"},
-         "queued": {**INTEGER, "description": "notifications waiting to be POSTed to their notificationURI"},
-         "due": {**INTEGER, "description": "of those, the ones due now rather than held back after a failure"},
-         "failing": {"type": "array", "description": "the notificationURIs held back after a failure (at most 100, "
-                                                     "the most attempted first), with the error of the last attempt",
-                     "items": _object({"notificationURI": STRING, "attempts": INTEGER, "lastError": STRING,
-                                       "nextAttempt": {**INTEGER, "description": "when it is tried again, Unix time"}},
-                                      ("notificationURI", "attempts", "lastError", "nextAttempt"))}},
-        ("pendingChanges", "queued", "due", "failing")),
-    "Rate": _object({"resource": {"enum": list(RESOURCES)}, "pollRate": nullable(INTEGER),
-                     "effectivePollRate": INTEGER, "postRate": nullable(INTEGER), "effectivePostRate": INTEGER},
-                    ("resource", "pollRate", "effectivePollRate")),
 }
 COMPONENTS.update({name: sep_object(cls, description="IEEE 2030.5 " + name) for name, cls in _SEP_PARTS.items()})
-for _name in ("Program", "DERCurve", "Control", "Group", "EndDevice", "Rate", "Subscription", "MembershipChange"):
-    COMPONENTS[_name + "List"] = _items(_name)
-
-
-# -- operations ----------------------------------------------------------------------------
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-# -- enrollment sync and network locations (routes_sync, routes_network) -------------------------
-# Query parameters are described in each operation's description.
-
-_SYNC_STATES = ["queued", "sent", "acknowledged", "rejected"]
-_LOCATION_KINDS = ["substation", "feeder", "transformer"]
-COMPONENTS.update({
-    "SyncEndpoint": _object({"id": ID, "name": STRING, "url": STRING,
-                             "purpose": {"enum": ["operations", "billing"]},
-                             "messages": _object({s: INTEGER for s in _SYNC_STATES}, tuple(_SYNC_STATES),
-                                                 "how many of its messages are in each state")},
-                            ("id", "name", "url", "purpose", "messages")),
-    "SyncMessage": _object({
-        "id": ID, "endpointId": ID, "endpoint": nullable(STRING), "kind": STRING,
-        "enrollmentId": nullable(ID), "state": {"enum": _SYNC_STATES}, "attempts": INTEGER,
-        "nextAttempt": INTEGER, "lastError": nullable(STRING), "ackReason": nullable(STRING), "created": INTEGER,
-        "body": {"type": "object", "description": "what is POSTed, with messageId and acknowledgeUrl added"},
-        "enrollment": _object({"id": ID, "syncStatus": nullable(STRING), "syncReason": nullable(STRING)},
-                              description="after an acknowledgement: the enrollment's sync state")},
-        ("id", "endpointId", "endpoint", "kind", "enrollmentId", "state", "attempts", "nextAttempt", "lastError",
-         "ackReason", "created", "body")),
-    "SyncMessagePage": _object({"all": INTEGER, "items": {"type": "array", "items": ref("SyncMessage")}},
-                               ("all", "items")),
-    "NetworkLocationRows": {"type": "array", "items": _object(
-        {"servicePoint": STRING, "transformer": STRING, "feeder": STRING, "substation": STRING},
-        ("servicePoint", "transformer", "feeder", "substation"))},
-    "NetworkImport": _object({"mode": {"enum": ["initial", "incremental"]}, "rows": INTEGER,
-                              "servicePointsChanged": INTEGER, "locationsCreated": INTEGER,
-                              "locationsMoved": INTEGER, "locationsRemoved": INTEGER,
-                              "endDevicesMoved": INTEGER},
-                             ("mode", "rows", "servicePointsChanged", "locationsCreated", "locationsMoved",
-                              "locationsRemoved", "endDevicesMoved")),
-    "NetworkLocation": _object({
-        "id": ID, "kind": {"enum": _LOCATION_KINDS}, "name": STRING, "parentId": nullable(ID),
-        "parent": nullable(STRING), "groupId": ID, "groupHref": HREF,
-        "endDeviceCount": {"type": "integer", "description": "enrolled EndDevices in its group"},
-        "servicePointCount": INTEGER,
-        "children": {"type": "array", "items": ID, "description": "not in lists"}},
-        ("id", "kind", "name", "parentId", "parent", "groupId", "groupHref", "endDeviceCount", "servicePointCount")),
-})
-for _name in ("SyncEndpoint", "NetworkLocation"):
-    COMPONENTS[_name + "List"] = _items(_name)
-
-
-
-# -- the utility's side: customers, catalog, aggregators, program rules, tariffs, registration and
-# enrollment (routes_utility, routes_utility_catalog, routes_utility_ops) --------------------------
-
-_NULL_STRING = nullable(STRING)
-_STATUS = {"enum": ["active", "inactive"]}
-_TASK_STATES = ["Pending", "Processing", "Completed", "Error", "Cancelled"]
-_RANGE = _object({"min": {"type": "number"}, "max": {"type": "number"}})
-_PROBLEMS = {"type": "array", "items": _object({"field": STRING, "reason": STRING}, ("reason",))}
 for _cls in (model.DERCapability, model.DERSettings):
     for _part, _part_cls in _nested_classes(_cls, {}).items():
         COMPONENTS.setdefault(_part, sep_object(_part_cls, description="IEEE 2030.5 " + _part))
 
+# the answers declared as TypedDicts (services/json_view.py) by the code that renders them: each is the component of
+# its class's name (added at the end of this module)
+VIEWS: list[type] = [
+    views.Program, views.Group, views.MembershipChange, views.MembersAdded, views.EndDevice, views.ClientAccess,
+    views.Subscription, views.Deleted, routes_notifications.NotificationBacklog, routes_rates.Rate,
+    routes_events.Participation,
+    routes_network.NetworkLocation, utility_json.NetworkImport, routes_sync.SyncEndpoint, routes_sync.SyncMessage,
+    routes_sync.SyncMessagePage,
+    utility_json.ServicePoint, utility_json.Account, utility_json.Customer, utility_json.Tariff,
+    utility_json.AssetType, utility_json.DeviceModel, utility_json.Aggregator, utility_json.ProgramRules,
+    utility_json.DERAsset, utility_json.Enrollment, utility_json.ServiceTask,
+    participation_json.DeviceScore, participation_json.DeviceScores, routes_participation.Forecast,
+    stage_json.StageTransition, stage_json.Stage, stage_json.UtilityEvent, stage_json.Participant,
+    stage_json.StageOutcomes, stage_json.ReservedDevice, stage_json.StageReservation,
+    routes_prices.Pricing, routes_prices.PriceLoad, routes_prices.PriceWindow,
+    settlement_json.Credit, routes_billing.AccountCredits, settlement_json.BillingBatch, routes_billing.BillingBatches,
+    routes_settlement.Baseline, routes_settlement.StageSettlement, statement.Statement,
+    interval_json.IntervalLoad, interval_json.IntervalWindow,
+    routes_console_devices.DeviceSummary, routes_console_devices.DeviceTree, routes_console_devices.DeviceDERs,
+    routes_console_devices.DeviceTelemetry, routes_console_devices.DeviceResponses,
+    routes_console_devices.DeviceEnrollments, routes_console_events.Timeline, routes_console_events.ParticipationSummary,
+    routes_console_events.PowerSeries, routes_console_ops.ServiceTaskSummary, routes_console_ops.EnrollmentSummary,
+    routes_observability.Health, routes_observability.Outboxes,
+]
+for _name in ("Program", "DERCurve", "Control", "Group", "EndDevice", "Rate", "Subscription", "MembershipChange",
+              "SyncEndpoint", "NetworkLocation", "Customer", "Tariff", "AssetType", "DeviceModel", "Aggregator",
+              "ServiceTask", "Enrollment", "DERAsset", "UtilityEvent", "BillingBatch", "DeviceSummary"):
+    COMPONENTS[_name + "List"] = _items(_name)
+
+
+# -- the rest, written here: stored JSON documents, and the answers of the utility's inbound operations --------
+
+_RANGE = _object({"min": {"type": "number"}, "max": {"type": "number"}})
+
 COMPONENTS.update({
-    "ServicePoint": _object({"id": ID, "accountId": ID, "customerId": ID, "externalId": STRING,
-                             "address": _NULL_STRING, "substation": _NULL_STRING, "feeder": _NULL_STRING,
-                             "transformer": _NULL_STRING}, ("id", "accountId", "externalId")),
-    "Account": _object({"id": ID, "customerId": ID, "externalId": STRING, "status": _STATUS,
-                        "servicePoints": {"type": "array", "items": ref("ServicePoint")}},
-                       ("id", "customerId", "externalId", "status", "servicePoints")),
-    "Customer": _object({
-        "id": ID, "externalId": STRING, "name": STRING, "status": _STATUS,
-        "accounts": {"type": "array", "items": ref("Account"), "description": "not in lists"},
-        "tariffs": {"type": "array", "items": _object({"tariffId": ID, "code": STRING, "acceptedAt": INTEGER}),
-                    "description": "tariffs accepted; not in lists"},
-        "aggregators": {"type": "array", "items": LFDI, "description": "authorised aggregators; not in lists"}},
-        ("id", "externalId", "name", "status")),
-    "Tariff": _object({"id": ID, "code": STRING, "description": _NULL_STRING, "terms": {"type": "object"}},
-                      ("id", "code", "description", "terms")),
-    "AssetType": _object({"id": ID, "code": STRING, "description": _NULL_STRING, "derType": INTEGER,
-                          "derTypeName": STRING, "requiresInterconnection": BOOLEAN, "defaultProgramId": nullable(ID)},
-                         ("id", "code", "derType", "requiresInterconnection", "defaultProgramId")),
     "NameplateSpec": {"type": "object", "description": "per DERCapability rating (rtgMaxW, rtgMaxWh, rtgMaxVA, "
                                                        "rtgMaxVar, rtgVNom, ...): {min?, max?, required?} in base "
                                                        "units (W, Wh, VA, var, V, A, Ah); interconnection: "
@@ -296,11 +176,6 @@ COMPONENTS.update({
                                                        "max?}}",
                       "additionalProperties": _object({"min": {"type": "number"}, "max": {"type": "number"},
                                                        "required": BOOLEAN}, closed=False)},
-    "DeviceModel": _object({"id": ID, "assetTypeId": ID, "manufacturer": STRING, "model": STRING,
-                            "spec": ref("NameplateSpec")}, ("id", "assetTypeId", "manufacturer", "model", "spec")),
-    "Aggregator": _object({"lFDI": LFDI, "name": STRING, "status": {"enum": ["active", "suspended"]},
-                           "created": INTEGER, "customers": {"type": "array", "items": ID}},
-                          ("lFDI", "name", "status", "created", "customers")),
     "Eligibility": _object({
         "derTypes": {"type": "array", "items": INTEGER}, "capacityW": _RANGE,
         "substations": {"type": "array", "items": STRING}, "feeders": {"type": "array", "items": STRING},
@@ -316,262 +191,25 @@ COMPONENTS.update({
                                 "local hours [start, end) in config.timezone; start > end wraps midnight"),
         "minNoticeSeconds": INTEGER},
         description="checked when an event is created (rules maxEvents, maxDuration, allowedHours, minNotice)"),
-    "ProgramRules": _object({"programId": ID, "code": _NULL_STRING, "groupId": nullable(ID),
-                             "eligibility": ref("Eligibility"), "constraints": ref("Constraints")},
-                            ("programId", "code", "groupId", "eligibility", "constraints")),
-    "ServiceTask": _object({
-        "id": ID, "kind": {"enum": ["enroll", "unenroll", "interconnect", "replace"]}, "state": {"enum": _TASK_STATES},
-        "derAssetId": nullable(ID), "enrollmentId": nullable(ID), "payload": {"type": "object"},
-        "approval": nullable(_object({"decision": {"enum": ["approved", "rejected"]}, "reason": _NULL_STRING,
-                                      "at": INTEGER})),
-        "reasons": {**_PROBLEMS, "description": "why it ended in Error, each naming its rule"},
-        "created": INTEGER, "updated": INTEGER},
-        ("id", "kind", "state", "derAssetId", "enrollmentId", "payload", "approval", "reasons", "created", "updated")),
     "ServiceTaskCreated": _object({"serviceTask": ref("ServiceTask")}, ("serviceTask",)),
-    "Enrollment": _object({"id": ID, "derAssetId": ID, "programId": ID,
-                           "status": {"enum": ["Pending", "Enrolled", "Error", "Cancelled", "Unenrolled"]},
-                           "syncStatus": _NULL_STRING, "syncReason": _NULL_STRING, "created": INTEGER,
-                           "updated": INTEGER},
-                          ("id", "derAssetId", "programId", "status", "syncStatus", "syncReason", "created",
-                           "updated")),
     "EnrollmentCreated": _object({"enrollment": ref("Enrollment"), "serviceTask": ref("ServiceTask")},
                                  ("enrollment", "serviceTask")),
-    "DERAsset": _object({
-        "id": ID, "customerId": ID, "servicePointId": ID, "deviceModelId": ID, "manufacturer": STRING,
-        "model": STRING, "serialNumber": _NULL_STRING, "lFDI": LFDI, "endDeviceId": nullable(ID),
-        "endDevice": nullable(HREF), "nameplate": {"type": "object", "description": "its DERCapability"},
-        "interconnection": nullable({"type": "object"}), "status": {"enum": ["active", "retired"]},
-        "replacedBy": nullable(ID), "replaces": nullable(ID), "created": INTEGER,
-        "enrollments": {"type": "array", "items": ID}},
-        ("id", "customerId", "servicePointId", "deviceModelId", "lFDI", "status", "enrollments")),
     "Registration": _object({
         "derAsset": ref("DERAsset"),
-        "endDevice": _object({"id": ID, "href": HREF, "lFDI": LFDI, "sFDI": INTEGER, "owner": LFDI,
-                              "enabled": BOOLEAN}),
+        "endDevice": view_schema(utility_json.EndDeviceRegistered),
         "enrollment": ref("Enrollment"), "serviceTask": ref("ServiceTask")},
         ("derAsset", "endDevice", "enrollment", "serviceTask")),
 })
-for _name in ("Customer", "Tariff", "AssetType", "DeviceModel", "Aggregator", "ServiceTask", "Enrollment",
-              "DERAsset"):
-    COMPONENTS[_name + "List"] = _items(_name)
-
-
-
-# -- event participation: device scores and load-reduction forecasts (routes_participation) ----------------
-
-NUMBER = {"type": "number"}
-_COMPONENT_NAMES = ("capacity", "availability", "participation", "opt_outs", "communication")
-_EVENT_COUNTS = ("counted", "participated", "declined", "acknowledged", "silent")
-
-COMPONENTS.update({
-    "DeviceScore": _object({
-        "endDeviceId": ID, "lFDI": LFDI, "servicePoint": nullable(STRING),
-        "score": {"type": "number", "minimum": 0, "maximum": 100},
-        "available": BOOLEAN,
-        "reasons": {"type": "array", "items": STRING, "description": "why it is unavailable (empty if available)"},
-        "components": _object({n: {"type": "number", "minimum": 0, "maximum": 1} for n in _COMPONENT_NAMES},
-                              _COMPONENT_NAMES, "each component of the score, in [0, 1]"),
-        "events": _object({n: INTEGER for n in _EVENT_COUNTS}, _EVENT_COUNTS,
-                          "the program's events in the score's look-back, by outcome"),
-        "computed": INTEGER},
-        ("endDeviceId", "lFDI", "servicePoint", "score", "available", "reasons", "components", "events",
-         "computed")),
-    "DeviceScores": _object({
-        "programId": ID, "computed": nullable(INTEGER),
-        "items": {"type": "array", "items": ref("DeviceScore")},
-        "syncMessagesQueued": {"type": "integer", "description": "after a recomputation: messages queued"}},
-        ("programId", "computed", "items")),
-    "Forecast": _object({
-        "programId": ID,
-        "interval": ref("DateTimeInterval"),
-        "totalKW": NUMBER,
-        "servicePoints": {"type": "array", "items": _object(
-            {"servicePointId": nullable(ID), "servicePoint": nullable(STRING), "kW": NUMBER,
-             "endDevices": {"type": "array", "items": ID}},
-            ("servicePointId", "servicePoint", "kW", "endDevices"))},
-        "endDevices": {"type": "array", "items": _object(
-            {"endDeviceId": ID, "lFDI": LFDI, "servicePointId": nullable(ID), "servicePoint": nullable(STRING),
-             "kW": NUMBER, "baselineKW": NUMBER, "eventKW": NUMBER, "likeDays": INTEGER,
-             "basis": {"enum": ["history", "recent", "no history"]}},
-            ("endDeviceId", "lFDI", "servicePointId", "servicePoint", "kW", "baselineKW", "eventKW", "likeDays",
-             "basis"))}},
-        ("programId", "interval", "totalKW", "servicePoints", "endDevices")),
-})
-
-
-# -- utility events with stages (routes_utility_events) ----------------------------------------------
-
-_STAGE_STATUSES = ["SCHEDULED", "IN PROGRESS", "COMPLETED", "CANCELED"]
-_OUTCOMES = ["participated", "partially", "opted out", "failed", "no response", "cancelled"]
-COMPONENTS.update({
-    "StageTransition": _object({
-        "status": {"enum": _STAGE_STATUSES}, "at": INTEGER, "recorded": INTEGER,
-        "sync": {"type": "array", "items": _object({"endpointId": ID, "state": {"enum": _SYNC_STATES}}),
-                 "description": "the sync message reporting it to each endpoint"}}),
-    "Stage": _object({
-        "id": ID, "position": ID, "programId": ID,
-        "dispatchProgramId": nullable({**ID, "description": "a stage with a target: the DERProgram made for it, "
-                                       "which holds its DERControl"}),
-        "dispatchGroupId": nullable({**ID, "description": "a stage with a target: the group of the devices it "
-                                     "reserved, assigned that DERProgram"}),
-        "controlId": ID, "controlHref": HREF, "mRID": STRING,
-        "start": INTEGER, "duration": INTEGER, "targetKW": nullable({"type": "number"}),
-        "status": {"enum": _STAGE_STATUSES}, "reported": nullable({"enum": _STAGE_STATUSES}),
-        "cancelledAt": nullable(INTEGER), "calledEndDevices": INTEGER, "settledAt": nullable(INTEGER),
-        "exportedAt": nullable(INTEGER),
-        "transitions": {"type": "array", "items": ref("StageTransition"), "description": "not in lists"}}),
-    "UtilityEvent": _object({
-        "id": ID, "mRID": STRING, "description": nullable(STRING), "created": INTEGER,
-        "status": {"enum": _STAGE_STATUSES}, "cancelledAt": nullable(INTEGER), "archivedAt": nullable(INTEGER),
-        "stages": {"type": "array", "items": ref("Stage")}}),
-    "Participant": _object({
-        "endDeviceId": ID, "endDeviceLFDI": LFDI, "calledAt": INTEGER, "controlMRID": STRING,
-        "visibleAt": INTEGER,
-        "outcome": {**nullable({"enum": _OUTCOMES}), "description": (
-            "derived once, stage_outcome_delay seconds after the stage ended, from the device's Responses "
-            "(2030.5 Response.status), the first rule that applies: cancelled (the stage never started); no "
-            "response (none); failed (rejected 252-254, cannot be displayed 12, or aborted 13/14 without "
-            "starting); partially (partial opt-out/in 8/9, or started/completed/opted in 2/3/5 and also opted "
-            "out 4/10 or aborted); opted out (4, 10); participated (2, 3, 5); otherwise no response (only "
-            "received 1 or acknowledged 11). null until settled")},
-        "responses": nullable({"type": "array", "items": _object(
-            {"status": INTEGER, "createdDateTime": INTEGER, "received": INTEGER})})}),
-    "StageOutcomes": _object({
-        "eventId": ID, "eventMRID": STRING, "stageId": ID, "stagePosition": ID, "programId": ID, "controlId": ID,
-        "controlMRID": STRING, "start": INTEGER, "duration": INTEGER, "status": {"enum": _STAGE_STATUSES},
-        "settledAt": nullable(INTEGER),
-        "counts": nullable(_object({o: INTEGER for o in _OUTCOMES})),
-        "devices": {"type": "array", "items": ref("Participant")}}),
-})
-COMPONENTS["ReservedDevice"] = _object({
-    "endDeviceId": ID, "endDeviceLFDI": LFDI, "reserved": BOOLEAN, "reason": STRING,
-    "score": {"type": "number"}, "available": BOOLEAN, "forecastKW": {"type": "number"}})
-COMPONENTS["StageReservation"] = _object({
-    "targetKW": nullable({"type": "number"}), "forecastKW": {"type": "number", "description": "of those reserved"},
-    "met": BOOLEAN, "reservedEndDevices": INTEGER,
-    "devices": {"type": "array", "items": ref("ReservedDevice"), "description": "in the order considered"}})
-COMPONENTS["UtilityEventList"] = _items("UtilityEvent")
-
-_DECIMAL_TEXT = {"type": "string", "pattern": r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$",
-                 "description": "an exact decimal, as text"}
-COMPONENTS.update({
-    "Pricing": _object({"programId": ID, "kind": {"enum": ["fixed", "hourly", "market"]}, "currency": STRING,
-                        "pricePerKWh": nullable(_DECIMAL_TEXT)}),
-    "PriceRows": _object({"prices": {"type": "array", "items": _object({
-        "start": {"oneOf": [INTEGER, STRING], "description": "Unix seconds, or ISO 8601 with a UTC offset"},
-        "duration": {"type": "integer", "description": "hourly: 3600; market: 300, 900, 1800 or 3600"},
-        "pricePerKWh": {"oneOf": [_DECIMAL_TEXT, {"type": "number"}]}}, ("start", "duration", "pricePerKWh"))}},
-        ("prices",)),
-    "PriceLoad": _object({"programId": ID, "inserted": INTEGER, "replaced": INTEGER, "unchanged": INTEGER}),
-    "PriceWindow": _object({
-        "programId": ID, "kind": {"enum": ["fixed", "hourly", "market"]}, "currency": STRING,
-        "pricePerKWh": nullable(_DECIMAL_TEXT), "from": INTEGER, "to": INTEGER, "complete": BOOLEAN,
-        "segments": {"type": "array", "items": _object({
-            "start": INTEGER, "duration": INTEGER,
-            "pricePerKWh": nullable({**_DECIMAL_TEXT, "description": "null: no price covers it"})})}}),
-})
-
-_MONEY = {**_DECIMAL_TEXT, "description": "an exact decimal amount, as text"}
-_BATCH_STATES = ["pending", "billed", "rejected"]
-COMPONENTS.update({
-    "Credit": _object({
-        "stageId": ID, "endDeviceId": ID, "endDeviceLFDI": LFDI, "customerId": nullable(ID),
-        "accountId": nullable(ID), "servicePointId": nullable(ID), "currency": STRING,
-        "baselineKWh": nullable(_DECIMAL_TEXT), "measuredKWh": nullable(_DECIMAL_TEXT),
-        "avoidedKWh": nullable(_DECIMAL_TEXT), "paidKWh": _DECIMAL_TEXT, "energy": _MONEY, "perEvent": _MONEY,
-        "reservation": _MONEY, "penalty": {**_MONEY, "description": "subtracted"}, "total": _MONEY,
-        "quality": {"enum": ["complete", "estimated", "incomplete"]}, "computedAt": INTEGER,
-        "billingBatchId": nullable(ID), "billedAt": nullable(INTEGER),
-        "billingReason": nullable({**STRING, "description": "why billing last refused it"})}),
-    "AccountCredits": _object({
-        "accountId": ID, "items": {"type": "array", "items": ref("Credit")},
-        "unbilled": {"type": "object", "additionalProperties": _MONEY, "description": "currency -> amount"},
-        "pending": {"type": "object", "additionalProperties": _MONEY,
-                    "description": "of the unbilled, what is on its way to billing"}}),
-    "BillingBatch": _object({
-        "id": ID, "accountId": ID, "currency": STRING, "amount": _MONEY,
-        "trigger": {"enum": ["periodic", "move-out", "unenrollment", "replacement", "operator"]},
-        "created": INTEGER, "state": {"enum": _BATCH_STATES}, "reason": nullable(STRING),
-        "settledAt": nullable(INTEGER), "credits": INTEGER}),
-    "BillingBatches": _object({"batches": {"type": "array", "items": ref("BillingBatch")}}),
-})
-COMPONENTS["BillingBatchList"] = _items("BillingBatch")
-
-# -- interval data for settlement (routes_intervals) ------------------------------------------------------
-
-KWH = {"type": "string", "pattern": "^-?[0-9]", "description": "kWh, the exact decimal as a string; positive: "
-       "drawn from the grid at the service point, negative: delivered to it"}
-_INTERVAL_READING = _object({
-    "servicePoint": {"type": "string", "maxLength": 64, "description": "the service point's externalId"},
-    "start": {"anyOf": [INTEGER, STRING], "description": "Unix seconds, or ISO 8601 with a UTC offset"},
-    "duration": {"type": "integer", "minimum": 60, "maximum": 86400,
-                 "description": "seconds; divides a day evenly (300, 900, 1800, 3600, ...)"},
-    "kWh": {"anyOf": [{"type": "number"}, STRING], "description": "a decimal, read exactly as written; without "
-            "flow, negative is energy delivered to the grid"},
-    "quality": {"enum": ["actual", "estimated"], "description": "default actual"},
-    "flow": {"enum": ["import", "export"], "description": "optional: import (drawn from the grid, the default) or "
-             "export (delivered to it), kWh then a magnitude"}},
-    ("servicePoint", "start", "duration", "kWh"))
-COMPONENTS.update({
-    "IntervalFile": _object({"readings": {"type": "array", "items": _INTERVAL_READING}}, ("readings",)),
-    "IntervalLoad": _object({
-        "batchId": nullable({**ID, "description": "the batch recorded; when nothing changed, an earlier batch of "
-                                                 "the same content (null if none)"}),
-        "rows": INTEGER, "inserted": INTEGER,
-        "replaced": {"type": "integer", "description": "readings whose duration, kWh or quality changed"},
-        "unchanged": INTEGER}, ("batchId", "rows", "inserted", "replaced", "unchanged")),
-    "IntervalWindow": _object({
-        "servicePointId": ID, "servicePoint": STRING, "source": {"enum": ["cis", "telemetry"]},
-        "from": INTEGER, "to": INTEGER,
-        "readings": {"type": "array", "items": _object({
-            "start": INTEGER, "duration": INTEGER, "kWh": KWH, "quality": {"enum": ["actual", "estimated"]},
-            "estimated": BOOLEAN}, ("start", "duration", "kWh", "quality", "estimated")),
-            "description": "those that overlap the window, by start"},
-        "gaps": {"type": "array", "items": _object({"start": INTEGER, "end": INTEGER, "duration": INTEGER},
-                                                   ("start", "end", "duration")),
-                 "description": "the spans of the window no reading covers (nothing is invented for them)"},
-        "estimatedCount": INTEGER,
-        "totalKWh": {**KWH, "description": "the sum of the readings listed (each whole)"},
-        "coverage": _object({"seconds": INTEGER, "actual": INTEGER, "estimated": INTEGER, "missing": INTEGER,
-                             "complete": BOOLEAN}, description="seconds of the window covered")},
-        ("servicePointId", "servicePoint", "source", "from", "to", "readings", "gaps", "estimatedCount",
-         "totalKWh", "coverage")),
-})
-
-COMPONENTS.update({
-    "Baseline": _object({"programId": ID, "method": {"type": "object"},
-                         "measurement": {"enum": ["auto", "cis", "telemetry"]}}),
-    "StageSettlement": _object({
-        "eventMRID": STRING, "stageId": ID, "stagePosition": ID,
-        "credits": {"type": "array", "items": ref("Credit")},
-        "totals": {"type": "object", "additionalProperties": _MONEY, "description": "currency -> amount"}}),
-})
-
-COMPONENTS["Statement"] = _object({
-    "customer": _object({"id": ID, "externalId": STRING, "name": STRING}),
-    "accounts": {"type": "array", "items": _object({"id": ID, "externalId": STRING})},
-    "from": INTEGER, "to": INTEGER,
-    "events": {"type": "array", "items": {"type": "object", "description": "a Credit, with eventMRID, description, "
-                                                                         "stagePosition, start, duration, outcome "
-                                                                         "and profile ([start, end, baseline kWh, "
-                                                                         "measured kWh] per interval)"}},
-    "byEvent": {"type": "array", "items": _object({
-        "eventMRID": STRING, "description": nullable(STRING), "stages": {"type": "array", "items": ID},
-        "avoidedKWh": _DECIMAL_TEXT, "credits": {"type": "object", "additionalProperties": _MONEY}}),
-        "description": "the customer's totals per event"},
-    "avoidedKWh": _DECIMAL_TEXT,
-    "production": {"type": "array", "items": _object({"servicePointId": ID, "servicePoint": STRING,
-                                                        "producedKWh": _DECIMAL_TEXT})},
-    "credits": {"type": "object", "additionalProperties": _MONEY},
-    "billed": {"type": "object", "additionalProperties": _MONEY},
-    "unbilled": {"type": "object", "additionalProperties": _MONEY}})
 
 
 # -- the document, from the routes ----------------------------------------------------------------------
 
 def plain_field(rule: Plain) -> Schema:
     """What json_form.check_plain accepts of one field (null aside)."""
-    one: Schema = {**_KINDS[rule.kind]}
+    if isinstance(rule.kind, tuple):
+        one: Schema = {"anyOf": [_KINDS[k] for k in rule.kind]}
+    else:
+        one = {**_KINDS[rule.kind]}
     if rule.items is not None:
         one["items"] = plain_field(rule.items)
     if rule.min_items is not None:
@@ -652,6 +290,12 @@ def body_schema(body: Body) -> Schema:
                 if body.spec[name].kind is list else one
     elif isinstance(body, FieldsBody):
         schema = fields_schema(body.spec, body.nested, body.partial)
+    elif isinstance(body, Rows):
+        schema = {"type": "array", "items": body_schema(body.item)}
+        if body.min_items is not None:
+            schema["minItems"] = body.min_items
+        if body.wrapped is not None:
+            schema = {"anyOf": [schema, _object({body.wrapped: schema}, (body.wrapped,))]}
     elif isinstance(body, Named):
         return ref(body.component)
     else:
@@ -781,67 +425,8 @@ COMPONENTS["AccountInput"] = fields_schema(bodies.ACCOUNT, {"servicePoints": {"t
                                                                                "items": ref("ServicePointInput")}})
 
 
-# -- the operator console (routes_console_*.py) --------------------------------------------------
-_NULL_INT, _NULL_STR = nullable(INTEGER), nullable(STRING)
-# each point [epoch seconds, value] (as a plain list of two numbers: schemathesis reads prefixItems as draft-4 items)
-_POINTS = {"type": "array", "items": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
-           "description": "[epoch seconds, value]"}
-_NAMED = nullable(_object({"id": ID, "name": STRING}, ("id", "name")))
-COMPONENTS["DeviceSummary"] = _object({
-    "end_device_id": ID, "lfdi": STRING, "sfdi": INTEGER, "enabled": BOOLEAN, "aggregator_lfdi": _NULL_STR,
-    "customer": _NAMED, "service_point": _NAMED, "feeder": _NULL_STR, "last_contact": _NULL_INT},
-    ("end_device_id", "lfdi", "sfdi", "enabled", "aggregator_lfdi", "customer", "service_point", "feeder",
-     "last_contact"))
-COMPONENTS["DeviceSummaryList"] = _items("DeviceSummary")
-COMPONENTS["DeviceTree"] = _object({"lfdi": STRING, "resources": {"type": "array", "items": _object(
-    {"href": STRING, "type": STRING, "depth": INTEGER, "status": INTEGER, "xml": STRING},
-    ("href", "type", "depth", "status", "xml"))}}, ("lfdi", "resources"))
-COMPONENTS["DeviceDERs"] = _object({"items": {"type": "array", "items": _object(
-    {"href": STRING, "documents": _object({k: nullable({"type": "object"}) for k in (
-        "DERCapability", "DERSettings", "DERStatus", "DERAvailability")})}, ("href", "documents"))}}, ("items",))
-COMPONENTS["DeviceTelemetry"] = _object({"series": {"type": "array", "items": _object(
-    {"mup": STRING, "description": _NULL_STR, "uom": _NULL_INT, "power_of_ten": INTEGER, "points": _POINTS},
-    ("mup", "description", "uom", "power_of_ten", "points"))}}, ("series",))
-COMPONENTS["DeviceResponses"] = _object({"items": {"type": "array", "items": _object(
-    {"subject": STRING, "status": INTEGER, "status_name": STRING, "created_at": INTEGER, "control_id": _NULL_INT},
-    ("subject", "status", "status_name", "created_at", "control_id"))}}, ("items",))
-COMPONENTS["DeviceEnrollments"] = _object({"items": {"type": "array", "items": _object(
-    {"enrollment_id": ID, "program_id": _NULL_INT, "program": _NULL_STR, "state": STRING, "sync_state": _NULL_STR,
-     "last_error": _NULL_STR}, ("enrollment_id", "program_id", "program", "state", "sync_state", "last_error"))}},
-    ("items",))
-_WINDOW = {"start": INTEGER, "end": INTEGER, "status": STRING}
-COMPONENTS["Timeline"] = _object({"items": {"type": "array", "items": _object({
-    "kind": {"enum": ["utility-event", "control"]}, "id": ID, "program_id": INTEGER, "program": STRING,
-    "description": _NULL_STR, **_WINDOW, "stages": {"type": "array", "items": _object(
-        {"position": INTEGER, **_WINDOW, "control_id": _NULL_INT}, ("position", "start", "end", "control_id",
-                                                                    "status"))}},
-    ("kind", "id", "program_id", "program", "description", "start", "end", "status", "stages"))}}, ("items",))
-COMPONENTS["ParticipationSummary"] = _object({
-    "as_of": INTEGER,
-    "counts": _object({k: INTEGER for k in ("reserved", "received", "started", "completed", "opted_out",
-                                            "no_response")}),
-    "all": {**INTEGER, "description": "how many devices are called (the counts summed)"},
-    "s": {**INTEGER, "description": "the index of the first device listed"},
-    "devices": {"type": "array", "description": "a page of the called devices, by EndDevice id (s, l)",
-                "items": _object({"end_device_id": ID, "lfdi": STRING, "status": STRING},
-                                 ("end_device_id", "lfdi", "status"))}},
-    ("as_of", "counts", "all", "s", "devices"))
-COMPONENTS["PowerSeries"] = _object({"unit": {"const": "W"}, "start": INTEGER, "end": INTEGER, "points": _POINTS},
-                                    ("unit", "start", "end", "points"))
-COMPONENTS["ServiceTaskSummary"] = _object({"by_state": {"type": "object", "additionalProperties": INTEGER},
-                                            "awaiting_approval": {"type": "array", "items": {"type": "object"}}},
-                                           ("by_state", "awaiting_approval"))
-COMPONENTS["EnrollmentSummary"] = _object({"by_sync_state": {"type": "object", "additionalProperties": INTEGER},
-                                           "items": {"type": "array", "items": {"type": "object"}}},
-                                          ("by_sync_state", "items"))
 # -- observability (routes_observability) -----------------------------------------------------------------------
-_EPOCH_OR_NULL = nullable(INTEGER)
-_outbox = _object({"depth": INTEGER, "oldest_at": _EPOCH_OR_NULL, "failing": {"type": "array", "items": _object({
-    "uri": STRING, "last_error": nullable(STRING), "attempts": INTEGER, "since": _EPOCH_OR_NULL})}},
-    ("depth", "oldest_at", "failing"))
 COMPONENTS.update({
-    "Health": _object({"status": {"type": "string", "enum": ["ok"]}}, ("status",)),
-    "Outboxes": _object({"notifications": _outbox, "sync": _outbox}, ("notifications", "sync")),
     "Connections": _object({"open": INTEGER, "clients": {"type": "array", "items": _object({
         "lfdi": nullable(STRING), "peer": STRING, "since": INTEGER, "requests": INTEGER})}}, ("open", "clients")),
     "Refusals": _object({
@@ -851,3 +436,9 @@ COMPONENTS.update({
                                                       "status": nullable(INTEGER), "lfdi": nullable(STRING),
                                                       "path": nullable(STRING)})}}, ("by_reason", "recent")),
 })
+
+_VIEW_NAMES = {cls: cls.__name__ for cls in VIEWS}
+_TWICE = sorted(set(_VIEW_NAMES.values()) & set(COMPONENTS))
+if _TWICE or len(set(_VIEW_NAMES.values())) < len(VIEWS):
+    raise ValueError(f"a component is declared twice: {_TWICE}")
+COMPONENTS.update({name: view_schema(cls, _VIEW_NAMES) for cls, name in _VIEW_NAMES.items()})

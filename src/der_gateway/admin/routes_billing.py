@@ -3,10 +3,14 @@ billing at POST /sync/messages/{id}/ack, as every sync message is)."""
 
 from __future__ import annotations
 
+from typing import Annotated, TypedDict
+
 from aiohttp import web
 
 from ..services import billing
 from ..services import settlement_json as render
+from ..services.settlement_json import BATCH_STATES
+from ..services.json_view import Id, doc
 from .http import error, invalid, json_response, not_found, path_id, read_json, read_query
 from .routes_utility import _account_id
 from .state import CLOCK, STORE
@@ -15,7 +19,19 @@ from .routing import Answer, PlainBody, Query, Route
 
 BILLING_RUN = {"accountIds": Plain(list, nullable=True, items=Plain(int, minimum=1, maximum=2**63 - 1),
                                    description="account ids; absent or null: every account")}
-BATCH_STATES = ("pending", "billed", "rejected")
+
+
+class AccountCredits(TypedDict):
+    accountId: Id
+    items: list[render.Credit]
+    unbilled: render.Totals
+    pending: Annotated[render.Totals, doc("of the unbilled, what is on its way to billing")]
+
+
+class BillingBatches(TypedDict):
+    batches: list[render.BillingBatch]
+
+
 CREDITS_QUERY = (Query("unbilled", "true: the unbilled credits only; false: the billed ones; absent: all", bool),)
 BATCHES_QUERY = (Query("state", "only batches in this state", choices=BATCH_STATES),
                  Query("accountId", "only this account's batches", int))
@@ -27,9 +43,10 @@ async def account_credits(request: web.Request) -> web.Response:
     store = request.app[STORE]
     credits = await store.credits(account_id=account_id, unbilled=read_query(request, CREDITS_QUERY).get("unbilled"))
     unbilled_now = [c for c in credits if c.billed_at is None]
-    return json_response({"accountId": account_id, "items": [render.credit(c) for c in credits],
-                          "unbilled": render.totals(unbilled_now),
-                          "pending": render.totals(c for c in unbilled_now if c.billing_batch_id is not None)})
+    view: AccountCredits = {
+        "accountId": account_id, "items": [render.credit(c) for c in credits], "unbilled": render.totals(unbilled_now),
+        "pending": render.totals(c for c in unbilled_now if c.billing_batch_id is not None)}
+    return json_response(view)
 
 
 async def run_billing(request: web.Request) -> web.Response:
@@ -46,7 +63,8 @@ async def run_billing(request: web.Request) -> web.Response:
     if errors:
         raise invalid(errors)
     batches = await billing.bill(store, request.app[CLOCK], ids, "operator")
-    return json_response({"batches": [render.batch(b) for b in batches]})
+    view: BillingBatches = {"batches": [render.batch(b) for b in batches]}
+    return json_response(view)
 
 
 async def list_batches(request: web.Request) -> web.Response:

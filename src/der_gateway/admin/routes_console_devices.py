@@ -3,11 +3,12 @@ telemetry, Responses and enrollments."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, TypedDict
 
 from aiohttp import web
 
 from ..sep import paths
+from ..services.json_view import Id, Js, doc
 from ..sep.json_form import error
 from ..sep.walk import walk_resources
 from ..store import EndDeviceRecord
@@ -21,10 +22,94 @@ from .routing import Answer, Query, Route
 DEFAULT_LIMIT, MAX_LIMIT = 50, 500
 MAX_QUERY = 100
 DAY = 86_400
-DER_KINDS = {"dercap": "DERCapability", "derg": "DERSettings", "ders": "DERStatus", "dera": "DERAvailability"}
+# each point [epoch seconds, value] (a list of two numbers: schemathesis reads prefixItems as draft-4 items)
+Points = Annotated[list[Annotated[list[float], Js(minItems=2, maxItems=2)]], doc("[epoch seconds, value]")]
 
 
-def summary_view(s: DeviceSummaryRecord) -> dict[str, Any]:
+class Named(TypedDict):
+    id: Id
+    name: str
+
+
+class DeviceSummary(TypedDict):
+    end_device_id: Id
+    lfdi: str
+    sfdi: int
+    enabled: bool
+    aggregator_lfdi: str | None
+    customer: Named | None
+    service_point: Named | None
+    feeder: str | None
+    last_contact: int | None
+
+
+class Resource(TypedDict):
+    href: str
+    type: str
+    depth: int
+    status: int
+    xml: str
+
+
+class DeviceTree(TypedDict):
+    lfdi: str
+    resources: list[Resource]
+
+
+class DERDocuments(TypedDict):
+    DERCapability: dict[str, Any] | None
+    DERSettings: dict[str, Any] | None
+    DERStatus: dict[str, Any] | None
+    DERAvailability: dict[str, Any] | None
+
+
+class DER(TypedDict):
+    href: str
+    documents: DERDocuments
+
+
+class DeviceDERs(TypedDict):
+    items: list[DER]
+
+
+class Series(TypedDict):
+    mup: str
+    description: str | None
+    uom: int | None
+    power_of_ten: int
+    points: Points
+
+
+class DeviceTelemetry(TypedDict):
+    series: list[Series]
+
+
+class DeviceResponse(TypedDict):
+    subject: str
+    status: int
+    status_name: str
+    created_at: int
+    control_id: int | None
+
+
+class DeviceResponses(TypedDict):
+    items: list[DeviceResponse]
+
+
+class DeviceEnrollment(TypedDict):
+    enrollment_id: Id
+    program_id: int | None
+    program: str | None
+    state: str
+    sync_state: str | None
+    last_error: str | None
+
+
+class DeviceEnrollments(TypedDict):
+    items: list[DeviceEnrollment]
+
+
+def summary_view(s: DeviceSummaryRecord) -> DeviceSummary:
     return {"end_device_id": s.end_device_id, "lfdi": s.lfdi, "sfdi": s.sfdi, "enabled": s.enabled,
             "aggregator_lfdi": s.aggregator_lfdi,
             "customer": {"id": s.customer[0], "name": s.customer[1]} if s.customer else None,
@@ -74,19 +159,24 @@ async def tree(request: web.Request) -> web.Response:
         return await device_view.get(record.lFDI, href)
 
     visited = await walk_resources(fetch)
-    return json_response({"lfdi": record.lFDI, "resources": [
+    view: DeviceTree = {"lfdi": record.lFDI, "resources": [
         {"href": v.href, "type": v.type, "depth": v.depth, "status": v.status,
-         "xml": v.body.decode("utf-8", "replace")} for v in visited]})
+         "xml": v.body.decode("utf-8", "replace")} for v in visited]}
+    return json_response(view)
 
 
 async def ders(request: web.Request) -> web.Response:
     store = request.app[STORE]
     record = await end_device(request)
-    items = []
+    view: DeviceDERs = {"items": []}
     for n in await store.der_numbers(record.id):
-        documents = {name: await store.der_document(record.id, n, kind) for kind, name in DER_KINDS.items()}
-        items.append({"href": paths.der(record.id, n), "documents": documents})
-    return json_response({"items": items})
+        documents: DERDocuments = {
+            "DERCapability": await store.der_document(record.id, n, "dercap"),
+            "DERSettings": await store.der_document(record.id, n, "derg"),
+            "DERStatus": await store.der_document(record.id, n, "ders"),
+            "DERAvailability": await store.der_document(record.id, n, "dera")}
+        view["items"].append({"href": paths.der(record.id, n), "documents": documents})
+    return json_response(view)
 
 
 async def telemetry(request: web.Request) -> web.Response:
@@ -94,12 +184,13 @@ async def telemetry(request: web.Request) -> web.Response:
     record = await end_device(request)
     now = request.app[CLOCK].now()
     since = query.get("since", max(0, now - DAY))
-    series = []
+    series: list[Series] = []
     for s in await request.app[STORE].device_telemetry(record.lFDI, since):
         power = int(s.reading_type.get("powerOfTenMultiplier") or 0)
         series.append({"mup": paths.mup(s.mup_id), "description": s.description, "uom": s.reading_type.get("uom"),
                        "power_of_ten": power, "points": [[start, value * 10 ** power] for start, value in s.readings]})
-    return json_response({"series": series})
+    view: DeviceTelemetry = {"series": series}
+    return json_response(view)
 
 
 async def responses(request: web.Request) -> web.Response:
@@ -107,16 +198,19 @@ async def responses(request: web.Request) -> web.Response:
     record = await end_device(request)
     limit = query.get("limit", DEFAULT_LIMIT)
     found = await request.app[STORE].device_responses(record.lFDI, limit)
-    return json_response({"items": [{"subject": r.subject, "status": r.status, "status_name": views.status_name(r.status),
-                                     "created_at": r.created, "control_id": r.control_id} for r in found]})
+    view: DeviceResponses = {"items": [
+        {"subject": r.subject, "status": r.status, "status_name": views.status_name(r.status), "created_at": r.created,
+         "control_id": r.control_id} for r in found]}
+    return json_response(view)
 
 
 async def enrollments(request: web.Request) -> web.Response:
     record = await end_device(request)
     found = await request.app[STORE].device_enrollments(record.id)
-    return json_response({"items": [{"enrollment_id": e.enrollment_id, "program_id": e.program_id,
-                                     "program": e.program, "state": e.state, "sync_state": e.sync_state,
-                                     "last_error": e.last_error} for e in found]})
+    view: DeviceEnrollments = {"items": [
+        {"enrollment_id": e.enrollment_id, "program_id": e.program_id, "program": e.program, "state": e.state,
+         "sync_state": e.sync_state, "last_error": e.last_error} for e in found]}
+    return json_response(view)
 
 
 DEVICE = "/end-devices/{end_device_id:[0-9]+}"

@@ -3,16 +3,19 @@ device got and the real power the devices drew or fed in meanwhile."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal, TypedDict
 
 from aiohttp import web
 
+from ..domain import progress as device_progress
 from ..domain import stages as stage_rules
+from ..services.json_view import Id, Keys, doc
 from ..services import der_controls, utility_events
 from ..store import ControlRecord
 from ..store.console_records import EventScope
 from ..store.stage_records import UtilityEventRecord
 from .http import WINDOW, json_response, not_found, query_window, read_query
+from .routes_console_devices import Points
 from .routes_events import control_of
 from .routes_utility_events import utility_event_of
 from .state import CLOCK, STORE
@@ -26,6 +29,51 @@ PAGE_QUERY = (Query("s", "the index of the first device listed, by EndDevice id 
               Query("l", f"how many devices to list (default {DEFAULT_PAGE})", int, minimum=0, maximum=MAX_PAGE))
 
 
+class TimelineStage(TypedDict):
+    position: int
+    start: int
+    end: int
+    control_id: int | None
+    status: str
+
+
+class TimelineItem(TypedDict):
+    kind: Literal["utility-event", "control"]
+    id: Id
+    program_id: int
+    program: str
+    description: str | None
+    start: int
+    end: int
+    status: str
+    stages: list[TimelineStage]
+
+
+class Timeline(TypedDict):
+    items: list[TimelineItem]
+
+
+class DeviceProgress(TypedDict):
+    end_device_id: Id
+    lfdi: str
+    status: str
+
+
+class ParticipationSummary(TypedDict):
+    as_of: int
+    counts: Annotated[dict[str, int], Keys(device_progress.PROGRESS)]
+    all: Annotated[int, doc("how many devices are called (the counts summed)")]
+    s: Annotated[int, doc("the index of the first device listed")]
+    devices: Annotated[list[DeviceProgress], doc("a page of the called devices, by EndDevice id (s, l)")]
+
+
+class PowerSeries(TypedDict):
+    unit: Literal["W"]
+    start: int
+    end: int
+    points: Points
+
+
 def _program_name(programs: dict[int, Any], program_id: int) -> str:
     p = programs.get(program_id)
     return (p.description or p.mRID) if p is not None else str(program_id)
@@ -37,8 +85,8 @@ async def _control_status(store, record: ControlRecord, now: int) -> str:
     return states[record.id].program_event_status
 
 
-async def _event_item(store, clock, event: UtilityEventRecord, programs: dict[int, Any]) -> dict[str, Any]:
-    stages: list[dict[str, Any]] = []
+async def _event_item(store, clock, event: UtilityEventRecord, programs: dict[int, Any]) -> TimelineItem:
+    stages: list[TimelineStage] = []
     statuses: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
@@ -64,7 +112,7 @@ async def timeline(request: web.Request) -> web.Response:
     store, clock = request.app[STORE], request.app[CLOCK]
     now = clock.now()
     programs = {p.id: p for p in await store.programs()}
-    items = []
+    items: list[TimelineItem] = []
     events: set[int] = set()
     for control_id, event_id in await store.timeline_controls(start, end, TIMELINE_LIMIT):
         if event_id is not None:
@@ -83,7 +131,8 @@ async def timeline(request: web.Request) -> web.Response:
                       "end": control.start + control.duration, "status": await _control_status(store, control, now),
                       "stages": []})
     items.sort(key=lambda i: (i["start"], i["kind"], i["id"]))
-    return json_response({"items": items})
+    view: Timeline = {"items": items}
+    return json_response(view)
 
 
 async def _summary(request: web.Request, scope: EventScope) -> web.Response:
@@ -93,9 +142,10 @@ async def _summary(request: web.Request, scope: EventScope) -> web.Response:
     start = query.get("s", 0)
     counts = await store.event_device_counts(scope, now)
     page = await store.event_device_page(scope, now, start, query.get("l", DEFAULT_PAGE))
-    return json_response({"as_of": now, "counts": counts, "all": sum(counts.values()), "s": start,
-                          "devices": [{"end_device_id": d.end_device_id, "lfdi": d.lfdi, "status": d.progress}
-                                      for d in page]})
+    view: ParticipationSummary = {
+        "as_of": now, "counts": counts, "all": sum(counts.values()), "s": start,
+        "devices": [{"end_device_id": d.end_device_id, "lfdi": d.lfdi, "status": d.progress} for d in page]}
+    return json_response(view)
 
 
 async def control_participation(request: web.Request) -> web.Response:
@@ -112,7 +162,8 @@ async def _power(request: web.Request, scope: EventScope, start: int, end: int) 
     now = request.app[CLOCK].now()
     lo, hi = start - MARGIN, min(end + MARGIN, max(now, start))
     points = await request.app[STORE].fleet_power(scope, now, lo, hi)
-    return json_response({"unit": "W", "start": lo, "end": hi, "points": [[at, watts] for at, watts in points]})
+    view: PowerSeries = {"unit": "W", "start": lo, "end": hi, "points": [[at, watts] for at, watts in points]}
+    return json_response(view)
 
 
 async def control_power(request: web.Request) -> web.Response:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from aiohttp import web
 
 from ..services import utility_json as render
@@ -13,11 +15,22 @@ from .routing import Answer, Route
 RECENT_ENROLLMENTS = 100
 
 
+class ServiceTaskSummary(TypedDict):
+    by_state: dict[str, int]
+    awaiting_approval: list[render.ServiceTask]
+
+
+class EnrollmentSummary(TypedDict):
+    by_sync_state: dict[str, int]
+    items: list[render.Enrollment]
+
+
 async def service_task_summary(request: web.Request) -> web.Response:
     store = request.app[STORE]
     waiting = [t for t in await store.service_tasks("Pending", "interconnect") if t.approval is None]
-    return json_response({"by_state": await store.service_task_counts(),
-                          "awaiting_approval": [render.service_task(t) for t in waiting]})
+    view: ServiceTaskSummary = {"by_state": await store.service_task_counts(),
+                                "awaiting_approval": [render.service_task(t) for t in waiting]}
+    return json_response(view)
 
 
 async def enrollment_summary(request: web.Request) -> web.Response:
@@ -27,7 +40,8 @@ async def enrollment_summary(request: web.Request) -> web.Response:
         record = await store.enrollment(enrollment_id)
         if record is not None:
             items.append(render.enrollment(record))
-    return json_response({"by_sync_state": await store.enrollment_sync_counts(), "items": items})
+    view: EnrollmentSummary = {"by_sync_state": await store.enrollment_sync_counts(), "items": items}
+    return json_response(view)
 
 
 async def retry_sync_message(request: web.Request) -> web.Response:

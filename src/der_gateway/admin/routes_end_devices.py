@@ -45,7 +45,7 @@ async def _end_device(request: web.Request) -> EndDeviceRecord:
     return record
 
 
-async def _detail(store, record: EndDeviceRecord) -> dict:
+async def _detail(store, record: EndDeviceRecord) -> views.EndDevice:
     return views.end_device(record, groups=[g.id for g in await store.groups_of(record.id)],
                             access=await store.access_grants(record.id))
 
@@ -158,7 +158,7 @@ async def revoke_access(request: web.Request) -> web.Response:
 CLIENT_ACCESS = {"granted": Plain(bool, required=True)}
 
 
-def _client_access(lfdi: str, revoked_at: int | None) -> dict:
+def _client_access(lfdi: str, revoked_at: int | None) -> views.ClientAccess:
     return {"lfdi": lfdi, "granted": revoked_at is None, "revokedAt": revoked_at}
 
 
@@ -200,7 +200,8 @@ async def cancel_subscription(request: web.Request) -> web.Response:
 async def delete_mirror_usage_points(request: web.Request) -> web.Response:
     """Every MirrorUsagePoint (with its readings) the client with this LFDI has posted."""
     deleted = await request.app[STORE].delete_mirror_usage_points_of(path_lfdi(request, "lfdi"))
-    return json_response({"deleted": deleted})
+    view: views.Deleted = {"deleted": deleted}
+    return json_response(view)
 
 
 ROUTES: tuple[Route, ...] = (

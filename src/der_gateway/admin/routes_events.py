@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Annotated, Any, Iterable, NotRequired, TypedDict
 
 from aiohttp import web
 
@@ -18,6 +18,7 @@ from .routes_utility_catalog import event_constraint_errors
 from .state import CLOCK, CONFIG, SCHEMAS, STORE
 from .routing import MRID_TAKEN, SEP_NOTE, Answer, Query, Route, SepBody
 from ..sep.json_form import build
+from ..services.json_view import Id, Keys, Lfdi, doc
 
 CONTROL_FIELDS = ("mRID", "description", "version", "interval", "randomizeStart", "randomizeDuration",
                   "responseRequired", "deviceCategory", "DERControlBase")
@@ -109,8 +110,9 @@ async def clear_controls(request: web.Request) -> web.Response:
     recorded = await store.recorded_controls(program.id)
     if not recorded:
         try:
-            return json_response({"deleted": await store.clear_controls(program.id,
-                                                                        changed=paths.program_changes(program.id))})
+            deleted: views.Deleted = {"deleted": await store.clear_controls(
+                program.id, changed=paths.program_changes(program.id))}
+            return json_response(deleted)
         except Conflict:  # a Response came in meanwhile
             recorded = await store.recorded_controls(program.id)
     raise conflict(f"events {', '.join(map(str, recorded))} have participation records (a stage's, or device "
@@ -139,6 +141,39 @@ async def cancel_control(request: web.Request) -> web.Response:
     return json_response(await _view(store, record, clock.now()))
 
 
+StatusCounts = Annotated[dict[str, int], Keys(views.RESPONSE_STATUS_NAMES.values(), (), closed=False),
+                         doc("per Response.status name (unknown codes appear as statusN)")]
+
+
+class ResponseSent(TypedDict):
+    status: int
+    statusName: str
+    createdDateTime: int
+    received: int
+
+
+class RespondingDevice(TypedDict):
+    endDeviceLFDI: Lfdi
+    latestStatus: int
+    latestStatusName: str
+    responses: list[ResponseSent]
+
+
+class Participation(TypedDict):
+    controlId: Id
+    mRID: str
+    targeted: Annotated[int, doc("a stage's: the EndDevices it called when scheduled (its participation record); "
+                                 "another event's: enabled EndDevices in groups the program is assigned to")]
+    responded: Annotated[int, doc("EndDevices that sent any Response")]
+    notResponded: Annotated[int, doc("targeted EndDevices that sent none")]
+    notRespondedEndDevices: list[Lfdi]
+    counts: Annotated[StatusCounts, doc("EndDevices by the status of their latest Response")]
+    responseCounts: Annotated[StatusCounts, doc("every Response, by status")]
+    items: list[RespondingDevice]
+    stageId: Annotated[Id | None, doc("the utility event stage the event is, if it is one")]
+    record: NotRequired[Annotated[list[stage_json.Participant], doc("a stage's participation record")]]
+
+
 async def participation(request: web.Request) -> web.Response:
     """Each responding EndDevice's responses, counts by status, and the targeted devices yet to respond.
 
@@ -149,7 +184,7 @@ async def participation(request: web.Request) -> web.Response:
     by_device: dict[str, list] = {}
     for response in await store.responses(record.id):  # by device, then in the order received
         by_device.setdefault(response.end_device_lfdi.upper(), []).append(response)
-    items = [{
+    items: list[RespondingDevice] = [{
         "endDeviceLFDI": lfdi, "latestStatus": responses[-1].status,
         "latestStatusName": views.status_name(responses[-1].status),
         "responses": [{"status": r.status, "statusName": views.status_name(r.status),
@@ -162,7 +197,7 @@ async def participation(request: web.Request) -> web.Response:
     else:
         targeted = {lfdi.upper() for _, lfdi in await store.targeted_end_devices(record.program_id)}
     silent = sorted(targeted - set(by_device))
-    answer = {
+    answer: Participation = {
         "controlId": record.id, "mRID": record.mRID, "targeted": len(targeted), "responded": len(by_device),
         "notResponded": len(silent), "notRespondedEndDevices": silent,
         "counts": _count(rs[-1].status for rs in by_device.values()),

@@ -38,7 +38,7 @@ async def _end_device(request: web.Request) -> EndDeviceRecord:
     return record
 
 
-async def _view(store, record: GroupRecord, with_members: bool) -> dict:
+async def _view(store, record: GroupRecord, with_members: bool) -> views.Group:
     programs = [p.id for p in await store.programs_of_group(record.id)]
     members = await store.group_members(record.id) if with_members else None
     return views.group(record, programs, members, await store.count_group_members(record.id))
@@ -116,10 +116,11 @@ async def add_members(request: web.Request) -> web.Response:
     if added:
         await store.set_membership(group.id, added, True, changed=[paths.fsa_list(e) for e in added],
                                    now=request.app[CLOCK].now())
-    return json_response({"added": len(added), "endDeviceCount": await store.count_group_members(group.id)})
+    view: views.MembersAdded = {"added": len(added), "endDeviceCount": await store.count_group_members(group.id)}
+    return json_response(view)
 
 
-def _change(record: MembershipChangeRecord) -> dict:
+def _change(record: MembershipChangeRecord) -> views.MembershipChange:
     return {"id": record.id, "groupId": record.group_id, "endDeviceId": record.end_device_id, "change": record.kind,
             "at": record.changed_at, "actor": record.actor, "reason": record.reason}
 

@@ -9,10 +9,11 @@ from ..domain.settlement import interval_files
 from ..services import interval_intake, interval_json
 from .http import ApiError, error, invalid, json_response, not_found, path_id, query_values, read_query
 from .state import CLOCK, CONFIG, STORE
-from .routing import Answer, Named, Query, Route, Upload
+from .routing import Answer, PlainBody, Query, Route, Upload
 
 CONTENT_TYPES = {"text/csv": "csv", "application/json": "json"}
 MAX_NAME = 255
+OPTIONAL_COLUMNS = [key for key in interval_files.KEYS if key not in interval_files.REQUIRED]
 LOAD_QUERY = (Query("name", f"the file's name, kept with its batch (1 to {MAX_NAME} characters)"),)
 _MOMENT = "Unix seconds, or ISO 8601 with a UTC offset"
 WINDOW_QUERY = (Query("from", "the start: " + _MOMENT, required=True),
@@ -93,8 +94,9 @@ ROUTES: tuple[Route, ...] = (
           "Load an interval file from the customer-billing system",
           {200: Answer("nothing changed: every reading was stored already", "IntervalLoad"),
            201: Answer("stored: something was inserted or replaced (a new batch)", "IntervalLoad")},
-          body=Upload(Named("IntervalFile"), "a header line servicePoint,start,duration,kWh (quality and flow "
-                                             "optional; any order), then one reading a line"),
+          body=Upload(PlainBody(interval_files.FILE, nested={"readings": PlainBody(interval_files.READING)}),
+                      f"a header line {','.join(interval_files.KEYS)} ({' and '.join(OPTIONAL_COLUMNS)} optional; "
+                      "any order), then one reading a line"),
           errors={413: "over interval_file_max_bytes (16 MiB by default)",
                   415: "Content-Type is neither text/csv nor application/json"},
           query=LOAD_QUERY,

@@ -8,19 +8,33 @@ targets that feeder's enrolled devices with the program's events.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, NotRequired, TypedDict
 
 from aiohttp import web
 
 from ..domain import network
 from ..sep import paths
+from ..services.json_view import Href, Id, Js, doc
 from ..services import utility_json as render
 from ..store.base import NetworkImportRejected, NetworkLocationRecord
 from .http import invalid, json_response, not_found, path_id, read_query, read_upload
 from .state import CONFIG, STORE
-from .routing import Answer, Named, Query, Route, Upload
+from .routing import Answer, PlainBody, Query, Route, Rows, Upload
 
-def location_view(record: NetworkLocationRecord, names: dict[int, str]) -> dict[str, Any]:
+class NetworkLocation(TypedDict):
+    id: Id
+    kind: Annotated[str, Js(enum=list(network.KINDS))]
+    name: str
+    parentId: Id | None
+    parent: str | None
+    groupId: Id
+    groupHref: Href
+    endDeviceCount: Annotated[int, doc("enrolled EndDevices in its group")]
+    servicePointCount: int
+    children: NotRequired[Annotated[list[Id], doc("not in lists")]]
+
+
+def location_view(record: NetworkLocationRecord, names: dict[int, str]) -> NetworkLocation:
     return {"id": record.id, "kind": record.kind, "name": record.name, "parentId": record.parent_id,
             "parent": names.get(record.parent_id) if record.parent_id is not None else None,
             "groupId": record.group_id, "groupHref": paths.fsa(record.group_id),
@@ -76,8 +90,9 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/network-locations/import", import_locations,
           "Import network locations (service point -> transformer, feeder, substation)",
           {200: Answer("applied", "NetworkImport")},
-          body=Upload(Named("NetworkLocationRows"), "a header line service_point,transformer,feeder,substation "
-                                                    "(any order), then one row per line"),
+          body=Upload(Rows(PlainBody(network.ROW), network.MIN_ROWS, network.WRAPPED,
+                           f'the rows, or {{"{network.WRAPPED}": [rows]}} (the shape lists have)'),
+                      f"a header line {','.join(network.CSV_COLUMNS)} (any order), then one row per line"),
           errors={415: "Content-Type is neither text/csv nor application/json"},
           query=IMPORT_QUERY,
           description="mode=initial: the file is the whole network, and every location and service-point location "

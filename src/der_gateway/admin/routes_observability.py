@@ -7,8 +7,7 @@ together.  /connections and /refusals merge every worker's part (observability/t
 from __future__ import annotations
 
 import asyncio
-from dataclasses import asdict
-from typing import Any
+from typing import Literal, TypedDict
 
 from aiohttp import web
 
@@ -56,18 +55,43 @@ async def get_metrics(request: web.Request) -> web.Response:
     return web.Response(body=text, headers={"Content-Type": metrics.CONTENT_TYPE})
 
 
+class Health(TypedDict):
+    status: Literal["ok"]
+
+
+class Failing(TypedDict):
+    uri: str
+    last_error: str | None
+    attempts: int
+    since: int | None
+
+
+class Outbox(TypedDict):
+    depth: int
+    oldest_at: int | None
+    failing: list[Failing]
+
+
+class Outboxes(TypedDict):
+    notifications: Outbox
+    sync: Outbox
+
+
 async def get_health(request: web.Request) -> web.Response:
-    return json_response({"status": "ok"})
+    health: Health = {"status": "ok"}
+    return json_response(health)
 
 
-def outbox_view(state: OutboxState) -> dict[str, Any]:
-    return {"depth": state.depth, "oldest_at": state.oldest_at, "failing": [asdict(f) for f in state.failing]}
+def outbox_view(state: OutboxState) -> Outbox:
+    return {"depth": state.depth, "oldest_at": state.oldest_at, "failing": [
+        {"uri": f.uri, "last_error": f.last_error, "attempts": f.attempts, "since": f.since} for f in state.failing]}
 
 
 async def get_outboxes(request: web.Request) -> web.Response:
     store = request.app[STORE]
     notifications, sync = await asyncio.gather(store.notification_outbox_state(), store.sync_outbox_state())
-    return json_response({"notifications": outbox_view(notifications), "sync": outbox_view(sync)})
+    outboxes: Outboxes = {"notifications": outbox_view(notifications), "sync": outbox_view(sync)}
+    return json_response(outboxes)
 
 
 async def get_connections(request: web.Request) -> web.Response:

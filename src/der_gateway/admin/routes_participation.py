@@ -7,6 +7,7 @@ from aiohttp import web
 from ..domain.identifiers import new_mrid
 from ..sep import codec, model
 from ..sep.json_form import Plain, build, check_plain, error
+from ..services.json_view import Id
 from ..services import participation, participation_json
 from .http import invalid, json_response, not_found, path_id, read_json
 from .routes_programs import program_of
@@ -20,6 +21,10 @@ FORECAST_EXTRA = {"endDevices": Plain(list, items=Plain(int, minimum=1, maximum=
 MAX_WINDOW = 86_400
 
 
+class Forecast(participation_json.ForecastParts):
+    programId: Id
+
+
 async def get_scores(request: web.Request) -> web.Response:
     program = await program_of(request)
     computed, records = await request.app[STORE].device_scores(program.id)
@@ -29,8 +34,9 @@ async def get_scores(request: web.Request) -> web.Response:
 async def recompute_scores(request: web.Request) -> web.Response:
     program = await program_of(request)
     run = await participation.score_program(request.app[STORE], request.app[CONFIG], request.app[CLOCK], program.id)
-    return json_response({**participation_json.scores(program.id, run.computed, run.scores),
-                          "syncMessagesQueued": run.queued})
+    view: participation_json.DeviceScores = {**participation_json.scores(program.id, run.computed, run.scores),
+                                             "syncMessagesQueued": run.queued}
+    return json_response(view)
 
 
 async def get_device_score(request: web.Request) -> web.Response:
@@ -72,7 +78,8 @@ async def forecast(request: web.Request) -> web.Response:
     result = await participation.forecast_devices(store, config, ids, control.interval.start,
                                                   control.interval.duration, codec.to_data(control.DERControlBase),
                                                   now)
-    return json_response({"programId": program.id, **participation_json.forecast(result)})
+    view: Forecast = {"programId": program.id, **participation_json.forecast(result)}
+    return json_response(view)
 
 
 ROUTES: tuple[Route, ...] = (

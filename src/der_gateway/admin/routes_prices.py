@@ -3,21 +3,48 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, TypedDict
 
 from aiohttp import web
 
-from ..domain.settlement.prices import PRICING, Pricing, PricingError, parse_prices, parse_pricing, price_segments
+from ..domain.settlement.prices import (PRICE_FILE, PRICE_ROW, PRICING, Kind, Pricing as PricingRecord,
+                                        PricingError, parse_prices, parse_pricing, price_segments)
+from ..services.json_view import DecimalText, Id, doc
 from .http import (WINDOW, ApiError, conflict, error, invalid, json_response, not_found, query_window, read_json,
                    read_upload)
 from .routes_programs import program_of
 from .state import CLOCK, CONFIG, STORE
-from .routing import Answer, Named, PlainBody, Route, Upload
+from .routing import Answer, PlainBody, Route, Upload
 
 MAX_WINDOW = 366 * 86_400
 
 
-def pricing_view(program_id: int, p: Pricing) -> dict[str, Any]:
+class Pricing(TypedDict):
+    programId: Id
+    kind: Kind
+    currency: str
+    pricePerKWh: DecimalText | None
+
+
+class PriceLoad(TypedDict):
+    programId: Id
+    inserted: int
+    replaced: int
+    unchanged: int
+
+
+class Segment(TypedDict):
+    start: int
+    duration: int
+    pricePerKWh: Annotated[DecimalText | None, doc("null: no price covers it")]
+
+
+PriceWindow = TypedDict("PriceWindow", {
+    "programId": Id, "kind": Kind, "currency": str, "pricePerKWh": DecimalText | None, "from": int, "to": int,
+    "segments": list[Segment], "complete": bool})
+
+
+def pricing_view(program_id: int, p: PricingRecord) -> Pricing:
     return {"programId": program_id, "kind": p.kind, "currency": p.currency,
             "pricePerKWh": str(p.fixed_price) if p.fixed_price is not None else None}
 
@@ -57,8 +84,9 @@ async def load_prices(request: web.Request) -> web.Response:
     except UnicodeDecodeError:
         raise invalid([error("the file must be UTF-8")]) from None
     loaded = await store.load_prices(program.id, points, request.app[CLOCK].now())
-    return json_response({"programId": program.id, "inserted": loaded.inserted, "replaced": loaded.replaced,
-                          "unchanged": loaded.unchanged})
+    view: PriceLoad = {"programId": program.id, "inserted": loaded.inserted, "replaced": loaded.replaced,
+                       "unchanged": loaded.unchanged}
+    return json_response(view)
 
 
 async def get_prices(request: web.Request) -> web.Response:
@@ -71,10 +99,11 @@ async def get_prices(request: web.Request) -> web.Response:
     if pricing is None:
         raise ApiError(404, f"no pricing for program {program.id}")
     segments = price_segments(pricing, await store.prices(program.id, start, end), start, end)
-    return json_response({**pricing_view(program.id, pricing), "from": start, "to": end, "segments": [
+    view: PriceWindow = {**pricing_view(program.id, pricing), "from": start, "to": end, "segments": [
         {"start": s.start, "duration": s.end - s.start,
          "pricePerKWh": str(s.price) if s.price is not None else None} for s in segments],
-        "complete": all(s.price is not None for s in segments)})
+        "complete": all(s.price is not None for s in segments)}
+    return json_response(view)
 
 
 ROUTES: tuple[Route, ...] = (
@@ -88,7 +117,8 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/programs/{program_id:[0-9]+}/prices", load_prices,
           "Load hourly or market prices (CSV or JSON)",
           {200: Answer("what changed", "PriceLoad")},
-          body=Upload(Named("PriceRows"), "a header line start,duration,pricePerKWh, then one price per line"),
+          body=Upload(PlainBody(PRICE_FILE, nested={"prices": PlainBody(PRICE_ROW)}),
+                      f"a header line {','.join(PRICE_ROW)}, then one price per line"),
           errors={409: "the program has no pricing, or fixed pricing",
                   415: "Content-Type is neither text/csv nor application/json"}),
     Route("GET", "/programs/{program_id:[0-9]+}/prices", get_prices,

@@ -37,7 +37,7 @@ async def program_of(request: web.Request) -> ProgramRecord:
     return record
 
 
-async def _view(store, record: ProgramRecord) -> dict:
+async def _view(store, record: ProgramRecord) -> views.Program:
     return views.program(record, await store.groups_with_program(record.id))
 
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated, NotRequired, TypedDict
+
 from aiohttp import web
+
+from ..services.json_view import Js
 
 from ..services.resources import subscribed_lists_rated
 from .http import error, invalid, json_response, read_json
@@ -20,11 +24,21 @@ SET = {"resource": Plain(str, required=True, choices=RESOURCES), "pollRate": RAT
                          description=f"only for {', '.join(POSTING)}")}
 
 
-def _view(resource: str, rates: dict, config) -> dict:
+class Rate(TypedDict):
+    resource: Annotated[str, Js(enum=list(RESOURCES))]
+    pollRate: int | None
+    effectivePollRate: int
+    postRate: NotRequired[int | None]
+    effectivePostRate: NotRequired[int]
+
+
+def _view(resource: str, rates: dict, config) -> Rate:
     poll, post = rates.get(resource, (None, None))
-    view = {"resource": resource, "pollRate": poll, "effectivePollRate": poll if poll is not None else config.poll_rate}
+    view: Rate = {"resource": resource, "pollRate": poll,
+                  "effectivePollRate": poll if poll is not None else config.poll_rate}
     if resource in POSTING:
-        view.update(postRate=post, effectivePostRate=post if post is not None else config.post_rate)
+        view["postRate"] = post
+        view["effectivePostRate"] = post if post is not None else config.post_rate
     return view
 
 

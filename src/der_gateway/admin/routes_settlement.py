@@ -4,6 +4,8 @@ statement (JSON, or an HTML document to hand over)."""
 
 from __future__ import annotations
 
+from typing import Annotated, Any, TypedDict
+
 from aiohttp import web
 
 from ..domain.settlement.baseline_parameters import method_document, parse_method
@@ -13,12 +15,27 @@ from .routes_programs import program_of
 from .routes_utility_events import utility_event_of, _stage_of
 from .state import CLOCK, CONFIG, STORE
 from ..sep.json_form import Plain, check_plain
+from ..services.json_view import Id, Js
 from .routing import Answer, PlainBody, Route
 
 BASELINE = {
     "method": Plain(dict, required=True, description="name: high-x-of-y, comparable-day or meter-before, and that "
                                                      "method's parameters (docs/settlement.md)"),
     "measurement": Plain(str, choices=settlement.MEASUREMENTS, description="default auto")}
+
+
+class Baseline(TypedDict):
+    programId: Id
+    method: dict[str, Any]
+    measurement: Annotated[str, Js(enum=list(settlement.MEASUREMENTS))]
+
+
+class StageSettlement(TypedDict):
+    eventMRID: str
+    stageId: Id
+    stagePosition: Id
+    credits: list[settlement_json.Credit]
+    totals: settlement_json.Totals
 
 
 async def put_baseline(request: web.Request) -> web.Response:
@@ -38,14 +55,16 @@ async def put_baseline(request: web.Request) -> web.Response:
         raise invalid(errors)
     document = method_document(method)
     await request.app[STORE].set_baseline_method(program.id, document, measurement)
-    return json_response({"programId": program.id, "method": document, "measurement": measurement})
+    view: Baseline = {"programId": program.id, "method": document, "measurement": measurement}
+    return json_response(view)
 
 
 async def get_baseline(request: web.Request) -> web.Response:
     """The program's baseline method (high-x-of-y with its defaults, measured "auto", until one is set)."""
     program = await program_of(request)
     method, measurement = await settlement.program_method(request.app[STORE], program.id)
-    return json_response({"programId": program.id, "method": method_document(method), "measurement": measurement})
+    view: Baseline = {"programId": program.id, "method": method_document(method), "measurement": measurement}
+    return json_response(view)
 
 
 async def settle(request: web.Request) -> web.Response:
@@ -63,7 +82,7 @@ async def get_settlement(request: web.Request) -> web.Response:
                                  await request.app[STORE].credits(stage_id=stage.id)))
 
 
-def _answer(event_mrid: str, stage_id: int, position: int, credits: list) -> dict:
+def _answer(event_mrid: str, stage_id: int, position: int, credits: list) -> StageSettlement:
     return {"eventMRID": event_mrid, "stageId": stage_id, "stagePosition": position,
             "credits": [settlement_json.credit(c) for c in credits], "totals": settlement_json.totals(credits)}
 
@@ -86,7 +105,7 @@ ROUTES: tuple[Route, ...] = (
 )
 
 
-async def _statement(request: web.Request) -> dict:
+async def _statement(request: web.Request) -> statement.Statement:
     customer_id = path_id(request, "customer_id", "customer")
     start, end = query_window(request, statement.MAX_PERIOD)
     if await request.app[STORE].customer(customer_id) is None:

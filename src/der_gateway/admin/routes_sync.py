@@ -7,7 +7,7 @@ POST /sync/messages/{id}/ack, with {"ok": true} or {"ok": false, "reason": "..."
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import Annotated, Any, NotRequired, TypedDict
 
 from aiohttp import web
 
@@ -17,6 +17,7 @@ from ..store.base import SYNC_STATES, AckConflict, SyncEndpointRecord, SyncMessa
 from ..store.sync_queue import OPERATIONS, PURPOSES
 from .http import conflict, error, invalid, json_response, no_content, not_found, path_id, read_json, read_query
 from ..sep.json_form import Plain, check_plain
+from ..services.json_view import Id, Js, doc
 from .state import CLOCK, STORE
 from .routing import NO_CONTENT, Answer, PlainBody, Query, Route
 
@@ -41,13 +42,60 @@ MESSAGES_QUERY = (Query("state", "only messages in this state", choices=SYNC_STA
                   Query("limit", f"at most this many (default {DEFAULT_LIMIT})", int, maximum=MAX_LIMIT))
 
 
-def endpoint_view(record: SyncEndpointRecord, counts: dict[str, int] | None = None) -> dict[str, Any]:
+class MessageCounts(TypedDict):
+    """how many of its messages are in each state"""
+
+    queued: int
+    sent: int
+    acknowledged: int
+    rejected: int
+
+
+class SyncEndpoint(TypedDict):
+    id: Id
+    name: str
+    url: str
+    purpose: Annotated[str, Js(enum=list(PURPOSES))]
+    messages: MessageCounts
+
+
+class EnrollmentSync(TypedDict):
+    """after an acknowledgement: the enrollment's sync state"""
+
+    id: Id
+    syncStatus: str | None
+    syncReason: str | None
+
+
+class SyncMessage(TypedDict):
+    id: Id
+    endpointId: Id
+    endpoint: str | None
+    kind: str
+    enrollmentId: Id | None
+    state: Annotated[str, Js(enum=list(SYNC_STATES))]
+    attempts: int
+    nextAttempt: int
+    lastError: str | None
+    ackReason: str | None
+    created: int
+    body: Annotated[dict[str, Any], doc("what is POSTed, with messageId and acknowledgeUrl added")]
+    enrollment: NotRequired[EnrollmentSync]
+
+
+class SyncMessagePage(TypedDict):
+    all: int
+    items: list[SyncMessage]
+
+
+def endpoint_view(record: SyncEndpointRecord, counts: dict[str, int] | None = None) -> SyncEndpoint:
     counts = counts or {}
     return {"id": record.id, "name": record.name, "url": record.url, "purpose": record.purpose,
-            "messages": {state: counts.get(state, 0) for state in SYNC_STATES}}
+            "messages": {"queued": counts.get("queued", 0), "sent": counts.get("sent", 0),
+                         "acknowledged": counts.get("acknowledged", 0), "rejected": counts.get("rejected", 0)}}
 
 
-def message_view(record: SyncMessageRecord, endpoint_name: str | None) -> dict[str, Any]:
+def message_view(record: SyncMessageRecord, endpoint_name: str | None) -> SyncMessage:
     return {"id": record.id, "endpointId": record.endpoint_id, "endpoint": endpoint_name, "kind": record.kind,
             "enrollmentId": record.enrollment_id, "state": record.state, "attempts": record.attempts,
             "nextAttempt": record.next_attempt, "lastError": record.last_error, "ackReason": record.ack_reason,
@@ -136,10 +184,11 @@ async def list_messages(request: web.Request) -> web.Response:
                                                kind=query.get("kind"), enrollment_id=query.get("enrollment"),
                                                after=query.get("after", 0), limit=query.get("limit", DEFAULT_LIMIT))
     names = {e.id: e.name for e in await store.sync_endpoints()}
-    return json_response({"all": total, "items": [message_view(m, names.get(m.endpoint_id)) for m in records]})
+    page: SyncMessagePage = {"all": total, "items": [message_view(m, names.get(m.endpoint_id)) for m in records]}
+    return json_response(page)
 
 
-async def _message_view(store, record: SyncMessageRecord) -> dict[str, Any]:
+async def _message_view(store, record: SyncMessageRecord) -> SyncMessage:
     endpoint = await store.sync_endpoint(record.endpoint_id)
     return message_view(record, endpoint.name if endpoint else None)
 

@@ -63,9 +63,9 @@ def _stage_of(event: UtilityEventRecord, request: web.Request) -> StageRecord:
     raise not_found(f"stage {position} of utility event {event.id}")
 
 
-async def _view(request: web.Request, event: UtilityEventRecord, detail: bool = False) -> dict[str, Any]:
+async def _view(request: web.Request, event: UtilityEventRecord, detail: bool = False) -> stage_json.UtilityEvent:
     store, clock = request.app[STORE], request.app[CLOCK]
-    stages = []
+    stages: list[stage_json.Stage] = []
     for stage in event.stages:
         control, status = await utility_events.status_of(store, clock, stage)
         view = stage_json.StageView(stage, control, status)

@@ -2,7 +2,7 @@
 
 A request body is declared by the spec its handler validates with (a 2030.5 class and the operator's fields,
 a Plain table, a utility field table), so the documented schema is the accepted one.  Responses name a
-component schema of admin/openapi.py.
+component schema of admin/openapi.py, most of them a TypedDict view of the code that renders the answer.
 """
 
 from __future__ import annotations
@@ -69,14 +69,25 @@ class Named:
 
 
 @dataclass(frozen=True)
+class Rows:
+    """A JSON array of objects, each read as item (a file's rows); wrapped: the array may also come as the one
+    field of an object, {wrapped: [...]}."""
+
+    item: PlainBody
+    min_items: int | None = None
+    wrapped: str | None = None
+    description: str | None = None
+
+
+@dataclass(frozen=True)
 class Upload:
     """A file as the body (http.read_upload): JSON as json describes it, or CSV."""
 
-    json: Named
+    json: "Body"
     csv: str
 
 
-Body = SepBody | PlainBody | FieldsBody | Named | Upload
+Body = SepBody | PlainBody | FieldsBody | Named | Rows | Upload
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, NotRequired, TypedDict
 
 from ..domain.events import EventState
 from ..sep import paths
+from ..services.json_view import Href, Id, Js, Lfdi, doc
 from ..store import ControlRecord, EndDeviceRecord, GroupRecord, ProgramRecord, SubscriptionRecord
 
 # Response.status values (IEEE 2030.5 Table 27), by the names the API reports them under
@@ -21,7 +22,84 @@ def status_name(status: int) -> str:
     return RESPONSE_STATUS_NAMES.get(status, f"status{status}")
 
 
-def program(record: ProgramRecord, groups: list[int]) -> dict[str, Any]:
+Pin = Annotated[int, Js(minimum=100000, maximum=999999, description=(
+    "the Registration pIN: six digits, the last the check digit of the first five (all six digits sum to a "
+    "multiple of 10), as the device's installer is given it"))]
+
+
+class Program(TypedDict):
+    id: Id
+    href: Href
+    mRID: str
+    description: str | None
+    primacy: int
+    version: int
+    groups: Annotated[list[Id], doc("groups it is assigned to")]
+
+
+class Group(TypedDict):
+    id: Id
+    href: Href
+    mRID: str
+    description: str | None
+    version: int
+    programs: list[Id]
+    endDeviceCount: int
+    endDevices: NotRequired[Annotated[list[Id], doc("member EndDevice ids; not in lists")]]
+
+
+class EndDevice(TypedDict):
+    id: Id
+    href: Href
+    lFDI: Lfdi
+    sFDI: int
+    owner: Lfdi
+    deviceCategory: str | None
+    enabled: bool
+    postRate: int | None
+    changedTime: int
+    dateTimeRegistered: int
+    pIN: Pin
+    groups: NotRequired[Annotated[list[Id], doc("not in lists")]]
+    access: NotRequired[Annotated[list[Lfdi], doc("granted clients; not in lists")]]
+
+
+class Subscription(TypedDict):
+    id: Id
+    href: Href
+    client: Annotated[Lfdi, doc("the subscribing client")]
+    subscribedResource: Href
+    notificationURI: str
+    limit: int | None
+
+
+class MembershipChange(TypedDict):
+    id: Id
+    groupId: Id
+    endDeviceId: Id
+    change: Annotated[str, Js(enum=["joined", "left"])]
+    at: Annotated[int, doc("Unix time")]
+    actor: Annotated[str, doc("who: operator, enrollment, unenrollment, retirement, move-out, sync-rejection, "
+                              "network")]
+    reason: str
+
+
+class MembersAdded(TypedDict):
+    added: int
+    endDeviceCount: int
+
+
+class ClientAccess(TypedDict):
+    lfdi: Lfdi
+    granted: bool
+    revokedAt: Annotated[int | None, doc("when access was revoked")]
+
+
+class Deleted(TypedDict):
+    deleted: int
+
+
+def program(record: ProgramRecord, groups: list[int]) -> Program:
     return {"id": record.id, "href": paths.program(record.id), "mRID": record.mRID,
             "description": record.description, "primacy": record.primacy, "version": record.version,
             "groups": groups}
@@ -55,17 +133,18 @@ def _event_status(state: EventState) -> dict[str, Any]:
     return status
 
 
-def group(record: GroupRecord, programs: list[int], members: list[int] | None, member_count: int) -> dict[str, Any]:
-    view = {"id": record.id, "href": paths.fsa(record.id), "mRID": record.mRID, "description": record.description,
-            "version": record.version, "programs": programs, "endDeviceCount": member_count}
+def group(record: GroupRecord, programs: list[int], members: list[int] | None, member_count: int) -> Group:
+    view: Group = {"id": record.id, "href": paths.fsa(record.id), "mRID": record.mRID,
+                   "description": record.description, "version": record.version, "programs": programs,
+                   "endDeviceCount": member_count}
     if members is not None:
         view["endDevices"] = members
     return view
 
 
 def end_device(record: EndDeviceRecord, groups: list[int] | None = None,
-               access: list[str] | None = None) -> dict[str, Any]:
-    view = {"id": record.id, "href": paths.edev(record.id), "lFDI": record.lFDI, "sFDI": record.sFDI,
+               access: list[str] | None = None) -> EndDevice:
+    view: EndDevice = {"id": record.id, "href": paths.edev(record.id), "lFDI": record.lFDI, "sFDI": record.sFDI,
             "owner": record.owner_lfdi, "deviceCategory": record.deviceCategory, "enabled": record.enabled,
             "postRate": record.postRate, "changedTime": record.changedTime,
             "dateTimeRegistered": record.dateTimeRegistered, "pIN": record.pIN}
@@ -76,7 +155,7 @@ def end_device(record: EndDeviceRecord, groups: list[int] | None = None,
     return view
 
 
-def subscription(record: SubscriptionRecord) -> dict[str, Any]:
+def subscription(record: SubscriptionRecord) -> Subscription:
     return {"id": record.id, "href": paths.subscription(record.end_device_id, record.id),
             "client": record.client_lfdi, "subscribedResource": record.resource,
             "notificationURI": record.data["notificationURI"], "limit": record.data.get("limit")}

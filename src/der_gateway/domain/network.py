@@ -28,16 +28,24 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ..sep.json_form import Plain
+
 KINDS = ("substation", "feeder", "transformer")  # top down: each kind's parent is the one before it
 PARENT_KIND = {"feeder": "substation", "transformer": "feeder"}
 MODES = ("initial", "incremental")
 FORMATS = ("csv", "json")
 
+MAX_NAME = 64
+# a row of a JSON file (an array of them); a CSV file has the same columns, servicePoint as service_point
+ROW = {"servicePoint": Plain(str, required=True, max_length=MAX_NAME, description="the service point's externalId"),
+       **{kind: Plain(str, required=True, max_length=MAX_NAME) for kind in reversed(KINDS)}}
+MIN_ROWS = 1
+WRAPPED = "items"  # a JSON file may also be {"items": [row, ...]}, the shape the admin API lists with
+
 CSV_COLUMNS = ("service_point", "transformer", "feeder", "substation")
-JSON_KEYS = ("servicePoint", "transformer", "feeder", "substation")
+JSON_KEYS = tuple(ROW)
 _KEY_OF_COLUMN = dict(zip(CSV_COLUMNS, JSON_KEYS))
 
-MAX_NAME = 64
 DESCRIPTION_MAX = 32  # FunctionSetAssignments.description is a String32
 _NOT_ALLOWED = re.compile("[\x00-\x1f\x7f\ud800-\udfff\ufffe\uffff]")
 
@@ -69,7 +77,7 @@ def description(kind: str, name: str) -> str:
     return f"{kind} {name}"[:DESCRIPTION_MAX]
 
 
-def _value(raw: Any, field: str, errors: list[Problem]) -> str:
+def _value(raw: Any, field: str, errors: list[Problem], rule: Plain) -> str:
     if raw is None or (isinstance(raw, str) and not raw.strip()):
         errors.append(problem("required", field))
         return ""
@@ -77,8 +85,8 @@ def _value(raw: Any, field: str, errors: list[Problem]) -> str:
         errors.append(problem("must be a string", field))
         return ""
     value = raw.strip()
-    if len(value) > MAX_NAME:
-        errors.append(problem(f"at most {MAX_NAME} characters", field))
+    if rule.max_length is not None and len(value) > rule.max_length:
+        errors.append(problem(f"at most {rule.max_length} characters", field))
     elif _NOT_ALLOWED.search(value):
         errors.append(problem("contains a control character", field))
     return value
@@ -117,7 +125,8 @@ def parse_csv(text: str) -> tuple[list[LocationRow], list[Problem]]:
                 errors.append(problem(f"{len(cells)} values for {len(names)} columns", where))
                 continue
             found = dict(zip(names, cells))
-            values = {column: _value(found[column], f"{where}.{column}", errors) for column in CSV_COLUMNS}
+            values = {column: _value(found[column], f"{where}.{column}", errors, ROW[_KEY_OF_COLUMN[column]])
+                      for column in CSV_COLUMNS}
             rows.append(LocationRow(values["service_point"], values["transformer"], values["feeder"],
                                     values["substation"], where))
     except csv.Error as exc:
@@ -127,8 +136,8 @@ def parse_csv(text: str) -> tuple[list[LocationRow], list[Problem]]:
 
 def parse_json(data: Any) -> tuple[list[LocationRow], list[Problem]]:
     """Rows of a JSON array of {"servicePoint", "transformer", "feeder", "substation"} objects."""
-    if isinstance(data, dict) and set(data) == {"items"}:
-        data = data["items"]  # also accept the {"items": [...]} shape the admin API lists with
+    if isinstance(data, dict) and set(data) == {WRAPPED}:
+        data = data[WRAPPED]
     if not isinstance(data, list):
         return [], [problem("must be a JSON array of {servicePoint, transformer, feeder, substation} objects",
                             "(body)")]
@@ -142,7 +151,7 @@ def parse_json(data: Any) -> tuple[list[LocationRow], list[Problem]]:
         for key in item:
             if key not in JSON_KEYS:
                 errors.append(problem("unknown field", f"{where}.{key}"))
-        values = {key: _value(item.get(key), f"{where}.{key}", errors) for key in JSON_KEYS}
+        values = {key: _value(item.get(key), f"{where}.{key}", errors, rule) for key, rule in ROW.items()}
         rows.append(LocationRow(values["servicePoint"], values["transformer"], values["feeder"],
                                 values["substation"], where))
     return rows, errors
@@ -179,7 +188,7 @@ def format_of(filename: str) -> str | None:
 def check_rows(rows: list[LocationRow]) -> list[Problem]:
     """What is wrong with the rows taken together: no rows, a service point twice, a feeder under two
     substations, a transformer under two feeders."""
-    if not rows:
+    if len(rows) < MIN_ROWS:
         return [problem("the file has no rows", "(body)")]
     errors: list[Problem] = []
     first_row: dict[str, LocationRow] = {}

@@ -287,12 +287,12 @@ class Plain:
 
     kind: int, float (any JSON number), bool or str; Decimal (an exact decimal: a JSON number, or its text as
     DECIMAL_TEXT); dict (any JSON object, read further by its own parser); list, each item by `items` (min_items
-    to max_items; unique: none twice).
+    to max_items; unique: none twice); or a tuple of these: a value of any of them (each judged as its own kind).
     pattern: a string must match it whole, else `reason`; choices: the only values; problem: why a value of the
     kind is wrong (or None), in place of the minimum and maximum checks, which then only document the range.
     """
 
-    kind: type
+    kind: type | tuple[type, ...]
     required: bool = False
     nullable: bool = False
     minimum: int | None = None
@@ -309,7 +309,19 @@ class Plain:
     unique: bool = False  # a list: no item twice
 
 
+# the Python values json.loads gives for each kind, and how a reason names the kind
+_JSON_VALUES: dict[type, tuple[type, ...]] = {int: (int,), float: (int, float), bool: (bool,), str: (str,),
+                                              Decimal: (int, float, str), dict: (dict,), list: (list,)}
+_KIND_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "a string",
+               Decimal: "a decimal number", dict: "a JSON object", list: "a list"}
+
+
 def _plain_reason(rule: Plain, value: Any) -> str | None:
+    if isinstance(rule.kind, tuple):
+        for kind in rule.kind:
+            if type(value) in _JSON_VALUES[kind]:
+                return _plain_reason(dataclasses.replace(rule, kind=kind), value)
+        return "must be " + " or ".join(_KIND_NAMES[kind] for kind in rule.kind)
     if rule.kind is Decimal:
         text = isinstance(value, str) and re.fullmatch(DECIMAL_TEXT, value)
         reason = None if type(value) in (int, float) or text else "must be a decimal number"
@@ -327,9 +339,10 @@ def _plain_reason(rule: Plain, value: Any) -> str | None:
         reason = scalar_error(rule.kind, value)
     if reason is None and rule.problem is not None:
         reason = rule.problem(value)
-    elif reason is None and rule.max_length is not None and len(value) > rule.max_length:
+    elif reason is None and rule.max_length is not None and isinstance(value, str) and len(value) > rule.max_length:
         reason = f"must be at most {rule.max_length} characters"
-    elif reason is None and rule.pattern is not None and not re.fullmatch(rule.pattern, value):
+    elif reason is None and rule.pattern is not None and isinstance(value, str) and not re.fullmatch(rule.pattern,
+                                                                                                     value):
         reason = rule.reason
     elif reason is None and rule.choices is not None and value not in rule.choices:
         reason = f"must be one of: {', '.join(rule.choices)}"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Annotated, Any, NotRequired, Sequence, TypedDict
 
+from .json_view import Id, Js, Keys, Lfdi, component, doc
 from ..store.base import ProgramRecord
 from ..store.participation_records import DeviceScoreRecord
 
@@ -13,13 +14,69 @@ if TYPE_CHECKING:
 CSV_COLUMNS = ("programId", "endDeviceId", "lFDI", "servicePoint", "score", "available", "reasons", "computed")
 
 
-def score(record: DeviceScoreRecord) -> dict[str, Any]:
+SCORE_PARTS = ("capacity", "availability", "participation", "opt_outs", "communication")
+EVENT_OUTCOMES = ("counted", "participated", "declined", "acknowledged", "silent")
+
+
+class DeviceScore(TypedDict):
+    endDeviceId: Id
+    lFDI: Lfdi
+    servicePoint: str | None
+    score: Annotated[float, Js(minimum=0, maximum=100)]
+    available: bool
+    reasons: Annotated[list[str], doc("why it is unavailable (empty if available)")]
+    components: Annotated[dict[str, Annotated[float, Js(minimum=0, maximum=1)]], Keys(SCORE_PARTS),
+                          doc("each component of the score, in [0, 1]")]
+    events: Annotated[dict[str, int], Keys(EVENT_OUTCOMES),
+                      doc("the program's events in the score's look-back, by outcome")]
+    computed: int
+
+
+class DeviceScores(TypedDict):
+    programId: Id
+    computed: int | None
+    items: list[DeviceScore]
+    syncMessagesQueued: NotRequired[Annotated[int, doc("after a recomputation: messages queued")]]
+
+
+class Interval(TypedDict):
+    start: int
+    duration: int
+
+
+class ServicePointForecast(TypedDict):
+    servicePointId: Id | None
+    servicePoint: str | None
+    kW: float
+    endDevices: list[Id]
+
+
+class DeviceForecast(TypedDict):
+    endDeviceId: Id
+    lFDI: Lfdi
+    servicePointId: Id | None
+    servicePoint: str | None
+    kW: float
+    baselineKW: float
+    eventKW: float
+    likeDays: int
+    basis: Annotated[str, Js(enum=["history", "recent", "no history"])]
+
+
+class ForecastParts(TypedDict):
+    interval: Annotated[Interval, component("DateTimeInterval")]
+    totalKW: float
+    servicePoints: list[ServicePointForecast]
+    endDevices: list[DeviceForecast]
+
+
+def score(record: DeviceScoreRecord) -> DeviceScore:
     return {"endDeviceId": record.end_device_id, "lFDI": record.lfdi, "servicePoint": record.service_point,
             "score": record.score, "available": record.available, "reasons": list(record.reasons),
             "components": record.components, "events": record.events, "computed": record.computed}
 
 
-def scores(program_id: int, computed: int | None, records: Sequence[DeviceScoreRecord]) -> dict[str, Any]:
+def scores(program_id: int, computed: int | None, records: Sequence[DeviceScoreRecord]) -> DeviceScores:
     return {"programId": program_id, "computed": computed, "items": [score(r) for r in records]}
 
 
@@ -40,7 +97,7 @@ def kw(watts: float) -> float:
     return round(watts / 1000, 3)
 
 
-def forecast(result: Forecast) -> dict[str, Any]:
+def forecast(result: Forecast) -> ForecastParts:
     """A services.participation.Forecast: kW per device, per service point (null: devices without one) and total."""
     return {
         "interval": {"start": result.start, "duration": result.duration},

@@ -6,7 +6,6 @@ carries exactly what a GET of the subscribed resource would return.
 
 from __future__ import annotations
 
-import asyncio
 
 import re
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from ..sep import codec, model, paths
 from ..store import ControlRecord, EndDeviceRecord, GroupRecord, ProgramRecord, Store
 from ..store.base import EndDeviceCounts
 from .der_controls import RANDOMIZATION_LIMIT, as_event, live_controls
+from .pacing import Turns
 
 
 class Horizon:
@@ -69,17 +69,13 @@ class Viewer:
 T = TypeVar("T")
 U = TypeVar("U")
 
-# list items built between two turns of the event loop
-PACE = 10
-
-
-async def built_paced(items: Sequence[T], build: Callable[[T], U]) -> list[U]:
-    """[build(item) for item in items], letting the event loop serve others every PACE items: a page of 100
-    EndDevices takes milliseconds to build."""
+async def built_paced(items: Sequence[T], build: Callable[[T], U], turns: Turns | None = None) -> list[U]:
+    """[build(item) for item in items], in turns of the event loop (pacing.Turns): a page of 100 EndDevices takes
+    milliseconds to build."""
+    turns = turns or Turns()
     built = []
-    for i, item in enumerate(items):
-        if i and i % PACE == 0:
-            await asyncio.sleep(0)
+    for item in items:
+        await turns.between()
         built.append(build(item))
     return built
 

@@ -200,7 +200,8 @@ def write_exports(config: Config, event_mrid: str, stage: StageRecord, credits: 
                "currency", "total")
     writer.writerow(columns)
     for c in devices:
-        writer.writerow([c[k] if c[k] is not None else "" for k in columns])
+        row = dict(c)
+        writer.writerow([row[k] if row[k] is not None else "" for k in columns])
     for name, text in ((f"stage-{stage.id}.json", json.dumps(document, indent=1)),
                        (f"stage-{stage.id}.csv", out.getvalue())):
         temporary = directory / f".{name}.tmp"

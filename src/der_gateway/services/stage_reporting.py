@@ -136,7 +136,7 @@ class StageReporter:
                                                                   control, status), _as_settled(record, settled))
         await self.store.settle_stage(stage.id, settled, message, now)
 
-    async def outcomes(self, stage_id: int) -> tuple[UtilityEventRecord, dict] | None:
+    async def outcomes(self, stage_id: int) -> tuple[UtilityEventRecord, stage_json.StageOutcomes] | None:
         stage = await self.store.stage(stage_id)
         if stage is None:
             return None
@@ -162,7 +162,7 @@ def _as_settled(record: list[ParticipationRecord],
             for p in record]
 
 
-def csv_text(body: dict) -> str:
+def csv_text(body: stage_json.StageOutcomes) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
@@ -175,7 +175,7 @@ def csv_text(body: dict) -> str:
     return out.getvalue()
 
 
-def _write_files(directory: Path, stage_id: int, body: dict) -> None:
+def _write_files(directory: Path, stage_id: int, body: stage_json.StageOutcomes) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     _replace(directory / f"stage-{stage_id}.json", json.dumps(body, indent=1, sort_keys=True) + "\n")
     _replace(directory / f"stage-{stage_id}.csv", csv_text(body))

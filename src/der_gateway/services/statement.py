@@ -7,13 +7,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any, TypedDict
 
 from ..domain.refusals import Conflict
 from ..domain.settlement.telemetry import DeviceMeter, telemetry_intervals
+from .json_view import DecimalText, Id, Money, doc
 from ..store.billing_records import CreditRecord
 from ..store.interface import Store
 from . import settlement_json
+from .stage_json import Outcome
 
 MAX_PERIOD = 366 * 86_400
 
@@ -30,11 +32,57 @@ class StageLine:
     outcome: str | None
 
 
+class StatementCustomer(TypedDict):
+    id: Id
+    externalId: str
+    name: str
+
+
+class StatementAccount(TypedDict):
+    id: Id
+    externalId: str
+
+
+class StatementEvent(settlement_json.Credit):
+    """a Credit, with the event and stage it is for, the device's outcome and the profile ([start, end, baseline
+    kWh, measured kWh] per interval)"""
+
+    eventMRID: str
+    description: str | None
+    stagePosition: Id
+    start: int
+    duration: int
+    outcome: Outcome | None
+    profile: list[list[int | str | None]]
+
+
+class EventTotals(TypedDict):
+    eventMRID: str
+    description: str | None
+    stages: list[Id]
+    avoidedKWh: DecimalText
+    credits: dict[str, Money]
+
+
+class Production(TypedDict):
+    servicePointId: Id
+    servicePoint: str
+    producedKWh: DecimalText
+
+
+Statement = TypedDict("Statement", {
+    "customer": StatementCustomer, "accounts": list[StatementAccount], "from": int, "to": int,
+    "events": list[StatementEvent],
+    "byEvent": Annotated[list[EventTotals], doc("the customer's totals per event")],
+    "avoidedKWh": DecimalText, "production": list[Production], "credits": dict[str, Money],
+    "billed": dict[str, Money], "unbilled": dict[str, Money]})
+
+
 def _money(amounts: dict[str, Decimal]) -> dict[str, str]:
     return {currency: str(amount) for currency, amount in sorted(amounts.items())}
 
 
-async def statement(store: Store, customer_id: int, start: int, end: int) -> dict[str, Any]:
+async def statement(store: Store, customer_id: int, start: int, end: int) -> Statement:
     """Conflict if there is no such customer."""
     customer = await store.customer(customer_id)
     if customer is None or customer.detail is None:
@@ -73,7 +121,7 @@ async def statement(store: Store, customer_id: int, start: int, end: int) -> dic
         entry["avoided"] += c.avoided_kwh or Decimal(0)
         entry["credits"][c.currency] = entry["credits"].get(c.currency, Decimal(0)) + c.total
     points = [sp for account in customer.detail.accounts for sp in account.service_points]
-    production = []
+    production: list[Production] = []
     for sp in points:
         meters = await store.service_point_telemetry(sp.id, start, end)
         readings = telemetry_intervals([DeviceMeter(m.end_device_id, m.reading_type, m.readings) for m in meters])

@@ -7,7 +7,10 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from decimal import Decimal
 from html import escape
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .statement import Statement
 
 WIDTH, HEIGHT, PAD = 520, 160, 34
 
@@ -54,7 +57,7 @@ def plot(profile: list[list[Any]]) -> str:
             f'green: measured</text></svg>')
 
 
-def render(s: dict[str, Any]) -> str:
+def render(s: Statement) -> str:
     customer = s["customer"]
     rows = "".join(
         f"<tr><td>{escape(e['eventMRID'])}</td><td>{e['stagePosition']}</td><td>{escape(_when(e['start']))}</td>"

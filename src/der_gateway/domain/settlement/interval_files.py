@@ -28,16 +28,31 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Iterable
 
+from ...sep.json_form import Plain
 from ..refusals import Problem, problem
 from .series import QUALITIES, IntervalReading, Quality
 
 FORMATS = ("csv", "json")
-KEYS = ("servicePoint", "start", "duration", "kWh", "quality", "flow")
-REQUIRED = ("servicePoint", "start", "duration", "kWh")
 FLOWS = ("import", "export")
 DAY = 86_400
 MIN_DURATION = 60
 MAX_ID = 64
+# a reading: a JSON file's {"readings": [reading, ...]}, or a CSV line under a header naming these columns (every
+# value then text); in JSON a number stands for its text
+READING = {
+    "servicePoint": Plain((str, float), required=True, max_length=MAX_ID, description="the service point's "
+                          "externalId"),
+    "start": Plain((str, int), required=True, description="ISO 8601 with a UTC offset (or Z), or Unix seconds"),
+    "duration": Plain((int, str), required=True, minimum=MIN_DURATION, maximum=DAY, description="seconds (or "
+                      "their digits), dividing a day evenly: 300, 900, 1800, 3600, ..."),
+    "kWh": Plain((float, str), required=True, description="a decimal, read exactly as written; without flow, "
+                 "negative is energy delivered to the grid"),
+    "quality": Plain(str, nullable=True, choices=QUALITIES, description="default actual"),
+    "flow": Plain(str, nullable=True, choices=FLOWS, description="import (drawn from the grid, the default) or "
+                  "export (delivered to it), kWh then a magnitude")}
+FILE = {"readings": Plain(list, required=True, min_items=1, description="at most interval_file_max_rows")}
+KEYS = tuple(READING)
+REQUIRED = tuple(key for key, rule in READING.items() if rule.required)
 MAX_KWH = Decimal(10) ** 9  # no interval at one service point comes near a TWh
 MAX_PLACES = 9  # digits after the point
 MAX_PROBLEMS = 1000  # a file this wrong is listed up to here
@@ -235,7 +250,7 @@ def parse_json(text: str, max_rows: int,
         return [], [problem(f"malformed JSON: {exc}", "(body)")]
     if not isinstance(data, dict) or not isinstance(data.get("readings"), list):
         return [], [problem('must be a JSON object {"readings": [...]}', "(body)")]
-    errors = [problem("unknown field", key) for key in data if key != "readings"]
+    errors = [problem("unknown field", key) for key in data if key not in FILE]
     items = data["readings"]
     if len(items) > max_rows:
         return [], errors + [problem(f"the file has {len(items)} readings, more than {max_rows}; split it",

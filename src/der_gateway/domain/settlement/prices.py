@@ -28,7 +28,6 @@ KINDS: tuple[Kind, ...] = ("fixed", "hourly", "market")
 DURATIONS: dict[str, tuple[int, ...]] = {"hourly": (3600,), "market": (300, 900, 1800, 3600)}
 MAX_PRICE = Decimal(100_000)  # per kWh, either sign
 MAX_ROWS = 100_000
-CSV_COLUMNS = ("start", "duration", "pricePerKWh")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
 _DECIMAL = re.compile(r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$")
 
@@ -96,6 +95,18 @@ PRICING = {
     "pricePerKWh": Plain(Decimal, description="fixed pricing only (required for it)")}
 
 
+# a price file: {"prices": [row, ...]} in JSON, or these columns in CSV (every value then text)
+PRICE_ROW = {
+    "start": Plain((int, str), required=True, description="Unix seconds, or ISO 8601 with a UTC offset; on a "
+                   "duration boundary"),
+    "duration": Plain((int, str), required=True, description="seconds (a JSON integer or its digits): hourly "
+                      "3600; market " + ", ".join(map(str, DURATIONS["market"]))),
+    "pricePerKWh": Plain(Decimal, required=True, description=f"per kWh, within ±{MAX_PRICE}")}
+PRICE_FILE = {"prices": Plain(list, required=True, min_items=1, max_items=MAX_ROWS)}
+CSV_COLUMNS = tuple(PRICE_ROW)
+_DIGITS = re.compile("[0-9]+")
+
+
 def parse_pricing(body: Any) -> Pricing:
     """A program's pricing from its JSON form; PricingError naming each problem."""
     values, problems = check_plain(body, PRICING)
@@ -118,7 +129,7 @@ def _start(raw: Any, field: str, problems: list[Problem]) -> int | None:
         return raw
     if isinstance(raw, str):
         text = raw.strip()
-        if text.isdigit():
+        if _DIGITS.fullmatch(text):
             return int(text)
         try:
             moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -131,7 +142,7 @@ def _start(raw: Any, field: str, problems: list[Problem]) -> int | None:
 
 
 def _duration(raw: Any, kind: Kind, field: str, problems: list[Problem]) -> int | None:
-    value = int(raw) if isinstance(raw, str) and raw.strip().isdigit() else raw if type(raw) is int else None
+    value = int(raw) if isinstance(raw, str) and _DIGITS.fullmatch(raw.strip()) else raw if type(raw) is int else None
     allowed = DURATIONS.get(kind, ())
     if value is None or value not in allowed:
         problems.append(problem(f"must be one of {', '.join(map(str, allowed))} seconds for {kind} prices", field))
@@ -140,9 +151,9 @@ def _duration(raw: Any, kind: Kind, field: str, problems: list[Problem]) -> int 
 
 
 def _point(row: dict[str, Any], kind: Kind, where: str, problems: list[Problem]) -> PricePoint | None:
-    mine: list[Problem] = [problem("unknown field", f"{where}.{k}") for k in row if k not in CSV_COLUMNS]
-    for column in CSV_COLUMNS:
-        if row.get(column) in (None, ""):
+    mine: list[Problem] = [problem("unknown field", f"{where}.{k}") for k in row if k not in PRICE_ROW]
+    for column, rule in PRICE_ROW.items():
+        if rule.required and row.get(column) in (None, ""):
             mine.append(problem("required", f"{where}.{column}"))
     if mine:
         problems.extend(mine)
@@ -176,7 +187,7 @@ def parse_prices(raw: bytes | str, fmt: str, kind: Kind) -> list[PricePoint]:
             data = json.loads(text)
         except ValueError as exc:
             raise PricingError([problem(f"not JSON: {exc}")]) from None
-        if not isinstance(data, dict) or set(data) != {"prices"} or not isinstance(data["prices"], list):
+        if not isinstance(data, dict) or set(data) != set(PRICE_FILE) or not isinstance(data["prices"], list):
             raise PricingError([problem('must be {"prices": [...]}')])
         for i, row in enumerate(data["prices"]):
             if not isinstance(row, dict):
