@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from der_gateway.store.postgres.coalesced import Coalesced
+from der_gateway.store.coalesced import Coalesced
 
 
 async def test_a_caller_never_gets_a_read_begun_before_it_asked() -> None:

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from ..observability import metrics
 from ..store.observability_records import OutboxState
-from ..store.postgres.coalesced import Coalesced
+from ..store.coalesced import Coalesced
 from .http import json_response, read_query
 from .state import CLOCK, STORE, TRACKING
 from .routing import Answer, Query, Route

@@ -29,7 +29,7 @@ from .. import kept_counts
 from ..base import EndDeviceCounts, EndDeviceRecord
 from ..sqlite import READERS, SQLiteStore
 from ..sqlite_plumbing import Conn, Params, Row, inserted_id
-from .coalesced import Coalesced
+from ..coalesced import Coalesced
 from .commits import NOTIFY, CommitFeed
 from .connection import Connection, Cursor, IntegrityError
 from .schema import migrate
