@@ -4,7 +4,7 @@ Request bodies are described from the specs their handlers validate with (admin/
 objects inside them (DERControlBase, CurveData, ...) from the sep.model dataclasses.  Most answers are
 TypedDict views declared beside the code that renders them (VIEWS, schemas by services/json_view.py); the
 component schemas written here describe the rest (2030.5 resources with the server's fields, the error
-shape, stored JSON documents, the observability views, the answers of the utility's inbound operations).
+shape, stored JSON documents, the answers of the utility's inbound operations).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import re
 from decimal import Decimal
 from typing import Any, Iterable, Mapping
 
+from ..observability import tracking
 from ..sep import codec, model
 from ..services import interval_json, participation_json, settlement_json, stage_json, statement, utility_json
 from . import (routes_billing, routes_console_devices, routes_console_events, routes_console_ops, routes_events,
@@ -156,7 +157,7 @@ VIEWS: list[type] = [
     routes_console_devices.DeviceTelemetry, routes_console_devices.DeviceResponses,
     routes_console_devices.DeviceEnrollments, routes_console_events.Timeline, routes_console_events.ParticipationSummary,
     routes_console_events.PowerSeries, routes_console_ops.ServiceTaskSummary, routes_console_ops.EnrollmentSummary,
-    routes_observability.Health, routes_observability.Outboxes,
+    routes_observability.Health, routes_observability.Outboxes, tracking.Connections, tracking.Refusals,
 ]
 for _name in ("Program", "DERCurve", "Control", "Group", "EndDevice", "Rate", "Subscription", "MembershipChange",
               "SyncEndpoint", "NetworkLocation", "Customer", "Tariff", "AssetType", "DeviceModel", "Aggregator",
@@ -424,18 +425,6 @@ COMPONENTS["ServicePointInput"] = {**fields_schema(bodies.SERVICE_POINT, {}),
 COMPONENTS["AccountInput"] = fields_schema(bodies.ACCOUNT, {"servicePoints": {"type": "array",
                                                                                "items": ref("ServicePointInput")}})
 
-
-# -- observability (routes_observability) -----------------------------------------------------------------------
-COMPONENTS.update({
-    "Connections": _object({"open": INTEGER, "clients": {"type": "array", "items": _object({
-        "lfdi": nullable(STRING), "peer": STRING, "since": INTEGER, "requests": INTEGER})}}, ("open", "clients")),
-    "Refusals": _object({
-        "by_reason": {"type": "array", "items": _object({"reason": STRING, "kind": {"enum": ["tls", "http"]},
-                                                         "count": INTEGER, "last_at": INTEGER})},
-        "recent": {"type": "array", "items": _object({"at": INTEGER, "kind": STRING, "reason": STRING,
-                                                      "status": nullable(INTEGER), "lfdi": nullable(STRING),
-                                                      "path": nullable(STRING)})}}, ("by_reason", "recent")),
-})
 
 _VIEW_NAMES = {cls: cls.__name__ for cls in VIEWS}
 _TWICE = sorted(set(_VIEW_NAMES.values()) & set(COMPONENTS))

@@ -18,7 +18,7 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Literal, TypedDict
 
 from aiohttp import web
 
@@ -47,6 +47,39 @@ class Refusal:
     status: int | None = None
     lfdi: str | None = None
     path: str | None = None
+
+
+class Client(TypedDict):
+    lfdi: str | None
+    peer: str
+    since: int
+    requests: int
+
+
+class Connections(TypedDict):
+    open: int
+    clients: list[Client]
+
+
+class RefusalsOfAReason(TypedDict):
+    reason: str
+    kind: Literal["tls", "http"]
+    count: int
+    last_at: int
+
+
+class RefusalSeen(TypedDict):
+    at: int
+    kind: Literal["tls", "http"]
+    reason: str
+    status: int | None
+    lfdi: str | None
+    path: str | None
+
+
+class Refusals(TypedDict):
+    by_reason: list[RefusalsOfAReason]
+    recent: list[RefusalSeen]
 
 
 @dataclass
@@ -165,14 +198,14 @@ class Tracking:
                 continue
         return found
 
-    def connections_view(self) -> dict[str, Any]:
-        clients = [c for part, alive in self.parts() if alive for c in part["connections"]]
+    def connections_view(self) -> Connections:
+        clients: list[Client] = [c for part, alive in self.parts() if alive for c in part["connections"]]
         clients.sort(key=lambda c: (c["since"], c["peer"]))
         return {"open": len(clients), "clients": clients}
 
-    def refusals_view(self, limit: int) -> dict[str, Any]:
+    def refusals_view(self, limit: int) -> Refusals:
         counts: dict[tuple[str, str], ReasonCount] = {}
-        recent: list[dict[str, Any]] = []
+        recent: list[RefusalSeen] = []
         for part, _ in self.parts():
             for row in part["by_reason"]:
                 total = counts.setdefault((row["kind"], row["reason"]), ReasonCount())
@@ -180,8 +213,9 @@ class Tracking:
                 total.last_at = max(total.last_at, row["last_at"])
             recent.extend(part["recent"])
         recent.sort(key=lambda r: r["at"], reverse=True)
-        by_reason = [{"reason": r, "kind": k, "count": c.count, "last_at": c.last_at}
-                     for (k, r), c in sorted(counts.items(), key=lambda kv: (-kv[1].count, kv[0]))]
+        by_reason: list[RefusalsOfAReason] = [
+            {"reason": r, "kind": "tls" if k == "tls" else "http", "count": c.count, "last_at": c.last_at}
+            for (k, r), c in sorted(counts.items(), key=lambda kv: (-kv[1].count, kv[0]))]
         return {"by_reason": by_reason, "recent": recent[:limit]}
 
 
