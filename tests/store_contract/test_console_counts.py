@@ -231,10 +231,13 @@ async def test_a_utility_event_s_stages_counted_by_each_device_s_furthest(store)
 
 
 async def independent_power(store, end_device_ids: list[int], lo: int, hi: int) -> dict[int, float]:
-    """The sums as the console summed each device's series before issue 14."""
+    """The sums as the console summed each device's series before issue 14, but of a device's total series when it
+    has one (a series with no phase), else of its phases."""
     sums: dict[int, float] = {}
-    for series in await store.power_history(end_device_ids, [(lo, hi)]):
-        if series.reading_type.get("uom") != 38:
+    watts = [s for s in await store.power_history(end_device_ids, [(lo, hi)]) if s.reading_type.get("uom") == 38]
+    with_total = {s.end_device_id for s in watts if not s.reading_type.get("phase")}
+    for series in watts:
+        if series.end_device_id in with_total and series.reading_type.get("phase"):
             continue
         scale = 10 ** int(series.reading_type.get("powerOfTenMultiplier") or 0)
         for at, _, value in series.readings:
@@ -247,6 +250,7 @@ async def test_fleet_power_is_summed_per_reading_start_in_the_store(store):
     group = await store.create_group(mrid(2), "g")
     program = await store.create_program(mrid(1), "p", 1)
     called = await add_devices(store, 1, 6, group_id=group)
+    (phases_only,) = await add_devices(store, 60, 1, group_id=group)
     (outsider,) = await add_devices(store, 50, 1)
     await store.set_group_program(group, program, True)
     control = await store.add_control(program, mrid(3), NOW, NOW + 600, 1200, {}, 0, NOW)
@@ -279,8 +283,11 @@ async def test_fleet_power_is_summed_per_reading_start_in_the_store(store):
         await mirror(owner, "0003", {"uom": 38}, NOW, [9000, 9000])  # the site's own meter
         await mirror(owner, "000B", {"uom": 38}, NOW, [7, 7])  # a premises point that is a DER as well
         await mirror(owner, "0009", {"uom": 29}, NOW, [240, 240])  # volts
+        await mirror(owner, "0009", {"uom": 38, "phase": 128}, NOW, [5000, 5000])  # phase A, within the total
+    for phase, value in ((128, 11), (64, 13), (32, 17)):  # a device that reports each phase and no total
+        await mirror(lfdi(60), "0009", {"uom": 38, "phase": phase}, NOW, [value, value])
     devices = [i for i, _ in await store.targeted_end_devices(program)]
-    assert devices == called
+    assert devices == called + [phases_only]
     lo, hi = NOW - 3000, NOW + 4800
     expected = await independent_power(store, devices, lo, hi)
     got = dict(await store.fleet_power(EventScope("control", control), NOW, lo, hi))

@@ -108,8 +108,17 @@ class EventDevicesStore(SQLitePlumbing):
     async def fleet_power(self, scope: EventScope, now: int, start: int, end: int) -> list[tuple[int, float]]:
         """The real power (W) of the devices the event calls, summed per reading start in [start, end): the current
         readings of the active-power (uom 38) MirrorMeterReadings of their MirrorUsagePoints that are not a
-        premises aggregation point alone (roleFlags bit 1 without bit 3)."""
-        flags = f"coalesce({self._json_value('u.body', 'roleFlags')}, '')"
+        premises aggregation point alone (roleFlags bit 1 without bit 3); of a device's total (no phase) when it
+        has one, else of its phases, as settlement counts a device's energy (domain/settlement/telemetry.py)."""
+        def telemetry(mup: str) -> str:
+            flags = f"coalesce({self._json_value(f'{mup}.body', 'roleFlags')}, '')"
+            return (f"NOT coalesce(substr({flags}, length({flags}), 1) IN "
+                    f"({', '.join(repr(d) for d in PREMISES_ONLY)}), FALSE)")
+
+        def total_watts(mmr: str) -> str:
+            return (f"{self._json_integer(f'{mmr}.body', 'ReadingType', 'uom')} = {WATTS} "
+                    f"AND coalesce({self._json_integer(f'{mmr}.body', 'ReadingType', 'phase')}, 0) = 0")
+
         power_of_ten = f"coalesce({self._json_integer('m.body', 'ReadingType', 'powerOfTenMultiplier')}, 0)"
 
         def read(c: Conn) -> list[tuple[int, float]]:
@@ -120,9 +129,10 @@ class EventDevicesStore(SQLitePlumbing):
                 f"SELECT r.start, {power_of_ten}, sum(r.value) FROM lfdis d "
                 "JOIN mirror_usage_points u ON u.device_lfdi = d.lfdi JOIN mirror_meter_readings m ON m.mup_id = u.id "
                 "JOIN readings r ON r.mmr_id = m.id "
-                f"WHERE {self._json_integer('m.body', 'ReadingType', 'uom')} = {WATTS} "
-                f"AND NOT coalesce(substr({flags}, length({flags}), 1) IN "
-                f"({', '.join(repr(d) for d in PREMISES_ONLY)}), FALSE) "
+                f"WHERE {self._json_integer('m.body', 'ReadingType', 'uom')} = {WATTS} AND {telemetry('u')} "
+                f"AND ({total_watts('m')} OR NOT EXISTS (SELECT 1 FROM mirror_usage_points tu "
+                "JOIN mirror_meter_readings t ON t.mup_id = tu.id WHERE tu.device_lfdi = u.device_lfdi "
+                f"AND {telemetry('tu')} AND {total_watts('t')})) "
                 "AND r.start >= ? AND r.start < ? AND r.value IS NOT NULL "
                 f"AND (r.reading_set_id IS NULL OR r.current = 1) GROUP BY r.start, {power_of_ten}",
                 (*params, start, end)).fetchall()
