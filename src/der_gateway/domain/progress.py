@@ -12,23 +12,22 @@ RESERVED, RECEIVED, STARTED, COMPLETED, OPTED_OUT, NO_RESPONSE = (
     "reserved", "received", "started", "completed", "opted_out", "no_response")
 PROGRESS = (RESERVED, RECEIVED, STARTED, COMPLETED, OPTED_OUT, NO_RESPONSE)
 
-_STEP = {1: RECEIVED, 6: RECEIVED, 7: RECEIVED, 11: RECEIVED, 2: STARTED, 5: STARTED, 8: STARTED, 9: STARTED,
-         13: STARTED, 14: STARTED, 3: COMPLETED}
+STEP = {1: RECEIVED, 6: RECEIVED, 7: RECEIVED, 11: RECEIVED, 2: STARTED, 5: STARTED, 8: STARTED, 9: STARTED,
+        13: STARTED, 14: STARTED, 3: COMPLETED}
 _ORDER = (NO_RESPONSE, RESERVED, RECEIVED, STARTED, COMPLETED)
-_DECLINED = frozenset({4, 10, 12, 252, 253, 254})
+DECLINED = frozenset({4, 10, 12, 252, 253, 254})
 # how far a device got, least first: over several events (a utility event's stages) a device counts as its furthest
 FURTHEST = (*_ORDER, OPTED_OUT)
-STEP, DECLINED = _STEP, _DECLINED
 
 
 def progress(statuses: Iterable[int], reserved: bool = False) -> str:
     """The furthest the device got, from every status it sent for the event."""
     seen = set(statuses)
-    if seen & _DECLINED:
+    if seen & DECLINED:
         return OPTED_OUT
     furthest = RESERVED if reserved else NO_RESPONSE
     for status in seen:
-        step = _STEP.get(status)
+        step = STEP.get(status)
         if step is not None and _ORDER.index(step) > _ORDER.index(furthest):
             furthest = step
     if furthest == NO_RESPONSE and seen:  # only statuses 2030.5 does not define: it did answer

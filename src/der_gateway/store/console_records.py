@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ class EventScope:
     """The devices an event calls: a DERControl's (kind "control": its stage's participation record, else the
     devices its program targets now), or a utility event's over all its stages (kind "utility_event")."""
 
-    kind: str
+    kind: Literal["control", "utility_event"]
     id: int
 
 
