@@ -24,7 +24,7 @@ from .routes_utility_ops import DEVICE_PARTS
 from ..domain.utility.fields import F
 from ..sep.json_form import DECIMAL_TEXT, Plain, required_fields
 from .routing import Answer, Body, FieldsBody, Named, PlainBody, Query, Route, Rows, SepBody, Upload
-from ..services.json_view import view_schema
+from ..services.json_view import Href, Id, Lfdi, type_schema, view_schema
 
 JSON = "application/json"
 Schema = dict[str, Any]
@@ -41,9 +41,7 @@ def nullable(schema: Schema) -> Schema:
 INTEGER = {"type": "integer"}
 STRING = {"type": "string"}
 BOOLEAN = {"type": "boolean"}
-LFDI = {"type": "string", "pattern": "^[0-9A-Fa-f]{40}$", "description": "40 hex digits"}
-ID = {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}
-HREF = {"type": "string", "description": "the 2030.5 resource's href on the device-facing server"}
+LFDI, ID, HREF = type_schema(Lfdi), type_schema(Id), type_schema(Href)
 
 
 # -- 2030.5 objects, from sep.model -------------------------------------------------

@@ -13,6 +13,8 @@ import types
 import typing
 from typing import Annotated, Any, Iterable, Literal, Mapping, NotRequired, Required, Union
 
+from ..sep.json_form import DECIMAL_TEXT
+
 Schema = dict[str, Any]
 
 
@@ -46,8 +48,7 @@ def component(name: str) -> Js:
 Id = Annotated[int, Js(minimum=1, maximum=2**63 - 1)]
 Href = Annotated[str, doc("the 2030.5 resource's href on the device-facing server")]
 Lfdi = Annotated[str, Js(pattern="^[0-9A-Fa-f]{40}$", description="40 hex digits")]
-DecimalText = Annotated[str, Js(pattern=r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)$",
-                                description="an exact decimal, as text")]
+DecimalText = Annotated[str, Js(pattern=f"^{DECIMAL_TEXT}$", description="an exact decimal, as text")]
 Money = Annotated[DecimalText, doc("an exact decimal amount, as text")]
 
 _SCALARS: dict[Any, Schema] = {str: {"type": "string"}, int: {"type": "integer"}, float: {"type": "number"},
@@ -70,6 +71,11 @@ def view_schema(view: type, components: Mapping[type, str] = {}) -> Schema:
     if view.__doc__:
         schema["description"] = " ".join(view.__doc__.split())
     return schema
+
+
+def type_schema(hint: Any) -> Schema:
+    """The JSON Schema of one field's type (Id, Lfdi, list[int], ...)."""
+    return _schema(hint, {})
 
 
 def _unannotated(hint: Any) -> Any:
