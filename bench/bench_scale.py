@@ -23,7 +23,7 @@ a new database is made), and each size N:
    --pager-nice, so that its own CPU does not delay the measuring client and the server);
 4. repeats 3 (--warm-rounds, left out, then --rounds times), the rounds of every store and size alternating
    (all their servers are up), then reports (the median over the rounds of) p50/p99 of each,
-   the paging's total seconds, the /dcap p99 ratio (busy / idle), the server's RSS
+   the paging's total seconds, the /dcap p99 ratio (busy / idle), the server's RSS with its page process's
    (now and peak), the data's size (the data directory's, or pg_database_size), the load time and the
    start-up time.
 
@@ -142,11 +142,14 @@ def _dir_bytes(path: Path) -> int:
 
 
 def _status_kib(pid: int) -> dict[str, int]:
-    found = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, value = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
-            found[name] = int(value.split()[0])
+    """VmRSS and VmHWM of the server and of its children (the page process), summed."""
+    found = {"VmRSS": 0, "VmHWM": 0}
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    for each in [pid, *(int(c) for c in children.read_text().split())] if children.exists() else [pid]:
+        for line in Path(f"/proc/{each}/status").read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name in found:
+                found[name] += int(value.split()[0])
     return found
 
 

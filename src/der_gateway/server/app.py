@@ -20,6 +20,7 @@ from ..sep import paths
 from .contacts import ContactLog
 from .cache import UNKNOWN, ResponseCache, answer_key, topics_read
 from ..services.documents import encode_paced
+from .page_process import PAGES, page_process
 from .http import INVALID_FORMAT, Problem, SepResponse, error_response
 from .identity import ConnectionIdentities, ProxiedCertificates
 from .routes import ALL
@@ -137,6 +138,8 @@ def create_app(config: Config, store: Store, schemas: SchemaSet, clock: Clock | 
     app.on_startup.append(contacts.on_startup)
     app.on_cleanup.append(contacts.on_cleanup)
     app.on_cleanup.append(flush_requests)
+    app[PAGES] = page_process(config, store)
+    app.on_cleanup.append(app[PAGES].close)
     app[CONFIG] = config
     app[STORE] = store
     app[SCHEMAS] = schemas

@@ -11,7 +11,7 @@ from .leadership import LOCK_FILE, FileLeadership, Leadership
 from .postgres.coordination import AdvisoryLeadership, AdvisoryLock
 from .postgres.store import PostgresStore
 from .process_lock import ProcessLock
-from .sqlite import SQLiteStore
+from .sqlite import SQLITE_FILE, SQLiteStore
 
 ADMIN_WRITE_LOCK = "admin-write.lock"  # in the data directory
 
@@ -46,3 +46,13 @@ def admin_write_lock(location: str | None, data_dir: Path) -> AbstractAsyncConte
         assert location is not None
         return AdvisoryLock(location)
     return ProcessLock(data_dir / ADMIN_WRITE_LOCK)
+
+
+def location_of(store: object) -> tuple[str | None, Path] | None:
+    """open_store's arguments that open store again, from another process; None if it cannot be (a SQLite
+    file not named as open_store names it, or no store open_store opens)."""
+    if isinstance(store, PostgresStore):
+        return store.dsn, Path(".")
+    if not isinstance(store, SQLiteStore) or store.path.name != SQLITE_FILE:
+        return None
+    return None, store.path.parent

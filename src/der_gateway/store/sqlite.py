@@ -80,6 +80,9 @@ def _end_device(row: Row) -> EndDeviceRecord:
                            enabled=bool(row[8]), postRate=row[9], connectionPointId=row[10])
 
 
+SQLITE_FILE = "der-gateway.sqlite3"  # in the data directory
+
+
 class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore, ParticipationStore, StageStore,
                   PriceStore, BillingStore, SettlementStore, ContactStore,
                   ConsoleStore, EventDevicesStore, ObservabilityStore):
@@ -96,7 +99,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore, P
     @classmethod
     async def open(cls, data_dir: Path) -> SQLiteStore:
         data_dir.mkdir(parents=True, exist_ok=True)
-        store = cls(data_dir / "der-gateway.sqlite3")
+        store = cls(data_dir / SQLITE_FILE)
         try:
             await store._write(store._open_writer)
             store._reader_connection = _connect(store.path)

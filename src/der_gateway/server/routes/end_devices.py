@@ -15,6 +15,7 @@ from ...services import end_device_removal, resources
 from .. import views
 from ..access import names_aggregator_end_device, viewer, visible_end_device
 from ..http import Problem, created, no_content, paging, read_resource, replaced, sep_response
+from ..page_process import page_response
 from ..state import BACKGROUND, CLIENT, CONFIG, STORE
 
 routes = web.RouteTableDef()
@@ -27,7 +28,7 @@ async def _view(request: web.Request, record: EndDeviceRecord) -> model.EndDevic
 @routes.get(paths.EDEV_LIST)
 async def list_end_devices(request: web.Request) -> web.Response:
     page = paging(request)
-    return sep_response(await resources.end_device_list(viewer(request), page.start, page.limit, page.after))
+    return await page_response(request, page.limit, resources.end_device_list, page.start, page.limit, page.after)
 
 
 @routes.post(paths.EDEV_LIST)
