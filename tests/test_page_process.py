@@ -76,6 +76,21 @@ async def test_a_long_page_from_the_page_process_is_the_serving_loops_page(harne
     assert (page.all, page.results) == (LONG + 2, LONG)
 
 
+async def test_a_long_mirror_usage_point_page_from_the_page_process_is_the_serving_loops_page(harness):
+    aggregator = harness.client("aggregator")
+    for i in range(LONG):
+        lfdi = random_lfdi()
+        assert (await aggregator.post("/edev", documents.end_device(lfdi))).status == 201
+        mup = documents.mirror_usage_point(lfdi, mrid=f"{i:024X}000D8C5E")
+        assert (await aggregator.post("/mup", mup)).status == 201
+    path = f"/mup?l={LONG}"
+    built_here = await _until_started(harness, aggregator, path)
+    assert (await aggregator.get(path)).body == built_here
+    page = codec.decode(etree.fromstring(built_here), model.MirrorUsagePointList)
+    assert (page.all, page.results) == (LONG, LONG)
+    assert all(len(m.MirrorMeterReading) == 1 for m in page.MirrorUsagePoint)
+
+
 async def test_a_long_page_holds_every_write_acknowledged_before_it(harness):
     aggregator = harness.client("aggregator")
     await _register(aggregator, LONG)
@@ -140,3 +155,18 @@ async def test_the_page_process_ends_with_the_server(harness):
     await harness.stop()
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
+
+
+async def test_pages_are_answered_when_the_page_process_cannot_open_the_store(harness, monkeypatch, tmp_path):
+    monkeypatch.setattr(page_process, "RESTART_SECONDS", 0.0)
+    (tmp_path / "a-file").write_text("")
+    _pages(harness)._location = (None, tmp_path / "a-file" / "data")
+    aggregator = harness.client("aggregator")
+    await _register(aggregator, LONG)
+    path = f"/edev?l={LONG}"
+    expected = (await aggregator.get(path)).body
+    for _ in range(20):
+        reply = await aggregator.get(path)
+        assert reply.status == 200 and reply.body == expected
+        await asyncio.sleep(0.1)
+    assert _pages(harness).pid is None

@@ -16,7 +16,7 @@ from ..config import Config
 from ..domain import events as lifecycle
 from ..domain.clients import Client
 from ..sep import codec, model, paths
-from ..store import ControlRecord, EndDeviceRecord, GroupRecord, ProgramRecord, Store
+from ..store import ControlRecord, EndDeviceRecord, GroupRecord, MirrorUsagePointRecord, ProgramRecord, Store
 from ..store.base import EndDeviceCounts
 from .der_controls import RANDOMIZATION_LIMIT, as_event, live_controls
 from .pacing import Turns
@@ -78,6 +78,38 @@ async def built_paced(items: Sequence[T], build: Callable[[T], U], turns: Turns 
         await turns.between()
         built.append(build(item))
     return built
+
+
+# -- MirrorUsagePoint and Response ------------------------------------------------
+
+async def mirror_usage_point(v: Viewer, record: MirrorUsagePointRecord) -> model.MirrorUsagePoint:
+    mup = codec.from_data(model.MirrorUsagePoint, record.data)
+    mup.href = paths.mup(record.id)
+    mup.postRate = await v.post_rate("mup")
+    readings = await v.store.mirror_meter_readings(record.id)
+    mup.MirrorMeterReading = [codec.from_data(model.MirrorMeterReading, r) for r in readings]
+    return mup
+
+
+async def mirror_usage_point_list(v: Viewer, start: int, limit: int) -> model.MirrorUsagePointList:
+    """The caller's MirrorUsagePoints."""
+    page = await v.store.mirror_usage_points(v.client.lfdi, start, limit)
+    items = [await mirror_usage_point(v, r) for r in page.items]
+    return model.MirrorUsagePointList(href=paths.MUP_LIST, all=page.all, results=len(items),
+                                      pollRate=await v.poll_rate("mup"), MirrorUsagePoint=items)
+
+
+def response(response_id: int, data: dict) -> model.Response:
+    found = codec.from_data(model.Response, data)
+    found.href = paths.response(response_id)
+    return found
+
+
+async def response_list(v: Viewer, start: int, limit: int) -> model.ResponseList:
+    """The Responses of the EndDevices the caller acts for."""
+    total, rows = await v.store.responses_visible_to(v.client.lfdi, start, limit)
+    return model.ResponseList(href=paths.DER_RESPONSES, all=total, results=len(rows),
+                              Response=await built_paced(rows, lambda row: response(*row)))
 
 
 # -- EndDevice and FunctionSetAssignments ---------------------------------------

@@ -7,20 +7,17 @@ from aiohttp import web
 from ...sep import codec, model, paths
 from ...sep.identity import normalize_lfdi, sfdi_from_lfdi
 from ...store import MirrorUsagePointRecord, MridTaken, ReadingTypeMissing
+from ...services import resources
 from ..access import owned_mirror, viewer
 from ..http import Problem, created_or_updated, no_content, paging, read_resource, sep_response
+from ..page_process import page_response
 from ..state import CLIENT, STORE
 
 routes = web.RouteTableDef()
 
 
 async def _view(request: web.Request, record: MirrorUsagePointRecord) -> model.MirrorUsagePoint:
-    mup = codec.from_data(model.MirrorUsagePoint, record.data)
-    mup.href = paths.mup(record.id)
-    mup.postRate = await viewer(request).post_rate("mup")
-    readings = await request.app[STORE].mirror_meter_readings(record.id)
-    mup.MirrorMeterReading = [codec.from_data(model.MirrorMeterReading, r) for r in readings]
-    return mup
+    return await resources.mirror_usage_point(viewer(request), record)
 
 
 async def _check_device(request: web.Request, device_lfdi: str) -> None:
@@ -40,12 +37,8 @@ async def _check_device(request: web.Request, device_lfdi: str) -> None:
 
 @routes.get(paths.MUP_LIST)
 async def list_mirror_usage_points(request: web.Request) -> web.Response:
-    page_args = paging(request)
-    page = await request.app[STORE].mirror_usage_points(request[CLIENT].lfdi, page_args.start, page_args.limit)
-    items = [await _view(request, r) for r in page.items]
-    return sep_response(model.MirrorUsagePointList(href=paths.MUP_LIST, all=page.all, results=len(items),
-                                                   pollRate=await viewer(request).poll_rate("mup"),
-                                                   MirrorUsagePoint=items))
+    page = paging(request)
+    return await page_response(request, page.limit, resources.mirror_usage_point_list, page.start, page.limit)
 
 
 @routes.post(paths.MUP_LIST)

@@ -7,8 +7,10 @@ from aiohttp import web
 from ...domain.identifiers import numbered_mrid
 from ...sep import codec, model, paths
 from ...sep.identity import normalize_lfdi
+from ...services import resources
 from ..access import path_int, viewer
 from ..http import Problem, created, paging, read_resource, sep_response
+from ..page_process import page_response
 from ..state import CLIENT, CLOCK, CONFIG, STORE
 
 routes = web.RouteTableDef()
@@ -36,19 +38,10 @@ async def get_response_set(request: web.Request) -> web.Response:
     return sep_response(_response_set(request.app[CONFIG]))
 
 
-def _response(response_id: int, data: dict) -> model.Response:
-    response = codec.from_data(model.Response, data)
-    response.href = paths.response(response_id)
-    return response
-
-
 @routes.get(paths.DER_RESPONSES)
 async def list_responses(request: web.Request) -> web.Response:
     page = paging(request)
-    store = request.app[STORE]
-    total, rows = await store.responses_visible_to(request[CLIENT].lfdi, page.start, page.limit)
-    return sep_response(model.ResponseList(href=paths.DER_RESPONSES, all=total, results=len(rows),
-                                           Response=[_response(i, d) for i, d in rows]))
+    return await page_response(request, page.limit, resources.response_list, page.start, page.limit)
 
 
 @routes.get("/rsps/1/rsp/{rsp}")
@@ -58,7 +51,7 @@ async def get_response(request: web.Request) -> web.Response:
     found = await store.response(response_id)
     if found is None or not await store.acts_for(request[CLIENT].lfdi, found[0]):
         raise Problem(404, f"no Response at {request.path}")
-    return sep_response(_response(response_id, found[1]))
+    return sep_response(resources.response(response_id, found[1]))
 
 
 @routes.post(paths.DER_RESPONSES)
