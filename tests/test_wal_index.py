@@ -87,3 +87,42 @@ def test_a_database_reached_through_a_symbolic_link_is_told_from_its_real_index(
     finally:
         header.close()
         writer.close()
+
+
+# SQLite's "dead man switch": every process with the database open holds a read lock on this byte of the -shm file;
+# a process that finds it free takes the index for unused and truncates it (os_unix.c, UNIX_SHM_DMS)
+_DMS = 128
+
+_TRY_DMS = f"""
+import fcntl, os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+try:
+    fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, {_DMS})
+except OSError:
+    print("held")
+else:
+    print("free")
+"""
+
+
+def _dms(shm: Path) -> str:
+    return subprocess.run([sys.executable, "-c", _TRY_DMS, str(shm)], check=True, capture_output=True,
+                          text=True).stdout.strip()
+
+
+async def test_reading_the_header_keeps_sqlites_lock_on_the_index_for_other_processes_to_see(tmp_path: Path) -> None:
+    """Closing a descriptor of the -shm file would drop the process's locks on it, SQLite's included: another process
+    opening the database would then rebuild the index under the store's connections, and the store's mapping of it
+    would end beyond the file (SIGBUS), as happened when the page process opened a served database."""
+    store = await SQLiteStore.open(tmp_path)
+    try:
+        await store.add_aggregator("AB" * 20, "an aggregator")
+        assert store._wal_header.read() is not None
+        shm = Path(f"{store.path}-shm")
+        assert _dms(shm) == "held"
+        subprocess.run([sys.executable, "-c", f"import sqlite3; sqlite3.connect({str(store.path)!r})"
+                        ".execute('SELECT count(*) FROM aggregators').fetchone()"], check=True)
+        assert _dms(shm) == "held"
+        assert await store.is_aggregator("AB" * 20)
+    finally:
+        await store.close()

@@ -119,9 +119,6 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore, P
         self._pool_readers.append(self._local.conn)
 
     async def close(self) -> None:
-        if self._wal_header is not None:  # first: unmapped while this process's connections keep the -shm file
-            self._wal_header.close()
-            self._wal_header = None
         self._reader_pool.shutdown(wait=True)
         for conn in self._pool_readers:
             conn.close()
@@ -133,6 +130,9 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore, P
             await self._write(self._writer.close)
             self._writer = None
         self._writer_pool.shutdown(wait=True)
+        if self._wal_header is not None:  # last (store/wal_index.py)
+            self._wal_header.close()
+            self._wal_header = None
 
     # -- plumbing -----------------------------------------------------------
 
