@@ -14,7 +14,7 @@ import json
 import sqlite3
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar, cast
@@ -80,6 +80,16 @@ def _end_device(row: Row) -> EndDeviceRecord:
                            enabled=bool(row[8]), postRate=row[9], connectionPointId=row[10])
 
 
+class _OnCaller(Executor):
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        done: Future[T] = Future()
+        try:
+            done.set_result(fn(*args, **kwargs))
+        except BaseException as error:
+            done.set_exception(error)
+        return done
+
+
 SQLITE_FILE = "der-gateway.sqlite3"  # in the data directory
 
 
@@ -91,7 +101,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore, P
         self._writer_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         self._writer: sqlite3.Connection | None = None
         self._reader_connection: sqlite3.Connection | None = None
-        self._reader_pool = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="sqlite-reader",
+        self._reader_pool: Executor = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="sqlite-reader",
                                                initializer=self._open_pool_reader)
         self._pool_readers: list[sqlite3.Connection] = []
         self._local = threading.local()
@@ -113,6 +123,12 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore, P
         self._writer = _connect(self.path)
         migrate(self._writer)
         sqlite_generations.install(self._writer)
+
+    def read_on_caller(self) -> None:
+        """Reads run on the thread that asks, not on the reader threads: for a process that serves nothing else
+        meanwhile (server.page_process), to which a thread's hand-over is only a cost."""
+        self._open_pool_reader()
+        self._reader_pool = _OnCaller()
 
     def _open_pool_reader(self) -> None:
         self._local.conn = _connect(self.path, check_same_thread=False)

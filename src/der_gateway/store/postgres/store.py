@@ -19,7 +19,7 @@ import json
 import os
 import threading
 import zlib
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, Callable, Sequence, TypeVar
 
 import psycopg
@@ -49,10 +49,10 @@ class PostgresStore(SQLiteStore):
         self.dsn = dsn
         self._writer_pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pg-writer")
         self._pg_writer: Connection | None = None
-        self._reader_pool = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="pg-reader",
-                                               initializer=self._open_pool_reader)
-        self._lookup_pool = ThreadPoolExecutor(max_workers=LOOKUPS, thread_name_prefix="pg-lookup",
-                                               initializer=self._open_pool_reader)
+        self._reader_pool: Executor = ThreadPoolExecutor(max_workers=READERS, thread_name_prefix="pg-reader",
+                                                         initializer=self._open_pool_reader)
+        self._lookup_pool: Executor = ThreadPoolExecutor(max_workers=LOOKUPS, thread_name_prefix="pg-lookup",
+                                                         initializer=self._open_pool_reader)
         self._pg_pool_readers: list[Connection] = []
         self._local = threading.local()
         self._commits = CommitFeed(dsn)
@@ -77,6 +77,10 @@ class PostgresStore(SQLiteStore):
         migrate(conn.raw)
         conn.refresh_schema()
         self._pg_writer = conn
+
+    def read_on_caller(self) -> None:
+        super().read_on_caller()
+        self._lookup_pool = self._reader_pool
 
     def _open_pool_reader(self) -> None:
         self._local.conn = Connection.connect(self.dsn)
