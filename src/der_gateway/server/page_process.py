@@ -175,7 +175,7 @@ def serve_pages(requests: BinaryIO | None = None, answers: BinaryIO | None = Non
     loop = asyncio.new_event_loop()
     config, location = _receive(requests)
     store = loop.run_until_complete(open_store(*location))
-    store.read_on_caller()
+    loop.run_until_complete(store.read_on_caller())
     try:
         _send(answers, True)
         while (asked := _receive(requests)) is not None:

@@ -124,7 +124,7 @@ class SQLiteStore(ControlPlaneStore, SyncStore, UtilityStore, GenerationStore, P
         migrate(self._writer)
         sqlite_generations.install(self._writer)
 
-    def read_on_caller(self) -> None:
+    async def read_on_caller(self) -> None:
         """Reads run on the thread that asks, not on the reader threads: for a process that serves nothing else
         meanwhile (server.page_process), to which a thread's hand-over is only a cost."""
         self._open_pool_reader()

@@ -78,8 +78,8 @@ class PostgresStore(SQLiteStore):
         conn.refresh_schema()
         self._pg_writer = conn
 
-    def read_on_caller(self) -> None:
-        super().read_on_caller()
+    async def read_on_caller(self) -> None:
+        await super().read_on_caller()
         self._lookup_pool = self._reader_pool
 
     def _open_pool_reader(self) -> None:
