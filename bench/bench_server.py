@@ -664,7 +664,10 @@ def build_report(args: argparse.Namespace, argv: list[str] | None, samples: dict
             row[f"{key}_server_cpu_pct"] = _median_or_none([r["server_cpu_pct"] for r in results])
             row[f"{key}_load_cpu_pct"] = statistics.median(r["load_cpu_pct"] for r in results)
             row[f"{key}_samples"] = results
-        row["ratio_pct"] = 100 * row["der_gateway_rps"] / row["baseline_rps"]
+        # each round measures the two servers one after the other: the median of those pairs' ratios follows the
+        # machine's drift between rounds less than a ratio of the two medians would
+        row["ratio_pct"] = statistics.median(100 * g["rps"] / b["rps"]
+                                             for g, b in zip(by_server["der-gateway"], by_server["baseline"]))
         rows.append(row)
     return {
         "command": " ".join(["python", "bench/bench_server.py", *(sys.argv[1:] if argv is None else argv)]),
