@@ -58,6 +58,15 @@ async def _until_started(harness, client, path: str) -> bytes:
     raise AssertionError("the page process did not start")
 
 
+async def _page_process_serving(harness):
+    """An aggregator with a long list, its page path, the page, and the page process that now builds it."""
+    aggregator = harness.client("aggregator")
+    await _register(aggregator, LONG)
+    path = f"/edev?l={LONG}"
+    expected = await _until_started(harness, aggregator, path)
+    return aggregator, path, expected, _pages(harness).pid
+
+
 def _scheduling(pid: int) -> int:
     return os.sched_getscheduler(pid)
 
@@ -115,11 +124,7 @@ async def test_short_pages_and_other_clients_pages_stay_their_own(harness, ident
 
 async def test_pages_are_answered_when_the_page_process_dies_and_it_is_started_again(harness, monkeypatch):
     monkeypatch.setattr(page_process, "RESTART_SECONDS", 0.0)
-    aggregator = harness.client("aggregator")
-    await _register(aggregator, LONG)
-    path = f"/edev?l={LONG}"
-    expected = await _until_started(harness, aggregator, path)
-    first = _pages(harness).pid
+    aggregator, path, expected, first = await _page_process_serving(harness)
     os.kill(first, signal.SIGKILL)
     for _ in range(5):
         reply = await aggregator.get(path)
@@ -130,11 +135,7 @@ async def test_pages_are_answered_when_the_page_process_dies_and_it_is_started_a
 
 async def test_a_starved_page_process_hands_long_pages_back_to_the_serving_loop(harness, monkeypatch):
     monkeypatch.setattr(page_process, "PATIENCE_SECONDS", 0.2)
-    aggregator = harness.client("aggregator")
-    await _register(aggregator, LONG)
-    path = f"/edev?l={LONG}"
-    expected = await _until_started(harness, aggregator, path)
-    pid = _pages(harness).pid
+    aggregator, path, expected, pid = await _page_process_serving(harness)
     os.kill(pid, signal.SIGSTOP)
     try:
         waiting = asyncio.ensure_future(aggregator.get(path))
@@ -148,10 +149,7 @@ async def test_a_starved_page_process_hands_long_pages_back_to_the_serving_loop(
 
 
 async def test_the_page_process_ends_with_the_server(harness):
-    aggregator = harness.client("aggregator")
-    await _register(aggregator, LONG)
-    await _until_started(harness, aggregator, f"/edev?l={LONG}")
-    pid = _pages(harness).pid
+    pid = (await _page_process_serving(harness))[3]
     await harness.stop()
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
