@@ -32,10 +32,11 @@ from ..config import Config
 from ..domain.clients import Client
 from ..services.documents import encode
 from ..services.resources import Viewer
+from ..store import Store
 from ..store.opening import location_of, open_store
 from .access import viewer
-from .http import SepResponse, sep_response, timed_response
-from .state import CLIENT, CLOCK, STORE
+from .http import SepResponse, sep_response
+from .state import CLIENT, CLOCK
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,6 @@ PATIENCE_SECONDS = 2.0  # a page the page process has not answered by then: furt
 RESTART_SECONDS = 10.0  # after the page process stopped, before it is started again
 
 Build = Callable[..., Awaitable[Any]]  # (Viewer, *args) -> a 2030.5 resource
-Built = tuple[bytes, "int | None", "int | None"]  # a page's document and the span it holds for (resources.Horizon)
 
 _LENGTH = struct.Struct("!I")
 
@@ -59,7 +59,7 @@ class PageProcess:
         self._config = config
         self._location = location
         self._process: asyncio.subprocess.Process | None = None
-        self._pending: deque[tuple[float, asyncio.Future[Built | None]]] = deque()  # (asked at, answer)
+        self._pending: deque[tuple[float, asyncio.Future[bytes | None]]] = deque()  # (asked at, answer)
         self._running: asyncio.Task[None] | None = None
         self._ready = False
         self._stopped_at = -RESTART_SECONDS
@@ -69,7 +69,7 @@ class PageProcess:
         """The page process's, once it answers pages."""
         return self._process.pid if self._ready and self._process is not None else None
 
-    async def build(self, build: Build, client: Client, now: int, args: tuple[Any, ...]) -> Built | None:
+    async def build(self, build: Build, client: Client, now: int, args: tuple[Any, ...]) -> bytes | None:
         """build(Viewer as client sees the store at now, *args), encoded, from the page process; None while it
         starts, or if it cannot build this page: the caller builds it itself."""
         if self._location is None:
@@ -81,7 +81,7 @@ class PageProcess:
         if self._pending and time.monotonic() - self._pending[0][0] > PATIENCE_SECONDS:
             return None
         assert self._process is not None and self._process.stdin is not None
-        answer: asyncio.Future[Built | None] = asyncio.get_running_loop().create_future()
+        answer: asyncio.Future[bytes | None] = asyncio.get_running_loop().create_future()
         self._pending.append((time.monotonic(), answer))
         self._process.stdin.write(_frame((build, client, now, args)))
         return await answer
@@ -138,21 +138,17 @@ def page_process(config: Config, store: object) -> PageProcess:
     return PageProcess(config, location_of(store))
 
 
-async def page_response(request: web.Request, items: int, build: Build, *args: Any,
-                        timed: bool = False) -> SepResponse:
-    """The answer build(viewer, *args) gives, a list page of up to items entries: from the page process if it
-    is long (build a module-level coroutine function, so that it can be named to the other process)."""
+async def page_response(request: web.Request, items: int, build: Build, *args: Any) -> SepResponse:
+    """The answer build(viewer, *args) gives, a list page of up to items entries that does not change with the
+    time: from the page process if it is long (build a module-level coroutine function, so that it can be named
+    to the other process)."""
     if items > INLINE_ITEMS:
         built = await request.app[PAGES].build(build, request[CLIENT], request.app[CLOCK].now(), args)
         if built is not None:
             response = SepResponse(None)
-            response.body, since, until = built
-            if timed:
-                response.timed, response.built_at, response.changes_at = True, since, until
+            response.body = built
             return response
-    v = viewer(request)
-    resource = await build(v, *args)
-    return timed_response(resource, v.horizon) if timed else sep_response(resource)
+    return sep_response(await build(viewer(request), *args))
 
 
 def _frame(value: Any) -> bytes:
@@ -204,12 +200,12 @@ def _send(stream: BinaryIO, value: Any) -> None:
     stream.flush()
 
 
-def _build(loop: asyncio.AbstractEventLoop, store: Any, config: Config, build: Build, client: Client, now: int,
-           args: tuple[Any, ...]) -> Built | None:
+def _build(loop: asyncio.AbstractEventLoop, store: Store, config: Config, build: Build, client: Client, now: int,
+           args: tuple[Any, ...]) -> bytes | None:
     v = Viewer(store, config, ManualClock(now), client)
     try:
         resource = loop.run_until_complete(build(v, *args))
     except Exception:  # an answer other than the page (a 404, say) is the serving process's to give
         log.debug("the page process passes a page back", exc_info=True)
         return None
-    return encode(config, resource), v.horizon.since, v.horizon.until
+    return encode(config, resource)
