@@ -82,10 +82,11 @@ async def built_paced(items: Sequence[T], build: Callable[[T], U], turns: Turns 
 
 # -- MirrorUsagePoint and Response ------------------------------------------------
 
-async def mirror_usage_point(v: Viewer, record: MirrorUsagePointRecord) -> model.MirrorUsagePoint:
+async def mirror_usage_point(v: Viewer, record: MirrorUsagePointRecord,
+                             post_rate: int | None = None) -> model.MirrorUsagePoint:
     mup = codec.from_data(model.MirrorUsagePoint, record.data)
     mup.href = paths.mup(record.id)
-    mup.postRate = await v.post_rate("mup")
+    mup.postRate = post_rate if post_rate is not None else await v.post_rate("mup")
     readings = await v.store.mirror_meter_readings(record.id)
     mup.MirrorMeterReading = [codec.from_data(model.MirrorMeterReading, r) for r in readings]
     return mup
@@ -94,7 +95,8 @@ async def mirror_usage_point(v: Viewer, record: MirrorUsagePointRecord) -> model
 async def mirror_usage_point_list(v: Viewer, start: int, limit: int) -> model.MirrorUsagePointList:
     """The caller's MirrorUsagePoints."""
     page = await v.store.mirror_usage_points(v.client.lfdi, start, limit)
-    items = [await mirror_usage_point(v, r) for r in page.items]
+    post_rate = await v.post_rate("mup")
+    items = [await mirror_usage_point(v, r, post_rate) for r in page.items]
     return model.MirrorUsagePointList(href=paths.MUP_LIST, all=page.all, results=len(items),
                                       pollRate=await v.poll_rate("mup"), MirrorUsagePoint=items)
 
